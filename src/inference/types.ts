@@ -122,3 +122,36 @@ export interface ModelDefaults {
   height?: number;
   negativePrompt?: string;
 }
+
+/** Settings the engine is built with (from env in the worker, from flags in the CLI). */
+export interface EngineOptions {
+  /** Folder holding one sub-folder per model. @default './models' */
+  modelsDir: string;
+  /** onnxruntime execution provider. @default 'cpu' */
+  executionProvider?: string;
+  /** GPU device id for cuda/dml. @default 0 */
+  deviceId?: number;
+  /** CPU threads per session; 0 lets onnxruntime decide. @default 0 */
+  threads?: number;
+  /**
+   * Upper bound on the summed on-disk size of loaded models, in MiB. When a job needs another model and the
+   * budget would be exceeded, least recently used models are unloaded first. @default 8192
+   */
+  memoryBudgetMiB?: number;
+}
+
+/**
+ * What the worker process and the CLI call. Created by `createEngine` in engine.ts, the only module that pulls
+ * in onnxruntime-node (through session.ts).
+ */
+export interface Engine {
+  /** Models found under modelsDir, with their per-model defaults. */
+  listModels(): Promise<ModelSummary[]>;
+  generate(request: GenerateRequest, options?: GenerateOptions): Promise<GenerateResult>;
+  /** Token ids (with start/end tokens, no padding) per prompt, for `imagine tokens` and prompt checks. */
+  tokenize(model: string, prompts: readonly string[]): Promise<TokenizeResult[]>;
+  /** The provider sessions really run on (after any fallback), e.g. 'cpu' or 'cuda'. */
+  readonly executionProvider: string;
+  /** Release every session. */
+  dispose(): Promise<void>;
+}
