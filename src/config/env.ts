@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+/** pino's level names; `silent` turns logging off (tests, benchmarks). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * A bot token is three base64url parts joined by dots (user id, timestamp, HMAC). Checking the shape catches the
+ * usual mistakes (pasting the client secret, the application id, or a token with quotes or a `Bot ` prefix)
+ * before discord.js turns them into an opaque 401.
+ */
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{17,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$/;
+const SNOWFLAKE = /^\d{17,20}$/;
+
+const optionalString = z
+  .string()
+  .transform((value) => value.trim())
+  .optional()
+  .transform((value) => (value === '' ? undefined : value));
+
+/**
+ * Every environment key the bot reads. `.env.example` lists the same keys with their defaults; keep them in step.
+ * Messages never include the value of DISCORD_TOKEN: zod's default messages would echo it in some cases, so every
+ * check on it sets its own message.
+ */
+export const EnvSchema = z.object({
+  DISCORD_TOKEN: z
+    .string({ error: 'DISCORD_TOKEN is missing: set it to the bot token from the Developer Portal (Bot → Reset Token).' })
+    .transform((value) => value.trim())
+    .refine((value) => value !== '', {
+      error: 'DISCORD_TOKEN is empty: set it to the bot token from the Developer Portal (Bot → Reset Token).',
+    })
+    .refine((value) => value === '' || TOKEN_SHAPE.test(value), {
+      error:
+        'DISCORD_TOKEN does not look like a bot token (three dot-separated parts, no quotes, no "Bot " prefix). ' +
+        'Copy it again from the Developer Portal (Bot → Reset Token); the client secret is not the token.',
+    }),
+  DISCORD_API_BASE: optionalString.pipe(
+    z
+      .url({ protocol: /^https?$/, error: 'DISCORD_API_BASE must be an http(s) URL such as http://127.0.0.1:8080/api.' })
+      .refine((value) => !/\/v\d+\/?$/.test(value), {
+        error: 'DISCORD_API_BASE must not end in a version (/v10): discord.js appends it. Use e.g. http://127.0.0.1:8080/api.',
+      })
+      .transform((value) => value.replace(/\/+$/, ''))
+      .optional(),
+  ),
+  DEV_GUILD_ID: optionalString.pipe(
+    z
+      .string()
+      .regex(SNOWFLAKE, { error: 'DEV_GUILD_ID must be a guild id (17 to 20 digits; Developer Mode → right-click the server → Copy Server ID).' })
+      .optional(),
+  ),
+  MODELS_DIR: optionalString.pipe(z.string().default('./models')),
+  DATA_DIR: optionalString.pipe(z.string().default('./data')),
+  DEFAULT_MODEL: optionalString,
+  EXECUTION_PROVIDER: optionalString.pipe(
+    z
+      .string()
+      .regex(/^[a-z][a-z0-9_-]*$/, { error: 'EXECUTION_PROVIDER must be a provider name such as cpu, cuda, dml or coreml.' })
+      .default('cpu'),
+  ),
+  LOG_LEVEL: optionalString.pipe(
+    z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.` }).default('info'),
+  ),
+});
+
+export type Env = z.infer<typeof EnvSchema>;
+
+export type EnvResult = { ok: true; env: Env } | { ok: false; issues: string[] };
+
+/** Parses an environment (normally `process.env`); never throws and never echoes DISCORD_TOKEN. */
+export function parseEnv(source: Record<string, string | undefined>): EnvResult {
+  const parsed = EnvSchema.safeParse(source);
+  if (parsed.success) return { ok: true, env: parsed.data };
+  const issues = parsed.error.issues.map((issue) => {
+    const key = issue.path.join('.');
+    // Our messages already name the key; zod's fallbacks ("Invalid input") get the key prefixed.
+    return issue.message.startsWith(key) ? issue.message : `${key}: ${issue.message}`;
+  });
+  return { ok: false, issues };
+}

@@ -1,0 +1,140 @@
+import { z } from 'zod';
+import { SAMPLER_NAMES, MAX_SEED } from '../inference/types.js';
+
+/**
+ * Absolute bounds. The guild settings schema below, the /config option ranges (commands/config.ts), the /imagine
+ * option ranges (commands/imagine.ts) and the /imagine parser all read them from here, so a value that /config
+ * accepts is always a value /imagine can run, and the other way round.
+ */
+export const BOUNDS = {
+  steps: { min: 1, max: 150 },
+  cfg: { min: 0, max: 30 },
+  /** Each side of an image, in pixels; sides are multiples of `multiple` (the VAE downsamples by 8). */
+  side: { min: 64, max: 2048, multiple: 8 },
+  /** Pixels of one image (width × height). */
+  pixels: { min: 64 * 64, max: 2048 * 2048 },
+  count: { min: 1, max: 4 },
+  seed: { min: 0, max: MAX_SEED },
+  negativeChars: 1000,
+  promptChars: 1500,
+  userQueued: { min: 1, max: 50 },
+  guildQueued: { min: 1, max: 1000 },
+  cooldownSeconds: { min: 0, max: 3600 },
+  previewEvery: { min: 1, max: 50 },
+  allowedChannels: 25,
+  bannedWords: 100,
+  bannedWordChars: 50,
+} as const;
+
+const int = (range: { min: number; max: number }) => z.number().int().min(range.min).max(range.max);
+const side = int(BOUNDS.side).multipleOf(BOUNDS.side.multiple);
+const snowflake = z.string().regex(/^\d{17,20}$/);
+
+/**
+ * What a guild may set as defaults. Every field is optional: unset falls back to the model's own defaults
+ * (imagine-bot.json), then to the built-in ones (see `resolveBuiltInDefaults` in imagine-options.ts).
+ */
+export const GuildDefaultsSchema = z
+  .object({
+    model: z.string().min(1).max(100).optional(),
+    steps: int(BOUNDS.steps).optional(),
+    cfg: z.number().min(BOUNDS.cfg.min).max(BOUNDS.cfg.max).optional(),
+    sampler: z.enum(SAMPLER_NAMES).optional(),
+    width: side.optional(),
+    height: side.optional(),
+    negativePrompt: z.string().max(BOUNDS.negativeChars).optional(),
+    count: int(BOUNDS.count).optional(),
+  })
+  .strict();
+
+export const GuildLimitsSchema = z
+  .object({
+    /** @default 50 */
+    maxSteps: int(BOUNDS.steps).default(50),
+    /** Pixels of one image. @default 1048576 (1024×1024) */
+    maxPixels: int(BOUNDS.pixels).default(1024 * 1024),
+    /** @default 4 */
+    maxCount: int(BOUNDS.count).default(4),
+    /** Jobs one user may have queued or running in this guild. @default 3 */
+    userQueued: int(BOUNDS.userQueued).default(3),
+    /** Seconds between two jobs of one user; 0 turns the cooldown off. @default 0 */
+    userCooldownSeconds: int(BOUNDS.cooldownSeconds).default(0),
+    /** Jobs the whole guild may have queued or running. @default 20 */
+    guildQueued: int(BOUNDS.guildQueued).default(20),
+  })
+  .strict();
+
+/**
+ * The one schema behind /config: what the store accepts, the defaults a new guild gets, and the bounds /imagine
+ * checks. Parsing `{}` gives the settings of a guild that never ran /config.
+ */
+export const GuildSettingsSchema = z
+  .object({
+    defaults: GuildDefaultsSchema.default({}),
+    limits: GuildLimitsSchema.default(GuildLimitsSchema.parse({})),
+    /** Channels where /imagine may run; empty means every channel. @default [] */
+    allowedChannels: z.array(snowflake).max(BOUNDS.allowedChannels).default([]),
+    /** Lower-case words refused in prompts (whole words, case-insensitive). @default [] */
+    bannedWords: z
+      .array(z.string().trim().toLowerCase().min(1).max(BOUNDS.bannedWordChars))
+      .max(BOUNDS.bannedWords)
+      .default([]),
+    preview: z
+      .object({
+        /** @default true */
+        enabled: z.boolean().default(true),
+        /** Send a denoising preview every this many steps. @default 2 */
+        everySteps: int(BOUNDS.previewEvery).default(2),
+      })
+      .strict()
+      .default({ enabled: true, everySteps: 2 }),
+  })
+  .strict()
+  .superRefine((settings, ctx) => {
+    const { width, height } = settings.defaults;
+    if ((width === undefined) !== (height === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['defaults', 'width'], message: 'Set the default width and height together.' });
+    }
+    if (width !== undefined && height !== undefined && width * height > settings.limits.maxPixels) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaults'],
+        message: `The default size ${width}x${height} is over the max pixels limit (${settings.limits.maxPixels}); lower the size or raise max pixels.`,
+      });
+    }
+    const { steps, count } = settings.defaults;
+    if (steps !== undefined && steps > settings.limits.maxSteps) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaults', 'steps'],
+        message: `The default steps (${steps}) are over max steps (${settings.limits.maxSteps}); lower one or raise the other.`,
+      });
+    }
+    if (count !== undefined && count > settings.limits.maxCount) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['defaults', 'count'],
+        message: `The default count (${count}) is over max count (${settings.limits.maxCount}); lower one or raise the other.`,
+      });
+    }
+  });
+
+export type GuildSettings = z.infer<typeof GuildSettingsSchema>;
+export type GuildDefaults = z.infer<typeof GuildDefaultsSchema>;
+export type GuildLimits = z.infer<typeof GuildLimitsSchema>;
+
+/** Settings of a guild that never ran /config. A fresh object each call: callers may mutate their copy. */
+export function defaultGuildSettings(): GuildSettings {
+  return GuildSettingsSchema.parse({});
+}
+
+/** Turns a zod failure on guild settings into one sentence per problem, for an ephemeral /config answer. */
+export function describeSettingsIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const custom = issue.code === 'custom';
+      const where = issue.path.join('.');
+      return custom || where === '' ? issue.message : `${where}: ${issue.message}`;
+    })
+    .join('\n');
+}

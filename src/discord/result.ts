@@ -1,0 +1,5 @@
+/** The outcome of a check that can fail in a way the user can fix: parsers and preconditions return it, never throw. */
+export type Result<T, E> = { ok: true; value: T } | { ok: false; error: E };
+
+export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value });
+export const err = <E>(error: E): Result<never, E> => ({ ok: false, error });

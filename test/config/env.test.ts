@@ -1,0 +1,79 @@
+import { describe, expect, it } from 'vitest';
+import { parseEnv } from '../../src/config/env.js';
+
+// Shaped like a bot token, but made up.
+const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.GabCdE.abcdefghijklmnopqrstuvwxyz0123456789AB';
+
+describe('parseEnv', () => {
+  it('applies the documented defaults', () => {
+    const result = parseEnv({ DISCORD_TOKEN: TOKEN });
+    expect(result).toEqual({
+      ok: true,
+      env: {
+        DISCORD_TOKEN: TOKEN,
+        DISCORD_API_BASE: undefined,
+        DEV_GUILD_ID: undefined,
+        MODELS_DIR: './models',
+        DATA_DIR: './data',
+        DEFAULT_MODEL: undefined,
+        EXECUTION_PROVIDER: 'cpu',
+        LOG_LEVEL: 'info',
+      },
+    });
+  });
+
+  it('reads every key and treats empty values as unset', () => {
+    const result = parseEnv({
+      DISCORD_TOKEN: ` ${TOKEN} `,
+      DISCORD_API_BASE: 'http://127.0.0.1:9000/api/',
+      DEV_GUILD_ID: '123456789012345678',
+      MODELS_DIR: '/models',
+      DATA_DIR: '',
+      DEFAULT_MODEL: 'tiny',
+      EXECUTION_PROVIDER: 'cuda',
+      LOG_LEVEL: 'debug',
+    });
+    expect(result.ok && result.env).toEqual({
+      DISCORD_TOKEN: TOKEN,
+      DISCORD_API_BASE: 'http://127.0.0.1:9000/api',
+      DEV_GUILD_ID: '123456789012345678',
+      MODELS_DIR: '/models',
+      DATA_DIR: './data',
+      DEFAULT_MODEL: 'tiny',
+      EXECUTION_PROVIDER: 'cuda',
+      LOG_LEVEL: 'debug',
+    });
+  });
+
+  it('says what to do when the token is missing', () => {
+    const result = parseEnv({});
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.issues).toEqual([expect.stringMatching(/^DISCORD_TOKEN is missing: set it to the bot token/)]);
+  });
+
+  it('rejects a malformed token without echoing it', () => {
+    const secret = 'Bot client-secret-value-1234567890';
+    const result = parseEnv({ DISCORD_TOKEN: secret });
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.issues.join('\n')).toMatch(/does not look like a bot token/);
+      expect(result.issues.join('\n')).not.toContain('client-secret');
+    }
+  });
+
+  it('names every bad key with the fix', () => {
+    const result = parseEnv({
+      DISCORD_TOKEN: TOKEN,
+      DISCORD_API_BASE: 'http://127.0.0.1:9000/api/v10',
+      DEV_GUILD_ID: 'my-guild',
+      LOG_LEVEL: 'loud',
+    });
+    expect(result.ok).toBe(false);
+    if (!result.ok) {
+      expect(result.issues).toHaveLength(3);
+      expect(result.issues.join('\n')).toMatch(/must not end in a version \(\/v10\)/);
+      expect(result.issues.join('\n')).toMatch(/DEV_GUILD_ID must be a guild id/);
+      expect(result.issues.join('\n')).toMatch(/LOG_LEVEL must be one of fatal, error/);
+    }
+  });
+});
