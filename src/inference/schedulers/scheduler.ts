@@ -29,9 +29,16 @@ export interface Scheduler {
   readonly initNoiseSigma: number;
   /** Compute the schedule for `numInferenceSteps` steps and reset per-run state (multistep history). */
   setTimesteps(numInferenceSteps: number): void;
-  /** Scale the latent before the UNet (Euler family: x / sqrt(sigma^2 + 1); identity for DDIM and LCM). */
+  /**
+   * Scale the latent before the UNet (Euler family: x / sqrt(sigma^2 + 1)). Schedulers whose model input is the
+   * latent itself (DPM-Solver, DDIM, LCM) return `sample` unchanged, without a copy: never write into the result.
+   */
   scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array;
-  /** One denoising step from the UNet's epsilon prediction (after guidance). */
+  /**
+   * One denoising step from the UNet's prediction (after guidance; epsilon, v or x0 as the config's
+   * `predictionType` says). Steps must be taken in order from the begin index; the first step taken after
+   * `setTimesteps` is always first order, whatever its index (img2img).
+   */
   step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, noise: NoiseSource): SchedulerStepOutput;
   /** Noise a clean latent to the noise level of `timesteps[stepIndex]` (img2img, upscale refinement). */
   addNoise(originalSamples: Float32Array, noise: Float32Array, stepIndex: number): Float32Array;
@@ -59,6 +66,12 @@ export interface SchedulerConfig {
   originalInferenceSteps: number;
   /** LCM boundary-condition scaling (diffusers `timestep_scaling`). */
   timestepScaling: number;
-  /** DDIM / ancestral noise amount. */
+  /** DDIM / ancestral noise amount (not a diffusers config key: diffusers passes it to `step`). */
   eta: number;
+  /** Last sigma of the Euler and DPM-Solver schedules: 0, or the smallest training sigma. */
+  finalSigmasType: 'zero' | 'sigma_min';
+  /** DPM-Solver: fall back to first order on the last step(s) when there are fewer than 15 steps. */
+  lowerOrderFinal: boolean;
+  /** Rescale the betas to zero terminal SNR (Lin et al. 2023, "Common Diffusion Noise Schedules ... are Flawed"). */
+  rescaleBetasZeroSnr: boolean;
 }
