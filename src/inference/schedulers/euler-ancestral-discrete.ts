@@ -1,0 +1,103 @@
+/**
+ * Euler ancestral, A1111's "Euler a": each step goes deterministically down to σ_down < σ_next and then adds fresh
+ * noise of size σ_up, with σ_down² + σ_up² = σ_next², so the noise level lands exactly on σ_next. The injected noise
+ * keeps re-randomising the image, which is why "Euler a" does not converge as the step count grows.
+ *
+ * Same σ schedule, input scaling and img2img noising as EulerDiscreteScheduler; `useKarrasSigmas` is honoured here
+ * too (k-diffusion runs Euler a on any σ schedule; diffusers' class has no such option).
+ */
+import { assertSameLength, assertStepIndex } from './assert-step-args.js';
+import {
+  assertInferenceSteps,
+  eulerPredOriginal,
+  noiseSchedule,
+  sigmaSchedule,
+  type NoiseSchedule,
+} from './noise-schedule.js';
+import type { NoiseSource, Scheduler, SchedulerConfig, SchedulerStepOutput } from './scheduler.js';
+
+export class EulerAncestralDiscreteScheduler implements Scheduler {
+  static readonly className = 'EulerAncestralDiscreteScheduler';
+  readonly order = 1;
+  readonly config: Readonly<SchedulerConfig>;
+  readonly schedule: NoiseSchedule;
+  timesteps: readonly number[] = [];
+  /** σ per step plus the final σ; length timesteps.length + 1. */
+  sigmas: Float64Array = new Float64Array(0);
+  initNoiseSigma = 1;
+
+  constructor(config: SchedulerConfig) {
+    this.config = config;
+    this.schedule = noiseSchedule(config, true);
+  }
+
+  setTimesteps(numInferenceSteps: number): void {
+    assertInferenceSteps(numInferenceSteps, this.config.numTrainTimesteps);
+    const s = sigmaSchedule(this.schedule, this.config, numInferenceSteps);
+    this.timesteps = s.timesteps;
+    this.sigmas = s.sigmas;
+    this.initNoiseSigma = s.initNoiseSigma;
+  }
+
+  scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array {
+    assertStepIndex(stepIndex, this.timesteps.length);
+    const sigma = this.sigmas[stepIndex];
+    const scale = 1 / Math.sqrt(sigma * sigma + 1);
+    const out = new Float32Array(sample.length);
+    for (let i = 0; i < sample.length; i++) out[i] = sample[i] * scale;
+    return out;
+  }
+
+  /**
+   * σ_up and σ_down for a step from `sigma` to `sigmaNext`. Port of k-diffusion get_ancestral_step:
+   * σ_up = min(σ_next, η·√(σ_next²·(σ² − σ_next²)/σ²)), σ_down = √(σ_next² − σ_up²). With η = 1 this is diffusers'
+   * EulerAncestralDiscreteScheduler; η = 0 turns it into plain Euler.
+   */
+  ancestralStep(sigma: number, sigmaNext: number): { sigmaUp: number; sigmaDown: number } {
+    const eta = this.config.eta;
+    if (eta === 0 || sigmaNext === 0) return { sigmaUp: 0, sigmaDown: sigmaNext };
+    const sigmaUp = Math.min(
+      sigmaNext,
+      eta * Math.sqrt((sigmaNext * sigmaNext * (sigma * sigma - sigmaNext * sigmaNext)) / (sigma * sigma)),
+    );
+    return { sigmaUp, sigmaDown: Math.sqrt(sigmaNext * sigmaNext - sigmaUp * sigmaUp) };
+  }
+
+  // Port of diffusers EulerAncestralDiscreteScheduler.step (scheduling_euler_ancestral_discrete.py) / k-diffusion
+  // sample_euler_ancestral: x ← x + (x − x0)/σ·(σ_down − σ) + σ_up·z.
+  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, noise: NoiseSource): SchedulerStepOutput {
+    assertStepIndex(stepIndex, this.timesteps.length);
+    assertSameLength(modelOutput, sample, 'modelOutput');
+    const sigma = this.sigmas[stepIndex];
+    const { sigmaUp, sigmaDown } = this.ancestralStep(sigma, this.sigmas[stepIndex + 1]);
+    const n = sample.length;
+    const predOriginalSample = eulerPredOriginal(
+      this.config.predictionType,
+      modelOutput,
+      sample,
+      sigma,
+      new Float32Array(n),
+    );
+    const ratio = (sigmaDown - sigma) / sigma;
+    // No draw when nothing would be added (the last step to σ = 0, or η = 0), as k-diffusion does; this keeps the
+    // noise stream identical to diffusers', whose final draw is multiplied by zero.
+    const z = sigmaUp > 0 ? noise.randn(n) : undefined;
+    if (z && z.length !== n) throw new TypeError(`Expected the noise source to return ${n} samples, got ${z.length}`);
+    const prevSample = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = sample[i];
+      prevSample[i] = x + (x - predOriginalSample[i]) * ratio + (z ? z[i] * sigmaUp : 0);
+    }
+    return { prevSample, predOriginalSample };
+  }
+
+  // Port of diffusers EulerAncestralDiscreteScheduler.add_noise: x = x0 + σ·ε.
+  addNoise(originalSamples: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
+    assertStepIndex(stepIndex, this.timesteps.length);
+    assertSameLength(noise, originalSamples, 'noise');
+    const sigma = this.sigmas[stepIndex];
+    const out = new Float32Array(originalSamples.length);
+    for (let i = 0; i < out.length; i++) out[i] = originalSamples[i] + noise[i] * sigma;
+    return out;
+  }
+}
