@@ -120,7 +120,13 @@ export interface QueueLimits {
 /** Who asks to cancel. Owners may always cancel; others need Manage Server in that guild. */
 export interface CancelRequest {
   userId: string;
+  /** The member has Manage Server in `guildId`. */
   canManageGuild: boolean;
+  /**
+   * The guild the request comes from; Manage Server only counts there. Leave out when unknown (then
+   * `canManageGuild` is trusted for the job's guild).
+   */
+  guildId?: string;
 }
 
 /**

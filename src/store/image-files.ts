@@ -1,10 +1,12 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
+import { mkdir, open, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 /**
  * Generated PNGs under DATA_DIR/outputs/<jobId>/<n>.png. Each file is written to a temp name, fsynced, then
- * renamed, so a reader (or a restart after kill -9) sees either the whole image or none.
+ * renamed, so a reader (or a restart after kill -9) sees either the whole image or none. Writes are async so
+ * a slow disk stalls the thread pool, not the bot's event loop.
  */
 export class ImageFiles {
   constructor(readonly root: string) {
@@ -16,23 +18,25 @@ export class ImageFiles {
     if (!/^[\w-]+$/.test(jobId)) {
       throw new TypeError(`Expected \`jobId\` to be url-safe characters only, got \`${jobId}\``);
     }
+    if (!(Number.isInteger(index) && index >= 0)) {
+      throw new TypeError(`Expected \`index\` to be an integer from 0, got \`${index}\` (${typeof index})`);
+    }
     return path.join(this.root, jobId, `${index}.png`);
   }
 
   /** Writes atomically and returns the absolute path. A rerun of the same job replaces the file whole. */
-  write(jobId: string, index: number, png: Uint8Array): string {
+  async write(jobId: string, index: number, png: Uint8Array): Promise<string> {
     const target = this.pathFor(jobId, index);
-    mkdirSync(path.dirname(target), { recursive: true });
+    await mkdir(path.dirname(target), { recursive: true });
     const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const fd = openSync(temp, 'w');
+    const file = await open(temp, 'w');
     try {
-      let offset = 0;
-      while (offset < png.byteLength) offset += writeSync(fd, png, offset);
-      fsyncSync(fd);
+      await file.writeFile(png);
+      await file.sync();
     } finally {
-      closeSync(fd);
+      await file.close();
     }
-    renameSync(temp, target);
+    await rename(temp, target);
     return target;
   }
 

@@ -1,0 +1,459 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { CancelledError, Identifiers, UserError, newReferenceId } from '../errors.js';
+import type { GeneratedImage, GenerateResult, StepProgress } from '../inference/types.js';
+import type { Logger } from '../logger.js';
+import { GenerateRequestSchema } from '../protocol/messages.js';
+import type { Store } from '../store/store.js';
+import { WatchdogTimeoutError, WorkerCrashedError } from '../worker/worker-errors.js';
+import { Dispatcher, type DispatchOutcome, type DispatchStart } from './dispatcher.js';
+import { FairQueue, type LimitExceeded } from './fair-queue.js';
+import { jobCost } from './job-cost.js';
+import type { JobRunner } from './job-runner.js';
+import {
+  type CancelRequest,
+  type Job,
+  type JobEvents,
+  type JobFailure,
+  type JobListing,
+  type NewJob,
+  type QueueLimits,
+  type QueuePosition,
+} from './job.js';
+
+/** Meta key of the persisted cost rate. */
+const COST_RATE_KEY = 'queue.msPerCostUnit';
+
+export interface WatchdogOptions {
+  /** Never kill a job sooner than this, whatever the estimate; covers model loading. @default 120_000 */
+  minMs: number;
+  /** Kill when a job runs this many times longer than its estimate. @default 4 */
+  factor: number;
+  /** Limit used before any job has been measured. @default 1_800_000 */
+  unmeasuredMs: number;
+}
+
+export interface JobServiceOptions {
+  store: Store;
+  runner: JobRunner;
+  logger?: Logger;
+  /** Caps used when `submit` gets none. @default { maxQueuedPerUser: 3, maxQueuedPerGuild: 20, maxQueuedTotal: 200 } */
+  limits?: QueueLimits;
+  watchdog?: Partial<WatchdogOptions>;
+  /** Weight of the newest measurement in the exponential average of ms per cost unit. @default 0.3 */
+  rateSmoothing?: number;
+  /** Clock, for ETAs. @default Date.now */
+  now?: () => number;
+}
+
+const DEFAULT_LIMITS: QueueLimits = { maxQueuedPerUser: 3, maxQueuedPerGuild: 20, maxQueuedTotal: 200 };
+const DEFAULT_WATCHDOG: WatchdogOptions = { minMs: 120_000, factor: 4, unmeasuredMs: 1_800_000 };
+
+const LIMIT_MESSAGES: Record<LimitExceeded['limit'], (max: number) => [typeof Identifiers[keyof typeof Identifiers], string]> = {
+  maxQueuedPerUser: (max) => [
+    Identifiers.UserQueueFull,
+    `You already have ${max} ${max === 1 ? 'image' : 'images'} queued or running here, the most this server allows per member. Wait for one to finish or cancel one.`,
+  ],
+  maxQueuedPerGuild: (max) => [
+    Identifiers.QueueFull,
+    `This server already has ${max} ${max === 1 ? 'image' : 'images'} queued or running, the most it allows. Try again when some have finished.`,
+  ],
+  maxQueuedTotal: (max) => [
+    Identifiers.QueueFull,
+    `The bot's queue is full (${max} images across all servers). Try again in a few minutes.`,
+  ],
+};
+
+/**
+ * The queue as the Discord layer sees it: submit, cancel, look up and list jobs, and listen to their events.
+ * Jobs are written to the store before they are queued, and every state change is committed before its event
+ * fires, so a listener that reads the store sees what the event says.
+ */
+export class JobService extends EventEmitter<JobEvents> {
+  readonly #store: Store;
+  readonly #logger: Logger | undefined;
+  readonly #limits: QueueLimits;
+  readonly #watchdog: WatchdogOptions;
+  readonly #smoothing: number;
+  readonly #now: () => number;
+  readonly #queue = new FairQueue<Job>();
+  readonly #dispatcher: Dispatcher<Job>;
+  /** Jobs in the queue or on the worker, by id: the live copies that events hand out snapshots of. */
+  readonly #live = new Map<string, Job>();
+  /** Who asked to cancel the running job; its state changes when the worker confirms. */
+  readonly #cancelRequests = new Map<string, string>();
+  /** Last position announced per queued job, to emit 'position' only on change. */
+  #positions = new Map<string, number>();
+  #positionsScheduled = false;
+  #msPerCostUnit: number | null;
+  #started = false;
+  #stopping = false;
+  /** Settlements in progress (writing images, committing), awaited by `stop`. */
+  readonly #settling = new Set<Promise<void>>();
+
+  constructor(options: JobServiceOptions) {
+    super();
+    this.#store = options.store;
+    this.#logger = options.logger;
+    this.#limits = options.limits ?? DEFAULT_LIMITS;
+    this.#watchdog = { ...DEFAULT_WATCHDOG, ...options.watchdog };
+    this.#smoothing = options.rateSmoothing ?? 0.3;
+    this.#now = options.now ?? Date.now;
+    const stored = this.#store.getMeta<number>(COST_RATE_KEY);
+    this.#msPerCostUnit = typeof stored === 'number' && stored > 0 ? stored : null;
+    this.#dispatcher = new Dispatcher(this.#queue, options.runner, {
+      start: (job) => this.#onStart(job),
+      settle: (job, outcome) => this.#track(this.#onSettled(job, outcome)),
+      retry: (job, error) =>
+        this.#logger?.warn({ jobId: job.id, err: error }, 'worker crashed under a job; retrying it once'),
+    });
+  }
+
+  /**
+   * Restores unfinished jobs from the store and starts dispatching. Jobs that were running when the bot stopped
+   * (even by kill -9) go first, then the queued ones in submission order. A job whose result was committed is
+   * done and is not rerun. Returns how many jobs were restored.
+   */
+  start(): number {
+    if (this.#started) throw new TypeError('Expected `start` to be called once');
+    this.#started = true;
+    const unfinished = this.#store.jobs.listUnfinished();
+    const interrupted = unfinished.filter((job) => job.state === 'running');
+    for (const job of interrupted) this.#store.jobs.requeue(job.id);
+    const waiting = unfinished.filter((job) => job.state === 'queued');
+    for (const job of [...interrupted, ...waiting]) {
+      const live: Job = { ...job, state: 'queued', startedAt: null };
+      this.#live.set(live.id, live);
+      this.#queue.enqueue(live);
+    }
+    if (unfinished.length > 0) {
+      this.#logger?.info({ interrupted: interrupted.length, queued: waiting.length }, 'restored unfinished jobs');
+    }
+    this.#schedulePositions();
+    this.#dispatcher.pump();
+    return unfinished.length;
+  }
+
+  /**
+   * Stores and queues a job. Emits 'queued' (with its position) on the next tick.
+   * @throws UserError (userQueueFull / queueFull) naming the cap and its number when a cap is reached.
+   * @throws TypeError when the request does not match GenerateRequest (a bug in the caller).
+   */
+  submit(newJob: NewJob, limits: QueueLimits = this.#limits): Job {
+    if (this.#stopping) throw new UserError(Identifiers.QueueFull, 'The bot is restarting; try again in a minute.');
+    const parsed = GenerateRequestSchema.safeParse(newJob.request);
+    if (!parsed.success) {
+      throw new TypeError(`Expected \`request\` to be a GenerateRequest: ${parsed.error.message}`);
+    }
+    const running = this.#dispatcher.running;
+    const exceeded = this.#queue.exceededLimit(newJob, limits, running ? [running] : []);
+    if (exceeded) {
+      const [identifier, message] = LIMIT_MESSAGES[exceeded.limit](exceeded.max);
+      throw new UserError(identifier, message, { limit: exceeded.limit, max: exceeded.max });
+    }
+    const job = this.#store.jobs.insert({
+      id: randomBytes(8).toString('base64url'),
+      kind: newJob.kind,
+      parentJobId: newJob.parentJobId ?? null,
+      guildId: newJob.guildId,
+      channelId: newJob.channelId,
+      userId: newJob.userId,
+      interactionId: newJob.interactionId ?? null,
+      interactionToken: newJob.interactionToken ?? null,
+      interactionCreatedAt: newJob.interactionCreatedAt ?? null,
+      messageId: newJob.messageId ?? null,
+      request: newJob.request,
+      cost: jobCost(newJob.request),
+      state: 'queued',
+      attempts: 0,
+      createdAt: this.#now(),
+      startedAt: null,
+      finishedAt: null,
+      seeds: [],
+      outputs: [],
+      warnings: [],
+      timings: null,
+      error: null,
+      cancelledBy: null,
+      deliveredAt: null,
+    });
+    this.#live.set(job.id, job);
+    this.#queue.enqueue(job);
+    this.#logger?.debug({ jobId: job.id, guildId: job.guildId, userId: job.userId, cost: job.cost }, 'job queued');
+    this.#schedulePositions();
+    this.#dispatcher.pump();
+    return { ...job };
+  }
+
+  /**
+   * Cancels a queued job at once, or asks the worker to stop a running one ('cancelled' fires when it has).
+   * Returns the job as it stands after the request.
+   * @throws UserError notFound (no such job, or already finished) or notAllowed (not the owner, no Manage Server).
+   */
+  cancel(jobId: string, by: CancelRequest): Job {
+    const job = this.#live.get(jobId);
+    if (!job) {
+      const stored = this.#store.jobs.get(jobId);
+      throw stored
+        ? new UserError(Identifiers.NotFound, `That image is already ${stored.state === 'done' ? 'finished' : stored.state}.`, { jobId })
+        : new UserError(Identifiers.NotFound, 'There is no such image job.', { jobId });
+    }
+    const moderator = by.canManageGuild && (by.guildId === undefined || by.guildId === job.guildId);
+    if (by.userId !== job.userId && !moderator) {
+      throw new UserError(
+        Identifiers.NotAllowed,
+        'Only the member who asked for this image, or someone with Manage Server, can cancel it.',
+        { jobId },
+      );
+    }
+    if (this.#queue.remove(jobId)) {
+      this.#finish(job, () => this.#store.jobs.cancel(jobId, by.userId, this.#now()), {
+        state: 'cancelled',
+        cancelledBy: by.userId,
+      });
+      this.#emit('cancelled', { ...job });
+      this.#schedulePositions();
+      return { ...job };
+    }
+    this.#cancelRequests.set(jobId, by.userId);
+    this.#dispatcher.abort(jobId, 'cancel');
+    return { ...job };
+  }
+
+  /** A job by id: live if unfinished, from the store otherwise. */
+  get(jobId: string): Job | undefined {
+    const live = this.#live.get(jobId);
+    return live ? { ...live } : this.#store.jobs.get(jobId);
+  }
+
+  /** Where a queued job stands; undefined when it is not queued. O(queued jobs). */
+  position(jobId: string): QueuePosition | undefined {
+    const listing = this.#listings().find((entry) => entry.job.id === jobId && entry.position !== null);
+    return listing && this.#toPosition(listing);
+  }
+
+  /** The running job and the queued ones, in dispatch order, with positions and ETAs; one guild's when given. */
+  list(guildId?: string): JobListing[] {
+    const listings = this.#listings();
+    return guildId === undefined ? listings : listings.filter((listing) => listing.job.guildId === guildId);
+  }
+
+  /** Measured ms per unit of cost (steps × pixels × images), or null before the first job. */
+  get msPerCostUnit(): number | null {
+    return this.#msPerCostUnit;
+  }
+
+  /** Remembers the message that shows the job, so it can be found again after a restart. */
+  setMessageId(jobId: string, messageId: string): void {
+    this.#store.jobs.setMessageId(jobId, messageId);
+    const live = this.#live.get(jobId);
+    if (live) live.messageId = messageId;
+  }
+
+  /** The Discord layer posted the job's final state; it will not be offered again by `undelivered`. */
+  markDelivered(jobId: string): void {
+    this.#store.jobs.markDelivered(jobId, this.#now());
+  }
+
+  /**
+   * Finished jobs whose final message was never confirmed (the bot stopped between the commit and the post).
+   * Call after `start` and post them.
+   */
+  undelivered(): Job[] {
+    return this.#store.jobs.listUndelivered();
+  }
+
+  /**
+   * Stops taking and dispatching jobs. A running job is stopped and stays queued in the store for the next
+   * start; settlements in flight are awaited. The store stays open (the caller owns it).
+   */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    await this.#dispatcher.stop();
+    await Promise.all(this.#settling);
+  }
+
+  #onStart(job: Job): DispatchStart {
+    const startedAt = this.#now();
+    this.#store.jobs.markRunning(job.id, startedAt);
+    job.state = 'running';
+    job.startedAt = startedAt;
+    job.attempts += 1;
+    this.#positions.delete(job.id);
+    this.#emit('started', { ...job });
+    this.#schedulePositions();
+    return {
+      request: job.request,
+      watchdogMs: this.#watchdogFor(job.cost),
+      onProgress: (progress: StepProgress) => this.#emit('progress', { ...job }, progress),
+    };
+  }
+
+  async #onSettled(job: Job, outcome: DispatchOutcome): Promise<void> {
+    const cancelledBy = this.#cancelRequests.get(job.id);
+    this.#cancelRequests.delete(job.id);
+    if (outcome.ok) {
+      await this.#complete(job, outcome.result);
+      return;
+    }
+    const { error } = outcome;
+    if (outcome.aborted === 'shutdown') {
+      // Not the job's fault: back to queued, so the next start runs it.
+      this.#store.jobs.requeue(job.id);
+      this.#live.delete(job.id);
+      return;
+    }
+    if (outcome.aborted === 'cancel' || error instanceof CancelledError) {
+      this.#finish(job, () => this.#store.jobs.cancel(job.id, cancelledBy ?? job.userId, this.#now()), {
+        state: 'cancelled',
+        cancelledBy: cancelledBy ?? job.userId,
+      });
+      this.#emit('cancelled', { ...job });
+      return;
+    }
+    const failure = this.#toFailure(error);
+    const log = error instanceof UserError ? 'debug' : 'error';
+    this.#logger?.[log]({ jobId: job.id, guildId: job.guildId, ref: failure.ref, err: error }, 'job failed');
+    this.#finish(job, () => this.#store.jobs.fail(job.id, failure, this.#now()), { state: 'failed', error: failure });
+    this.#emit('failed', { ...job }, error instanceof Error ? error : new Error(String(error)));
+  }
+
+  async #complete(job: Job, result: GenerateResult): Promise<void> {
+    let outputs: Job['outputs'];
+    try {
+      outputs = await Promise.all(
+        result.images.map(async (image, index) => ({
+          path: await this.#store.images.write(job.id, index, image.png),
+          seed: image.seed,
+          width: image.width,
+          height: image.height,
+          parameters: image.parameters,
+        })),
+      );
+    } catch (error) {
+      const failure = this.#toFailure(error);
+      this.#logger?.error({ jobId: job.id, ref: failure.ref, err: error }, 'could not write the images');
+      this.#finish(job, () => this.#store.jobs.fail(job.id, failure, this.#now()), { state: 'failed', error: failure });
+      this.#emit('failed', { ...job }, error as Error);
+      return;
+    }
+    const completion = {
+      outputs,
+      seeds: result.images.map((image) => image.seed),
+      warnings: result.warnings,
+      timings: result.timings,
+      finishedAt: this.#now(),
+    };
+    this.#finish(job, () => this.#store.jobs.complete(job.id, completion), { state: 'done', ...completion });
+    this.#learnRate(job.cost, result);
+    this.#emit('done', { ...job }, result.images as GeneratedImage[]);
+  }
+
+  /** Commits a final state, then applies it to the live copy and forgets the job. */
+  #finish(job: Job, commit: () => boolean, changes: Partial<Job>): void {
+    if (!commit()) this.#logger?.warn({ jobId: job.id, changes: changes.state }, 'job was already final in the store');
+    Object.assign(job, changes);
+    this.#live.delete(job.id);
+    this.#positions.delete(job.id);
+  }
+
+  #toFailure(error: unknown): JobFailure {
+    const ref = newReferenceId();
+    if (error instanceof UserError) {
+      return { name: error.name, message: error.message, identifier: error.identifier, userFacing: true, ref };
+    }
+    if (error instanceof WorkerCrashedError) {
+      return {
+        name: error.name,
+        message:
+          'The image worker crashed twice while making this image, so it was stopped. A smaller size, fewer ' +
+          'images or fewer steps may fit in memory.',
+        userFacing: true,
+        ref,
+      };
+    }
+    if (error instanceof WatchdogTimeoutError) {
+      return {
+        name: error.name,
+        message: `This image took far longer than expected (over ${Math.round(error.watchdogMs / 1000)} s), so it was stopped.`,
+        userFacing: true,
+        ref,
+      };
+    }
+    const err = error instanceof Error ? error : new Error(String(error));
+    return { name: err.name, message: err.message, userFacing: false, ref };
+  }
+
+  #learnRate(cost: number, result: GenerateResult): void {
+    // Loading a model is a one-off; counting it would inflate every ETA after a model switch.
+    const workMs = Math.max(0, result.timings.totalMs - result.timings.loadMs);
+    if (workMs <= 0) return;
+    const sample = workMs / cost;
+    this.#msPerCostUnit =
+      this.#msPerCostUnit === null ? sample : this.#msPerCostUnit + this.#smoothing * (sample - this.#msPerCostUnit);
+    this.#store.setMeta(COST_RATE_KEY, this.#msPerCostUnit);
+  }
+
+  #watchdogFor(cost: number): number {
+    if (this.#msPerCostUnit === null) return Math.max(this.#watchdog.minMs, this.#watchdog.unmeasuredMs);
+    return Math.max(this.#watchdog.minMs, Math.ceil(this.#watchdog.factor * cost * this.#msPerCostUnit));
+  }
+
+  #listings(): JobListing[] {
+    const rate = this.#msPerCostUnit;
+    const listings: JobListing[] = [];
+    let ahead = 0;
+    const running = this.#dispatcher.running;
+    if (running) {
+      const elapsed = running.startedAt === null ? 0 : this.#now() - running.startedAt;
+      ahead = rate === null ? 0 : Math.max(0, running.cost * rate - elapsed);
+      listings.push({ job: { ...running }, position: null, etaMs: rate === null ? null : ahead });
+    }
+    let position = 0;
+    for (const job of this.#queue.order()) {
+      position += 1;
+      listings.push({ job: { ...job }, position, etaMs: rate === null ? null : Math.round(ahead) });
+      if (rate !== null) ahead += job.cost * rate;
+    }
+    return listings;
+  }
+
+  #toPosition(listing: JobListing): QueuePosition {
+    return { position: listing.position!, etaMs: listing.etaMs };
+  }
+
+  /** Positions move on every enqueue, dispatch and cancel; recompute once per tick, not once per change. */
+  #schedulePositions(): void {
+    if (this.#positionsScheduled) return;
+    this.#positionsScheduled = true;
+    setImmediate(() => {
+      this.#positionsScheduled = false;
+      const next = new Map<string, number>();
+      for (const listing of this.#listings()) {
+        if (listing.position === null) continue;
+        const before = this.#positions.get(listing.job.id);
+        next.set(listing.job.id, listing.position);
+        const position = this.#toPosition(listing);
+        if (before === undefined) this.#emit('queued', listing.job, position);
+        else if (before !== listing.position) this.#emit('position', listing.job, position);
+      }
+      this.#positions = next;
+    });
+  }
+
+  #track(promise: Promise<void>): void {
+    const tracked = promise
+      .catch((error: unknown) => this.#logger?.error({ err: error }, 'settling a job failed'))
+      .finally(() => this.#settling.delete(tracked));
+    this.#settling.add(tracked);
+  }
+
+  /** A listener that throws must not break dispatching: log it and go on. */
+  #emit<E extends keyof JobEvents>(event: E, ...args: JobEvents[E]): void {
+    try {
+      (this.emit as (event: E, ...args: JobEvents[E]) => boolean)(event, ...args);
+    } catch (error) {
+      this.#logger?.error({ err: error, event }, 'a job event listener threw');
+    }
+  }
+}
