@@ -133,6 +133,8 @@ export interface EngineOptions {
   deviceId?: number;
   /** CPU threads per session; 0 lets onnxruntime decide. @default 0 */
   threads?: number;
+  /** Run on the CPU (with a warning) when the requested provider cannot start. @default false */
+  allowCpuFallback?: boolean;
   /**
    * Upper bound on the summed on-disk size of loaded models, in MiB. When a job needs another model and the
    * budget would be exceeded, least recently used models are unloaded first. @default 8192

@@ -1,0 +1,212 @@
+/**
+ * The engine the worker process and the CLI call: resolves model names, keeps models loaded between jobs
+ * (least recently used unloaded first when the memory budget would be exceeded), and runs the pipeline.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Identifiers, ModelLoadError, UserError } from '../errors.js';
+import {
+  classifyProviderFailure,
+  cpuFallbackPlan,
+  resolveExecutionProviders,
+  type ExecutionProviderPlan,
+} from './execution-provider.js';
+import { loadModel, releaseModel, type LoadedModel } from './loaded-model.js';
+import { manifestDefaults } from './model-manifest.js';
+import { inspectModelFolder, listModelDirs, resolveModelDir } from './model-folder.js';
+import { runPipeline } from './pipeline.js';
+import { RunClock, supportedBackends, type SessionOptions } from './session.js';
+import { ClipTokenizer } from './tokenizer/clip-tokenizer.js';
+import type {
+  Engine,
+  EngineOptions,
+  GenerateOptions,
+  GenerateRequest,
+  GenerateResult,
+  ModelSummary,
+  TokenizeResult,
+} from './types.js';
+
+const MIB = 1024 * 1024;
+
+interface CacheEntry {
+  model: Promise<LoadedModel>;
+  lastUsed: number;
+}
+
+class OnnxEngine implements Engine {
+  private readonly cache = new Map<string, CacheEntry>();
+  private readonly tokenizers = new Map<string, Promise<ClipTokenizer>>();
+  private plan: ExecutionProviderPlan;
+  private useCounter = 0;
+  /** Messages for the host's log (fallbacks, unused config keys); drained by the caller. */
+  readonly notes: string[] = [];
+
+  constructor(private readonly options: Required<EngineOptions>) {
+    this.plan = resolveExecutionProviders(
+      {
+        provider: options.executionProvider,
+        deviceId: options.deviceId,
+        threads: options.threads,
+        allowCpuFallback: options.allowCpuFallback,
+      },
+      supportedBackends(),
+    );
+    if (this.plan.fallbackReason) this.notes.push(`running on CPU: ${this.plan.fallbackReason}`);
+  }
+
+  get executionProvider(): string {
+    return this.plan.effectiveProvider;
+  }
+
+  private sessionOptions(): SessionOptions {
+    return {
+      executionProviders: this.plan.executionProviders as SessionOptions['executionProviders'],
+      graphOptimizationLevel: 'all',
+      ...this.plan.sessionOptions,
+    };
+  }
+
+  async listModels(): Promise<ModelSummary[]> {
+    const out: ModelSummary[] = [];
+    for (const dir of await listModelDirs(this.options.modelsDir)) {
+      try {
+        const f = await inspectModelFolder(dir);
+        out.push({
+          name: f.name,
+          path: f.dir,
+          family: f.manifest.family ?? 'auto',
+          hasVaeEncoder: Boolean(f.files.vaeEncoder),
+          hasPreviewDecoder: Boolean(f.files.previewDecoder),
+          defaults: manifestDefaults(f.manifest),
+        });
+      } catch (error) {
+        this.notes.push(`skipping ${dir}: ${(error as Error).message}`);
+      }
+    }
+    return out;
+  }
+
+  /** Load (or reuse) a model, evicting least recently used ones to stay inside the memory budget. */
+  private async model(dir: string): Promise<{ model: LoadedModel; loadMs: number }> {
+    const cached = this.cache.get(dir);
+    if (cached) {
+      cached.lastUsed = ++this.useCounter;
+      return { model: await cached.model, loadMs: 0 };
+    }
+    const folder = await inspectModelFolder(dir);
+    await this.makeRoom(folder.sizeBytes, dir);
+    const started = performance.now();
+    const entry: CacheEntry = { model: this.loadWithFallback(dir), lastUsed: ++this.useCounter };
+    this.cache.set(dir, entry);
+    try {
+      const model = await entry.model;
+      return { model, loadMs: performance.now() - started };
+    } catch (error) {
+      this.cache.delete(dir);
+      throw error;
+    }
+  }
+
+  private async loadWithFallback(dir: string): Promise<LoadedModel> {
+    try {
+      return await loadModel(dir, this.sessionOptions());
+    } catch (error) {
+      const cause = error instanceof ModelLoadError ? error.cause ?? error : error;
+      const providerProblem = classifyProviderFailure(cause, this.plan);
+      if (!providerProblem) throw error;
+      if (!this.options.allowCpuFallback) throw providerProblem;
+      this.plan = cpuFallbackPlan(this.plan, providerProblem);
+      this.notes.push(`running on CPU: ${providerProblem.message}`);
+      return loadModel(dir, this.sessionOptions());
+    }
+  }
+
+  private async makeRoom(needBytes: number, keep: string): Promise<void> {
+    const budget = this.options.memoryBudgetMiB * MIB;
+    const loaded = async () => {
+      let total = 0;
+      for (const [d, e] of this.cache) if (d !== keep) total += (await e.model.catch(() => undefined))?.sizeBytes ?? 0;
+      return total;
+    };
+    while (this.cache.size > 0 && (await loaded()) + needBytes > budget) {
+      const [victim] = [...this.cache.entries()].filter(([d]) => d !== keep).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+      if (!victim) break;
+      this.cache.delete(victim[0]);
+      const model = await victim[1].model.catch(() => undefined);
+      if (model) await releaseModel(model);
+      this.notes.push(`unloaded ${victim[0]} to stay within the ${this.options.memoryBudgetMiB} MiB model budget`);
+    }
+  }
+
+  /** Names of the currently loaded models' folders (for tests and the status line). */
+  loadedModels(): string[] {
+    return [...this.cache.keys()].map((d) => path.basename(d));
+  }
+
+  async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const started = performance.now();
+    const dir = await resolveModelDir(this.options.modelsDir, request.model);
+    const { model, loadMs } = await this.model(dir);
+    const clock = new RunClock();
+    const out = await runPipeline(model, request, options, clock);
+    this.notes.push(...out.notes);
+    return {
+      images: out.images,
+      seed: out.seed,
+      warnings: out.warnings,
+      timings: { totalMs: performance.now() - started, inferenceMs: clock.totalMs, previewMs: out.previewMs, loadMs },
+    };
+  }
+
+  async tokenize(model: string, prompts: readonly string[]): Promise<TokenizeResult[]> {
+    const tokenizer = await this.tokenizer(model);
+    return prompts.map((p) => {
+      const enc = tokenizer.encode(p);
+      return { ids: enc.ids, count: enc.count, truncated: enc.truncated };
+    });
+  }
+
+  /** A tokenizer alone: a folder that holds only tokenizer/ is enough (`imagine tokens`). */
+  private async tokenizer(model: string): Promise<ClipTokenizer> {
+    let dir: string;
+    try {
+      dir = await resolveModelDir(this.options.modelsDir, model);
+    } catch (error) {
+      const candidate = path.join(this.options.modelsDir, model);
+      if (!(error instanceof UserError) || !(await readFile(path.join(candidate, 'tokenizer', 'vocab.json')).then(() => true, () => false))) throw error;
+      dir = path.resolve(candidate);
+    }
+    let t = this.tokenizers.get(dir);
+    if (!t) {
+      t = ClipTokenizer.fromFolder(path.join(dir, 'tokenizer'));
+      this.tokenizers.set(dir, t);
+      t.catch(() => this.tokenizers.delete(dir));
+    }
+    return t;
+  }
+
+  async dispose(): Promise<void> {
+    const entries = [...this.cache.values()];
+    this.cache.clear();
+    for (const e of entries) {
+      const m = await e.model.catch(() => undefined);
+      if (m) await releaseModel(m);
+    }
+  }
+}
+
+export type OnnxEngineHandle = Engine & { readonly notes: string[]; loadedModels(): string[] };
+
+/** Build the engine. Fails fast (UserError) when the execution provider cannot be used. */
+export async function createEngine(options: EngineOptions): Promise<OnnxEngineHandle> {
+  if (!options.modelsDir) throw new UserError(Identifiers.InvalidArgument, 'modelsDir is required');
+  return new OnnxEngine({
+    modelsDir: path.resolve(options.modelsDir),
+    executionProvider: options.executionProvider ?? 'cpu',
+    deviceId: options.deviceId ?? 0,
+    threads: options.threads ?? 0,
+    allowCpuFallback: options.allowCpuFallback ?? false,
+    memoryBudgetMiB: options.memoryBudgetMiB ?? 8192,
+  });
+}

@@ -1,0 +1,97 @@
+/**
+ * Pixels in and out of the pipeline, through sharp (libvips): NCHW float tensors in [-1, 1] ⇄ PNG, init images
+ * resized to the generation size, Lanczos upscaling. Every failure to read an image is a UserError that says
+ * which formats work.
+ */
+import sharp, { type Sharp } from 'sharp';
+import { Identifiers, UserError } from '../errors.js';
+
+/** Fixed PNG settings: the same pixels always give the same bytes (determinism is tested on bytes). */
+const PNG_OPTIONS = { compressionLevel: 6, adaptiveFiltering: false, palette: false } as const;
+
+/** One image of an NCHW batch, `[3, height, width]` in [-1, 1], to interleaved RGB bytes. */
+export function tensorToRgb(data: Float32Array, width: number, height: number, offset = 0): Buffer {
+  const plane = width * height;
+  const rgb = Buffer.alloc(plane * 3);
+  for (let c = 0; c < 3; c++) {
+    const base = offset + c * plane;
+    for (let i = 0; i < plane; i++) {
+      // diffusers: (x / 2 + 0.5).clamp(0, 1) * 255, rounded.
+      const v = (data[base + i] / 2 + 0.5) * 255;
+      rgb[i * 3 + c] = v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+    }
+  }
+  return rgb;
+}
+
+export async function rgbToPng(rgb: Buffer, width: number, height: number): Promise<Buffer> {
+  return sharp(rgb, { raw: { width, height, channels: 3 } }).png(PNG_OPTIONS).toBuffer();
+}
+
+/** Decode any image sharp reads (PNG, JPEG, WebP, GIF, AVIF, TIFF), or throw a UserError naming the problem. */
+async function readImage(bytes: Uint8Array, what: string): Promise<Sharp> {
+  const img = sharp(bytes, { failOn: 'error' });
+  try {
+    const meta = await img.metadata();
+    if (!meta.width || !meta.height) throw new Error('no dimensions');
+  } catch (error) {
+    throw new UserError(
+      Identifiers.UnreadableImage,
+      `Cannot read the ${what}: ${(error as Error).message}. Use a PNG, JPEG or WebP file.`,
+    );
+  }
+  return img;
+}
+
+/**
+ * An init image as an NCHW tensor `[1, 3, height, width]` in [-1, 1] (diffusers: x / 255 · 2 − 1), resized to
+ * cover the generation size and centre-cropped, so the aspect ratio is kept rather than stretched.
+ */
+export async function imageToTensor(bytes: Uint8Array, width: number, height: number, what = 'init image'): Promise<Float32Array> {
+  const img = await readImage(bytes, what);
+  const { data } = await img
+    .removeAlpha()
+    .toColourspace('srgb')
+    .resize(width, height, { fit: 'cover', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) out[c * plane + i] = (data[i * 3 + c] / 255) * 2 - 1;
+  }
+  return out;
+}
+
+/** Size of an image without decoding its pixels. */
+export async function imageSize(bytes: Uint8Array, what = 'image'): Promise<{ width: number; height: number }> {
+  const meta = await (await readImage(bytes, what)).metadata();
+  return { width: meta.width!, height: meta.height!, };
+}
+
+/** Lanczos resize by `factor` (sharp's lanczos3), returned as PNG. */
+export async function lanczosUpscale(bytes: Uint8Array, factor: number, what = 'image to upscale'): Promise<{ png: Buffer; width: number; height: number }> {
+  const img = await readImage(bytes, what);
+  const meta = await img.metadata();
+  const width = meta.width! * factor;
+  const height = meta.height! * factor;
+  const png = await img.removeAlpha().resize(width, height, { kernel: 'lanczos3' }).png(PNG_OPTIONS).toBuffer();
+  return { png, width, height };
+}
+
+/** Decoded RGB bytes of an image we produced (3 channels, no alpha). */
+export async function pngToRgb(png: Uint8Array): Promise<Buffer> {
+  return sharp(png).removeAlpha().raw().toBuffer();
+}
+
+/** Small preview PNG from RGB bytes: nearest-neighbour up (keeps latent pixels crisp), Lanczos down. */
+export async function previewPng(rgb: Buffer, width: number, height: number, targetLongSide: number): Promise<{ png: Buffer; width: number; height: number }> {
+  const scale = targetLongSide / Math.max(width, height);
+  const w = Math.max(1, Math.round(width * scale));
+  const h = Math.max(1, Math.round(height * scale));
+  const png = await sharp(rgb, { raw: { width, height, channels: 3 } })
+    .resize(w, h, { kernel: scale >= 1 ? 'nearest' : 'lanczos3' })
+    .png({ compressionLevel: 1, adaptiveFiltering: false })
+    .toBuffer();
+  return { png, width: w, height: h };
+}

@@ -1,0 +1,396 @@
+/**
+ * One generation, in diffusers' order (pipeline_onnx_stable_diffusion.py): check inputs → encode the prompt and
+ * the negative prompt → seeded latents × init_noise_sigma (or the encoded init image noised to the start step)
+ * → per step: scale_model_input → UNet → guidance → scheduler step → progress/preview → VAE decode
+ * `latents / scaling_factor` → PNG with the parameters embedded.
+ */
+import { randomInt } from 'node:crypto';
+import { CancelledError, Identifiers, InferenceError, UserError } from '../errors.js';
+import { addPngText } from './png-text.js';
+import { imageToTensor, lanczosUpscale, pngToRgb, rgbToPng, tensorToRgb } from './image.js';
+import type { LoadedModel } from './loaded-model.js';
+import { formatParameters, type ImageParameters } from './parameters.js';
+import { PreviewDecoder } from './previews.js';
+import { TorchCpuRng, slerp } from './rng.js';
+import { createScheduler } from './schedulers/index.js';
+import type { Scheduler } from './schedulers/scheduler.js';
+import type { Feed, IoSpec, RunClock } from './session.js';
+import { textCleanup } from './tokenizer/text-cleanup.js';
+import { MAX_SEED, type GenerateOptions, type GenerateRequest, type GeneratedImage, type Preview } from './types.js';
+
+/** Engine-wide bounds; guild limits in the bot are usually tighter. */
+export const LIMITS = {
+  minSide: 64,
+  maxSide: 2048,
+  maxSteps: 150,
+  maxCount: 4,
+  maxCfg: 30,
+} as const;
+
+/** Default denoising strength of the img2img pass after a 2× Lanczos upscale: keeps composition, adds detail. */
+export const DEFAULT_UPSCALE_STRENGTH = 0.3;
+
+export interface PipelineOutput {
+  images: GeneratedImage[];
+  seed: number;
+  warnings: string[];
+  previewMs: number;
+  /** Lines for the engine's log (unknown scheduler config keys and the like). */
+  notes: string[];
+}
+
+function invalid(identifier: (typeof Identifiers)[keyof typeof Identifiers], message: string): UserError {
+  return new UserError(identifier, message);
+}
+
+/** Validate what does not depend on image bytes; every message says what to change. */
+export function checkRequest(model: LoadedModel, req: GenerateRequest): void {
+  if (!Number.isInteger(req.steps) || req.steps < 1 || req.steps > LIMITS.maxSteps) {
+    throw invalid(Identifiers.StepsOutOfRange, `Steps must be a whole number from 1 to ${LIMITS.maxSteps}; got ${req.steps}.`);
+  }
+  if (!Number.isInteger(req.count) || req.count < 1 || req.count > LIMITS.maxCount) {
+    throw invalid(Identifiers.InvalidArgument, `Count must be a whole number from 1 to ${LIMITS.maxCount}; got ${req.count}.`);
+  }
+  if (!Number.isFinite(req.cfg) || req.cfg < 0 || req.cfg > LIMITS.maxCfg) {
+    throw invalid(Identifiers.InvalidArgument, `CFG scale must be from 0 to ${LIMITS.maxCfg}; got ${req.cfg}.`);
+  }
+  if (req.seed !== undefined && (!Number.isInteger(req.seed) || req.seed < 0 || req.seed > MAX_SEED)) {
+    throw invalid(Identifiers.InvalidArgument, `Seed must be a whole number from 0 to ${MAX_SEED}; got ${req.seed}.`);
+  }
+  if (!Number.isInteger(req.previewEvery) || req.previewEvery < 0) {
+    throw invalid(Identifiers.InvalidArgument, `previewEvery must be 0 (off) or a positive whole number; got ${req.previewEvery}.`);
+  }
+  const mode = req.mode;
+  if (mode.kind === 'img2img' || mode.kind === 'upscale') {
+    if (!(mode.strength > 0 && mode.strength <= 1)) {
+      throw invalid(Identifiers.InvalidArgument, `Strength must be greater than 0 and at most 1; got ${mode.strength}.`);
+    }
+  }
+  if (mode.kind === 'img2img' && !model.vaeEncoder) {
+    throw invalid(Identifiers.InvalidArgument, `Model "${model.folder.name}" has no vae_encoder, so it cannot start from an image (img2img). Use another model or drop the init image.`);
+  }
+  if (mode.kind === 'variation') {
+    if (!(mode.strength >= 0 && mode.strength <= 1)) {
+      throw invalid(Identifiers.InvalidArgument, `Variation strength must be from 0 to 1; got ${mode.strength}.`);
+    }
+    if (!Number.isInteger(mode.subseed) || mode.subseed < 0 || mode.subseed > MAX_SEED) {
+      throw invalid(Identifiers.InvalidArgument, `Variation seed must be a whole number from 0 to ${MAX_SEED}; got ${mode.subseed}.`);
+    }
+  }
+  if (mode.kind !== 'upscale') checkSize(model, req.width, req.height);
+}
+
+function checkSize(model: LoadedModel, width: number, height: number): void {
+  const fixed = model.unetContract.fixedLatentSize;
+  if (fixed) {
+    const [h, w] = fixed;
+    if (width !== w * 8 || height !== h * 8) {
+      throw invalid(Identifiers.InvalidSize, `Model "${model.folder.name}" only draws ${w * 8}x${h * 8}; got ${width}x${height}.`);
+    }
+    return;
+  }
+  for (const [name, v] of [['Width', width], ['Height', height]] as const) {
+    if (!Number.isInteger(v) || v % 8 !== 0) {
+      throw invalid(Identifiers.InvalidSize, `${name} must be a multiple of 8; got ${v} (try ${Math.max(8, Math.round(v / 8) * 8)}).`);
+    }
+    if (v < LIMITS.minSide || v > LIMITS.maxSide) {
+      throw invalid(Identifiers.InvalidSize, `${name} must be from ${LIMITS.minSide} to ${LIMITS.maxSide} pixels; got ${v}.`);
+    }
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CancelledError();
+}
+
+/** LCM guidance embedding of w = (cfg − 1)·1000 (diffusers get_guidance_scale_embedding). */
+export function guidanceEmbedding(cfg: number, dim: number): Float32Array {
+  const w = (cfg - 1) * 1000;
+  const half = Math.floor(dim / 2);
+  const out = new Float32Array(dim);
+  const scale = Math.log(10000) / (half - 1);
+  for (let i = 0; i < half; i++) {
+    const arg = w * Math.exp(-i * scale);
+    out[i] = Math.sin(arg);
+    out[half + i] = Math.cos(arg);
+  }
+  return out; // an odd dim keeps its last entry 0, as diffusers pads it
+}
+
+function timestepFeed(spec: IoSpec, t: number, batch: number): Feed {
+  const value = spec.type.startsWith('int') ? Math.round(t) : t;
+  if (spec.shape.length === 0) return { data: [value], dims: [] };
+  const fixed = typeof spec.shape[0] === 'number' && spec.shape[0] > 0 ? spec.shape[0] : batch;
+  return { data: new Array<number>(fixed).fill(value), dims: [fixed] };
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function repeat(v: Float32Array, times: number): Float32Array {
+  const out = new Float32Array(v.length * times);
+  for (let i = 0; i < times; i++) out.set(v, i * v.length);
+  return out;
+}
+
+class Generation {
+  readonly warnings: string[] = [];
+  readonly notes: string[] = [];
+  previewMs = 0;
+  private cond!: Float32Array;
+  private uncond?: Float32Array;
+  private readonly guidance: boolean;
+
+  constructor(
+    private readonly model: LoadedModel,
+    private readonly req: GenerateRequest,
+    private readonly clock: RunClock,
+    private readonly options: GenerateOptions,
+  ) {
+    // LCM UNets take guidance as an input embedding, so there is no unconditional pass (reference §1.7).
+    this.guidance = req.cfg > 1 && model.unetContract.timestepCondDim === undefined;
+  }
+
+  private async encodeText(text: string, what: 'prompt' | 'negative prompt'): Promise<Float32Array> {
+    const enc = this.model.tokenizer.encodePadded(text);
+    if (enc.truncated) {
+      this.warnings.push(`Your ${what} is longer than the model's 77-token window; this part was ignored: "${enc.droppedText}".`);
+    }
+    const out = await this.model.textEncoder.run(
+      { input_ids: { data: enc.inputIds, dims: [1, enc.inputIds.length] } },
+      ['last_hidden_state'],
+      this.clock,
+    );
+    return out.last_hidden_state.data;
+  }
+
+  async encodePrompts(): Promise<void> {
+    this.cond = await this.encodeText(this.req.prompt, 'prompt');
+    if (this.guidance) this.uncond = await this.encodeText(this.req.negativePrompt, 'negative prompt');
+    if (this.model.knownWords) {
+      const words = textCleanup(`${this.req.prompt} ${this.req.negativePrompt}`).match(/\p{L}+/gu) ?? [];
+      const unknown = [...new Set(words.filter((w) => !this.model.knownWords!.has(w)))];
+      if (unknown.length) {
+        this.warnings.push(`The model "${this.model.folder.name}" does not know these words, so they had no effect: ${unknown.join(', ')}.`);
+      }
+    }
+  }
+
+  /** Epsilon for one step, with classifier-free guidance: ε = ε_u + g·(ε_c − ε_u). */
+  private async predictNoise(x: Float32Array, t: number, dims: number[]): Promise<Float32Array> {
+    const { unet, unetContract: c } = this.model;
+    const ehsDims = (n: number) => [n, this.cond.length / c.hiddenSize, c.hiddenSize];
+    const extra = (n: number): Record<string, Feed> =>
+      c.timestepCondDim === undefined
+        ? {}
+        : { timestep_cond: { data: repeat(guidanceEmbedding(this.req.cfg, c.timestepCondDim), n), dims: [n, c.timestepCondDim] } };
+    const call = async (sample: Float32Array, ehs: Float32Array, n: number) => {
+      const out = await unet.run(
+        {
+          sample: { data: sample, dims: [n, ...dims.slice(1)] },
+          timestep: timestepFeed(c.timestep, t, n),
+          encoder_hidden_states: { data: ehs, dims: ehsDims(n) },
+          ...extra(n),
+        },
+        ['out_sample'],
+        this.clock,
+      );
+      return out.out_sample.data;
+    };
+    if (!this.guidance) return call(x, this.cond, 1);
+    let epsU: Float32Array;
+    let epsC: Float32Array;
+    if (c.acceptsBatch2) {
+      const both = await call(concat(x, x), concat(this.uncond!, this.cond), 2);
+      epsU = both.subarray(0, x.length);
+      epsC = both.subarray(x.length);
+    } else {
+      epsU = await call(x, this.uncond!, 1);
+      epsC = await call(x, this.cond, 1);
+    }
+    const g = this.req.cfg;
+    const eps = new Float32Array(x.length);
+    for (let i = 0; i < eps.length; i++) eps[i] = epsU[i] + g * (epsC[i] - epsU[i]);
+    return eps;
+  }
+
+  /** Encode an image tensor to a latent × scaling factor (the mean of latent_parameters: deterministic). */
+  async encodeImage(pixels: Float32Array, width: number, height: number): Promise<Float32Array> {
+    const enc = this.model.vaeEncoder!;
+    const name = this.model.vaeEncoderOutput!;
+    const out = await enc.run({ sample: { data: pixels, dims: [1, 3, height, width] } }, [name], this.clock);
+    let latent = out[name].data;
+    if (name === 'latent_parameters') latent = latent.slice(0, latent.length / 2); // mean ‖ logvar → mean
+    const s = this.model.folder.vaeScalingFactor;
+    return latent.map((v) => v * s);
+  }
+
+  /**
+   * Denoise one image. `init` is an encoded image for img2img (noised to the start step chosen by strength).
+   */
+  async denoise(
+    imageIndex: number,
+    seed: number,
+    width: number,
+    height: number,
+    scheduler: Scheduler,
+    init?: { latent: Float32Array; strength: number },
+  ): Promise<Float32Array> {
+    const { latentChannels } = this.model.unetContract;
+    const dims = [1, latentChannels, height / 8, width / 8];
+    const n = dims.reduce((a, b) => a * b, 1);
+    const rng = new TorchCpuRng(seed);
+    let noise = rng.randn(n);
+    const mode = this.req.mode;
+    if (mode.kind === 'variation' && mode.strength > 0) {
+      noise = slerp(mode.strength, noise, new TorchCpuRng((mode.subseed + imageIndex) % (MAX_SEED + 1)).randn(n));
+    }
+    const steps = this.req.steps;
+    let begin = 0;
+    let x: Float32Array;
+    if (init) {
+      // diffusers get_timesteps: run the last ⌊steps·strength⌋ steps (at least one).
+      begin = steps - Math.max(1, Math.min(Math.floor(steps * init.strength), steps));
+      x = scheduler.addNoise(init.latent, noise, begin);
+    } else {
+      x = noise.map((v) => v * scheduler.initNoiseSigma);
+    }
+    const total = steps - begin;
+    const previews = this.req.previewEvery > 0 ? this.previewDecoder(width, height) : undefined;
+    let pending: Promise<void> = Promise.resolve();
+    for (let i = begin; i < steps; i++) {
+      throwIfAborted(this.options.signal);
+      const t = scheduler.timesteps[i];
+      const eps = await this.predictNoise(scheduler.scaleModelInput(x, i), t, dims);
+      const { prevSample, predOriginalSample } = scheduler.step(eps, i, x, rng);
+      x = prevSample;
+      const step = i - begin + 1;
+      // Preview at the first step (the user sees something after one UNet call), then every k steps; the last
+      // step's picture is the final image, so no preview there.
+      const wantPreview = previews && step < total && (step - 1) % this.req.previewEvery === 0;
+      if (wantPreview) {
+        const started = performance.now();
+        const x0 = predOriginalSample.slice();
+        // PNG encoding runs on sharp's thread pool while the next UNet step runs; progress stays in order.
+        const previewPromise: Promise<Preview> = previews.decode(x0, this.clock).finally(() => {
+          this.previewMs += performance.now() - started;
+        });
+        pending = pending.then(async () => this.options.onStep?.({ step, total, image: imageIndex, preview: await previewPromise }));
+      } else if (this.options.onStep) {
+        pending = pending.then(() => this.options.onStep!({ step, total, image: imageIndex }));
+      }
+    }
+    await pending;
+    throwIfAborted(this.options.signal);
+    return x;
+  }
+
+  private previewDecoderCache?: PreviewDecoder | null;
+  private previewDecoder(width: number, height: number): PreviewDecoder | undefined {
+    if (this.previewDecoderCache === undefined) {
+      this.previewDecoderCache =
+        PreviewDecoder.create({
+          channels: this.model.unetContract.latentChannels,
+          latentHeight: height / 8,
+          latentWidth: width / 8,
+          taesd: this.model.previewDecoder,
+          matrix: this.model.previewMatrix,
+        }) ?? null;
+      if (!this.previewDecoderCache) this.notes.push(`model ${this.model.folder.name} has no preview decoder or latent-RGB matrix: previews off`);
+    }
+    return this.previewDecoderCache ?? undefined;
+  }
+
+  async decode(latent: Float32Array, width: number, height: number): Promise<{ rgb: Buffer; width: number; height: number }> {
+    const { latentChannels } = this.model.unetContract;
+    const s = this.model.folder.vaeScalingFactor;
+    const out = await this.model.vaeDecoder.run(
+      { latent_sample: { data: latent.map((v) => v / s), dims: [1, latentChannels, height / 8, width / 8] } },
+      [this.model.vaeDecoder.output('sample').name],
+      this.clock,
+    );
+    const { data, dims } = out.sample;
+    if (dims.length !== 4 || dims[1] !== 3) throw new InferenceError(`${this.model.vaeDecoder.file}: expected [1, 3, H, W] output, got [${dims.join(', ')}]`);
+    return { rgb: tensorToRgb(data, dims[3], dims[2]), width: dims[3], height: dims[2] };
+  }
+}
+
+async function finishPng(rgb: Buffer, width: number, height: number, params: ImageParameters): Promise<GeneratedImage> {
+  const parameters = formatParameters(params);
+  const png = addPngText(await rgbToPng(rgb, width, height), 'parameters', parameters);
+  return { png: new Uint8Array(png.buffer, png.byteOffset, png.byteLength), seed: params.seed, width, height, parameters };
+}
+
+/** Run one request on a loaded model. `clock` collects session.run time. */
+export async function runPipeline(model: LoadedModel, req: GenerateRequest, options: GenerateOptions, clock: RunClock): Promise<PipelineOutput> {
+  checkRequest(model, req);
+  throwIfAborted(options.signal);
+  const seed = req.seed ?? randomInt(0, MAX_SEED + 1);
+  const gen = new Generation(model, req, clock, options);
+  const mode = req.mode;
+  const baseParams = {
+    prompt: req.prompt,
+    negativePrompt: req.negativePrompt,
+    steps: req.steps,
+    sampler: req.sampler,
+    cfg: req.cfg,
+    model: model.folder.name,
+  };
+
+  if (mode.kind === 'upscale') {
+    const up = await lanczosUpscale(mode.image, 2);
+    const fixed = model.unetContract.fixedLatentSize;
+    const fits = !fixed && up.width % 8 === 0 && up.height % 8 === 0 && up.width <= LIMITS.maxSide && up.height <= LIMITS.maxSide;
+    const params = { ...baseParams, seed, width: up.width, height: up.height, upscale: 2 };
+    if (!model.vaeEncoder || !fits) {
+      // Plain Lanczos: no encoder to refine with, or the model cannot run at the doubled size.
+      if (model.vaeEncoder && !fits) gen.warnings.push(`Upscaled with Lanczos only: ${up.width}x${up.height} is beyond what this model can refine.`);
+      const rgb = await pngToRgb(up.png);
+      options.onStep?.({ step: 1, total: 1, image: 0 });
+      return { images: [await finishPng(rgb, up.width, up.height, params)], seed, warnings: gen.warnings, previewMs: 0, notes: gen.notes };
+    }
+    await gen.encodePrompts();
+    const pixels = await imageToTensor(up.png, up.width, up.height, 'image to upscale');
+    const latent = await gen.encodeImage(pixels, up.width, up.height);
+    const { scheduler, unknownKeys } = createScheduler(req.sampler, model.folder.schedulerConfig);
+    noteUnknownKeys(gen, unknownKeys);
+    scheduler.setTimesteps(req.steps);
+    const x = await gen.denoise(0, seed, up.width, up.height, scheduler, { latent, strength: mode.strength });
+    const img = await gen.decode(x, up.width, up.height);
+    const image = await finishPng(img.rgb, img.width, img.height, { ...params, denoisingStrength: mode.strength });
+    return { images: [image], seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes };
+  }
+
+  await gen.encodePrompts();
+  let init: { latent: Float32Array; strength: number } | undefined;
+  if (mode.kind === 'img2img') {
+    const pixels = await imageToTensor(mode.image, req.width, req.height);
+    init = { latent: await gen.encodeImage(pixels, req.width, req.height), strength: mode.strength };
+  }
+  const images: GeneratedImage[] = [];
+  for (let i = 0; i < req.count; i++) {
+    // Image i uses seed + i, so any one image of a grid can be regenerated alone with its own seed.
+    const imageSeed = (seed + i) % (MAX_SEED + 1);
+    const { scheduler, unknownKeys } = createScheduler(req.sampler, model.folder.schedulerConfig);
+    if (i === 0) noteUnknownKeys(gen, unknownKeys);
+    scheduler.setTimesteps(req.steps);
+    const x = await gen.denoise(i, imageSeed, req.width, req.height, scheduler, init);
+    const img = await gen.decode(x, req.width, req.height);
+    const params: ImageParameters = { ...baseParams, seed: imageSeed, width: img.width, height: img.height };
+    if (mode.kind === 'img2img') params.denoisingStrength = mode.strength;
+    if (mode.kind === 'variation') {
+      params.variationSeed = (mode.subseed + i) % (MAX_SEED + 1);
+      params.variationStrength = mode.strength;
+    }
+    images.push(await finishPng(img.rgb, img.width, img.height, params));
+  }
+  return { images, seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes };
+}
+
+function noteUnknownKeys(gen: Generation, keys: string[]): void {
+  if (keys.length) gen.notes.push(`scheduler_config.json keys not used: ${keys.join(', ')}`);
+}
