@@ -10,6 +10,21 @@
  */
 import type { NoiseSource, Scheduler } from '../../../src/inference/schedulers/scheduler.js';
 
+/** SD1.5's scheduler_config.json (PNDMScheduler), whose betas every SD1.x sampler runs on. */
+export const sd15Config = {
+  _class_name: 'PNDMScheduler',
+  _diffusers_version: '0.6.0',
+  beta_end: 0.012,
+  beta_schedule: 'scaled_linear',
+  beta_start: 0.00085,
+  num_train_timesteps: 1000,
+  set_alpha_to_one: false,
+  skip_prk_steps: true,
+  steps_offset: 1,
+  trained_betas: null,
+  clip_sample: false,
+};
+
 const B = 4;
 const C = 3;
 const H = 8;
