@@ -1,0 +1,223 @@
+/**
+ * `npm run imagine -- "prompt" [options]`: generate PNGs from the command line with a progress bar on stderr.
+ * `npm run imagine -- tokens [--model NAME|PATH] "prompt" …`: print token ids, one JSON line per prompt.
+ * Bad arguments print one line and exit 2; a broken model folder exits 1 with the file it blames.
+ */
+import 'dotenv/config';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { Identifiers, ModelLoadError, UserError, newReferenceId } from '../errors.js';
+import { createEngine } from '../inference/engine.js';
+import { inspectModelFolder, resolveModelDir } from '../inference/model-folder.js';
+import { parseParameters, type ImageParameters } from '../inference/parameters.js';
+import { readPngText } from '../inference/png-text.js';
+import { parseSamplerName } from '../inference/schedulers/index.js';
+import { DEFAULT_UPSCALE_STRENGTH } from '../inference/pipeline.js';
+import { MAX_SEED, type GenerateMode, type GenerateRequest, type ModelDefaults } from '../inference/types.js';
+
+/** Used when neither the flags, `--from`, nor the model's imagine-bot.json say otherwise. */
+export const BUILT_IN_DEFAULTS = { steps: 20, cfg: 7, sampler: 'euler_a', width: 512, height: 512 } as const;
+const DEFAULT_MODEL = 'imagine-tiny';
+
+const USAGE = `Usage:
+  npm run imagine -- "prompt" [--negative T] [--steps N] [--cfg X] [--sampler NAME] [--seed N] [--size WxH]
+                      [--count N] [--model NAME|PATH] [--init IMG --strength S] [--upscale IMG]
+                      [--variation-seed N --variation-strength S] [--from IMAGE.png] [--out FILE] [--preview-every K]
+  npm run imagine -- tokens [--model NAME|PATH] "prompt" ["prompt" ...]
+Samplers: euler, euler_a, dpmpp_2m, dpmpp_2m_karras, ddim, lcm (or A1111 names such as "DPM++ 2M Karras").`;
+
+function usageError(message: string): UserError {
+  return new UserError(Identifiers.InvalidArgument, message);
+}
+
+function int(name: string, value: string | undefined, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value.trim())) throw usageError(`--${name} must be a whole number from ${min} to ${max}; got "${value}".`);
+  const n = Number(value);
+  if (n < min || n > max) throw usageError(`--${name} must be from ${min} to ${max}; got ${n}.`);
+  return n;
+}
+
+function float(name: string, value: string | undefined, min: number, max: number, minExclusive = false): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (minExclusive && n === min)) {
+    throw usageError(`--${name} must be a number ${minExclusive ? 'above' : 'from'} ${min} ${minExclusive ? 'and up to' : 'to'} ${max}; got "${value}".`);
+  }
+  return n;
+}
+
+export function parseSize(value: string | undefined): { width: number; height: number } | undefined {
+  if (value === undefined) return undefined;
+  const m = /^(\d+)\s*[x×]\s*(\d+)$/i.exec(value.trim());
+  if (!m) throw usageError(`--size must look like 512x512; got "${value}".`);
+  return { width: Number(m[1]), height: Number(m[2]) };
+}
+
+async function readInput(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (error) {
+    throw new UserError(Identifiers.UnreadableImage, `Cannot read the ${what} "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`);
+  }
+}
+
+/** Write through a temp file and rename, so a crash never leaves a half-written PNG behind. */
+async function writeAtomic(file: string, data: Uint8Array): Promise<void> {
+  await mkdir(path.dirname(path.resolve(file)), { recursive: true });
+  const tmp = `${file}.${process.pid}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, file);
+}
+
+function outputNames(out: string | undefined, seeds: number[]): string[] {
+  if (!out) {
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
+    return seeds.map((s) => path.join('outputs', `${stamp}-${s}.png`));
+  }
+  if (seeds.length === 1) return [out];
+  const ext = path.extname(out) || '.png';
+  const base = out.slice(0, out.length - path.extname(out).length);
+  return seeds.map((_, i) => `${base}-${i + 1}${ext}`);
+}
+
+/** A one-line progress bar on stderr (only when it is a terminal: logs stay clean). */
+function progressBar(label: string): (step: number, total: number, image: number, count: number) => void {
+  const tty = process.stderr.isTTY;
+  return (step, total, image, count) => {
+    const width = 30;
+    const filled = Math.round((step / total) * width);
+    const line = `${label} ${count > 1 ? `image ${image + 1}/${count} ` : ''}[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${step}/${total}`;
+    if (tty) process.stderr.write(`\r${line}`);
+    else if (step === total) process.stderr.write(`${line}\n`);
+  };
+}
+
+async function runTokens(argv: string[], modelsDir: string): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, options: { model: { type: 'string' } }, allowPositionals: true, strict: true });
+  if (positionals.length === 0) throw usageError('tokens needs at least one prompt: npm run imagine -- tokens "a cat"');
+  const engine = await createEngine({ modelsDir });
+  for (const result of await engine.tokenize(values.model ?? process.env.DEFAULT_MODEL ?? DEFAULT_MODEL, positionals)) {
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  }
+}
+
+async function runGenerate(argv: string[], modelsDir: string): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: {
+      negative: { type: 'string' },
+      steps: { type: 'string' },
+      cfg: { type: 'string' },
+      sampler: { type: 'string' },
+      seed: { type: 'string' },
+      size: { type: 'string' },
+      count: { type: 'string' },
+      model: { type: 'string' },
+      init: { type: 'string' },
+      strength: { type: 'string' },
+      upscale: { type: 'string' },
+      'variation-seed': { type: 'string' },
+      'variation-strength': { type: 'string' },
+      from: { type: 'string' },
+      out: { type: 'string' },
+      'preview-every': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  let from: ImageParameters | undefined;
+  if (values.from) {
+    const text = readPngText(await readInput(values.from, '--from image')).get('parameters');
+    if (!text) throw usageError(`${values.from} has no "parameters" text chunk; use a PNG made by imagine-bot or A1111.`);
+    from = parseParameters(text);
+  }
+  if (positionals.length > 1) throw usageError(`Give one prompt in quotes; got ${positionals.length} words outside quotes: ${positionals.join(' ')}`);
+  const prompt = positionals[0] ?? from?.prompt;
+  if (prompt === undefined && !values.upscale) throw usageError('Missing prompt: npm run imagine -- "a cat in a space suit"');
+  if (values.strength !== undefined && !values.init && !values.upscale) throw usageError('--strength needs --init IMG (or --upscale IMG).');
+  if (values.init && values.upscale) throw usageError('Use either --init or --upscale, not both.');
+  if ((values['variation-seed'] === undefined) !== (values['variation-strength'] === undefined) && values['variation-seed'] === undefined) {
+    throw usageError('--variation-strength needs --variation-seed N.');
+  }
+
+  const model = values.model ?? (from?.model || undefined) ?? process.env.DEFAULT_MODEL ?? DEFAULT_MODEL;
+  let defaults: ModelDefaults = {};
+  try {
+    defaults = (await inspectModelFolder(await resolveModelDir(modelsDir, model))).manifest.defaults;
+  } catch {
+    // The engine reports a missing or broken model with the exact file; defaults are only a convenience here.
+  }
+  const size = parseSize(values.size) ?? (from ? { width: from.width, height: from.height } : undefined);
+  const strength = float('strength', values.strength, 0, 1, true);
+  let mode: GenerateMode = { kind: 'txt2img' };
+  if (values.init) mode = { kind: 'img2img', image: await readInput(values.init, '--init image'), strength: strength ?? 0.75 };
+  else if (values.upscale) mode = { kind: 'upscale', image: await readInput(values.upscale, '--upscale image'), strength: strength ?? DEFAULT_UPSCALE_STRENGTH };
+  const variationSeed = int('variation-seed', values['variation-seed'], 0, MAX_SEED) ?? from?.variationSeed;
+  if (variationSeed !== undefined && mode.kind === 'txt2img') {
+    mode = { kind: 'variation', subseed: variationSeed, strength: float('variation-strength', values['variation-strength'], 0, 1) ?? from?.variationStrength ?? 0.3 };
+  }
+  const request: GenerateRequest = {
+    model,
+    prompt: prompt ?? '',
+    negativePrompt: values.negative ?? from?.negativePrompt ?? defaults.negativePrompt ?? '',
+    steps: int('steps', values.steps, 1, 150) ?? from?.steps ?? defaults.steps ?? BUILT_IN_DEFAULTS.steps,
+    cfg: float('cfg', values.cfg, 0, 30) ?? from?.cfg ?? defaults.cfg ?? BUILT_IN_DEFAULTS.cfg,
+    sampler: values.sampler ? parseSamplerName(values.sampler) : (from?.sampler ?? defaults.sampler ?? BUILT_IN_DEFAULTS.sampler),
+    width: size?.width ?? defaults.width ?? BUILT_IN_DEFAULTS.width,
+    height: size?.height ?? defaults.height ?? BUILT_IN_DEFAULTS.height,
+    count: int('count', values.count, 1, 4) ?? 1,
+    seed: int('seed', values.seed, 0, MAX_SEED) ?? from?.seed,
+    mode,
+    previewEvery: int('preview-every', values['preview-every'], 0, 150) ?? 0,
+  };
+
+  const engine = await createEngine({
+    modelsDir,
+    executionProvider: process.env.EXECUTION_PROVIDER,
+    allowCpuFallback: process.env.ALLOW_CPU_FALLBACK === 'true',
+  });
+  const bar = progressBar(path.basename(model));
+  const result = await engine.generate(request, { onStep: (p) => bar(p.step, p.total, p.image, request.count) });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  const files = outputNames(values.out, result.images.map((i) => i.seed));
+  for (const [i, image] of result.images.entries()) {
+    await writeAtomic(files[i], image.png);
+    process.stdout.write(`${files[i]}  seed ${image.seed}  ${image.width}x${image.height}\n`);
+  }
+  const t = result.timings;
+  process.stderr.write(`done in ${(t.totalMs / 1000).toFixed(2)} s (model load ${(t.loadMs / 1000).toFixed(2)} s, onnxruntime ${(t.inferenceMs / 1000).toFixed(2)} s) on ${engine.executionProvider}\n`);
+  await engine.dispose();
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const modelsDir = process.env.MODELS_DIR || './models';
+  try {
+    if (argv[0] === 'tokens') await runTokens(argv.slice(1), modelsDir);
+    else await runGenerate(argv, modelsDir);
+    return 0;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (error instanceof UserError || (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))) {
+      process.stderr.write(`imagine: ${(error as Error).message.split('\n')[0]}\n`);
+      return 2;
+    }
+    if (error instanceof ModelLoadError) {
+      process.stderr.write(`imagine: ${error.message}\n`);
+      return 1;
+    }
+    const ref = newReferenceId();
+    process.stderr.write(`imagine: internal error (ref ${ref}): ${(error as Error).message}\n`);
+    if (process.env.DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));
