@@ -1,4 +1,4 @@
-import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -238,7 +238,7 @@ describe('ClipTokenizer.fromFolder', () => {
   /** A tokenizer folder with the real vocab.json and merges.txt unless `files` replaces them. */
   async function folder(files: Record<string, string | null>): Promise<string> {
     const dir = path.join(root, String(count++));
-    await import('node:fs/promises').then((fs) => fs.mkdir(dir));
+    await mkdir(dir);
     for (const name of ['vocab.json', 'merges.txt']) {
       if (!(name in files)) await copyFile(path.join(FIXTURES, name), path.join(dir, name));
     }
