@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readPngText } from '../../src/inference/png-text.js';
+import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
+
+const run = promisify(execFile);
+const cli = path.resolve('src/cli/imagine.ts');
+// Resolved here: the CLI runs with its cwd in a temp folder, where a bare 'tsx' would not resolve.
+const tsx = import.meta.resolve('tsx');
+let dir: string;
+
+async function imagine(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', tsx, cli, ...args], {
+      cwd: dir,
+      env: { ...process.env, MODELS_DIR: path.join(dir, 'models'), DEFAULT_MODEL: 'tiny' },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+beforeAll(async () => {
+  dir = await makeTempDir();
+  await writeTinyModel(path.join(dir, 'models', 'tiny'), { manifest: { defaults: { steps: 5, width: 64, height: 64, sampler: 'ddim', cfg: 4 } } });
+});
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+describe('imagine CLI', () => {
+  it('writes a PNG with the model defaults and the parameters embedded, and --from regenerates it byte for byte', async () => {
+    const first = await imagine(['a cat in a space suit', '--seed', '5', '--out', 'cat.png']);
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/cat\.png {2}seed 5 {2}64x64/);
+    const png = await readFile(path.join(dir, 'cat.png'));
+    expect(readPngText(png).get('parameters')).toBe('a cat in a space suit\nSteps: 5, Sampler: DDIM, CFG scale: 4, Seed: 5, Size: 64x64, Model: tiny');
+    const again = await imagine(['--from', 'cat.png', '--out', 'again.png']);
+    expect(again.code).toBe(0);
+    expect((await readFile(path.join(dir, 'again.png'))).equals(png)).toBe(true);
+  });
+
+  it('numbers the files of a batch and uses consecutive seeds', async () => {
+    const r = await imagine(['a dog', '--count', '2', '--seed', '9', '--size', '128x64', '--sampler', 'DPM++ 2M Karras', '--out', 'dogs/dog.png']);
+    expect(r.code).toBe(0);
+    expect((await readdir(path.join(dir, 'dogs'))).sort()).toEqual(['dog-1.png', 'dog-2.png']);
+    const meta = await sharp(path.join(dir, 'dogs', 'dog-2.png')).metadata();
+    expect([meta.width, meta.height]).toEqual([128, 64]);
+    expect(readPngText(await readFile(path.join(dir, 'dogs', 'dog-2.png'))).get('parameters')).toMatch(/Sampler: DPM\+\+ 2M Karras, CFG scale: 4, Seed: 10,/);
+  });
+
+  it('runs img2img and upscale from files', async () => {
+    await imagine(['a cat', '--seed', '1', '--out', 'src.png']);
+    const i2i = await imagine(['a cat', '--init', 'src.png', '--strength', '0.5', '--out', 'i2i.png']);
+    expect(i2i.code).toBe(0);
+    expect(readPngText(await readFile(path.join(dir, 'i2i.png'))).get('parameters')).toMatch(/Denoising strength: 0\.5/);
+    const up = await imagine(['a cat', '--upscale', 'src.png', '--out', 'up.png']);
+    expect(up.code).toBe(0);
+    expect((await sharp(path.join(dir, 'up.png')).metadata()).width).toBe(128);
+  });
+
+  it('prints token ids as one JSON line per prompt', async () => {
+    const r = await imagine(['tokens', 'a photo of a cat', 'how are you doing?']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+      { ids: [49406, 320, 1125, 539, 320, 2368, 49407], count: 7, truncated: false },
+      { ids: [49406, 829, 631, 592, 1960, 286, 49407], count: 7, truncated: false },
+    ]);
+  });
+
+  it.each([
+    [['a cat', '--steps', 'many'], /--steps must be a whole number from 1 to 150; got "many"/],
+    [['a cat', '--bogus'], /Unknown option '--bogus'/],
+    [['a cat', '--size', '65x64'], /Width must be a multiple of 8; got 65/],
+    [['a cat', '--sampler', 'heun'], /Unknown sampler|heun/i],
+    [['a cat', '--model', 'nope'], /Unknown model "nope"/],
+    [['a cat', '--init', 'missing.png'], /Cannot read the --init image "missing.png": ENOENT/],
+    [['a cat', '--strength', '0.5'], /--strength needs --init/],
+    [[], /Missing prompt/],
+  ])('exits 2 with one line for bad arguments %j', async (args, message) => {
+    const r = await imagine([...args, '--out', 'bad.png']);
+    expect(r.code).toBe(2);
+    const lines = r.stderr.split('\n').filter((l) => l.startsWith('imagine:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+    await expect(readFile(path.join(dir, 'bad.png'))).rejects.toThrow();
+  });
+
+  it('exits 1 naming the file when the model folder is broken, writing nothing', async () => {
+    await writeTinyModel(path.join(dir, 'models', 'broken'), { omit: ['vae_decoder'] });
+    const r = await imagine(['a cat', '--model', 'broken', '--out', 'broken.png']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/Missing vae_decoder: .*broken\/vae_decoder\/model\.onnx/);
+    await expect(readFile(path.join(dir, 'broken.png'))).rejects.toThrow();
+  });
+
+  it('rejects an unreadable init image with the formats that work', async () => {
+    await writeFile(path.join(dir, 'junk.png'), 'not an image');
+    const r = await imagine(['a cat', '--init', 'junk.png', '--out', 'junk-out.png']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Cannot read the init image: .*Use a PNG, JPEG or WebP file/);
+  });
+});
