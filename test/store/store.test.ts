@@ -1,0 +1,247 @@
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import BetterSqlite3 from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import type { Job } from '../../src/queue/job.js';
+import { DATABASE_FILE, Store } from '../../src/store/store.js';
+import { StoreError } from '../../src/store/store-error.js';
+import { LATEST_VERSION } from '../../src/store/migrations.js';
+import { fakeRequest } from '../fixtures/workers/fixtures.js';
+
+const dirs: string[] = [];
+const stores: Store[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(tmpdir(), 'imagine-store-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function open(dir: string): Store {
+  const store = Store.open(dir);
+  stores.push(store);
+  return store;
+}
+
+afterEach(() => {
+  for (const store of stores.splice(0)) store.close();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function newJob(id: string, overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
+  return {
+    id,
+    kind: 'imagine',
+    parentJobId: null,
+    guildId: 'g1',
+    channelId: 'c1',
+    userId: 'u1',
+    interactionId: 'i1',
+    interactionToken: 'secret-token',
+    interactionCreatedAt: 1_700_000_000_000,
+    messageId: null,
+    request: fakeRequest(),
+    cost: 4 * 64 * 64,
+    state: 'queued',
+    attempts: 0,
+    createdAt: 1_700_000_000_500,
+    startedAt: null,
+    finishedAt: null,
+    seeds: [],
+    outputs: [],
+    warnings: [],
+    timings: null,
+    error: null,
+    cancelledBy: null,
+    deliveredAt: null,
+    ...overrides,
+  };
+}
+
+describe('Store', () => {
+  it('creates the database in WAL mode with every migration recorded', () => {
+    const dir = tempDir();
+    const store = open(dir);
+    expect(store.databasePath).toBe(path.join(dir, DATABASE_FILE));
+    expect(store.schemaVersion).toBe(LATEST_VERSION);
+    store.close();
+    const db = new BetterSqlite3(path.join(dir, DATABASE_FILE), { readonly: true });
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    const versions = db.prepare('SELECT version FROM schema_migrations ORDER BY version').all();
+    db.close();
+    expect(versions).toEqual(Array.from({ length: LATEST_VERSION }, (_, i) => ({ version: i + 1 })));
+  });
+
+  it('reopens an existing database without re-running migrations and keeps its jobs', () => {
+    const dir = tempDir();
+    open(dir).jobs.insert(newJob('a'));
+    stores[0]!.close();
+    const again = open(dir);
+    expect(again.jobs.get('a')?.request).toEqual(fakeRequest());
+  });
+
+  it('refuses a file that is not a SQLite database with a clear message', () => {
+    const dir = tempDir();
+    writeFileSync(path.join(dir, DATABASE_FILE), 'this is not sqlite, just some text that is long enough '.repeat(20));
+    expect(() => Store.open(dir)).toThrow(StoreError);
+    expect(() => Store.open(dir)).toThrow(/is not a usable SQLite database .*move the file aside/);
+  });
+
+  it('refuses a database written by a newer version', () => {
+    const dir = tempDir();
+    open(dir).close();
+    const db = new BetterSqlite3(path.join(dir, DATABASE_FILE));
+    db.prepare('INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)').run(LATEST_VERSION + 1, 'future', 0);
+    db.close();
+    expect(() => Store.open(dir)).toThrow(`has schema version ${LATEST_VERSION + 1}, but this bot knows versions up to ${LATEST_VERSION}`);
+  });
+
+  it('reports a DATA_DIR that cannot be created', () => {
+    // Below a regular file, so mkdir fails even for root (which ignores permission bits).
+    const dir = tempDir();
+    writeFileSync(path.join(dir, 'file'), 'x');
+    const dataDir = path.join(dir, 'file', 'data');
+    expect(() => Store.open(dataDir)).toThrow(`DATA_DIR ${dataDir} cannot be created or written to. Point DATA_DIR at a writable folder.`);
+  });
+
+  it('reports a DATA_DIR that is a file', () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    expect(() => Store.open(file)).toThrow(StoreError);
+  });
+});
+
+describe('JobRepository', () => {
+  it('stores every field and assigns increasing seq numbers', () => {
+    const store = open(tempDir());
+    const image = new Uint8Array([1, 2, 3, 250]);
+    const first = store.jobs.insert(newJob('a', { request: fakeRequest({ mode: { kind: 'img2img', image, strength: 0.5 } }) }));
+    const second = store.jobs.insert(newJob('b', { kind: 'reroll', parentJobId: 'a', messageId: 'm9' }));
+    expect(second.seq).toBe(first.seq + 1);
+    const loaded = store.jobs.get('a')!;
+    expect(loaded).toEqual(first);
+    const mode = loaded.request.mode as { kind: 'img2img'; image: Uint8Array };
+    expect(mode.image).toBeInstanceOf(Uint8Array);
+    expect([...mode.image]).toEqual([1, 2, 3, 250]);
+    expect(store.jobs.get('b')).toMatchObject({ kind: 'reroll', parentJobId: 'a', messageId: 'm9', interactionToken: 'secret-token' });
+    expect(store.jobs.get('missing')).toBeUndefined();
+  });
+
+  it('moves jobs through their states and refuses to leave a final state', () => {
+    const store = open(tempDir());
+    store.jobs.insert(newJob('a'));
+    expect(store.jobs.markRunning('a', 10)).toBe(true);
+    expect(store.jobs.get('a')).toMatchObject({ state: 'running', startedAt: 10, attempts: 1 });
+    const timings = { totalMs: 5, inferenceMs: 4, previewMs: 0, loadMs: 1 };
+    const output = { path: path.join(store.dataDir, 'outputs', 'a', '0.png'), seed: 7, width: 64, height: 64, parameters: 'p' };
+    expect(store.jobs.complete('a', { outputs: [output], seeds: [7], warnings: ['w'], timings, finishedAt: 20 })).toBe(true);
+    // A second commit (a rerun after a restart) changes nothing.
+    expect(store.jobs.complete('a', { outputs: [], seeds: [1], warnings: [], timings, finishedAt: 30 })).toBe(false);
+    expect(store.jobs.fail('a', { name: 'E', message: 'm', userFacing: false, ref: 'r' }, 40)).toBe(false);
+    expect(store.jobs.cancel('a', 'u1', 50)).toBe(false);
+    expect(store.jobs.get('a')).toMatchObject({ state: 'done', seeds: [7], warnings: ['w'], timings, finishedAt: 20, outputs: [output] });
+  });
+
+  it('lists unfinished jobs in submission order and requeues interrupted ones', () => {
+    const store = open(tempDir());
+    for (const id of ['a', 'b', 'c', 'd']) store.jobs.insert(newJob(id));
+    store.jobs.markRunning('b', 1);
+    store.jobs.cancel('c', 'u1', 2);
+    expect(store.jobs.listUnfinished().map((job) => [job.id, job.state])).toEqual([
+      ['a', 'queued'],
+      ['b', 'running'],
+      ['d', 'queued'],
+    ]);
+    expect(store.jobs.requeue('b')).toBe(true);
+    expect(store.jobs.requeue('a')).toBe(false);
+    expect(store.jobs.get('b')).toMatchObject({ state: 'queued', startedAt: null, attempts: 1 });
+  });
+
+  it('offers finished jobs until they are marked delivered', () => {
+    const store = open(tempDir());
+    store.jobs.insert(newJob('a'));
+    store.jobs.insert(newJob('b'));
+    store.jobs.fail('a', { name: 'UserError', message: 'bad', identifier: 'invalidSize', userFacing: true, ref: 'abcd' }, 5);
+    expect(store.jobs.listUndelivered().map((job) => job.id)).toEqual(['a']);
+    expect(store.jobs.markDelivered('a', 6)).toBe(true);
+    expect(store.jobs.markDelivered('a', 7)).toBe(false);
+    expect(store.jobs.listUndelivered()).toEqual([]);
+    expect(store.jobs.get('a')).toMatchObject({ deliveredAt: 6, error: { identifier: 'invalidSize', ref: 'abcd' } });
+  });
+
+  it('keeps output paths valid when DATA_DIR moves', () => {
+    const dir = tempDir();
+    const store = open(dir);
+    store.jobs.insert(newJob('a'));
+    const output = { path: path.join(dir, 'outputs', 'a', '0.png'), seed: 1, width: 8, height: 8, parameters: '' };
+    store.jobs.complete('a', { outputs: [output], seeds: [1], warnings: [], timings: { totalMs: 1, inferenceMs: 1, previewMs: 0, loadMs: 0 }, finishedAt: 1 });
+    store.close();
+    const moved = `${dir}-moved`;
+    dirs.push(moved);
+    renameSync(dir, moved);
+    const reopened = open(moved);
+    expect(reopened.jobs.get('a')!.outputs[0]!.path).toBe(path.join(moved, 'outputs', 'a', '0.png'));
+  });
+});
+
+describe('GuildSettingsRepository', () => {
+  const schema = z.object({
+    maxQueuedPerUser: z.number().int().min(1).max(10).default(3),
+    defaultSteps: z.number().int().min(1).max(150).default(20),
+  });
+
+  it('returns the schema defaults for a guild never configured', () => {
+    expect(open(tempDir()).guildSettings(schema).get('g')).toEqual({ maxQueuedPerUser: 3, defaultSteps: 20 });
+  });
+
+  it('validates on set and reads back what was stored', () => {
+    const settings = open(tempDir()).guildSettings(schema);
+    expect(settings.set('g', { maxQueuedPerUser: 5 })).toEqual({ maxQueuedPerUser: 5, defaultSteps: 20 });
+    expect(settings.get('g')).toEqual({ maxQueuedPerUser: 5, defaultSteps: 20 });
+    expect(() => settings.set('g', { maxQueuedPerUser: 99 })).toThrow();
+    expect(settings.get('g').maxQueuedPerUser).toBe(5);
+    settings.reset('g');
+    expect(settings.get('g').maxQueuedPerUser).toBe(3);
+  });
+
+  it('falls back to defaults when stored settings no longer pass a tightened schema', () => {
+    const store = open(tempDir());
+    store.guildSettings(schema).set('g', { maxQueuedPerUser: 10 });
+    const tighter = z.object({ maxQueuedPerUser: z.number().max(5).default(2) });
+    expect(store.guildSettings(tighter).get('g')).toEqual({ maxQueuedPerUser: 2 });
+  });
+});
+
+describe('ImageFiles', () => {
+  it('writes PNGs atomically under outputs/<jobId>/<n>.png and leaves no temp files', async () => {
+    const store = open(tempDir());
+    const bytes = new Uint8Array([0x89, 0x50, 0x4e, 0x47]);
+    const written = await store.images.write('job_1', 2, bytes);
+    expect(written).toBe(path.join(store.dataDir, 'outputs', 'job_1', '2.png'));
+    expect([...readFileSync(written)]).toEqual([...bytes]);
+    await store.images.write('job_1', 2, new Uint8Array([9]));
+    expect([...readFileSync(written)]).toEqual([9]);
+    expect(readdirSync(path.dirname(written))).toEqual(['2.png']);
+    store.images.remove('job_1');
+    expect(existsSync(path.dirname(written))).toBe(false);
+  });
+
+  it('refuses job ids that could escape the outputs folder', () => {
+    const store = open(tempDir());
+    expect(() => store.images.pathFor('../etc', 0)).toThrow(TypeError);
+    expect(() => store.images.pathFor('ok', -1)).toThrow(TypeError);
+  });
+});
+
+describe('meta', () => {
+  it('stores small JSON values', () => {
+    const store = open(tempDir());
+    expect(store.getMeta('rate')).toBeUndefined();
+    store.setMeta('rate', 0.25);
+    store.setMeta('rate', 0.5);
+    expect(store.getMeta<number>('rate')).toBe(0.5);
+  });
+});
