@@ -12,10 +12,15 @@ import type { NoiseSource, Scheduler, SchedulerConfig, SchedulerStepOutput } fro
 
 export class DDIMScheduler implements Scheduler {
   static readonly className = 'DDIMScheduler';
+  /** One UNet call per step. */
   readonly order = 1;
+  /** The parsed scheduler_config.json; never mutated after construction. */
   readonly config: Readonly<SchedulerConfig>;
+  /** The training schedule; no ᾱ floor, since DDIM never divides by σ. */
   readonly schedule: NoiseSchedule;
+  /** Integer UNet timesteps, largest first; empty until setTimesteps. */
   timesteps: readonly number[] = [];
+  /** The VP latent starts as N(0, I). */
   readonly initNoiseSigma = 1;
   /**
    * ᾱ "before" timestep 0, used by the last step: 1 with `set_alpha_to_one` (the last step lands on the clean
@@ -94,6 +99,8 @@ export class DDIMScheduler implements Scheduler {
       for (let i = 0; i < n; i++) predOriginalSample[i] = Math.min(Math.max(predOriginalSample[i], -r), r);
     }
 
+    // σ_t of eq. 16 scaled by η: η = 1 is the DDPM posterior's noise, η = 0 the deterministic implicit model.
+    // The direction term then carries exactly the noise variance left over: (1 − ᾱ_prev) − σ_t².
     const stdDev = this.config.eta * Math.sqrt(this.variance(t, prevT));
     const dirCoeff = Math.sqrt(Math.max(1 - alphaProdPrev - stdDev * stdDev, 0));
     const x0Coeff = Math.sqrt(alphaProdPrev);

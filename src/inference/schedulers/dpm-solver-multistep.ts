@@ -28,11 +28,15 @@ const LOWER_ORDER_FINAL_MAX_STEPS = 15;
 
 export class DPMSolverMultistepScheduler implements Scheduler {
   static readonly className = 'DPMSolverMultistepScheduler';
+  /** One UNet call per step: the second order comes from history, not from extra evaluations. */
   readonly order = 1;
+  /** The parsed scheduler_config.json; never mutated after construction. */
   readonly config: Readonly<SchedulerConfig>;
+  /** The training schedule (ᾱ, σ per integer timestep), built once per instance. */
   readonly schedule: NoiseSchedule;
+  /** Integer UNet timesteps, largest first; empty until setTimesteps. */
   timesteps: readonly number[] = [];
-  /** σ per step plus the final σ; length timesteps.length + 1. */
+  /** k-diffusion σ per step plus the final σ; length timesteps.length + 1. Step i goes from sigmas[i] to sigmas[i + 1]. */
   sigmas: Float64Array = new Float64Array(0);
   /** The VP latent is already N(0, I) at the start. */
   readonly initNoiseSigma = 1;
@@ -66,6 +70,8 @@ export class DPMSolverMultistepScheduler implements Scheduler {
         steps: numInferenceSteps,
         stepsOffset: config.stepsOffset,
       });
+      // σ at the spaced integer timesteps; none of them is 0, so the last step goes to the final σ (0 by default)
+      // rather than stopping at σ_0 = 0.029 (SD) with noise left in the image.
       sigmas = timesteps.map((t) => sigmaAt(schedule, t));
     }
     const sigmaLast = config.finalSigmasType === 'sigma_min' ? schedule.sigmas[0] : 0;
@@ -96,6 +102,8 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     const n = sample.length;
     const sigma = this.sigmas[stepIndex];
     const sigmaNext = this.sigmas[stepIndex + 1];
+    // DPM-Solver++ integrates the data prediction (x0), which stays bounded where ε-based solvers blow up at high
+    // guidance; everything below is expressed in x0 estimates m0 (now) and m1 (previous step).
     const x0 = this.dataPrediction(modelOutput, sample, sigma, new Float32Array(n));
 
     const short = this.config.lowerOrderFinal && count < LOWER_ORDER_FINAL_MAX_STEPS;
@@ -109,6 +117,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
       // The limit of the first-order update as σ_next → 0: the clean estimate itself.
       prevSample.set(x0);
     } else {
+      // h > 0 is the step in half log-SNR; expm1 keeps e^{−h} − 1 accurate when h is small (many steps).
       const [alphaT, sigmaT] = vp(sigmaNext);
       const [, sigmaS0] = vp(sigma);
       const h = lambda(sigmaNext) - lambda(sigma);
@@ -119,6 +128,8 @@ export class DPMSolverMultistepScheduler implements Scheduler {
         for (let i = 0; i < n; i++) prevSample[i] = sampleCoeff * sample[i] + x0Coeff * x0[i];
       } else {
         // Midpoint form: D0 = m0, D1 = (m0 − m1)/r0 with r0 = h_{prev}/h; x_t = ... − α_t(e^{−h}−1)·(D0 + D1/2).
+        // The history comes from step stepIndex − 1 (steps are taken in order), so its σ is sigmas[stepIndex − 1].
+        // A zero h (a sigma_min final σ equal to the last Karras σ) gives r0 = ±∞ and a vanishing correction.
         const sigmaS1 = this.sigmas[stepIndex - 1];
         const r0 = (lambda(sigma) - lambda(sigmaS1)) / h;
         const d1Coeff = 0.5 / r0;
@@ -141,6 +152,7 @@ export class DPMSolverMultistepScheduler implements Scheduler {
   addNoise(originalSamples: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
     assertStepIndex(stepIndex, this.timesteps.length);
     assertSameLength(noise, originalSamples, 'noise');
+    // The same (α_t, σ_t) the step at this index assumes, so img2img's first step sees exactly its noise level.
     const [alphaT, sigmaT] = vp(this.sigmas[stepIndex]);
     const out = new Float32Array(originalSamples.length);
     for (let i = 0; i < out.length; i++) out[i] = alphaT * originalSamples[i] + sigmaT * noise[i];
@@ -152,9 +164,11 @@ export class DPMSolverMultistepScheduler implements Scheduler {
     const [alphaT, sigmaT] = vp(sigma);
     const n = sample.length;
     switch (this.config.predictionType) {
+      // x = α·x0 + σ_t·ε solved for x0.
       case 'epsilon':
         for (let i = 0; i < n; i++) out[i] = (sample[i] - sigmaT * modelOutput[i]) / alphaT;
         break;
+      // v = α·ε − σ_t·x0 (Salimans & Ho 2022) with α² + σ_t² = 1 gives x0 = α·x − σ_t·v.
       case 'v_prediction':
         for (let i = 0; i < n; i++) out[i] = alphaT * sample[i] - sigmaT * modelOutput[i];
         break;

@@ -18,12 +18,20 @@ import type { NoiseSource, Scheduler, SchedulerConfig, SchedulerStepOutput } fro
 
 export class EulerAncestralDiscreteScheduler implements Scheduler {
   static readonly className = 'EulerAncestralDiscreteScheduler';
+  /** One UNet call per step. */
   readonly order = 1;
+  /** The parsed scheduler_config.json; never mutated after construction. */
   readonly config: Readonly<SchedulerConfig>;
+  /** The training schedule (ᾱ, σ per integer timestep), built once per instance. */
   readonly schedule: NoiseSchedule;
+  /** UNet timesteps, largest first; empty until setTimesteps. */
   timesteps: readonly number[] = [];
-  /** σ per step plus the final σ; length timesteps.length + 1. */
+  /**
+   * σ per step plus the final σ; length timesteps.length + 1, strictly decreasing except that a `sigma_min` final
+   * σ may equal the last Karras σ. Step i goes from sigmas[i] to sigmas[i + 1].
+   */
   sigmas: Float64Array = new Float64Array(0);
+  /** Valid after setTimesteps (depends on the spacing). */
   initNoiseSigma = 1;
 
   constructor(config: SchedulerConfig) {
@@ -31,6 +39,7 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
     this.schedule = noiseSchedule(config, true);
   }
 
+  /** Stateless between steps: this only recomputes the schedule (shared with Euler). */
   setTimesteps(numInferenceSteps: number): void {
     assertInferenceSteps(numInferenceSteps, this.config.numTrainTimesteps);
     const s = sigmaSchedule(this.schedule, this.config, numInferenceSteps);
@@ -41,6 +50,7 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
 
   scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array {
     assertStepIndex(stepIndex, this.timesteps.length);
+    // Same variance normalisation as Euler: x = x0 + σ·ε has variance 1 + σ².
     const sigma = this.sigmas[stepIndex];
     const scale = 1 / Math.sqrt(sigma * sigma + 1);
     const out = new Float32Array(sample.length);
@@ -55,6 +65,7 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
    */
   ancestralStep(sigma: number, sigmaNext: number): { sigmaUp: number; sigmaDown: number } {
     const eta = this.config.eta;
+    // Going to σ = 0 there is no noise left to re-inject: the step is plain Euler to the clean estimate.
     if (eta === 0 || sigmaNext === 0) return { sigmaUp: 0, sigmaDown: sigmaNext };
     const sigmaUp = Math.min(
       sigmaNext,
@@ -78,6 +89,7 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
       sigma,
       new Float32Array(n),
     );
+    // Deterministic Euler part, but only down to σ_down; the fresh noise below brings the level back to σ_next.
     const ratio = (sigmaDown - sigma) / sigma;
     // No draw when nothing would be added (the last step to σ = 0, or η = 0), as k-diffusion does; this keeps the
     // noise stream identical to diffusers', whose final draw is multiplied by zero.

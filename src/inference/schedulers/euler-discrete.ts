@@ -17,12 +17,20 @@ import type { NoiseSource, Scheduler, SchedulerConfig, SchedulerStepOutput } fro
 
 export class EulerDiscreteScheduler implements Scheduler {
   static readonly className = 'EulerDiscreteScheduler';
+  /** One UNet call per step. */
   readonly order = 1;
+  /** The parsed scheduler_config.json; never mutated after construction. */
   readonly config: Readonly<SchedulerConfig>;
+  /** The training schedule (ᾱ, σ per integer timestep), built once per instance. */
   readonly schedule: NoiseSchedule;
+  /** UNet timesteps, largest first; empty until setTimesteps. */
   timesteps: readonly number[] = [];
-  /** σ per step plus the final σ; length timesteps.length + 1. */
+  /**
+   * σ per step plus the final σ; length timesteps.length + 1, strictly decreasing except that a `sigma_min` final
+   * σ may equal the last Karras σ. Step i goes from sigmas[i] to sigmas[i + 1].
+   */
   sigmas: Float64Array = new Float64Array(0);
+  /** Valid after setTimesteps (depends on the spacing). */
   initNoiseSigma = 1;
 
   constructor(config: SchedulerConfig) {
@@ -31,6 +39,7 @@ export class EulerDiscreteScheduler implements Scheduler {
     this.schedule = noiseSchedule(config, true);
   }
 
+  /** Euler keeps no state between steps, so this only recomputes the schedule. */
   setTimesteps(numInferenceSteps: number): void {
     assertInferenceSteps(numInferenceSteps, this.config.numTrainTimesteps);
     const s = sigmaSchedule(this.schedule, this.config, numInferenceSteps);
@@ -41,6 +50,7 @@ export class EulerDiscreteScheduler implements Scheduler {
 
   scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array {
     assertStepIndex(stepIndex, this.timesteps.length);
+    // x = x0 + σ·ε has variance 1 + σ² (x0 of unit variance); the UNet was trained on unit-variance VP inputs.
     const sigma = this.sigmas[stepIndex];
     const scale = 1 / Math.sqrt(sigma * sigma + 1);
     const out = new Float32Array(sample.length);
@@ -63,6 +73,8 @@ export class EulerDiscreteScheduler implements Scheduler {
       sigma,
       new Float32Array(n),
     );
+    // d = (x − x0)/σ is the ODE's dx/dσ (Karras et al. eq. 4 with σ(t) = t); one explicit Euler step along it.
+    // σ > 0 always holds here: only the appended final σ can be 0, and it is never a step's starting σ.
     const prevSample = new Float32Array(n);
     const ratio = dt / sigma;
     for (let i = 0; i < n; i++) prevSample[i] = sample[i] + (sample[i] - predOriginalSample[i]) * ratio;
@@ -73,6 +85,7 @@ export class EulerDiscreteScheduler implements Scheduler {
   addNoise(originalSamples: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
     assertStepIndex(stepIndex, this.timesteps.length);
     assertSameLength(noise, originalSamples, 'noise');
+    // x0 + σ·ε at the begin index is exactly the latent that index's step expects (img2img starts there).
     const sigma = this.sigmas[stepIndex];
     const out = new Float32Array(originalSamples.length);
     for (let i = 0; i < out.length; i++) out[i] = originalSamples[i] + noise[i] * sigma;

@@ -31,10 +31,15 @@ export function lcmTimesteps(numTrainTimesteps: number, originalSteps: number, s
 
 export class LCMScheduler implements Scheduler {
   static readonly className = 'LCMScheduler';
+  /** One UNet call per step. */
   readonly order = 1;
+  /** The parsed scheduler_config.json; never mutated after construction. */
   readonly config: Readonly<SchedulerConfig>;
+  /** The training schedule; usually SD's scaled_linear betas. */
   readonly schedule: NoiseSchedule;
+  /** Integer UNet timesteps on the distillation grid, largest first; empty until setTimesteps. */
   timesteps: readonly number[] = [];
+  /** The VP latent starts as N(0, I). */
   readonly initNoiseSigma = 1;
   /** ᾱ past timestep 0 (only reached by grids whose last timestep is < 0, which ours never make). */
   readonly finalAlphaCumprod: number;
@@ -91,6 +96,8 @@ export class LCMScheduler implements Scheduler {
     const { cSkip, cOut } = this.boundaryScalings(t);
     const n = sample.length;
 
+    // The consistency function f(x, t) = c_skip·x + c_out·x0_θ; at LCM's timesteps (≥ 19) c_skip is below 1e-5, so
+    // denoised is x0_θ up to a sliver of x, but the parametrisation is what the model was distilled with.
     const denoised = vpPredOriginal(this.config.predictionType, modelOutput, sample, alphaProdT, new Float32Array(n));
     const r = this.config.clipSample ? this.config.clipSampleRange : Infinity;
     for (let i = 0; i < n; i++) {

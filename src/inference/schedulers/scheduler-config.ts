@@ -167,6 +167,7 @@ export function parseSchedulerConfig(raw: unknown, className: SchedulerClassName
       { key: '(root)', message: 'expected an object' },
     ]);
   }
+  // One safeParse reports every bad key at once, so a broken model folder is fixed in one edit, not one per run.
   const parsed = schedulerConfigJsonSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = dedupe(parsed.error.issues.map((issue) => {
@@ -178,8 +179,10 @@ export function parseSchedulerConfig(raw: unknown, className: SchedulerClassName
     throw new SchedulerConfigError(`Invalid scheduler_config.json: ${issues.map((i) => i.message).join('; ')}`, issues);
   }
   const json = parsed.data;
+  // Start from the target class's defaults and overwrite with what the file says: diffusers' from_config order.
   const config = defaultSchedulerConfig(className);
   // Map each applied key; `null` (and absence) keeps the class default.
+  // `set` is the single snake_case -> camelCase mapping point (STYLE.md: snake_case only at the JSON edge).
   const set = <K extends keyof SchedulerConfig>(key: K, value: SchedulerConfig[K] | null | undefined) => {
     if (value !== undefined && value !== null) config[key] = value;
   };
@@ -203,6 +206,8 @@ export function parseSchedulerConfig(raw: unknown, className: SchedulerClassName
   set('eta', json.eta);
   checkConsistency(config);
 
+  // Unknown keys never fail the load (configs from newer diffusers add keys all the time); they are only reported,
+  // and a known-but-unimplemented key is reported only when its value would have changed the result.
   const unknownKeys = Object.entries(raw).flatMap(([key, value]) => {
     if (key in KEYS || META_KEYS.has(key)) return [];
     const neutral = NEUTRAL_KEYS[key];

@@ -69,7 +69,7 @@ describe('EulerAncestralDiscreteScheduler', () => {
         return new Float32Array(n);
       },
     };
-    let x = new Float32Array(768).fill(1);
+    let x: Float32Array = new Float32Array(768).fill(1);
     for (let i = 0; i < 5; i++) x = s.step(x.map((v) => v * 0.1), i, x, counting).prevSample;
     expect(draws).toEqual([768, 768, 768, 768]);
   });

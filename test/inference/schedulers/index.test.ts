@@ -31,7 +31,7 @@ describe('createScheduler', () => {
       expect(scheduler).toBeInstanceOf(cls);
       expect(unknownKeys).toEqual([]);
       // SD1.5's scaled_linear betas reach every class.
-      expect((scheduler as { schedule: { sigmas: Float64Array } }).schedule.sigmas[999]).toBeCloseTo(14.614641, 5);
+      expect((scheduler as unknown as { schedule: { sigmas: Float64Array } }).schedule.sigmas[999]).toBeCloseTo(14.614641, 5);
     }
   });
 
