@@ -261,7 +261,6 @@ class Generation {
     }
     const total = steps - begin;
     const previews = this.req.previewEvery > 0 ? this.previewDecoder(width, height) : undefined;
-    let pending: Promise<void> = Promise.resolve();
     for (let i = begin; i < steps; i++) {
       throwIfAborted(this.options.signal);
       const t = scheduler.timesteps[i];
@@ -270,21 +269,16 @@ class Generation {
       x = prevSample;
       const step = i - begin + 1;
       // Preview at the first step (the user sees something after one UNet call), then every k steps; the last
-      // step's picture is the final image, so no preview there.
-      const wantPreview = previews && step < total && (step - 1) % this.req.previewEvery === 0;
-      if (wantPreview) {
+      // step's picture is the final image, so no preview there. The preview is awaited before the next step:
+      // session.run blocks the event loop, so a preview left pending would only arrive a whole step later.
+      let preview: Preview | undefined;
+      if (previews && step < total && (step - 1) % this.req.previewEvery === 0) {
         const started = performance.now();
-        const x0 = predOriginalSample.slice();
-        // PNG encoding runs on sharp's thread pool while the next UNet step runs; progress stays in order.
-        const previewPromise: Promise<Preview> = previews.decode(x0, this.clock).finally(() => {
-          this.previewMs += performance.now() - started;
-        });
-        pending = pending.then(async () => this.options.onStep?.({ step, total, image: imageIndex, preview: await previewPromise }));
-      } else if (this.options.onStep) {
-        pending = pending.then(() => this.options.onStep!({ step, total, image: imageIndex }));
+        preview = await previews.decode(predOriginalSample, this.clock);
+        this.previewMs += performance.now() - started;
       }
+      this.options.onStep?.({ step, total, image: imageIndex, preview });
     }
-    await pending;
     throwIfAborted(this.options.signal);
     return x;
   }
