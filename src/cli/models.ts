@@ -1,0 +1,165 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { UserError } from '../errors.js';
+import { formatBytes } from '../models/format-bytes.js';
+import { checkRepoId, HubClient, parseHubEndpoint, redactSecret } from '../models/hub-client.js';
+import { KNOWN_MODELS } from '../models/known-models.js';
+import { formatDefaults, formatModelTable, listInstalledModels } from '../models/list-installed-models.js';
+import { ProgressBar, type ProgressStream } from '../models/progress-bar.js';
+import { checkModelName, defaultModelName, pullModel } from '../models/pull-model.js';
+
+const USAGE = `Usage:
+  npm run models:pull -- <owner/name> [--revision REV] [--name NAME] [--force] [--models-dir DIR]
+  npm run models:list [-- --json | --known] [--models-dir DIR]
+Environment: MODELS_DIR (default ./models), HF_TOKEN (gated or private repositories),
+  HF_ENDPOINT (a Hub mirror; default https://huggingface.co).`;
+
+export interface CliIo {
+  env: NodeJS.ProcessEnv;
+  stdout: ProgressStream;
+  stderr: ProgressStream;
+  signal?: AbortSignal;
+  /** Passed to pullModel; tests shorten the retry backoff and fake the free disk space. */
+  pullOverrides?: { retryDelayMs?: number; freeBytes?: (dir: string) => Promise<number> };
+}
+
+/** Thrown for bad command-line input: exit status 2 with the usage text. */
+class UsageError extends Error {}
+
+function modelsDirFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string {
+  return path.resolve(flag ?? (env.MODELS_DIR?.trim() || './models'));
+}
+
+async function runList(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: { json: { type: 'boolean' }, known: { type: 'boolean' }, 'models-dir': { type: 'string' } },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length > 0) throw new UsageError(`models:list takes no arguments; got "${positionals.join(' ')}".`);
+  if (values.known) {
+    for (const m of KNOWN_MODELS) {
+      const revision = m.revision ? ` --revision ${m.revision}` : '';
+      io.stdout.write(`${m.repo}${revision}\n  ${m.note}\n  ${m.family}: ${formatDefaults(m.defaults)}\n`);
+    }
+    return 0;
+  }
+  const modelsDir = modelsDirFrom(values['models-dir'], io.env);
+  const models = await listInstalledModels(modelsDir);
+  if (values.json) {
+    io.stdout.write(`${JSON.stringify(models, null, 2)}\n`);
+    return 0;
+  }
+  if (models.length === 0) {
+    io.stdout.write(`No models in ${modelsDir}. Get one with: npm run models:pull -- <owner/name>\n`);
+    return 0;
+  }
+  io.stdout.write(`${formatModelTable(models)}\n`);
+  return 0;
+}
+
+async function runPull(args: string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    options: {
+      revision: { type: 'string' },
+      name: { type: 'string' },
+      force: { type: 'boolean' },
+      'models-dir': { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length !== 1) {
+    throw new UsageError(
+      positionals.length === 0
+        ? 'models:pull needs a repository id, e.g. npm run models:pull -- stabilityai/sd-turbo.'
+        : `models:pull takes one repository id; got ${positionals.length}: ${positionals.join(' ')}.`,
+    );
+  }
+  const repo = positionals[0];
+  let endpoint: string;
+  try {
+    checkRepoId(repo);
+    checkModelName(values.name ?? defaultModelName(repo));
+    endpoint = parseHubEndpoint(io.env.HF_ENDPOINT);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.revision !== undefined && values.revision.trim() === '') {
+    throw new UsageError('--revision needs a branch, tag or commit sha.');
+  }
+
+  const client = new HubClient({ endpoint, token: io.env.HF_TOKEN });
+  const bar = new ProgressBar(io.stderr);
+  const result = await pullModel({
+    repo,
+    revision: values.revision,
+    name: values.name,
+    force: values.force,
+    modelsDir: modelsDirFrom(values['models-dir'], io.env),
+    client,
+    signal: io.signal,
+    onProgress: (p) => bar.update(p),
+    onFileDone: (file, size, note) => bar.fileDone(file, size, note),
+    onMessage: (text) => bar.message(text),
+    ...io.pullOverrides,
+  });
+  const manifestNote = {
+    known: 'with the settings known to suit it',
+    generic: 'without defaults of its own (add them by hand)',
+    kept: 'keeping your edits',
+  }[result.manifest];
+  io.stdout.write(
+    `Installed ${result.name} (${formatBytes(result.bytes)}, ${result.files} files) from ${result.repo}@` +
+      `${result.commit.slice(0, 12)} in ${result.path}\n` +
+      `Per-model defaults: ${path.join(result.path, 'imagine-bot.json')}, ${manifestNote}.\n`,
+  );
+  return 0;
+}
+
+/** Run `models <pull|list> ...`; returns the exit status. Output goes to io, nothing touches process state. */
+export async function main(argv: readonly string[], io: CliIo): Promise<number> {
+  const [command, ...rest] = argv;
+  const token = io.env.HF_TOKEN?.trim() || undefined;
+  try {
+    if (command === 'pull') return await runPull(rest, io);
+    if (command === 'list') return await runList(rest, io);
+    throw new UsageError(
+      command ? `Unknown command "${command}": use pull or list.` : 'Missing command: use pull or list.',
+    );
+  } catch (error) {
+    if (io.signal?.aborted) {
+      io.stderr.write('\nInterrupted: run the same command again to resume the download.\n');
+      return 130;
+    }
+    // Every message is scrubbed of the token: a server or proxy could echo request headers back.
+    const message = redactSecret((error as Error).message, token);
+    const usage =
+      error instanceof UsageError ||
+      (error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS'));
+    if (usage) {
+      io.stderr.write(`${message}\n${USAGE}\n`);
+      return 2;
+    }
+    io.stderr.write(`${error instanceof UserError || error instanceof Error ? '' : 'Error: '}${message}\n`);
+    return 1;
+  }
+}
+
+// Run only as the entry point, so tests can import main() without side effects.
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {
+  const dotenv = await import('dotenv');
+  dotenv.config({ quiet: true });
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort());
+  const code = await main(process.argv.slice(2), {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: controller.signal,
+  });
+  process.exitCode = code;
+}

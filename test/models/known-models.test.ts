@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { modelManifestSchema } from '../../src/inference/model-manifest.js';
+import { findKnownModel, KNOWN_MODELS, knownModelManifest } from '../../src/models/known-models.js';
+
+describe('known models', () => {
+  it('writes manifests that the imagine-bot.json schema accepts for every known repository', () => {
+    for (const known of KNOWN_MODELS) {
+      const manifest = knownModelManifest(known, { repo: known.repo, revision: 'c'.repeat(40) });
+      expect(modelManifestSchema.parse(manifest)).toEqual(manifest);
+    }
+  });
+
+  it('finds repositories case-insensitively, as the hub resolves them', () => {
+    expect(findKnownModel('THEYCALLMEHEX/lcm-dreamshaper-v7-onnx')?.repo).toBe('TheyCallMeHex/LCM-Dreamshaper-V7-ONNX');
+    expect(findKnownModel('someone/else')).toBeUndefined();
+  });
+
+  it('runs Turbo models in one Euler step without guidance and with trailing timesteps', () => {
+    const turbo = findKnownModel('schmuell/sd-turbo-ort-web')!;
+    expect(turbo.defaults).toEqual({ sampler: 'euler', steps: 1, cfg: 0, width: 512, height: 512 });
+    expect(turbo.schedulerConfig).toEqual({ timestep_spacing: 'trailing' });
+    expect(turbo.family).toBe('sd2');
+  });
+
+  it('runs LCM models in 4 LCM steps with guidance folded into the UNet', () => {
+    expect(findKnownModel('TheyCallMeHex/LCM-Dreamshaper-V7-ONNX')!.defaults).toEqual({
+      sampler: 'lcm',
+      steps: 4,
+      cfg: 1,
+      width: 512,
+      height: 512,
+    });
+  });
+
+  it('pulls SD 1.5 from its onnx branch with 25 DPM++ 2M Karras steps at cfg 7', () => {
+    const sd15 = findKnownModel('stable-diffusion-v1-5/stable-diffusion-v1-5')!;
+    expect(sd15.revision).toBe('onnx');
+    expect(sd15.defaults).toMatchObject({ sampler: 'dpmpp_2m_karras', steps: 25, cfg: 7 });
+  });
+});

@@ -1,0 +1,113 @@
+import { describe, expect, it } from 'vitest';
+import { Identifiers, UserError } from '../../src/errors.js';
+import type { HubFile } from '../../src/models/hub-client.js';
+import { checkPipelineClass, selectModelFiles } from '../../src/models/select-model-files.js';
+
+const listing = (paths: string[]): HubFile[] => paths.map((p) => ({ path: p, size: 1 }));
+
+const CONFIG = [
+  'model_index.json',
+  'scheduler/scheduler_config.json',
+  'tokenizer/vocab.json',
+  'tokenizer/merges.txt',
+  'tokenizer/special_tokens_map.json',
+  'tokenizer/tokenizer_config.json',
+];
+
+function caught(fn: () => unknown): UserError {
+  try {
+    fn();
+  } catch (error) {
+    return error as UserError;
+  }
+  throw new Error('expected an error');
+}
+
+describe('selectModelFiles', () => {
+  it('keeps each component graph with its external weights and config, config files first', () => {
+    const files = listing([
+      'README.md',
+      'unet/model.onnx',
+      'unet/weights.pb',
+      'unet/config.json',
+      'unet/diffusion_pytorch_model.safetensors',
+      'text_encoder/model.onnx',
+      'text_encoder/model.onnx_data',
+      'vae_decoder/model.onnx',
+      'vae_decoder/vae_decoder.onnx.data',
+      'vae_encoder/model.onnx',
+      'safety_checker/model.onnx',
+      'feature_extractor/preprocessor_config.json',
+      'tokenizer/model.onnx',
+      'unet/nested/extra.onnx_data',
+      ...CONFIG,
+    ]);
+    const { files: chosen, skipped } = selectModelFiles('o/r', files);
+    expect(chosen.map((f) => f.path)).toEqual([
+      ...CONFIG,
+      'text_encoder/model.onnx',
+      'text_encoder/model.onnx_data',
+      'unet/model.onnx',
+      'unet/weights.pb',
+      'unet/config.json',
+      'vae_decoder/model.onnx',
+      'vae_decoder/vae_decoder.onnx.data',
+      'vae_encoder/model.onnx',
+    ]);
+    expect(skipped.sort()).toEqual(
+      [
+        'README.md',
+        'feature_extractor/preprocessor_config.json',
+        'safety_checker/model.onnx',
+        'tokenizer/model.onnx',
+        'unet/diffusion_pytorch_model.safetensors',
+        'unet/nested/extra.onnx_data',
+      ].sort(),
+    );
+  });
+
+  it('skips a vae_encoder folder that has no graph', () => {
+    const files = listing([...CONFIG, 'text_encoder/model.onnx', 'unet/model.onnx', 'vae_decoder/model.onnx', 'vae_encoder/config.json']);
+    expect(selectModelFiles('o/r', files).files.map((f) => f.path)).not.toContain('vae_encoder/config.json');
+  });
+
+  it('takes config files from the config repository only where the main listing lacks them', () => {
+    const main = [{ path: 'model_index.json', size: 10 }, ...listing(['text_encoder/model.onnx', 'unet/model.onnx', 'vae_decoder/model.onnx'])];
+    const config = listing(CONFIG).map((f) => ({ ...f, size: 99 }));
+    const chosen = selectModelFiles('o/r', main, config).files;
+    expect(chosen.find((f) => f.path === 'model_index.json')?.size).toBe(10);
+    expect(chosen.find((f) => f.path === 'tokenizer/vocab.json')?.size).toBe(99);
+  });
+
+  it('says a PyTorch-only repository holds no ONNX export', () => {
+    const error = caught(() =>
+      selectModelFiles('o/r', listing(['model_index.json', 'unet/diffusion_pytorch_model.safetensors'])),
+    );
+    expect(error.identifier).toBe(Identifiers.InvalidModel);
+    expect(error.message).toBe(
+      'o/r is not a diffusers ONNX export the engine can use: missing scheduler/scheduler_config.json, ' +
+        'tokenizer/vocab.json, tokenizer/merges.txt, text_encoder/model.onnx, unet/model.onnx, vae_decoder/model.onnx. ' +
+        'It holds PyTorch weights only. Pick an ONNX repository (docs/models.md lists known ones) or a --revision that has one.',
+    );
+  });
+
+  it('refuses a listing with a second text encoder as SDXL', () => {
+    const error = caught(() => selectModelFiles('o/xl', listing([...CONFIG, 'tokenizer_2/vocab.json'])));
+    expect(error.message).toMatch(/^o\/xl is an SDXL-class pipeline \(it has text_encoder_2\)/);
+  });
+});
+
+describe('checkPipelineClass', () => {
+  it('accepts SD and LCM pipelines and refuses SDXL, SD3 and Flux ones', () => {
+    for (const ok of ['OnnxStableDiffusionPipeline', 'StableDiffusionPipeline', 'LatentConsistencyModelPipeline']) {
+      expect(() => checkPipelineClass('o/r', JSON.stringify({ _class_name: ok }))).not.toThrow();
+    }
+    for (const bad of ['ORTStableDiffusionXLPipeline', 'StableDiffusion3Pipeline', 'FluxPipeline']) {
+      expect(() => checkPipelineClass('o/r', JSON.stringify({ _class_name: bad }))).toThrow(`model_index.json says ${bad}`);
+    }
+  });
+
+  it('reports a model_index.json that is not JSON', () => {
+    expect(() => checkPipelineClass('o/r', '{nope')).toThrow('o/r: model_index.json is not valid JSON.');
+  });
+});
