@@ -90,6 +90,12 @@ describe('exporter variants', () => {
     expect(one.equals(two)).toBe(true);
   });
 
+  it('pads SD2 prompts with "!" (id 0) instead of <|endoftext|>, which changes the text embedding', async () => {
+    const sd1 = await pngToRgb((await engine.generate(req({ model: 'base' }))).images[0].png);
+    const sd2 = await pngToRgb((await engine.generate(req({ model: 'sd2' }))).images[0].png);
+    expect(sd2.equals(sd1)).toBe(false);
+  });
+
   it('converts fp16 I/O at the boundary (results close to fp32, not identical)', async () => {
     const half = await pngToRgb((await engine.generate(req({ model: 'fp16' }))).images[0].png);
     const full = await pngToRgb((await engine.generate(req({ model: 'base' }))).images[0].png);
