@@ -78,7 +78,7 @@ async function hashFile(file: string, hash: Hash): Promise<void> {
  * attempt are the likely cause; a mismatch on a fresh download is final.
  */
 export async function downloadFile(options: DownloadFileOptions): Promise<DownloadedFile> {
-  const { client, repo, commit, file, signal } = options;
+  const { file, signal } = options;
   const retries = options.retries ?? 5;
   const retryDelayMs = options.retryDelayMs ?? 1000;
   const target = path.join(options.destDir, ...file.path.split('/'));
