@@ -25,9 +25,9 @@ export interface KnownModel {
 }
 
 const SD15 = { sampler: 'dpmpp_2m_karras', steps: 25, cfg: 7, width: 512, height: 512 } as const;
-// LCM folds guidance into the UNet through timestep_cond (w = cfg − 1), so there is no second UNet pass; 1 keeps
-// it cheap and is what FastSD CPU uses by default.
-const LCM = { sampler: 'lcm', steps: 4, cfg: 1, width: 512, height: 512 } as const;
+// LCM Dreamshaper folds guidance into the UNet through timestep_cond (w = cfg − 1), so any cfg costs one UNet pass;
+// its model card and diffusers' LCM pipeline use 8–8.5 (cfg 1 would embed "no guidance" and wash the image out).
+const LCM = { sampler: 'lcm', steps: 4, cfg: 8, width: 512, height: 512 } as const;
 // ADD-distilled: 1–4 Euler steps from t=999 with guidance off, trained at 512×512 (diffusers sdxl_turbo.md).
 const TURBO = { sampler: 'euler', steps: 1, cfg: 0, width: 512, height: 512 } as const;
 const TURBO_SCHEDULER = { timestep_spacing: 'trailing' };

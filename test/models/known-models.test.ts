@@ -26,7 +26,7 @@ describe('known models', () => {
     expect(findKnownModel('TheyCallMeHex/LCM-Dreamshaper-V7-ONNX')!.defaults).toEqual({
       sampler: 'lcm',
       steps: 4,
-      cfg: 1,
+      cfg: 8,
       width: 512,
       height: 512,
     });
