@@ -9,6 +9,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Identifiers, ModelLoadError, UserError, newReferenceId } from '../errors.js';
 import { createEngine } from '../inference/engine.js';
+import { executionProviderRequestFromEnv } from '../inference/execution-provider.js';
 import { inspectModelFolder, resolveModelDir } from '../inference/model-folder.js';
 import { parseParameters, type ImageParameters } from '../inference/parameters.js';
 import { readPngText } from '../inference/png-text.js';
@@ -178,15 +179,19 @@ async function runGenerate(argv: string[], modelsDir: string): Promise<void> {
     previewEvery: int('preview-every', values['preview-every'], 0, 150) ?? 0,
   };
 
+  const ep = executionProviderRequestFromEnv(process.env);
   const engine = await createEngine({
     modelsDir,
-    executionProvider: process.env.EXECUTION_PROVIDER,
-    allowCpuFallback: process.env.ALLOW_CPU_FALLBACK === 'true',
+    executionProvider: ep.provider,
+    deviceId: ep.deviceId,
+    threads: ep.threads,
+    allowCpuFallback: ep.allowCpuFallback,
   });
   const bar = progressBar(path.basename(model));
   const result = await engine.generate(request, { onStep: (p) => bar(p.step, p.total, p.image, request.count) });
   if (process.stderr.isTTY) process.stderr.write('\n');
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  for (const n of engine.notes.splice(0)) process.stderr.write(`note: ${n}\n`);
   const files = outputNames(values.out, result.images.map((i) => i.seed));
   for (const [i, image] of result.images.entries()) {
     await writeAtomic(files[i], image.png);

@@ -63,6 +63,9 @@ class OnnxEngine implements Engine {
     return {
       executionProviders: this.plan.executionProviders as SessionOptions['executionProviders'],
       graphOptimizationLevel: 'all',
+      // Only fatal messages on stderr: every failure also surfaces as a thrown error that we report with its
+      // file and a fix, and onnxruntime's own lines (ANSI-coloured, repeated per session) would only bury it.
+      logSeverityLevel: 4,
       ...this.plan.sessionOptions,
     };
   }

@@ -196,7 +196,9 @@ const FAILURE_PATTERNS: { test: RegExp; providers: readonly ExecutionProviderNam
   // After the specific libraries: onnxruntime says "Failed to load library libonnxruntime_providers_cuda.so with
   // error: libcudnn.so.9: …" when a dependency is missing, so the provider library's name alone means it is absent.
   {
-    test: /onnxruntime_providers_(cuda|shared|tensorrt)/i,
+    // onnxruntime-node's JS error says only "OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared
+    // library" when libonnxruntime_providers_shared.so was never downloaded (the .npmrc skip).
+    test: /onnxruntime_providers_(cuda|shared|tensorrt)|AppendExecutionProvider_Cuda: Failed to load shared library/i,
     providers: ['cuda'],
     why: "onnxruntime-node's CUDA provider library is not installed (npm skipped its download)",
   },

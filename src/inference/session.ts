@@ -37,6 +37,11 @@ export class RunClock {
 
 export type SessionOptions = ort.InferenceSession.SessionOptions;
 
+// onnxruntime's process-wide logger prints provider-loading failures (e.g. a missing CUDA library) itself, in
+// colour, once per session, before the session options apply. Each such failure also reaches us as an error
+// that we report with a fix, so only fatal lines stay on stderr.
+ort.env.logLevel = 'fatal';
+
 /** The execution providers onnxruntime-node was built with (cpu, webgpu bundled; cuda when installed). */
 export function supportedBackends(): { name: string; bundled: boolean }[] {
   return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));

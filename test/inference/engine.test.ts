@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -364,5 +366,34 @@ describe('model management', () => {
     const [r] = await engine.tokenize('tok-only', ['a photo of a cat']);
     expect(r).toEqual({ ids: [49406, 320, 1125, 539, 320, 2368, 49407], count: 7, truncated: false });
     await rm(path.join(root, 'tmp-full'), { recursive: true });
+  });
+});
+
+describe('execution providers', () => {
+  // The CUDA provider library is only present after an opt-in `npm install --onnxruntime-node-install=cuda12`.
+  const cudaInstalled = existsSync(
+    path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'),
+  );
+
+  it('explains how to install CUDA when it is missing, and falls back to the CPU only when asked', async () => {
+    const strict = await createEngine({ modelsDir: root, executionProvider: 'cuda' });
+    const fallback = await createEngine({ modelsDir: root, executionProvider: 'cuda', allowCpuFallback: true });
+    if (cudaInstalled) {
+      await strict.generate(req({}));
+      expect(strict.executionProvider).toBe('cuda');
+    } else {
+      const error = await strict.generate(req({})).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as Error).message).toMatch(/CUDA 12 \+ cuDNN 9.*--onnxruntime-node-install=cuda12/);
+      const r = await fallback.generate(req({}));
+      expect(r.images).toHaveLength(1);
+      expect(fallback.executionProvider).toBe('cpu');
+      expect(fallback.notes.join('\n')).toMatch(/running on CPU: The CUDA execution provider/);
+    }
+    await Promise.all([strict.dispose(), fallback.dispose()]);
+  });
+
+  it('rejects an unknown provider name at creation with the valid names', async () => {
+    await expect(createEngine({ modelsDir: root, executionProvider: 'tpu' })).rejects.toThrow(/cpu, cuda, dml, coreml, webgpu/);
   });
 });

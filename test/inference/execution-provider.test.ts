@@ -174,6 +174,12 @@ describe('classifyProviderFailure', () => {
     expect(error?.message).toContain('CUDA provider library is not installed');
   });
 
+  it("recognises onnxruntime-node's own wording when the provider bridge library was never downloaded", () => {
+    // The exact message onnxruntime-node 1.30 throws on this machine with EXECUTION_PROVIDER=cuda.
+    const error = classifyProviderFailure(new Error('OrtSessionOptionsAppendExecutionProvider_Cuda: Failed to load shared library'), cuda);
+    expect(error?.message).toContain('CUDA provider library is not installed');
+  });
+
   it('recognises cuDNN missing on Windows', () => {
     const error = classifyProviderFailure(new Error('Could not load cudnn64_9.dll'), cuda);
     expect(error?.message).toContain('cuDNN 9 was not found');
