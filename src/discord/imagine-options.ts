@@ -1,5 +1,6 @@
 import { Identifiers, UserError } from '../errors.js';
 import { BOUNDS, type GuildSettings } from '../config/guild-settings.js';
+import { parseSamplerName } from '../inference/schedulers/index.js';
 import { SAMPLER_NAMES, type ModelDefaults, type SamplerName } from '../inference/types.js';
 import { err, ok, type Result } from './result.js';
 
@@ -170,16 +171,13 @@ export function countPromptTokensAtLeast(text: string): number {
   return pieces?.length ?? 0;
 }
 
-/** Accepts our sampler names and the A1111 display names people copy from other tools ("DPM++ 2M Karras"). */
+/** Our sampler names and the A1111 display names people copy from other tools ("DPM++ 2M Karras"); undefined if neither. */
 export function normalizeSamplerName(input: string): SamplerName | undefined {
-  const key = input
-    .trim()
-    .toLowerCase()
-    .replace(/\+\+/g, 'pp')
-    .replace(/[\s-]+/g, '_');
-  const aliases: Record<string, SamplerName> = { euler_ancestral: 'euler_a', euler_a: 'euler_a', k_euler: 'euler', k_euler_a: 'euler_a' };
-  const name = aliases[key] ?? key;
-  return (SAMPLER_NAMES as readonly string[]).includes(name) ? (name as SamplerName) : undefined;
+  try {
+    return parseSamplerName(input);
+  } catch {
+    return undefined;
+  }
 }
 
 type Parsed<T> = Result<T | undefined, UserError>;

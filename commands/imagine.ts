@@ -1,0 +1,38 @@
+import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
+import { BOUNDS } from '../src/config/guild-settings.js';
+import { SAMPLER_NAMES } from '../src/inference/types.js';
+
+/** Option names, shared by the definition and the handler so a rename cannot split them. */
+export const IMAGINE_OPTIONS = {
+  prompt: 'prompt',
+  negative: 'negative',
+  size: 'size',
+  steps: 'steps',
+  cfg: 'cfg',
+  sampler: 'sampler',
+  seed: 'seed',
+  count: 'count',
+  model: 'model',
+} as const;
+
+// Guild-only: settings, limits and the fair queue are per guild.
+export const data = new SlashCommandBuilder()
+  .setName('imagine')
+  .setDescription('Generate an image from a prompt (flags work too: --ar 16:9 --seed 42 --no text)')
+  .setContexts(InteractionContextType.Guild)
+  .addStringOption((o) =>
+    o.setName(IMAGINE_OPTIONS.prompt).setDescription('What to draw; may end with --ar, --seed, --no, --steps, --cfg, --sampler, --count').setRequired(true).setMaxLength(BOUNDS.promptChars),
+  )
+  .addStringOption((o) => o.setName(IMAGINE_OPTIONS.negative).setDescription('What to keep out of the image').setMaxLength(BOUNDS.negativeChars))
+  .addStringOption((o) => o.setName(IMAGINE_OPTIONS.size).setDescription('Aspect (16:9, portrait, wide...) or WxH such as 512x768').setAutocomplete(true).setMaxLength(20))
+  .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.steps).setDescription('Denoising steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max))
+  .addNumberOption((o) => o.setName(IMAGINE_OPTIONS.cfg).setDescription('Guidance scale: how closely to follow the prompt').setMinValue(BOUNDS.cfg.min).setMaxValue(BOUNDS.cfg.max))
+  .addStringOption((o) =>
+    o
+      .setName(IMAGINE_OPTIONS.sampler)
+      .setDescription('Sampler')
+      .addChoices(...SAMPLER_NAMES.map((name) => ({ name, value: name }))),
+  )
+  .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.seed).setDescription('Seed, for repeatable images').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max))
+  .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.count).setDescription('Images (a grid when more than 1)').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max))
+  .addStringOption((o) => o.setName(IMAGINE_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100));

@@ -1,0 +1,149 @@
+import { Events, RateLimitError, Routes, type Client } from 'discord.js';
+import { commandDefinitions } from '../../commands/command-definitions.js';
+import { GuildSettingsSchema, type GuildSettings } from '../config/guild-settings.js';
+import type { ModelSummary } from '../inference/types.js';
+import type { Logger } from '../logger.js';
+import type { JobService } from '../queue/job-service.js';
+import type { Store } from '../store/store.js';
+import type { BotContext } from './bot-context.js';
+import { createClient } from './client.js';
+import { CommandRegistry } from './command-registry.js';
+import { configCommand } from './commands/config.js';
+import { helpCommand } from './commands/help.js';
+import { imagineCommand } from './commands/imagine.js';
+import { queueCommand } from './commands/queue.js';
+import { cancelButton } from './components/cancel-button.js';
+import { imageButtons } from './components/image-buttons.js';
+import { EditScheduler, type EditSchedulerOptions } from './edit-scheduler.js';
+import { createInteractionRouter } from './interaction-router.js';
+import { JobReporter } from './job-reporter.js';
+import { CooldownTracker } from './preconditions/cooldown-tracker.js';
+import { safeError } from './safe-error.js';
+
+const COMMANDS_HASH_KEY = 'discord.commandsHash';
+
+export interface ImagineBotOptions {
+  token: string;
+  /** DISCORD_API_BASE. */
+  apiBase?: string;
+  /** DEV_GUILD_ID: register to this guild (instant) instead of globally. */
+  devGuildId?: string;
+  store: Store;
+  jobs: JobService;
+  models: () => readonly ModelSummary[];
+  logger: Logger;
+  defaultModel?: string;
+  /** @default 200 */
+  maxQueuedTotal?: number;
+  /** Edit pacing; tests and the benchmark shorten it. */
+  edits?: Partial<Omit<EditSchedulerOptions, 'retryAfterMs' | 'onError'>>;
+  /** Interaction token lifetime and switch-over margin; tests shorten them. */
+  tokenTtlMs?: number;
+  tokenSafetyMs?: number;
+}
+
+/** The Discord side of the bot: client, commands, buttons, job messages. main.ts composes it with the rest. */
+export class ImagineBot {
+  readonly client: Client;
+  readonly scheduler: EditScheduler;
+  readonly registry: CommandRegistry;
+  #reporter: JobReporter | undefined;
+  readonly #options: ImagineBotOptions;
+  readonly #cooldowns = new CooldownTracker();
+
+  constructor(options: ImagineBotOptions) {
+    this.#options = options;
+    const { logger } = options;
+    this.client = createClient({ apiBase: options.apiBase });
+    this.scheduler = new EditScheduler({
+      ...options.edits,
+      retryAfterMs: (error) => (error instanceof RateLimitError ? Math.max(error.retryAfter, error.sublimitTimeout) : undefined),
+      onError: (key, error, final) => logger.warn({ jobId: key, final, err: safeError(error) }, final ? 'final message edit failed; retrying' : 'preview edit dropped'),
+    });
+    const settings = options.store.guildSettings<GuildSettings>(GuildSettingsSchema);
+    // The reporter needs the application id, known after login; handlers reach it through the context lazily.
+    const self = this;
+    const context: BotContext = {
+      jobs: options.jobs,
+      settings,
+      models: options.models,
+      get reporter() {
+        if (!self.#reporter) throw new Error('ImagineBot used before start()');
+        return self.#reporter;
+      },
+      cooldowns: this.#cooldowns,
+      logger,
+      defaultModel: options.defaultModel,
+      maxQueuedTotal: options.maxQueuedTotal ?? 200,
+    };
+    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), configCommand(context), queueCommand(context), helpCommand()]);
+    const route = createInteractionRouter(this.registry, [imageButtons(context), cancelButton(context)], logger);
+    this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
+    this.client.on(Events.Error, (error) => logger.error({ err: safeError(error) }, 'discord client error'));
+    this.client.on(Events.ShardDisconnect, (event, shardId) => logger.warn({ shardId, code: event.code }, 'gateway disconnected'));
+  }
+
+  get reporter(): JobReporter | undefined {
+    return this.#reporter;
+  }
+
+  /** Logs in, registers commands when they changed, and starts reporting job events. */
+  async start(): Promise<void> {
+    const { logger } = this.#options;
+    const ready = new Promise<void>((resolve) => this.client.once(Events.ClientReady, () => resolve()));
+    try {
+      await this.client.login(this.#options.token);
+    } catch (error) {
+      // discord.js's messages never contain the token, but keep only what is useful.
+      throw new Error(`Discord login failed: ${(error as Error).message}. Check DISCORD_TOKEN (and DISCORD_API_BASE if set).`, { cause: safeError(error) });
+    }
+    await ready;
+    const applicationId = this.client.application!.id;
+    logger.info({ user: this.client.user?.tag, applicationId, guilds: this.client.guilds.cache.size }, 'logged in to Discord');
+    this.#reporter = new JobReporter({
+      jobs: this.#options.jobs,
+      scheduler: this.scheduler,
+      rest: this.client.rest,
+      applicationId,
+      logger,
+      tokenTtlMs: this.#options.tokenTtlMs,
+      tokenSafetyMs: this.#options.tokenSafetyMs,
+    });
+    await this.registerCommands(applicationId);
+  }
+
+  /** PUTs the command list only when its hash differs from the one stored after the last registration. */
+  async registerCommands(applicationId: string): Promise<boolean> {
+    const { store, devGuildId, logger } = this.#options;
+    const scope = devGuildId ? `guild:${devGuildId}` : 'global';
+    const hash = this.registry.hash(`${applicationId}:${scope}`);
+    if (store.getMeta<string>(COMMANDS_HASH_KEY) === hash) {
+      logger.debug({ scope }, 'slash commands unchanged; not registering');
+      return false;
+    }
+    const route = devGuildId ? Routes.applicationGuildCommands(applicationId, devGuildId) : Routes.applicationCommands(applicationId);
+    await this.client.rest.put(route, { body: this.registry.toJSON() });
+    store.setMeta(COMMANDS_HASH_KEY, hash);
+    logger.info({ scope, commands: this.registry.definitions.map((d) => d.name) }, 'registered slash commands');
+    return true;
+  }
+
+  /** Posts results that finished while the bot was down (call after JobService.start). */
+  deliverUndelivered(): number {
+    return this.#reporter?.deliverUndelivered() ?? 0;
+  }
+
+  /** Waits for final messages in flight, then disconnects. */
+  async stop(options: { drainMs?: number } = {}): Promise<void> {
+    const reporter = this.#reporter;
+    if (reporter) {
+      const drainMs = options.drainMs ?? 10_000;
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([reporter.drain(), new Promise((resolve) => (timer = setTimeout(resolve, drainMs)))]);
+      clearTimeout(timer);
+      reporter.close();
+    }
+    this.scheduler.close();
+    await this.client.destroy();
+  }
+}

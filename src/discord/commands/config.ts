@@ -1,0 +1,150 @@
+import { MessageFlags, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { CONFIG_OPTIONS, CONFIG_SUBCOMMANDS } from '../../../commands/config.js';
+import { GuildSettingsSchema, describeSettingsIssues, type GuildSettings } from '../../config/guild-settings.js';
+import type { BotContext } from '../bot-context.js';
+import type { CommandHandler } from '../command-registry.js';
+import { BUILT_IN_DEFAULTS, parseSizeSpec, sizeForRatio } from '../imagine-options.js';
+import { escapeMarkdown } from '../render/job-message.js';
+
+/** The settings as an admin reads them. */
+export function describeSettings(settings: GuildSettings): string {
+  const d = settings.defaults;
+  const l = settings.limits;
+  const unset = "model's default";
+  return [
+    '**Defaults** (unset = the model\'s own)',
+    `model: ${d.model ?? unset} · steps: ${d.steps ?? unset} · cfg: ${d.cfg ?? unset} · sampler: ${d.sampler ?? unset}`,
+    `size: ${d.width ? `${d.width}x${d.height}` : unset} · count: ${d.count ?? 1} · negative: ${d.negativePrompt ? escapeMarkdown(d.negativePrompt) : '(none)'}`,
+    '**Limits**',
+    `max steps: ${l.maxSteps} · max pixels: ${l.maxPixels} · max count: ${l.maxCount}`,
+    `per member: ${l.userQueued} queued · cooldown: ${l.userCooldownSeconds} s · per server: ${l.guildQueued} queued`,
+    `**Channels**: ${settings.allowedChannels.length === 0 ? 'all' : settings.allowedChannels.map((id) => `<#${id}>`).join(', ')}`,
+    `**Banned words**: ${settings.bannedWords.length === 0 ? '(none)' : settings.bannedWords.map((w) => `\`${w}\``).join(', ')}`,
+    `**Previews**: ${settings.preview.enabled ? `on, every ${settings.preview.everySteps} steps` : 'off'}`,
+  ].join('\n');
+}
+
+type Change = { ok: true; next: unknown; summary: string } | { ok: false; message: string };
+
+function applyList(list: readonly string[], action: string, items: readonly string[], what: string): { ok: true; list: string[] } | { ok: false; message: string } {
+  if (action === 'clear') return { ok: true, list: [] };
+  if (items.length === 0) return { ok: false, message: `Name the ${what} to ${action}.` };
+  if (action === 'add') return { ok: true, list: [...new Set([...list, ...items])] };
+  return { ok: true, list: list.filter((entry) => !items.includes(entry)) };
+}
+
+/** Reads the subcommand's options into a candidate settings object; the schema decides whether it is valid. */
+function change(interaction: ChatInputCommandInteraction, current: GuildSettings, context: BotContext): Change {
+  const o = interaction.options;
+  const sub = o.getSubcommand(true);
+  switch (sub) {
+    case CONFIG_SUBCOMMANDS.defaults: {
+      const defaults: Record<string, unknown> = { ...current.defaults };
+      const unset = o.getString(CONFIG_OPTIONS.unset);
+      if (unset === 'all') for (const key of Object.keys(defaults)) delete defaults[key];
+      else if (unset === 'size') delete defaults.width, delete defaults.height;
+      else if (unset === 'negative') delete defaults.negativePrompt;
+      else if (unset) delete defaults[unset];
+      const model = o.getString(CONFIG_OPTIONS.model);
+      if (model !== null) {
+        const known = context.models().map((m) => m.name);
+        if (known.length > 0 && !known.includes(model)) return { ok: false, message: `Unknown model \`${model}\`; choose one of: ${known.join(', ')}.` };
+        defaults.model = model;
+      }
+      const steps = o.getInteger(CONFIG_OPTIONS.steps);
+      if (steps !== null) defaults.steps = steps;
+      const cfg = o.getNumber(CONFIG_OPTIONS.cfg);
+      if (cfg !== null) defaults.cfg = cfg;
+      const sampler = o.getString(CONFIG_OPTIONS.sampler);
+      if (sampler !== null) defaults.sampler = sampler;
+      const count = o.getInteger(CONFIG_OPTIONS.count);
+      if (count !== null) defaults.count = count;
+      const negative = o.getString(CONFIG_OPTIONS.negative);
+      if (negative !== null) defaults.negativePrompt = negative;
+      const size = o.getString(CONFIG_OPTIONS.size);
+      if (size !== null) {
+        const spec = parseSizeSpec(size);
+        if (!spec.ok) return { ok: false, message: spec.error.message };
+        const { width, height } =
+          spec.value.kind === 'exact' ? spec.value : sizeForRatio(spec.value.ratio, BUILT_IN_DEFAULTS.width * BUILT_IN_DEFAULTS.height);
+        defaults.width = width;
+        defaults.height = height;
+      }
+      return { ok: true, next: { ...current, defaults }, summary: 'Defaults saved.' };
+    }
+    case CONFIG_SUBCOMMANDS.limits: {
+      const limits: Record<string, unknown> = { ...current.limits };
+      const pairs: [string, string][] = [
+        [CONFIG_OPTIONS.maxSteps, 'maxSteps'],
+        [CONFIG_OPTIONS.maxPixels, 'maxPixels'],
+        [CONFIG_OPTIONS.maxCount, 'maxCount'],
+        [CONFIG_OPTIONS.userQueue, 'userQueued'],
+        [CONFIG_OPTIONS.userCooldown, 'userCooldownSeconds'],
+        [CONFIG_OPTIONS.guildQueue, 'guildQueued'],
+      ];
+      for (const [option, key] of pairs) {
+        const value = o.getInteger(option);
+        if (value !== null) limits[key] = value;
+      }
+      return { ok: true, next: { ...current, limits }, summary: 'Limits saved.' };
+    }
+    case CONFIG_SUBCOMMANDS.channels: {
+      const channel = o.getChannel(CONFIG_OPTIONS.channel);
+      const result = applyList(current.allowedChannels, o.getString(CONFIG_OPTIONS.action, true), channel ? [channel.id] : [], 'channel');
+      if (!result.ok) return result;
+      return { ok: true, next: { ...current, allowedChannels: result.list }, summary: 'Channels saved.' };
+    }
+    case CONFIG_SUBCOMMANDS.bannedWords: {
+      const words = (o.getString(CONFIG_OPTIONS.words) ?? '')
+        .split(',')
+        .map((w) => w.trim().toLowerCase())
+        .filter(Boolean);
+      const result = applyList(current.bannedWords, o.getString(CONFIG_OPTIONS.action, true), words, 'words');
+      if (!result.ok) return result;
+      return { ok: true, next: { ...current, bannedWords: result.list }, summary: 'Banned words saved.' };
+    }
+    case CONFIG_SUBCOMMANDS.preview: {
+      const enabled = o.getBoolean(CONFIG_OPTIONS.enabled);
+      const every = o.getInteger(CONFIG_OPTIONS.every);
+      const preview = { ...current.preview, ...(enabled === null ? {} : { enabled }), ...(every === null ? {} : { everySteps: every }) };
+      return { ok: true, next: { ...current, preview }, summary: 'Preview settings saved.' };
+    }
+    default:
+      return { ok: false, message: `Unknown subcommand ${sub}.` };
+  }
+}
+
+/**
+ * /config. Discord hides it from members without Manage Server (default member permissions set in
+ * commands/config.ts); server admins may grant it to other roles in Integrations, which is why there is no
+ * permission check here.
+ */
+export function configCommand(context: BotContext): CommandHandler {
+  return {
+    name: 'config',
+    async execute(interaction: ChatInputCommandInteraction) {
+      const guildId = interaction.guildId!;
+      const sub = interaction.options.getSubcommand(true);
+      const reply = (content: string) => interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      const current = context.settings.get(guildId);
+      if (sub === CONFIG_SUBCOMMANDS.show) return void (await reply(describeSettings(current)));
+      if (sub === CONFIG_SUBCOMMANDS.reset) {
+        context.settings.reset(guildId);
+        context.logger.info({ guildId, by: interaction.user.id }, 'guild settings reset');
+        return void (await reply(`Settings reset.\n${describeSettings(context.settings.get(guildId))}`));
+      }
+      const result = change(interaction, current, context);
+      if (!result.ok) return void (await reply(result.message));
+      const parsed = GuildSettingsSchema.safeParse(result.next);
+      if (!parsed.success) return void (await reply(`Not saved: ${describeSettingsIssues(parsed.error)}`));
+      const saved = context.settings.set(guildId, parsed.data);
+      context.logger.info({ guildId, by: interaction.user.id, subcommand: sub }, 'guild settings changed');
+      await reply(`${result.summary}\n${describeSettings(saved)}`);
+    },
+    async autocomplete(interaction: AutocompleteInteraction) {
+      const typed = String(interaction.options.getFocused()).toLowerCase();
+      const choices = context.models().map((m) => ({ name: m.name, value: m.name }));
+      await interaction.respond(choices.filter((c) => c.name.toLowerCase().includes(typed)).slice(0, 25));
+    },
+  };
+}

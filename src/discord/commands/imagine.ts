@@ -1,0 +1,79 @@
+import type { AutocompleteInteraction, ChatInputCommandInteraction } from 'discord.js';
+import { IMAGINE_OPTIONS } from '../../../commands/imagine.js';
+import { GuildSettingsSchema } from '../../config/guild-settings.js';
+import type { BotContext } from '../bot-context.js';
+import type { CommandHandler } from '../command-registry.js';
+import { parseImagineOptions, SIZE_PRESETS, type ImagineParams } from '../imagine-options.js';
+import { checkAllowedChannel } from '../preconditions/allowed-channel.js';
+import { replyUserError } from '../reply-user-error.js';
+import { submitJob } from '../submit-job.js';
+import type { GenerateRequest } from '../../inference/types.js';
+
+/** Builds the engine request from parsed options and the guild's preview setting. */
+export function toGenerateRequest(params: ImagineParams, previewEvery: number): GenerateRequest {
+  return {
+    model: params.model,
+    prompt: params.prompt,
+    negativePrompt: params.negativePrompt,
+    steps: params.steps,
+    cfg: params.cfg,
+    sampler: params.sampler,
+    width: params.width,
+    height: params.height,
+    count: params.count,
+    ...(params.seed === undefined ? {} : { seed: params.seed }),
+    mode: { kind: 'txt2img' },
+    previewEvery,
+  };
+}
+
+export function previewEveryOf(settings: ReturnType<typeof GuildSettingsSchema.parse>): number {
+  return settings.preview.enabled ? settings.preview.everySteps : 0;
+}
+
+/** /imagine: parse and check synchronously, answer problems ephemerally, queue and defer otherwise. */
+export function imagineCommand(context: BotContext): CommandHandler {
+  return {
+    name: 'imagine',
+    async execute(interaction: ChatInputCommandInteraction) {
+      const settings = context.settings.get(interaction.guildId!);
+      const channel = checkAllowedChannel(settings, interaction.channelId);
+      if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);
+      const o = interaction.options;
+      const parsed = parseImagineOptions(
+        {
+          prompt: o.getString(IMAGINE_OPTIONS.prompt, true),
+          negative: o.getString(IMAGINE_OPTIONS.negative) ?? undefined,
+          size: o.getString(IMAGINE_OPTIONS.size) ?? undefined,
+          steps: o.getInteger(IMAGINE_OPTIONS.steps) ?? undefined,
+          cfg: o.getNumber(IMAGINE_OPTIONS.cfg) ?? undefined,
+          sampler: o.getString(IMAGINE_OPTIONS.sampler) ?? undefined,
+          seed: o.getInteger(IMAGINE_OPTIONS.seed) ?? undefined,
+          count: o.getInteger(IMAGINE_OPTIONS.count) ?? undefined,
+          model: o.getString(IMAGINE_OPTIONS.model) ?? undefined,
+        },
+        { settings, models: context.models(), defaultModel: context.defaultModel },
+      );
+      if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
+      const submitted = submitJob(context, interaction, settings, {
+        kind: 'imagine',
+        request: toGenerateRequest(parsed.value, previewEveryOf(settings)),
+        notes: parsed.value.notes,
+      });
+      if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);
+    },
+    async autocomplete(interaction: AutocompleteInteraction) {
+      const focused = interaction.options.getFocused(true);
+      const typed = String(focused.value).toLowerCase();
+      let choices: { name: string; value: string }[] = [];
+      if (focused.name === IMAGINE_OPTIONS.model) {
+        choices = context.models().map((m) => ({ name: m.name, value: m.name }));
+      } else if (focused.name === IMAGINE_OPTIONS.size) {
+        const ratios = ['1:1', '16:9', '9:16', '3:2', '2:3', '4:3', '3:4'];
+        choices = [...SIZE_PRESETS.map((p) => p.name), ...ratios].map((name) => ({ name, value: name }));
+        if (/^\d+\s*[x×]\s*\d+$/.test(typed)) choices.unshift({ name: typed, value: typed });
+      }
+      await interaction.respond(choices.filter((c) => c.name.toLowerCase().includes(typed)).slice(0, 25));
+    },
+  };
+}

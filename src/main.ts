@@ -1,0 +1,99 @@
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import dotenv from 'dotenv';
+import { parseEnv, type Env } from './config/env.js';
+import { ImagineBot, type ImagineBotOptions } from './discord/bot.js';
+import { safeError } from './discord/safe-error.js';
+import { createLogger, type Logger } from './logger.js';
+import { JobService } from './queue/job-service.js';
+import { Store } from './store/store.js';
+import { WorkerHost } from './worker/host.js';
+
+export interface RunningApp {
+  bot: ImagineBot;
+  jobs: JobService;
+  host: WorkerHost;
+  store: Store;
+  logger: Logger;
+  /** Stops taking jobs, delivers what is in flight, stops the worker, disconnects, closes the store. */
+  stop(): Promise<void>;
+}
+
+export interface StartOverrides extends Pick<ImagineBotOptions, 'edits' | 'tokenTtlMs' | 'tokenSafetyMs' | 'maxQueuedTotal'> {
+  logger?: Logger;
+}
+
+/** The composition root: env → store → worker host → job service → Discord client → login. */
+export async function start(env: Env, overrides: StartOverrides = {}): Promise<RunningApp> {
+  const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
+  const store = Store.open(env.DATA_DIR, { logger });
+  const host = new WorkerHost({
+    engine: { modelsDir: path.resolve(env.MODELS_DIR), executionProvider: env.EXECUTION_PROVIDER },
+    logger: logger.child({ component: 'worker-host' }),
+  });
+  const jobs = new JobService({ store, runner: host, logger: logger.child({ component: 'jobs' }) });
+  const bot = new ImagineBot({
+    token: env.DISCORD_TOKEN,
+    apiBase: env.DISCORD_API_BASE,
+    devGuildId: env.DEV_GUILD_ID,
+    store,
+    jobs,
+    models: () => host.info?.models ?? [],
+    logger: logger.child({ component: 'discord' }),
+    defaultModel: env.DEFAULT_MODEL,
+    ...overrides,
+  });
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      await jobs.stop();
+      await bot.stop();
+      await host.stop();
+      store.close();
+    })());
+  try {
+    // The worker loads while the bot logs in; jobs wait for it in the dispatcher.
+    const workerReady = host.start().then(
+      (info) => logger.info({ models: info.models.map((m) => m.name), provider: info.executionProvider }, 'worker ready'),
+      (error: unknown) => logger.error({ err: safeError(error) }, 'worker failed to start; retrying in the background'),
+    );
+    await bot.start();
+    jobs.start();
+    bot.deliverUndelivered();
+    void workerReady;
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+  return { bot, jobs, host, store, logger, stop };
+}
+
+async function main(): Promise<void> {
+  dotenv.config({ quiet: true });
+  const parsed = parseEnv(process.env);
+  if (!parsed.ok) {
+    process.stderr.write(`imagine-bot: invalid configuration\n${parsed.issues.map((issue) => `  - ${issue}`).join('\n')}\nSee .env.example.\n`);
+    process.exit(1);
+  }
+  let app: RunningApp;
+  try {
+    app = await start(parsed.env);
+  } catch (error) {
+    process.stderr.write(`imagine-bot: could not start: ${(error as Error).message}\n`);
+    process.exit(1);
+  }
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      app.logger.info({ signal }, 'shutting down');
+      app.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          app.logger.error({ err: safeError(error) }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) void main();
