@@ -181,7 +181,8 @@ export class JobService extends EventEmitter<JobEvents> {
     this.#queue.enqueue(job);
     this.#logger?.debug({ jobId: job.id, guildId: job.guildId, userId: job.userId, cost: job.cost }, 'job queued');
     this.#schedulePositions();
-    this.#dispatcher.pump();
+    // Dispatch after returning, so the caller holds the job before its 'started' event can fire.
+    queueMicrotask(() => this.#dispatcher.pump());
     return { ...job };
   }
 
