@@ -49,4 +49,155 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     expect(final.content).toContain('Seeds `7, 8, 9, 10`');
     expect(customIds(final).filter((id) => /^img:[uv]\d:/.test(id))).toHaveLength(8);
   });
+
+  it('makes every button work: reroll, variation and upscale as new jobs of the presser', async () => {
+    const first = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'a lighthouse --seed 5')] });
+    const original = await finalMessageOf(h.fake, first.id);
+    const ids = customIds(original);
+
+    const reroll = h.fake.clickButton({ messageId: original.id, customId: ids.find((id) => id.startsWith('img:reroll:'))!, user: bob });
+    const rerolled = await finalMessageOf(h.fake, reroll.id);
+    expect(h.fake.callbackOf(reroll.id)?.type).toBe(5);
+    expect(rerolled.content).toContain('🔄 reroll');
+    expect(rerolled.content).toContain(`<@${bob.id}>`);
+    expect(rerolled.content).not.toContain('Seed `5`');
+
+    const variation = h.fake.clickButton({ messageId: original.id, customId: ids.find((id) => id.startsWith('img:v1:'))!, user: bob });
+    const varied = await finalMessageOf(h.fake, variation.id);
+    expect(varied.content).toContain('variation');
+    expect(varied.content).toContain('Seed `5`');
+    expect(varied.attachments[0].data.equals(original.attachments[0].data)).toBe(false);
+
+    const upscale = h.fake.clickButton({ messageId: original.id, customId: ids.find((id) => id.startsWith('img:u1:'))!, user: bob });
+    const upscaled = await finalMessageOf(h.fake, upscale.id);
+    const meta = await sharp(upscaled.attachments[0].data).metadata();
+    expect([meta.width, meta.height]).toEqual([128, 128]);
+    expect(upscaled.content).toContain('upscale 2x');
+
+    const jobs = h.app.store.jobs.listByGuild(h.fake.guilds[0].id, 200);
+    const children = jobs.filter((job) => job.userId === bob.id);
+    expect(children.map((job) => job.kind).sort()).toEqual(['reroll', 'upscale', 'variation']);
+  });
+
+  it('answers a button whose job is gone, and an unknown button, ephemerally', async () => {
+    const first = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'a kite')] });
+    const original = await finalMessageOf(h.fake, first.id);
+    const missing = h.fake.clickButton({ messageId: original.id, customId: 'img:v1:doesnotexist', user: bob });
+    expect(await ephemeralOf(h.fake, missing.id)).toMatch(/no longer stored on the bot.*Run \/imagine again/);
+    const old = h.fake.clickButton({ messageId: original.id, customId: 'legacy-button-1', user: bob });
+    expect(await ephemeralOf(h.fake, old.id)).toMatch(/older version of the bot/);
+  });
+
+  it('cancels only for the owner or Manage Server, and the message says so', async () => {
+    const running = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'slow one'), opt('model', 'slow'), opt('steps', 40)] });
+    const queued = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'queued one'), opt('model', 'slow')] });
+    const message = await h.fake.waitFor(() => {
+      const m = h.fake.replyOf(queued.id);
+      return m && customIds(m).some((id) => id.startsWith('job:cancel:')) ? m : undefined;
+    });
+    const cancelId = customIds(message).find((id) => id.startsWith('job:cancel:'))!;
+    const refused = h.fake.clickButton({ messageId: message.id, customId: cancelId, user: bob });
+    expect(await ephemeralOf(h.fake, refused.id)).toMatch(/Only the member who asked for this image, or someone with Manage Server/);
+    const accepted = h.fake.clickButton({ messageId: message.id, customId: cancelId, user: alice });
+    await h.fake.waitFor(() => h.fake.replyOf(queued.id)?.content.includes('✖️ Cancelled') || undefined);
+    expect(h.fake.callbackOf(accepted.id)?.type).toBe(6);
+    const runningMessage = await h.fake.waitFor(() => {
+      const m = h.fake.replyOf(running.id);
+      return m && customIds(m).some((id) => id.startsWith('job:cancel:')) ? m : undefined;
+    });
+    h.fake.clickButton({ messageId: runningMessage.id, customId: customIds(runningMessage)[0], user: admin, admin: true });
+    await h.fake.waitFor(() => h.fake.replyOf(running.id)?.content.includes(`Cancelled by <@${admin.id}>`) || undefined);
+    expect(h.app.jobs.list(h.fake.guilds[0].id)).toEqual([]);
+  });
+
+  it('keeps /config from members without Manage Server and applies an admin change to the next job', async () => {
+    const blocked = h.fake.sendCommand({ name: 'config', user: bob, options: [{ name: 'defaults', type: 1, options: [opt('steps', 3)] }] });
+    expect(blocked.blocked).toBe(true);
+    const change = h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: 'defaults', type: 1, options: [opt('steps', 3), opt('negative', 'blurry')] }] });
+    expect(await ephemeralOf(h.fake, change.id)).toMatch(/^Defaults saved\.[\s\S]*steps: 3/);
+    const next = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'after config')] });
+    const final = await finalMessageOf(h.fake, next.id);
+    expect(final.content).toContain('· 3 steps ·');
+    expect(final.content).toContain('Negative: blurry');
+    const invalid = h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: 'limits', type: 1, options: [opt('max_steps', 2)] }] });
+    expect(await ephemeralOf(h.fake, invalid.id)).toMatch(/Not saved: The default steps \(3\) are over max steps \(2\)/);
+    const reset = h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: 'reset', type: 1, options: [] }] });
+    expect(await ephemeralOf(h.fake, reset.id)).toMatch(/Settings reset/);
+  });
+
+  it('refuses bad input ephemerally, saying what to change, and queues nothing', async () => {
+    const guildId = h.fake.guilds[0].id;
+    const before = h.app.store.jobs.listByGuild(guildId, 500).length;
+    const ask = async (prompt: string, extra: object[] = [], user = alice, channelId?: string) => {
+      const interaction = h.fake.sendCommand({ name: 'imagine', user, channelId, options: [opt('prompt', prompt), ...extra] });
+      return ephemeralOf(h.fake, interaction.id);
+    };
+    expect(await ask('a cat --chaos 50')).toMatch(/Unknown flag `--chaos`/);
+    expect(await ask('a cat --steps 500')).toMatch(/`--steps` is 500; use 1 to 50/);
+    expect(await ask(Array.from({ length: 90 }, (_, i) => `w${i}`).join(' '))).toMatch(/model reads 75/);
+    expect(await ask('a cat', [opt('size', '500x500')])).toMatch(/multiple of 8/);
+    const config = (sub: string, options: object[]) =>
+      ephemeralOf(h.fake, h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: sub, type: 1, options }] }).id);
+    await config('banned-words', [opt('action', 'add'), opt('words', 'gore')]);
+    expect(await ask('some GORE here')).toMatch(/does not allow `gore`/);
+    await config('channels', [opt('action', 'add'), { name: 'channel', type: 7, value: h.fake.guilds[0].channels[0] }]);
+    expect(await ask('a cat', [], alice, h.fake.guilds[0].channels[1])).toMatch(new RegExp(`Use <#${h.fake.guilds[0].channels[0]}>`));
+    await config('limits', [opt('user_queue', 1), opt('user_cooldown', 600)]);
+    const accepted = h.fake.sendCommand({ name: 'imagine', user: bob, options: [opt('prompt', 'first'), opt('model', 'slow')] });
+    await h.fake.waitFor(() => h.fake.callbackOf(accepted.id));
+    expect(await ask('second', [], bob)).toMatch(/cooldown between images; try again in \d+ s/);
+    await config('limits', [opt('user_cooldown', 0)]);
+    expect(await ask('third', [], bob)).toMatch(/You already have 1 image queued or running here/);
+    await finalMessageOf(h.fake, accepted.id);
+    await config('reset', []);
+    expect(h.app.store.jobs.listByGuild(guildId, 500).length).toBe(before + 1);
+  });
+
+  it('shows /queue and /help', async () => {
+    const help = h.fake.sendCommand({ name: 'help', user: bob });
+    expect(await ephemeralOf(h.fake, help.id)).toMatch(/\/imagine/);
+    const slow = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'long job'), opt('model', 'slow'), opt('steps', 30)] });
+    const waiting = h.fake.sendCommand({ name: 'imagine', user: bob, options: [opt('prompt', 'waiting job')] });
+    await h.fake.waitFor(() => h.fake.callbackOf(waiting.id));
+    const queue = h.fake.sendCommand({ name: 'queue', user: bob });
+    const text = await ephemeralOf(h.fake, queue.id);
+    expect(text).toMatch(new RegExp(`▶️ running · <@${alice.id}> · long job`));
+    expect(text).toMatch(new RegExp(`#1 · <@${bob.id}> · waiting job`));
+    expect(text).toMatch(/Yours: #1/);
+    await finalMessageOf(h.fake, waiting.id);
+    await finalMessageOf(h.fake, slow.id);
+  });
+
+  it('delivers the final image through 429s on edits, honouring retry_after', async () => {
+    h.fake.rateLimit('PATCH', /\/webhooks\//, 4, 0.3);
+    const interaction = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'rate limited'), opt('model', 'slow')] });
+    const final = await finalMessageOf(h.fake, interaction.id);
+    const limited = h.fake.requests.filter((r) => r.status === 429 && r.path.includes(interaction.token));
+    expect(limited.length).toBe(4);
+    // After each 429 the next edit of that message waited at least retry_after.
+    for (const hit of limited) {
+      const nextEdit = h.fake.requests.find((r) => r.at > hit.at && r.path.includes(interaction.token));
+      expect(nextEdit!.at - hit.at).toBeGreaterThanOrEqual(290);
+    }
+    expect(final.attachments[0].filename).toMatch(/\.png$/);
+  });
+
+  it('delivers the final image with the bot token after the interaction token expired', async () => {
+    const interaction = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'expired token'), opt('model', 'slow'), opt('steps', 12)] });
+    await h.fake.waitFor(() => h.fake.replyOf(interaction.id)?.edits || undefined);
+    h.fake.expireToken(interaction.token);
+    const final = await finalMessageOf(h.fake, interaction.id);
+    const viaChannel = h.fake.requests.filter((r) => r.route === 'PATCH /channels/:id/messages/:message' && r.path.endsWith(final.id));
+    expect(viaChannel.length).toBeGreaterThan(0);
+    expect(viaChannel.every((r) => r.botAuth)).toBe(true);
+    expect(h.fake.requests.some((r) => r.status === 401 && r.path.includes(interaction.token))).toBe(true);
+  });
+
+  it('never writes the bot token or an interaction token to the logs', () => {
+    const logs = h.logs.join('');
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs).not.toContain(BOT_TOKEN);
+    for (const record of h.fake.interactions.values()) expect(logs).not.toContain(record.token);
+  });
 });
+

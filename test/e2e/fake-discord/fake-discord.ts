@@ -181,8 +181,18 @@ export class FakeDiscord extends EventEmitter {
     if ((held & required) !== required) {
       return { id: snowflake(), token: '', createdAt: Date.now(), acknowledged: false, dispatchedAt: performance.now(), channelId, expired: false, blocked: true };
     }
+    // Channel options arrive with their channel in `resolved`, as on Discord.
+    const channels: Record<string, unknown> = {};
+    const collect = (options: any[]) => {
+      for (const option of options) {
+        if (option.type === 7) channels[option.value] = { id: option.value, type: 0, name: 'channel', permissions: ADMIN_PERMISSIONS.toString() };
+        if (Array.isArray(option.options)) collect(option.options);
+      }
+    };
+    collect(input.options ?? []);
+    const resolved = Object.keys(channels).length > 0 ? { resolved: { channels } } : {};
     return this.#dispatchInteraction(
-      { type: 2, data: { id: commandId, name: input.name, type: 1, options: input.options ?? [], guild_id: guild.id } },
+      { type: 2, data: { id: commandId, name: input.name, type: 1, options: input.options ?? [], guild_id: guild.id, ...resolved } },
       guild,
       channelId,
       input.user,
