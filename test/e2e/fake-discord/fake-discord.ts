@@ -57,7 +57,7 @@ export interface FakeGuild {
   ownerId: string;
 }
 
-interface InteractionRecord {
+export interface InteractionRecord {
   id: string;
   token: string;
   createdAt: number;
