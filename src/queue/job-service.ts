@@ -104,8 +104,11 @@ export class JobService extends EventEmitter<JobEvents> {
     this.#dispatcher = new Dispatcher(this.#queue, options.runner, {
       start: (job) => this.#onStart(job),
       settle: (job, outcome) => this.#track(this.#onSettled(job, outcome)),
-      retry: (job, error) =>
-        this.#logger?.warn({ jobId: job.id, err: error }, 'worker crashed under a job; retrying it once'),
+      retry: (job, error) => {
+        this.#logger?.warn({ jobId: job.id, err: error }, 'worker crashed under a job; retrying it once');
+        this.#store.jobs.markRunning(job.id, this.#now());
+        job.attempts += 1;
+      },
     });
   }
 

@@ -297,7 +297,7 @@ describe('JobService', () => {
     const done = once(service, 'done');
     second.resolve(result(second.request));
     await done;
-    expect(store.jobs.get(job.id)?.state).toBe('done');
+    expect(store.jobs.get(job.id)).toMatchObject({ state: 'done', attempts: 2 });
     expect(runner.calls).toHaveLength(2);
   });
 
