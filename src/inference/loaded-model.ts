@@ -3,11 +3,14 @@
  * fixed sizes, batch support, timestep dtype/shape, LCM guidance input, VAE encoder output kind. Everything is
  * read from the sessions' metadata, never assumed (exporters differ: reference/inference.md §1.3).
  */
+import path from 'node:path';
 import { ModelLoadError } from '../errors.js';
 import { inspectModelFolder, type ModelFolder } from './model-folder.js';
 import { SD_LATENT_RGB, type LatentRgbMatrix } from './previews.js';
 import { ModelSession, type IoSpec, type SessionOptions } from './session.js';
+import { createScheduler, SchedulerConfigError, type CreatedScheduler } from './schedulers/index.js';
 import { ClipTokenizer } from './tokenizer/clip-tokenizer.js';
+import type { SamplerName } from './types.js';
 
 export type ModelFamily = 'sd1' | 'sd2' | 'sdxl' | 'pixel';
 
@@ -87,6 +90,7 @@ function detectFamily(folder: ModelFolder, tokenizer: ClipTokenizer, hiddenSize:
 /** Open every session of a model folder (in parallel) and derive its contract. */
 export async function loadModel(dir: string, sessionOptions: SessionOptions): Promise<LoadedModel> {
   const folder = await inspectModelFolder(dir);
+  makeScheduler(folder, 'euler'); // a broken scheduler config fails the load, not the first job
   const { files } = folder;
   const tokenizerPromise = ClipTokenizer.fromFolder(files.tokenizerDir);
   const [tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder] = await Promise.all([
@@ -132,6 +136,20 @@ export async function loadModel(dir: string, sessionOptions: SessionOptions): Pr
     knownWords: folder.manifest.knownWords ? new Set(folder.manifest.knownWords.map((w) => w.toLowerCase())) : undefined,
     sizeBytes: folder.sizeBytes,
   };
+}
+
+/**
+ * The sampler's scheduler configured from the model's scheduler_config.json. A bad config value is the model
+ * folder's fault, so it becomes a ModelLoadError naming that file.
+ */
+export function makeScheduler(folder: ModelFolder, sampler: SamplerName): CreatedScheduler {
+  try {
+    return createScheduler(sampler, folder.schedulerConfig);
+  } catch (error) {
+    if (!(error instanceof SchedulerConfigError)) throw error;
+    const file = path.join(folder.dir, 'scheduler', 'scheduler_config.json');
+    throw new ModelLoadError(`${file}: ${error.message}`, file, { cause: error });
+  }
 }
 
 export async function releaseModel(model: LoadedModel): Promise<void> {

@@ -8,11 +8,10 @@ import { randomInt } from 'node:crypto';
 import { CancelledError, Identifiers, InferenceError, UserError } from '../errors.js';
 import { addPngText } from './png-text.js';
 import { imageToTensor, lanczosUpscale, pngToRgb, rgbToPng, tensorToRgb } from './image.js';
-import type { LoadedModel } from './loaded-model.js';
+import { makeScheduler, type LoadedModel } from './loaded-model.js';
 import { formatParameters, type ImageParameters } from './parameters.js';
 import { PreviewDecoder } from './previews.js';
 import { TorchCpuRng, slerp } from './rng.js';
-import { createScheduler } from './schedulers/index.js';
 import type { Scheduler } from './schedulers/scheduler.js';
 import type { Feed, IoSpec, RunClock } from './session.js';
 import { textCleanup } from './tokenizer/text-cleanup.js';
@@ -350,7 +349,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
     await gen.encodePrompts();
     const pixels = await imageToTensor(up.png, up.width, up.height, 'image to upscale');
     const latent = await gen.encodeImage(pixels, up.width, up.height);
-    const { scheduler, unknownKeys } = createScheduler(req.sampler, model.folder.schedulerConfig);
+    const { scheduler, unknownKeys } = makeScheduler(model.folder, req.sampler);
     noteUnknownKeys(gen, unknownKeys);
     scheduler.setTimesteps(req.steps);
     const x = await gen.denoise(0, seed, up.width, up.height, scheduler, { latent, strength: mode.strength });
@@ -369,7 +368,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
   for (let i = 0; i < req.count; i++) {
     // Image i uses seed + i, so any one image of a grid can be regenerated alone with its own seed.
     const imageSeed = (seed + i) % (MAX_SEED + 1);
-    const { scheduler, unknownKeys } = createScheduler(req.sampler, model.folder.schedulerConfig);
+    const { scheduler, unknownKeys } = makeScheduler(model.folder, req.sampler);
     if (i === 0) noteUnknownKeys(gen, unknownKeys);
     scheduler.setTimesteps(req.steps);
     const x = await gen.denoise(i, imageSeed, req.width, req.height, scheduler, init);

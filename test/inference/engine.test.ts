@@ -306,6 +306,15 @@ describe('bad input gets one clear message', () => {
     await rm(dir, { recursive: true });
   });
 
+  it('blames scheduler_config.json for a bad scheduler value', async () => {
+    const dir = path.join(root, 'bad-scheduler');
+    await writeTinyModel(dir, { schedulerConfig: { beta_schedule: 'cubic' } });
+    const error = await engine.generate(req({ model: 'bad-scheduler' })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect((error as Error).message).toMatch(/bad-scheduler\/scheduler\/scheduler_config\.json: .*beta_schedule/);
+    await rm(dir, { recursive: true });
+  });
+
   it('refuses SDXL pipelines by name', async () => {
     const dir = path.join(root, 'xl');
     await writeTinyModel(dir);

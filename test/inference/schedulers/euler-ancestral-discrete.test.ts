@@ -4,7 +4,7 @@ import { EulerAncestralDiscreteScheduler } from '../../../src/inference/schedule
 import { EulerDiscreteScheduler } from '../../../src/inference/schedulers/euler-discrete.js';
 import type { NoiseSource } from '../../../src/inference/schedulers/scheduler.js';
 import { fullLoop, meanAbs, sumAbs } from './harness.js';
-import { TorchCpuGenerator } from './torch-cpu-generator.js';
+import { TorchCpuRng } from '../../../src/inference/rng.js';
 
 /** diffusers tests/schedulers/test_scheduler_euler_ancestral.py get_scheduler_config. */
 const diffusersConfig = {
@@ -19,8 +19,8 @@ function eulerA(extra: Record<string, unknown> = {}): EulerAncestralDiscreteSche
   return schedulerFromConfig({ ...diffusersConfig, ...extra }).scheduler as EulerAncestralDiscreteScheduler;
 }
 
-/** The Euler tests' loop; noise from torch.manual_seed(0), reproduced by TorchCpuGenerator. */
-const loop = () => ({ scaleAndOverwrite: true, useInitNoiseSigma: true, noise: new TorchCpuGenerator(0) });
+/** The Euler tests' loop; noise from torch.manual_seed(0), reproduced by TorchCpuRng. */
+const loop = () => ({ scaleAndOverwrite: true, useInitNoiseSigma: true, noise: new TorchCpuRng(0) });
 
 describe('EulerAncestralDiscreteScheduler: diffusers goldens (test_scheduler_euler_ancestral.py)', () => {
   it('full loop, no added noise: Σ|x| ≈ 152.3192, mean ≈ 0.1983', () => {
@@ -42,7 +42,7 @@ describe('EulerAncestralDiscreteScheduler: diffusers goldens (test_scheduler_eul
   });
 
   it('fails the golden with other noise, so the goldens really pin the noise path', () => {
-    const x = fullLoop(eulerA(), 10, { scaleAndOverwrite: true, useInitNoiseSigma: true, noise: new TorchCpuGenerator(1) });
+    const x = fullLoop(eulerA(), 10, { scaleAndOverwrite: true, useInitNoiseSigma: true, noise: new TorchCpuRng(1) });
     expect(Math.abs(sumAbs(x) - 152.3192)).toBeGreaterThan(1e-2);
   });
 });

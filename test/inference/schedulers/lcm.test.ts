@@ -4,7 +4,7 @@ import { createScheduler, schedulerFromConfig } from '../../../src/inference/sch
 import { LCMScheduler, lcmTimesteps } from '../../../src/inference/schedulers/lcm.js';
 import type { NoiseSource } from '../../../src/inference/schedulers/scheduler.js';
 import { dummySampleDeter, fullLoop, meanAbs, noNoise, sd15Config, sumAbs } from './harness.js';
-import { TorchCpuGenerator } from './torch-cpu-generator.js';
+import { TorchCpuRng } from '../../../src/inference/rng.js';
 
 /** diffusers tests/schedulers/test_scheduler_lcm.py get_scheduler_config. */
 const diffusersConfig = {
@@ -20,13 +20,13 @@ const lcm = () => schedulerFromConfig(diffusersConfig).scheduler as LCMScheduler
 
 describe('LCMScheduler: diffusers goldens (test_scheduler_lcm.py)', () => {
   it('one-step full loop: Σ|x| ≈ 18.7097, mean ≈ 0.0244', () => {
-    const x = fullLoop(lcm(), 1, { noise: new TorchCpuGenerator(0) });
+    const x = fullLoop(lcm(), 1, { noise: new TorchCpuRng(0) });
     expect(Math.abs(sumAbs(x) - 18.7097)).toBeLessThan(1e-3);
     expect(Math.abs(meanAbs(x) - 0.0244)).toBeLessThan(1e-3);
   });
 
   it('ten-step full loop with torch.manual_seed(0) noise: Σ|x| ≈ 197.7616, mean ≈ 0.2575', () => {
-    const x = fullLoop(lcm(), 10, { noise: new TorchCpuGenerator(0) });
+    const x = fullLoop(lcm(), 10, { noise: new TorchCpuRng(0) });
     expect(Math.abs(sumAbs(x) - 197.7616)).toBeLessThan(1e-3);
     expect(Math.abs(meanAbs(x) - 0.2575)).toBeLessThan(1e-3);
   });

@@ -8,7 +8,7 @@ import { createScheduler } from '../../../src/inference/schedulers/index.js';
 import type { Scheduler } from '../../../src/inference/schedulers/scheduler.js';
 import { SAMPLER_NAMES, type SamplerName } from '../../../src/inference/types.js';
 import { sd15Config } from './harness.js';
-import { TorchCpuGenerator } from './torch-cpu-generator.js';
+import { TorchCpuRng } from '../../../src/inference/rng.js';
 
 type Prediction = 'epsilon' | 'v_prediction' | 'sample';
 const N = 1024;
@@ -52,8 +52,8 @@ function run(sampler: SamplerName, prediction: Prediction, steps: number, begin:
   const s = scheduler as Introspectable;
   s.setTimesteps(steps);
   const x0 = Float32Array.from({ length: N }, (_, k) => Math.sin(k * 0.37) * 0.9);
-  const noise = new TorchCpuGenerator(7).randn(N);
-  const rng = new TorchCpuGenerator(42);
+  const noise = new TorchCpuRng(7).randn(N);
+  const rng = new TorchCpuRng(42);
   let x = s.addNoise(x0, noise, begin);
   const previews: Float32Array[] = [];
   for (let i = begin; i < s.timesteps.length; i++) {
@@ -90,7 +90,7 @@ describe.each(SAMPLER_NAMES)('%s with a perfect denoiser', (sampler) => {
     const { scheduler } = createScheduler(sampler, sd15Config);
     scheduler.setTimesteps(steps);
     const x0 = new Float32Array(N).fill(0.5);
-    const noisy = scheduler.addNoise(x0, new TorchCpuGenerator(1).randn(N), 0);
+    const noisy = scheduler.addNoise(x0, new TorchCpuRng(1).randn(N), 0);
     expect(maxAbsDiff(noisy, x0)).toBeGreaterThan(0.5);
   });
 });
