@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CancelledError, Identifiers, UserError, newReferenceId } from '../errors.js';
+import { CancelledError, Identifiers, UserError, newReferenceId, type Identifier } from '../errors.js';
 import type { GeneratedImage, GenerateResult, StepProgress } from '../inference/types.js';
 import type { Logger } from '../logger.js';
 import { GenerateRequestSchema } from '../protocol/messages.js';
@@ -49,7 +49,7 @@ export interface JobServiceOptions {
 const DEFAULT_LIMITS: QueueLimits = { maxQueuedPerUser: 3, maxQueuedPerGuild: 20, maxQueuedTotal: 200 };
 const DEFAULT_WATCHDOG: WatchdogOptions = { minMs: 120_000, factor: 4, unmeasuredMs: 1_800_000 };
 
-const LIMIT_MESSAGES: Record<LimitExceeded['limit'], (max: number) => [typeof Identifiers[keyof typeof Identifiers], string]> = {
+const LIMIT_MESSAGES: Record<LimitExceeded['limit'], (max: number) => [Identifier, string]> = {
   maxQueuedPerUser: (max) => [
     Identifiers.UserQueueFull,
     `You already have ${max} ${max === 1 ? 'image' : 'images'} queued or running here, the most this server allows per member. Wait for one to finish or cancel one.`,
