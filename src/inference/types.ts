@@ -154,6 +154,11 @@ export interface Engine {
   tokenize(model: string, prompts: readonly string[]): Promise<TokenizeResult[]>;
   /** The provider sessions really run on (after any fallback), e.g. 'cpu' or 'cuda'. */
   readonly executionProvider: string;
+  /**
+   * Lines for the operator's log (CPU fallback, unloaded models, ignored scheduler config keys); callers drain
+   * the array (`notes.splice(0)`) after init and after each job.
+   */
+  readonly notes?: string[];
   /** Release every session. */
   dispose(): Promise<void>;
 }

@@ -31,6 +31,12 @@ export function runWorker(createEngine: CreateEngine): void {
       process.send!(message, undefined, undefined, () => resolve());
     });
 
+  // The engine's notes (CPU fallback, ignored config keys, unloaded models) go to stderr, which the host inherits,
+  // so they reach the operator's log without a protocol message of their own.
+  const drainNotes = () => {
+    for (const note of engine?.notes?.splice(0) ?? []) process.stderr.write(`worker: ${note}\n`);
+  };
+
   const violation = (raw: unknown, reason: string): never => {
     // Never guess at a message we don't understand: say so on stderr (the bot's log) and let the host restart us.
     process.stderr.write(`worker: protocol error (${reason}): ${safeJson(raw)}\n`);
@@ -58,6 +64,7 @@ export function runWorker(createEngine: CreateEngine): void {
         samplers: [...SAMPLER_NAMES],
         executionProvider: engine.executionProvider,
       });
+      drainNotes();
     } catch (error) {
       await send({ type: 'init-failed', error: serializeError(error) });
       // An open IPC channel keeps the event loop alive, so a failed worker must leave by itself.
@@ -81,6 +88,7 @@ export function runWorker(createEngine: CreateEngine): void {
       await send({ type: 'failed', jobId, error: serializeError(error) });
     } finally {
       current = undefined;
+      drainNotes();
     }
   }
 
