@@ -1,0 +1,109 @@
+"""Export the EMA weights of tools/train/.work/ckpt.pt to models/imagine-tiny/ (diffusers ONNX layout).
+
+Usage: /usr/bin/python3 tools/train/export.py [--ckpt PATH]
+Writes text_encoder/, unet/, vae_decoder/ ONNX graphs (opset 14, fp32, batch dynamic), scheduler/tokenizer configs,
+model_index.json and imagine-bot.json; saves parity vectors to tools/train/.work/parity/ for tools/train/parity.mjs.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import (MODEL_DIR, WORK, RES, CTX_DIM, SCALING_FACTOR, BETA_START, BETA_END, N_TRAIN,  # noqa: E402
+                    ClipTokenizer, ClipTextEncoder, Decoder, EpsUNet, build_index_table, build_models, known_words)
+
+DEFAULTS = dict(sampler='euler', steps=20, cfg=3.0, width=RES * 8, height=RES * 8)
+
+
+def load_ema(ckpt_path):
+    tok = ClipTokenizer()
+    table, rows = build_index_table(tok)
+    te, unet = build_models(rows)
+    ck = torch.load(ckpt_path)
+    te.load_state_dict(ck['ema_te'])
+    unet.load_state_dict(ck['ema_unet'])
+    te.eval()
+    unet.eval()
+    return tok, table, ClipTextEncoder(te, table).eval(), EpsUNet(unet).eval(), ck['step'], ck.get('elapsed', 0.0)
+
+
+def write_json(path, obj):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as f:
+        json.dump(obj, f, indent=2)
+        f.write('\n')
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--ckpt', default=os.path.join(WORK, 'ckpt.pt'))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    tok, table, te, eps, step, elapsed = load_ema(args.ckpt)
+    dec = Decoder()
+    ids = torch.tensor([tok('a cat left of a rocket on a blue background'), tok('')], dtype=torch.int64)
+    with torch.no_grad():
+        ctx = te(ids)
+        g = torch.Generator().manual_seed(7)
+        sample = torch.randn(2, 3, RES, RES, generator=g)
+        timestep = torch.tensor([999.0, 421.5])
+        out = eps(sample, timestep, ctx)
+        img = dec(sample)
+    kw = dict(opset_version=14, do_constant_folding=True)
+    torch.onnx.export(te, (ids,), os.path.join(MODEL_DIR, 'text_encoder', 'model.onnx'), input_names=['input_ids'],
+                      output_names=['last_hidden_state'], dynamic_axes={'input_ids': {0: 'batch'},
+                                                                         'last_hidden_state': {0: 'batch'}}, **kw)
+    torch.onnx.export(eps, (sample, timestep, ctx), os.path.join(MODEL_DIR, 'unet', 'model.onnx'),
+                      input_names=['sample', 'timestep', 'encoder_hidden_states'], output_names=['out_sample'],
+                      dynamic_axes={'sample': {0: 'batch'}, 'timestep': {0: 'batch'},
+                                    'encoder_hidden_states': {0: 'batch'}, 'out_sample': {0: 'batch'}}, **kw)
+    torch.onnx.export(dec, (sample,), os.path.join(MODEL_DIR, 'vae_decoder', 'model.onnx'),
+                      input_names=['latent_sample'], output_names=['sample'],
+                      dynamic_axes={'latent_sample': {0: 'batch', 2: 'height', 3: 'width'},
+                                    'sample': {0: 'batch', 2: 'out_height', 3: 'out_width'}}, **kw)
+    import onnx
+    for part in ('text_encoder', 'unet', 'vae_decoder'):
+        onnx.checker.check_model(os.path.join(MODEL_DIR, part, 'model.onnx'))
+
+    write_json(os.path.join(MODEL_DIR, 'model_index.json'), {
+        '_class_name': 'OnnxStableDiffusionPipeline', '_diffusers_version': '0.30.0',
+        'scheduler': ['diffusers', 'EulerDiscreteScheduler'], 'text_encoder': ['diffusers', 'OnnxRuntimeModel'],
+        'tokenizer': ['transformers', 'CLIPTokenizer'], 'unet': ['diffusers', 'OnnxRuntimeModel'],
+        'vae_decoder': ['diffusers', 'OnnxRuntimeModel'], 'vae_encoder': [None, None],
+        'safety_checker': [None, None], 'feature_extractor': [None, None], 'requires_safety_checker': False})
+    write_json(os.path.join(MODEL_DIR, 'scheduler', 'scheduler_config.json'), {
+        '_class_name': 'EulerDiscreteScheduler', '_diffusers_version': '0.30.0', 'num_train_timesteps': N_TRAIN,
+        'beta_start': BETA_START, 'beta_end': BETA_END, 'beta_schedule': 'scaled_linear',
+        'prediction_type': 'epsilon', 'timestep_spacing': 'trailing', 'steps_offset': 1,
+        'interpolation_type': 'linear', 'use_karras_sigmas': False, 'trained_betas': None})
+    write_json(os.path.join(MODEL_DIR, 'vae_decoder', 'config.json'), {
+        '_class_name': 'PixelUpscaleDecoder', 'scaling_factor': SCALING_FACTOR, 'latent_channels': 3,
+        'upscale': 8, 'note': 'pixel-space model: latents are RGB in [-1, 1]; the decoder is a fixed x8 bilinear upscale'})
+    write_json(os.path.join(MODEL_DIR, 'tokenizer', 'special_tokens_map.json'), {
+        'bos_token': '<|startoftext|>', 'eos_token': '<|endoftext|>', 'pad_token': '<|endoftext|>',
+        'unk_token': '<|endoftext|>'})
+    write_json(os.path.join(MODEL_DIR, 'tokenizer', 'tokenizer_config.json'), {
+        'tokenizer_class': 'CLIPTokenizer', 'model_max_length': 77, 'do_lower_case': True,
+        'bos_token': '<|startoftext|>', 'eos_token': '<|endoftext|>', 'pad_token': '<|endoftext|>',
+        'unk_token': '<|endoftext|>'})
+    inv = 1.0 / SCALING_FACTOR
+    write_json(os.path.join(MODEL_DIR, 'imagine-bot.json'), {
+        'family': 'pixel', 'defaults': DEFAULTS, 'knownWords': known_words(),
+        'preview': {'latentRgbFactors': [[inv, 0, 0], [0, inv, 0], [0, 0, inv]]}})
+
+    pdir = os.path.join(WORK, 'parity')
+    os.makedirs(pdir, exist_ok=True)
+    write_json(os.path.join(pdir, 'vectors.json'), {
+        'input_ids': ids.tolist(), 'last_hidden_state': ctx.flatten().tolist(), 'sample': sample.flatten().tolist(),
+        'timestep': timestep.tolist(), 'out_sample': out.flatten().tolist(), 'decoded': img.flatten().tolist(),
+        'step': step})
+    total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(MODEL_DIR) for f in fs)
+    print(f'exported step {step} ({elapsed / 60:.1f} min); model folder {total / 1e6:.1f} MB')
+
+
+if __name__ == '__main__':
+    main()
