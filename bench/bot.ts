@@ -8,7 +8,7 @@ import path from 'node:path';
 import { parseEnv } from '../src/config/env.js';
 import { createLogger } from '../src/logger.js';
 import { start } from '../src/main.js';
-import { FakeDiscord, type FakeGuild } from '../test/e2e/fake-discord/fake-discord.js';
+import { FakeDiscord, type FakeGuild, type InteractionRecord } from '../test/e2e/fake-discord/fake-discord.js';
 import { snowflake } from '../test/e2e/fake-discord/snowflake.js';
 import { makeTempDir, writeTinyModel } from '../test/fixtures/tiny-models.js';
 
@@ -44,7 +44,7 @@ app.bot.client.on("interactionCreate", (i) => {
 const pauseWorker = process.env.BENCH_PAUSE_WORKER === '1' && app.host.pid !== undefined;
 if (pauseWorker) process.kill(app.host.pid!, 'SIGSTOP');
 const started = performance.now();
-const interactions = [];
+const interactions: InteractionRecord[] = [];
 for (let i = 0; i < JOBS; i++) {
   const guild = guilds[i % GUILDS];
   const user = { id: snowflake(), username: `user${i}` };

@@ -100,7 +100,7 @@ export function ephemeralOf(fake: FakeDiscord, interactionId: string): Promise<s
       return undefined;
     },
     30_000,
-    `ephemeral reply to ${interactionId}`,
+    () => `ephemeral reply to ${interactionId} (got ${JSON.stringify(fake.callbackOf(interactionId))})`,
   );
 }
 

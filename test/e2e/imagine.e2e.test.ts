@@ -130,7 +130,9 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     const before = h.app.store.jobs.listByGuild(guildId, 500).length;
     const ask = async (prompt: string, extra: object[] = [], user = alice, channelId?: string) => {
       const interaction = h.fake.sendCommand({ name: 'imagine', user, channelId, options: [opt('prompt', prompt), ...extra] });
-      return ephemeralOf(h.fake, interaction.id);
+      return ephemeralOf(h.fake, interaction.id).catch((error: Error) => {
+        throw new Error(`/imagine ${prompt}: ${error.message}`);
+      });
     };
     expect(await ask('a cat --chaos 50')).toMatch(/Unknown flag `--chaos`/);
     expect(await ask('a cat --steps 500')).toMatch(/`--steps` is 500; use 1 to 50/);
@@ -138,16 +140,19 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     expect(await ask('a cat', [opt('size', '500x500')])).toMatch(/multiple of 8/);
     const config = (sub: string, options: object[]) =>
       ephemeralOf(h.fake, h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: sub, type: 1, options }] }).id);
-    await config('banned-words', [opt('action', 'add'), opt('words', 'gore')]);
+    expect(await config('banned-words', [opt('action', 'add'), opt('words', 'gore')])).toMatch(/^Banned words saved/);
     expect(await ask('some GORE here')).toMatch(/does not allow `gore`/);
-    await config('channels', [opt('action', 'add'), { name: 'channel', type: 7, value: h.fake.guilds[0].channels[0] }]);
+    expect(await config('channels', [opt('action', 'add'), { name: 'channel', type: 7, value: h.fake.guilds[0].channels[0] }])).toMatch(/^Channels saved/);
     expect(await ask('a cat', [], alice, h.fake.guilds[0].channels[1])).toMatch(new RegExp(`Use <#${h.fake.guilds[0].channels[0]}>`));
-    await config('limits', [opt('user_queue', 1), opt('user_cooldown', 600)]);
-    const accepted = h.fake.sendCommand({ name: 'imagine', user: bob, options: [opt('prompt', 'first'), opt('model', 'slow')] });
+    expect(await config('limits', [opt('user_queue', 1), opt('user_cooldown', 600)])).toMatch(/^Limits saved/);
+    // Long enough (50 slow steps) to still be queued or running when the cap is checked.
+    // A member with no earlier jobs, so the cooldown below starts with this one.
+    const carol: FakeUser = { id: '200000000000000004', username: 'carol' };
+    const accepted = h.fake.sendCommand({ name: 'imagine', user: carol, options: [opt('prompt', 'first'), opt('model', 'slow'), opt('steps', 50)] });
     await h.fake.waitFor(() => h.fake.callbackOf(accepted.id));
-    expect(await ask('second', [], bob)).toMatch(/cooldown between images; try again in \d+ s/);
+    expect(await ask('second', [], carol)).toMatch(/cooldown between images; try again in \d+ s/);
     await config('limits', [opt('user_cooldown', 0)]);
-    expect(await ask('third', [], bob)).toMatch(/You already have 1 image queued or running here/);
+    expect(await ask('third', [], carol)).toMatch(/You already have 1 image queued or running here/);
     await finalMessageOf(h.fake, accepted.id);
     await config('reset', []);
     expect(h.app.store.jobs.listByGuild(guildId, 500).length).toBe(before + 1);
@@ -161,16 +166,19 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     await h.fake.waitFor(() => h.fake.callbackOf(waiting.id));
     const queue = h.fake.sendCommand({ name: 'queue', user: bob });
     const text = await ephemeralOf(h.fake, queue.id);
-    expect(text).toMatch(new RegExp(`▶️ running · <@${alice.id}> · long job`));
-    expect(text).toMatch(new RegExp(`#1 · <@${bob.id}> · waiting job`));
-    expect(text).toMatch(/Yours: #1/);
+    // Which of the two runs first is the fair queue's business; both are listed, one running and one waiting.
+    expect(text).toMatch(new RegExp(`(▶️ running|#1) · <@${alice.id}> · long job`));
+    expect(text).toMatch(new RegExp(`(▶️ running|#1) · <@${bob.id}> · waiting job`));
+    expect(text).toMatch(/▶️ running ·[\s\S]*\n#1 ·/);
+    expect(text).toMatch(/Yours: (#1|running)/);
     await finalMessageOf(h.fake, waiting.id);
     await finalMessageOf(h.fake, slow.id);
   });
 
   it('delivers the final image through 429s on edits, honouring retry_after', async () => {
-    h.fake.rateLimit('PATCH', /\/webhooks\//, 4, 0.3);
     const interaction = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'rate limited'), opt('model', 'slow')] });
+    // Only this job's edits are limited, so jobs of earlier tests can't use up the 429s.
+    h.fake.rateLimit('PATCH', new RegExp(`/webhooks/\\d+/${interaction.token}/`), 4, 0.3);
     const final = await finalMessageOf(h.fake, interaction.id);
     const limited = h.fake.requests.filter((r) => r.status === 429 && r.path.includes(interaction.token));
     expect(limited.length).toBe(4);

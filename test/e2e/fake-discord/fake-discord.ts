@@ -150,7 +150,7 @@ export class FakeDiscord extends EventEmitter {
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
-  /** The next `count` requests matching method and route answer 429 with `retryAfterSeconds`. */
+  /** The next `count` requests whose method matches and whose route or path matches `route` answer 429 with `retryAfterSeconds`. */
   rateLimit(method: string, route: RegExp, count: number, retryAfterSeconds: number): void {
     this.#rateLimits.push({ method: method.toUpperCase(), route, remaining: count, retryAfterSeconds });
   }
@@ -274,7 +274,7 @@ export class FakeDiscord extends EventEmitter {
   // ---------------------------------------------------------------- waiting
 
   /** Resolves with the first value `check` returns (re-checked on every request); rejects after `timeoutMs`. */
-  waitFor<T>(check: () => T | undefined | false, timeoutMs = 30_000, what = 'condition'): Promise<T> {
+  waitFor<T>(check: () => T | undefined | false, timeoutMs = 30_000, what: string | (() => string) = 'condition'): Promise<T> {
     return new Promise((resolve, reject) => {
       const tryNow = () => {
         const value = check();
@@ -285,7 +285,7 @@ export class FakeDiscord extends EventEmitter {
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`FakeDiscord: timed out waiting for ${what}`));
+        reject(new Error(`FakeDiscord: timed out waiting for ${typeof what === 'function' ? what() : what}`));
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
@@ -407,7 +407,7 @@ export class FakeDiscord extends EventEmitter {
       this.emit('request', record);
     };
 
-    const limit = this.#rateLimits.find((rule) => rule.remaining > 0 && rule.method === method && rule.route.test(record.route));
+    const limit = this.#rateLimits.find((rule) => rule.remaining > 0 && rule.method === method && (rule.route.test(record.route) || rule.route.test(record.path)));
     if (limit) {
       limit.remaining--;
       reply(
