@@ -7,56 +7,16 @@
  * too (k-diffusion runs Euler a on any σ schedule; diffusers' class has no such option).
  */
 import { assertSameLength, assertStepIndex } from './assert-step-args.js';
-import {
-  assertInferenceSteps,
-  eulerPredOriginal,
-  noiseSchedule,
-  sigmaSchedule,
-  type NoiseSchedule,
-} from './noise-schedule.js';
-import type { NoiseSource, Scheduler, SchedulerConfig, SchedulerStepOutput } from './scheduler.js';
+import { EulerDiscreteScheduler } from './euler-discrete.js';
+import { eulerPredOriginal } from './noise-schedule.js';
+import type { NoiseSource, SchedulerStepOutput } from './scheduler.js';
 
-export class EulerAncestralDiscreteScheduler implements Scheduler {
-  static readonly className = 'EulerAncestralDiscreteScheduler';
-  /** One UNet call per step. */
-  readonly order = 1;
-  /** The parsed scheduler_config.json; never mutated after construction. */
-  readonly config: Readonly<SchedulerConfig>;
-  /** The training schedule (ᾱ, σ per integer timestep), built once per instance. */
-  readonly schedule: NoiseSchedule;
-  /** UNet timesteps, largest first; empty until setTimesteps. */
-  timesteps: readonly number[] = [];
-  /**
-   * σ per step plus the final σ; length timesteps.length + 1, strictly decreasing except that a `sigma_min` final
-   * σ may equal the last Karras σ. Step i goes from sigmas[i] to sigmas[i + 1].
-   */
-  sigmas: Float64Array = new Float64Array(0);
-  /** Valid after setTimesteps (depends on the spacing). */
-  initNoiseSigma = 1;
-
-  constructor(config: SchedulerConfig) {
-    this.config = config;
-    this.schedule = noiseSchedule(config, true);
-  }
-
-  /** Stateless between steps: this only recomputes the schedule (shared with Euler). */
-  setTimesteps(numInferenceSteps: number): void {
-    assertInferenceSteps(numInferenceSteps, this.config.numTrainTimesteps);
-    const s = sigmaSchedule(this.schedule, this.config, numInferenceSteps);
-    this.timesteps = s.timesteps;
-    this.sigmas = s.sigmas;
-    this.initNoiseSigma = s.initNoiseSigma;
-  }
-
-  scaleModelInput(sample: Float32Array, stepIndex: number): Float32Array {
-    assertStepIndex(stepIndex, this.timesteps.length);
-    // Same variance normalisation as Euler: x = x0 + σ·ε has variance 1 + σ².
-    const sigma = this.sigmas[stepIndex];
-    const scale = 1 / Math.sqrt(sigma * sigma + 1);
-    const out = new Float32Array(sample.length);
-    for (let i = 0; i < sample.length; i++) out[i] = sample[i] * scale;
-    return out;
-  }
+/**
+ * Everything but the step is Euler's: the σ schedule, init_noise_sigma, the input scaling and add_noise (diffusers
+ * keeps them identical in both classes), so it is inherited rather than repeated.
+ */
+export class EulerAncestralDiscreteScheduler extends EulerDiscreteScheduler {
+  static override readonly className = 'EulerAncestralDiscreteScheduler';
 
   /**
    * σ_up and σ_down for a step from `sigma` to `sigmaNext`. Port of k-diffusion get_ancestral_step:
@@ -76,7 +36,7 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
 
   // Port of diffusers EulerAncestralDiscreteScheduler.step (scheduling_euler_ancestral_discrete.py) / k-diffusion
   // sample_euler_ancestral: x ← x + (x − x0)/σ·(σ_down − σ) + σ_up·z.
-  step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, noise: NoiseSource): SchedulerStepOutput {
+  override step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, noise: NoiseSource): SchedulerStepOutput {
     assertStepIndex(stepIndex, this.timesteps.length);
     assertSameLength(modelOutput, sample, 'modelOutput');
     const sigma = this.sigmas[stepIndex];
@@ -101,15 +61,5 @@ export class EulerAncestralDiscreteScheduler implements Scheduler {
       prevSample[i] = x + (x - predOriginalSample[i]) * ratio + (z ? z[i] * sigmaUp : 0);
     }
     return { prevSample, predOriginalSample };
-  }
-
-  // Port of diffusers EulerAncestralDiscreteScheduler.add_noise: x = x0 + σ·ε.
-  addNoise(originalSamples: Float32Array, noise: Float32Array, stepIndex: number): Float32Array {
-    assertStepIndex(stepIndex, this.timesteps.length);
-    assertSameLength(noise, originalSamples, 'noise');
-    const sigma = this.sigmas[stepIndex];
-    const out = new Float32Array(originalSamples.length);
-    for (let i = 0; i < out.length; i++) out[i] = originalSamples[i] + noise[i] * sigma;
-    return out;
   }
 }

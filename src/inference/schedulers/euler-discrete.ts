@@ -16,7 +16,7 @@ import {
 import type { NoiseSource, Scheduler, SchedulerConfig, SchedulerStepOutput } from './scheduler.js';
 
 export class EulerDiscreteScheduler implements Scheduler {
-  static readonly className = 'EulerDiscreteScheduler';
+  static readonly className: string = 'EulerDiscreteScheduler';
   /** One UNet call per step. */
   readonly order = 1;
   /** The parsed scheduler_config.json; never mutated after construction. */
