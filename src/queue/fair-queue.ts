@@ -1,11 +1,45 @@
 /**
- * Deficit round robin (Shreedhar & Varghese, 1995) over guilds, and inside each guild over its users, weighted
- * by job cost. Pure data structure: no timers, no I/O, no clock.
+ * Hierarchical start-time fair queueing over guilds, and inside each guild over its users, weighted by job cost.
+ * Pure data structure: no timers, no I/O, no clock.
  *
- * The quantum is the largest cost among queued jobs, so every visit to a flow can afford its head job: a
- * dequeue touches at most two flows per level (O(1)), and a guild that floods the queue delays a newly arrived
- * guild by at most one quantum (one job when the costs are alike). Deficits carry the remainder between
- * visits, which is what makes served cost, not job count, converge to equal shares.
+ * Algorithm: SFQ (Goyal, Vin & Cheng, "Start-time Fair Queueing: A Scheduling Algorithm for Integrated Services
+ * Packet Switching Networks", SIGCOMM 1996), run at two levels as in H-SFQ (Goyal, Guo & Vin, "A Hierarchical
+ * CPU Scheduler for Multimedia Operating Systems", OSDI 1996): the root schedules guilds, each guild schedules its
+ * users, all weights equal. At each level ("flow" = a guild at the root, a user inside a guild):
+ *
+ *   - a backlogged flow carries the start tag S of its head job; the level's virtual time v is the start tag of
+ *     the job it dispatched last (the one in service);
+ *   - a flow that becomes backlogged gets S = max(v, F), F being the finish tag of its last dispatched job
+ *     (a flow never seen, or one with F <= v, simply gets S = v; a guild like that also starts afresh inside);
+ *   - dispatch takes the flow with the smallest S (ties: the tag handed out first), sets v = S and F = S + cost,
+ *     and a flow that is still backlogged continues at S = F.
+ *
+ * Why not deficit round robin (what this file used to be, Shreedhar & Varghese 1995): DRR bounds a newcomer's
+ * wait by one quantum (the largest cost), so a flooding guild with cheap jobs could run up to max/min of them
+ * (16 with the 1×–16× costs of real requests) ahead of a newly arrived guild. SFQ bounds it by one job:
+ *
+ *   - Newcomer bound. A newly backlogged flow (F <= v) gets S = v. Every other backlogged flow has S >= v, and the
+ *     flow whose job is in service has S = v + its cost > v, so the newcomer goes before any further job of the
+ *     flow in service, whatever the costs. It can only wait for flows that already held the tag v (tagged
+ *     earlier): one job each. With one flooding guild that is exactly "the job in service and nothing else".
+ *   - No banked credit, no line jumping. A flow that was dispatched recently (F > v) and comes back continues at
+ *     S = F: going idle for a moment neither earns credit nor, the other way round, lets a user resubmit the
+ *     moment its job starts and be served again ahead of everyone (DRR sent such a flow to the tail with no
+ *     deficit, which under-served it instead). So the one-job bound is for a guild that has had its turn; one
+ *     whose last dispatched job ended past v waits until the others have caught up with that job's cost.
+ *   - Fairness. Two flows backlogged over an interval are served costs that differ by at most the sum of their
+ *     largest job costs (SFQ's fairness theorem). Tighter here: while a flow stays backlogged its tags are
+ *     contiguous, so what it has been served is its current S minus the S it started at, and v <= S <= v + its
+ *     largest cost. Served cost, not job count, converges to equal shares.
+ *
+ * A guild's tags are charged the cost of whichever of its users' jobs it dispatches, so the levels are
+ * independent: users split their guild's share, guilds split the worker. Tags are kept per flow (for its head
+ * job), not per job, so a cancelled job is never charged: the next job inherits its start tag.
+ *
+ * Cost: a binary min-heap of backlogged flows per level, so enqueue, dequeue and remove are O(log guilds +
+ * log users in the guild); peek is O(1). Idle flows are remembered only while F > v (after that they are
+ * equivalent to new ones) and swept out in amortised O(1). Tags are sums of costs; a level shifts all its tags
+ * down when v passes 2^50 so that integer costs stay exact in doubles (ties, and so the order, stay exact).
  */
 
 /** What the queue needs to know about a job. */
@@ -30,91 +64,178 @@ export interface LimitExceeded {
   max: number;
 }
 
+/** Above this virtual time a level rebases its tags, keeping sums of integer costs exact (< 2^53). */
+const REBASE_AT = 2 ** 50;
+/** Idle flows remembered before the first sweep; afterwards twice what the last sweep kept. */
+const MIN_SWEEP = 64;
+
 interface Flow {
-  deficit: number;
-  prev: Flow | undefined;
-  next: Flow | undefined;
+  readonly key: string;
+  /** Start tag of the head job, while backlogged. */
+  start: number;
+  /** Finish tag of the last dispatched job: the earliest start tag the flow can have next. */
+  finish: number;
+  /** Tie-break between equal start tags: when the tag was handed out. */
+  seq: number;
+  /** Position in the level's heap; -1 while idle. */
+  heapIndex: number;
 }
 
 interface UserFlow<T> extends Flow {
-  readonly userId: string;
   readonly jobs: Map<string, T>;
 }
 
 interface GuildFlow<T> extends Flow {
-  readonly guildId: string;
-  readonly users: DeficitRing<UserFlow<T>>;
-  readonly userFlows: Map<string, UserFlow<T>>;
+  readonly users: SfqLevel<UserFlow<T>>;
   size: number;
 }
 
+function before(a: Flow, b: Flow): boolean {
+  return a.start < b.start || (a.start === b.start && a.seq < b.seq);
+}
+
 /**
- * The active flows in visiting order, as an intrusive doubly linked list, plus whether the head's visit
- * (its quantum) has been granted. O(1) append, remove and rotate.
+ * One SFQ scheduler: the flows it knows (backlogged, and idle ones still remembered) and a binary min-heap of the
+ * backlogged ones by (start tag, seq).
  */
-class DeficitRing<F extends Flow> {
-  head: F | undefined;
-  tail: F | undefined;
-  /** The head has received its quantum for the current visit. */
-  granted = false;
+class SfqLevel<F extends Flow> {
+  readonly flows = new Map<string, F>();
+  readonly heap: F[] = [];
+  /** Virtual time: the start tag of the flow dispatched last. */
+  vtime = 0;
+  seq = 0;
+  /** How many flows in `flows` are idle (not in the heap). */
+  idle = 0;
+  sweepAt = MIN_SWEEP;
 
-  append(flow: F): void {
-    flow.prev = this.tail;
-    flow.next = undefined;
-    if (this.tail) this.tail.next = flow;
-    else this.head = flow;
-    this.tail = flow;
+  /** The flow SFQ dispatches next. */
+  get top(): F | undefined {
+    return this.heap[0];
   }
 
-  remove(flow: F): void {
-    if (flow === this.head) this.granted = false;
-    if (flow.prev) flow.prev.next = flow.next;
-    else this.head = flow.next as F | undefined;
-    if (flow.next) flow.next.prev = flow.prev;
-    else this.tail = flow.prev as F | undefined;
-    flow.prev = flow.next = undefined;
-    // DRR: a flow that goes idle forfeits its deficit, so idling can't bank credit.
-    flow.deficit = 0;
-  }
-
-  /** The flow DRR serves next without changing anything; mirrors `select`. */
-  peek(headCost: (flow: F) => number): F | undefined {
-    const head = this.head;
-    if (!head || !this.granted || head.deficit >= headCost(head)) return head;
-    return (head.next as F | undefined) ?? head;
+  /** `flow` (new, or idle and remembered) has a job again: tag it S = max(v, F). */
+  activate(flow: F): void {
+    if (this.flows.get(flow.key) === flow) this.idle -= 1;
+    else this.flows.set(flow.key, flow);
+    flow.start = Math.max(this.vtime, flow.finish);
+    flow.seq = this.seq++;
+    flow.heapIndex = this.heap.length;
+    this.heap.push(flow);
+    this.#up(flow.heapIndex);
   }
 
   /**
-   * The flow DRR serves next. Ends the head's visit when it cannot afford its head job (rotating it to the
-   * tail) and grants the new head its quantum. Because `quantum` is at least every queued cost, a freshly
-   * granted flow can always afford its head, so this never loops.
+   * `flow` (the top) had a job of `cost` dispatched: v = S, F = S + cost, and it continues at S = F while
+   * `backlogged`, otherwise goes idle.
    */
-  select(quantum: number, headCost: (flow: F) => number): F | undefined {
-    let head = this.head;
-    if (!head) return undefined;
-    if (this.granted && head.deficit >= headCost(head)) return head;
-    if (this.granted && head.next) {
-      this.head = head.next as F;
-      this.head.prev = undefined;
-      head.next = undefined;
-      head.prev = this.tail;
-      this.tail!.next = head;
-      this.tail = head;
-      head = this.head;
+  charge(flow: F, cost: number, backlogged: boolean): void {
+    this.vtime = flow.start;
+    flow.finish = flow.start + cost;
+    if (backlogged) {
+      flow.start = flow.finish;
+      flow.seq = this.seq++;
+      // Its key only grew.
+      this.#down(flow.heapIndex);
+    } else {
+      this.deactivate(flow);
     }
-    head.deficit += quantum;
-    this.granted = true;
-    return head;
+    if (this.vtime > REBASE_AT) this.#rebase();
+  }
+
+  /** `flow` ran out of jobs (dispatched or cancelled). Its finish tag is remembered while it is ahead of v. */
+  deactivate(flow: F): void {
+    const index = flow.heapIndex;
+    const last = this.heap.pop()!;
+    if (last !== flow) {
+      this.heap[index] = last;
+      last.heapIndex = index;
+      this.#down(index);
+      this.#up(last.heapIndex);
+    }
+    flow.heapIndex = -1;
+    if (flow.finish <= this.vtime) {
+      this.flows.delete(flow.key);
+      return;
+    }
+    this.idle += 1;
+    if (this.idle >= this.sweepAt) {
+      // Idle flows at or behind v would get S = v anyway: forget them. Amortised O(1) per deactivation.
+      for (const [key, other] of this.flows) {
+        if (other.heapIndex < 0 && other.finish <= this.vtime) {
+          this.flows.delete(key);
+          this.idle -= 1;
+        }
+      }
+      this.sweepAt = Math.max(MIN_SWEEP, 2 * this.idle);
+    }
+  }
+
+  /** Drops an idle remembered flow (it comes back as a new one). */
+  forget(flow: F): void {
+    this.flows.delete(flow.key);
+    this.idle -= 1;
+  }
+
+  /** Copies the level, with `copyFlow` copying each flow (heap positions and tags included). */
+  copyInto(copy: SfqLevel<F>, copyFlow: (flow: F) => F): void {
+    copy.vtime = this.vtime;
+    copy.seq = this.seq;
+    copy.idle = this.idle;
+    copy.sweepAt = this.sweepAt;
+    for (const flow of this.flows.values()) {
+      const copied = copyFlow(flow);
+      copy.flows.set(copied.key, copied);
+      if (copied.heapIndex >= 0) copy.heap[copied.heapIndex] = copied;
+    }
+  }
+
+  /** Shifts every tag down by v (uniformly, so no comparison changes). O(flows), once per 2^50 of cost. */
+  #rebase(): void {
+    const shift = this.vtime;
+    for (const flow of this.flows.values()) {
+      flow.start -= shift;
+      flow.finish -= shift;
+    }
+    this.vtime = 0;
+  }
+
+  #up(index: number): void {
+    const heap = this.heap;
+    const flow = heap[index]!;
+    while (index > 0) {
+      const parentIndex = (index - 1) >> 1;
+      const parent = heap[parentIndex]!;
+      if (!before(flow, parent)) break;
+      heap[index] = parent;
+      parent.heapIndex = index;
+      index = parentIndex;
+    }
+    heap[index] = flow;
+    flow.heapIndex = index;
+  }
+
+  #down(index: number): void {
+    const heap = this.heap;
+    const length = heap.length;
+    if (index >= length) return;
+    const flow = heap[index]!;
+    for (;;) {
+      let child = 2 * index + 1;
+      if (child >= length) break;
+      if (child + 1 < length && before(heap[child + 1]!, heap[child]!)) child += 1;
+      if (!before(heap[child]!, flow)) break;
+      heap[index] = heap[child]!;
+      heap[index]!.heapIndex = index;
+      index = child;
+    }
+    heap[index] = flow;
+    flow.heapIndex = index;
   }
 }
 
 export class FairQueue<T extends FairQueueItem> {
-  readonly #guilds = new DeficitRing<GuildFlow<T>>();
-  readonly #guildFlows = new Map<string, GuildFlow<T>>();
+  readonly #guilds = new SfqLevel<GuildFlow<T>>();
   readonly #items = new Map<string, T>();
-  /** cost → how many queued jobs have it; the quantum is the largest key. */
-  readonly #costCounts = new Map<number, number>();
-  #maxCost = 0;
 
   get size(): number {
     return this.#items.size;
@@ -129,11 +250,11 @@ export class FairQueue<T extends FairQueueItem> {
   }
 
   countGuild(guildId: string): number {
-    return this.#guildFlows.get(guildId)?.size ?? 0;
+    return this.#guilds.flows.get(guildId)?.size ?? 0;
   }
 
   countUser(guildId: string, userId: string): number {
-    return this.#guildFlows.get(guildId)?.userFlows.get(userId)?.jobs.size ?? 0;
+    return this.#guilds.flows.get(guildId)?.users.flows.get(userId)?.jobs.size ?? 0;
   }
 
   /**
@@ -165,64 +286,63 @@ export class FairQueue<T extends FairQueueItem> {
     if (!(Number.isFinite(item.cost) && item.cost > 0)) {
       throw new TypeError(`Expected \`cost\` to be a positive finite number, got \`${item.cost}\` (${typeof item.cost})`);
     }
-    let guild = this.#guildFlows.get(item.guildId);
+    let guild = this.#guilds.flows.get(item.guildId);
+    // A guild coming back at or behind v is a new guild (S = v), and starts over inside too: its users' tags
+    // are forgotten with it. This makes the order independent of when idle flows are swept.
+    if (guild && guild.size === 0 && guild.finish <= this.#guilds.vtime) {
+      this.#guilds.forget(guild);
+      guild = undefined;
+    }
     if (!guild) {
-      guild = {
-        guildId: item.guildId,
-        users: new DeficitRing(),
-        userFlows: new Map(),
-        size: 0,
-        deficit: 0,
-        prev: undefined,
-        next: undefined,
-      };
-      this.#guildFlows.set(item.guildId, guild);
-      this.#guilds.append(guild);
+      guild = { key: item.guildId, users: new SfqLevel(), size: 0, start: 0, finish: 0, seq: 0, heapIndex: -1 };
     }
-    let user = guild.userFlows.get(item.userId);
-    if (!user) {
-      user = { userId: item.userId, jobs: new Map(), deficit: 0, prev: undefined, next: undefined };
-      guild.userFlows.set(item.userId, user);
-      guild.users.append(user);
-    }
+    if (guild.size === 0) this.#guilds.activate(guild);
+    let user = guild.users.flows.get(item.userId);
+    if (!user) user = { key: item.userId, jobs: new Map(), start: 0, finish: 0, seq: 0, heapIndex: -1 };
+    if (user.jobs.size === 0) guild.users.activate(user);
     user.jobs.set(item.id, item);
     guild.size += 1;
     this.#items.set(item.id, item);
-    this.#costCounts.set(item.cost, (this.#costCounts.get(item.cost) ?? 0) + 1);
-    if (item.cost > this.#maxCost) this.#maxCost = item.cost;
   }
 
-  /** The job that `dequeue` would return, without changing any state. */
+  /** The job that `dequeue` would return, without changing any state. O(1). */
   peek(): T | undefined {
-    const guild = this.#guilds.peek(this.#guildHeadCost);
-    if (!guild) return undefined;
-    const user = guild.users.peek(userHeadCost);
+    const user = this.#guilds.top?.users.top;
     return user && firstJob(user);
   }
 
   /** Removes and returns the next job in fair order. */
   dequeue(): T | undefined {
-    const quantum = this.#maxCost;
-    const guild = this.#guilds.select(quantum, this.#guildHeadCost);
+    const guild = this.#guilds.top;
     if (!guild) return undefined;
-    const user = guild.users.select(quantum, userHeadCost)!;
+    const user = guild.users.top!;
     const job = firstJob(user)!;
-    guild.deficit -= job.cost;
-    user.deficit -= job.cost;
-    this.#detach(job, guild, user);
+    user.jobs.delete(job.id);
+    guild.size -= 1;
+    this.#items.delete(job.id);
+    guild.users.charge(user, job.cost, user.jobs.size > 0);
+    this.#guilds.charge(guild, job.cost, guild.size > 0);
     return job;
   }
 
-  /** Takes a queued job out (cancel). Returns it, or undefined when it is not queued. */
+  /**
+   * Takes a queued job out (cancel). Returns it, or undefined when it is not queued. Nothing is charged: if it
+   * was its user's head job, the next one inherits the start tag.
+   */
   remove(id: string): T | undefined {
     const job = this.#items.get(id);
     if (!job) return undefined;
-    const guild = this.#guildFlows.get(job.guildId)!;
-    this.#detach(job, guild, guild.userFlows.get(job.userId)!);
+    const guild = this.#guilds.flows.get(job.guildId)!;
+    const user = guild.users.flows.get(job.userId)!;
+    user.jobs.delete(id);
+    guild.size -= 1;
+    this.#items.delete(id);
+    if (user.jobs.size === 0) guild.users.deactivate(user);
+    if (guild.size === 0) this.#guilds.deactivate(guild);
     return job;
   }
 
-  /** Every queued job in the order `dequeue` would return them (O(n): it dequeues a copy). */
+  /** Every queued job in the order `dequeue` would return them (O(n log n): it dequeues a copy). */
   order(): T[] {
     const copy = this.clone();
     const out: T[] = [];
@@ -230,51 +350,19 @@ export class FairQueue<T extends FairQueueItem> {
     return out;
   }
 
-  /** An independent copy with the same DRR state (deficits, visit order, granted visits). */
+  /** An independent copy with the same scheduling state (tags, virtual times, remembered idle flows). */
   clone(): FairQueue<T> {
     const copy = new FairQueue<T>();
-    for (let guild = this.#guilds.head; guild; guild = guild.next as GuildFlow<T> | undefined) {
-      for (let user = guild.users.head; user; user = user.next as UserFlow<T> | undefined) {
-        for (const job of user.jobs.values()) copy.enqueue(job);
-        copy.#guildFlows.get(guild.guildId)!.userFlows.get(user.userId)!.deficit = user.deficit;
-      }
-      const copiedGuild = copy.#guildFlows.get(guild.guildId)!;
-      copiedGuild.deficit = guild.deficit;
-      copiedGuild.users.granted = guild.users.granted;
-    }
-    copy.#guilds.granted = this.#guilds.granted;
+    for (const [id, item] of this.#items) copy.#items.set(id, item);
+    this.#guilds.copyInto(copy.#guilds, (guild) => {
+      const users = new SfqLevel<UserFlow<T>>();
+      guild.users.copyInto(users, (user) => ({ ...user, jobs: new Map(user.jobs) }));
+      return { ...guild, users };
+    });
     return copy;
   }
-
-  #detach(job: T, guild: GuildFlow<T>, user: UserFlow<T>): void {
-    user.jobs.delete(job.id);
-    guild.size -= 1;
-    this.#items.delete(job.id);
-    if (user.jobs.size === 0) {
-      guild.users.remove(user);
-      guild.userFlows.delete(user.userId);
-    }
-    if (guild.size === 0) {
-      this.#guilds.remove(guild);
-      this.#guildFlows.delete(guild.guildId);
-    }
-    const left = this.#costCounts.get(job.cost)! - 1;
-    if (left > 0) {
-      this.#costCounts.set(job.cost, left);
-    } else {
-      this.#costCounts.delete(job.cost);
-      // Rare (the last job of the largest cost left): rescan the distinct costs, of which there are few.
-      if (job.cost === this.#maxCost) this.#maxCost = Math.max(0, ...this.#costCounts.keys());
-    }
-  }
-
-  readonly #guildHeadCost = (guild: GuildFlow<T>): number => firstJob(guild.users.peek(userHeadCost)!)!.cost;
 }
 
 function firstJob<T>(user: UserFlow<T>): T | undefined {
   return user.jobs.values().next().value;
-}
-
-function userHeadCost<T extends FairQueueItem>(user: UserFlow<T>): number {
-  return firstJob(user)!.cost;
 }
