@@ -222,33 +222,33 @@ describe('JobService', () => {
     const b1 = service.submit(newJob('g2', 'b', { steps: 5 }));
     const a3 = service.submit(newJob('g1', 'a', { steps: 1 }));
     const listing = service.list();
-    // g1 went idle when its first job started, so it re-entered the ring ahead of g2; its fresh quantum (the
-    // largest queued cost, b1's 20480) covers both a2 (8192) and a3 (4096) before g2's turn.
+    // g1's job is running, so g2's b1, a newcomer, goes next (it waits for the running job only); g1's a2 and a3
+    // follow (start-time fair queueing: g1 continues where its running job's cost ends).
     expect(listing.map((l) => [l.job.id, l.position, l.etaMs])).toEqual([
       [running.id, null, 3696],
-      [a2.id, 1, 3696],
-      [a3.id, 2, Math.round(3696 + 2 * 4096 * 0.1)],
-      [b1.id, 3, Math.round(3696 + 3 * 4096 * 0.1)],
+      [b1.id, 1, 3696],
+      [a2.id, 2, Math.round(3696 + 5 * 4096 * 0.1)],
+      [a3.id, 3, Math.round(3696 + 7 * 4096 * 0.1)],
     ]);
     expect(service.list('g2').map((l) => l.job.id)).toEqual([b1.id]);
-    expect(service.position(b1.id)).toEqual({ position: 3, etaMs: 4925 });
+    expect(service.position(b1.id)).toEqual({ position: 1, etaMs: 3696 });
     expect(service.position(running.id)).toBeUndefined();
     expect(service.position(first.id)).toBeUndefined();
 
     await tick();
     const queuedEvents = events.filter(([name]) => name === 'queued').map(([, id, p]) => [id, (p as QueuePosition).position]);
     expect(queuedEvents).toEqual([
-      [a2.id, 1],
-      [a3.id, 2],
-      [b1.id, 3],
+      [b1.id, 1],
+      [a2.id, 2],
+      [a3.id, 3],
     ]);
     // Cancelling the head moves the others up, and only they get 'position'.
-    service.cancel(a2.id, { userId: 'a', canManageGuild: false });
+    service.cancel(b1.id, { userId: 'b', canManageGuild: false });
     await tick();
     const moved = events.filter(([name]) => name === 'position').map(([, id, p]) => [id, (p as QueuePosition).position]);
     expect(moved).toEqual([
-      [a3.id, 1],
-      [b1.id, 2],
+      [a2.id, 1],
+      [a3.id, 2],
     ]);
   });
 
