@@ -182,6 +182,7 @@ class Scenes:
         return self._sized[key]
 
     def background(self, c: int) -> np.ndarray:
+        self.mask = np.zeros((RES, RES), np.float32)  # alpha coverage of the sprites pasted since
         rgb = np.array(COLOURS[c][1], np.float32) + self.rng.uniform(-12, 12, 3)
         img = np.empty((RES, RES, 3), np.float32)
         img[:] = np.clip(rgb, 0, 255) / 255.0
@@ -196,6 +197,7 @@ class Scenes:
         s = spr[ys - y0:ye - y0, xs - x0:xe - x0]
         a = s[..., 3:4]
         img[ys:ye, xs:xe] = img[ys:ye, xs:xe] * (1 - a) + s[..., :3] * a
+        self.mask[ys:ye, xs:xe] = np.maximum(self.mask[ys:ye, xs:xe], a[..., 0])
 
     def colour_word(self, c: int) -> str:
         syn = COLOUR_SYNONYMS.get(COLOUR_NAMES[c], [COLOUR_NAMES[c]])

@@ -25,6 +25,9 @@ p.add_argument('--seed', type=int, default=0)
 p.add_argument('--ckpt', default=os.path.join(WORK, 'ckpt.pt'))
 p.add_argument('--save-every', type=int, default=100)
 p.add_argument('--threads', type=int, default=2)
+p.add_argument('--switch-step', type=int, default=1000,
+               help='from this step on: plain x0 MSE (no low-noise up-weighting) with sprite pixels weighted x5')
+p.add_argument('--mask-weight', type=float, default=4.0)
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -64,9 +67,10 @@ def rows_of(caption: str) -> list[int]:
 
 
 def batch():
-    imgs, rr = [], []
+    imgs, rr, masks = [], [], []
     for _ in range(args.batch):
         img, cap, _ = scenes.sample()
+        masks.append(scenes.mask.copy())
         u = scenes.rng.rand()
         if u < 0.1:
             cap = ''  # classifier-free guidance dropout: the engine's empty negative prompt
@@ -78,7 +82,7 @@ def batch():
         imgs.append(img)
         rr.append(r)
     x = torch.tensor(np.stack(imgs)).permute(0, 3, 1, 2) * 2 - 1
-    return x.contiguous(), torch.tensor(rr, dtype=torch.long)
+    return x.contiguous(), torch.tensor(rr, dtype=torch.long), torch.tensor(np.stack(masks))[:, None]
 
 
 def save():
@@ -94,15 +98,19 @@ t_start = time.time()
 t_last = time.time()
 loss_acc, n_acc = 0.0, 0
 while step < args.steps:
-    x0, r = batch()
+    x0, r, mask = batch()
     t = torch.rand(x0.shape[0]) * (N_TRAIN - 1)
     sigma = sigma_of_t(t, sig_table)
     noise = torch.randn_like(x0)
     xt = x0 + sigma[:, None, None, None] * noise
     ctx = te(r)
     pred = denoise(unet, xt, sigma, ctx)
-    w = torch.clamp((sigma ** 2 + SIGMA_DATA ** 2) / (sigma * SIGMA_DATA) ** 2, max=20.0) / 4.0
-    loss = (w * ((pred - x0) ** 2).mean(dim=(1, 2, 3))).mean()
+    if step < args.switch_step:  # phase 1: EDM-style weighting (low noise up-weighted up to x5)
+        w = torch.clamp((sigma ** 2 + SIGMA_DATA ** 2) / (sigma * SIGMA_DATA) ** 2, max=20.0) / 4.0
+        loss = (w * ((pred - x0) ** 2).mean(dim=(1, 2, 3))).mean()
+    else:  # phase 2: plain x0 MSE, sprite pixels up-weighted (the background is easy, the subject is the point)
+        pix = 1.0 + args.mask_weight * mask
+        loss = (pix * (pred - x0) ** 2).sum(dim=(1, 2, 3)).div(pix.sum(dim=(1, 2, 3)) * 3).mean()
     warm = min(1.0, (step + 1) / 200)
     for g in opt.param_groups:
         g['lr'] = args.lr * warm
