@@ -1,23 +1,85 @@
 /**
  * `npm run bench:bot`: 200 /imagine across 20 guilds against our fake Discord (test/e2e/fake-discord), with the
- * real worker process and a tiny generated model. Prints acknowledgement latency (interaction dispatched → callback
- * received by the fake) and REST calls and edits per job. Numbers, not a pass/fail test.
+ * real worker process and a tiny generated model. Prints acknowledgement latency (interaction dispatched by the
+ * fake → callback received by the fake) and REST calls and edits per job. Numbers, not a pass/fail test.
+ *
+ * The fake runs in its own process by default (BENCH_FAKE=process): in the bot's process its HTTP server accepts
+ * the bot's connections, parses every request (multipart preview PNGs included) and records the acknowledgement
+ * only when the shared event loop gets to it, so the number measured the fake as much as the bot.
+ * BENCH_FAKE=inprocess keeps the old arrangement for comparison. BENCH_ACKS_ONLY=1 stops once every command is acknowledged.
+ * BENCH_CPU_PROFILE=FILE writes a CPU profile of the
+ * bot's process from the first command until every command was acknowledged (open it in Chrome DevTools).
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { Session } from 'node:inspector/promises';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseEnv } from '../src/config/env.js';
 import { createLogger } from '../src/logger.js';
 import { start } from '../src/main.js';
-import { FakeDiscord, type FakeGuild, type InteractionRecord } from '../test/e2e/fake-discord/fake-discord.js';
+import { FakeDiscord, type FakeGuild } from '../test/e2e/fake-discord/fake-discord.js';
+import { RemoteFakeDiscord, type RemoteBurstCommand, type RemoteReport } from '../test/e2e/fake-discord/remote-fake-discord.js';
 import { snowflake } from '../test/e2e/fake-discord/snowflake.js';
 import { makeTempDir, writeTinyModel } from '../test/fixtures/tiny-models.js';
 
 const GUILDS = 20;
 const JOBS = Number(process.env.BENCH_JOBS ?? 200);
+const MODE = process.env.BENCH_FAKE === 'inprocess' ? 'inprocess' : 'process';
 const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GbEnCh.bench-token-not-real_0123456789abcdef';
+const now = () => performance.timeOrigin + performance.now();
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+/** The two ways to run the fake, behind what the benchmark needs of it. Times are epoch ms. */
+interface BenchFake {
+  readonly apiBase: string;
+  burst(commands: RemoteBurstCommand[]): Promise<string[]>;
+  acked(): Promise<void>;
+  finals(): Promise<void>;
+  report(): Promise<RemoteReport>;
+  stop(): Promise<void>;
+}
+
+const isFinal = (filename: string) => filename.endsWith('.png') && filename !== 'preview.png';
+
+async function inProcessFake(guilds: FakeGuild[]): Promise<BenchFake> {
+  const fake = new FakeDiscord({ botToken: TOKEN, guilds });
+  await fake.start();
+  const toEpoch = (at: number | undefined) => (at === undefined ? undefined : performance.timeOrigin + at);
+  let ids: string[] = [];
+  return {
+    apiBase: fake.apiBase,
+    async burst(commands) {
+      ids = [];
+      for (let i = 0; i < commands.length; i++) {
+        const { guildIndex, ...command } = commands[i];
+        ids.push(fake.sendCommand({ ...command, guild: guilds[guildIndex] }).id);
+        if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
+      }
+      return ids;
+    },
+    acked: () => fake.waitFor(() => ids.every((id) => fake.interactions.get(id)?.ackAt !== undefined) || undefined, 600_000, 'all acks').then(() => undefined),
+    finals: () =>
+      fake.waitFor(() => ids.every((id) => fake.replyOf(id)?.attachments.some((a) => isFinal(a.filename))) || undefined, 600_000, 'all finals').then(() => undefined),
+    async report() {
+      return {
+        interactions: ids.map((id) => {
+          const r = fake.interactions.get(id)!;
+          return { id, dispatchedAt: toEpoch(r.dispatchedAt)!, ackAt: toEpoch(r.ackAt), callbackType: r.callbackType };
+        }),
+        requests: fake.requests.map((r) => ({ route: r.route, status: r.status, at: toEpoch(r.at)! })),
+      };
+    },
+    stop: () => fake.stop(),
+  };
+}
+
+async function processFake(guilds: FakeGuild[]): Promise<BenchFake> {
+  const fake = new RemoteFakeDiscord();
+  await fake.start(TOKEN, guilds);
+  return fake;
 }
 
 const root = await makeTempDir('imagine-bot-bench-');
@@ -25,56 +87,83 @@ const modelsDir = path.join(root, 'models');
 await mkdir(modelsDir, { recursive: true });
 await writeTinyModel(path.join(modelsDir, 'tiny'), { manifest: { defaults: { width: 64, height: 64, steps: 8, sampler: 'euler' } } });
 const guilds: FakeGuild[] = Array.from({ length: GUILDS }, (_, i) => ({ id: snowflake(), name: `guild ${i}`, channels: [snowflake()], ownerId: snowflake() }));
-const fake = new FakeDiscord({ botToken: TOKEN, guilds });
-await fake.start();
+const fake = MODE === 'inprocess' ? await inProcessFake(guilds) : await processFake(guilds);
 const env = parseEnv({ DISCORD_TOKEN: TOKEN, DISCORD_API_BASE: fake.apiBase, MODELS_DIR: modelsDir, DATA_DIR: path.join(root, 'data'), LOG_LEVEL: 'silent' });
 if (!env.ok) throw new Error(env.issues.join('\n'));
 // Production edit pacing (1 s base interval): the edits-per-job number is what a real deployment would send.
 const app = await start(env.env, { logger: createLogger({ level: 'silent' }), maxQueuedTotal: JOBS });
 await app.host.whenReady();
-const requestsBefore = fake.requests.length;
+const requestsBefore = (await fake.report()).requests.length;
 const seen = new Map<string, number>();
 // When the bot saw each interaction: separates gateway delivery from the acknowledgement round trip.
-app.bot.client.on("interactionCreate", (i) => {
-  seen.set(i.id, performance.now());
+app.bot.client.on('interactionCreate', (i) => {
+  seen.set(i.id, now());
 });
 
 // BENCH_PAUSE_WORKER=1 stops the worker process (SIGSTOP) until every command is acknowledged: on a 2-core machine
 // onnxruntime's threads otherwise take the cores from the bot, and the number then measures CPU contention.
 const pauseWorker = process.env.BENCH_PAUSE_WORKER === '1' && app.host.pid !== undefined;
 if (pauseWorker) process.kill(app.host.pid!, 'SIGSTOP');
-const started = performance.now();
-const interactions: InteractionRecord[] = [];
-for (let i = 0; i < JOBS; i++) {
-  const guild = guilds[i % GUILDS];
-  const user = { id: snowflake(), username: `user${i}` };
-  interactions.push(fake.sendCommand({ name: 'imagine', guild, user, options: [{ name: 'prompt', type: 3, value: `bench prompt ${i} --seed ${i}` }] }));
-  // Commands arrive spread out a little, as from real users, not as one synchronous burst.
-  if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+const profiler = process.env.BENCH_CPU_PROFILE ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post('Profiler.enable');
+  await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+  await profiler.post('Profiler.start');
 }
-if (pauseWorker) {
-  await fake.waitFor(() => interactions.every((i) => i.ackAt !== undefined) || undefined, 600_000, 'all acks');
-  process.kill(app.host.pid!, 'SIGCONT');
+const cpuBefore = process.cpuUsage();
+const started = now();
+const commands: RemoteBurstCommand[] = Array.from({ length: JOBS }, (_, i) => ({
+  name: 'imagine',
+  guildIndex: i % GUILDS,
+  user: { id: snowflake(), username: `user${i}` },
+  options: [{ name: 'prompt', type: 3, value: `bench prompt ${i} --seed ${i}` }],
+}));
+await fake.burst(commands);
+await fake.acked();
+const burstCpu = process.cpuUsage(cpuBefore);
+const ackedAt = now();
+if (profiler) {
+  const { profile } = await profiler.post('Profiler.stop');
+  await writeFile(process.env.BENCH_CPU_PROFILE!, JSON.stringify(profile));
+  profiler.disconnect();
 }
-await fake.waitFor(
-  () => interactions.every((i) => fake.replyOf(i.id)?.attachments.some((a) => a.filename.endsWith('.png'))) || undefined,
-  600_000,
-  'all finals',
-);
-const wallMs = performance.now() - started;
+const burstLoopDelay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+if (pauseWorker) process.kill(app.host.pid!, 'SIGCONT');
 
-const lag = interactions.map((i) => seen.get(i.id)! - i.dispatchedAt).sort((a, b) => a - b);
-console.log(`gateway delivery p50 ${percentile(lag, 50).toFixed(1)} ms   p99 ${percentile(lag, 99).toFixed(1)} ms`);
-const acks = interactions.map((i) => i.ackAt! - i.dispatchedAt).sort((a, b) => a - b);
-const rest = fake.requests.slice(requestsBefore);
-const edits = rest.filter((r) => /^PATCH \/(webhooks|channels)/.test(r.route));
-const callbacks = rest.filter((r) => r.route.startsWith('POST /interactions'));
-console.log(`bench:bot  ${JOBS} /imagine across ${GUILDS} guilds, tiny model 64x64, 8 steps, previews every 2 steps, worker ${pauseWorker ? 'paused during the burst' : 'running'}`);
-console.log(`ack latency   p50 ${percentile(acks, 50).toFixed(1)} ms   p99 ${percentile(acks, 99).toFixed(1)} ms   max ${acks[acks.length - 1].toFixed(1)} ms   (target p99 < 100 ms)`);
-console.log(`REST calls    ${(rest.length / JOBS).toFixed(2)} per job   (${callbacks.length} acks, ${edits.length} edits, ${rest.length - callbacks.length - edits.length} other)`);
-console.log(`edits         ${(edits.length / JOBS).toFixed(2)} per job   429s: ${rest.filter((r) => r.status === 429).length}`);
-console.log(`edit scheduler ${JSON.stringify(app.bot.scheduler.stats)}`);
-console.log(`wall          ${(wallMs / 1000).toFixed(1)} s for all ${JOBS} results`);
+const ms = (n: number) => `${n.toFixed(1)} ms`;
+const loop = (d: typeof burstLoopDelay) => `p50 ${ms(d.p50)} p99 ${ms(d.p99)} max ${ms(d.max)}`;
+const acked = await fake.report();
+const lag = acked.interactions.map((i) => seen.get(i.id)! - i.dispatchedAt).sort((a, b) => a - b);
+const acks = acked.interactions.map((i) => i.ackAt! - i.dispatchedAt).sort((a, b) => a - b);
+console.log(
+  `bench:bot  ${JOBS} /imagine across ${GUILDS} guilds, tiny model 64x64, 8 steps, previews every 2 steps, worker ${pauseWorker ? 'paused during the burst' : 'running'}, ` +
+    `fake Discord ${MODE === 'process' ? 'in its own process' : 'in the bot process'}`,
+);
+console.log(`gateway delivery p50 ${ms(percentile(lag, 50))}   p99 ${ms(percentile(lag, 99))}`);
+console.log(`ack latency   p50 ${ms(percentile(acks, 50))}   p99 ${ms(percentile(acks, 99))}   max ${ms(acks[acks.length - 1])}   (target p99 < 100 ms)`);
+console.log(
+  `bot process until all acked: ${(ackedAt - started).toFixed(0)} ms wall, CPU ${((burstCpu.user + burstCpu.system) / 1000).toFixed(0)} ms, event-loop delay ${loop(burstLoopDelay)}`,
+);
+
+if (process.env.BENCH_ACKS_ONLY !== '1') {
+  loopDelay.reset();
+  await fake.finals();
+  const wallMs = now() - started;
+  const runLoopDelay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
+  const report = await fake.report();
+  const rest = report.requests.slice(requestsBefore);
+  const edits = rest.filter((r) => /^PATCH \/(webhooks|channels)/.test(r.route));
+  const callbacks = rest.filter((r) => r.route.startsWith('POST /interactions'));
+  console.log(`bot event-loop delay from all acked to all finals: ${loop(runLoopDelay)}`);
+  console.log(`REST calls    ${(rest.length / JOBS).toFixed(2)} per job   (${callbacks.length} acks, ${edits.length} edits, ${rest.length - callbacks.length - edits.length} other)`);
+  console.log(`edits         ${(edits.length / JOBS).toFixed(2)} per job   429s: ${rest.filter((r) => r.status === 429).length}`);
+  console.log(`edit scheduler ${JSON.stringify(app.bot.scheduler.stats)}`);
+  console.log(`wall          ${(wallMs / 1000).toFixed(1)} s for all ${JOBS} results`);
+}
+loopDelay.disable();
 
 await app.stop();
 await fake.stop();

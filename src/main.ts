@@ -1,3 +1,5 @@
+import { readdirSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import dotenv from 'dotenv';
@@ -21,6 +23,32 @@ export interface RunningApp {
 
 export interface StartOverrides extends Pick<ImagineBotOptions, 'edits' | 'tokenTtlMs' | 'tokenSafetyMs' | 'maxQueuedTotal'> {
   logger?: Logger;
+  /** Niceness added to the worker process (0: same priority as the bot). @default 10 */
+  workerNice?: number;
+}
+
+/** How much lower than the bot the worker process runs (nice). */
+export const WORKER_NICE = 10;
+
+/**
+ * Lowers the worker's priority. On Linux niceness belongs to each thread, so every thread the worker has is
+ * changed (threads started later, such as onnxruntime's pool, inherit it from their creator).
+ */
+function lowerPriority(pid: number | undefined, nice: number, logger: Logger): void {
+  if (pid === undefined) return;
+  const priority = Math.min(19, os.getPriority() + nice);
+  let threads = [pid];
+  try {
+    if (process.platform === 'linux') threads = readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    // Gone already, or no /proc: the process alone.
+  }
+  try {
+    for (const tid of threads) os.setPriority(tid, priority);
+  } catch (error) {
+    // Not fatal: some platforms or sandboxes refuse; the bot only loses its head start.
+    logger.debug({ err: safeError(error) }, 'could not lower the worker priority');
+  }
 }
 
 /** The composition root: env → store → worker host → job service → Discord client → login. */
@@ -31,6 +59,11 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     engine: { modelsDir: path.resolve(env.MODELS_DIR), executionProvider: env.EXECUTION_PROVIDER },
     logger: logger.child({ component: 'worker-host' }),
   });
+  // The bot is the latency-critical process (every interaction acknowledged within 3 s, the edit pacing, the
+  // gateway heartbeat); inference is throughput work. Where they share CPU cores (CPU inference, a small host),
+  // the kernel should favour the bot: the worker runs at a lower priority, set again after every (re)start.
+  const workerNice = overrides.workerNice ?? WORKER_NICE;
+  if (workerNice > 0) host.on('ready', () => lowerPriority(host.pid, workerNice, logger));
   const jobs = new JobService({ store, runner: host, logger: logger.child({ component: 'jobs' }) });
   const bot = new ImagineBot({
     token: env.DISCORD_TOKEN,

@@ -2,18 +2,24 @@ import type { GuildSettings } from '../config/guild-settings.js';
 import type { ModelSummary } from '../inference/types.js';
 import type { Logger } from '../logger.js';
 import type { JobService } from '../queue/job-service.js';
-import type { GuildSettingsRepository } from '../store/guild-settings-repository.js';
+import type { AckGate } from './ack-gate.js';
+import type { GuildSettingsSource } from './guild-settings-cache.js';
 import type { JobReporter } from './job-reporter.js';
 import type { CooldownTracker } from './preconditions/cooldown-tracker.js';
 
 /** Everything the command and button handlers share; built once in bot.ts. */
 export interface BotContext {
   jobs: JobService;
-  settings: GuildSettingsRepository<GuildSettings>;
+  /** In memory (GuildSettingsCache): read on every /imagine before the acknowledgement. */
+  settings: GuildSettingsSource;
   /** The worker's models (empty until its first `ready`). */
   models: () => readonly ModelSummary[];
   reporter: JobReporter;
   cooldowns: CooldownTracker;
+  /** Jobs acknowledged but not yet submitted (submit-job.ts); they count against the caps. */
+  pending: Set<{ guildId: string; userId: string }>;
+  /** Acknowledgements in flight; message edits wait for them. */
+  acks: AckGate;
   logger: Logger;
   /** DEFAULT_MODEL. */
   defaultModel?: string;

@@ -14,7 +14,9 @@ import { imagineCommand } from './commands/imagine.js';
 import { queueCommand } from './commands/queue.js';
 import { cancelButton } from './components/cancel-button.js';
 import { imageButtons } from './components/image-buttons.js';
+import { AckGate } from './ack-gate.js';
 import { EditScheduler, type EditSchedulerOptions } from './edit-scheduler.js';
+import { GuildSettingsCache } from './guild-settings-cache.js';
 import { createInteractionRouter } from './interaction-router.js';
 import { JobReporter } from './job-reporter.js';
 import { CooldownTracker } from './preconditions/cooldown-tracker.js';
@@ -50,6 +52,7 @@ export class ImagineBot {
   #reporter: JobReporter | undefined;
   readonly #options: ImagineBotOptions;
   readonly #cooldowns = new CooldownTracker();
+  readonly #acks = new AckGate();
 
   constructor(options: ImagineBotOptions) {
     this.#options = options;
@@ -60,7 +63,7 @@ export class ImagineBot {
       retryAfterMs: (error) => (error instanceof RateLimitError ? Math.max(error.retryAfter, error.sublimitTimeout) : undefined),
       onError: (key, error, final) => logger.warn({ jobId: key, final, err: safeError(error) }, final ? 'final message edit failed; retrying' : 'preview edit dropped'),
     });
-    const settings = options.store.guildSettings<GuildSettings>(GuildSettingsSchema);
+    const settings = new GuildSettingsCache(options.store.guildSettings<GuildSettings>(GuildSettingsSchema));
     // The reporter needs the application id, known after login; handlers reach it through the context lazily.
     const self = this;
     const context: BotContext = {
@@ -72,6 +75,8 @@ export class ImagineBot {
         return self.#reporter;
       },
       cooldowns: this.#cooldowns,
+      acks: this.#acks,
+      pending: new Set(),
       logger,
       defaultModel: options.defaultModel,
       maxQueuedTotal: options.maxQueuedTotal ?? 200,
@@ -103,6 +108,7 @@ export class ImagineBot {
     this.#reporter = new JobReporter({
       jobs: this.#options.jobs,
       scheduler: this.scheduler,
+      acks: this.#acks,
       rest: this.client.rest,
       applicationId,
       logger,

@@ -4,6 +4,7 @@ import type { GeneratedImage, StepProgress } from '../inference/types.js';
 import type { Logger } from '../logger.js';
 import type { Job, QueuePosition } from '../queue/job.js';
 import type { JobService } from '../queue/job-service.js';
+import type { AckGate } from './ack-gate.js';
 import type { EditScheduler } from './edit-scheduler.js';
 import { JobMessageTarget } from './job-message-target.js';
 import { imageGrid } from './render/image-grid.js';
@@ -13,6 +14,8 @@ import { safeError } from './safe-error.js';
 export interface JobReporterOptions {
   jobs: JobService;
   scheduler: EditScheduler;
+  /** Edits wait while acknowledgements are in flight. */
+  acks?: AckGate;
   rest: REST;
   applicationId: string;
   logger?: Logger;
@@ -55,7 +58,7 @@ export class JobReporter {
     };
     on('queued', (job: Job, position: QueuePosition) => this.#queued(job, position));
     on('position', (job: Job, position: QueuePosition) => this.#queued(job, position));
-    on('started', (job: Job) => this.#submit(job, renderRunning(job, undefined, undefined), false));
+    on('started', (job: Job) => this.#submit(job, () => renderRunning(job, undefined, undefined), false));
     on('progress', (job: Job, progress: StepProgress) => this.#progress(job, progress));
     on('done', (job: Job, images: GeneratedImage[]) => this.#final(job, () => this.#doneState(job, images)));
     on('failed', (job: Job) => this.#final(job, async () => renderFailed(job)));
@@ -127,7 +130,8 @@ export class JobReporter {
   }
 
   #queued(job: Job, position: QueuePosition): void {
-    this.#submit(job, renderQueued(job, position, this.#entry(job).notes), false);
+    const { notes } = this.#entry(job);
+    this.#submit(job, () => renderQueued(job, position, notes), false);
   }
 
   #progress(job: Job, progress: StepProgress): void {
@@ -135,12 +139,26 @@ export class JobReporter {
     if (progress.preview) {
       tracked.preview = { key: `preview-${progress.image}-${progress.step}`, name: 'preview.png', png: progress.preview.png };
     }
-    this.#submit(job, renderRunning(job, progress, tracked.preview), false);
+    const preview = tracked.preview;
+    this.#submit(job, () => renderRunning(job, progress, preview), false);
   }
 
-  #submit(job: Job, state: MessageState, final: boolean): Promise<unknown> {
+  /**
+   * Hands a state to the scheduler. `state` renders when the edit is sent: most queued-position and progress
+   * states are replaced by newer ones before that (positions move on every dispatch) and are never rendered.
+   */
+  #submit(job: Job, state: MessageState | (() => MessageState), final: boolean): Promise<unknown> {
     const { target } = this.#entry(job);
-    return this.#options.scheduler.submit(job.id, target.bucketKey, () => target.send(state, final), { final });
+    const { acks } = this.#options;
+    return this.#options.scheduler.submit(
+      job.id,
+      target.bucketKey,
+      async () => {
+        await acks?.idle();
+        await target.send(typeof state === 'function' ? state() : state, final);
+      },
+      { final },
+    );
   }
 
   /** A final state: rendered (may read files), sent until it lands, then marked delivered in the store. */

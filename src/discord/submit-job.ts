@@ -1,58 +1,128 @@
-import type { ButtonInteraction, ChatInputCommandInteraction } from 'discord.js';
-import { UserError } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import { MessageFlags, type ButtonInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { Identifiers, newReferenceId, UserError } from '../errors.js';
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { GenerateRequest } from '../inference/types.js';
-import type { Job, JobKind } from '../queue/job.js';
+import type { JobKind, NewJob } from '../queue/job.js';
 import type { BotContext } from './bot-context.js';
 import { err, ok, type Result } from './result.js';
 import { safeError } from './safe-error.js';
 
 /**
- * The shared tail of /imagine and the image buttons: cooldown, queue caps (JobService), then the deferred
- * acknowledgement. Caps are checked before acknowledging so a refused job gets an ephemeral answer and leaves no
- * "thinking…" message behind; submitting is a synchronous SQLite insert, well inside the 3 s window.
+ * The shared tail of /imagine and the image buttons, in the order of DESIGN.md's request path: cooldown and queue
+ * caps, checked in memory (a refused job gets an ephemeral answer and leaves no "thinking…" message behind); then
+ * the deferred acknowledgement, sent before anything else happens; then, on a later turn of the event loop, the job
+ * is written to the store and queued. Under a burst of commands the acknowledgements of every interaction that
+ * arrived together go out before any of their store writes, queue bookkeeping and message edits.
+ *
+ * Jobs accepted but not yet submitted count against the caps (`context.pending`), so two commands in one burst
+ * cannot both take the last slot.
  */
 export function submitJob(
   context: BotContext,
   interaction: ChatInputCommandInteraction | ButtonInteraction,
   settings: GuildSettings,
-  input: { kind: JobKind; request: GenerateRequest; parentJobId?: string; notes?: readonly string[] },
-): Result<Job, UserError> {
+  input: {
+    kind: JobKind;
+    request: GenerateRequest;
+    parentJobId?: string;
+    notes?: readonly string[];
+    /** A stored PNG read after the acknowledgement into `request.mode.image` (upscale, img2img variation). */
+    imagePath?: string;
+  },
+): Result<void, UserError> {
   const guildId = interaction.guildId!;
   const userId = interaction.user.id;
   const cooldown = context.cooldowns.check(guildId, userId, settings.limits.userCooldownSeconds);
   if (!cooldown.ok) return cooldown;
-  let job: Job;
-  try {
-    job = context.jobs.submit(
-      {
-        kind: input.kind,
-        parentJobId: input.parentJobId ?? null,
-        guildId,
-        channelId: interaction.channelId!,
-        userId,
-        interactionId: interaction.id,
-        interactionToken: interaction.token,
-        interactionCreatedAt: interaction.createdTimestamp,
-        request: input.request,
-      },
-      { maxQueuedPerUser: settings.limits.userQueued, maxQueuedPerGuild: settings.limits.guildQueued, maxQueuedTotal: context.maxQueuedTotal },
-    );
-  } catch (error) {
-    if (error instanceof UserError) return err(error);
-    throw error;
-  }
+  const limits = { maxQueuedPerUser: settings.limits.userQueued, maxQueuedPerGuild: settings.limits.guildQueued, maxQueuedTotal: context.maxQueuedTotal };
+  const refused = context.jobs.refusal({ guildId, userId }, limits, [...context.pending]);
+  if (refused) return err(refused);
   context.cooldowns.record(guildId, userId);
+
   const acknowledged = interaction.deferReply();
-  context.reporter.attach(job, acknowledged, input.notes);
+  context.acks.track(acknowledged);
+  const slot = { guildId, userId };
+  context.pending.add(slot);
+  let jobId: string | undefined;
+  let unacknowledged = false;
   acknowledged.catch((error: unknown) => {
     // Without an acknowledgement there is no message to show the result in; don't spend the GPU on it.
-    context.logger.error({ interactionId: interaction.id, jobId: job.id, err: safeError(error) }, 'could not acknowledge; cancelling the job');
+    unacknowledged = true;
+    context.logger.error({ interactionId: interaction.id, jobId, err: safeError(error) }, 'could not acknowledge; dropping the job');
+    if (jobId === undefined) return;
     try {
-      context.jobs.cancel(job.id, { userId, canManageGuild: true });
+      context.jobs.cancel(jobId, { userId, canManageGuild: true });
     } catch {
       // Already finished or gone: nothing to cancel.
     }
   });
-  return ok(job);
+
+  const newJob: NewJob = {
+    kind: input.kind,
+    parentJobId: input.parentJobId ?? null,
+    guildId,
+    channelId: interaction.channelId!,
+    userId,
+    interactionId: interaction.id,
+    interactionToken: interaction.token,
+    interactionCreatedAt: interaction.createdTimestamp,
+    request: input.request,
+  };
+  const submit = () => {
+    context.pending.delete(slot);
+    if (unacknowledged) return;
+    try {
+      const job = context.jobs.submit(newJob, limits);
+      jobId = job.id;
+      context.reporter.attach(job, acknowledged, input.notes);
+    } catch (error) {
+      void refuseAfterAcknowledging(context, interaction, acknowledged, error);
+    }
+  };
+  const { imagePath } = input;
+  if (imagePath === undefined) {
+    setImmediate(submit);
+  } else {
+    readFile(imagePath).then(
+      (png) => {
+        const mode = newJob.request.mode;
+        if ('image' in mode) newJob.request = { ...newJob.request, mode: { ...mode, image: png } };
+        submit();
+      },
+      () => {
+        context.pending.delete(slot);
+        const gone = new UserError(Identifiers.NotFound, 'That image is no longer stored on the bot, so this button can\'t use it. Run /imagine again.');
+        void refuseAfterAcknowledging(context, interaction, acknowledged, gone);
+      },
+    );
+  }
+  return ok(undefined);
+}
+
+/**
+ * The store or the queue refused a job that passed the checks (the bot began shutting down in between, or a bug):
+ * the user gets the reason privately and the "thinking…" reply goes away.
+ */
+async function refuseAfterAcknowledging(
+  context: BotContext,
+  interaction: ChatInputCommandInteraction | ButtonInteraction,
+  acknowledged: Promise<unknown>,
+  error: unknown,
+): Promise<void> {
+  let content: string;
+  if (error instanceof UserError) {
+    content = error.message;
+  } else {
+    const ref = newReferenceId();
+    context.logger.error({ ref, interactionId: interaction.id, err: safeError(error) }, 'could not queue the job');
+    content = `Something went wrong (ref \`${ref}\`).`;
+  }
+  try {
+    await acknowledged;
+    await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+    await interaction.deleteReply();
+  } catch (replyError) {
+    context.logger.warn({ interactionId: interaction.id, err: safeError(replyError) }, 'could not tell the user the job was refused');
+  }
 }

@@ -148,12 +148,8 @@ export class JobService extends EventEmitter<JobEvents> {
     if (!parsed.success) {
       throw new TypeError(`Expected \`request\` to be a GenerateRequest: ${parsed.error.message}`);
     }
-    const running = this.#dispatcher.running;
-    const exceeded = this.#queue.exceededLimit(newJob, limits, running ? [running] : []);
-    if (exceeded) {
-      const [identifier, message] = LIMIT_MESSAGES[exceeded.limit](exceeded.max);
-      throw new UserError(identifier, message, { limit: exceeded.limit, max: exceeded.max });
-    }
+    const refused = this.refusal(newJob, limits);
+    if (refused) throw refused;
     const job = this.#store.jobs.insert({
       id: randomBytes(8).toString('base64url'),
       kind: newJob.kind,
@@ -187,6 +183,20 @@ export class JobService extends EventEmitter<JobEvents> {
     // Dispatch after returning, so the caller holds the job before its 'started' event can fire.
     queueMicrotask(() => this.#dispatcher.pump());
     return { ...job };
+  }
+
+  /**
+   * The UserError `submit` would throw for this job now (stopping, or a cap reached), counting `pending`: jobs the
+   * caller has accepted but not submitted yet. In memory only, so the Discord layer can refuse before it
+   * acknowledges an interaction and write the job to the store after.
+   */
+  refusal(newJob: Pick<NewJob, 'guildId' | 'userId'>, limits: QueueLimits = this.#limits, pending: readonly Pick<NewJob, 'guildId' | 'userId'>[] = []): UserError | undefined {
+    if (this.#stopping) return new UserError(Identifiers.QueueFull, 'The bot is restarting; try again in a minute.');
+    const running = this.#dispatcher.running;
+    const exceeded = this.#queue.exceededLimit(newJob, limits, running ? [running, ...pending] : pending);
+    if (!exceeded) return undefined;
+    const [identifier, message] = LIMIT_MESSAGES[exceeded.limit](exceeded.max);
+    return new UserError(identifier, message, { limit: exceeded.limit, max: exceeded.max });
   }
 
   /**

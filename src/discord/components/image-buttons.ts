@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import type { ButtonInteraction } from 'discord.js';
 import { Identifiers, UserError } from '../../errors.js';
 import { MAX_SEED, type GenerateRequest } from '../../inference/types.js';
@@ -22,11 +22,20 @@ export const UPSCALE_STRENGTH = 0.3;
 const gone = (what: string) =>
   new UserError(Identifiers.NotFound, `${what} is no longer stored on the bot, so this button can't use it. Run /imagine again.`);
 
+/** A button's job: its request, and for img2img-style jobs the stored PNG that goes into `request.mode.image`. */
+export interface ButtonJob {
+  kind: JobKind;
+  request: GenerateRequest;
+  /** Read after the acknowledgement (submit-job.ts) into `request.mode.image`. */
+  imagePath?: string;
+}
+
 /**
  * The request a button makes from a stored job. Reroll keeps everything but the seed; V<n> and U<n> work on image
- * n of the job and make one image.
+ * n of the job and make one image. Synchronous, so the interaction is acknowledged right after: a job that needs
+ * the stored PNG names its path (checked to exist) and the file is read after the acknowledgement.
  */
-export async function requestFromButton(parent: Job, action: ImageAction, settings: GuildSettings): Promise<Result<{ kind: JobKind; request: GenerateRequest }, UserError>> {
+export function requestFromButton(parent: Job, action: ImageAction, settings: GuildSettings): Result<ButtonJob, UserError> {
   const base: GenerateRequest = { ...parent.request, previewEvery: previewEveryOf(settings) };
   if (action === 'reroll') {
     const { seed: _seed, ...rest } = base;
@@ -48,15 +57,13 @@ export async function requestFromButton(parent: Job, action: ImageAction, settin
       return ok({ kind: 'variation', request });
     }
   }
-  let png: Buffer;
-  try {
-    png = await readFile(output.path);
-  } catch {
-    return err(gone(`Image ${index + 1} of that job`));
-  }
+  if (!existsSync(output.path)) return err(gone(`Image ${index + 1} of that job`));
+  // Filled in from imagePath after the acknowledgement.
+  const png = Buffer.alloc(0);
+  const imagePath = output.path;
   if (action.startsWith('v')) {
     // An upscaled or img2img image has no seed noise to vary; redo it from its own pixels instead.
-    return ok({ kind: 'variation', request: { ...base, seed: randomInt(0, MAX_SEED), count: 1, width: output.width, height: output.height, mode: { kind: 'img2img', image: png, strength: 0.45 } } });
+    return ok({ kind: 'variation', imagePath, request: { ...base, seed: randomInt(0, MAX_SEED), count: 1, width: output.width, height: output.height, mode: { kind: 'img2img', image: png, strength: 0.45 } } });
   }
   const width = output.width * 2;
   const height = output.height * 2;
@@ -68,7 +75,7 @@ export async function requestFromButton(parent: Job, action: ImageAction, settin
       ),
     );
   }
-  return ok({ kind: 'upscale', request: { ...base, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image: png, strength: UPSCALE_STRENGTH } } });
+  return ok({ kind: 'upscale', imagePath, request: { ...base, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image: png, strength: UPSCALE_STRENGTH } } });
 }
 
 /** 🔄, V1..V4, U1..U4. Anyone may press them; the new job is the presser's and counts against their limits. */
@@ -83,7 +90,7 @@ export function imageButtons(context: BotContext): ComponentHandler {
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);
-      const built = await requestFromButton(parent, id.action, settings);
+      const built = requestFromButton(parent, id.action, settings);
       if (!built.ok) return replyUserError(interaction, built.error, context.logger);
       const submitted = submitJob(context, interaction, settings, { ...built.value, parentJobId: parent.id });
       if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);

@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { GuildSettingsSchema } from '../../src/config/guild-settings.js';
+import { AckGate } from '../../src/discord/ack-gate.js';
+import type { BotContext } from '../../src/discord/bot-context.js';
+import { CooldownTracker } from '../../src/discord/preconditions/cooldown-tracker.js';
+import { submitJob } from '../../src/discord/submit-job.js';
+import { createLogger } from '../../src/logger.js';
+import type { JobRunner } from '../../src/queue/job-runner.js';
+import { JobService } from '../../src/queue/job-service.js';
+import { Store } from '../../src/store/store.js';
+import { fakeRequest } from '../fixtures/workers/fixtures.js';
+
+/** A worker that takes jobs and never finishes them: queued and running jobs stay put. */
+const idleRunner: JobRunner = { ready: true, whenReady: async () => undefined, run: () => new Promise(() => undefined) };
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0)) cleanup();
+});
+
+function setup() {
+  const dir = mkdtempSync(path.join(tmpdir(), 'imagine-submit-'));
+  const store = Store.open(dir);
+  const jobs = new JobService({ store, runner: idleRunner });
+  jobs.start();
+  cleanups.push(() => {
+    void jobs.stop();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const events: string[] = [];
+  const attached: string[] = [];
+  const context = {
+    jobs,
+    cooldowns: new CooldownTracker(),
+    acks: new AckGate(),
+    pending: new Set(),
+    reporter: { attach: (job: { id: string }) => attached.push(job.id) },
+    logger: createLogger({ level: 'silent' }),
+    maxQueuedTotal: 200,
+  } as unknown as BotContext;
+  let n = 0;
+  const interaction = (userId: string) => {
+    const id = `90000000000000000${n++}`;
+    return {
+      id,
+      token: `token-${id}`,
+      guildId: '100000000000000001',
+      channelId: '100000000000000002',
+      createdTimestamp: Date.now(),
+      user: { id: userId },
+      deferReply: () => {
+        events.push(`defer ${id}`);
+        return Promise.resolve();
+      },
+      followUp: (payload: { content: string }) => {
+        events.push(`followUp ${id}: ${payload.content}`);
+        return Promise.resolve();
+      },
+      deleteReply: () => {
+        events.push(`deleteReply ${id}`);
+        return Promise.resolve();
+      },
+    } as any;
+  };
+  jobs.on('queued', (job) => events.push(`queued ${job.interactionId}`));
+  return { jobs, store, context, events, attached, interaction };
+}
+
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('submitJob', () => {
+  it('acknowledges first and writes the job to the store on a later turn of the event loop', async () => {
+    const { jobs, context, events, attached, interaction } = setup();
+    const settings = GuildSettingsSchema.parse({});
+    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() });
+    expect(result.ok).toBe(true);
+    expect(events).toEqual(['defer 900000000000000000']);
+    expect(jobs.list()).toHaveLength(0);
+    await nextTurn();
+    expect(jobs.list()).toHaveLength(1);
+    expect(attached).toEqual([jobs.list()[0].job.id]);
+  });
+
+  it('counts accepted jobs not yet stored against the caps: one burst cannot overrun a member’s limit', async () => {
+    const { jobs, context, events, interaction } = setup();
+    const base = GuildSettingsSchema.parse({});
+    const settings = GuildSettingsSchema.parse({ ...base, limits: { ...base.limits, userQueued: 2 } });
+    const results = [0, 1, 2].map(() => submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() }));
+    expect(results.map((r) => r.ok)).toEqual([true, true, false]);
+    const refused = results[2];
+    if (refused.ok) throw new Error('expected a refusal');
+    expect(refused.error.message).toMatch(/already have 2 images/);
+    // The refused one was never acknowledged (the caller answers it ephemerally) and nothing of it is queued.
+    expect(events.filter((e) => e.startsWith('defer'))).toHaveLength(2);
+    await nextTurn();
+    expect(jobs.list()).toHaveLength(2);
+    expect(context.pending.size).toBe(0);
+  });
+
+  it('takes back the "thinking…" reply with a private reason when the queue refuses after the acknowledgement', async () => {
+    const { jobs, context, events, interaction } = setup();
+    const settings = GuildSettingsSchema.parse({});
+    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() });
+    expect(result.ok).toBe(true);
+    await jobs.stop();
+    await nextTurn();
+    await vi.waitFor(() => expect(events).toContain('deleteReply 900000000000000000'));
+    expect(events).toEqual(['defer 900000000000000000', 'followUp 900000000000000000: The bot is restarting; try again in a minute.', 'deleteReply 900000000000000000']);
+    expect(jobs.list()).toHaveLength(0);
+  });
+});
