@@ -56,7 +56,14 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
   const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
   const store = Store.open(env.DATA_DIR, { logger });
   const host = new WorkerHost({
-    engine: { modelsDir: path.resolve(env.MODELS_DIR), executionProvider: env.EXECUTION_PROVIDER },
+    engine: {
+      modelsDir: path.resolve(env.MODELS_DIR),
+      executionProvider: env.EXECUTION_PROVIDER,
+      deviceId: env.EXECUTION_DEVICE_ID,
+      threads: env.CPU_THREADS,
+      allowCpuFallback: env.EXECUTION_PROVIDER_FALLBACK,
+      memoryBudgetMiB: env.MODEL_MEMORY_BUDGET_MIB,
+    },
     logger: logger.child({ component: 'worker-host' }),
   });
   // The bot is the latency-critical process (every interaction acknowledged within 3 s, the edit pacing, the
@@ -72,6 +79,7 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     store,
     jobs,
     models: () => host.info?.models ?? [],
+    executionProvider: () => host.info?.executionProvider,
     logger: logger.child({ component: 'discord' }),
     defaultModel: env.DEFAULT_MODEL,
     ...overrides,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { EXECUTION_PROVIDERS, executionProviderEnvShape } from '../inference/execution-provider.js';
 
 /** pino's level names; `silent` turns logging off (tests, benchmarks). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -52,11 +53,25 @@ export const EnvSchema = z.object({
   MODELS_DIR: optionalString.pipe(z.string().default('./models')),
   DATA_DIR: optionalString.pipe(z.string().default('./data')),
   DEFAULT_MODEL: optionalString,
+  // The worker's engine settings; their schemas live with the provider logic (pure: no onnxruntime import).
   EXECUTION_PROVIDER: optionalString.pipe(
     z
-      .string()
-      .regex(/^[a-z][a-z0-9_-]*$/, { error: 'EXECUTION_PROVIDER must be a provider name such as cpu, cuda, dml or coreml.' })
+      .enum(EXECUTION_PROVIDERS, { error: `EXECUTION_PROVIDER must be one of ${EXECUTION_PROVIDERS.join(', ')}.` })
       .default('cpu'),
+  ),
+  EXECUTION_DEVICE_ID: optionalString.pipe(
+    z.coerce.number<string>({ error: 'EXECUTION_DEVICE_ID must be a GPU index (0, 1, …).' }).int().min(0).default(0),
+  ),
+  CPU_THREADS: optionalString.pipe(
+    z.coerce.number<string>({ error: 'CPU_THREADS must be a whole number (0 lets onnxruntime decide).' }).int().min(0).default(0),
+  ),
+  EXECUTION_PROVIDER_FALLBACK: optionalString.pipe(executionProviderEnvShape.EXECUTION_PROVIDER_FALLBACK),
+  MODEL_MEMORY_BUDGET_MIB: optionalString.pipe(
+    z.coerce
+      .number<string>({ error: 'MODEL_MEMORY_BUDGET_MIB must be a number of MiB, e.g. 8192.' })
+      .int()
+      .min(64, { error: 'MODEL_MEMORY_BUDGET_MIB must be at least 64 (MiB).' })
+      .default(8192),
   ),
   LOG_LEVEL: optionalString.pipe(
     z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.` }).default('info'),

@@ -14,6 +14,8 @@ export interface BotContext {
   settings: GuildSettingsSource;
   /** The worker's models (empty until its first `ready`). */
   models: () => readonly ModelSummary[];
+  /** The provider the worker runs on ('cpu', 'cuda', …); undefined until its first `ready`. */
+  executionProvider: () => string | undefined;
   reporter: JobReporter;
   cooldowns: CooldownTracker;
   /** Jobs acknowledged but not yet submitted (submit-job.ts); they count against the caps. */

@@ -33,6 +33,8 @@ export interface ImagineBotOptions {
   store: Store;
   jobs: JobService;
   models: () => readonly ModelSummary[];
+  /** The execution provider the worker really runs on (after any CPU fallback); undefined before its first ready. */
+  executionProvider?: () => string | undefined;
   logger: Logger;
   defaultModel?: string;
   /** @default 200 */
@@ -70,6 +72,7 @@ export class ImagineBot {
       jobs: options.jobs,
       settings,
       models: options.models,
+      executionProvider: options.executionProvider ?? (() => undefined),
       get reporter() {
         if (!self.#reporter) throw new Error('ImagineBot used before start()');
         return self.#reporter;
@@ -81,7 +84,7 @@ export class ImagineBot {
       defaultModel: options.defaultModel,
       maxQueuedTotal: options.maxQueuedTotal ?? 200,
     };
-    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), configCommand(context), queueCommand(context), helpCommand()]);
+    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), configCommand(context), queueCommand(context), helpCommand(context)]);
     const route = createInteractionRouter(this.registry, [imageButtons(context), cancelButton(context)], logger);
     this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
     this.client.on(Events.Error, (error) => logger.error({ err: safeError(error) }, 'discord client error'));

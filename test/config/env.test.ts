@@ -17,6 +17,10 @@ describe('parseEnv', () => {
         DATA_DIR: './data',
         DEFAULT_MODEL: undefined,
         EXECUTION_PROVIDER: 'cpu',
+        EXECUTION_DEVICE_ID: 0,
+        CPU_THREADS: 0,
+        EXECUTION_PROVIDER_FALLBACK: false,
+        MODEL_MEMORY_BUDGET_MIB: 8192,
         LOG_LEVEL: 'info',
       },
     });
@@ -31,6 +35,10 @@ describe('parseEnv', () => {
       DATA_DIR: '',
       DEFAULT_MODEL: 'tiny',
       EXECUTION_PROVIDER: 'cuda',
+      EXECUTION_DEVICE_ID: '1',
+      CPU_THREADS: '',
+      EXECUTION_PROVIDER_FALLBACK: 'cpu',
+      MODEL_MEMORY_BUDGET_MIB: '2048',
       LOG_LEVEL: 'debug',
     });
     expect(result.ok && result.env).toEqual({
@@ -41,8 +49,24 @@ describe('parseEnv', () => {
       DATA_DIR: './data',
       DEFAULT_MODEL: 'tiny',
       EXECUTION_PROVIDER: 'cuda',
+      EXECUTION_DEVICE_ID: 1,
+      CPU_THREADS: 0,
+      EXECUTION_PROVIDER_FALLBACK: true,
+      MODEL_MEMORY_BUDGET_MIB: 2048,
       LOG_LEVEL: 'debug',
     });
+  });
+
+  it.each([
+    [{ EXECUTION_PROVIDER: 'tpu' }, /EXECUTION_PROVIDER must be one of cpu, cuda, dml, coreml, webgpu/],
+    [{ EXECUTION_DEVICE_ID: 'first' }, /EXECUTION_DEVICE_ID must be a GPU index/],
+    [{ CPU_THREADS: '-2' }, /CPU_THREADS/],
+    [{ MODEL_MEMORY_BUDGET_MIB: '10' }, /MODEL_MEMORY_BUDGET_MIB must be at least 64/],
+    [{ EXECUTION_PROVIDER_FALLBACK: 'maybe' }, /EXECUTION_PROVIDER_FALLBACK/],
+  ])('names the engine setting that is wrong: %o', (extra, message) => {
+    const result = parseEnv({ DISCORD_TOKEN: TOKEN, ...extra });
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.issues.join('\n')).toMatch(message);
   });
 
   it('says what to do when the token is missing', () => {

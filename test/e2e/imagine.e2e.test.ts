@@ -160,7 +160,10 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
 
   it('shows /queue and /help', async () => {
     const help = h.fake.sendCommand({ name: 'help', user: bob });
-    expect(await ephemeralOf(h.fake, help.id)).toMatch(/\/imagine/);
+    const helpText = await ephemeralOf(h.fake, help.id);
+    expect(helpText).toMatch(/\/imagine/);
+    // The status line shows the provider the worker really runs on (reported in its ready message).
+    expect(helpText).toMatch(/images run on \*\*cpu\*\*; models: .*tiny/);
     const slow = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'long job'), opt('model', 'slow'), opt('steps', 30)] });
     const waiting = h.fake.sendCommand({ name: 'imagine', user: bob, options: [opt('prompt', 'waiting job')] });
     await h.fake.waitFor(() => h.fake.callbackOf(waiting.id));

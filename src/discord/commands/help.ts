@@ -1,4 +1,5 @@
 import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
+import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
 
 export const HELP_TEXT = [
@@ -9,11 +10,19 @@ export const HELP_TEXT = [
   '**/queue** shows this server\'s queue. **/config** (Manage Server) sets defaults, limits, channels, banned words and previews.',
 ].join('\n');
 
-export function helpCommand(): CommandHandler {
+/** One line on what the bot runs on, so operators and users can see a GPU setup really took. */
+export function statusLine(provider: string | undefined, models: readonly string[], defaultModel?: string): string {
+  if (!provider) return '_Status: the image worker is starting._';
+  const names = models.map((m) => (m === defaultModel ? `${m} (default)` : m)).join(', ') || 'none installed';
+  return `_Status: images run on **${provider}**; models: ${names}._`;
+}
+
+export function helpCommand(context: Pick<BotContext, 'executionProvider' | 'models' | 'defaultModel'>): CommandHandler {
   return {
     name: 'help',
     async execute(interaction: ChatInputCommandInteraction) {
-      await interaction.reply({ content: HELP_TEXT, flags: MessageFlags.Ephemeral });
+      const status = statusLine(context.executionProvider(), context.models().map((m) => m.name), context.defaultModel);
+      await interaction.reply({ content: `${HELP_TEXT}\n${status}`, flags: MessageFlags.Ephemeral });
     },
   };
 }
