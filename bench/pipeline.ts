@@ -4,7 +4,7 @@
  * Prints (a) wall time ÷ Σ session.run time for a 20-step generation, (b) time to the first preview,
  * (c) preview share of the generation, (d) peak RSS. Targets from DESIGN.md; this prints, it does not assert.
  *
- *   npm run bench:pipeline [-- --steps 20 --runs 3 --preview-every 5 --layers N]
+ *   npm run bench:pipeline [-- --steps 20 --runs 3 --preview-every 2 --layers N]
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -18,7 +18,8 @@ const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '20' },
     runs: { type: 'string', default: '3' },
-    'preview-every': { type: 'string', default: '5' },
+    // 2 is the bot's default preview interval (GuildSettings preview.everySteps).
+    'preview-every': { type: 'string', default: '2' },
     layers: { type: 'string' },
     size: { type: 'string', default: '512' },
   },
