@@ -142,6 +142,8 @@ class Generation {
   previewMs = 0;
   private cond!: Float32Array;
   private uncond?: Float32Array;
+  /** [uncond, cond] stacked once for the batch-2 UNet call, rather than on every step. */
+  private condPair?: Float32Array;
   private readonly guidance: boolean;
 
   constructor(
@@ -169,7 +171,10 @@ class Generation {
 
   async encodePrompts(): Promise<void> {
     this.cond = await this.encodeText(this.req.prompt, 'prompt');
-    if (this.guidance) this.uncond = await this.encodeText(this.req.negativePrompt, 'negative prompt');
+    if (this.guidance) {
+      this.uncond = await this.encodeText(this.req.negativePrompt, 'negative prompt');
+      this.condPair = concat(this.uncond, this.cond);
+    }
     if (this.model.knownWords) {
       const words = textCleanup(`${this.req.prompt} ${this.req.negativePrompt}`).match(/\p{L}+/gu) ?? [];
       const unknown = [...new Set(words.filter((w) => !this.model.knownWords!.has(w)))];
@@ -204,7 +209,7 @@ class Generation {
     let epsU: Float32Array;
     let epsC: Float32Array;
     if (c.acceptsBatch2) {
-      const both = await call(concat(x, x), concat(this.uncond!, this.cond), 2);
+      const both = await call(concat(x, x), this.condPair!, 2);
       epsU = both.subarray(0, x.length);
       epsC = both.subarray(x.length);
     } else {
