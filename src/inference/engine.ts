@@ -66,6 +66,9 @@ class OnnxEngine implements Engine {
       // Only fatal messages on stderr: every failure also surfaces as a thrown error that we report with its
       // file and a fix, and onnxruntime's own lines (ANSI-coloured, repeated per session) would only bury it.
       logSeverityLevel: 4,
+      // No busy-waiting between runs: onnxruntime's intra-op threads otherwise spin after each run, taking the
+      // cores the bot process (acknowledgements, edits) and the preview encoder need between UNet steps.
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
       ...this.plan.sessionOptions,
     };
   }

@@ -5,7 +5,7 @@
  */
 import { crc32 } from 'node:zlib';
 
-const SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+export const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 interface Chunk {
   type: string;
@@ -15,7 +15,7 @@ interface Chunk {
 }
 
 function* chunks(png: Buffer): Generator<Chunk> {
-  if (png.length < 8 || !png.subarray(0, 8).equals(SIGNATURE)) throw new TypeError('Not a PNG file (bad signature)');
+  if (png.length < 8 || !png.subarray(0, 8).equals(PNG_SIGNATURE)) throw new TypeError('Not a PNG file (bad signature)');
   let offset = 8;
   while (offset + 12 <= png.length) {
     const length = png.readUInt32BE(offset);
@@ -27,7 +27,8 @@ function* chunks(png: Buffer): Generator<Chunk> {
   }
 }
 
-function makeChunk(type: string, data: Buffer): Buffer {
+/** One PNG chunk: length, type, data, CRC-32 over type and data. */
+export function makeChunk(type: string, data: Buffer): Buffer {
   const out = Buffer.alloc(12 + data.length);
   out.writeUInt32BE(data.length, 0);
   out.write(type, 4, 'latin1');

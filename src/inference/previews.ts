@@ -3,7 +3,7 @@
  * and it is a recognisable picture from the first steps (reference/inference.md §3.11). Two decoders:
  * TAESD when the model folder ships one (better, still cheap), else a per-channel linear map to RGB.
  */
-import { previewPng, tensorToRgb } from './image.js';
+import { previewPng, previewScale, tensorToRgb } from './image.js';
 import type { ModelSession, RunClock } from './session.js';
 import type { Preview } from './types.js';
 
@@ -68,6 +68,7 @@ export class PreviewDecoder {
   }
 
   async decode(x0: Float32Array, clock?: RunClock): Promise<Preview> {
+    // Only the TAESD path awaits (a session run); the matrix path is synchronous work.
     const { channels, latentHeight: h, latentWidth: w } = this.o;
     if (this.o.taesd) {
       const inName = this.o.taesd.inputs.keys().next().value!;
@@ -78,9 +79,24 @@ export class PreviewDecoder {
       // diffusers' AutoencoderTiny export names its output "sample" and maps to [-1, 1]; the raw TAESD decoder
       // outputs [0, 1].
       const signed = out.name === 'sample' ? data : data.map((v) => v * 2 - 1);
-      return previewPng(tensorToRgb(signed, ow, oh), ow, oh, Math.min(PREVIEW_SIZE, Math.max(ow, oh)));
+      // TAESD already decodes at full size; larger than PREVIEW_SIZE, keep every k-th pixel.
+      const step = Math.max(1, Math.ceil(Math.max(ow, oh) / PREVIEW_SIZE));
+      return step === 1 ? previewPng(tensorToRgb(signed, ow, oh), ow, oh, 1) : subsample(signed, ow, oh, step);
     }
     const rgb = latentToRgbTensor(x0, channels, h, w, this.o.matrix!);
-    return previewPng(tensorToRgb(rgb, w, h), w, h, Math.min(PREVIEW_SIZE, 8 * Math.max(w, h)));
+    return previewPng(tensorToRgb(rgb, w, h), w, h, previewScale(w, h, Math.min(PREVIEW_SIZE, 8 * Math.max(w, h))));
   }
+}
+
+/** Every `step`-th pixel of a `[3, h, w]` image in [-1, 1], as a preview PNG (cheap downscale for big TAESD output). */
+function subsample(data: Float32Array, w: number, h: number, step: number): Preview {
+  const sw = Math.floor(w / step);
+  const sh = Math.floor(h / step);
+  const out = new Float32Array(3 * sw * sh);
+  for (let c = 0; c < 3; c++) {
+    for (let y = 0; y < sh; y++) {
+      for (let x = 0; x < sw; x++) out[c * sw * sh + y * sw + x] = data[c * w * h + y * step * w + x * step];
+    }
+  }
+  return previewPng(tensorToRgb(out, sw, sh), sw, sh, 1);
 }
