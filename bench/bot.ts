@@ -1,14 +1,26 @@
 /**
  * `npm run bench:bot`: 200 /imagine across 20 guilds against our fake Discord (test/e2e/fake-discord), with the
  * real worker process and a tiny generated model. Prints acknowledgement latency (interaction dispatched by the
- * fake → callback received by the fake) and REST calls and edits per job. Numbers, not a pass/fail test.
+ * fake → callback received by the fake), REST calls and edits per job, 429s, the bot's event-loop delay and the wall
+ * time for all results. Numbers, not a pass/fail test.
  *
- * The fake runs in its own process by default (BENCH_FAKE=process): in the bot's process its HTTP server accepts
- * the bot's connections, parses every request (multipart preview PNGs included) and records the acknowledgement
- * only when the shared event loop gets to it, so the number measured the fake as much as the bot.
- * BENCH_FAKE=inprocess keeps the old arrangement for comparison. BENCH_ACKS_ONLY=1 stops once every command is acknowledged.
- * BENCH_CPU_PROFILE=FILE writes a CPU profile of the
- * bot's process from the first command until every command was acknowledged (open it in Chrome DevTools).
+ * Options (environment variables):
+ *   BENCH_RATE=N          send the commands as a Poisson process at N per second (exponential inter-arrival times
+ *                         from a seeded PRNG, timed in the fake's process) instead of all at once. Unset: a burst,
+ *                         10 per event-loop turn of the fake. A burst measures throughput (the last command waits
+ *                         for the 199 before it); a sustained rate measures the latency a user sees.
+ *   BENCH_SEED=1          PRNG seed of the arrival times under BENCH_RATE (same seed, same schedule).
+ *   BENCH_JOBS=200        number of /imagine commands.
+ *   BENCH_FAKE=process    where the fake runs: its own process (default) or `inprocess` (the bot's process, the old
+ *                         arrangement, kept for comparison).
+ *   BENCH_PAUSE_WORKER=1  stop the worker process (SIGSTOP) until every command is acknowledged.
+ *   BENCH_ACKS_ONLY=1     stop once every command is acknowledged (no finals, no REST/edit counts).
+ *   BENCH_CPU_PROFILE=F   write a CPU profile of the bot's process from the first command until every command was
+ *                         acknowledged to file F (open it in Chrome DevTools).
+ *
+ * Why the fake has its own process: in the bot's process its HTTP server accepts the bot's connections, parses every
+ * request (multipart preview PNGs included) and records the acknowledgement only when the shared event loop gets to
+ * it, so the number measured the fake as much as the bot.
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
@@ -17,6 +29,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseEnv } from '../src/config/env.js';
 import { createLogger } from '../src/logger.js';
 import { start } from '../src/main.js';
+import { dispatchOnSchedule, summarizeLateness, type Arrivals, type ScheduleLateness } from '../test/e2e/fake-discord/arrivals.js';
 import { FakeDiscord, type FakeGuild } from '../test/e2e/fake-discord/fake-discord.js';
 import { RemoteFakeDiscord, type RemoteBurstCommand, type RemoteReport } from '../test/e2e/fake-discord/remote-fake-discord.js';
 import { snowflake } from '../test/e2e/fake-discord/snowflake.js';
@@ -25,6 +38,10 @@ import { makeTempDir, writeTinyModel } from '../test/fixtures/tiny-models.js';
 const GUILDS = 20;
 const JOBS = Number(process.env.BENCH_JOBS ?? 200);
 const MODE = process.env.BENCH_FAKE === 'inprocess' ? 'inprocess' : 'process';
+const RATE = process.env.BENCH_RATE ? Number(process.env.BENCH_RATE) : undefined;
+if (RATE !== undefined && !(RATE > 0)) throw new Error(`BENCH_RATE must be a number of commands per second > 0, got '${process.env.BENCH_RATE}'`);
+const SEED = Number(process.env.BENCH_SEED ?? 1);
+const ARRIVALS: Arrivals = RATE === undefined ? { kind: 'burst', perTurn: 10 } : { kind: 'rate', perSecond: RATE, seed: SEED };
 const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GbEnCh.bench-token-not-real_0123456789abcdef';
 const now = () => performance.timeOrigin + performance.now();
 
@@ -35,7 +52,7 @@ function percentile(sorted: number[], p: number): number {
 /** The two ways to run the fake, behind what the benchmark needs of it. Times are epoch ms. */
 interface BenchFake {
   readonly apiBase: string;
-  burst(commands: RemoteBurstCommand[]): Promise<string[]>;
+  dispatch(commands: RemoteBurstCommand[], arrivals: Arrivals): Promise<{ ids: string[]; lateness: ScheduleLateness }>;
   acked(): Promise<void>;
   finals(): Promise<void>;
   report(): Promise<RemoteReport>;
@@ -51,14 +68,13 @@ async function inProcessFake(guilds: FakeGuild[]): Promise<BenchFake> {
   let ids: string[] = [];
   return {
     apiBase: fake.apiBase,
-    async burst(commands) {
+    async dispatch(commands, arrivals) {
       ids = [];
-      for (let i = 0; i < commands.length; i++) {
+      const lateness = await dispatchOnSchedule(commands.length, arrivals, (i) => {
         const { guildIndex, ...command } = commands[i];
         ids.push(fake.sendCommand({ ...command, guild: guilds[guildIndex] }).id);
-        if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
-      }
-      return ids;
+      });
+      return { ids, lateness: summarizeLateness(lateness) };
     },
     acked: () => fake.waitFor(() => ids.every((id) => fake.interactions.get(id)?.ackAt !== undefined) || undefined, 600_000, 'all acks').then(() => undefined),
     finals: () =>
@@ -121,7 +137,7 @@ const commands: RemoteBurstCommand[] = Array.from({ length: JOBS }, (_, i) => ({
   user: { id: snowflake(), username: `user${i}` },
   options: [{ name: 'prompt', type: 3, value: `bench prompt ${i} --seed ${i}` }],
 }));
-await fake.burst(commands);
+const { lateness } = await fake.dispatch(commands, ARRIVALS);
 await fake.acked();
 const burstCpu = process.cpuUsage(cpuBefore);
 const ackedAt = now();
@@ -138,10 +154,19 @@ const loop = (d: typeof burstLoopDelay) => `p50 ${ms(d.p50)} p99 ${ms(d.p99)} ma
 const acked = await fake.report();
 const lag = acked.interactions.map((i) => seen.get(i.id)! - i.dispatchedAt).sort((a, b) => a - b);
 const acks = acked.interactions.map((i) => i.ackAt! - i.dispatchedAt).sort((a, b) => a - b);
+const arrivalText = RATE === undefined ? 'all at once (burst, 10 per event-loop turn of the fake)' : `Poisson arrivals at ${RATE}/s (seed ${SEED})`;
 console.log(
-  `bench:bot  ${JOBS} /imagine across ${GUILDS} guilds, tiny model 64x64, 8 steps, previews every 2 steps, worker ${pauseWorker ? 'paused during the burst' : 'running'}, ` +
+  `bench:bot  ${JOBS} /imagine across ${GUILDS} guilds, ${arrivalText}, tiny model 64x64, 8 steps, previews every 2 steps, worker ${pauseWorker ? 'paused until all acked' : 'running'}, ` +
     `fake Discord ${MODE === 'process' ? 'in its own process' : 'in the bot process'}`,
 );
+if (RATE !== undefined) {
+  const firstAt = Math.min(...acked.interactions.map((i) => i.dispatchedAt));
+  const lastAt = Math.max(...acked.interactions.map((i) => i.dispatchedAt));
+  const span = (lastAt - firstAt) / 1000;
+  console.log(
+    `arrivals      ${(span > 0 ? (JOBS - 1) / span : Infinity).toFixed(1)}/s achieved over ${span.toFixed(1)} s, dispatch lateness vs schedule p50 ${ms(lateness.p50)} p99 ${ms(lateness.p99)} max ${ms(lateness.max)}`,
+  );
+}
 console.log(`gateway delivery p50 ${ms(percentile(lag, 50))}   p99 ${ms(percentile(lag, 99))}`);
 console.log(`ack latency   p50 ${ms(percentile(acks, 50))}   p99 ${ms(percentile(acks, 99))}   max ${ms(acks[acks.length - 1])}   (target p99 < 100 ms)`);
 console.log(
@@ -161,7 +186,7 @@ if (process.env.BENCH_ACKS_ONLY !== '1') {
   console.log(`REST calls    ${(rest.length / JOBS).toFixed(2)} per job   (${callbacks.length} acks, ${edits.length} edits, ${rest.length - callbacks.length - edits.length} other)`);
   console.log(`edits         ${(edits.length / JOBS).toFixed(2)} per job   429s: ${rest.filter((r) => r.status === 429).length}`);
   console.log(`edit scheduler ${JSON.stringify(app.bot.scheduler.stats)}`);
-  console.log(`wall          ${(wallMs / 1000).toFixed(1)} s for all ${JOBS} results`);
+  console.log(`wall          ${(wallMs / 1000).toFixed(1)} s for all ${JOBS} results (from handing the commands to the fake)`);
 }
 loopDelay.disable();
 

@@ -5,6 +5,7 @@
  * bot is doing. Times it reports are epoch milliseconds (performance.timeOrigin + performance.now()), comparable
  * across processes on one machine.
  */
+import { dispatchOnSchedule, summarizeLateness, type Arrivals } from './arrivals.js';
 import { FakeDiscord, type FakeGuild, type InteractionRecord } from './fake-discord.js';
 import type { RemoteBurstCommand, RemoteReport, ToFakeProcess, FromFakeProcess } from './remote-fake-discord.js';
 
@@ -16,13 +17,15 @@ let fake: FakeDiscord | undefined;
 let burst: InteractionRecord[] = [];
 const pendingAcks = new Set<string>();
 const pendingFinals = new Set<string>();
-let prepared: { commands: RemoteBurstCommand[]; perTurn: number } = { commands: [], perTurn: 10 };
+let prepared: { commands: RemoteBurstCommand[]; arrivals: Arrivals } = { commands: [], arrivals: { kind: 'burst', perTurn: 10 } };
+/** Still dispatching: at a rate, every command so far may be acknowledged long before the last one is sent. */
+let dispatching = false;
 let ackedSent = false;
 let finalsSent = false;
 
 /** Checked on every request the bot makes; incremental, so the fake's own bookkeeping stays O(messages). */
 function onRequest(): void {
-  if (!fake) return;
+  if (!fake || dispatching) return;
   for (const id of pendingAcks) if (fake.interactions.get(id)?.ackAt !== undefined) pendingAcks.delete(id);
   if (pendingAcks.size === 0 && burst.length > 0 && !ackedSent) {
     ackedSent = true;
@@ -41,22 +44,29 @@ function onRequest(): void {
   }
 }
 
-async function dispatchBurst(commands: RemoteBurstCommand[], perTurn: number): Promise<void> {
+async function dispatchBurst(commands: RemoteBurstCommand[], arrivals: Arrivals): Promise<void> {
   burst = [];
   pendingAcks.clear();
   pendingFinals.clear();
   ackedSent = false;
   finalsSent = false;
-  for (let i = 0; i < commands.length; i++) {
-    const { guildIndex, user, name, options } = commands[i];
-    const record = fake!.sendCommand({ name, guild: fake!.guilds[guildIndex], user, options });
-    burst.push(record);
-    pendingAcks.add(record.id);
-    pendingFinals.add(record.id);
-    // Commands arrive spread out a little, as from real users, not as one synchronous burst.
-    if (i % perTurn === perTurn - 1) await new Promise((resolve) => setImmediate(resolve));
+  dispatching = true;
+  let lateness: number[];
+  try {
+    // A burst still goes out `perTurn` per event-loop turn, spread out a little as from real users; a rate follows
+    // the fake's own high-resolution clock. Either way the record's dispatchedAt is the moment it was actually sent.
+    lateness = await dispatchOnSchedule(commands.length, arrivals, (i) => {
+      const { guildIndex, user, name, options } = commands[i];
+      const record = fake!.sendCommand({ name, guild: fake!.guilds[guildIndex], user, options });
+      burst.push(record);
+      pendingAcks.add(record.id);
+      pendingFinals.add(record.id);
+    });
+  } finally {
+    dispatching = false;
   }
-  send({ type: 'dispatched', ids: burst.map((r) => r.id) });
+  send({ type: 'dispatched', ids: burst.map((r) => r.id), lateness: summarizeLateness(lateness) });
+  onRequest();
 }
 
 function report(): RemoteReport {
@@ -77,11 +87,11 @@ process.on('message', (message: ToFakeProcess) => {
         break;
       }
       case 'prepare':
-        prepared = { commands: message.commands, perTurn: message.perTurn };
+        prepared = { commands: message.commands, arrivals: message.arrivals };
         send({ type: 'prepared' });
         break;
       case 'burst':
-        await dispatchBurst(prepared.commands, prepared.perTurn);
+        await dispatchBurst(prepared.commands, prepared.arrivals);
         break;
       case 'report':
         send({ type: 'report', report: report() });

@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { Arrivals, ScheduleLateness } from './arrivals.js';
 import type { FakeGuild, FakeUser } from './fake-discord.js';
 
 /** One slash command of a burst, dispatched by the fake's process. */
@@ -18,7 +19,7 @@ export interface RemoteReport {
 
 export type ToFakeProcess =
   | { type: 'start'; botToken: string; guilds: FakeGuild[] }
-  | { type: 'prepare'; commands: RemoteBurstCommand[]; perTurn: number }
+  | { type: 'prepare'; commands: RemoteBurstCommand[]; arrivals: Arrivals }
   | { type: 'burst' }
   | { type: 'report' }
   | { type: 'stop' };
@@ -26,7 +27,7 @@ export type ToFakeProcess =
 export type FromFakeProcess =
   | { type: 'started'; apiBase: string }
   | { type: 'prepared' }
-  | { type: 'dispatched'; ids: string[] }
+  | { type: 'dispatched'; ids: string[]; lateness: ScheduleLateness }
   | { type: 'acked' }
   | { type: 'finals' }
   | { type: 'report'; report: RemoteReport }
@@ -69,14 +70,24 @@ export class RemoteFakeDiscord {
 
   /** Sends the commands from the fake's process (a new burst replaces the last in `acked`, `finals` and `report`), `perTurn` per event-loop turn there; resolves with their ids. */
   async burst(commands: RemoteBurstCommand[], perTurn = 10): Promise<string[]> {
-    // The commands travel first, so serializing them is not part of the burst on either side.
-    this.#child.send({ type: 'prepare', commands, perTurn } satisfies ToFakeProcess);
-    await this.#next('prepared');
-    this.#child.send({ type: 'burst' } satisfies ToFakeProcess);
-    return (await this.#next('dispatched')).ids;
+    return (await this.dispatch(commands, { kind: 'burst', perTurn })).ids;
   }
 
-  /** Every interaction of the burst was acknowledged. */
+  /**
+   * Sends the commands from the fake's process on the schedule `arrivals` gives (a burst, or a Poisson process at a
+   * rate, timed by the fake's own clock); a new batch replaces the last in `acked`, `finals` and `report`. Resolves
+   * once all were dispatched, with their ids and how late the fake dispatched them against the schedule.
+   */
+  async dispatch(commands: RemoteBurstCommand[], arrivals: Arrivals): Promise<{ ids: string[]; lateness: ScheduleLateness }> {
+    // The commands travel first, so serializing them is not part of the burst on either side.
+    this.#child.send({ type: 'prepare', commands, arrivals } satisfies ToFakeProcess);
+    await this.#next('prepared');
+    this.#child.send({ type: 'burst' } satisfies ToFakeProcess);
+    const { ids, lateness } = await this.#next('dispatched');
+    return { ids, lateness };
+  }
+
+  /** Every interaction of the burst was dispatched and acknowledged. */
   async acked(): Promise<void> {
     await this.#next('acked');
   }
