@@ -415,6 +415,14 @@ class UNet(nn.Module):
         self.out = nn.Conv2d(c0, 3, 3, padding=1)
         nn.init.zeros_(self.out.weight)
         nn.init.zeros_(self.out.bias)
+        # pooled-text path (added at step 1500 of the shipped run): mean of the context over the 77 tokens -> added
+        # to the time embedding, so the subject word can steer every ResBlock. Zero-initialised; created without
+        # touching the global RNG so runs with and without it draw the same random numbers.
+        with torch.random.fork_rng():
+            self.pool = nn.Linear(ctx_dim, tdim)
+        nn.init.zeros_(self.pool.weight)
+        nn.init.zeros_(self.pool.bias)
+        self.register_buffer('pool_gate', torch.zeros(()), persistent=False)
 
     def time_embed(self, c_noise):
         half = self.c0 // 2
@@ -423,7 +431,7 @@ class UNet(nn.Module):
         return self.tmlp(torch.cat([torch.sin(a), torch.cos(a)], dim=1))
 
     def forward(self, x, c_noise, ctx):
-        temb = self.time_embed(c_noise)
+        temb = self.time_embed(c_noise) + self.pool_gate * self.pool(ctx.mean(dim=1))
         h0 = self.d0(self.inp(torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], 1)), temb)
         h1 = self.d1(self.down0(h0), temb)
         h2 = self.a2(self.d2(self.down1(h1), temb), ctx)

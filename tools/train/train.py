@@ -28,6 +28,7 @@ p.add_argument('--threads', type=int, default=2)
 p.add_argument('--switch-step', type=int, default=1000,
                help='from this step on: plain x0 MSE (no low-noise up-weighting) with sprite pixels weighted x5')
 p.add_argument('--mask-weight', type=float, default=4.0)
+p.add_argument('--pool-step', type=int, default=1500, help='from this step on, the pooled-text path is on')
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -46,10 +47,15 @@ elapsed_total = 0.0
 if os.path.exists(args.ckpt):
     ck = torch.load(args.ckpt)
     te.load_state_dict(ck['te'])
-    unet.load_state_dict(ck['unet'])
+    unet.load_state_dict(ck['unet'], strict=False)  # checkpoints before the pooled-text path lack unet.pool
     ema_te.load_state_dict(ck['ema_te'])
-    ema_unet.load_state_dict(ck['ema_unet'])
-    opt.load_state_dict(ck['opt'])
+    ema_unet.load_state_dict(ck['ema_unet'], strict=False)
+    osd = ck['opt']
+    missing = len(params) - len(osd['param_groups'][0]['params'])
+    if missing > 0:  # new parameters (the pooled-text path) start with fresh Adam state
+        last = max(osd['param_groups'][0]['params'])
+        osd['param_groups'][0]['params'] = osd['param_groups'][0]['params'] + list(range(last + 1, last + 1 + missing))
+    opt.load_state_dict(osd)
     scenes.rng.set_state(ck['np_rng'])
     torch.set_rng_state(ck['torch_rng'])
     step = ck['step']
@@ -98,6 +104,9 @@ t_start = time.time()
 t_last = time.time()
 loss_acc, n_acc = 0.0, 0
 while step < args.steps:
+    gate = 1.0 if step >= args.pool_step else 0.0
+    unet.pool_gate.fill_(gate)
+    ema_unet.pool_gate.fill_(gate)
     x0, r, mask = batch()
     t = torch.rand(x0.shape[0]) * (N_TRAIN - 1)
     sigma = sigma_of_t(t, sig_table)

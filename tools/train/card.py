@@ -1,0 +1,48 @@
+"""Write the measured scores from models/imagine-tiny/eval.json into the model card (between the score markers).
+
+Usage: /usr/bin/python3 tools/train/card.py [--speed-ms N]
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import MODEL_DIR  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--speed-ms', type=float, default=None)
+args = ap.parse_args()
+e = json.load(open(os.path.join(MODEL_DIR, 'eval.json')))
+s, p = e['single'], e['pair']
+pct = lambda v: f'{100 * v:.1f} %'  # noqa: E731
+lines = [
+    f"Weights of step {e['checkpoint_step']} ({e['training_minutes']} minutes of training); "
+    f"sampler {e['sampler']}, {e['steps']} steps, cfg {e['cfg']}; prompts held out from training (see "
+    '[Evaluation method](#evaluation-method)).',
+    '',
+    '| metric | model | chance | shuffled prompts | target |',
+    '| --- | --- | --- | --- | --- |',
+    f"| single subject: subject right ({s['n']} images) | {pct(s['subject_correct'])} | {pct(s['chance_subject'])} | "
+    f"{pct(s['shuffled_prompt_subject'])} | 80 % |",
+    f"| single subject: background colour right | {pct(s['background_correct'])} | {pct(s['chance_background'])} | | |",
+    f"| single subject: subject and background right | {pct(s['subject_and_background_correct'])} | "
+    f"{pct(s['chance_subject'] * s['chance_background'])} | | |",
+    f"| two subjects: both right, in the asked left/right order ({p['n']} images) | "
+    f"{pct(p['both_subjects_in_right_order'])} | {pct(p['chance_right_order'])} | "
+    f"{pct(p['shuffled_prompt_right_order'])} | 50 % |",
+    f"| two subjects: both right, any order | {pct(p['both_subjects_any_order'])} | {pct(2 * p['chance_right_order'])} | | |",
+    f"| two subjects: left one right / right one right | {pct(p['left_correct'])} / {pct(p['right_correct'])} | "
+    f"4.2 % / 4.2 % | | |",
+    f"| two subjects: background colour right | {pct(p['background_correct'])} | 10.0 % | | |",
+    '',
+    f"Scorer accuracy on fresh generator renders: whole image {pct(e['scorer_accuracy_on_clean_renders']['whole_image_subject'])}, "
+    f"half image {pct(e['scorer_accuracy_on_clean_renders']['half_image_subject'])}.",
+]
+card = os.path.join(MODEL_DIR, 'README.md')
+text = open(card).read()
+text = re.sub(r'<!-- scores:start -->.*<!-- scores:end -->',
+              '<!-- scores:start -->\n' + '\n'.join(lines) + '\n<!-- scores:end -->', text, flags=re.S)
+open(card, 'w').write(text)
+print('\n'.join(lines))
