@@ -13,7 +13,7 @@ import {
 } from './execution-provider.js';
 import { loadModel, releaseModel, type LoadedModel } from './loaded-model.js';
 import { manifestDefaults } from './model-manifest.js';
-import { inspectModelFolder, listModelDirs, resolveModelDir } from './model-folder.js';
+import { inspectModelFolder, listModelDirs, resolveModelDir, type ModelFolder } from './model-folder.js';
 import { runPipeline } from './pipeline.js';
 import { RunClock, supportedBackends, type SessionOptions } from './session.js';
 import { ClipTokenizer } from './tokenizer/clip-tokenizer.js';
@@ -103,7 +103,7 @@ class OnnxEngine implements Engine {
     const folder = await inspectModelFolder(dir);
     await this.makeRoom(folder.sizeBytes, dir);
     const started = performance.now();
-    const entry: CacheEntry = { model: this.loadWithFallback(dir), lastUsed: ++this.useCounter };
+    const entry: CacheEntry = { model: this.loadWithFallback(folder), lastUsed: ++this.useCounter };
     this.cache.set(dir, entry);
     try {
       const model = await entry.model;
@@ -114,9 +114,9 @@ class OnnxEngine implements Engine {
     }
   }
 
-  private async loadWithFallback(dir: string): Promise<LoadedModel> {
+  private async loadWithFallback(folder: ModelFolder): Promise<LoadedModel> {
     try {
-      return await loadModel(dir, this.sessionOptions());
+      return await loadModel(folder, this.sessionOptions());
     } catch (error) {
       const cause = error instanceof ModelLoadError ? error.cause ?? error : error;
       const providerProblem = classifyProviderFailure(cause, this.plan);
@@ -124,7 +124,7 @@ class OnnxEngine implements Engine {
       if (!this.options.allowCpuFallback) throw providerProblem;
       this.plan = cpuFallbackPlan(this.plan, providerProblem);
       this.notes.push(`running on CPU: ${providerProblem.message}`);
-      return loadModel(dir, this.sessionOptions());
+      return loadModel(folder, this.sessionOptions());
     }
   }
 

@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { ModelLoadError } from '../errors.js';
-import { inspectModelFolder, type ModelFolder } from './model-folder.js';
+import type { ModelFolder } from './model-folder.js';
 import { SD_LATENT_RGB, type LatentRgbMatrix } from './previews.js';
 import { ModelSession, type IoSpec, type SessionOptions } from './session.js';
 import { createScheduler, SchedulerConfigError, type CreatedScheduler } from './schedulers/index.js';
@@ -87,9 +87,8 @@ function detectFamily(folder: ModelFolder, tokenizer: ClipTokenizer, hiddenSize:
   return 'sd1';
 }
 
-/** Open every session of a model folder (in parallel) and derive its contract. */
-export async function loadModel(dir: string, sessionOptions: SessionOptions): Promise<LoadedModel> {
-  const folder = await inspectModelFolder(dir);
+/** Open every session of a checked model folder (in parallel) and derive its contract. */
+export async function loadModel(folder: ModelFolder, sessionOptions: SessionOptions): Promise<LoadedModel> {
   makeScheduler(folder, 'euler'); // a broken scheduler config fails the load, not the first job
   const { files } = folder;
   const tokenizerPromise = ClipTokenizer.fromFolder(files.tokenizerDir);
