@@ -44,9 +44,11 @@ export interface ExecutionProviderPlan {
 }
 
 /** What `npm install` must do for each provider; the text users see when it is missing. */
+// npm 11 runs no install script that package.json's allowScripts has not approved (onnxruntime-node's is not, so a
+// plain `npm ci` never reaches NuGet); running the script directly works with every npm version.
 const CUDA_INSTALL_STEP =
-  'install CUDA 12 + cuDNN 9, then `npm install --onnxruntime-node-install=cuda12` ' +
-  '(or ONNXRUNTIME_NODE_INSTALL=cuda12 npm install)';
+  'install CUDA 12 + cuDNN 9, then run `node node_modules/onnxruntime-node/script/install.js ' +
+  '--onnxruntime-node-install=cuda12` (with npm 10 or older, `npm install --onnxruntime-node-install=cuda12` also works)';
 
 const PROVIDER_LABEL: Record<ExecutionProviderName, string> = {
   cpu: 'CPU',

@@ -379,7 +379,7 @@ describe('model management', () => {
 });
 
 describe('execution providers', () => {
-  // The CUDA provider library is only present after an opt-in `npm install --onnxruntime-node-install=cuda12`.
+  // The CUDA provider library is only present after the opt-in install step (README, GPU).
   const cudaInstalled = existsSync(
     path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'),
   );

@@ -85,7 +85,7 @@ describe('resolveExecutionProviders', () => {
     const error = thrown(() => resolveExecutionProviders({ provider: 'cuda' }, CPU_ONLY, 'linux'));
     expect(error.identifier).toBe(Identifiers.ProviderUnavailable);
     expect(error.message).toContain('CUDA 12 + cuDNN 9');
-    expect(error.message).toContain('npm install --onnxruntime-node-install=cuda12');
+    expect(error.message).toContain('node node_modules/onnxruntime-node/script/install.js --onnxruntime-node-install=cuda12');
     expect(error.message).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm install');
     expect(error.message).toContain('offers only cpu');
     expect(error.message).not.toContain('\n');
@@ -124,7 +124,7 @@ describe('resolveExecutionProviders', () => {
     expect(plan.effectiveProvider).toBe('cpu');
     expect(plan.requestedProvider).toBe('cuda');
     expect(plan.sessionOptions).toEqual({ intraOpNumThreads: 4 });
-    expect(plan.fallbackReason).toContain('npm install --onnxruntime-node-install=cuda12');
+    expect(plan.fallbackReason).toContain('node node_modules/onnxruntime-node/script/install.js --onnxruntime-node-install=cuda12');
   });
 
   it('rejects an unknown provider and lists the accepted ones', () => {
@@ -162,7 +162,7 @@ describe('classifyProviderFailure', () => {
     );
     expect(error?.identifier).toBe(Identifiers.ProviderUnavailable);
     expect(error?.message).toContain('cuDNN 9 was not found');
-    expect(error?.message).toContain('npm install --onnxruntime-node-install=cuda12');
+    expect(error?.message).toContain('node node_modules/onnxruntime-node/script/install.js --onnxruntime-node-install=cuda12');
     expect(error?.context.detail).toContain('libcudnn.so.9');
   });
 
