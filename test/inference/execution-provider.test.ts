@@ -86,7 +86,7 @@ describe('resolveExecutionProviders', () => {
     expect(error.identifier).toBe(Identifiers.ProviderUnavailable);
     expect(error.message).toContain('CUDA 12 + cuDNN 9');
     expect(error.message).toContain('node node_modules/onnxruntime-node/script/install.js --onnxruntime-node-install=cuda12');
-    expect(error.message).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12 npm install');
+    expect(error.message).toContain('with npm 10 or older, `npm install --onnxruntime-node-install=cuda12`');
     expect(error.message).toContain('offers only cpu');
     expect(error.message).not.toContain('\n');
   });
