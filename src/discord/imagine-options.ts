@@ -249,6 +249,26 @@ function pick<T>(option: T | undefined, flag: T | undefined, label: string, same
 }
 
 /**
+ * A number given as a slash option or as an in-prompt flag: each is parsed and bounded under its own name (so the
+ * message says which one to fix), then they must agree if both are set.
+ */
+function optionOrFlag(
+  parse: typeof parseIntOption,
+  names: { option: string; flag: string; both: string },
+  option: string | number | undefined,
+  flag: string | number | undefined,
+  min: number,
+  max: number,
+  why = '',
+): Parsed<number> {
+  const fromOption = parse(names.option, option, min, max, why);
+  if (!fromOption.ok) return fromOption;
+  const fromFlag = parse(names.flag, flag, min, max, why);
+  if (!fromFlag.ok) return fromFlag;
+  return pick(fromOption.value, fromFlag.value, names.both, (a, b) => a === b);
+}
+
+/**
  * /imagine options + prompt flags + guild defaults + model defaults → a request inside the guild's limits.
  * Precedence: option or flag, then the guild default, then the model's imagine-bot.json, then BUILT_IN_DEFAULTS.
  * Never throws; every failure is a UserError whose message says what to change.
@@ -297,20 +317,12 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
 
   const stepsMax = Math.min(BOUNDS.steps.max, limits.maxSteps);
   const stepsWhy = limits.maxSteps < BOUNDS.steps.max ? ' (this server\'s max steps)' : '';
-  const stepsOption = parseIntOption('Steps', input.steps, BOUNDS.steps.min, stepsMax, stepsWhy);
-  if (!stepsOption.ok) return stepsOption;
-  const stepsFlag = parseIntOption('`--steps`', flags.steps, BOUNDS.steps.min, stepsMax, stepsWhy);
-  if (!stepsFlag.ok) return stepsFlag;
-  const stepsPicked = pick(stepsOption.value, stepsFlag.value, 'Steps', (a, b) => a === b);
+  const stepsPicked = optionOrFlag(parseIntOption, { option: 'Steps', flag: '`--steps`', both: 'Steps' }, input.steps, flags.steps, BOUNDS.steps.min, stepsMax, stepsWhy);
   if (!stepsPicked.ok) return stepsPicked;
   // Defaults above the guild's max (a model default, a limit lowered later) are clamped, not refused: the user did not ask for them.
   const steps = stepsPicked.value ?? Math.min(settings.defaults.steps ?? modelDefaults.steps ?? BUILT_IN_DEFAULTS.steps, stepsMax);
 
-  const cfgOption = parseNumberOption('CFG', input.cfg, BOUNDS.cfg.min, BOUNDS.cfg.max);
-  if (!cfgOption.ok) return cfgOption;
-  const cfgFlag = parseNumberOption('`--cfg`', flags.cfg, BOUNDS.cfg.min, BOUNDS.cfg.max);
-  if (!cfgFlag.ok) return cfgFlag;
-  const cfgPicked = pick(cfgOption.value, cfgFlag.value, 'CFG', (a, b) => a === b);
+  const cfgPicked = optionOrFlag(parseNumberOption, { option: 'CFG', flag: '`--cfg`', both: 'CFG' }, input.cfg, flags.cfg, BOUNDS.cfg.min, BOUNDS.cfg.max);
   if (!cfgPicked.ok) return cfgPicked;
   const cfg = cfgPicked.value ?? settings.defaults.cfg ?? modelDefaults.cfg ?? BUILT_IN_DEFAULTS.cfg;
 
@@ -325,20 +337,12 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
     sampler = name;
   }
 
-  const seedOption = parseIntOption('Seed', input.seed, BOUNDS.seed.min, BOUNDS.seed.max);
-  if (!seedOption.ok) return seedOption;
-  const seedFlag = parseIntOption('`--seed`', flags.seed, BOUNDS.seed.min, BOUNDS.seed.max);
-  if (!seedFlag.ok) return seedFlag;
-  const seedPicked = pick(seedOption.value, seedFlag.value, 'The seed', (a, b) => a === b);
+  const seedPicked = optionOrFlag(parseIntOption, { option: 'Seed', flag: '`--seed`', both: 'The seed' }, input.seed, flags.seed, BOUNDS.seed.min, BOUNDS.seed.max);
   if (!seedPicked.ok) return seedPicked;
 
   const countMax = Math.min(BOUNDS.count.max, limits.maxCount);
   const countWhy = limits.maxCount < BOUNDS.count.max ? " (this server's max count)" : '';
-  const countOption = parseIntOption('Count', input.count, BOUNDS.count.min, countMax, countWhy);
-  if (!countOption.ok) return countOption;
-  const countFlag = parseIntOption('`--count`', flags.count, BOUNDS.count.min, countMax, countWhy);
-  if (!countFlag.ok) return countFlag;
-  const countPicked = pick(countOption.value, countFlag.value, 'Count', (a, b) => a === b);
+  const countPicked = optionOrFlag(parseIntOption, { option: 'Count', flag: '`--count`', both: 'Count' }, input.count, flags.count, BOUNDS.count.min, countMax, countWhy);
   if (!countPicked.ok) return countPicked;
   const count = countPicked.value ?? Math.min(settings.defaults.count ?? 1, countMax);
 
