@@ -6,9 +6,7 @@
  * Same σ schedule, input scaling and img2img noising as EulerDiscreteScheduler; `useKarrasSigmas` is honoured here
  * too (k-diffusion runs Euler a on any σ schedule; diffusers' class has no such option).
  */
-import { assertSameLength, assertStepIndex } from './assert-step-args.js';
 import { EulerDiscreteScheduler } from './euler-discrete.js';
-import { eulerPredOriginal } from './noise-schedule.js';
 import type { NoiseSource, SchedulerStepOutput } from './scheduler.js';
 
 /**
@@ -37,18 +35,9 @@ export class EulerAncestralDiscreteScheduler extends EulerDiscreteScheduler {
   // Port of diffusers EulerAncestralDiscreteScheduler.step (scheduling_euler_ancestral_discrete.py) / k-diffusion
   // sample_euler_ancestral: x ← x + (x − x0)/σ·(σ_down − σ) + σ_up·z.
   override step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, noise: NoiseSource): SchedulerStepOutput {
-    assertStepIndex(stepIndex, this.timesteps.length);
-    assertSameLength(modelOutput, sample, 'modelOutput');
-    const sigma = this.sigmas[stepIndex];
+    const { sigma, predOriginalSample } = this.predictOriginal(modelOutput, stepIndex, sample);
     const { sigmaUp, sigmaDown } = this.ancestralStep(sigma, this.sigmas[stepIndex + 1]);
     const n = sample.length;
-    const predOriginalSample = eulerPredOriginal(
-      this.config.predictionType,
-      modelOutput,
-      sample,
-      sigma,
-      new Float32Array(n),
-    );
     // Deterministic Euler part, but only down to σ_down; the fresh noise below brings the level back to σ_next.
     const ratio = (sigmaDown - sigma) / sigma;
     // No draw when nothing would be added (the last step to σ = 0, or η = 0), as k-diffusion does; this keeps the

@@ -61,24 +61,24 @@ export class EulerDiscreteScheduler implements Scheduler {
   // Port of diffusers EulerDiscreteScheduler.step (scheduling_euler_discrete.py) with s_churn = 0, i.e.
   // k-diffusion sample_euler: d = (x − x0)/σ; x_next = x + d·(σ_next − σ). Deterministic: `noise` is unused.
   step(modelOutput: Float32Array, stepIndex: number, sample: Float32Array, _noise: NoiseSource): SchedulerStepOutput {
-    assertStepIndex(stepIndex, this.timesteps.length);
-    assertSameLength(modelOutput, sample, 'modelOutput');
-    const sigma = this.sigmas[stepIndex];
+    const { sigma, predOriginalSample } = this.predictOriginal(modelOutput, stepIndex, sample);
     const dt = this.sigmas[stepIndex + 1] - sigma;
     const n = sample.length;
-    const predOriginalSample = eulerPredOriginal(
-      this.config.predictionType,
-      modelOutput,
-      sample,
-      sigma,
-      new Float32Array(n),
-    );
     // d = (x − x0)/σ is the ODE's dx/dσ (Karras et al. eq. 4 with σ(t) = t); one explicit Euler step along it.
     // σ > 0 always holds here: only the appended final σ can be 0, and it is never a step's starting σ.
     const prevSample = new Float32Array(n);
     const ratio = dt / sigma;
     for (let i = 0; i < n; i++) prevSample[i] = sample[i] + (sample[i] - predOriginalSample[i]) * ratio;
     return { prevSample, predOriginalSample };
+  }
+
+  /** Checks a step's arguments and returns its σ and the model's x0 estimate (shared with Euler ancestral). */
+  protected predictOriginal(modelOutput: Float32Array, stepIndex: number, sample: Float32Array): { sigma: number; predOriginalSample: Float32Array } {
+    assertStepIndex(stepIndex, this.timesteps.length);
+    assertSameLength(modelOutput, sample, 'modelOutput');
+    const sigma = this.sigmas[stepIndex];
+    const predOriginalSample = eulerPredOriginal(this.config.predictionType, modelOutput, sample, sigma, new Float32Array(sample.length));
+    return { sigma, predOriginalSample };
   }
 
   // Port of diffusers EulerDiscreteScheduler.add_noise: x = x0 + σ·ε (variance exploding, no √ᾱ factor).
