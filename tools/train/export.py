@@ -27,6 +27,7 @@ def load_ema(ckpt_path):
     te.load_state_dict(ck['ema_te'])
     unet.load_state_dict(ck['ema_unet'], strict=False)
     unet.pool_gate.fill_(1.0 if ck['step'] >= ck['args'].get('pool_step', 1500) else 0.0)
+    unet.slot_gate.fill_(1.0 if ck['step'] >= ck['args'].get('slot_step', 10 ** 9) else 0.0)
     te.eval()
     unet.eval()
     return tok, table, ClipTextEncoder(te, table).eval(), EpsUNet(unet).eval(), ck['step'], ck.get('elapsed', 0.0)

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import (WORK, SIGMAS, SIGMA_DATA, N_TRAIN, ROW_PAD, ROW_UNK, ClipTokenizer, Scenes,  # noqa: E402
-                    build_index_table, build_models, denoise, load_sprites, sigma_of_t)
+from common import (WORK, SIGMAS, SIGMA_DATA, N_TRAIN, SUBJECT_NAMES, ROW_PAD, ROW_UNK, ClipTokenizer,  # noqa: E402
+                    Scenes, build_index_table, build_models, denoise, load_sprites, sigma_of_t)
 
 p = argparse.ArgumentParser()
 p.add_argument('--steps', type=int, default=6000)
@@ -29,6 +29,10 @@ p.add_argument('--switch-step', type=int, default=1000,
                help='from this step on: plain x0 MSE (no low-noise up-weighting) with sprite pixels weighted x5')
 p.add_argument('--mask-weight', type=float, default=4.0)
 p.add_argument('--pool-step', type=int, default=1500, help='from this step on, the pooled-text path is on')
+p.add_argument('--slot-step', type=int, default=4206,
+               help='from this step on, the spatial slot field is on and two-subject scenes are 55 %% of the data')
+p.add_argument('--slot-aux', type=float, default=0.05,
+               help="weight of the loss that tells the slot field which token names the thing at each place")
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -47,12 +51,12 @@ elapsed_total = 0.0
 if os.path.exists(args.ckpt):
     ck = torch.load(args.ckpt)
     te.load_state_dict(ck['te'])
-    unet.load_state_dict(ck['unet'], strict=False)  # checkpoints before the pooled-text path lack unet.pool
+    unet.load_state_dict(ck['unet'], strict=False)  # older checkpoints lack the pooled-text path and slot field
     ema_te.load_state_dict(ck['ema_te'])
     ema_unet.load_state_dict(ck['ema_unet'], strict=False)
     osd = ck['opt']
     missing = len(params) - len(osd['param_groups'][0]['params'])
-    if missing > 0:  # new parameters (the pooled-text path) start with fresh Adam state
+    if missing > 0:  # new parameters (pooled-text path, slot field) start with fresh Adam state
         last = max(osd['param_groups'][0]['params'])
         osd['param_groups'][0]['params'] = osd['param_groups'][0]['params'] + list(range(last + 1, last + 1 + missing))
     opt.load_state_dict(osd)
@@ -72,10 +76,27 @@ def rows_of(caption: str) -> list[int]:
     return cap_cache[caption]
 
 
+SUBJECT_ROWS = [int(table[tok.encode(name)[0]]) for name in SUBJECT_NAMES]  # every subject is one CLIP token
+
+
+def slot_targets(lab: dict, r: list[int]) -> list[int]:
+    """Index of the token naming the thing at the (left, right, centre) places; 0 (BOS) = nothing there.
+
+    The scene generator knows the layout, so this is free supervision for SlotField.scores: it learns in a few
+    hundred steps what the denoising loss alone had not taught it in 600 (the slots collapsed onto BOS)."""
+    def at(subject):
+        return r.index(SUBJECT_ROWS[subject])
+    if lab['kind'] == 1:
+        return [0, 0, at(lab['subject'])]
+    if lab['kind'] == 2:
+        return [at(lab['left']), at(lab['right']), 0]
+    return [0, 0, 0]
+
+
 def batch():
-    imgs, rr, masks = [], [], []
+    imgs, rr, masks, labels = [], [], [], []
     for _ in range(args.batch):
-        img, cap, _ = scenes.sample()
+        img, cap, lab = scenes.sample()
         masks.append(scenes.mask.copy())
         u = scenes.rng.rand()
         if u < 0.1:
@@ -87,8 +108,10 @@ def batch():
             r = (r[:pos] + [ROW_UNK] + r[pos:])[:77]
         imgs.append(img)
         rr.append(r)
+        labels.append(slot_targets(lab, r) if cap else [0, 0, 0])
     x = torch.tensor(np.stack(imgs)).permute(0, 3, 1, 2) * 2 - 1
-    return x.contiguous(), torch.tensor(rr, dtype=torch.long), torch.tensor(np.stack(masks))[:, None]
+    return (x.contiguous(), torch.tensor(rr, dtype=torch.long), torch.tensor(np.stack(masks))[:, None],
+            torch.tensor(labels, dtype=torch.long))
 
 
 def save():
@@ -100,14 +123,31 @@ def save():
     os.replace(tmp, args.ckpt)
 
 
+def fresh_adam_state(module):
+    """A straight run creates every parameter at step 0; the shipped run added the pooled path at step 1500 and the
+    slot field at step 4206 with fresh Adam state. Dropping their (all-zero-gradient) state at those steps makes a
+    straight run take the same updates."""
+    for prm in module.parameters():
+        opt.state.pop(prm, None)
+
+
 t_start = time.time()
 t_last = time.time()
-loss_acc, n_acc = 0.0, 0
+loss_acc, n_acc, aux_acc = 0.0, 0, 0.0
 while step < args.steps:
     gate = 1.0 if step >= args.pool_step else 0.0
     unet.pool_gate.fill_(gate)
     ema_unet.pool_gate.fill_(gate)
-    x0, r, mask = batch()
+    slot_on = step >= args.slot_step
+    unet.slot_gate.fill_(1.0 if slot_on else 0.0)
+    ema_unet.slot_gate.fill_(1.0 if slot_on else 0.0)
+    scenes.mix = (0.4, 0.95) if slot_on else (0.5, 0.95)
+    if step == args.pool_step:
+        fresh_adam_state(unet.pool)
+    if step == args.slot_step:
+        fresh_adam_state(unet.slots)
+        fresh_adam_state(unet.slot_proj)
+    x0, r, mask, slot_lab = batch()
     t = torch.rand(x0.shape[0]) * (N_TRAIN - 1)
     sigma = sigma_of_t(t, sig_table)
     noise = torch.randn_like(x0)
@@ -120,6 +160,11 @@ while step < args.steps:
     else:  # phase 2: plain x0 MSE, sprite pixels up-weighted (the background is easy, the subject is the point)
         pix = 1.0 + args.mask_weight * mask
         loss = (pix * (pred - x0) ** 2).sum(dim=(1, 2, 3)).div(pix.sum(dim=(1, 2, 3)) * 3).mean()
+    if slot_on:
+        logits = unet.slots.scores(ctx)  # [B, 3, 77]
+        aux_loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), slot_lab.reshape(-1))
+        aux_acc += (logits.argmax(-1) == slot_lab).float().mean().item()
+        loss = loss + args.slot_aux * aux_loss
     warm = min(1.0, (step + 1) / 200)
     for g in opt.param_groups:
         g['lr'] = args.lr * warm
@@ -139,8 +184,9 @@ while step < args.steps:
     elapsed_total += now - t_last
     t_last = now
     if step % 50 == 0:
-        print(f'step {step} loss {loss_acc / n_acc:.4f} {elapsed_total / 60:.1f} min', flush=True)
-        loss_acc, n_acc = 0.0, 0
+        slot_note = f' slot acc {aux_acc / n_acc:.3f}' if slot_on else ''
+        print(f'step {step} loss {loss_acc / n_acc:.4f}{slot_note} {elapsed_total / 60:.1f} min', flush=True)
+        loss_acc, n_acc, aux_acc = 0.0, 0, 0.0
     if step % args.save_every == 0:
         save()
     if (now - t_start) / 60 > args.minutes:
