@@ -37,6 +37,9 @@ lines = [
     f"4.2 % / 4.2 % | | |",
     f"| two subjects: background colour right | {pct(p['background_correct'])} | 10.0 % | | |",
     '',
+    f"The slot field picks the right word for every place (left, right, centre) in "
+    f"{pct(e['slot_routing_correct'])} of these prompts." if 'slot_routing_correct' in e else '',
+    '',
     f"Scorer accuracy on fresh generator renders: whole image {pct(e['scorer_accuracy_on_clean_renders']['whole_image_subject'])}, "
     f"half image {pct(e['scorer_accuracy_on_clean_renders']['half_image_subject'])}.",
 ]

@@ -152,6 +152,24 @@ def generate(tok, te, eps, prompts, seeds, steps, cfg, chunk=32):
     return torch.cat(out).clamp(-1, 1)
 
 
+def slot_routing(tok, table, te, eps, singles, pairs):
+    """Share of prompts whose slot field picks exactly the right token for every place (left, right, centre; BOS =
+    nothing there): whether the text side of "where" works, apart from how well the subjects are drawn."""
+    rows = [int(table[tok.encode(n)[0]]) for n in SUBJECT_NAMES]
+    expected, prompts = [], []
+    for p, s, _, _ in singles:
+        r = [int(table[i]) for i in tok(p)]
+        expected.append([0, 0, r.index(rows[s])])
+        prompts.append(p)
+    for p, a, b, _ in pairs:
+        r = [int(table[i]) for i in tok(p)]
+        expected.append([r.index(rows[a]), r.index(rows[b]), 0])
+        prompts.append(p)
+    with torch.no_grad():
+        picked = eps.unet.slots.scores(te(torch.tensor([tok(p) for p in prompts]))).argmax(-1)
+    return float((picked == torch.tensor(expected)).all(dim=1).float().mean())
+
+
 def grid_png(imgs, captions, path, cols=4, tile=128):
     from PIL import Image, ImageDraw
     rows = (len(imgs) + cols - 1) // cols
@@ -230,6 +248,7 @@ def main():
             'chance_right_order': 1 / (NS * (NS - 1)),
             'shuffled_prompt_right_order': float(((left == a_true[pp]) & (right == b_true[pp])).mean()),
         },
+        'slot_routing_correct': slot_routing(tok, table, te, eps, singles, pairs),
         'scorer_accuracy_on_clean_renders': {'whole_image_subject': acc_full, 'half_image_subject': acc_half},
         'targets': {'single_subject': 0.8, 'pair_subject_and_relation': 0.5},
         'torch_generation_seconds_per_image': round(gen_s / (len(singles) + len(pairs)), 3),
@@ -240,7 +259,7 @@ def main():
     print(json.dumps(res, indent=2))
     if args.grid:
         idx_s = list(range(0, len(singles), 12))[:8]
-        idx_p = list(range(0, len(pairs), 10))[:8]
+        idx_p = [i + k % 2 for k, i in enumerate(range(0, len(pairs), 10))][:8]  # both "left of" and "right of"
         imgs = [gs[i] for i in idx_s] + [gp[i] for i in idx_p]
         caps = [singles[i][0] for i in idx_s] + [pairs[i][0] for i in idx_p]
         grid_png(imgs, caps, args.grid)
