@@ -478,19 +478,22 @@ class UNet(nn.Module):
 
     def forward(self, x, c_noise, ctx):
         temb = self.time_embed(c_noise) + self.pool_gate * self.pool(ctx.mean(dim=1))
-        f32 = self.slot_gate * self.slots(ctx)
+        f32 = self.slots(ctx)
         f16 = F.avg_pool2d(f32, 2)
         f8 = F.avg_pool2d(f16, 2)
-        sp = self.slot_proj
-        h0 = self.d0(self.inp(torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], 1)), temb) + sp['d0'](f32)
-        h1 = self.d1(self.down0(h0), temb) + sp['d1'](f16)
-        h2 = self.a2(self.d2(self.down1(h1), temb) + sp['d2'](f8), ctx)
-        h = self.am(self.m(h2, temb) + sp['m'](f8), ctx)
-        h = self.ua2(self.u2(torch.cat([h, h2], 1), temb) + sp['u2'](f8), ctx)
+
+        def sp(level, field):  # gated after the projection, so that nothing here trains (not even a bias) until on
+            return self.slot_gate * self.slot_proj[level](field)
+
+        h0 = self.d0(self.inp(torch.cat([x, self.coords.expand(x.shape[0], -1, -1, -1)], 1)), temb) + sp('d0', f32)
+        h1 = self.d1(self.down0(h0), temb) + sp('d1', f16)
+        h2 = self.a2(self.d2(self.down1(h1), temb) + sp('d2', f8), ctx)
+        h = self.am(self.m(h2, temb) + sp('m', f8), ctx)
+        h = self.ua2(self.u2(torch.cat([h, h2], 1), temb) + sp('u2', f8), ctx)
         h = self.up2(F.interpolate(h, scale_factor=2.0, mode='nearest'))
-        h = self.u1(torch.cat([h, h1], 1), temb) + sp['u1'](f16)
+        h = self.u1(torch.cat([h, h1], 1), temb) + sp('u1', f16)
         h = self.up1(F.interpolate(h, scale_factor=2.0, mode='nearest'))
-        h = self.u0(torch.cat([h, h0], 1), temb) + sp['u0'](f32)
+        h = self.u0(torch.cat([h, h0], 1), temb) + sp('u0', f32)
         return self.out(F.silu(self.out_n(h)))
 
 
