@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { FairQueue, type FairQueueItem } from '../../src/queue/fair-queue.js';
+import { mulberry32 } from '../fixtures/prng.js';
 
 let counter = 0;
 function job(guildId: string, userId = `${guildId}-user`, cost = 100): FairQueueItem {
@@ -474,15 +475,3 @@ describe('FairQueue', () => {
     expect(run(scale)).toEqual(small);
   });
 });
-
-/** Seeded PRNG (mulberry32), so every run sees the same "random" traffic. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}

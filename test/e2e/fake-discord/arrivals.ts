@@ -5,19 +5,9 @@
  * arrival times.
  */
 
-export type Arrivals = { kind: 'burst'; perTurn: number } | { kind: 'rate'; perSecond: number; seed: number };
+import { mulberry32 } from '../../fixtures/prng.js';
 
-/** mulberry32: a small seeded PRNG with uniform output in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export type Arrivals = { kind: 'burst'; perTurn: number } | { kind: 'rate'; perSecond: number; seed: number };
 
 /** Offsets in ms from the start of `count` Poisson arrivals at `perSecond`; the first comes after one gap, like the rest. */
 export function poissonOffsets(count: number, perSecond: number, seed: number): number[] {
