@@ -143,13 +143,12 @@ export class JobService extends EventEmitter<JobEvents> {
    * @throws TypeError when the request does not match GenerateRequest (a bug in the caller).
    */
   submit(newJob: NewJob, limits: QueueLimits = this.#limits): Job {
-    if (this.#stopping) throw new UserError(Identifiers.QueueFull, 'The bot is restarting; try again in a minute.');
+    const refused = this.refusal(newJob, limits);
+    if (refused) throw refused;
     const parsed = GenerateRequestSchema.safeParse(newJob.request);
     if (!parsed.success) {
       throw new TypeError(`Expected \`request\` to be a GenerateRequest: ${parsed.error.message}`);
     }
-    const refused = this.refusal(newJob, limits);
-    if (refused) throw refused;
     const job = this.#store.jobs.insert({
       id: randomBytes(8).toString('base64url'),
       kind: newJob.kind,
