@@ -8,6 +8,10 @@ import type { BotContext } from './bot-context.js';
 import { err, ok, type Result } from './result.js';
 import { safeError } from './safe-error.js';
 
+/** The refusal when a button's job, or the stored image it works on, is gone (pruned, or deleted by hand). */
+export const noLongerStored = (what: string) =>
+  new UserError(Identifiers.NotFound, `${what} is no longer stored on the bot, so this button can't use it. Run /imagine again.`);
+
 /**
  * The shared tail of /imagine and the image buttons, in the order of DESIGN.md's request path: cooldown and queue
  * caps, checked in memory (a refused job gets an ephemeral answer and leaves no "thinking…" message behind); then
@@ -92,8 +96,7 @@ export function submitJob(
       },
       () => {
         context.pending.delete(slot);
-        const gone = new UserError(Identifiers.NotFound, 'That image is no longer stored on the bot, so this button can\'t use it. Run /imagine again.');
-        void refuseAfterAcknowledging(context, interaction, acknowledged, gone);
+        void refuseAfterAcknowledging(context, interaction, acknowledged, noLongerStored('That image'));
       },
     );
   }

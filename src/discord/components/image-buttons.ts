@@ -10,7 +10,7 @@ import { imageButtonIds, imageIndexOf, type ImageAction } from '../custom-id-cod
 import { checkAllowedChannel } from '../preconditions/allowed-channel.js';
 import { replyUserError } from '../reply-user-error.js';
 import { err, ok, type Result } from '../result.js';
-import { submitJob } from '../submit-job.js';
+import { noLongerStored, submitJob } from '../submit-job.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import type { ComponentHandler } from './component-handler.js';
 
@@ -19,8 +19,6 @@ export const VARIATION_STRENGTH = 0.3;
 /** Denoising strength of the img2img refinement after the 2x Lanczos upscale. */
 export const UPSCALE_STRENGTH = 0.3;
 
-const gone = (what: string) =>
-  new UserError(Identifiers.NotFound, `${what} is no longer stored on the bot, so this button can't use it. Run /imagine again.`);
 
 /** A button's job: its request, and for img2img-style jobs the stored PNG that goes into `request.mode.image`. */
 export interface ButtonJob {
@@ -43,7 +41,7 @@ export function requestFromButton(parent: Job, action: ImageAction, settings: Gu
   }
   const index = imageIndexOf(action)!;
   const output = parent.outputs[index];
-  if (!output) return err(gone(`Image ${index + 1} of that job`));
+  if (!output) return err(noLongerStored(`Image ${index + 1} of that job`));
   if (action.startsWith('v')) {
     if (parent.request.mode.kind === 'txt2img' || parent.request.mode.kind === 'variation') {
       const request: GenerateRequest = {
@@ -57,7 +55,7 @@ export function requestFromButton(parent: Job, action: ImageAction, settings: Gu
       return ok({ kind: 'variation', request });
     }
   }
-  if (!existsSync(output.path)) return err(gone(`Image ${index + 1} of that job`));
+  if (!existsSync(output.path)) return err(noLongerStored(`Image ${index + 1} of that job`));
   // Filled in from imagePath after the acknowledgement.
   const png = Buffer.alloc(0);
   const imagePath = output.path;
@@ -85,7 +83,7 @@ export function imageButtons(context: BotContext): ComponentHandler {
     async handle(interaction: ButtonInteraction): Promise<void> {
       const id = imageButtonIds.decode(interaction.customId)!;
       const parent = context.jobs.get(id.jobId);
-      if (!parent) return replyUserError(interaction, gone('That image'), context.logger);
+      if (!parent) return replyUserError(interaction, noLongerStored('That image'), context.logger);
       if (parent.state !== 'done') return replyUserError(interaction, new UserError(Identifiers.NotFound, 'That job has no finished image to work from.'), context.logger);
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
