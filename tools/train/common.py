@@ -157,6 +157,13 @@ def build_index_table(tok: ClipTokenizer) -> tuple[np.ndarray, int]:
     return table, row
 
 
+def slot_targets(rows: list[int], table: np.ndarray, tok: ClipTokenizer, left: int | None = None,
+                 right: int | None = None, centre: int | None = None) -> list[int]:
+    """For a caption's embedding rows: index of the token naming the subject at the (left, right, centre) places
+    of SlotField; 0 (BOS) = nothing there. Every subject name is one CLIP token."""
+    return [0 if s is None else rows.index(int(table[tok.encode(SUBJECT_NAMES[s])[0]])) for s in (left, right, centre)]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Scene generator
 # ---------------------------------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import (MODEL_DIR, WORK, RES, NS, NC, COLOURS, COLOUR_NAMES, SUBJECT_NAMES, Scenes, article,  # noqa
-                    euler_sample, heldout_pairs, heldout_single, load_sprites)
+                    euler_sample, heldout_pairs, heldout_single, load_sprites, slot_targets)
 from export import load_ema, DEFAULTS  # noqa: E402
 
 
@@ -155,16 +155,10 @@ def generate(tok, te, eps, prompts, seeds, steps, cfg, chunk=32):
 def slot_routing(tok, table, te, eps, singles, pairs):
     """Share of prompts whose slot field picks exactly the right token for every place (left, right, centre; BOS =
     nothing there): whether the text side of "where" works, apart from how well the subjects are drawn."""
-    rows = [int(table[tok.encode(n)[0]]) for n in SUBJECT_NAMES]
-    expected, prompts = [], []
-    for p, s, _, _ in singles:
-        r = [int(table[i]) for i in tok(p)]
-        expected.append([0, 0, r.index(rows[s])])
-        prompts.append(p)
-    for p, a, b, _ in pairs:
-        r = [int(table[i]) for i in tok(p)]
-        expected.append([r.index(rows[a]), r.index(rows[b]), 0])
-        prompts.append(p)
+    rows = lambda p: [int(table[i]) for i in tok(p)]  # noqa: E731
+    expected = [slot_targets(rows(p), table, tok, centre=s) for p, s, _, _ in singles]
+    expected += [slot_targets(rows(p), table, tok, left=a, right=b) for p, a, b, _ in pairs]
+    prompts = [p[0] for p in singles + pairs]
     with torch.no_grad():
         picked = eps.unet.slots.scores(te(torch.tensor([tok(p) for p in prompts]))).argmax(-1)
     return float((picked == torch.tensor(expected)).all(dim=1).float().mean())

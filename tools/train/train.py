@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import (WORK, SIGMAS, SIGMA_DATA, N_TRAIN, SUBJECT_NAMES, ROW_PAD, ROW_UNK, ClipTokenizer,  # noqa: E402
-                    Scenes, build_index_table, build_models, denoise, load_sprites, sigma_of_t)
+from common import (WORK, SIGMAS, SIGMA_DATA, N_TRAIN, ROW_PAD, ROW_UNK, ClipTokenizer, Scenes,  # noqa: E402
+                    build_index_table, build_models, denoise, load_sprites, sigma_of_t, slot_targets)
 
 p = argparse.ArgumentParser()
 p.add_argument('--steps', type=int, default=6000)
@@ -76,20 +76,13 @@ def rows_of(caption: str) -> list[int]:
     return cap_cache[caption]
 
 
-SUBJECT_ROWS = [int(table[tok.encode(name)[0]]) for name in SUBJECT_NAMES]  # every subject is one CLIP token
-
-
-def slot_targets(lab: dict, r: list[int]) -> list[int]:
-    """Index of the token naming the thing at the (left, right, centre) places; 0 (BOS) = nothing there.
-
-    The scene generator knows the layout, so this is free supervision for SlotField.scores: it learns in a few
-    hundred steps what the denoising loss alone had not taught it in 600 (the slots collapsed onto BOS)."""
-    def at(subject):
-        return r.index(SUBJECT_ROWS[subject])
+def layout_targets(lab: dict, r: list[int]) -> list[int]:
+    """The scene generator knows the layout, so SlotField.scores gets free supervision: it learns in a few hundred
+    steps what the denoising loss alone had not taught it in 600 (the slots collapsed onto BOS)."""
     if lab['kind'] == 1:
-        return [0, 0, at(lab['subject'])]
+        return slot_targets(r, table, tok, centre=lab['subject'])
     if lab['kind'] == 2:
-        return [at(lab['left']), at(lab['right']), 0]
+        return slot_targets(r, table, tok, left=lab['left'], right=lab['right'])
     return [0, 0, 0]
 
 
@@ -108,7 +101,7 @@ def batch():
             r = (r[:pos] + [ROW_UNK] + r[pos:])[:77]
         imgs.append(img)
         rr.append(r)
-        labels.append(slot_targets(lab, r) if cap else [0, 0, 0])
+        labels.append(layout_targets(lab, r) if cap else [0, 0, 0])
     x = torch.tensor(np.stack(imgs)).permute(0, 3, 1, 2) * 2 - 1
     return (x.contiguous(), torch.tensor(rr, dtype=torch.long), torch.tensor(np.stack(masks))[:, None],
             torch.tensor(labels, dtype=torch.long))
