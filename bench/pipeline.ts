@@ -10,8 +10,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createEngine } from '../src/inference/engine.js';
-import { ModelSession } from '../src/inference/session.js';
-import type { GenerateRequest } from '../src/inference/types.js';
+import { ModelSession } from '../src/inference/model/session.js';
+import type { GenerateRequest } from '../src/protocol/generate-request.js';
 import { makeTempDir, writeTinyModel } from '../test/fixtures/tiny-models.js';
 
 const { values } = parseArgs({

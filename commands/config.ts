@@ -1,6 +1,6 @@
 import { ChannelType, InteractionContextType, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { BOUNDS } from '../src/config/guild-settings.js';
-import { SAMPLER_NAMES } from '../src/inference/types.js';
+import { SAMPLER_NAMES } from '../src/protocol/samplers.js';
 
 export const CONFIG_SUBCOMMANDS = {
   show: 'show',

@@ -1,6 +1,6 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { BOUNDS } from '../src/config/guild-settings.js';
-import { SAMPLER_NAMES } from '../src/inference/types.js';
+import { SAMPLER_NAMES } from '../src/protocol/samplers.js';
 
 /** Option names, shared by the definition and the handler so a rename cannot split them. */
 export const IMAGINE_OPTIONS = {

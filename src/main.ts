@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import dotenv from 'dotenv';
-import { parseEnv, type Env } from './config/env.js';
+import { engineOptionsFromEnv, parseEnv, type Env } from './config/env.js';
 import { ImagineBot, type ImagineBotOptions } from './discord/bot.js';
 import { safeError } from './discord/safe-error.js';
 import { createLogger, type Logger } from './logger.js';
@@ -56,14 +56,7 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
   const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
   const store = Store.open(env.DATA_DIR, { logger });
   const host = new WorkerHost({
-    engine: {
-      modelsDir: path.resolve(env.MODELS_DIR),
-      executionProvider: env.EXECUTION_PROVIDER,
-      deviceId: env.EXECUTION_DEVICE_ID,
-      threads: env.CPU_THREADS,
-      allowCpuFallback: env.EXECUTION_PROVIDER_FALLBACK,
-      memoryBudgetMiB: env.MODEL_MEMORY_BUDGET_MIB,
-    },
+    engine: { ...engineOptionsFromEnv(env), modelsDir: path.resolve(env.MODELS_DIR) },
     logger: logger.child({ component: 'worker-host' }),
   });
   // The bot is the latency-critical process (every interaction acknowledged within 3 s, the edit pacing, the

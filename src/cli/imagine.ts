@@ -9,17 +9,15 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { Identifiers, ModelLoadError, UserError, newReferenceId } from '../errors.js';
 import { createEngine } from '../inference/engine.js';
-import { executionProviderRequestFromEnv } from '../inference/execution-provider.js';
-import { inspectModelFolder, resolveModelDir } from '../inference/model-folder.js';
-import { parseParameters, type ImageParameters } from '../inference/parameters.js';
-import { readPngText } from '../inference/png-text.js';
-import { parseSamplerName } from '../inference/schedulers/index.js';
-import { DEFAULT_UPSCALE_STRENGTH } from '../inference/pipeline.js';
-import { MAX_SEED, type GenerateMode, type GenerateRequest, type ModelDefaults } from '../inference/types.js';
+import { inspectModelFolder, resolveModelDir } from '../model-folder/model-folder.js';
+import { parseParameters, type ImageParameters } from '../protocol/png-parameters.js';
+import { readPngText } from '../protocol/png-text.js';
+import { engineOptionsFromEnv, parseEngineEnv, type EngineEnv } from '../config/env.js';
+import { REQUEST_BOUNDS, REQUEST_DEFAULTS, type GenerateMode, type GenerateRequest, type ModelDefaults } from '../protocol/generate-request.js';
+import { parseSamplerName } from '../protocol/samplers.js';
 
-/** Used when neither the flags, `--from`, nor the model's imagine-bot.json say otherwise. */
-export const BUILT_IN_DEFAULTS = { steps: 20, cfg: 7, sampler: 'euler_a', width: 512, height: 512 } as const;
-const DEFAULT_MODEL = 'imagine-tiny';
+/** The bundled model, used when neither --model, --from nor DEFAULT_MODEL names one. */
+const BUNDLED_MODEL = 'imagine-tiny';
 
 const USAGE = `Usage:
   npm run imagine -- "prompt" [--negative T] [--steps N] [--cfg X] [--sampler NAME] [--seed N] [--size WxH]
@@ -32,7 +30,7 @@ function usageError(message: string): UserError {
   return new UserError(Identifiers.InvalidArgument, message);
 }
 
-function int(name: string, value: string | undefined, min: number, max: number): number | undefined {
+function int(name: string, value: string | undefined, { min, max }: { min: number; max: number }): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value.trim())) throw usageError(`--${name} must be a whole number from ${min} to ${max}; got "${value}".`);
   const n = Number(value);
@@ -40,7 +38,7 @@ function int(name: string, value: string | undefined, min: number, max: number):
   return n;
 }
 
-function float(name: string, value: string | undefined, min: number, max: number, minExclusive = false): number | undefined {
+function float(name: string, value: string | undefined, { min, max }: { min: number; max: number }, minExclusive = false): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (minExclusive && n === min)) {
@@ -95,16 +93,17 @@ function progressBar(label: string): (step: number, total: number, image: number
   };
 }
 
-async function runTokens(argv: string[], modelsDir: string): Promise<void> {
+async function runTokens(argv: string[], env: EngineEnv): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, options: { model: { type: 'string' } }, allowPositionals: true, strict: true });
   if (positionals.length === 0) throw usageError('tokens needs at least one prompt: npm run imagine -- tokens "a cat"');
-  const engine = await createEngine({ modelsDir });
-  for (const result of await engine.tokenize(values.model ?? process.env.DEFAULT_MODEL ?? DEFAULT_MODEL, positionals)) {
+  const engine = await createEngine({ modelsDir: env.MODELS_DIR });
+  for (const result of await engine.tokenize(values.model ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL, positionals)) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
 }
 
-async function runGenerate(argv: string[], modelsDir: string): Promise<void> {
+async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
+  const modelsDir = env.MODELS_DIR;
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -148,7 +147,7 @@ async function runGenerate(argv: string[], modelsDir: string): Promise<void> {
     throw usageError('--variation-strength needs --variation-seed N.');
   }
 
-  const model = values.model ?? (from?.model || undefined) ?? process.env.DEFAULT_MODEL ?? DEFAULT_MODEL;
+  const model = values.model ?? (from?.model || undefined) ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL;
   let defaults: ModelDefaults = {};
   try {
     defaults = (await inspectModelFolder(await resolveModelDir(modelsDir, model))).manifest.defaults;
@@ -156,37 +155,30 @@ async function runGenerate(argv: string[], modelsDir: string): Promise<void> {
     // The engine reports a missing or broken model with the exact file; defaults are only a convenience here.
   }
   const size = parseSize(values.size) ?? (from ? { width: from.width, height: from.height } : undefined);
-  const strength = float('strength', values.strength, 0, 1, true);
+  const strength = float('strength', values.strength, { min: 0, max: 1 }, true);
   let mode: GenerateMode = { kind: 'txt2img' };
-  if (values.init) mode = { kind: 'img2img', image: await readInput(values.init, '--init image'), strength: strength ?? 0.75 };
-  else if (values.upscale) mode = { kind: 'upscale', image: await readInput(values.upscale, '--upscale image'), strength: strength ?? DEFAULT_UPSCALE_STRENGTH };
-  const variationSeed = int('variation-seed', values['variation-seed'], 0, MAX_SEED) ?? from?.variationSeed;
+  if (values.init) mode = { kind: 'img2img', image: await readInput(values.init, '--init image'), strength: strength ?? REQUEST_DEFAULTS.img2imgStrength };
+  else if (values.upscale) mode = { kind: 'upscale', image: await readInput(values.upscale, '--upscale image'), strength: strength ?? REQUEST_DEFAULTS.upscaleStrength };
+  const variationSeed = int('variation-seed', values['variation-seed'], REQUEST_BOUNDS.seed) ?? from?.variationSeed;
   if (variationSeed !== undefined && mode.kind === 'txt2img') {
-    mode = { kind: 'variation', subseed: variationSeed, strength: float('variation-strength', values['variation-strength'], 0, 1) ?? from?.variationStrength ?? 0.3 };
+    mode = { kind: 'variation', subseed: variationSeed, strength: float('variation-strength', values['variation-strength'], { min: 0, max: 1 }) ?? from?.variationStrength ?? REQUEST_DEFAULTS.variationStrength };
   }
   const request: GenerateRequest = {
     model,
     prompt: prompt ?? '',
     negativePrompt: values.negative ?? from?.negativePrompt ?? defaults.negativePrompt ?? '',
-    steps: int('steps', values.steps, 1, 150) ?? from?.steps ?? defaults.steps ?? BUILT_IN_DEFAULTS.steps,
-    cfg: float('cfg', values.cfg, 0, 30) ?? from?.cfg ?? defaults.cfg ?? BUILT_IN_DEFAULTS.cfg,
-    sampler: values.sampler ? parseSamplerName(values.sampler) : (from?.sampler ?? defaults.sampler ?? BUILT_IN_DEFAULTS.sampler),
-    width: size?.width ?? defaults.width ?? BUILT_IN_DEFAULTS.width,
-    height: size?.height ?? defaults.height ?? BUILT_IN_DEFAULTS.height,
-    count: int('count', values.count, 1, 4) ?? 1,
-    seed: int('seed', values.seed, 0, MAX_SEED) ?? from?.seed,
+    steps: int('steps', values.steps, REQUEST_BOUNDS.steps) ?? from?.steps ?? defaults.steps ?? REQUEST_DEFAULTS.steps,
+    cfg: float('cfg', values.cfg, REQUEST_BOUNDS.cfg) ?? from?.cfg ?? defaults.cfg ?? REQUEST_DEFAULTS.cfg,
+    sampler: values.sampler ? parseSamplerName(values.sampler) : (from?.sampler ?? defaults.sampler ?? REQUEST_DEFAULTS.sampler),
+    width: size?.width ?? defaults.width ?? REQUEST_DEFAULTS.width,
+    height: size?.height ?? defaults.height ?? REQUEST_DEFAULTS.height,
+    count: int('count', values.count, REQUEST_BOUNDS.count) ?? REQUEST_DEFAULTS.count,
+    seed: int('seed', values.seed, REQUEST_BOUNDS.seed) ?? from?.seed,
     mode,
-    previewEvery: int('preview-every', values['preview-every'], 0, 150) ?? 0,
+    previewEvery: int('preview-every', values['preview-every'], { min: 0, max: REQUEST_BOUNDS.steps.max }) ?? 0,
   };
 
-  const ep = executionProviderRequestFromEnv(process.env);
-  const engine = await createEngine({
-    modelsDir,
-    executionProvider: ep.provider,
-    deviceId: ep.deviceId,
-    threads: ep.threads,
-    allowCpuFallback: ep.allowCpuFallback,
-  });
+  const engine = await createEngine(engineOptionsFromEnv(env));
   const bar = progressBar(path.basename(model));
   const result = await engine.generate(request, { onStep: (p) => bar(p.step, p.total, p.image, request.count) });
   if (process.stderr.isTTY) process.stderr.write('\n');
@@ -203,10 +195,14 @@ async function runGenerate(argv: string[], modelsDir: string): Promise<void> {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const modelsDir = process.env.MODELS_DIR || './models';
+  const parsed = parseEngineEnv(process.env);
+  if (!parsed.ok) {
+    process.stderr.write(`imagine: invalid configuration: ${parsed.issues.join(' ')}\n`);
+    return 2;
+  }
   try {
-    if (argv[0] === 'tokens') await runTokens(argv.slice(1), modelsDir);
-    else await runGenerate(argv, modelsDir);
+    if (argv[0] === 'tokens') await runTokens(argv.slice(1), parsed.env);
+    else await runGenerate(argv, parsed.env);
     return 0;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

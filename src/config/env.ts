@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { EXECUTION_PROVIDERS, executionProviderEnvShape } from '../inference/execution-provider.js';
+import { EXECUTION_PROVIDERS, type EngineOptions } from '../protocol/engine-options.js';
 
 /** pino's level names; `silent` turns logging off (tests, benchmarks). */
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -18,12 +18,52 @@ const optionalString = z
   .optional()
   .transform((value) => (value === '' ? undefined : value));
 
+const booleanFlag = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', 'cpu', 'none'], {
+    error: 'EXECUTION_PROVIDER_FALLBACK must be cpu (fall back to the CPU) or none (fail fast).',
+  })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'cpu');
+
 /**
- * Every environment key the bot reads. `.env.example` lists the same keys with their defaults; keep them in step.
- * Messages never include the value of DISCORD_TOKEN: zod's default messages would echo it in some cases, so every
- * check on it sets its own message.
+ * The keys every entry point that runs or lists models reads: the bot, the worker it starts, `npm run imagine` and
+ * `npm run models:*`. `.env.example` lists them with their defaults; keep them in step.
  */
-export const EnvSchema = z.object({
+export const EngineEnvSchema = z.object({
+  MODELS_DIR: optionalString.pipe(z.string().default('./models')),
+  DEFAULT_MODEL: optionalString,
+  EXECUTION_PROVIDER: optionalString.pipe(
+    z
+      .string()
+      .transform((value) => value.toLowerCase())
+      .pipe(z.enum(EXECUTION_PROVIDERS, { error: `EXECUTION_PROVIDER must be one of ${EXECUTION_PROVIDERS.join(', ')}.` }))
+      .default('cpu'),
+  ),
+  EXECUTION_DEVICE_ID: optionalString.pipe(
+    z.coerce.number<string>({ error: 'EXECUTION_DEVICE_ID must be a GPU index (0, 1, …).' }).int().min(0).default(0),
+  ),
+  CPU_THREADS: optionalString.pipe(
+    z.coerce.number<string>({ error: 'CPU_THREADS must be a whole number (0 lets onnxruntime decide).' }).int().min(0).default(0),
+  ),
+  EXECUTION_PROVIDER_FALLBACK: optionalString.pipe(
+    z.string().transform((value) => value.toLowerCase()).pipe(booleanFlag).default(false),
+  ),
+  MODEL_MEMORY_BUDGET_MIB: optionalString.pipe(
+    z.coerce
+      .number<string>({ error: 'MODEL_MEMORY_BUDGET_MIB must be a number of MiB, e.g. 8192.' })
+      .int()
+      .min(64, { error: 'MODEL_MEMORY_BUDGET_MIB must be at least 64 (MiB).' })
+      .default(8192),
+  ),
+  LOG_LEVEL: optionalString.pipe(
+    z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.` }).default('info'),
+  ),
+});
+
+/**
+ * Every environment key the bot reads: the engine's keys plus Discord's and the store's. Messages never include the
+ * value of DISCORD_TOKEN: zod's default messages would echo it in some cases, so every check on it sets its own.
+ */
+export const EnvSchema = EngineEnvSchema.extend({
   DISCORD_TOKEN: z
     .string({ error: 'DISCORD_TOKEN is missing: set it to the bot token from the Developer Portal (Bot → Reset Token).' })
     .transform((value) => value.trim())
@@ -50,41 +90,38 @@ export const EnvSchema = z.object({
       .regex(SNOWFLAKE, { error: 'DEV_GUILD_ID must be a guild id (17 to 20 digits; Developer Mode → right-click the server → Copy Server ID).' })
       .optional(),
   ),
-  MODELS_DIR: optionalString.pipe(z.string().default('./models')),
   DATA_DIR: optionalString.pipe(z.string().default('./data')),
-  DEFAULT_MODEL: optionalString,
-  // The worker's engine settings; their schemas live with the provider logic (pure: no onnxruntime import).
-  EXECUTION_PROVIDER: optionalString.pipe(
-    z
-      .enum(EXECUTION_PROVIDERS, { error: `EXECUTION_PROVIDER must be one of ${EXECUTION_PROVIDERS.join(', ')}.` })
-      .default('cpu'),
-  ),
-  EXECUTION_DEVICE_ID: optionalString.pipe(
-    z.coerce.number<string>({ error: 'EXECUTION_DEVICE_ID must be a GPU index (0, 1, …).' }).int().min(0).default(0),
-  ),
-  CPU_THREADS: optionalString.pipe(
-    z.coerce.number<string>({ error: 'CPU_THREADS must be a whole number (0 lets onnxruntime decide).' }).int().min(0).default(0),
-  ),
-  EXECUTION_PROVIDER_FALLBACK: optionalString.pipe(executionProviderEnvShape.EXECUTION_PROVIDER_FALLBACK),
-  MODEL_MEMORY_BUDGET_MIB: optionalString.pipe(
-    z.coerce
-      .number<string>({ error: 'MODEL_MEMORY_BUDGET_MIB must be a number of MiB, e.g. 8192.' })
-      .int()
-      .min(64, { error: 'MODEL_MEMORY_BUDGET_MIB must be at least 64 (MiB).' })
-      .default(8192),
-  ),
-  LOG_LEVEL: optionalString.pipe(
-    z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.` }).default('info'),
-  ),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
+export type EngineEnv = z.infer<typeof EngineEnvSchema>;
 
-export type EnvResult = { ok: true; env: Env } | { ok: false; issues: string[] };
+export type EnvResult<E = Env> = { ok: true; env: E } | { ok: false; issues: string[] };
 
-/** Parses an environment (normally `process.env`); never throws and never echoes DISCORD_TOKEN. */
+/** Parses the bot's environment (normally `process.env`); never throws and never echoes DISCORD_TOKEN. */
 export function parseEnv(source: Record<string, string | undefined>): EnvResult {
-  const parsed = EnvSchema.safeParse(source);
+  return parseWith(EnvSchema, source);
+}
+
+/** Parses the engine's keys only, for the command-line tools (no Discord token needed). */
+export function parseEngineEnv(source: Record<string, string | undefined>): EnvResult<EngineEnv> {
+  return parseWith(EngineEnvSchema, source);
+}
+
+/** What the engine is built with, from a parsed environment. */
+export function engineOptionsFromEnv(env: EngineEnv): EngineOptions {
+  return {
+    modelsDir: env.MODELS_DIR,
+    executionProvider: env.EXECUTION_PROVIDER,
+    deviceId: env.EXECUTION_DEVICE_ID,
+    threads: env.CPU_THREADS,
+    allowCpuFallback: env.EXECUTION_PROVIDER_FALLBACK,
+    memoryBudgetMiB: env.MODEL_MEMORY_BUDGET_MIB,
+  };
+}
+
+function parseWith<S extends z.ZodType>(schema: S, source: Record<string, string | undefined>): EnvResult<z.infer<S>> {
+  const parsed = schema.safeParse(source);
   if (parsed.success) return { ok: true, env: parsed.data };
   const issues = parsed.error.issues.map((issue) => {
     const key = issue.path.join('.');

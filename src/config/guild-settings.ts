@@ -1,22 +1,15 @@
 import { z } from 'zod';
-import { SAMPLER_NAMES, MAX_SEED } from '../inference/types.js';
+import { MAX_SEED, REQUEST_BOUNDS } from '../protocol/generate-request.js';
+import { SAMPLER_NAMES } from '../protocol/samplers.js';
 
 /**
- * Absolute bounds. The guild settings schema below, the /config option ranges (commands/config.ts), the /imagine
- * option ranges (commands/imagine.ts) and the /imagine parser all read them from here, so a value that /config
- * accepts is always a value /imagine can run, and the other way round.
+ * Absolute bounds: the request's own (REQUEST_BOUNDS, beside the request type) and the server-side ones. The guild
+ * settings schema below, the /config option ranges (commands/config.ts), the /imagine option ranges
+ * (commands/imagine.ts) and the /imagine parser all read them from here, so a value that /config accepts is always
+ * a value /imagine can run, and the other way round.
  */
 export const BOUNDS = {
-  steps: { min: 1, max: 150 },
-  cfg: { min: 0, max: 30 },
-  /** Each side of an image, in pixels; sides are multiples of `multiple` (the VAE downsamples by 8). */
-  side: { min: 64, max: 2048, multiple: 8 },
-  /** Pixels of one image (width × height). */
-  pixels: { min: 64 * 64, max: 2048 * 2048 },
-  count: { min: 1, max: 4 },
-  seed: { min: 0, max: MAX_SEED },
-  negativeChars: 1000,
-  promptChars: 1500,
+  ...REQUEST_BOUNDS,
   userQueued: { min: 1, max: 50 },
   guildQueued: { min: 1, max: 1000 },
   cooldownSeconds: { min: 0, max: 3600 },

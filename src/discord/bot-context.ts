@@ -1,10 +1,10 @@
 import type { GuildSettings } from '../config/guild-settings.js';
-import type { ModelSummary } from '../inference/types.js';
+import type { ModelSummary } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
 import type { JobService } from '../queue/job-service.js';
-import type { AckGate } from './ack-gate.js';
+import type { AckGate } from './delivery/ack-gate.js';
 import type { GuildSettingsSource } from './guild-settings-cache.js';
-import type { JobReporter } from './job-reporter.js';
+import type { JobReporter } from './delivery/job-reporter.js';
 import type { CooldownTracker } from './preconditions/cooldown-tracker.js';
 
 /** Everything the command and button handlers share; built once in bot.ts. */

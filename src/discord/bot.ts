@@ -1,7 +1,7 @@
 import { Events, RateLimitError, Routes, type Client } from 'discord.js';
 import { commandDefinitions } from '../../commands/command-definitions.js';
 import { GuildSettingsSchema, type GuildSettings } from '../config/guild-settings.js';
-import type { ModelSummary } from '../inference/types.js';
+import type { ModelSummary } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
 import type { JobService } from '../queue/job-service.js';
 import type { Store } from '../store/store.js';
@@ -14,11 +14,11 @@ import { imagineCommand } from './commands/imagine.js';
 import { queueCommand } from './commands/queue.js';
 import { cancelButton } from './components/cancel-button.js';
 import { imageButtons } from './components/image-buttons.js';
-import { AckGate } from './ack-gate.js';
-import { EditScheduler, type EditSchedulerOptions } from './edit-scheduler.js';
+import { AckGate } from './delivery/ack-gate.js';
+import { EditScheduler, type EditSchedulerOptions } from './delivery/edit-scheduler.js';
 import { GuildSettingsCache } from './guild-settings-cache.js';
 import { createInteractionRouter } from './interaction-router.js';
-import { JobReporter } from './job-reporter.js';
+import { JobReporter } from './delivery/job-reporter.js';
 import { CooldownTracker } from './preconditions/cooldown-tracker.js';
 import { safeError } from './safe-error.js';
 

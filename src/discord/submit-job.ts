@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { MessageFlags, type ButtonInteraction, type ChatInputCommandInteraction } from 'discord.js';
 import { Identifiers, newReferenceId, UserError } from '../errors.js';
 import type { GuildSettings } from '../config/guild-settings.js';
-import type { GenerateRequest } from '../inference/types.js';
+import type { JobRequest } from '../protocol/generate-request.js';
 import type { JobKind, NewJob } from '../queue/job.js';
 import type { BotContext } from './bot-context.js';
 import { err, ok, type Result } from './result.js';
@@ -28,11 +27,9 @@ export function submitJob(
   settings: GuildSettings,
   input: {
     kind: JobKind;
-    request: GenerateRequest;
+    request: JobRequest;
     parentJobId?: string;
     notes?: readonly string[];
-    /** A stored PNG read after the acknowledgement into `request.mode.image` (upscale, img2img variation). */
-    imagePath?: string;
   },
 ): Result<void, UserError> {
   const guildId = interaction.guildId!;
@@ -84,22 +81,7 @@ export function submitJob(
       void refuseAfterAcknowledging(context, interaction, acknowledged, error);
     }
   };
-  const { imagePath } = input;
-  if (imagePath === undefined) {
-    setImmediate(submit);
-  } else {
-    readFile(imagePath).then(
-      (png) => {
-        const mode = newJob.request.mode;
-        if ('image' in mode) newJob.request = { ...newJob.request, mode: { ...mode, image: png } };
-        submit();
-      },
-      () => {
-        context.pending.delete(slot);
-        void refuseAfterAcknowledging(context, interaction, acknowledged, noLongerStored('That image'));
-      },
-    );
-  }
+  setImmediate(submit);
   return ok(undefined);
 }
 

@@ -10,22 +10,15 @@ import {
   cpuFallbackPlan,
   resolveExecutionProviders,
   type ExecutionProviderPlan,
-} from './execution-provider.js';
-import { loadModel, releaseModel, type LoadedModel } from './loaded-model.js';
-import { manifestDefaults } from './model-manifest.js';
-import { inspectModelFolder, listModelDirs, resolveModelDir, type ModelFolder } from './model-folder.js';
-import { runPipeline } from './pipeline.js';
-import { RunClock, supportedBackends, type SessionOptions } from './session.js';
-import { ClipTokenizer } from './tokenizer/clip-tokenizer.js';
-import type {
-  Engine,
-  EngineOptions,
-  GenerateOptions,
-  GenerateRequest,
-  GenerateResult,
-  ModelSummary,
-  TokenizeResult,
-} from './types.js';
+} from './model/execution-provider.js';
+import { loadModel, releaseModel, type LoadedModel } from './model/loaded-model.js';
+import { inspectModelFolder, listModelDirs, modelSummary, resolveModelDir, type ModelFolder } from '../model-folder/model-folder.js';
+import { runPipeline } from './pipelines/run-pipeline.js';
+import { RunClock, supportedBackends, type SessionOptions } from './model/session.js';
+import { ClipTokenizer } from './prompt/clip-tokenizer.js';
+import type { Engine, GenerateOptions, TokenizeResult } from './types.js';
+import type { EngineOptions } from '../protocol/engine-options.js';
+import { checkGenerateRequest, type GenerateRequest, type GenerateResult, type ModelSummary } from '../protocol/generate-request.js';
 
 const MIB = 1024 * 1024;
 
@@ -77,15 +70,7 @@ class OnnxEngine implements Engine {
     const out: ModelSummary[] = [];
     for (const dir of await listModelDirs(this.options.modelsDir)) {
       try {
-        const f = await inspectModelFolder(dir);
-        out.push({
-          name: f.name,
-          path: f.dir,
-          family: f.manifest.family ?? 'auto',
-          hasVaeEncoder: Boolean(f.files.vaeEncoder),
-          hasPreviewDecoder: Boolean(f.files.previewDecoder),
-          defaults: manifestDefaults(f.manifest),
-        });
+        out.push(modelSummary(await inspectModelFolder(dir)));
       } catch (error) {
         this.notes.push(`skipping ${dir}: ${(error as Error).message}`);
       }
@@ -152,6 +137,7 @@ class OnnxEngine implements Engine {
 
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     const started = performance.now();
+    checkGenerateRequest(request);
     const dir = await resolveModelDir(this.options.modelsDir, request.model);
     const { model, loadMs } = await this.model(dir);
     const clock = new RunClock();

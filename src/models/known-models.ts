@@ -1,4 +1,4 @@
-import type { ModelManifest } from '../inference/model-manifest.js';
+import type { ModelManifest } from '../model-folder/model-manifest.js';
 
 /**
  * A hub repository we know how to run well. models:pull writes `family` and `defaults` into the model's

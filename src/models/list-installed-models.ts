@@ -2,10 +2,10 @@ import type { Dirent } from 'node:fs';
 import { access, lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelLoadError } from '../errors.js';
-import { readModelManifest, type ModelManifest } from '../inference/model-manifest.js';
-import type { ModelDefaults } from '../inference/types.js';
+import { readModelManifest, type ModelManifest } from '../model-folder/model-manifest.js';
+import type { ModelDefaults } from '../protocol/generate-request.js';
 import { formatBytes } from './format-bytes.js';
-import { guessFamily } from './guess-family.js';
+import { guessFamily } from '../model-folder/family.js';
 import { INCOMPLETE_MARKER } from './pull-model.js';
 import { REQUIRED_FILES } from './select-model-files.js';
 

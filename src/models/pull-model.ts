@@ -2,12 +2,12 @@ import { mkdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/pr
 import path from 'node:path';
 import { z } from 'zod';
 import { Identifiers, UserError } from '../errors.js';
-import { MANIFEST_FILE, modelManifestSchema, type ModelManifest } from '../inference/model-manifest.js';
+import { MANIFEST_FILE, modelManifestSchema, type ModelManifest } from '../model-folder/model-manifest.js';
 import { downloadFile, PART_SUFFIX } from './download-file.js';
 import { formatBytes } from './format-bytes.js';
 import { checkRepoId, type HubClient, type HubFile, type RepoSnapshot } from './hub-client.js';
 import { findKnownModel, knownModelManifest } from './known-models.js';
-import { guessFamily } from './guess-family.js';
+import { guessFamily } from '../model-folder/family.js';
 import type { DownloadProgress } from './progress-bar.js';
 import { checkPipelineClass, CONFIG_FILES, selectModelFiles } from './select-model-files.js';
 

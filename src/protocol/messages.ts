@@ -1,54 +1,21 @@
 import { z } from 'zod';
-import { SAMPLER_NAMES, type EngineOptions, type GenerateRequest, type GenerateResult, type ModelSummary } from '../inference/types.js';
+import { EngineOptionsSchema, type EngineOptions } from './engine-options.js';
+import { BytesSchema, GenerateRequestSchema, type GenerateRequest, type GenerateResult, type ModelSummary } from './generate-request.js';
+import { SAMPLER_NAMES } from './samplers.js';
 import { SerializedErrorSchema } from './serialized-error.js';
 
 /**
  * Bumped whenever a message changes shape. The worker refuses an `init` with another version, so a bot and a
  * worker from different checkouts fail the handshake loudly instead of misreading each other.
  */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
-// Structured clone (fork's advanced serialization) delivers Buffers and Uint8Arrays as Uint8Array.
-const Bytes = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'Expected a Uint8Array');
 const NonNegativeInt = z.number().int().nonnegative();
 const PositiveInt = z.number().int().positive();
 const JobId = z.string().min(1).max(128);
 
-// The protocol checks shape only. Semantic limits (sizes divisible by 8, steps 1..150, known model) belong to
-// the engine, which answers with a UserError; a bad value must not look like a protocol fault and restart the worker.
-export const GenerateModeSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('txt2img') }),
-  z.object({ kind: z.literal('img2img'), image: Bytes, strength: z.number() }),
-  z.object({ kind: z.literal('variation'), subseed: NonNegativeInt, strength: z.number() }),
-  z.object({ kind: z.literal('upscale'), image: Bytes, strength: z.number() }),
-]);
-
-export const GenerateRequestSchema = z.object({
-  model: z.string(),
-  prompt: z.string(),
-  negativePrompt: z.string(),
-  steps: PositiveInt,
-  cfg: z.number(),
-  sampler: z.enum(SAMPLER_NAMES),
-  width: PositiveInt,
-  height: PositiveInt,
-  count: PositiveInt,
-  seed: NonNegativeInt.optional(),
-  mode: GenerateModeSchema,
-  previewEvery: NonNegativeInt,
-});
-
-export const EngineOptionsSchema = z.object({
-  modelsDir: z.string(),
-  executionProvider: z.string().optional(),
-  deviceId: NonNegativeInt.optional(),
-  threads: NonNegativeInt.optional(),
-  memoryBudgetMiB: z.number().positive().optional(),
-});
-
 const ModelSummarySchema = z.object({
   name: z.string(),
-  path: z.string(),
   family: z.string(),
   hasVaeEncoder: z.boolean(),
   hasPreviewDecoder: z.boolean(),
@@ -60,10 +27,11 @@ const ModelSummarySchema = z.object({
     height: z.number().optional(),
     negativePrompt: z.string().optional(),
   }),
+  fixedSize: z.tuple([PositiveInt, PositiveInt]).optional(),
 });
 
 const GeneratedImageSchema = z.object({
-  png: Bytes,
+  png: BytesSchema,
   seed: NonNegativeInt,
   width: PositiveInt,
   height: PositiveInt,
@@ -102,7 +70,7 @@ export const WorkerMessageSchema = z.discriminatedUnion('type', [
     step: NonNegativeInt,
     total: NonNegativeInt,
     image: NonNegativeInt,
-    preview: z.object({ png: Bytes, width: PositiveInt, height: PositiveInt }).optional(),
+    preview: z.object({ png: BytesSchema, width: PositiveInt, height: PositiveInt }).optional(),
   }),
   z.object({
     type: z.literal('result'),

@@ -1,8 +1,8 @@
 import PQueue from 'p-queue';
-import type { GenerateRequest, GenerateResult, StepProgress } from '../inference/types.js';
+import type { GenerateRequest, GenerateResult, StepProgress } from '../protocol/generate-request.js';
 import { WorkerCrashedError } from '../worker/worker-errors.js';
 import type { FairQueue, FairQueueItem } from './fair-queue.js';
-import type { JobRunner } from './job-runner.js';
+import type { JobRunner } from '../worker/job-runner.js';
 
 /** Why a running job's AbortController fired. */
 export type AbortReason = 'cancel' | 'shutdown';
@@ -13,7 +13,8 @@ export type DispatchOutcome =
 
 /** What to run for a dispatched item. */
 export interface DispatchStart {
-  request: GenerateRequest;
+  /** The request as the worker takes it (stored input images read in); a rejection fails the job. */
+  request: () => Promise<GenerateRequest>;
   watchdogMs: number;
   onProgress: (progress: StepProgress) => void;
 }
@@ -96,9 +97,15 @@ export class Dispatcher<T extends FairQueueItem> {
   }
 
   async #run(item: T, controller: AbortController): Promise<DispatchOutcome> {
-    const { request, watchdogMs, onProgress } = this.#hooks.start(item);
+    const { request: load, watchdogMs, onProgress } = this.#hooks.start(item);
     let crashes = 0;
     try {
+      let request: GenerateRequest;
+      try {
+        request = await load();
+      } catch (error) {
+        return { ok: false, error, crashes, aborted: undefined };
+      }
       for (;;) {
         try {
           const result = await this.#runner.run(item.id, request, { signal: controller.signal, onProgress, watchdogMs });

@@ -1,4 +1,4 @@
-import type { GenerateRequest } from '../inference/types.js';
+import type { GenerateRequest } from '../protocol/generate-request.js';
 
 /**
  * The unit of fairness and of ETAs: steps × pixels × images, the work a UNet does. Upscale and variation jobs

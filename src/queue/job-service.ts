@@ -1,15 +1,17 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CancelledError, Identifiers, UserError, newReferenceId, type Identifier } from '../errors.js';
-import type { GeneratedImage, GenerateResult, StepProgress } from '../inference/types.js';
+import type { GeneratedImage, GenerateResult, StepProgress } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
-import { GenerateRequestSchema } from '../protocol/messages.js';
+import { JobRequestSchema, type GenerateRequest, type JobRequest } from '../protocol/generate-request.js';
 import type { Store } from '../store/store.js';
 import { WatchdogTimeoutError, WorkerCrashedError } from '../worker/worker-errors.js';
 import { Dispatcher, type DispatchOutcome, type DispatchStart } from './dispatcher.js';
 import { FairQueue, type LimitExceeded } from './fair-queue.js';
+import { CostRate, type WatchdogOptions } from './cost-rate.js';
 import { jobCost } from './job-cost.js';
-import type { JobRunner } from './job-runner.js';
+import { limitReached, toJobFailure } from './job-failure.js';
+import type { JobRunner } from '../worker/job-runner.js';
 import {
   type CancelRequest,
   type Job,
@@ -20,18 +22,6 @@ import {
   type QueueLimits,
   type QueuePosition,
 } from './job.js';
-
-/** Meta key of the persisted cost rate. */
-const COST_RATE_KEY = 'queue.msPerCostUnit';
-
-export interface WatchdogOptions {
-  /** Never kill a job sooner than this, whatever the estimate; covers model loading. @default 120_000 */
-  minMs: number;
-  /** Kill when a job runs this many times longer than its estimate. @default 4 */
-  factor: number;
-  /** Limit used before any job has been measured. @default 1_800_000 */
-  unmeasuredMs: number;
-}
 
 export interface JobServiceOptions {
   store: Store;
@@ -47,22 +37,6 @@ export interface JobServiceOptions {
 }
 
 const DEFAULT_LIMITS: QueueLimits = { maxQueuedPerUser: 3, maxQueuedPerGuild: 20, maxQueuedTotal: 200 };
-const DEFAULT_WATCHDOG: WatchdogOptions = { minMs: 120_000, factor: 4, unmeasuredMs: 1_800_000 };
-
-const LIMIT_MESSAGES: Record<LimitExceeded['limit'], (max: number) => [Identifier, string]> = {
-  maxQueuedPerUser: (max) => [
-    Identifiers.UserQueueFull,
-    `You already have ${max} ${max === 1 ? 'image' : 'images'} queued or running here, the most this server allows per member. Wait for one to finish or cancel one.`,
-  ],
-  maxQueuedPerGuild: (max) => [
-    Identifiers.QueueFull,
-    `This server already has ${max} ${max === 1 ? 'image' : 'images'} queued or running, the most it allows. Try again when some have finished.`,
-  ],
-  maxQueuedTotal: (max) => [
-    Identifiers.QueueFull,
-    `The bot's queue is full (${max} images across all servers). Try again in a few minutes.`,
-  ],
-};
 
 /**
  * The queue as the Discord layer sees it: submit, cancel, look up and list jobs, and listen to their events.
@@ -73,8 +47,7 @@ export class JobService extends EventEmitter<JobEvents> {
   readonly #store: Store;
   readonly #logger: Logger | undefined;
   readonly #limits: QueueLimits;
-  readonly #watchdog: WatchdogOptions;
-  readonly #smoothing: number;
+  readonly #rate: CostRate;
   readonly #now: () => number;
   readonly #queue = new FairQueue<Job>();
   readonly #dispatcher: Dispatcher<Job>;
@@ -85,7 +58,6 @@ export class JobService extends EventEmitter<JobEvents> {
   /** Last position announced per queued job, to emit 'position' only on change. */
   #positions = new Map<string, number>();
   #positionsScheduled = false;
-  #msPerCostUnit: number | null;
   #started = false;
   #stopping = false;
   /** Settlements in progress (writing images, committing), awaited by `stop`. */
@@ -96,11 +68,8 @@ export class JobService extends EventEmitter<JobEvents> {
     this.#store = options.store;
     this.#logger = options.logger;
     this.#limits = options.limits ?? DEFAULT_LIMITS;
-    this.#watchdog = { ...DEFAULT_WATCHDOG, ...options.watchdog };
-    this.#smoothing = options.rateSmoothing ?? 0.3;
     this.#now = options.now ?? Date.now;
-    const stored = this.#store.getMeta<number>(COST_RATE_KEY);
-    this.#msPerCostUnit = typeof stored === 'number' && stored > 0 ? stored : null;
+    this.#rate = new CostRate(this.#store, { watchdog: options.watchdog, smoothing: options.rateSmoothing });
     this.#dispatcher = new Dispatcher(this.#queue, options.runner, {
       start: (job) => this.#onStart(job),
       settle: (job, outcome) => this.#track(this.#onSettled(job, outcome)),
@@ -145,9 +114,9 @@ export class JobService extends EventEmitter<JobEvents> {
   submit(newJob: NewJob, limits: QueueLimits = this.#limits): Job {
     const refused = this.refusal(newJob, limits);
     if (refused) throw refused;
-    const parsed = GenerateRequestSchema.safeParse(newJob.request);
+    const parsed = JobRequestSchema.safeParse(newJob.request);
     if (!parsed.success) {
-      throw new TypeError(`Expected \`request\` to be a GenerateRequest: ${parsed.error.message}`);
+      throw new TypeError(`Expected \`request\` to be a JobRequest: ${parsed.error.message}`);
     }
     const job = this.#store.jobs.insert({
       id: randomBytes(8).toString('base64url'),
@@ -194,8 +163,7 @@ export class JobService extends EventEmitter<JobEvents> {
     const running = this.#dispatcher.running;
     const exceeded = this.#queue.exceededLimit(newJob, limits, running ? [running, ...pending] : pending);
     if (!exceeded) return undefined;
-    const [identifier, message] = LIMIT_MESSAGES[exceeded.limit](exceeded.max);
-    return new UserError(identifier, message, { limit: exceeded.limit, max: exceeded.max });
+    return limitReached(exceeded);
   }
 
   /**
@@ -253,7 +221,7 @@ export class JobService extends EventEmitter<JobEvents> {
 
   /** Measured ms per unit of cost (steps × pixels × images), or null before the first job. */
   get msPerCostUnit(): number | null {
-    return this.#msPerCostUnit;
+    return this.#rate.msPerCostUnit;
   }
 
   /** Remembers the message that shows the job, so it can be found again after a restart. */
@@ -296,10 +264,29 @@ export class JobService extends EventEmitter<JobEvents> {
     this.#emit('started', { ...job });
     this.#schedulePositions();
     return {
-      request: job.request,
-      watchdogMs: this.#watchdogFor(job.cost),
+      request: () => this.#withImages(job.request),
+      watchdogMs: this.#rate.watchdogFor(job.cost),
       onProgress: (progress: StepProgress) => this.#emit('progress', { ...job }, progress),
     };
+  }
+
+  /**
+   * The request with its stored input images read in: jobs keep references (small rows, one copy of each image
+   * on disk), the worker gets bytes. A missing file fails the job with a message the user can act on.
+   */
+  async #withImages(request: JobRequest): Promise<GenerateRequest> {
+    const mode = request.mode;
+    if (mode.kind !== 'img2img' && mode.kind !== 'upscale') return { ...request, mode };
+    // Rows written before image references existed carry the bytes themselves.
+    const legacy: unknown = mode.image;
+    if (legacy instanceof Uint8Array) return { ...request, mode: { ...mode, image: legacy } };
+    let image: Uint8Array;
+    try {
+      image = await this.#store.images.read(mode.image.ref);
+    } catch {
+      throw new UserError(Identifiers.NotFound, 'The image this job starts from is no longer stored on the bot. Run /imagine again.');
+    }
+    return { ...request, mode: { ...mode, image } };
   }
 
   async #onSettled(job: Job, outcome: DispatchOutcome): Promise<void> {
@@ -324,7 +311,7 @@ export class JobService extends EventEmitter<JobEvents> {
       this.#emit('cancelled', { ...job });
       return;
     }
-    const failure = this.#toFailure(error);
+    const failure = toJobFailure(error);
     const log = error instanceof UserError ? 'debug' : 'error';
     this.#logger?.[log]({ jobId: job.id, guildId: job.guildId, ref: failure.ref, err: error }, 'job failed');
     this.#finish(job, () => this.#store.jobs.fail(job.id, failure, this.#now()), { state: 'failed', error: failure });
@@ -344,7 +331,7 @@ export class JobService extends EventEmitter<JobEvents> {
         })),
       );
     } catch (error) {
-      const failure = this.#toFailure(error);
+      const failure = toJobFailure(error);
       this.#logger?.error({ jobId: job.id, ref: failure.ref, err: error }, 'could not write the images');
       this.#finish(job, () => this.#store.jobs.fail(job.id, failure, this.#now()), { state: 'failed', error: failure });
       this.#emit('failed', { ...job }, error as Error);
@@ -358,7 +345,7 @@ export class JobService extends EventEmitter<JobEvents> {
       finishedAt: this.#now(),
     };
     this.#finish(job, () => this.#store.jobs.complete(job.id, completion), { state: 'done', ...completion });
-    this.#learnRate(job.cost, result);
+    this.#rate.learn(job.cost, result.timings);
     this.#emit('done', { ...job }, result.images as GeneratedImage[]);
   }
 
@@ -370,50 +357,8 @@ export class JobService extends EventEmitter<JobEvents> {
     this.#positions.delete(job.id);
   }
 
-  #toFailure(error: unknown): JobFailure {
-    const ref = newReferenceId();
-    if (error instanceof UserError) {
-      return { name: error.name, message: error.message, identifier: error.identifier, userFacing: true, ref };
-    }
-    if (error instanceof WorkerCrashedError) {
-      return {
-        name: error.name,
-        message:
-          'The image worker crashed twice while making this image, so it was stopped. A smaller size, fewer ' +
-          'images or fewer steps may fit in memory.',
-        userFacing: true,
-        ref,
-      };
-    }
-    if (error instanceof WatchdogTimeoutError) {
-      return {
-        name: error.name,
-        message: `This image took far longer than expected (over ${Math.round(error.watchdogMs / 1000)} s), so it was stopped.`,
-        userFacing: true,
-        ref,
-      };
-    }
-    const err = error instanceof Error ? error : new Error(String(error));
-    return { name: err.name, message: err.message, userFacing: false, ref };
-  }
-
-  #learnRate(cost: number, result: GenerateResult): void {
-    // Loading a model is a one-off; counting it would inflate every ETA after a model switch.
-    const workMs = Math.max(0, result.timings.totalMs - result.timings.loadMs);
-    if (workMs <= 0) return;
-    const sample = workMs / cost;
-    this.#msPerCostUnit =
-      this.#msPerCostUnit === null ? sample : this.#msPerCostUnit + this.#smoothing * (sample - this.#msPerCostUnit);
-    this.#store.setMeta(COST_RATE_KEY, this.#msPerCostUnit);
-  }
-
-  #watchdogFor(cost: number): number {
-    if (this.#msPerCostUnit === null) return Math.max(this.#watchdog.minMs, this.#watchdog.unmeasuredMs);
-    return Math.max(this.#watchdog.minMs, Math.ceil(this.#watchdog.factor * cost * this.#msPerCostUnit));
-  }
-
   #listings(): JobListing[] {
-    const rate = this.#msPerCostUnit;
+    const rate = this.#rate.msPerCostUnit;
     const listings: JobListing[] = [];
     let ahead = 0;
     const running = this.#dispatcher.running;

@@ -1,7 +1,14 @@
 import { mkdirSync, rmSync } from 'node:fs';
-import { mkdir, open, rename } from 'node:fs/promises';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+
+const OUTPUTS = 'outputs';
+
+/** The stored-image reference (DATA_DIR-relative, '/'-separated) of image `index` of `jobId`: what requests carry. */
+export function outputRef(jobId: string, index: number): string {
+  return `${OUTPUTS}/${jobId}/${index}.png`;
+}
 
 /**
  * Generated PNGs under DATA_DIR/outputs/<jobId>/<n>.png. Each file is written to a temp name, fsynced, then
@@ -9,8 +16,11 @@ import path from 'node:path';
  * a slow disk stalls the thread pool, not the bot's event loop.
  */
 export class ImageFiles {
-  constructor(readonly root: string) {
-    mkdirSync(root, { recursive: true });
+  readonly root: string;
+
+  constructor(readonly dataDir: string) {
+    this.root = path.join(dataDir, OUTPUTS);
+    mkdirSync(this.root, { recursive: true });
   }
 
   /** Absolute path of image `index` of `jobId`. */
@@ -38,6 +48,16 @@ export class ImageFiles {
     }
     await rename(temp, target);
     return target;
+  }
+
+  /**
+   * The bytes of a stored image reference (`outputs/<job>/<n>.png`). The reference was validated by the request
+   * schema (no `..`, no absolute path); resolving it again here keeps a forged one inside DATA_DIR regardless.
+   */
+  async read(ref: string): Promise<Buffer> {
+    const file = path.resolve(this.dataDir, ref);
+    if (!file.startsWith(path.resolve(this.dataDir) + path.sep)) throw new TypeError(`Expected \`ref\` inside DATA_DIR, got \`${ref}\``);
+    return readFile(file);
   }
 
   /** Deletes a job's folder (for retention clean-up). */

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Database, Statement } from 'better-sqlite3';
-import type { GenerateRequest, GenerateTimings } from '../inference/types.js';
-import type { Job, JobFailure, JobKind, JobOutput, JobState } from '../queue/job.js';
+import type { GenerateTimings, JobRequest } from '../protocol/generate-request.js';
+import type { Job, JobFailure, JobKind, JobOutput, JobState } from './job-record.js';
 
 /** A job as first written: everything but what the store assigns (seq) and what happens later. */
 export type JobInsert = Omit<Job, 'seq'>;
@@ -225,18 +225,17 @@ export class JobRepository {
   }
 }
 
-// Requests carry image bytes (img2img, upscale). JSON has no bytes, so they travel as {"$bytes": base64}.
-export function encodeRequest(request: GenerateRequest): string {
-  return JSON.stringify(request, (_key, value: unknown) =>
-    value instanceof Uint8Array ? { $bytes: Buffer.from(value).toString('base64') } : value,
-  );
+// Requests refer to their input images (`{ ref }`), so a row is plain JSON. Rows written before image
+// references existed hold the bytes as {"$bytes": base64}; they are revived so an upgrade loses no queued job.
+export function encodeRequest(request: JobRequest): string {
+  return JSON.stringify(request);
 }
 
-export function decodeRequest(text: string): GenerateRequest {
+export function decodeRequest(text: string): JobRequest {
   return JSON.parse(text, (_key, value: unknown) => {
     if (typeof value === 'object' && value !== null && '$bytes' in value && Object.keys(value).length === 1) {
       return new Uint8Array(Buffer.from((value as { $bytes: string }).$bytes, 'base64'));
     }
     return value;
-  }) as GenerateRequest;
+  }) as JobRequest;
 }

@@ -30,7 +30,7 @@ export class Store {
     this.#logger = logger;
     this.databasePath = db.name;
     this.jobs = new JobRepository(db, dataDir);
-    this.images = new ImageFiles(path.join(dataDir, 'outputs'));
+    this.images = new ImageFiles(dataDir);
   }
 
   /**

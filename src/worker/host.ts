@@ -2,7 +2,8 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { CancelledError } from '../errors.js';
-import type { EngineOptions, GenerateRequest, GenerateResult, ModelSummary, StepProgress } from '../inference/types.js';
+import type { EngineOptions } from '../protocol/engine-options.js';
+import { checkGenerateRequest, type GenerateRequest, type GenerateResult, type ModelSummary, type StepProgress } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
 import {
   BotMessageSchema,
@@ -11,7 +12,7 @@ import {
   type BotMessage,
   type WorkerMessage,
 } from '../protocol/messages.js';
-import type { JobRunner, RunOptions } from '../queue/job-runner.js';
+import type { JobRunner, RunOptions } from './job-runner.js';
 import { reviveError } from './revive-error.js';
 import { ProtocolError, WatchdogTimeoutError, WorkerCrashedError, WorkerStartError } from './worker-errors.js';
 
@@ -63,7 +64,7 @@ interface CurrentJob {
 
 type State = 'idle' | 'starting' | 'ready' | 'busy' | 'backoff' | 'stopping' | 'stopped';
 
-const DEFAULT_ENTRY = new URL('./main.ts', import.meta.url);
+const DEFAULT_ENTRY = new URL('./main.js', import.meta.url);
 
 /**
  * The bot side of one worker process: fork, handshake, one job at a time, watchdog, cancel, and respawn with
@@ -141,6 +142,13 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> implements JobRun
   run(jobId: string, request: GenerateRequest, options: RunOptions): Promise<GenerateResult> {
     if (this.#state !== 'ready' || !this.#child) {
       return Promise.reject(new WorkerCrashedError(`No worker is ready for job ${jobId}`, null, null));
+    }
+    // Out-of-bounds values are the request's fault (a job stored by an older version, say): a UserError, and the
+    // worker is never bothered with them.
+    try {
+      checkGenerateRequest(request);
+    } catch (error) {
+      return Promise.reject(error);
     }
     const message: BotMessage = { type: 'generate', jobId, request };
     // Check our own side too: a request that can't cross must fail here, not restart the worker.

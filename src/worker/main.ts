@@ -2,7 +2,8 @@
  * Worker process entry, forked by WorkerHost (src/worker/host.ts). This is the only process that loads the
  * engine and so onnxruntime-node; the bot never imports this file.
  */
-import type { Engine, EngineOptions } from '../inference/types.js';
+import type { Engine } from '../inference/types.js';
+import type { EngineOptions } from '../protocol/engine-options.js';
 import { runWorker } from './worker-loop.js';
 
 // Imported by URL at run time: the engine is loaded only once init arrives, and only in this process.

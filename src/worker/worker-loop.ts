@@ -1,7 +1,8 @@
-import type { Engine, EngineOptions } from '../inference/types.js';
+import type { Engine } from '../inference/types.js';
+import type { EngineOptions } from '../protocol/engine-options.js';
 import { BotMessageSchema, PROTOCOL_VERSION, type BotMessage, type WorkerMessage } from '../protocol/messages.js';
 import { serializeError } from '../protocol/serialized-error.js';
-import { SAMPLER_NAMES } from '../inference/types.js';
+import { SAMPLER_NAMES } from '../protocol/samplers.js';
 
 /** Exit codes the worker uses on purpose, so the host's logs can tell them from crashes. */
 export const WORKER_EXIT_CODES = {

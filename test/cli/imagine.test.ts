@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readPngText } from '../../src/inference/png-text.js';
+import { readPngText } from '../../src/protocol/png-text.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
 
 const run = promisify(execFile);

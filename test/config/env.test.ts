@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseEnv } from '../../src/config/env.js';
+import { engineOptionsFromEnv, parseEngineEnv, parseEnv } from '../../src/config/env.js';
 
 // Shaped like a bot token, but made up.
 const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.GabCdE.abcdefghijklmnopqrstuvwxyz0123456789AB';
@@ -99,5 +99,41 @@ describe('parseEnv', () => {
       expect(result.issues.join('\n')).toMatch(/DEV_GUILD_ID must be a guild id/);
       expect(result.issues.join('\n')).toMatch(/LOG_LEVEL must be one of fatal, error/);
     }
+  });
+});
+
+describe('parseEngineEnv', () => {
+  it('reads the engine keys with their defaults and needs no Discord token', () => {
+    const result = parseEngineEnv({});
+    expect(result.ok).toBe(true);
+    expect(result.ok && engineOptionsFromEnv(result.env)).toEqual({
+      modelsDir: './models',
+      executionProvider: 'cpu',
+      deviceId: 0,
+      threads: 0,
+      allowCpuFallback: false,
+      memoryBudgetMiB: 8192,
+    });
+    const set = parseEngineEnv({ EXECUTION_PROVIDER: 'CUDA', EXECUTION_DEVICE_ID: '1', CPU_THREADS: '4', EXECUTION_PROVIDER_FALLBACK: 'cpu', MODELS_DIR: '/m' });
+    expect(set.ok && engineOptionsFromEnv(set.env)).toEqual({
+      modelsDir: '/m',
+      executionProvider: 'cuda',
+      deviceId: 1,
+      threads: 4,
+      allowCpuFallback: true,
+      memoryBudgetMiB: 8192,
+    });
+  });
+
+  it('names the bad key and the accepted values', () => {
+    const provider = parseEngineEnv({ EXECUTION_PROVIDER: 'rocm' });
+    expect(provider).toEqual({ ok: false, issues: ['EXECUTION_PROVIDER must be one of cpu, cuda, dml, coreml, webgpu.'] });
+    const threads = parseEngineEnv({ CPU_THREADS: 'many' });
+    expect(threads.ok).toBe(false);
+    expect(!threads.ok && threads.issues[0]).toMatch(/^CPU_THREADS must be a whole number/);
+    expect(parseEngineEnv({ EXECUTION_PROVIDER_FALLBACK: 'maybe' })).toEqual({
+      ok: false,
+      issues: ['EXECUTION_PROVIDER_FALLBACK must be cpu (fall back to the CPU) or none (fail fast).'],
+    });
   });
 });

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readPngText } from '../../src/inference/png-text.js';
+import { readPngText } from '../../src/protocol/png-text.js';
 import { BOT_TOKEN, customIds, ephemeralOf, finalMessageOf, startHarness, type Harness } from './bot-harness.js';
 import type { FakeUser } from './fake-discord/fake-discord.js';
 

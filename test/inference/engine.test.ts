@@ -6,10 +6,11 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CancelledError, ModelLoadError, UserError } from '../../src/errors.js';
 import { createEngine, type OnnxEngineHandle } from '../../src/inference/engine.js';
-import { pngToRgb } from '../../src/inference/image.js';
-import { parseParameters } from '../../src/inference/parameters.js';
-import { readPngText } from '../../src/inference/png-text.js';
-import { SAMPLER_NAMES, type GenerateRequest, type StepProgress } from '../../src/inference/types.js';
+import { pngToRgb } from '../../src/inference/image/pixels.js';
+import { parseParameters } from '../../src/protocol/png-parameters.js';
+import { readPngText } from '../../src/protocol/png-text.js';
+import { SAMPLER_NAMES } from '../../src/protocol/samplers.js';
+import { type GenerateRequest, type StepProgress } from '../../src/protocol/generate-request.js';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../fixtures/tiny-models.js';
 
 let root: string;

@@ -8,8 +8,9 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type OnnxEngineHandle } from '../../src/inference/engine.js';
-import { readModelManifest } from '../../src/inference/model-manifest.js';
-import type { GenerateRequest, SamplerName } from '../../src/inference/types.js';
+import { readModelManifest } from '../../src/model-folder/model-manifest.js';
+import type { GenerateRequest } from '../../src/protocol/generate-request.js';
+import type { SamplerName } from '../../src/protocol/samplers.js';
 
 const MODELS_DIR = path.resolve('models');
 const MODEL_DIR = path.join(MODELS_DIR, 'imagine-tiny');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { modelManifestSchema } from '../../src/inference/model-manifest.js';
+import { modelManifestSchema } from '../../src/model-folder/model-manifest.js';
 import { findKnownModel, KNOWN_MODELS, knownModelManifest } from '../../src/models/known-models.js';
 
 describe('known models', () => {

@@ -36,7 +36,6 @@ const workerMessages: WorkerMessage[] = [
     models: [
       {
         name: 'sd15',
-        path: '/models/sd15',
         family: 'sd15',
         hasVaeEncoder: true,
         hasPreviewDecoder: false,

@@ -5,9 +5,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError, Identifiers, UserError } from '../../src/errors.js';
-import type { GenerateRequest, GenerateResult } from '../../src/inference/types.js';
+import type { GenerateRequest, GenerateResult, JobRequest } from '../../src/protocol/generate-request.js';
 import { createLogger } from '../../src/logger.js';
-import type { JobRunner, RunOptions } from '../../src/queue/job-runner.js';
+import type { JobRunner, RunOptions } from '../../src/worker/job-runner.js';
 import { JobService, type JobServiceOptions } from '../../src/queue/job-service.js';
 import type { Job, JobEventName, NewJob, QueuePosition } from '../../src/queue/job.js';
 import { Store } from '../../src/store/store.js';
@@ -97,7 +97,7 @@ function setup(options: Partial<JobServiceOptions> & { dir?: string } = {}) {
   return { dir, store, runner, service, events };
 }
 
-function newJob(guildId: string, userId = 'u1', request: Partial<GenerateRequest> = {}): NewJob {
+function newJob(guildId: string, userId = 'u1', request: Partial<JobRequest> = {}): NewJob {
   return {
     kind: 'imagine',
     guildId,

@@ -4,7 +4,8 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import type { Job } from '../../src/queue/job.js';
+import type { Job } from '../../src/store/job-record.js';
+import { decodeRequest } from '../../src/store/job-repository.js';
 import { DATABASE_FILE, Store } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
 import { LATEST_VERSION } from '../../src/store/migrations.js';
@@ -117,17 +118,22 @@ describe('Store', () => {
 describe('JobRepository', () => {
   it('stores every field and assigns increasing seq numbers', () => {
     const store = open(tempDir());
-    const image = new Uint8Array([1, 2, 3, 250]);
+    const image = { ref: 'outputs/parent/0.png' };
     const first = store.jobs.insert(newJob('a', { request: fakeRequest({ mode: { kind: 'img2img', image, strength: 0.5 } }) }));
     const second = store.jobs.insert(newJob('b', { kind: 'reroll', parentJobId: 'a', messageId: 'm9' }));
     expect(second.seq).toBe(first.seq + 1);
     const loaded = store.jobs.get('a')!;
     expect(loaded).toEqual(first);
-    const mode = loaded.request.mode as { kind: 'img2img'; image: Uint8Array };
-    expect(mode.image).toBeInstanceOf(Uint8Array);
-    expect([...mode.image]).toEqual([1, 2, 3, 250]);
+    expect(loaded.request.mode).toEqual({ kind: 'img2img', image: { ref: 'outputs/parent/0.png' }, strength: 0.5 });
     expect(store.jobs.get('b')).toMatchObject({ kind: 'reroll', parentJobId: 'a', messageId: 'm9', interactionToken: 'secret-token' });
     expect(store.jobs.get('missing')).toBeUndefined();
+  });
+
+  it('revives image bytes from rows written before image references, so an upgrade loses no queued job', () => {
+    const legacy = JSON.stringify({ ...fakeRequest(), mode: { kind: 'upscale', image: { $bytes: Buffer.from([1, 2, 3, 250]).toString('base64') }, strength: 0.3 } });
+    const mode = decodeRequest(legacy).mode as unknown as { image: Uint8Array };
+    expect(mode.image).toBeInstanceOf(Uint8Array);
+    expect([...mode.image]).toEqual([1, 2, 3, 250]);
   });
 
   it('moves jobs through their states and refuses to leave a final state', () => {

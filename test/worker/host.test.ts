@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError, Identifiers, UserError } from '../../src/errors.js';
-import type { StepProgress } from '../../src/inference/types.js';
+import type { StepProgress } from '../../src/protocol/generate-request.js';
 import { WorkerHost, type WorkerHostOptions } from '../../src/worker/host.js';
 import {
   ProtocolError,
@@ -71,11 +71,11 @@ describe('WorkerHost', () => {
   it('delivers a UserError from the engine as a UserError with its identifier', async () => {
     const host = makeHost('ok');
     await host.start();
-    const error = await host.run('bad-size', fakeRequest({ width: 100 }), runOptions()).catch((e: unknown) => e);
+    const error = await host.run('bad-size', fakeRequest({ model: 'fixed-64', width: 128 }), runOptions()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).identifier).toBe(Identifiers.InvalidSize);
-    expect((error as UserError).message).toBe('Width and height must be multiples of 8, got 100x64.');
-    expect((error as UserError).context).toEqual({ width: 100, height: 64 });
+    expect((error as UserError).message).toBe('Model "fixed-64" only draws 64x64; got 128x64.');
+    expect((error as UserError).context).toEqual({ width: 128, height: 64 });
     // The worker survives a user error.
     await expect(host.run('after', fakeRequest(), runOptions())).resolves.toMatchObject({ seed: 7 });
   });
@@ -85,7 +85,7 @@ describe('WorkerHost', () => {
     const { pid } = await host.start();
     const controller = new AbortController();
     const progress: StepProgress[] = [];
-    const running = host.run('long', fakeRequest({ steps: 1000 }), {
+    const running = host.run('long', fakeRequest({ steps: 150 }), {
       ...runOptions({ signal: controller.signal }),
       onProgress: (p) => {
         progress.push(p);
@@ -93,7 +93,7 @@ describe('WorkerHost', () => {
       },
     });
     await expect(running).rejects.toBeInstanceOf(CancelledError);
-    expect(progress.length).toBeLessThan(1000);
+    expect(progress.length).toBeLessThan(150);
     expect(host.pid).toBe(pid);
     expect(host.ready).toBe(true);
   });

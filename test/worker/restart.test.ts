@@ -9,7 +9,7 @@ import { Store } from '../../src/store/store.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
 import { isAlive } from '../fixtures/workers/fixtures.js';
 
-const HARNESS = fileURLToPath(new URL('../fixtures/workers/bot-harness.ts', import.meta.url));
+const HARNESS = fileURLToPath(new URL('../fixtures/workers/bot-harness.js', import.meta.url));
 
 interface HarnessEvent {
   event: string;

@@ -3,8 +3,9 @@ import { CONFIG_OPTIONS, CONFIG_SUBCOMMANDS } from '../../../commands/config.js'
 import { GuildSettingsSchema, describeSettingsIssues, type GuildSettings } from '../../config/guild-settings.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
-import { BUILT_IN_DEFAULTS, parseSizeSpec, sizeForRatio } from '../imagine-options.js';
-import { escapeMarkdown } from '../render/job-message.js';
+import { REQUEST_DEFAULTS } from '../../protocol/generate-request.js';
+import { parseSizeSpec, sizeForRatio } from '../options/size.js';
+import { escapeMarkdown } from '../delivery/render/job-message.js';
 
 /** The settings as an admin reads them. */
 export function describeSettings(settings: GuildSettings): string {
@@ -66,7 +67,7 @@ function change(interaction: ChatInputCommandInteraction, current: GuildSettings
         const spec = parseSizeSpec(size);
         if (!spec.ok) return { ok: false, message: spec.error.message };
         const { width, height } =
-          spec.value.kind === 'exact' ? spec.value : sizeForRatio(spec.value.ratio, BUILT_IN_DEFAULTS.width * BUILT_IN_DEFAULTS.height);
+          spec.value.kind === 'exact' ? spec.value : sizeForRatio(spec.value.ratio, REQUEST_DEFAULTS.width * REQUEST_DEFAULTS.height);
         defaults.width = width;
         defaults.height = height;
       }

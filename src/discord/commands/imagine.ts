@@ -3,14 +3,15 @@ import { IMAGINE_OPTIONS } from '../../../commands/imagine.js';
 import { GuildSettingsSchema } from '../../config/guild-settings.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
-import { parseImagineOptions, SIZE_PRESETS, type ImagineParams } from '../imagine-options.js';
+import { parseImagineOptions, type ImagineParams } from '../options/imagine-options.js';
+import { SIZE_PRESETS } from '../options/size.js';
 import { checkAllowedChannel } from '../preconditions/allowed-channel.js';
 import { replyUserError } from '../reply-user-error.js';
 import { submitJob } from '../submit-job.js';
-import type { GenerateRequest } from '../../inference/types.js';
+import type { JobRequest } from '../../protocol/generate-request.js';
 
 /** Builds the engine request from parsed options and the guild's preview setting. */
-export function toGenerateRequest(params: ImagineParams, previewEvery: number): GenerateRequest {
+export function toJobRequest(params: ImagineParams, previewEvery: number): JobRequest {
   return {
     model: params.model,
     prompt: params.prompt,
@@ -57,7 +58,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const submitted = submitJob(context, interaction, settings, {
         kind: 'imagine',
-        request: toGenerateRequest(parsed.value, previewEveryOf(settings)),
+        request: toJobRequest(parsed.value, previewEveryOf(settings)),
         notes: parsed.value.notes,
       });
       if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);

@@ -1,8 +1,8 @@
 import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
-import { escapeMarkdown } from '../render/job-message.js';
-import { formatEta } from '../render/progress-bar.js';
+import { escapeMarkdown } from '../delivery/render/job-message.js';
+import { formatEta } from '../delivery/render/progress-bar.js';
 
 const SHOWN = 15;
 

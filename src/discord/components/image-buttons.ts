@@ -2,7 +2,8 @@ import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { ButtonInteraction } from 'discord.js';
 import { Identifiers, UserError } from '../../errors.js';
-import { MAX_SEED, type GenerateRequest } from '../../inference/types.js';
+import { MAX_SEED, REQUEST_DEFAULTS, type JobRequest } from '../../protocol/generate-request.js';
+import { outputRef } from '../../store/image-files.js';
 import type { Job, JobKind } from '../../queue/job.js';
 import type { BotContext } from '../bot-context.js';
 import { previewEveryOf } from '../commands/imagine.js';
@@ -14,18 +15,10 @@ import { noLongerStored, submitJob } from '../submit-job.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import type { ComponentHandler } from './component-handler.js';
 
-/** How far a variation moves from the original: A1111's "variation strength"; subtle, as Midjourney's V buttons. */
-export const VARIATION_STRENGTH = 0.3;
-/** Denoising strength of the img2img refinement after the 2x Lanczos upscale. */
-export const UPSCALE_STRENGTH = 0.3;
-
-
-/** A button's job: its request, and for img2img-style jobs the stored PNG that goes into `request.mode.image`. */
+/** A button's job; img2img-style jobs refer to the stored PNG they start from, never carry its bytes. */
 export interface ButtonJob {
   kind: JobKind;
-  request: GenerateRequest;
-  /** Read after the acknowledgement (submit-job.ts) into `request.mode.image`. */
-  imagePath?: string;
+  request: JobRequest;
 }
 
 /**
@@ -34,7 +27,7 @@ export interface ButtonJob {
  * the stored PNG names its path (checked to exist) and the file is read after the acknowledgement.
  */
 export function requestFromButton(parent: Job, action: ImageAction, settings: GuildSettings): Result<ButtonJob, UserError> {
-  const base: GenerateRequest = { ...parent.request, previewEvery: previewEveryOf(settings) };
+  const base: JobRequest = { ...parent.request, previewEvery: previewEveryOf(settings) };
   if (action === 'reroll') {
     const { seed: _seed, ...rest } = base;
     return ok({ kind: 'reroll', request: { ...rest, mode: parent.request.mode } });
@@ -44,24 +37,22 @@ export function requestFromButton(parent: Job, action: ImageAction, settings: Gu
   if (!output) return err(noLongerStored(`Image ${index + 1} of that job`));
   if (action.startsWith('v')) {
     if (parent.request.mode.kind === 'txt2img' || parent.request.mode.kind === 'variation') {
-      const request: GenerateRequest = {
+      const request: JobRequest = {
         ...base,
         seed: output.seed,
         count: 1,
         width: output.width,
         height: output.height,
-        mode: { kind: 'variation', subseed: randomInt(0, MAX_SEED), strength: VARIATION_STRENGTH },
+        mode: { kind: 'variation', subseed: randomInt(0, MAX_SEED), strength: REQUEST_DEFAULTS.variationStrength },
       };
       return ok({ kind: 'variation', request });
     }
   }
   if (!existsSync(output.path)) return err(noLongerStored(`Image ${index + 1} of that job`));
-  // Filled in from imagePath after the acknowledgement.
-  const png = Buffer.alloc(0);
-  const imagePath = output.path;
+  const image = { ref: outputRef(parent.id, index) };
   if (action.startsWith('v')) {
     // An upscaled or img2img image has no seed noise to vary; redo it from its own pixels instead.
-    return ok({ kind: 'variation', imagePath, request: { ...base, seed: randomInt(0, MAX_SEED), count: 1, width: output.width, height: output.height, mode: { kind: 'img2img', image: png, strength: 0.45 } } });
+    return ok({ kind: 'variation', request: { ...base, seed: randomInt(0, MAX_SEED), count: 1, width: output.width, height: output.height, mode: { kind: 'img2img', image, strength: REQUEST_DEFAULTS.imageVariationStrength } } });
   }
   const width = output.width * 2;
   const height = output.height * 2;
@@ -73,7 +64,7 @@ export function requestFromButton(parent: Job, action: ImageAction, settings: Gu
       ),
     );
   }
-  return ok({ kind: 'upscale', imagePath, request: { ...base, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image: png, strength: UPSCALE_STRENGTH } } });
+  return ok({ kind: 'upscale', request: { ...base, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image, strength: REQUEST_DEFAULTS.upscaleStrength } } });
 }
 
 /** 🔄, V1..V4, U1..U4. Anyone may press them; the new job is the presser's and counts against their limits. */

@@ -5,8 +5,7 @@
  *   and offsets, exactly as diffusers' `XScheduler.from_config(pipe.scheduler.config)` does.
  * - `schedulerFromConfig(rawConfig)`: the class named by the config's own `_class_name`.
  */
-import { Identifiers, UserError } from '../../errors.js';
-import { SAMPLER_NAMES, type SamplerName } from '../types.js';
+import { SAMPLER_INFO, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
 import { DDIMScheduler } from './ddim.js';
 import { DPMSolverMultistepScheduler } from './dpm-solver-multistep.js';
 import { EulerAncestralDiscreteScheduler } from './euler-ancestral-discrete.js';
@@ -35,18 +34,14 @@ export const SCHEDULERS: Readonly<Record<SchedulerClassName, SchedulerConstructo
   LCMScheduler,
 };
 
-/**
- * Per sampler: the class, whether it runs on Karras sigmas, and the AUTOMATIC1111 display name written into PNG
- * parameters. The sampler name decides Karras (overriding `use_karras_sigmas` in the config) so that "Sampler:
- * Euler" in a PNG never describes a Karras run.
- */
-const SAMPLERS: Readonly<Record<SamplerName, { className: SchedulerClassName; karras: boolean; display: string }>> = {
-  euler: { className: 'EulerDiscreteScheduler', karras: false, display: 'Euler' },
-  euler_a: { className: 'EulerAncestralDiscreteScheduler', karras: false, display: 'Euler a' },
-  dpmpp_2m: { className: 'DPMSolverMultistepScheduler', karras: false, display: 'DPM++ 2M' },
-  dpmpp_2m_karras: { className: 'DPMSolverMultistepScheduler', karras: true, display: 'DPM++ 2M Karras' },
-  ddim: { className: 'DDIMScheduler', karras: false, display: 'DDIM' },
-  lcm: { className: 'LCMScheduler', karras: false, display: 'LCM' },
+/** The algorithm behind each sampler name; Karras and the display name are part of the shared contract (SAMPLER_INFO). */
+const SAMPLER_CLASSES: Readonly<Record<SamplerName, SchedulerClassName>> = {
+  euler: 'EulerDiscreteScheduler',
+  euler_a: 'EulerAncestralDiscreteScheduler',
+  dpmpp_2m: 'DPMSolverMultistepScheduler',
+  dpmpp_2m_karras: 'DPMSolverMultistepScheduler',
+  ddim: 'DDIMScheduler',
+  lcm: 'LCMScheduler',
 };
 
 export interface CreatedScheduler {
@@ -60,13 +55,13 @@ export interface CreatedScheduler {
  * Throws SchedulerConfigError on a bad config value.
  */
 export function createScheduler(sampler: SamplerName, rawConfig: unknown): CreatedScheduler {
-  const entry = SAMPLERS[sampler];
-  if (entry === undefined) {
+  const className = SAMPLER_CLASSES[sampler];
+  if (className === undefined) {
     throw new TypeError(`Expected \`sampler\` to be one of ${SAMPLER_NAMES.join(', ')}, got \`${String(sampler)}\``);
   }
-  const { config, unknownKeys } = parseSchedulerConfig(rawConfig, entry.className);
-  config.useKarrasSigmas = entry.karras;
-  return { scheduler: new SCHEDULERS[entry.className](config), unknownKeys };
+  const { config, unknownKeys } = parseSchedulerConfig(rawConfig, className);
+  config.useKarrasSigmas = SAMPLER_INFO[sampler].karras;
+  return { scheduler: new SCHEDULERS[className](config), unknownKeys };
 }
 
 /**
@@ -87,34 +82,4 @@ export function schedulerFromConfig(rawConfig: unknown): CreatedScheduler {
 
 function isSchedulerClassName(value: unknown): value is SchedulerClassName {
   return typeof value === 'string' && (SCHEDULER_CLASS_NAMES as readonly string[]).includes(value);
-}
-
-/** Case, spaces, underscores and hyphens do not matter: "Euler a", "euler_a" and "EULERA" are one name. */
-function normalize(name: string): string {
-  return name.toLowerCase().replace(/[\s_-]+/g, '');
-}
-
-const BY_NORMALIZED_NAME: ReadonlyMap<string, SamplerName> = new Map(
-  SAMPLER_NAMES.flatMap((name) => [
-    [normalize(name), name] as const,
-    [normalize(SAMPLERS[name].display), name] as const,
-  ]),
-);
-
-/**
- * Our sampler names (`dpmpp_2m_karras`) and A1111 display names (`DPM++ 2M Karras`), case- and space-insensitive.
- * An unknown name is a UserError listing the valid ones.
- */
-export function parseSamplerName(input: string): SamplerName {
-  const found = BY_NORMALIZED_NAME.get(normalize(input));
-  if (found !== undefined) return found;
-  const valid = SAMPLER_NAMES.map((name) => `${name} ("${SAMPLERS[name].display}")`).join(', ');
-  throw new UserError(Identifiers.UnknownSampler, `Unknown sampler "${input}". Use one of: ${valid}.`, {
-    sampler: input,
-  });
-}
-
-/** The AUTOMATIC1111 display name for PNG parameters: `dpmpp_2m_karras` -> "DPM++ 2M Karras". */
-export function samplerDisplayName(name: SamplerName): string {
-  return SAMPLERS[name].display;
 }

@@ -45,7 +45,7 @@ export class RemoteFakeDiscord {
   #apiBase = '';
 
   constructor() {
-    this.#child = fork(fileURLToPath(new URL('./fake-discord-process.ts', import.meta.url)), [], {
+    this.#child = fork(fileURLToPath(new URL('./fake-discord-process.js', import.meta.url)), [], {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });

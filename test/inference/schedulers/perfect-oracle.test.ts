@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { createScheduler } from '../../../src/inference/schedulers/index.js';
 import type { Scheduler } from '../../../src/inference/schedulers/scheduler.js';
-import { SAMPLER_NAMES, type SamplerName } from '../../../src/inference/types.js';
+import { SAMPLER_NAMES, type SamplerName } from '../../../src/protocol/samplers.js';
 import { sd15Config } from './harness.js';
 import { TorchCpuRng } from '../../../src/inference/rng.js';
 

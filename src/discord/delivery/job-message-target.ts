@@ -1,0 +1,155 @@
+import { Routes, type REST, type RawFile, type RESTPatchAPIWebhookWithTokenMessageJSONBody } from 'discord.js';
+import type { Logger } from '../../logger.js';
+import type { MessageState } from './render/job-message.js';
+import { discordCode, safeError } from '../safe-error.js';
+
+/** Discord's interaction token lifetime. */
+export const INTERACTION_TOKEN_TTL_MS = 15 * 60_000;
+/** Switch to the bot token this long before the interaction token expires, so no edit races the deadline. */
+export const TOKEN_SAFETY_MS = 60_000;
+
+const INVALID_WEBHOOK_TOKEN = 50027;
+const UNKNOWN_WEBHOOK = 10015;
+const UNKNOWN_MESSAGE = 10008;
+
+export interface JobMessageRef {
+  jobId: string;
+  userId: string;
+  channelId: string;
+  interactionToken: string | null;
+  /** Epoch ms the interaction was created (its token's 15 minutes count from here). */
+  interactionCreatedAt: number | null;
+  messageId: string | null;
+}
+
+export interface JobMessageTargetOptions {
+  rest: REST;
+  applicationId: string;
+  logger?: Logger;
+  /** @default 15 minutes */
+  tokenTtlMs?: number;
+  /** @default 60 s */
+  tokenSafetyMs?: number;
+  /** Called when the message id becomes known or changes (a fallback post), so it can be stored. */
+  onMessageId?: (messageId: string) => void;
+  /** Resolves once the interaction was acknowledged; edits wait for it. */
+  acknowledged?: Promise<unknown>;
+}
+
+/**
+ * Where a job's message lives and how to edit it. While the interaction token is fresh it edits the original
+ * response through the webhook route; from 14 minutes on (or on 50027 Invalid Webhook Token) it edits the same
+ * message with the bot token through the channel route, which Discord allows for non-ephemeral replies. When the
+ * message is gone (deleted, or never created because the bot stopped first), the final state is posted as a new
+ * channel message that replies to the original when it can and mentions the owner.
+ */
+export class JobMessageTarget {
+  readonly #ref: JobMessageRef;
+  readonly #options: JobMessageTargetOptions;
+  #tokenDead = false;
+  #messageGone = false;
+  /** The image currently attached, so an unchanged preview is kept by id instead of uploaded again. */
+  #attached: { key: string; attachmentId: string } | undefined;
+
+  constructor(ref: JobMessageRef, options: JobMessageTargetOptions) {
+    this.#ref = { ...ref };
+    this.#options = options;
+  }
+
+  get messageId(): string | null {
+    return this.#ref.messageId;
+  }
+
+  /** The rate-limit scope the next edit falls in: the interaction webhook, or the channel. */
+  get bucketKey(): string {
+    return this.#tokenUsable() ? `webhook:${this.#ref.jobId}` : `channel:${this.#ref.channelId}`;
+  }
+
+  #tokenUsable(): boolean {
+    const { interactionToken, interactionCreatedAt } = this.#ref;
+    if (this.#tokenDead || interactionToken === null || interactionCreatedAt === null) return false;
+    const ttl = this.#options.tokenTtlMs ?? INTERACTION_TOKEN_TTL_MS;
+    const safety = this.#options.tokenSafetyMs ?? TOKEN_SAFETY_MS;
+    return Date.now() - interactionCreatedAt < ttl - safety;
+  }
+
+  /** Sends one state. Throws rate limits and unexpected errors to the edit scheduler; handles expiry itself. */
+  async send(state: MessageState, final: boolean): Promise<void> {
+    await this.#options.acknowledged;
+    const { rest, applicationId } = this.#options;
+    const { body, files } = this.#payload(state);
+    if (this.#tokenUsable()) {
+      try {
+        const message = (await rest.patch(Routes.webhookMessage(applicationId, this.#ref.interactionToken!, '@original'), { body, files, auth: false })) as RawMessage;
+        this.#remember(message, state);
+        return;
+      } catch (error) {
+        const code = discordCode(error);
+        if (code === INVALID_WEBHOOK_TOKEN || code === UNKNOWN_WEBHOOK) {
+          this.#tokenDead = true;
+          this.#options.logger?.info({ jobId: this.#ref.jobId }, 'interaction token expired; editing with the bot token');
+        } else if (code === UNKNOWN_MESSAGE) {
+          this.#messageGone = true;
+        } else {
+          throw error;
+        }
+      }
+    }
+    if (this.#ref.messageId !== null && !this.#messageGone) {
+      try {
+        const message = (await rest.patch(Routes.channelMessage(this.#ref.channelId, this.#ref.messageId), { body, files })) as RawMessage;
+        this.#remember(message, state);
+        return;
+      } catch (error) {
+        if (discordCode(error) !== UNKNOWN_MESSAGE) throw error;
+        this.#messageGone = true;
+        this.#options.logger?.info({ jobId: this.#ref.jobId, err: safeError(error) }, 'job message is gone');
+      }
+    }
+    // No message to edit. Intermediate states are not worth a new message; the final always is.
+    if (!final) return;
+    const replyTo = this.#messageGone ? null : this.#ref.messageId;
+    const post = {
+      ...body,
+      content: `<@${this.#ref.userId}> ${body.content ?? ''}`.slice(0, 2000),
+      allowed_mentions: { parse: [], users: [this.#ref.userId] },
+      ...(replyTo ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } } : {}),
+    };
+    const message = (await rest.post(Routes.channelMessages(this.#ref.channelId), { body: post, files })) as RawMessage;
+    this.#messageGone = false;
+    this.#remember(message, state);
+  }
+
+  #payload(state: MessageState): { body: RESTPatchAPIWebhookWithTokenMessageJSONBody; files: RawFile[] | undefined } {
+    const body: RESTPatchAPIWebhookWithTokenMessageJSONBody = {
+      content: state.content,
+      components: state.components,
+      // Edits never ping; the owner is mentioned in text only.
+      allowed_mentions: { parse: [] },
+    };
+    if (!state.image) {
+      body.attachments = [];
+      return { body, files: undefined };
+    }
+    if (this.#attached?.key === state.image.key) {
+      body.attachments = [{ id: this.#attached.attachmentId }];
+      return { body, files: undefined };
+    }
+    body.attachments = [{ id: 0, filename: state.image.name }];
+    return { body, files: [{ name: state.image.name, data: Buffer.from(state.image.png), contentType: 'image/png' }] };
+  }
+
+  #remember(message: RawMessage, state: MessageState): void {
+    const attachment = message.attachments?.[0];
+    this.#attached = state.image && attachment ? { key: state.image.key, attachmentId: attachment.id } : undefined;
+    if (message.id && message.id !== this.#ref.messageId) {
+      this.#ref.messageId = message.id;
+      this.#options.onMessageId?.(message.id);
+    }
+  }
+}
+
+interface RawMessage {
+  id: string;
+  attachments?: { id: string }[];
+}

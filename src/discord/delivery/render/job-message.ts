@@ -1,0 +1,115 @@
+import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIButtonComponentWithCustomId } from 'discord.js';
+import type { Job, QueuePosition } from '../../../queue/job.js';
+import type { StepProgress } from '../../../protocol/generate-request.js';
+import { imageButtonIds, jobButtonIds, type ImageAction } from '../../custom-id-codec.js';
+import { formatEta, progressBar } from './progress-bar.js';
+
+/** An image attached to a message state. `key` identifies its bytes, so an unchanged preview is not re-uploaded. */
+export interface StateImage {
+  key: string;
+  name: string;
+  png: Uint8Array;
+}
+
+/** One complete state of a job's message: every edit sends all of it (only the newest state matters). */
+export interface MessageState {
+  content: string;
+  components: APIActionRowComponent<APIButtonComponent>[];
+  /** undefined: no attachment (clears an earlier preview). */
+  image?: StateImage;
+}
+
+const CONTENT_MAX = 2000;
+const PROMPT_SHOWN_MAX = 900;
+
+/** Discord markdown would turn `*`, `_`, `~`, `|`, `` ` ``, `>` and `#` in prompts into formatting. */
+export function escapeMarkdown(text: string): string {
+  return text.replace(/([\\*_~|`>#[\]()-])/g, '\\$1');
+}
+
+function header(job: Job): string {
+  const prompt = job.request.prompt.length > PROMPT_SHOWN_MAX ? `${job.request.prompt.slice(0, PROMPT_SHOWN_MAX)}…` : job.request.prompt;
+  const kind = job.kind === 'imagine' ? '' : job.kind === 'reroll' ? ' · 🔄 reroll' : job.kind === 'variation' ? ' · variation' : ' · upscale 2x';
+  return `**${escapeMarkdown(prompt)}** — <@${job.userId}>${kind}`;
+}
+
+function clip(content: string): string {
+  return content.length <= CONTENT_MAX ? content : `${content.slice(0, CONTENT_MAX - 1)}…`;
+}
+
+function cancelRow(job: Job): APIActionRowComponent<APIButtonComponent> {
+  return {
+    type: ComponentType.ActionRow,
+    components: [{ type: ComponentType.Button, style: ButtonStyle.Secondary, label: 'Cancel', emoji: { name: '✖️' }, custom_id: jobButtonIds.encode('cancel', job.id) }],
+  };
+}
+
+export function renderQueued(job: Job, position: QueuePosition | undefined, notes: readonly string[] = []): MessageState {
+  const eta = position ? formatEta(position.etaMs) : undefined;
+  const where = position ? `#${position.position} in line${eta ? ` · starts in ${eta}` : ''}` : 'waiting for the worker';
+  const lines = [header(job), `⏳ Queued: ${where}`, ...notes.map((note) => `-# ${note}`)];
+  return { content: clip(lines.join('\n')), components: [cancelRow(job)] };
+}
+
+export function renderRunning(job: Job, progress: StepProgress | undefined, preview: StateImage | undefined): MessageState {
+  const total = progress?.total ?? job.request.steps;
+  const step = progress?.step ?? 0;
+  const count = job.request.count;
+  const which = count > 1 ? `image ${(progress?.image ?? 0) + 1}/${count} · ` : '';
+  const percent = Math.round((100 * step) / Math.max(1, total));
+  const lines = [header(job), `🎨 ${which}step ${step}/${total} \`${progressBar(step, total)}\` ${percent}%`];
+  return { content: clip(lines.join('\n')), components: [cancelRow(job)], image: preview };
+}
+
+/** What the final message shows about the parameters; the full A1111 text is inside the PNG. */
+export function describeParameters(job: Job): string {
+  const r = job.request;
+  const seeds = job.seeds.length > 1 ? `Seeds \`${job.seeds.join(', ')}\`` : `Seed \`${job.seeds[0] ?? r.seed ?? '?'}\``;
+  const width = job.outputs[0]?.width ?? r.width;
+  const height = job.outputs[0]?.height ?? r.height;
+  return `${seeds} · ${width}x${height} · ${r.steps} steps · cfg ${r.cfg} · ${r.sampler} · ${escapeMarkdown(r.model)}`;
+}
+
+export function renderDone(job: Job, image: StateImage): MessageState {
+  const lines = [header(job), describeParameters(job)];
+  if (job.request.negativePrompt) lines.push(`-# Negative: ${escapeMarkdown(job.request.negativePrompt.slice(0, 300))}`);
+  for (const warning of job.warnings) lines.push(`⚠️ ${escapeMarkdown(warning)}`);
+  return { content: clip(lines.join('\n')), components: finalButtons(job), image };
+}
+
+export function renderFailed(job: Job): MessageState {
+  const error = job.error;
+  const why = error?.userFacing ? escapeMarkdown(error.message) : `Something went wrong (ref \`${error?.ref ?? 'unknown'}\`).`;
+  return { content: clip(`${header(job)}\n❌ ${why}`), components: [] };
+}
+
+export function renderCancelled(job: Job): MessageState {
+  const by = job.cancelledBy && job.cancelledBy !== job.userId ? ` by <@${job.cancelledBy}>` : '';
+  return { content: clip(`${header(job)}\n✖️ Cancelled${by}.`), components: [] };
+}
+
+/** 🔄 and U1..Un on the first row, V1..Vn on the second (≤ 5 buttons a row, ≤ 4 images). */
+export function finalButtons(job: Job): APIActionRowComponent<APIButtonComponent>[] {
+  const button = (action: ImageAction, label: string): APIButtonComponentWithCustomId => ({
+    type: ComponentType.Button,
+    style: ButtonStyle.Secondary,
+    label,
+    custom_id: imageButtonIds.encode(action, job.id),
+  });
+  const count = Math.max(1, job.outputs.length || job.request.count);
+  const reroll: APIButtonComponentWithCustomId = {
+    type: ComponentType.Button,
+    style: ButtonStyle.Secondary,
+    emoji: { name: '🔄' },
+    custom_id: imageButtonIds.encode('reroll', job.id),
+  };
+  const upscales: APIButtonComponentWithCustomId[] = [];
+  const variations: APIButtonComponentWithCustomId[] = [];
+  for (let i = 1; i <= Math.min(count, 4); i++) {
+    upscales.push(button(`u${i}` as ImageAction, `U${i}`));
+    variations.push(button(`v${i}` as ImageAction, `V${i}`));
+  }
+  const rows: APIActionRowComponent<APIButtonComponent>[] = [{ type: ComponentType.ActionRow, components: [reroll, ...upscales] }];
+  rows.push({ type: ComponentType.ActionRow, components: variations });
+  return rows;
+}

@@ -1,0 +1,199 @@
+import { Identifiers, UserError } from '../../errors.js';
+import { BOUNDS, type GuildSettings } from '../../config/guild-settings.js';
+import { REQUEST_DEFAULTS, type ModelDefaults } from '../../protocol/generate-request.js';
+import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
+import { err, ok, type Result } from '../result.js';
+import { invalid } from './invalid.js';
+import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
+import { countPromptTokensAtLeast, findBannedWord, PROMPT_TOKEN_WINDOW } from './prompt-checks.js';
+import { extractPromptFlags } from './prompt-flags.js';
+import { parseSizeSpec, roundTo, sizeForRatio } from './size.js';
+
+/** The raw /imagine options as Discord delivers them (unset options are undefined). */
+export interface ImagineInput {
+  prompt: string;
+  negative?: string;
+  size?: string;
+  steps?: number;
+  cfg?: number;
+  sampler?: string;
+  seed?: number;
+  count?: number;
+  model?: string;
+}
+
+/** What parsing needs to know about the world: the guild's settings and the worker's models. */
+export interface ImagineContext {
+  settings: GuildSettings;
+  /** Models the worker reported; empty while the worker is starting (then the model name is not checked). */
+  models: readonly { name: string; defaults: ModelDefaults }[];
+  /** DEFAULT_MODEL from the environment; the first listed model when unset. */
+  defaultModel?: string;
+}
+
+/** A fully resolved request: every field set, every bound checked. */
+export interface ImagineParams {
+  model: string;
+  prompt: string;
+  negativePrompt: string;
+  steps: number;
+  cfg: number;
+  sampler: SamplerName;
+  width: number;
+  height: number;
+  count: number;
+  /** Undefined: the engine picks a random seed and reports it. */
+  seed?: number;
+  /** Shown to the user with the reply ("--ar 16:9 gave 680x384"). */
+  notes: string[];
+}
+
+/**
+ * /imagine options + prompt flags + guild defaults + model defaults → a request inside the guild's limits.
+ * Precedence: option or flag, then the guild default, then the model's imagine-bot.json, then REQUEST_DEFAULTS.
+ * Never throws; every failure is a UserError whose message says what to change.
+ */
+export function parseImagineOptions(input: ImagineInput, context: ImagineContext): Result<ImagineParams, UserError> {
+  const { settings } = context;
+  const { limits } = settings;
+  const notes: string[] = [];
+
+  const flagged = extractPromptFlags(input.prompt);
+  if (!flagged.ok) return flagged;
+  const flags = flagged.value;
+  const prompt = flags.prompt.trim();
+  if (prompt === '') return err(invalid('The prompt is empty: describe the image before the flags, e.g. `a lighthouse at dusk --ar 16:9`.'));
+  if (prompt.length > BOUNDS.promptChars) {
+    return err(new UserError(Identifiers.PromptTooLong, `The prompt has ${prompt.length} characters; shorten it to ${BOUNDS.promptChars} or fewer.`));
+  }
+  const promptTokens = countPromptTokensAtLeast(prompt);
+  if (promptTokens > PROMPT_TOKEN_WINDOW) {
+    return err(
+      new UserError(
+        Identifiers.PromptTooLong,
+        `The prompt is at least ${promptTokens} tokens and the model reads ${PROMPT_TOKEN_WINDOW}; remove about ${promptTokens - PROMPT_TOKEN_WINDOW} words or symbols.`,
+        { tokens: promptTokens },
+      ),
+    );
+  }
+  const banned = findBannedWord(prompt, settings.bannedWords);
+  if (banned !== undefined) {
+    return err(new UserError(Identifiers.NotAllowed, `This server does not allow \`${banned}\` in prompts; remove it and try again.`, { word: banned }));
+  }
+
+  // Model first: its defaults fill what the user and the guild leave unset.
+  const modelChoice = pick(input.model?.trim() || undefined, flags.model, 'The model', (a, b) => a === b);
+  if (!modelChoice.ok) return modelChoice;
+  const modelName = modelChoice.value ?? settings.defaults.model ?? context.defaultModel ?? context.models[0]?.name;
+  if (modelName === undefined) {
+    return err(new UserError(Identifiers.UnknownModel, 'No model is installed yet; ask the bot owner to add one under MODELS_DIR.'));
+  }
+  const model = context.models.find((m) => m.name === modelName);
+  if (context.models.length > 0 && model === undefined) {
+    const names = context.models.map((m) => m.name).join(', ');
+    return err(new UserError(Identifiers.UnknownModel, `Unknown model \`${modelName}\`; choose one of: ${names}.`, { model: modelName }));
+  }
+  const modelDefaults = model?.defaults ?? {};
+
+  const stepsMax = Math.min(BOUNDS.steps.max, limits.maxSteps);
+  const stepsWhy = limits.maxSteps < BOUNDS.steps.max ? ' (this server\'s max steps)' : '';
+  const stepsPicked = optionOrFlag(parseIntOption, { option: 'Steps', flag: '`--steps`', both: 'Steps' }, input.steps, flags.steps, BOUNDS.steps.min, stepsMax, stepsWhy);
+  if (!stepsPicked.ok) return stepsPicked;
+  // Defaults above the guild's max (a model default, a limit lowered later) are clamped, not refused: the user did not ask for them.
+  const steps = stepsPicked.value ?? Math.min(settings.defaults.steps ?? modelDefaults.steps ?? REQUEST_DEFAULTS.steps, stepsMax);
+
+  const cfgPicked = optionOrFlag(parseNumberOption, { option: 'CFG', flag: '`--cfg`', both: 'CFG' }, input.cfg, flags.cfg, BOUNDS.cfg.min, BOUNDS.cfg.max);
+  if (!cfgPicked.ok) return cfgPicked;
+  const cfg = cfgPicked.value ?? settings.defaults.cfg ?? modelDefaults.cfg ?? REQUEST_DEFAULTS.cfg;
+
+  const samplerRaw = pick(input.sampler, flags.sampler, 'The sampler', (a, b) => normalizeSamplerName(a) === normalizeSamplerName(b));
+  if (!samplerRaw.ok) return samplerRaw;
+  let sampler: SamplerName = settings.defaults.sampler ?? modelDefaults.sampler ?? REQUEST_DEFAULTS.sampler;
+  if (samplerRaw.value !== undefined) {
+    const name = normalizeSamplerName(samplerRaw.value);
+    if (name === undefined) {
+      return err(new UserError(Identifiers.UnknownSampler, `Unknown sampler \`${samplerRaw.value}\`; use one of: ${SAMPLER_NAMES.join(', ')}.`));
+    }
+    sampler = name;
+  }
+
+  const seedPicked = optionOrFlag(parseIntOption, { option: 'Seed', flag: '`--seed`', both: 'The seed' }, input.seed, flags.seed, BOUNDS.seed.min, BOUNDS.seed.max);
+  if (!seedPicked.ok) return seedPicked;
+
+  const countMax = Math.min(BOUNDS.count.max, limits.maxCount);
+  const countWhy = limits.maxCount < BOUNDS.count.max ? " (this server's max count)" : '';
+  const countPicked = optionOrFlag(parseIntOption, { option: 'Count', flag: '`--count`', both: 'Count' }, input.count, flags.count, BOUNDS.count.min, countMax, countWhy);
+  if (!countPicked.ok) return countPicked;
+  const count = countPicked.value ?? Math.min(settings.defaults.count ?? 1, countMax);
+
+  // Size: `size` option, `--size` or `--ar` (one of them), else the default size.
+  const sizeSources = [input.size?.trim() || undefined, flags.size, flags.ar].filter((s): s is string => s !== undefined);
+  if (sizeSources.length > 1 && new Set(sizeSources.map((s) => s.toLowerCase())).size > 1) {
+    return err(invalid('The size is set more than once (size option, `--size`, `--ar`); keep one.'));
+  }
+  const defaultWidth = settings.defaults.width ?? modelDefaults.width ?? REQUEST_DEFAULTS.width;
+  const defaultHeight = settings.defaults.height ?? modelDefaults.height ?? REQUEST_DEFAULTS.height;
+  let width = defaultWidth;
+  let height = defaultHeight;
+  let userSized = false;
+  if (sizeSources.length > 0) {
+    const spec = parseSizeSpec(sizeSources[0]);
+    if (!spec.ok) return spec;
+    userSized = true;
+    if (spec.value.kind === 'exact') {
+      ({ width, height } = spec.value);
+      const { min, max, multiple } = BOUNDS.side;
+      if (width < min || height < min || width > max || height > max || width % multiple !== 0 || height % multiple !== 0) {
+        const suggestion = `${Math.min(max, Math.max(min, roundTo(width, multiple)))}x${Math.min(max, Math.max(min, roundTo(height, multiple)))}`;
+        return err(
+          new UserError(
+            Identifiers.InvalidSize,
+            `Size ${width}x${height} is not allowed: each side must be a multiple of ${multiple} from ${min} to ${max}. Try ${suggestion}.`,
+          ),
+        );
+      }
+    } else {
+      ({ width, height } = sizeForRatio(spec.value.ratio, defaultWidth * defaultHeight));
+      notes.push(`${spec.value.label} → ${width}x${height}`);
+    }
+  }
+  if (width * height > limits.maxPixels) {
+    if (userSized) {
+      const fit = Math.sqrt(limits.maxPixels / (width * height));
+      const floor8 = (v: number) => Math.max(BOUNDS.side.min, Math.floor(v / BOUNDS.side.multiple) * BOUNDS.side.multiple);
+      const suggestion = `${floor8(width * fit)}x${floor8(height * fit)}`;
+      return err(
+        new UserError(
+          Identifiers.InvalidSize,
+          `${width}x${height} is ${width * height} pixels; this server allows ${limits.maxPixels} per image. Try ${suggestion} or a ratio such as 16:9.`,
+        ),
+      );
+    }
+    // A default bigger than the limit (a large model default): shrink it, keeping its shape.
+    ({ width, height } = sizeForRatio([width, height], limits.maxPixels));
+    while (width * height > limits.maxPixels) {
+      width -= BOUNDS.side.multiple;
+      height = roundTo((width * defaultHeight) / defaultWidth, BOUNDS.side.multiple);
+    }
+  }
+
+  // An explicit negative option replaces the defaults; `--no` adds to whatever applies, as Midjourney's --no adds a
+  // negative weight rather than replacing anything.
+  const baseNegative = input.negative?.trim() ?? settings.defaults.negativePrompt ?? modelDefaults.negativePrompt ?? '';
+  const negativeParts = [baseNegative, ...flags.no].filter((part) => part !== '');
+  const negativePrompt = negativeParts.join(', ');
+  if (negativePrompt.length > BOUNDS.negativeChars) {
+    return err(invalid(`The negative prompt has ${negativePrompt.length} characters; shorten it to ${BOUNDS.negativeChars} or fewer.`));
+  }
+  const negativeTokens = countPromptTokensAtLeast(negativePrompt);
+  if (negativeTokens > PROMPT_TOKEN_WINDOW) {
+    return err(
+      new UserError(
+        Identifiers.PromptTooLong,
+        `The negative prompt is at least ${negativeTokens} tokens and the model reads ${PROMPT_TOKEN_WINDOW}; remove about ${negativeTokens - PROMPT_TOKEN_WINDOW} words.`,
+      ),
+    );
+  }
+
+  return ok({ model: modelName, prompt, negativePrompt, steps, cfg, sampler, width, height, count, seed: seedPicked.value, notes });
+}

@@ -1,0 +1,240 @@
+/**
+ * The building blocks of every pipeline, in diffusers' order (pipeline_onnx_stable_diffusion.py): encode the prompt
+ * and the negative prompt → seeded latents × init_noise_sigma (or the encoded init image noised to the start step)
+ * → per step: scale_model_input → UNet → guidance → scheduler step → progress/preview → VAE decode
+ * `latents / scaling_factor`.
+ */
+import { CancelledError, InferenceError } from '../../errors.js';
+import { MAX_SEED, type GenerateRequest, type Preview } from '../../protocol/generate-request.js';
+import { tensorToRgb } from '../image/pixels.js';
+import { PreviewDecoder } from '../image/previews.js';
+import type { LoadedModel } from '../model/loaded-model.js';
+import type { Feed, IoSpec, RunClock } from '../model/session.js';
+import { textCleanup } from '../prompt/text-cleanup.js';
+import { TorchCpuRng, slerp } from '../rng.js';
+import type { Scheduler } from '../schedulers/scheduler.js';
+import type { GenerateOptions } from '../types.js';
+
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new CancelledError();
+}
+
+/** LCM guidance embedding of w = (cfg − 1)·1000 (diffusers get_guidance_scale_embedding). */
+export function guidanceEmbedding(cfg: number, dim: number): Float32Array {
+  const w = (cfg - 1) * 1000;
+  const half = Math.floor(dim / 2);
+  const out = new Float32Array(dim);
+  const scale = Math.log(10000) / (half - 1);
+  for (let i = 0; i < half; i++) {
+    const arg = w * Math.exp(-i * scale);
+    out[i] = Math.sin(arg);
+    out[half + i] = Math.cos(arg);
+  }
+  return out; // an odd dim keeps its last entry 0, as diffusers pads it
+}
+
+function timestepFeed(spec: IoSpec, t: number, batch: number): Feed {
+  const value = spec.type.startsWith('int') ? Math.round(t) : t;
+  if (spec.shape.length === 0) return { data: [value], dims: [] };
+  const fixed = typeof spec.shape[0] === 'number' && spec.shape[0] > 0 ? spec.shape[0] : batch;
+  return { data: new Array<number>(fixed).fill(value), dims: [fixed] };
+}
+
+function concat(a: Float32Array, b: Float32Array): Float32Array {
+  const out = new Float32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function repeat(v: Float32Array, times: number): Float32Array {
+  const out = new Float32Array(v.length * times);
+  for (let i = 0; i < times; i++) out.set(v, i * v.length);
+  return out;
+}
+
+/**
+ * One generation's state: the encoded prompts, the preview decoder and the warnings and notes collected on the way.
+ * The steps are diffusers' (encode → denoise → decode); the request kinds in run-pipeline.ts combine them.
+ */
+export class Generation {
+  readonly warnings: string[] = [];
+  readonly notes: string[] = [];
+  previewMs = 0;
+  private cond!: Float32Array;
+  private uncond?: Float32Array;
+  /** [uncond, cond] stacked once for the batch-2 UNet call, rather than on every step. */
+  private condPair?: Float32Array;
+  private readonly guidance: boolean;
+
+  constructor(
+    private readonly model: LoadedModel,
+    private readonly req: GenerateRequest,
+    private readonly clock: RunClock,
+    private readonly options: GenerateOptions,
+  ) {
+    // LCM UNets take guidance as an input embedding, so there is no unconditional pass (reference §1.7).
+    this.guidance = req.cfg > 1 && model.unetContract.timestepCondDim === undefined;
+  }
+
+  private async encodeText(text: string, what: 'prompt' | 'negative prompt'): Promise<Float32Array> {
+    const enc = this.model.tokenizer.encodePadded(text);
+    if (enc.truncated) {
+      this.warnings.push(`Your ${what} is longer than the model's 77-token window; this part was ignored: "${enc.droppedText}".`);
+    }
+    const out = await this.model.textEncoder.run(
+      { input_ids: { data: enc.inputIds, dims: [1, enc.inputIds.length] } },
+      ['last_hidden_state'],
+      this.clock,
+    );
+    return out.last_hidden_state.data;
+  }
+
+  async encodePrompts(): Promise<void> {
+    this.cond = await this.encodeText(this.req.prompt, 'prompt');
+    if (this.guidance) {
+      this.uncond = await this.encodeText(this.req.negativePrompt, 'negative prompt');
+      this.condPair = concat(this.uncond, this.cond);
+    }
+    if (this.model.knownWords) {
+      const words = textCleanup(`${this.req.prompt} ${this.req.negativePrompt}`).match(/\p{L}+/gu) ?? [];
+      const unknown = [...new Set(words.filter((w) => !this.model.knownWords!.has(w)))];
+      if (unknown.length) {
+        this.warnings.push(`The model "${this.model.folder.name}" does not know these words, so they had no effect: ${unknown.join(', ')}.`);
+      }
+    }
+  }
+
+  /** Epsilon for one step, with classifier-free guidance: ε = ε_u + g·(ε_c − ε_u). */
+  private async predictNoise(x: Float32Array, t: number, dims: number[]): Promise<Float32Array> {
+    const { unet, unetContract: c } = this.model;
+    const ehsDims = (n: number) => [n, this.cond.length / c.hiddenSize, c.hiddenSize];
+    const extra = (n: number): Record<string, Feed> =>
+      c.timestepCondDim === undefined
+        ? {}
+        : { timestep_cond: { data: repeat(guidanceEmbedding(this.req.cfg, c.timestepCondDim), n), dims: [n, c.timestepCondDim] } };
+    const call = async (sample: Float32Array, ehs: Float32Array, n: number) => {
+      const out = await unet.run(
+        {
+          sample: { data: sample, dims: [n, ...dims.slice(1)] },
+          timestep: timestepFeed(c.timestep, t, n),
+          encoder_hidden_states: { data: ehs, dims: ehsDims(n) },
+          ...extra(n),
+        },
+        ['out_sample'],
+        this.clock,
+      );
+      return out.out_sample.data;
+    };
+    if (!this.guidance) return call(x, this.cond, 1);
+    let epsU: Float32Array;
+    let epsC: Float32Array;
+    if (c.acceptsBatch2) {
+      const both = await call(concat(x, x), this.condPair!, 2);
+      epsU = both.subarray(0, x.length);
+      epsC = both.subarray(x.length);
+    } else {
+      epsU = await call(x, this.uncond!, 1);
+      epsC = await call(x, this.cond, 1);
+    }
+    const g = this.req.cfg;
+    const eps = new Float32Array(x.length);
+    for (let i = 0; i < eps.length; i++) eps[i] = epsU[i] + g * (epsC[i] - epsU[i]);
+    return eps;
+  }
+
+  /** Encode an image tensor to a latent × scaling factor (the mean of latent_parameters: deterministic). */
+  async encodeImage(pixels: Float32Array, width: number, height: number): Promise<Float32Array> {
+    const enc = this.model.vaeEncoder!;
+    const name = this.model.vaeEncoderOutput!;
+    const out = await enc.run({ sample: { data: pixels, dims: [1, 3, height, width] } }, [name], this.clock);
+    let latent = out[name].data;
+    if (name === 'latent_parameters') latent = latent.slice(0, latent.length / 2); // mean ‖ logvar → mean
+    const s = this.model.folder.vaeScalingFactor;
+    return latent.map((v) => v * s);
+  }
+
+  /**
+   * Denoise one image. `init` is an encoded image for img2img (noised to the start step chosen by strength).
+   */
+  async denoise(
+    imageIndex: number,
+    seed: number,
+    width: number,
+    height: number,
+    scheduler: Scheduler,
+    init?: { latent: Float32Array; strength: number },
+  ): Promise<Float32Array> {
+    const { latentChannels } = this.model.unetContract;
+    const dims = [1, latentChannels, height / 8, width / 8];
+    const n = dims.reduce((a, b) => a * b, 1);
+    const rng = new TorchCpuRng(seed);
+    let noise = rng.randn(n);
+    const mode = this.req.mode;
+    if (mode.kind === 'variation' && mode.strength > 0) {
+      noise = slerp(mode.strength, noise, new TorchCpuRng((mode.subseed + imageIndex) % (MAX_SEED + 1)).randn(n));
+    }
+    const steps = this.req.steps;
+    let begin = 0;
+    let x: Float32Array;
+    if (init) {
+      // diffusers get_timesteps: run the last ⌊steps·strength⌋ steps (at least one).
+      begin = steps - Math.max(1, Math.min(Math.floor(steps * init.strength), steps));
+      x = scheduler.addNoise(init.latent, noise, begin);
+    } else {
+      x = noise.map((v) => v * scheduler.initNoiseSigma);
+    }
+    const total = steps - begin;
+    const previews = this.req.previewEvery > 0 ? this.previewDecoder(width, height) : undefined;
+    for (let i = begin; i < steps; i++) {
+      throwIfAborted(this.options.signal);
+      const t = scheduler.timesteps[i];
+      const eps = await this.predictNoise(scheduler.scaleModelInput(x, i), t, dims);
+      const { prevSample, predOriginalSample } = scheduler.step(eps, i, x, rng);
+      x = prevSample;
+      const step = i - begin + 1;
+      // Preview at the first step (the user sees something after one UNet call), then every k steps; the last
+      // step's picture is the final image, so no preview there. The preview is awaited before the next step:
+      // session.run blocks the event loop, so a preview left pending would only arrive a whole step later.
+      let preview: Preview | undefined;
+      if (previews && step < total && (step - 1) % this.req.previewEvery === 0) {
+        const started = performance.now();
+        preview = await previews.decode(predOriginalSample, this.clock);
+        this.previewMs += performance.now() - started;
+      }
+      this.options.onStep?.({ step, total, image: imageIndex, preview });
+    }
+    throwIfAborted(this.options.signal);
+    return x;
+  }
+
+  private previewDecoderCache?: PreviewDecoder | null;
+  private previewDecoder(width: number, height: number): PreviewDecoder | undefined {
+    if (this.previewDecoderCache === undefined) {
+      this.previewDecoderCache =
+        PreviewDecoder.create({
+          channels: this.model.unetContract.latentChannels,
+          latentHeight: height / 8,
+          latentWidth: width / 8,
+          taesd: this.model.previewDecoder,
+          matrix: this.model.previewMatrix,
+        }) ?? null;
+      if (!this.previewDecoderCache) this.notes.push(`model ${this.model.folder.name} has no preview decoder or latent-RGB matrix: previews off`);
+    }
+    return this.previewDecoderCache ?? undefined;
+  }
+
+  async decode(latent: Float32Array, width: number, height: number): Promise<{ rgb: Buffer; width: number; height: number }> {
+    const { latentChannels } = this.model.unetContract;
+    const s = this.model.folder.vaeScalingFactor;
+    const out = await this.model.vaeDecoder.run(
+      { latent_sample: { data: latent.map((v) => v / s), dims: [1, latentChannels, height / 8, width / 8] } },
+      [this.model.vaeDecoder.output('sample').name],
+      this.clock,
+    );
+    const { data, dims } = out.sample;
+    if (dims.length !== 4 || dims[1] !== 3) throw new InferenceError(`${this.model.vaeDecoder.file}: expected [1, 3, H, W] output, got [${dims.join(', ')}]`);
+    return { rgb: tensorToRgb(data, dims[3], dims[2]), width: dims[3], height: dims[2] };
+  }
+}
+

@@ -1,0 +1,125 @@
+/**
+ * One request on a loaded model: the model-dependent checks, then txt2img, img2img, variation or upscale built
+ * from the steps in generation.ts, each image finished as a PNG with AUTOMATIC1111's parameters embedded.
+ */
+import { randomInt } from 'node:crypto';
+import { Identifiers, UserError } from '../../errors.js';
+import { MAX_SEED, REQUEST_BOUNDS, type GenerateRequest, type GeneratedImage } from '../../protocol/generate-request.js';
+import { formatParameters, type ImageParameters } from '../../protocol/png-parameters.js';
+import { addPngText } from '../../protocol/png-text.js';
+import { imageToTensor, lanczosUpscale, pngToRgb, rgbToPng } from '../image/pixels.js';
+import { makeScheduler, type LoadedModel } from '../model/loaded-model.js';
+import type { RunClock } from '../model/session.js';
+import type { GenerateOptions } from '../types.js';
+import { Generation, throwIfAborted } from './generation.js';
+
+export interface PipelineOutput {
+  images: GeneratedImage[];
+  seed: number;
+  warnings: string[];
+  previewMs: number;
+  /** Lines for the engine's log (unknown scheduler config keys and the like). */
+  notes: string[];
+}
+
+function invalid(identifier: (typeof Identifiers)[keyof typeof Identifiers], message: string): UserError {
+  return new UserError(identifier, message);
+}
+
+/**
+ * The checks that depend on the model: the request's own bounds were checked against the contract
+ * (protocol/generate-request.ts) at the engine's door.
+ */
+export function checkRequestForModel(model: LoadedModel, req: GenerateRequest): void {
+  const mode = req.mode;
+  if (mode.kind === 'img2img' && !model.vaeEncoder) {
+    throw invalid(Identifiers.InvalidArgument, `Model "${model.folder.name}" has no vae_encoder, so it cannot start from an image (img2img). Use another model or drop the init image.`);
+  }
+  if (mode.kind !== 'upscale') checkSize(model, req.width, req.height);
+}
+
+function checkSize(model: LoadedModel, width: number, height: number): void {
+  const fixed = model.unetContract.fixedLatentSize;
+  if (!fixed) return;
+  const [h, w] = fixed;
+  if (width !== w * 8 || height !== h * 8) {
+    throw invalid(Identifiers.InvalidSize, `Model "${model.folder.name}" only draws ${w * 8}x${h * 8}; got ${width}x${height}.`);
+  }
+}
+
+async function finishPng(rgb: Buffer, width: number, height: number, params: ImageParameters): Promise<GeneratedImage> {
+  const parameters = formatParameters(params);
+  const png = addPngText(await rgbToPng(rgb, width, height), 'parameters', parameters);
+  return { png: new Uint8Array(png.buffer, png.byteOffset, png.byteLength), seed: params.seed, width, height, parameters };
+}
+
+/** Run one request on a loaded model. `clock` collects session.run time. */
+export async function runPipeline(model: LoadedModel, req: GenerateRequest, options: GenerateOptions, clock: RunClock): Promise<PipelineOutput> {
+  checkRequestForModel(model, req);
+  throwIfAborted(options.signal);
+  const seed = req.seed ?? randomInt(0, MAX_SEED + 1);
+  const gen = new Generation(model, req, clock, options);
+  const mode = req.mode;
+  const baseParams = {
+    prompt: req.prompt,
+    negativePrompt: req.negativePrompt,
+    steps: req.steps,
+    sampler: req.sampler,
+    cfg: req.cfg,
+    model: model.folder.name,
+  };
+
+  if (mode.kind === 'upscale') {
+    const up = await lanczosUpscale(mode.image, 2);
+    const fixed = model.unetContract.fixedLatentSize;
+    const { max, multiple } = REQUEST_BOUNDS.side;
+    const fits = !fixed && up.width % multiple === 0 && up.height % multiple === 0 && up.width <= max && up.height <= max;
+    const params = { ...baseParams, seed, width: up.width, height: up.height, upscale: 2 };
+    if (!model.vaeEncoder || !fits) {
+      // Plain Lanczos: no encoder to refine with, or the model cannot run at the doubled size.
+      if (model.vaeEncoder && !fits) gen.warnings.push(`Upscaled with Lanczos only: ${up.width}x${up.height} is beyond what this model can refine.`);
+      const rgb = await pngToRgb(up.png);
+      options.onStep?.({ step: 1, total: 1, image: 0 });
+      return { images: [await finishPng(rgb, up.width, up.height, params)], seed, warnings: gen.warnings, previewMs: 0, notes: gen.notes };
+    }
+    await gen.encodePrompts();
+    const pixels = await imageToTensor(up.png, up.width, up.height, 'image to upscale');
+    const latent = await gen.encodeImage(pixels, up.width, up.height);
+    const { scheduler, unknownKeys } = makeScheduler(model.folder, req.sampler);
+    noteUnknownKeys(gen, unknownKeys);
+    scheduler.setTimesteps(req.steps);
+    const x = await gen.denoise(0, seed, up.width, up.height, scheduler, { latent, strength: mode.strength });
+    const img = await gen.decode(x, up.width, up.height);
+    const image = await finishPng(img.rgb, img.width, img.height, { ...params, denoisingStrength: mode.strength });
+    return { images: [image], seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes };
+  }
+
+  await gen.encodePrompts();
+  let init: { latent: Float32Array; strength: number } | undefined;
+  if (mode.kind === 'img2img') {
+    const pixels = await imageToTensor(mode.image, req.width, req.height);
+    init = { latent: await gen.encodeImage(pixels, req.width, req.height), strength: mode.strength };
+  }
+  const images: GeneratedImage[] = [];
+  for (let i = 0; i < req.count; i++) {
+    // Image i uses seed + i, so any one image of a grid can be regenerated alone with its own seed.
+    const imageSeed = (seed + i) % (MAX_SEED + 1);
+    const { scheduler, unknownKeys } = makeScheduler(model.folder, req.sampler);
+    if (i === 0) noteUnknownKeys(gen, unknownKeys);
+    scheduler.setTimesteps(req.steps);
+    const x = await gen.denoise(i, imageSeed, req.width, req.height, scheduler, init);
+    const img = await gen.decode(x, req.width, req.height);
+    const params: ImageParameters = { ...baseParams, seed: imageSeed, width: img.width, height: img.height };
+    if (mode.kind === 'img2img') params.denoisingStrength = mode.strength;
+    if (mode.kind === 'variation') {
+      params.variationSeed = (mode.subseed + i) % (MAX_SEED + 1);
+      params.variationStrength = mode.strength;
+    }
+    images.push(await finishPng(img.rgb, img.width, img.height, params));
+  }
+  return { images, seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes };
+}
+
+function noteUnknownKeys(gen: Generation, keys: string[]): void {
+  if (keys.length) gen.notes.push(`scheduler_config.json keys not used: ${keys.join(', ')}`);
+}

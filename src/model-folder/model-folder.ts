@@ -1,0 +1,199 @@
+/**
+ * The one authority on "is this folder a model, and which family": finding and checking model folders (diffusers
+ * ONNX layout) without loading any session, so listing and validation are cheap and the messages name the exact
+ * file that is wrong. Plain fs and JSON: the bot (to know installed models before the worker is up), the engine
+ * (before loading) and `models:list` all ask here.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Identifiers, ModelLoadError, UserError } from '../errors.js';
+import type { ModelSummary } from '../protocol/generate-request.js';
+import { guessFamily } from './family.js';
+import { readModelManifest, type ModelFamily, type ModelManifest } from './model-manifest.js';
+
+/** Pipelines the engine can run; SDXL needs two text encoders and extra UNet inputs we do not drive yet. */
+const SUPPORTED_PIPELINES = new Set([
+  'OnnxStableDiffusionPipeline',
+  'OnnxStableDiffusionImg2ImgPipeline',
+  'ORTStableDiffusionPipeline',
+  'StableDiffusionPipeline',
+  'LatentConsistencyModelPipeline',
+  'ORTLatentConsistencyModelPipeline',
+]);
+
+export interface ModelFolder {
+  /** Folder name, used as the model's name. */
+  name: string;
+  dir: string;
+  pipelineClass: string;
+  manifest: ModelManifest;
+  /**
+   * From imagine-bot.json, else from the tokenizer's pad token (SD 2.x pads with "!"); undefined when neither
+   * says, and the engine then decides from the sessions' metadata.
+   */
+  family?: ModelFamily;
+  /** Where `family` came from: a guess from the tokenizer yields to what the sessions show (SDXL, a 1024-wide encoder). */
+  familySource?: 'manifest' | 'tokenizer';
+  /** scheduler/scheduler_config.json, parsed JSON (the scheduler's zod schema checks it). */
+  schedulerConfig: unknown;
+  /** Latents are divided by this before the VAE decoder (vae_decoder/config.json, default 0.18215). */
+  vaeScalingFactor: number;
+  files: {
+    textEncoder: string;
+    unet: string;
+    vaeDecoder: string;
+    vaeEncoder?: string;
+    /** TAESD decoder for cheap previews (taesd_decoder/model.onnx). */
+    previewDecoder?: string;
+    tokenizerDir: string;
+  };
+  /** Bytes on disk of every model.onnx and its external weights. */
+  sizeBytes: number;
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function readJson(file: string, what: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new ModelLoadError(`Missing ${what}: ${file}`, file);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new ModelLoadError(`${file} is not valid JSON: ${(error as Error).message}`, file, { cause: error });
+  }
+}
+
+/** Size of a component folder: model.onnx plus external data files beside it. */
+async function folderBytes(dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    if (entry.isFile() && entry.name !== 'config.json') total += (await stat(path.join(dir, entry.name))).size;
+  }
+  return total;
+}
+
+/**
+ * Check that `dir` is a usable model folder and describe it. Every problem is a ModelLoadError naming the file
+ * and what is wrong (missing, not JSON, unsupported pipeline).
+ */
+export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
+  const resolved = path.resolve(dir);
+  if (!(await exists(resolved))) throw new ModelLoadError(`Model folder not found: ${resolved}`, resolved);
+  const indexFile = path.join(resolved, 'model_index.json');
+  const index = (await readJson(indexFile, 'model_index.json')) as Record<string, unknown>;
+  const pipelineClass = typeof index?._class_name === 'string' ? index._class_name : '';
+  if (!pipelineClass) throw new ModelLoadError(`${indexFile} has no "_class_name"`, indexFile);
+  if (!SUPPORTED_PIPELINES.has(pipelineClass)) {
+    const hint = /XL/i.test(pipelineClass) ? ' (SDXL is not supported yet: use an SD 1.x/2.x, Turbo or LCM model)' : '';
+    throw new ModelLoadError(`${indexFile}: pipeline "${pipelineClass}" is not supported${hint}`, indexFile);
+  }
+  const schedulerConfig = await readJson(path.join(resolved, 'scheduler', 'scheduler_config.json'), 'scheduler config');
+
+  const tokenizerDir = path.join(resolved, 'tokenizer');
+  for (const f of ['vocab.json', 'merges.txt']) {
+    const file = path.join(tokenizerDir, f);
+    if (!(await exists(file))) throw new ModelLoadError(`Missing tokenizer file: ${file}`, file);
+  }
+  const component = async (name: string, required: boolean): Promise<string | undefined> => {
+    const file = path.join(resolved, name, 'model.onnx');
+    if (await exists(file)) return file;
+    if (required) throw new ModelLoadError(`Missing ${name}: ${file}`, file);
+    return undefined;
+  };
+  const textEncoder = (await component('text_encoder', true))!;
+  const unet = (await component('unet', true))!;
+  const vaeDecoder = (await component('vae_decoder', true))!;
+  const vaeEncoder = await component('vae_encoder', false);
+  const previewDecoder = await component('taesd_decoder', false);
+
+  let vaeScalingFactor = 0.18215;
+  const vaeConfigFile = path.join(resolved, 'vae_decoder', 'config.json');
+  if (await exists(vaeConfigFile)) {
+    const cfg = (await readJson(vaeConfigFile, 'VAE config')) as Record<string, unknown>;
+    if (cfg.scaling_factor !== undefined) {
+      if (typeof cfg.scaling_factor !== 'number' || !(cfg.scaling_factor > 0)) {
+        throw new ModelLoadError(`${vaeConfigFile}: "scaling_factor" must be a positive number`, vaeConfigFile);
+      }
+      vaeScalingFactor = cfg.scaling_factor;
+    }
+  }
+  const manifest = await readModelManifest(resolved);
+  const guessed = manifest.family === undefined ? await guessFamily(resolved) : undefined;
+  const family = manifest.family ?? guessed;
+  let sizeBytes = 0;
+  for (const file of [textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder]) {
+    if (file) sizeBytes += await folderBytes(path.dirname(file));
+  }
+  return {
+    name: path.basename(resolved),
+    dir: resolved,
+    pipelineClass,
+    manifest,
+    ...(family === undefined ? {} : { family, familySource: manifest.family ? 'manifest' : 'tokenizer' }),
+    schedulerConfig,
+    vaeScalingFactor,
+    files: { textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder, tokenizerDir },
+    sizeBytes,
+  };
+}
+
+/** Sub-folders of `modelsDir` that hold a model_index.json (hidden and partial downloads are skipped). */
+export async function listModelDirs(modelsDir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(modelsDir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const dirs: string[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name.startsWith('.')) continue;
+    const dir = path.join(modelsDir, e.name);
+    if (await exists(path.join(dir, 'model_index.json'))) dirs.push(dir);
+  }
+  return dirs.sort();
+}
+
+/**
+ * Resolve what a user typed for `--model`/`model:`: a folder path (anything with a path separator, or an
+ * existing folder holding model_index.json), else a name under `modelsDir`. An unknown name is a UserError
+ * that lists the installed models.
+ */
+export async function resolveModelDir(modelsDir: string, model: string): Promise<string> {
+  const looksLikePath = model.includes('/') || model.includes(path.sep) || model.startsWith('.');
+  if (looksLikePath) return path.resolve(model);
+  if (!/^[\w.-]+$/.test(model)) {
+    throw new UserError(Identifiers.UnknownModel, `Model names use letters, digits, '.', '_' and '-' only; got "${model}".`);
+  }
+  const candidate = path.join(modelsDir, model);
+  if (await exists(path.join(candidate, 'model_index.json'))) return path.resolve(candidate);
+  const installed = (await listModelDirs(modelsDir)).map((d) => path.basename(d));
+  throw new UserError(
+    Identifiers.UnknownModel,
+    `Unknown model "${model}". Installed in ${modelsDir}: ${installed.length ? installed.join(', ') : 'none'}.`,
+    { model, installed },
+  );
+}
+
+/** What the bot and `/help` know of a model: no server paths, only its name and what it accepts. */
+export function modelSummary(folder: ModelFolder): ModelSummary {
+  return {
+    name: folder.name,
+    family: folder.family ?? 'auto',
+    hasVaeEncoder: Boolean(folder.files.vaeEncoder),
+    hasPreviewDecoder: Boolean(folder.files.previewDecoder),
+    defaults: { ...folder.manifest.defaults },
+    ...(folder.manifest.fixedSize ? { fixedSize: folder.manifest.fixedSize } : {}),
+  };
+}

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+
+/** Providers an operator may ask for with EXECUTION_PROVIDER. */
+export const EXECUTION_PROVIDERS = ['cpu', 'cuda', 'dml', 'coreml', 'webgpu'] as const;
+export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
+
+/** Settings the engine is built with: from the environment (src/config/env.ts) in the worker and the CLI. */
+export interface EngineOptions {
+  /** Folder holding one sub-folder per model. @default './models' */
+  modelsDir: string;
+  /** onnxruntime execution provider. @default 'cpu' */
+  executionProvider?: string;
+  /** GPU device id for cuda/dml. @default 0 */
+  deviceId?: number;
+  /** CPU threads per session; 0 lets onnxruntime decide. @default 0 */
+  threads?: number;
+  /** Run on the CPU (with a warning) when the requested provider cannot start. @default false */
+  allowCpuFallback?: boolean;
+  /**
+   * Upper bound on the summed on-disk size of loaded models, in MiB. When a job needs another model and the
+   * budget would be exceeded, least recently used models are unloaded first. @default 8192
+   */
+  memoryBudgetMiB?: number;
+}
+
+const NonNegativeInt = z.number().int().nonnegative();
+
+export const EngineOptionsSchema = z.object({
+  modelsDir: z.string(),
+  executionProvider: z.string().optional(),
+  deviceId: NonNegativeInt.optional(),
+  threads: NonNegativeInt.optional(),
+  allowCpuFallback: z.boolean().optional(),
+  memoryBudgetMiB: z.number().positive().optional(),
+});

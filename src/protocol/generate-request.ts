@@ -1,0 +1,267 @@
+/**
+ * The request contract every side shares: what a generation asks for, the absolute bounds of every field, the
+ * built-in defaults, and the one zod schema that carries both. The bot validates a job against it before storing
+ * it, the IPC boundary checks it in both processes, and the engine checks it for its library callers (the CLI).
+ * Only checks that depend on the model (a fixed size, a missing vae_encoder) live in the engine.
+ * Plain types and zod only: nothing here imports onnxruntime or discord.js.
+ */
+import { z } from 'zod';
+import { Identifiers, UserError, type Identifier } from '../errors.js';
+import { SAMPLER_NAMES, type SamplerName } from './samplers.js';
+
+/** Largest seed; seeds are unsigned 32-bit integers. */
+export const MAX_SEED = 0xffff_ffff;
+
+/**
+ * Absolute bounds of a request. Guild limits (/config) are usually tighter and are checked by the bot; the
+ * /imagine and /config option ranges, the CLI and the model manifests read these same numbers.
+ */
+export const REQUEST_BOUNDS = {
+  steps: { min: 1, max: 150 },
+  cfg: { min: 0, max: 30 },
+  /** Each side of an image, in pixels; sides are multiples of `multiple` (the VAE downsamples by 8). */
+  side: { min: 64, max: 2048, multiple: 8 },
+  /** Pixels of one image (width × height). */
+  pixels: { min: 64 * 64, max: 2048 * 2048 },
+  count: { min: 1, max: 4 },
+  seed: { min: 0, max: MAX_SEED },
+  /** Characters of the prompt and of the negative prompt. */
+  promptChars: 1500,
+  negativeChars: 1000,
+} as const;
+
+/** Used when neither the user, the server nor the model's imagine-bot.json set a value. */
+export const REQUEST_DEFAULTS = {
+  steps: 20,
+  cfg: 7,
+  sampler: 'euler_a' as SamplerName,
+  width: 512,
+  height: 512,
+  count: 1,
+  /** img2img from an uploaded or given picture: keeps a quarter of it. */
+  img2imgStrength: 0.75,
+  /** The img2img refinement after a 2× Lanczos upscale: keeps the composition, adds detail. */
+  upscaleStrength: 0.3,
+  /** V buttons: how far the variation seed's noise moves from the original (A1111 "variation strength"). */
+  variationStrength: 0.3,
+  /** V on an image that has no seed noise to vary (an upscale, an img2img result): redo it from its pixels. */
+  imageVariationStrength: 0.45,
+} as const;
+
+/**
+ * A stored input image: a path relative to DATA_DIR (`outputs/<jobId>/<n>.png`, later `inputs/…`). Jobs keep
+ * references, never bytes; the bytes are read just before the job goes to a worker.
+ */
+export interface ImageRef {
+  ref: string;
+}
+
+/** What to generate from. `I` is how an input image travels: bytes for the engine, an `ImageRef` in stored jobs. */
+export type GenerateMode<I = Uint8Array> =
+  /** Plain text-to-image. */
+  | { kind: 'txt2img' }
+  /** Start from an image (PNG/JPEG/WebP), keep `1 - strength` of it. Needs a vae_encoder. */
+  | { kind: 'img2img'; image: I; strength: number }
+  /**
+   * A1111's "variation seed": the seed's noise slerped towards `subseed`'s noise by `strength` (0 = the seed's
+   * image, 1 = the subseed's). Works on every model, no vae_encoder needed.
+   */
+  | { kind: 'variation'; subseed: number; strength: number }
+  /** Upscale `image` 2x: Lanczos, then an img2img refinement at `strength` when the model has a vae_encoder. */
+  | { kind: 'upscale'; image: I; strength: number };
+
+export interface GenerateRequest<I = Uint8Array> {
+  /** A model name under MODELS_DIR (the CLI also takes a folder path). */
+  model: string;
+  prompt: string;
+  /** @default '' */
+  negativePrompt: string;
+  steps: number;
+  /** Classifier-free guidance scale; <= 1 skips the unconditional pass. */
+  cfg: number;
+  sampler: SamplerName;
+  width: number;
+  height: number;
+  /** Images in one job, 1..4; image i uses seed + i. */
+  count: number;
+  /** 0..2^32-1; undefined picks a random seed, reported back in the result. */
+  seed?: number;
+  mode: GenerateMode<I>;
+  /** Send a preview every this many steps; 0 turns previews off. @default 0 */
+  previewEvery: number;
+}
+
+/** A request as the bot stores it: input images by reference. */
+export type JobRequest = GenerateRequest<ImageRef>;
+
+export interface Preview {
+  /** Small PNG of the predicted clean image. */
+  png: Uint8Array;
+  width: number;
+  height: number;
+}
+
+export interface StepProgress {
+  /** 1-based step just finished. */
+  step: number;
+  total: number;
+  /** Which image of the job (0-based) this step belongs to. */
+  image: number;
+  preview?: Preview;
+}
+
+export interface GeneratedImage {
+  png: Uint8Array;
+  seed: number;
+  width: number;
+  height: number;
+  /** The A1111-format parameters text also embedded in the PNG. */
+  parameters: string;
+}
+
+export interface GenerateTimings {
+  /** Whole generation, ms. */
+  totalMs: number;
+  /** Sum of onnxruntime session.run times, ms. */
+  inferenceMs: number;
+  /** Time spent building previews, ms. */
+  previewMs: number;
+  /** Model load time (0 when it was already loaded), ms. */
+  loadMs: number;
+}
+
+export interface GenerateResult {
+  images: GeneratedImage[];
+  /** The seed of the first image (the one the user asked for or the random one picked). */
+  seed: number;
+  /** Things the user should know, such as a truncated prompt or words the model does not know. */
+  warnings: string[];
+  timings: GenerateTimings;
+}
+
+/** Per-model defaults, read from `imagine-bot.json` in the model folder. */
+export interface ModelDefaults {
+  sampler?: SamplerName;
+  steps?: number;
+  cfg?: number;
+  width?: number;
+  height?: number;
+  negativePrompt?: string;
+}
+
+/** One installed model as the worker reports it. */
+export interface ModelSummary {
+  name: string;
+  family: string;
+  hasVaeEncoder: boolean;
+  hasPreviewDecoder: boolean;
+  defaults: ModelDefaults;
+  /** [width, height] when the model only draws one size (a fixed-shape UNet export). */
+  fixedSize?: [number, number];
+}
+
+// ---- the schema ------------------------------------------------------------------------------------------
+
+type Range = { readonly min: number; readonly max: number };
+
+const wholeNumber = (label: string, { min, max }: Range) =>
+  z.number().refine((v) => Number.isInteger(v) && v >= min && v <= max, {
+    error: (issue) => `${label} must be a whole number from ${min} to ${max}; got ${String(issue.input)}.`,
+  });
+
+const numberIn = (label: string, { min, max }: Range) =>
+  z.number().refine((v) => Number.isFinite(v) && v >= min && v <= max, {
+    error: (issue) => `${label} must be from ${min} to ${max}; got ${String(issue.input)}.`,
+  });
+
+const side = (label: string) => {
+  const { min, max, multiple } = REQUEST_BOUNDS.side;
+  return z.number().superRefine((v, ctx) => {
+    if (!Number.isInteger(v) || v % multiple !== 0) {
+      ctx.addIssue({ code: 'custom', message: `${label} must be a multiple of ${multiple}; got ${v} (try ${Math.max(multiple, Math.round(v / multiple) * multiple)}).` });
+    } else if (v < min || v > max) {
+      ctx.addIssue({ code: 'custom', message: `${label} must be from ${min} to ${max} pixels; got ${v}.` });
+    }
+  });
+};
+
+const strength = z.number().refine((v) => v > 0 && v <= 1, {
+  error: (issue) => `Strength must be greater than 0 and at most 1; got ${String(issue.input)}.`,
+});
+
+// Structured clone (fork's advanced serialization) delivers Buffers and Uint8Arrays as Uint8Array.
+export const BytesSchema = z.custom<Uint8Array>((value) => value instanceof Uint8Array, 'Expected image bytes (a Uint8Array)');
+
+/** A DATA_DIR-relative path that cannot leave DATA_DIR: no absolute paths, no `..`, no backslashes. */
+export const ImageRefSchema = z.object({
+  ref: z
+    .string()
+    .regex(/^(outputs|inputs)\/[\w-]+(\/[\w.-]+)+$/, 'Expected a stored image reference such as outputs/<job>/0.png')
+    .refine((ref) => !ref.split('/').includes('..'), 'A stored image reference cannot contain ..'),
+});
+
+function requestSchema<I extends z.ZodType>(image: I) {
+  const seed = wholeNumber('Seed', REQUEST_BOUNDS.seed);
+  return z.object({
+    model: z.string().min(1, 'Name a model.'),
+    prompt: z.string().max(REQUEST_BOUNDS.promptChars, `The prompt is over ${REQUEST_BOUNDS.promptChars} characters; shorten it.`),
+    negativePrompt: z
+      .string()
+      .max(REQUEST_BOUNDS.negativeChars, `The negative prompt is over ${REQUEST_BOUNDS.negativeChars} characters; shorten it.`),
+    steps: wholeNumber('Steps', REQUEST_BOUNDS.steps),
+    cfg: numberIn('CFG scale', REQUEST_BOUNDS.cfg),
+    sampler: z.enum(SAMPLER_NAMES),
+    width: side('Width'),
+    height: side('Height'),
+    count: wholeNumber('Count', REQUEST_BOUNDS.count),
+    seed: seed.optional(),
+    mode: z.discriminatedUnion('kind', [
+      z.object({ kind: z.literal('txt2img') }),
+      z.object({ kind: z.literal('img2img'), image, strength }),
+      z.object({
+        kind: z.literal('variation'),
+        subseed: wholeNumber('Variation seed', REQUEST_BOUNDS.seed),
+        strength: numberIn('Variation strength', { min: 0, max: 1 }),
+      }),
+      z.object({ kind: z.literal('upscale'), image, strength }),
+    ]),
+    previewEvery: wholeNumber('previewEvery', { min: 0, max: REQUEST_BOUNDS.steps.max }),
+  });
+}
+
+/** A request with image bytes: what crosses to the worker and what the engine runs. */
+export const GenerateRequestSchema = requestSchema(BytesSchema);
+/** A request with stored image references: what the bot stores and queues. */
+export const JobRequestSchema = requestSchema(ImageRefSchema);
+
+const IDENTIFIER_BY_FIELD: Record<string, Identifier> = {
+  steps: Identifiers.StepsOutOfRange,
+  width: Identifiers.InvalidSize,
+  height: Identifiers.InvalidSize,
+  sampler: Identifiers.UnknownSampler,
+  prompt: Identifiers.PromptTooLong,
+  negativePrompt: Identifiers.PromptTooLong,
+};
+
+/** The first problem of a failed parse as a UserError whose message says what to change. */
+function toUserError(error: z.ZodError): UserError {
+  const issue = error.issues[0];
+  const field = String(issue.path[0] ?? '');
+  const custom = issue.code === 'custom' || issue.code === 'too_big' || issue.code === 'too_small';
+  const message = custom ? issue.message : `Invalid request: ${issue.path.join('.') || '(root)'}: ${issue.message}.`;
+  return new UserError(IDENTIFIER_BY_FIELD[field] ?? Identifiers.InvalidArgument, message, { field });
+}
+
+/** Checks a request against the contract; throws a UserError naming the first problem. */
+export function checkGenerateRequest(value: unknown): GenerateRequest {
+  const parsed = GenerateRequestSchema.safeParse(value);
+  if (!parsed.success) throw toUserError(parsed.error);
+  return parsed.data as GenerateRequest;
+}
+
+/** Same for a stored job's request. */
+export function checkJobRequest(value: unknown): JobRequest {
+  const parsed = JobRequestSchema.safeParse(value);
+  if (!parsed.success) throw toUserError(parsed.error);
+  return parsed.data as JobRequest;
+}

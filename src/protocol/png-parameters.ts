@@ -1,0 +1,129 @@
+/**
+ * AUTOMATIC1111's "parameters" text, the de-facto standard that image viewers, Civitai and A1111's own
+ * "PNG Info" tab read:
+ *
+ *   a cat in a space suit
+ *   Negative prompt: blurry
+ *   Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 42, Size: 512x512, Model: sd15
+ *
+ * The negative-prompt line is left out when empty, as A1111 does. Values containing ", " or ":" are quoted.
+ */
+import { Identifiers, UserError } from '../errors.js';
+import { parseSamplerName, samplerDisplayName } from './samplers.js';
+import type { SamplerName } from './samplers.js';
+
+export interface ImageParameters {
+  prompt: string;
+  negativePrompt: string;
+  steps: number;
+  sampler: SamplerName;
+  cfg: number;
+  seed: number;
+  width: number;
+  height: number;
+  model: string;
+  /** img2img / upscale refinement strength. */
+  denoisingStrength?: number;
+  /** Variation seed (A1111 "subseed") and its strength. */
+  variationSeed?: number;
+  variationStrength?: number;
+  /** Set on upscaled images: the factor applied. */
+  upscale?: number;
+}
+
+function quote(value: string): string {
+  return /[,:"\n]/.test(value) ? JSON.stringify(value) : value;
+}
+
+function round(value: number): string {
+  // A1111 prints floats without trailing zeros; keep up to 4 decimals so values survive a round trip.
+  return String(Math.round(value * 1e4) / 1e4);
+}
+
+export function formatParameters(p: ImageParameters): string {
+  const fields: [string, string][] = [
+    ['Steps', String(p.steps)],
+    ['Sampler', samplerDisplayName(p.sampler)],
+    ['CFG scale', round(p.cfg)],
+    ['Seed', String(p.seed)],
+    ['Size', `${p.width}x${p.height}`],
+    ['Model', quote(p.model)],
+  ];
+  if (p.denoisingStrength !== undefined) fields.push(['Denoising strength', round(p.denoisingStrength)]);
+  if (p.variationSeed !== undefined) {
+    fields.push(['Variation seed', String(p.variationSeed)]);
+    fields.push(['Variation seed strength', round(p.variationStrength ?? 0)]);
+  }
+  if (p.upscale !== undefined) fields.push(['Upscale', round(p.upscale)]);
+  const lines = [p.prompt];
+  if (p.negativePrompt) lines.push(`Negative prompt: ${p.negativePrompt}`);
+  lines.push(fields.map(([k, v]) => `${k}: ${v}`).join(', '));
+  return lines.join('\n');
+}
+
+/** Split `Key: value, Key: "quoted, value", …` into pairs, honouring JSON-style quotes. */
+function splitFields(line: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const re = /\s*([\w ]+):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(line)) !== null && m[0] !== '') {
+    let value = m[2].trim();
+    if (value.startsWith('"')) {
+      try {
+        value = JSON.parse(value) as string;
+      } catch {
+        /* keep the raw text: a hand-edited value with a stray quote still reads */
+      }
+    }
+    out.set(m[1].trim(), value);
+  }
+  return out;
+}
+
+function bad(message: string): UserError {
+  return new UserError(Identifiers.InvalidArgument, `Cannot read the image's parameters: ${message}`);
+}
+
+/** Parse A1111 parameters text back into generation settings (for `imagine --from image.png`). */
+export function parseParameters(text: string): ImageParameters {
+  const lines = text.replace(/\r\n/g, '\n').split('\n');
+  const last = lines.pop() ?? '';
+  if (!/\bSteps:\s*\d+/.test(last)) throw bad('the last line must hold "Steps: …, Sampler: …, Seed: …".');
+  const negIndex = lines.findIndex((l) => l.startsWith('Negative prompt:'));
+  const prompt = (negIndex >= 0 ? lines.slice(0, negIndex) : lines).join('\n');
+  const negativePrompt = negIndex >= 0 ? lines.slice(negIndex).join('\n').slice('Negative prompt:'.length).trim() : '';
+  const f = splitFields(last);
+  const num = (key: string, required = true): number | undefined => {
+    const v = f.get(key);
+    if (v === undefined) {
+      if (required) throw bad(`"${key}" is missing.`);
+      return undefined;
+    }
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw bad(`"${key}" is "${v}", not a number.`);
+    return n;
+  };
+  const size = f.get('Size');
+  const sizeMatch = size ? /^(\d+)x(\d+)$/.exec(size) : null;
+  if (!sizeMatch) throw bad(`"Size" must look like 512x512, got "${size ?? ''}".`);
+  const samplerText = f.get('Sampler');
+  if (!samplerText) throw bad('"Sampler" is missing.');
+  // A1111 ≥1.9 writes the schedule separately ("Sampler: DPM++ 2M, Schedule type: Karras").
+  const schedule = f.get('Schedule type');
+  const sampler = parseSamplerName(schedule && /karras/i.test(schedule) && !/karras/i.test(samplerText) ? `${samplerText} Karras` : samplerText);
+  return {
+    prompt,
+    negativePrompt,
+    steps: num('Steps')!,
+    sampler,
+    cfg: num('CFG scale')!,
+    seed: num('Seed')!,
+    width: Number(sizeMatch[1]),
+    height: Number(sizeMatch[2]),
+    model: f.get('Model') ?? '',
+    denoisingStrength: num('Denoising strength', false),
+    variationSeed: num('Variation seed', false),
+    variationStrength: num('Variation seed strength', false),
+    upscale: num('Upscale', false),
+  };
+}

@@ -1,0 +1,57 @@
+/**
+ * What users read when the queue refuses or fails their job. Kept apart from the queue's mechanics so the words
+ * can change (and be translated) without touching dispatching.
+ */
+import { Identifiers, UserError, newReferenceId, type Identifier } from '../errors.js';
+import type { JobFailure } from '../store/job-record.js';
+import { WatchdogTimeoutError, WorkerCrashedError } from '../worker/worker-errors.js';
+import type { LimitExceeded } from './fair-queue.js';
+
+const LIMIT_MESSAGES: Record<LimitExceeded['limit'], (max: number) => [Identifier, string]> = {
+  maxQueuedPerUser: (max) => [
+    Identifiers.UserQueueFull,
+    `You already have ${max} ${max === 1 ? 'image' : 'images'} queued or running here, the most this server allows per member. Wait for one to finish or cancel one.`,
+  ],
+  maxQueuedPerGuild: (max) => [
+    Identifiers.QueueFull,
+    `This server already has ${max} ${max === 1 ? 'image' : 'images'} queued or running, the most it allows. Try again when some have finished.`,
+  ],
+  maxQueuedTotal: (max) => [
+    Identifiers.QueueFull,
+    `The bot's queue is full (${max} images across all servers). Try again in a few minutes.`,
+  ],
+};
+
+/** The refusal for a cap that a new job would exceed, naming the cap and its number. */
+export function limitReached(exceeded: LimitExceeded): UserError {
+  const [identifier, message] = LIMIT_MESSAGES[exceeded.limit](exceeded.max);
+  return new UserError(identifier, message, { limit: exceeded.limit, max: exceeded.max });
+}
+
+/** Why a job failed, in the form the store keeps: user-facing text when the user can act on it, else a reference. */
+export function toJobFailure(error: unknown): JobFailure {
+  const ref = newReferenceId();
+  if (error instanceof UserError) {
+    return { name: error.name, message: error.message, identifier: error.identifier, userFacing: true, ref };
+  }
+  if (error instanceof WorkerCrashedError) {
+    return {
+      name: error.name,
+      message:
+        'The image worker crashed twice while making this image, so it was stopped. A smaller size, fewer ' +
+        'images or fewer steps may fit in memory.',
+      userFacing: true,
+      ref,
+    };
+  }
+  if (error instanceof WatchdogTimeoutError) {
+    return {
+      name: error.name,
+      message: `This image took far longer than expected (over ${Math.round(error.watchdogMs / 1000)} s), so it was stopped.`,
+      userFacing: true,
+      ref,
+    };
+  }
+  const err = error instanceof Error ? error : new Error(String(error));
+  return { name: err.name, message: err.message, userFacing: false, ref };
+}

@@ -1,0 +1,176 @@
+import { describe, expect, it } from 'vitest';
+import { GuildSettingsSchema, type GuildSettings } from '../../../src/config/guild-settings.js';
+import { parseImagineOptions, type ImagineContext, type ImagineInput } from '../../../src/discord/options/imagine-options.js';
+import { countPromptTokensAtLeast } from '../../../src/discord/options/prompt-checks.js';
+import { extractPromptFlags } from '../../../src/discord/options/prompt-flags.js';
+import { sizeForRatio } from '../../../src/discord/options/size.js';
+import { normalizeSamplerName } from '../../../src/protocol/samplers.js';
+
+const models = [
+  { name: 'tiny', defaults: {} },
+  { name: 'emoji', defaults: { steps: 30, cfg: 4, sampler: 'ddim' as const, width: 256, height: 256, negativePrompt: 'blurry' } },
+];
+
+function context(settings: unknown = {}, extra: Partial<ImagineContext> = {}): ImagineContext {
+  return { settings: GuildSettingsSchema.parse(settings) as GuildSettings, models, ...extra };
+}
+
+function parse(input: Partial<ImagineInput> & { prompt: string }, settings: unknown = {}, extra: Partial<ImagineContext> = {}) {
+  return parseImagineOptions(input, context(settings, extra));
+}
+
+function expectError(result: ReturnType<typeof parse>, pattern: RegExp) {
+  expect(result.ok).toBe(false);
+  if (!result.ok) expect(result.error.message).toMatch(pattern);
+}
+
+describe('extractPromptFlags', () => {
+  it('takes flags out of the prompt and keeps the words', () => {
+    const result = extractPromptFlags('a red fox --ar 16:9 --seed 42 in snow --no text, watermark --steps 25');
+    expect(result).toEqual({
+      ok: true,
+      value: { prompt: 'a red fox in snow', no: ['text, watermark'], ar: '16:9', seed: '42', steps: '25' },
+    });
+  });
+
+  it('reads an em dash typed by a phone keyboard as --', () => {
+    const result = extractPromptFlags('a cat —ar 2:3');
+    expect(result.ok && result.value.ar).toBe('2:3');
+  });
+
+  it('refuses an unknown flag and names the known ones', () => {
+    const result = extractPromptFlags('a cat --chaos 50');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.error.message).toMatch(/Unknown flag `--chaos`.*--ar W:H/);
+  });
+
+  it('refuses a flag without a value', () => {
+    const result = extractPromptFlags('a cat --seed');
+    expect(!result.ok && result.error.message).toMatch(/`--seed` needs a value after it, e.g. `--seed 42`/);
+  });
+
+  it('refuses a flag given twice', () => {
+    const result = extractPromptFlags('a cat --steps 5 --steps 6');
+    expect(!result.ok && result.error.message).toMatch(/given twice/);
+  });
+});
+
+describe('parseImagineOptions', () => {
+  it('fills unset values from the model defaults, then built-in defaults', () => {
+    const result = parse({ prompt: 'a cat', model: 'emoji' });
+    expect(result).toEqual({
+      ok: true,
+      value: { model: 'emoji', prompt: 'a cat', negativePrompt: 'blurry', steps: 30, cfg: 4, sampler: 'ddim', width: 256, height: 256, count: 1, seed: undefined, notes: [] },
+    });
+    const plain = parse({ prompt: 'a cat' });
+    expect(plain.ok && plain.value).toMatchObject({ model: 'tiny', steps: 20, cfg: 7, sampler: 'euler_a', width: 512, height: 512, negativePrompt: '' });
+  });
+
+  it('lets guild defaults win over model defaults and options win over both', () => {
+    const settings = { defaults: { steps: 12, cfg: 5, sampler: 'euler', width: 384, height: 384, negativePrompt: 'ugly', count: 2, model: 'emoji' } };
+    const guild = parse({ prompt: 'a cat' }, settings);
+    expect(guild.ok && guild.value).toMatchObject({ model: 'emoji', steps: 12, cfg: 5, sampler: 'euler', width: 384, height: 384, negativePrompt: 'ugly', count: 2 });
+    const typed = parse({ prompt: 'a cat', steps: 8, cfg: 3.5, sampler: 'ddim', size: '256x320', negative: 'dark', count: 1, model: 'tiny' }, settings);
+    expect(typed.ok && typed.value).toMatchObject({ model: 'tiny', steps: 8, cfg: 3.5, sampler: 'ddim', width: 256, height: 320, negativePrompt: 'dark', count: 1 });
+  });
+
+  it('applies prompt flags like options', () => {
+    const result = parse({ prompt: 'a cat --steps 9 --cfg 6.5 --sampler "dpmpp_2m" --seed 7 --count 3 --no dogs --size 640x448'.replace(/"/g, '') });
+    expect(result.ok && result.value).toMatchObject({ prompt: 'a cat', steps: 9, cfg: 6.5, sampler: 'dpmpp_2m', seed: 7, count: 3, negativePrompt: 'dogs', width: 640, height: 448 });
+  });
+
+  it('adds --no to the guild negative prompt instead of replacing it', () => {
+    const result = parse({ prompt: 'a cat --no text' }, { defaults: { negativePrompt: 'blurry' } });
+    expect(result.ok && result.value.negativePrompt).toBe('blurry, text');
+  });
+
+  it('turns --ar into a size with the default area, sides multiples of 8', () => {
+    const result = parse({ prompt: 'a cat --ar 16:9' });
+    expect(result.ok && result.value).toMatchObject({ width: 680, height: 384 });
+    expect(result.ok && result.value.notes).toEqual(['16:9 → 680x384']);
+    const preset = parse({ prompt: 'a cat', size: 'portrait', model: 'emoji' });
+    expect(preset.ok && preset.value).toMatchObject({ width: 208, height: 312 });
+  });
+
+  it('refuses out-of-range values with the allowed range', () => {
+    expectError(parse({ prompt: 'a cat --steps 500' }), /`--steps` is 500; use 1 to 50 \(this server's max steps\)/);
+    expectError(parse({ prompt: 'a cat --cfg 99' }), /`--cfg` is 99; use 0 to 30/);
+    expectError(parse({ prompt: 'a cat --count 4' }, { limits: { maxCount: 2 } }), /`--count` is 4; use 1 to 2 \(this server's max count\)/);
+    expectError(parse({ prompt: 'a cat --seed -1' }), /`--seed` is -1; use 0 to 4294967295/);
+    expectError(parse({ prompt: 'a cat --steps ten' }), /must be a whole number from 1 to 50, got `ten`/);
+  });
+
+  it('accepts steps up to the raised guild limit', () => {
+    const result = parse({ prompt: 'a cat', steps: 60 }, { limits: { maxSteps: 150 } });
+    expect(result.ok && result.value.steps).toBe(60);
+  });
+
+  it('clamps a model default above the guild max instead of refusing', () => {
+    const result = parse({ prompt: 'a cat', model: 'emoji' }, { limits: { maxSteps: 10 } });
+    expect(result.ok && result.value.steps).toBe(10);
+  });
+
+  it('refuses sizes that are not multiples of 8 or over the pixel limit, with a size to try', () => {
+    expectError(parse({ prompt: 'a cat', size: '500x500' }), /multiple of 8 from 64 to 2048\. Try 504x504/);
+    expectError(parse({ prompt: 'a cat', size: '1024x1024' }, { limits: { maxPixels: 512 * 512 } }), /1048576 pixels; this server allows 262144 per image\. Try 512x512/);
+    expectError(parse({ prompt: 'a cat', size: 'huge' }), /Size `huge` is not one I understand/);
+    expectError(parse({ prompt: 'a cat --ar 10:1' }), /between 1:4 and 4:1/);
+  });
+
+  it('refuses a value set both as option and as flag with different values', () => {
+    expectError(parse({ prompt: 'a cat --steps 5', steps: 6 }), /Steps is set twice/);
+    const same = parse({ prompt: 'a cat --steps 5', steps: 5 });
+    expect(same.ok && same.value.steps).toBe(5);
+  });
+
+  it('refuses unknown samplers and models, listing the valid names', () => {
+    expectError(parse({ prompt: 'a cat --sampler plms' }), /Unknown sampler `plms`; use one of: euler, euler_a, dpmpp_2m/);
+    expectError(parse({ prompt: 'a cat', model: 'sdxl' }), /Unknown model `sdxl`; choose one of: tiny, emoji/);
+  });
+
+  it('accepts A1111 sampler names', () => {
+    expect(normalizeSamplerName('DPM++ 2M Karras')).toBe('dpmpp_2m_karras');
+    expect(normalizeSamplerName('Euler a')).toBe('euler_a');
+    expect(normalizeSamplerName('LMS')).toBeUndefined();
+  });
+
+  it('refuses banned words as whole words, case-insensitively', () => {
+    const settings = { bannedWords: ['Gore', 'red panda'] };
+    expectError(parse({ prompt: 'a GORE scene' }, settings), /does not allow `gore`/);
+    expectError(parse({ prompt: 'a Red Panda, eating' }, settings), /does not allow `red panda`/);
+    expect(parse({ prompt: 'a gorey cathedral' }, settings).ok).toBe(true);
+  });
+
+  it('refuses a prompt certainly longer than the token window and accepts one just inside it', () => {
+    const long = Array.from({ length: 80 }, (_, i) => `word${String.fromCharCode(97 + (i % 26))}`).join(' ');
+    expectError(parse({ prompt: long }), /at least \d+ tokens and the model reads 75; remove about \d+ words/);
+    const fits = Array.from({ length: 75 }, () => 'cat').join(' ');
+    expect(parse({ prompt: fits }).ok).toBe(true);
+  });
+
+  it('refuses an empty prompt once the flags are taken out', () => {
+    expectError(parse({ prompt: '--ar 1:1' }), /The prompt is empty/);
+  });
+
+  it('uses DEFAULT_MODEL from the environment when the guild sets none', () => {
+    const result = parse({ prompt: 'a cat' }, {}, { defaultModel: 'emoji' });
+    expect(result.ok && result.value.model).toBe('emoji');
+  });
+});
+
+describe('countPromptTokensAtLeast', () => {
+  it('counts words, single digits and punctuation runs', () => {
+    expect(countPromptTokensAtLeast('a cat, 42 dogs!!')).toBe(7);
+    expect(countPromptTokensAtLeast("it's")).toBe(2);
+    expect(countPromptTokensAtLeast('')).toBe(0);
+  });
+});
+
+describe('sizeForRatio', () => {
+  it('keeps about the same area and rounds sides to multiples of 8', () => {
+    const { width, height } = sizeForRatio([3, 2], 512 * 512);
+    expect([width % 8, height % 8]).toEqual([0, 0]);
+    expect(width / height).toBeCloseTo(1.5, 1);
+    expect(Math.abs(width * height - 512 * 512) / (512 * 512)).toBeLessThan(0.05);
+  });
+});
