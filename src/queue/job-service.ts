@@ -4,6 +4,7 @@ import { CancelledError, Identifiers, UserError, newReferenceId, type Identifier
 import type { GeneratedImage, GenerateResult, StepProgress } from '../inference/types.js';
 import type { Logger } from '../logger.js';
 import { GenerateRequestSchema } from '../protocol/messages.js';
+import type { JobInsert } from '../store/job-repository.js';
 import type { Store } from '../store/store.js';
 import { WatchdogTimeoutError, WorkerCrashedError } from '../worker/worker-errors.js';
 import { Dispatcher, type DispatchOutcome, type DispatchStart } from './dispatcher.js';
@@ -20,6 +21,14 @@ import {
   type QueueLimits,
   type QueuePosition,
 } from './job.js';
+
+/** The refusal when the store cannot write a new job (full disk, I/O error): nothing was queued. */
+const NOT_STORED_MESSAGE =
+  'The bot could not save your job (its disk may be full); nothing was queued. Try again later; if it keeps happening tell the bot owner.';
+
+/** The failure of a job whose images were made but whose done state could not be committed. */
+const RESULT_NOT_STORED_MESSAGE =
+  'The image was made, but the bot could not save it (its disk may be full). Try again later; if it keeps happening tell the bot owner.';
 
 /** Meta key of the persisted cost rate. */
 const COST_RATE_KEY = 'queue.msPerCostUnit';
@@ -140,6 +149,7 @@ export class JobService extends EventEmitter<JobEvents> {
   /**
    * Stores and queues a job. Emits 'queued' (with its position) on the next tick.
    * @throws UserError (userQueueFull / queueFull) naming the cap and its number when a cap is reached.
+   * @throws UserError (queueFull) when the store cannot write the job (full disk, I/O error); nothing is queued.
    * @throws TypeError when the request does not match GenerateRequest (a bug in the caller).
    */
   submit(newJob: NewJob, limits: QueueLimits = this.#limits): Job {
@@ -149,7 +159,7 @@ export class JobService extends EventEmitter<JobEvents> {
     if (!parsed.success) {
       throw new TypeError(`Expected \`request\` to be a GenerateRequest: ${parsed.error.message}`);
     }
-    const job = this.#store.jobs.insert({
+    const job = this.#insert({
       id: randomBytes(8).toString('base64url'),
       kind: newJob.kind,
       parentJobId: newJob.parentJobId ?? null,
@@ -182,6 +192,18 @@ export class JobService extends EventEmitter<JobEvents> {
     // Dispatch after returning, so the caller holds the job before its 'started' event can fire.
     queueMicrotask(() => this.#dispatcher.pump());
     return { ...job };
+  }
+
+  /** Writes a new job; a job the store could not keep must not be queued, or a restart would silently lose it. */
+  #insert(job: JobInsert): Job {
+    try {
+      return this.#store.jobs.insert(job);
+    } catch (error) {
+      const ref = newReferenceId();
+      this.#logger?.error({ jobId: job.id, guildId: job.guildId, ref, err: error }, 'could not store a new job');
+      const code = (error as { code?: unknown }).code;
+      throw new UserError(Identifiers.QueueFull, NOT_STORED_MESSAGE, { ref, code: typeof code === 'string' ? code : undefined });
+    }
   }
 
   /**
@@ -357,9 +379,30 @@ export class JobService extends EventEmitter<JobEvents> {
       timings: result.timings,
       finishedAt: this.#now(),
     };
-    this.#finish(job, () => this.#store.jobs.complete(job.id, completion), { state: 'done', ...completion });
+    try {
+      this.#finish(job, () => this.#store.jobs.complete(job.id, completion), { state: 'done', ...completion });
+    } catch (error) {
+      this.#resultNotStored(job, error);
+      return;
+    }
     this.#learnRate(job.cost, result);
     this.#emit('done', { ...job }, result.images as GeneratedImage[]);
+  }
+
+  /**
+   * The done state was not committed (full disk, I/O error), so the job must not look done: it is reported failed.
+   * If even the failure cannot be committed, the store still holds it unfinished and the next start reruns it.
+   */
+  #resultNotStored(job: Job, error: unknown): void {
+    const failure: JobFailure = { name: 'StoreWriteError', message: RESULT_NOT_STORED_MESSAGE, userFacing: true, ref: newReferenceId() };
+    this.#logger?.error({ jobId: job.id, ref: failure.ref, err: error }, 'could not commit the result of a job');
+    try {
+      this.#finish(job, () => this.#store.jobs.fail(job.id, failure, this.#now()), { state: 'failed', error: failure });
+    } catch (failError) {
+      this.#logger?.error({ jobId: job.id, ref: failure.ref, err: failError }, 'could not commit the failure either; the next start reruns the job');
+      this.#finish(job, () => true, { state: 'failed', error: failure });
+    }
+    this.#emit('failed', { ...job }, error instanceof Error ? error : new Error(String(error)));
   }
 
   /** Commits a final state, then applies it to the live copy and forgets the job. */

@@ -64,7 +64,8 @@ export class JobRepository {
         VALUES (@id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), @kind, @parent_job_id, @guild_id, @channel_id,
         @user_id, @interaction_id, @interaction_token, @interaction_created_at, @message_id, @request, @cost, @state,
         @attempts, @created_at, @started_at, @finished_at, @seeds, @outputs, @warnings, @timings, @error,
-        @cancelled_by, @delivered_at) RETURNING seq`),
+        @cancelled_by, @delivered_at)`),
+      seq: db.prepare('SELECT seq FROM jobs WHERE id = ?'),
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       unfinished: db.prepare(`SELECT * FROM jobs WHERE ${UNFINISHED} ORDER BY seq`),
       undelivered: db.prepare(
@@ -86,10 +87,20 @@ export class JobRepository {
     };
   }
 
-  /** Writes a new job; returns it with its seq. */
+  /**
+   * Writes a new job; returns it with its seq.
+   * @throws SqliteError when the job was not stored (SQLITE_FULL on a full disk, SQLITE_IOERR, SQLITE_BUSY).
+   */
   insert(job: JobInsert): Job {
-    const row = this.#statements.insert.get(this.#toRow(job)) as { seq: number };
-    return { ...job, seq: row.seq };
+    // Not `INSERT … RETURNING` read with `.get()`: `.get()` stops at the returned row and ignores the outcome of
+    // the autocommit that follows, so an insert whose COMMIT failed (full disk, I/O error) looked stored. `.run()`
+    // and the explicit transaction's COMMIT both throw.
+    return this.#db.transaction(() => {
+      const { changes } = this.#statements.insert.run(this.#toRow(job));
+      if (changes !== 1) throw new Error(`Expected the insert of job ${job.id} to change 1 row, changed ${changes}`);
+      const row = this.#statements.seq.get(job.id) as { seq: number };
+      return { ...job, seq: row.seq };
+    })();
   }
 
   get(id: string): Job | undefined {

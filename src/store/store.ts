@@ -12,6 +12,11 @@ export const DATABASE_FILE = 'imagine-bot.sqlite';
 
 export interface StoreOpenOptions {
   logger?: Logger;
+  /**
+   * Caps the database file at this many pages (SQLite's max_page_count, raised to the current size if lower), so
+   * writes that need more space fail with SQLITE_FULL. For tests of a full disk; leave unset in the bot.
+   */
+  maxPageCount?: number;
 }
 
 /**
@@ -84,6 +89,14 @@ export class Store {
     const applied = migrate(db);
     if (applied.length > 0) {
       options.logger?.info({ file, applied, created: version === 0 }, version === 0 ? 'created database' : 'migrated database');
+    }
+    if (options.maxPageCount !== undefined) {
+      const pages = options.maxPageCount;
+      if (!(Number.isInteger(pages) && pages > 0)) {
+        db.close();
+        throw new TypeError(`Expected \`maxPageCount\` to be a positive integer, got \`${pages}\` (${typeof pages})`);
+      }
+      db.pragma(`max_page_count = ${pages}`);
     }
     return new Store(db, dir, options.logger);
   }

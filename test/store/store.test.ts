@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { Job } from '../../src/queue/job.js';
 import { DATABASE_FILE, Store } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
-import { LATEST_VERSION } from '../../src/store/migrations.js';
+import { LATEST_VERSION, migrate } from '../../src/store/migrations.js';
+import { JobRepository } from '../../src/store/job-repository.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
 
 const dirs: string[] = [];
@@ -170,6 +171,48 @@ describe('JobRepository', () => {
     expect(store.jobs.markDelivered('a', 7)).toBe(false);
     expect(store.jobs.listUndelivered()).toEqual([]);
     expect(store.jobs.get('a')).toMatchObject({ deliveredAt: 6, error: { identifier: 'invalidSize', ref: 'abcd' } });
+  });
+
+  it('throws when the commit of an insert fails instead of returning a job that was never stored', () => {
+    const dir = tempDir();
+    const db = new BetterSqlite3(path.join(dir, DATABASE_FILE));
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      const jobs = new JobRepository(db, dir);
+      jobs.insert(newJob('a'));
+      // A deferred constraint is checked only at COMMIT: the statement itself succeeds, the autocommit fails, as
+      // a full disk or an I/O error while writing the WAL does.
+      db.exec(`CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY);
+        CREATE TEMP TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TEMP TRIGGER fail_commit AFTER INSERT ON main.jobs BEGIN INSERT INTO child VALUES (1); END;`);
+      expect(() => jobs.insert(newJob('b'))).toThrow(/FOREIGN KEY/);
+      expect(jobs.get('b')).toBeUndefined();
+      expect(jobs.get('a')).toMatchObject({ id: 'a', seq: 1 });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('throws SQLITE_FULL on a full database and keeps every job it reported stored', () => {
+    const dir = tempDir();
+    // max_page_count is clamped to the current size: the file cannot grow at all.
+    const store = Store.open(dir, { maxPageCount: 1 });
+    stores.push(store);
+    const stored: Job[] = [];
+    let error: unknown;
+    for (let i = 0; i < 1000 && error === undefined; i += 1) {
+      try {
+        stored.push(store.jobs.insert(newJob(`job-${i}`, { request: fakeRequest({ prompt: 'p'.repeat(500) }) })));
+      } catch (caught) {
+        error = caught;
+      }
+    }
+    expect(error).toMatchObject({ code: 'SQLITE_FULL' });
+    store.close();
+    const reopened = open(dir);
+    expect(reopened.jobs.listUnfinished().map((job) => job.id)).toEqual(stored.map((job) => job.id));
   });
 
   it('keeps output paths valid when DATA_DIR moves', () => {
