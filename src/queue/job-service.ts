@@ -447,7 +447,12 @@ export class JobService extends EventEmitter<JobEvents> {
     const sample = workMs / cost;
     this.#msPerCostUnit =
       this.#msPerCostUnit === null ? sample : this.#msPerCostUnit + this.#smoothing * (sample - this.#msPerCostUnit);
-    this.#store.setMeta(COST_RATE_KEY, this.#msPerCostUnit);
+    try {
+      this.#store.setMeta(COST_RATE_KEY, this.#msPerCostUnit);
+    } catch (error) {
+      // Only the ETAs after a restart suffer; the job is committed and its 'done' must still go out.
+      this.#logger?.warn({ err: error }, 'could not store the measured cost rate');
+    }
   }
 
   #watchdogFor(cost: number): number {

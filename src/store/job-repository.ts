@@ -46,6 +46,13 @@ interface JobRow {
 const UNFINISHED = `state IN ('queued', 'running')`;
 
 /**
+ * How long a stored interaction token is worth keeping: Discord interaction tokens work for 15 minutes (the
+ * Discord layer's INTERACTION_TOKEN_TTL_MS in src/discord/job-message-target.ts; the store does not import it).
+ * After that the token is useless to the bot but still a secret at rest, so the store clears it.
+ */
+export const INTERACTION_TOKEN_LIFETIME_MS = 15 * 60_000;
+
+/**
  * Jobs table. Every state change is guarded by the state it expects, so a late or duplicate write (a result
  * arriving after a cancel, a restored job committed twice) changes nothing and reports `false`.
  */
@@ -83,7 +90,13 @@ export class JobRepository {
         `UPDATE jobs SET state = 'cancelled', cancelled_by = ?, finished_at = ? WHERE id = ? AND ${UNFINISHED}`,
       ),
       setMessageId: db.prepare('UPDATE jobs SET message_id = ? WHERE id = ?'),
-      markDelivered: db.prepare('UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL'),
+      // Once the final message is posted the token has no further use; keep no secret that is not needed.
+      markDelivered: db.prepare(
+        'UPDATE jobs SET delivered_at = ?, interaction_token = NULL WHERE id = ? AND delivered_at IS NULL',
+      ),
+      // Without a creation time the Discord layer never uses a token, so those go too.
+      clearExpiredTokens: db.prepare(`UPDATE jobs SET interaction_token = NULL
+        WHERE interaction_token IS NOT NULL AND (interaction_created_at IS NULL OR interaction_created_at <= ?)`),
     };
   }
 
@@ -168,6 +181,11 @@ export class JobRepository {
 
   markDelivered(id: string, deliveredAt: number): boolean {
     return this.#statements.markDelivered.run(deliveredAt, id).changes === 1;
+  }
+
+  /** Clears the interaction tokens that expired by `now` (see INTERACTION_TOKEN_LIFETIME_MS); returns how many. */
+  clearExpiredTokens(now: number): number {
+    return this.#statements.clearExpiredTokens.run(now - INTERACTION_TOKEN_LIFETIME_MS).changes;
   }
 
   /** Runs `fn` in one SQLite transaction. */

@@ -98,7 +98,10 @@ export class Store {
       }
       db.pragma(`max_page_count = ${pages}`);
     }
-    return new Store(db, dir, options.logger);
+    const store = new Store(db, dir, options.logger);
+    const cleared = store.jobs.clearExpiredTokens(Date.now());
+    if (cleared > 0) options.logger?.debug({ cleared }, 'cleared expired interaction tokens');
+    return store;
   }
 
   /** A settings repository validated by `schema` (src/config/guild-settings.ts passes its zod schema). */

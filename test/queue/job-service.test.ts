@@ -433,6 +433,19 @@ describe('JobService', () => {
     expect(service.list()).toEqual([]);
   }, 5_000);
 
+  it('still reports a committed job done when the cost rate cannot be stored', async () => {
+    const { service, runner, store } = setup();
+    const job = service.submit(newJob('g1'));
+    const call = await runner.next();
+    vi.spyOn(store, 'setMeta').mockImplementation(() => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    });
+    const done = once(service, 'done');
+    call.resolve(result(call.request));
+    await done;
+    expect(store.jobs.get(job.id)?.state).toBe('done');
+  }, 5_000);
+
   it('puts a running job back in the queue on stop, so the next start runs it', async () => {
     const { service, runner, store } = setup();
     const job = service.submit(newJob('g1'));

@@ -215,6 +215,38 @@ describe('JobRepository', () => {
     expect(reopened.jobs.listUnfinished().map((job) => job.id)).toEqual(stored.map((job) => job.id));
   });
 
+  it('clears the interaction token once the final message is delivered', () => {
+    const dir = tempDir();
+    const store = open(dir);
+    store.jobs.insert(newJob('a', { interactionCreatedAt: Date.now() }));
+    store.jobs.fail('a', { name: 'E', message: 'm', userFacing: false, ref: 'r' }, 5);
+    expect(store.jobs.get('a')?.interactionToken).toBe('secret-token');
+    expect(store.jobs.markDelivered('a', 6)).toBe(true);
+    expect(store.jobs.get('a')).toMatchObject({ deliveredAt: 6, interactionToken: null });
+    store.close();
+    // The row itself, not only what the repository hands out.
+    const db = new BetterSqlite3(path.join(dir, DATABASE_FILE), { readonly: true });
+    const row = db.prepare('SELECT interaction_token FROM jobs WHERE id = ?').get('a');
+    db.close();
+    expect(row).toEqual({ interaction_token: null });
+  });
+
+  it('clears expired interaction tokens when the store opens and keeps fresh ones', () => {
+    const dir = tempDir();
+    const now = Date.now();
+    const store = open(dir);
+    store.jobs.insert(newJob('expired', { interactionCreatedAt: now - 15 * 60_000 - 1000 }));
+    store.jobs.insert(newJob('fresh', { interactionCreatedAt: now - 60_000 }));
+    store.jobs.insert(newJob('undated', { interactionCreatedAt: null }));
+    store.close();
+    const reopened = open(dir);
+    expect(reopened.jobs.get('expired')?.interactionToken).toBeNull();
+    expect(reopened.jobs.get('undated')?.interactionToken).toBeNull();
+    expect(reopened.jobs.get('fresh')?.interactionToken).toBe('secret-token');
+    // Only the token goes: the job is still there to resume.
+    expect(reopened.jobs.listUnfinished().map((job) => job.id)).toEqual(['expired', 'fresh', 'undated']);
+  });
+
   it('keeps output paths valid when DATA_DIR moves', () => {
     const dir = tempDir();
     const store = open(dir);
