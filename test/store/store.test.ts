@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -9,6 +10,7 @@ import { DATABASE_FILE, Store } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
 import { LATEST_VERSION, migrate } from '../../src/store/migrations.js';
 import { JobRepository } from '../../src/store/job-repository.js';
+import { createLogger } from '../../src/logger.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
 
 const dirs: string[] = [];
@@ -30,6 +32,9 @@ afterEach(() => {
   for (const store of stores.splice(0)) store.close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Permission bits of a file or folder, as `0o755` would be written. */
+const modeOf = (file: string) => statSync(file).mode & 0o777;
 
 function newJob(id: string, overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
   return {
@@ -112,6 +117,61 @@ describe('Store', () => {
     const file = path.join(dir, 'not-a-dir');
     writeFileSync(file, 'x');
     expect(() => Store.open(file)).toThrow(StoreError);
+  });
+});
+
+describe('file modes', () => {
+  it('creates DATA_DIR 0700 and the database files 0600', () => {
+    const dir = path.join(tempDir(), 'data');
+    const store = open(dir);
+    store.jobs.insert(newJob('a'));
+    expect(modeOf(dir)).toBe(0o700);
+    for (const suffix of ['', '-wal', '-shm']) {
+      const file = `${store.databasePath}${suffix}`;
+      expect(existsSync(file), file).toBe(true);
+      expect(modeOf(file), file).toBe(0o600);
+    }
+    expect(modeOf(path.join(dir, 'outputs'))).toBe(0o700);
+  });
+
+  it('tightens database files an older version left readable by others', () => {
+    const dir = tempDir();
+    open(dir).jobs.insert(newJob('a'));
+    stores[0]!.close();
+    for (const suffix of ['', '-wal', '-shm']) {
+      if (existsSync(path.join(dir, DATABASE_FILE + suffix))) chmodSync(path.join(dir, DATABASE_FILE + suffix), 0o644);
+    }
+    const store = open(dir);
+    for (const suffix of ['', '-wal', '-shm']) expect(modeOf(`${store.databasePath}${suffix}`)).toBe(0o600);
+  });
+
+  it('leaves an existing DATA_DIR as it is but warns when other users can read it', () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(String(chunk));
+        callback();
+      },
+    });
+    stores.push(Store.open(dir, { logger: createLogger({ level: 'warn', destination }) }));
+    expect(modeOf(dir)).toBe(0o755);
+    expect(lines.join('')).toContain(`chmod 700 ${dir}`);
+
+    const privateDir = tempDir();
+    chmodSync(privateDir, 0o700);
+    lines.length = 0;
+    stores.push(Store.open(privateDir, { logger: createLogger({ level: 'warn', destination }) }));
+    expect(lines).toEqual([]);
+  });
+
+  it('writes images 0600 in folders 0700', async () => {
+    const store = open(tempDir());
+    const written = await store.images.write('job_1', 0, new Uint8Array([1, 2, 3]));
+    expect(modeOf(written)).toBe(0o600);
+    expect(modeOf(path.dirname(written))).toBe(0o700);
+    expect(modeOf(store.images.root)).toBe(0o700);
   });
 });
 
