@@ -113,8 +113,13 @@ export class Store {
       db.pragma(`max_page_count = ${pages}`);
     }
     const store = new Store(db, dir, options.logger);
-    const cleared = store.jobs.clearExpiredTokens(Date.now());
-    if (cleared > 0) options.logger?.debug({ cleared }, 'cleared expired interaction tokens');
+    try {
+      const cleared = store.jobs.clearExpiredTokens(Date.now());
+      if (cleared > 0) options.logger?.debug({ cleared }, 'cleared expired interaction tokens');
+    } catch (error) {
+      // A full disk must not stop the bot from starting; the next start clears them.
+      options.logger?.warn({ err: error }, 'could not clear expired interaction tokens');
+    }
     return store;
   }
 
