@@ -28,6 +28,25 @@ export function limitReached(exceeded: LimitExceeded): UserError {
   return new UserError(identifier, message, { limit: exceeded.limit, max: exceeded.max });
 }
 
+/** The refusal when the store cannot write a new job (full disk, I/O error): nothing was queued. */
+export function jobNotStored(ref: string, code: string | undefined): UserError {
+  return new UserError(
+    Identifiers.QueueFull,
+    'The bot could not save your job (its disk may be full); nothing was queued. Try again later; if it keeps happening tell the bot owner.',
+    { ref, code },
+  );
+}
+
+/** The failure of a job whose images were made but whose done state could not be committed. */
+export function resultNotStored(): JobFailure {
+  return {
+    name: 'StoreWriteError',
+    message: 'The image was made, but the bot could not save it (its disk may be full). Try again later; if it keeps happening tell the bot owner.',
+    userFacing: true,
+    ref: newReferenceId(),
+  };
+}
+
 /** Why a job failed, in the form the store keeps: user-facing text when the user can act on it, else a reference. */
 export function toJobFailure(error: unknown): JobFailure {
   const ref = newReferenceId();

@@ -4,13 +4,14 @@ import { CancelledError, Identifiers, UserError, newReferenceId, type Identifier
 import type { GeneratedImage, GenerateResult, StepProgress } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
 import { JobRequestSchema, type GenerateRequest, type JobRequest } from '../protocol/generate-request.js';
+import type { JobInsert } from '../store/job-repository.js';
 import type { Store } from '../store/store.js';
 import { WatchdogTimeoutError, WorkerCrashedError } from '../worker/worker-errors.js';
 import { Dispatcher, type DispatchOutcome, type DispatchStart } from './dispatcher.js';
 import { FairQueue, type LimitExceeded } from './fair-queue.js';
 import { CostRate, type WatchdogOptions } from './cost-rate.js';
 import { jobCost } from './job-cost.js';
-import { limitReached, toJobFailure } from './job-failure.js';
+import { jobNotStored, limitReached, resultNotStored, toJobFailure } from './job-failure.js';
 import type { JobRunner } from '../worker/job-runner.js';
 import {
   type CancelRequest,
@@ -109,6 +110,7 @@ export class JobService extends EventEmitter<JobEvents> {
   /**
    * Stores and queues a job. Emits 'queued' (with its position) on the next tick.
    * @throws UserError (userQueueFull / queueFull) naming the cap and its number when a cap is reached.
+   * @throws UserError (queueFull) when the store cannot write the job (full disk, I/O error); nothing is queued.
    * @throws TypeError when the request does not match GenerateRequest (a bug in the caller).
    */
   submit(newJob: NewJob, limits: QueueLimits = this.#limits): Job {
@@ -118,7 +120,7 @@ export class JobService extends EventEmitter<JobEvents> {
     if (!parsed.success) {
       throw new TypeError(`Expected \`request\` to be a JobRequest: ${parsed.error.message}`);
     }
-    const job = this.#store.jobs.insert({
+    const job = this.#insert({
       id: randomBytes(8).toString('base64url'),
       kind: newJob.kind,
       parentJobId: newJob.parentJobId ?? null,
@@ -151,6 +153,18 @@ export class JobService extends EventEmitter<JobEvents> {
     // Dispatch after returning, so the caller holds the job before its 'started' event can fire.
     queueMicrotask(() => this.#dispatcher.pump());
     return { ...job };
+  }
+
+  /** Writes a new job; a job the store could not keep must not be queued, or a restart would silently lose it. */
+  #insert(job: JobInsert): Job {
+    try {
+      return this.#store.jobs.insert(job);
+    } catch (error) {
+      const ref = newReferenceId();
+      this.#logger?.error({ jobId: job.id, guildId: job.guildId, ref, err: error }, 'could not store a new job');
+      const code = (error as { code?: unknown }).code;
+      throw jobNotStored(ref, typeof code === 'string' ? code : undefined);
+    }
   }
 
   /**
@@ -344,9 +358,35 @@ export class JobService extends EventEmitter<JobEvents> {
       timings: result.timings,
       finishedAt: this.#now(),
     };
-    this.#finish(job, () => this.#store.jobs.complete(job.id, completion), { state: 'done', ...completion });
-    this.#rate.learn(job.cost, result.timings);
+    try {
+      this.#finish(job, () => this.#store.jobs.complete(job.id, completion), { state: 'done', ...completion });
+    } catch (error) {
+      this.#resultNotStored(job, error);
+      return;
+    }
+    try {
+      this.#rate.learn(job.cost, result.timings);
+    } catch (error) {
+      // Only the ETAs after a restart suffer; the job is committed and its 'done' must still go out.
+      this.#logger?.warn({ err: error }, 'could not store the measured cost rate');
+    }
     this.#emit('done', { ...job }, result.images as GeneratedImage[]);
+  }
+
+  /**
+   * The done state was not committed (full disk, I/O error), so the job must not look done: it is reported failed.
+   * If even the failure cannot be committed, the store still holds it unfinished and the next start reruns it.
+   */
+  #resultNotStored(job: Job, error: unknown): void {
+    const failure = resultNotStored();
+    this.#logger?.error({ jobId: job.id, ref: failure.ref, err: error }, 'could not commit the result of a job');
+    try {
+      this.#finish(job, () => this.#store.jobs.fail(job.id, failure, this.#now()), { state: 'failed', error: failure });
+    } catch (failError) {
+      this.#logger?.error({ jobId: job.id, ref: failure.ref, err: failError }, 'could not commit the failure either; the next start reruns the job');
+      this.#finish(job, () => true, { state: 'failed', error: failure });
+    }
+    this.#emit('failed', { ...job }, error instanceof Error ? error : new Error(String(error)));
   }
 
   /** Commits a final state, then applies it to the live copy and forgets the job. */

@@ -20,7 +20,8 @@ export class ImageFiles {
 
   constructor(readonly dataDir: string) {
     this.root = path.join(dataDir, OUTPUTS);
-    mkdirSync(this.root, { recursive: true });
+    // Private like DATA_DIR: the images are the users' (mode 0700 folders, 0600 files).
+    mkdirSync(this.root, { recursive: true, mode: 0o700 });
   }
 
   /** Absolute path of image `index` of `jobId`. */
@@ -37,9 +38,10 @@ export class ImageFiles {
   /** Writes atomically and returns the absolute path. A rerun of the same job replaces the file whole. */
   async write(jobId: string, index: number, png: Uint8Array): Promise<string> {
     const target = this.pathFor(jobId, index);
-    await mkdir(path.dirname(target), { recursive: true });
+    await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    const file = await open(temp, 'w');
+    // The rename keeps this mode.
+    const file = await open(temp, 'w', 0o600);
     try {
       await file.writeFile(png);
       await file.sync();

@@ -46,6 +46,13 @@ interface JobRow {
 const UNFINISHED = `state IN ('queued', 'running')`;
 
 /**
+ * How long a stored interaction token is worth keeping: Discord interaction tokens work for 15 minutes (the
+ * Discord layer's INTERACTION_TOKEN_TTL_MS in src/discord/job-message-target.ts; the store does not import it).
+ * After that the token is useless to the bot but still a secret at rest, so the store clears it.
+ */
+export const INTERACTION_TOKEN_LIFETIME_MS = 15 * 60_000;
+
+/**
  * Jobs table. Every state change is guarded by the state it expects, so a late or duplicate write (a result
  * arriving after a cancel, a restored job committed twice) changes nothing and reports `false`.
  */
@@ -64,7 +71,8 @@ export class JobRepository {
         VALUES (@id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), @kind, @parent_job_id, @guild_id, @channel_id,
         @user_id, @interaction_id, @interaction_token, @interaction_created_at, @message_id, @request, @cost, @state,
         @attempts, @created_at, @started_at, @finished_at, @seeds, @outputs, @warnings, @timings, @error,
-        @cancelled_by, @delivered_at) RETURNING seq`),
+        @cancelled_by, @delivered_at)`),
+      seq: db.prepare('SELECT seq FROM jobs WHERE id = ?'),
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       unfinished: db.prepare(`SELECT * FROM jobs WHERE ${UNFINISHED} ORDER BY seq`),
       undelivered: db.prepare(
@@ -82,14 +90,30 @@ export class JobRepository {
         `UPDATE jobs SET state = 'cancelled', cancelled_by = ?, finished_at = ? WHERE id = ? AND ${UNFINISHED}`,
       ),
       setMessageId: db.prepare('UPDATE jobs SET message_id = ? WHERE id = ?'),
-      markDelivered: db.prepare('UPDATE jobs SET delivered_at = ? WHERE id = ? AND delivered_at IS NULL'),
+      // Once the final message is posted the token has no further use; keep no secret that is not needed.
+      markDelivered: db.prepare(
+        'UPDATE jobs SET delivered_at = ?, interaction_token = NULL WHERE id = ? AND delivered_at IS NULL',
+      ),
+      // Without a creation time the Discord layer never uses a token, so those go too.
+      clearExpiredTokens: db.prepare(`UPDATE jobs SET interaction_token = NULL
+        WHERE interaction_token IS NOT NULL AND (interaction_created_at IS NULL OR interaction_created_at <= ?)`),
     };
   }
 
-  /** Writes a new job; returns it with its seq. */
+  /**
+   * Writes a new job; returns it with its seq.
+   * @throws SqliteError when the job was not stored (SQLITE_FULL on a full disk, SQLITE_IOERR, SQLITE_BUSY).
+   */
   insert(job: JobInsert): Job {
-    const row = this.#statements.insert.get(this.#toRow(job)) as { seq: number };
-    return { ...job, seq: row.seq };
+    // Not `INSERT … RETURNING` read with `.get()`: `.get()` stops at the returned row and ignores the outcome of
+    // the autocommit that follows, so an insert whose COMMIT failed (full disk, I/O error) looked stored. `.run()`
+    // and the explicit transaction's COMMIT both throw.
+    return this.#db.transaction(() => {
+      const { changes } = this.#statements.insert.run(this.#toRow(job));
+      if (changes !== 1) throw new Error(`Expected the insert of job ${job.id} to change 1 row, changed ${changes}`);
+      const row = this.#statements.seq.get(job.id) as { seq: number };
+      return { ...job, seq: row.seq };
+    })();
   }
 
   get(id: string): Job | undefined {
@@ -157,6 +181,11 @@ export class JobRepository {
 
   markDelivered(id: string, deliveredAt: number): boolean {
     return this.#statements.markDelivered.run(deliveredAt, id).changes === 1;
+  }
+
+  /** Clears the interaction tokens that expired by `now` (see INTERACTION_TOKEN_LIFETIME_MS); returns how many. */
+  clearExpiredTokens(now: number): number {
+    return this.#statements.clearExpiredTokens.run(now - INTERACTION_TOKEN_LIFETIME_MS).changes;
   }
 
   /** Runs `fn` in one SQLite transaction. */

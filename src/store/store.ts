@@ -1,4 +1,4 @@
-import { accessSync, constants, mkdirSync } from 'node:fs';
+import { accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3, { type Database } from 'better-sqlite3';
 import type { Logger } from '../logger.js';
@@ -10,8 +10,20 @@ import { StoreError } from './store-error.js';
 
 export const DATABASE_FILE = 'imagine-bot.sqlite';
 
+/**
+ * DATA_DIR holds prompts, images and (briefly) interaction tokens: only the bot's user may read it. The
+ * database and its -wal and -shm files are 0600 (SQLite gives -wal and -shm the mode of the database file).
+ */
+const PRIVATE_DIR_MODE = 0o700;
+const PRIVATE_FILE_MODE = 0o600;
+
 export interface StoreOpenOptions {
   logger?: Logger;
+  /**
+   * Caps the database file at this many pages (SQLite's max_page_count, raised to the current size if lower), so
+   * writes that need more space fail with SQLITE_FULL. For tests of a full disk; leave unset in the bot.
+   */
+  maxPageCount?: number;
 }
 
 /**
@@ -40,8 +52,9 @@ export class Store {
    */
   static open(dataDir: string, options: StoreOpenOptions = {}): Store {
     const dir = path.resolve(dataDir);
+    let created: string | undefined;
     try {
-      mkdirSync(dir, { recursive: true });
+      created = mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
       accessSync(dir, constants.W_OK);
     } catch (error) {
       throw new StoreError(
@@ -50,12 +63,18 @@ export class Store {
         { cause: error },
       );
     }
+    // A folder someone else set up (a mount, a shared path) is theirs to change: say what to do, don't chmod it.
+    if (created === undefined) warnIfShared(dir, options.logger);
     const file = path.join(dir, DATABASE_FILE);
     let db: Database | undefined;
     try {
+      // Created here, empty (SQLite takes an empty file as a new database), so it is never readable by others.
+      if (!existsSync(file)) closeSync(openSync(file, 'a', PRIVATE_FILE_MODE));
       db = new BetterSqlite3(file);
       // The first statement reads the header, which is where a corrupt or foreign file shows.
       db.pragma('journal_mode = WAL');
+      // Files an older version created with the default mode (0644) are tightened; -wal and -shm exist by now.
+      for (const suffix of ['', '-wal', '-shm']) restrict(`${file}${suffix}`, options.logger);
       // NORMAL is durable in WAL mode against process crashes (kill -9); only an OS crash can lose the last commit.
       db.pragma('synchronous = NORMAL');
       db.pragma('foreign_keys = ON');
@@ -85,7 +104,23 @@ export class Store {
     if (applied.length > 0) {
       options.logger?.info({ file, applied, created: version === 0 }, version === 0 ? 'created database' : 'migrated database');
     }
-    return new Store(db, dir, options.logger);
+    if (options.maxPageCount !== undefined) {
+      const pages = options.maxPageCount;
+      if (!(Number.isInteger(pages) && pages > 0)) {
+        db.close();
+        throw new TypeError(`Expected \`maxPageCount\` to be a positive integer, got \`${pages}\` (${typeof pages})`);
+      }
+      db.pragma(`max_page_count = ${pages}`);
+    }
+    const store = new Store(db, dir, options.logger);
+    try {
+      const cleared = store.jobs.clearExpiredTokens(Date.now());
+      if (cleared > 0) options.logger?.debug({ cleared }, 'cleared expired interaction tokens');
+    } catch (error) {
+      // A full disk must not stop the bot from starting; the next start clears them.
+      options.logger?.warn({ err: error }, 'could not clear expired interaction tokens');
+    }
+    return store;
   }
 
   /** A settings repository validated by `schema` (src/config/guild-settings.ts passes its zod schema). */
@@ -112,6 +147,26 @@ export class Store {
 
   close(): void {
     if (this.#db.open) this.#db.close();
+  }
+}
+
+function warnIfShared(dir: string, logger: Logger | undefined): void {
+  if (process.platform === 'win32') return;
+  const mode = statSync(dir).mode & 0o777;
+  if ((mode & 0o077) === 0) return;
+  logger?.warn(
+    { dir, mode: `0${mode.toString(8)}` },
+    `DATA_DIR ${dir} can be read by other users (mode 0${mode.toString(8)}); it holds prompts and images. ` +
+      `Run \`chmod 700 ${dir}\` so only the bot's user can.`,
+  );
+}
+
+/** Makes the bot's own file private; a file it cannot chmod (owned by another user) is reported, not fatal. */
+function restrict(file: string, logger: Logger | undefined): void {
+  try {
+    if (existsSync(file)) chmodSync(file, PRIVATE_FILE_MODE);
+  } catch (error) {
+    logger?.warn({ file, err: error }, `could not make ${file} private; run \`chmod 600 ${file}\` as its owner`);
   }
 }
 

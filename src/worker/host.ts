@@ -31,7 +31,10 @@ export interface WorkerHostOptions {
   entry?: string | URL;
   /** Node flags for the child; the project runs from TypeScript source, hence tsx. @default ['--import', 'tsx'] */
   execArgv?: string[];
-  /** @default process.env */
+  /**
+   * The worker's whole environment, used as given (tests pass fixture settings this way).
+   * @default workerEnv(process.env): the allowlisted variables only, never DISCORD_TOKEN or HF_TOKEN
+   */
   env?: NodeJS.ProcessEnv;
   /** How long a worker may take from fork to `ready` (loading, listing models). @default 120_000 */
   startTimeoutMs?: number;
@@ -65,6 +68,31 @@ interface CurrentJob {
 type State = 'idle' | 'starting' | 'ready' | 'busy' | 'backoff' | 'stopping' | 'stopped';
 
 const DEFAULT_ENTRY = new URL('./main.js', import.meta.url);
+
+/**
+ * What the worker may inherit: what Node, onnxruntime and the GPU libraries read. The bot's environment holds
+ * DISCORD_TOKEN (and often HF_TOKEN); the engine gets its settings in the init message, so the process that
+ * parses untrusted prompts and images and runs native code never sees a secret. NODE_OPTIONS stays out too:
+ * the worker's Node flags are `execArgv`.
+ */
+const WORKER_ENV_NAMES = new Set([
+  'PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'TZ', 'NODE_ENV', 'LD_LIBRARY_PATH', 'DYLD_LIBRARY_PATH',
+  // Windows: Node and DirectML need the system folders.
+  'SYSTEMROOT', 'WINDIR', 'PATHEXT', 'USERPROFILE',
+]);
+const WORKER_ENV_PREFIXES = ['LC_', 'CUDA_', 'CUDNN_', 'ORT_', 'OMP_', 'ONNX', 'VK_'];
+
+/** The allowlisted part of `env` (see WORKER_ENV_NAMES), the default environment of the worker. */
+export function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const kept: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(env)) {
+    if (value === undefined) continue;
+    // Windows names ignore case and are spelled Path, SystemRoot…
+    const key = process.platform === 'win32' ? name.toUpperCase() : name;
+    if (WORKER_ENV_NAMES.has(key) || WORKER_ENV_PREFIXES.some((prefix) => key.startsWith(prefix))) kept[name] = value;
+  }
+  return kept;
+}
 
 /**
  * The bot side of one worker process: fork, handshake, one job at a time, watchdog, cancel, and respawn with
@@ -213,7 +241,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> implements JobRun
     const child = fork(entry instanceof URL ? fileURLToPath(entry) : entry, [], {
       serialization: 'advanced',
       execArgv: this.#options.execArgv,
-      env: this.#options.env ?? process.env,
+      env: this.#options.env ?? workerEnv(process.env),
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     this.#child = child;

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CancelledError, Identifiers, UserError } from '../../src/errors.js';
 import type { GenerateRequest, GenerateResult, JobRequest } from '../../src/protocol/generate-request.js';
 import { createLogger } from '../../src/logger.js';
@@ -80,10 +80,10 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function setup(options: Partial<JobServiceOptions> & { dir?: string } = {}) {
+function setup(options: Partial<JobServiceOptions> & { dir?: string; maxPageCount?: number } = {}) {
   const dir = options.dir ?? mkdtempSync(path.join(tmpdir(), 'imagine-jobs-'));
   if (!options.dir) dirs.push(dir);
-  const store = Store.open(dir);
+  const store = Store.open(dir, { maxPageCount: options.maxPageCount });
   const runner = (options.runner as ManualRunner | undefined) ?? new ManualRunner();
   const service = new JobService({ store, runner, ...options });
   const events: Array<[JobEventName, string, unknown?]> = [];
@@ -384,6 +384,67 @@ describe('JobService', () => {
     expect(second.store.jobs.listUnfinished()).toEqual([]);
     expect(second.store.jobs.get(interrupted.id)?.attempts).toBe(2);
   });
+
+  it('refuses a job it cannot store (disk full) with a UserError, queues nothing and keeps the earlier jobs', async () => {
+    // max_page_count is clamped to the current size: the database cannot grow, as on a full disk.
+    const { dir, service, store } = setup({ maxPageCount: 1 });
+    const limits = { maxQueuedPerUser: 10_000, maxQueuedPerGuild: 10_000, maxQueuedTotal: 10_000 };
+    const accepted: Job[] = [];
+    let refusal: unknown;
+    for (let i = 0; i < 1000 && refusal === undefined; i += 1) {
+      try {
+        accepted.push(service.submit(newJob('g1', `u${i}`, { prompt: 'p'.repeat(500) }), limits));
+      } catch (error) {
+        refusal = error;
+      }
+    }
+    expect(accepted.length).toBeGreaterThan(0);
+    expect(refusal).toBeInstanceOf(UserError);
+    expect((refusal as UserError).message).toBe(
+      'The bot could not save your job (its disk may be full); nothing was queued. Try again later; if it keeps happening tell the bot owner.',
+    );
+    await tick();
+    expect(service.list().map((listing) => listing.job.id).sort()).toEqual(accepted.map((job) => job.id).sort());
+    await service.stop();
+    store.close();
+    const reopened = Store.open(dir);
+    try {
+      expect(reopened.jobs.listUnfinished().map((job) => job.id)).toEqual(accepted.map((job) => job.id));
+    } finally {
+      reopened.close();
+    }
+  });
+
+  it('reports a job failed, not done, when its result cannot be committed', async () => {
+    const { service, runner, store, events } = setup();
+    const job = service.submit(newJob('g1'));
+    const call = await runner.next();
+    vi.spyOn(store.jobs, 'complete').mockImplementation(() => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    });
+    const failed = once(service, 'failed');
+    call.resolve(result(call.request));
+    const [failedJob] = (await failed) as [Job];
+    expect(failedJob).toMatchObject({ state: 'failed', error: { userFacing: true } });
+    expect(failedJob.error!.message).toContain('could not save');
+    expect(events.map(([name]) => name)).not.toContain('done');
+    expect(service.get(job.id)?.state).toBe('failed');
+    expect(store.jobs.get(job.id)?.state).toBe('failed');
+    expect(service.list()).toEqual([]);
+  }, 5_000);
+
+  it('still reports a committed job done when the cost rate cannot be stored', async () => {
+    const { service, runner, store } = setup();
+    const job = service.submit(newJob('g1'));
+    const call = await runner.next();
+    vi.spyOn(store, 'setMeta').mockImplementation(() => {
+      throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    });
+    const done = once(service, 'done');
+    call.resolve(result(call.request));
+    await done;
+    expect(store.jobs.get(job.id)?.state).toBe('done');
+  }, 5_000);
 
   it('puts a running job back in the queue on stop, so the next start runs it', async () => {
     const { service, runner, store } = setup();

@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { Writable } from 'node:stream';
 import BetterSqlite3 from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -8,7 +9,9 @@ import type { Job } from '../../src/store/job-record.js';
 import { decodeRequest } from '../../src/store/job-repository.js';
 import { DATABASE_FILE, Store } from '../../src/store/store.js';
 import { StoreError } from '../../src/store/store-error.js';
-import { LATEST_VERSION } from '../../src/store/migrations.js';
+import { LATEST_VERSION, migrate } from '../../src/store/migrations.js';
+import { JobRepository } from '../../src/store/job-repository.js';
+import { createLogger } from '../../src/logger.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
 
 const dirs: string[] = [];
@@ -30,6 +33,9 @@ afterEach(() => {
   for (const store of stores.splice(0)) store.close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
+
+/** Permission bits of a file or folder, as `0o755` would be written. */
+const modeOf = (file: string) => statSync(file).mode & 0o777;
 
 function newJob(id: string, overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
   return {
@@ -115,6 +121,61 @@ describe('Store', () => {
   });
 });
 
+describe('file modes', () => {
+  it('creates DATA_DIR 0700 and the database files 0600', () => {
+    const dir = path.join(tempDir(), 'data');
+    const store = open(dir);
+    store.jobs.insert(newJob('a'));
+    expect(modeOf(dir)).toBe(0o700);
+    for (const suffix of ['', '-wal', '-shm']) {
+      const file = `${store.databasePath}${suffix}`;
+      expect(existsSync(file), file).toBe(true);
+      expect(modeOf(file), file).toBe(0o600);
+    }
+    expect(modeOf(path.join(dir, 'outputs'))).toBe(0o700);
+  });
+
+  it('tightens database files an older version left readable by others', () => {
+    const dir = tempDir();
+    open(dir).jobs.insert(newJob('a'));
+    stores[0]!.close();
+    for (const suffix of ['', '-wal', '-shm']) {
+      if (existsSync(path.join(dir, DATABASE_FILE + suffix))) chmodSync(path.join(dir, DATABASE_FILE + suffix), 0o644);
+    }
+    const store = open(dir);
+    for (const suffix of ['', '-wal', '-shm']) expect(modeOf(`${store.databasePath}${suffix}`)).toBe(0o600);
+  });
+
+  it('leaves an existing DATA_DIR as it is but warns when other users can read it', () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    const lines: string[] = [];
+    const destination = new Writable({
+      write(chunk, _encoding, callback) {
+        lines.push(String(chunk));
+        callback();
+      },
+    });
+    stores.push(Store.open(dir, { logger: createLogger({ level: 'warn', destination }) }));
+    expect(modeOf(dir)).toBe(0o755);
+    expect(lines.join('')).toContain(`chmod 700 ${dir}`);
+
+    const privateDir = tempDir();
+    chmodSync(privateDir, 0o700);
+    lines.length = 0;
+    stores.push(Store.open(privateDir, { logger: createLogger({ level: 'warn', destination }) }));
+    expect(lines).toEqual([]);
+  });
+
+  it('writes images 0600 in folders 0700', async () => {
+    const store = open(tempDir());
+    const written = await store.images.write('job_1', 0, new Uint8Array([1, 2, 3]));
+    expect(modeOf(written)).toBe(0o600);
+    expect(modeOf(path.dirname(written))).toBe(0o700);
+    expect(modeOf(store.images.root)).toBe(0o700);
+  });
+});
+
 describe('JobRepository', () => {
   it('stores every field and assigns increasing seq numbers', () => {
     const store = open(tempDir());
@@ -176,6 +237,80 @@ describe('JobRepository', () => {
     expect(store.jobs.markDelivered('a', 7)).toBe(false);
     expect(store.jobs.listUndelivered()).toEqual([]);
     expect(store.jobs.get('a')).toMatchObject({ deliveredAt: 6, error: { identifier: 'invalidSize', ref: 'abcd' } });
+  });
+
+  it('throws when the commit of an insert fails instead of returning a job that was never stored', () => {
+    const dir = tempDir();
+    const db = new BetterSqlite3(path.join(dir, DATABASE_FILE));
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      const jobs = new JobRepository(db, dir);
+      jobs.insert(newJob('a'));
+      // A deferred constraint is checked only at COMMIT: the statement itself succeeds, the autocommit fails, as
+      // a full disk or an I/O error while writing the WAL does.
+      db.exec(`CREATE TEMP TABLE parent (id INTEGER PRIMARY KEY);
+        CREATE TEMP TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED);
+        CREATE TEMP TRIGGER fail_commit AFTER INSERT ON main.jobs BEGIN INSERT INTO child VALUES (1); END;`);
+      expect(() => jobs.insert(newJob('b'))).toThrow(/FOREIGN KEY/);
+      expect(jobs.get('b')).toBeUndefined();
+      expect(jobs.get('a')).toMatchObject({ id: 'a', seq: 1 });
+    } finally {
+      db.close();
+    }
+  });
+
+  it('throws SQLITE_FULL on a full database and keeps every job it reported stored', () => {
+    const dir = tempDir();
+    // max_page_count is clamped to the current size: the file cannot grow at all.
+    const store = Store.open(dir, { maxPageCount: 1 });
+    stores.push(store);
+    const stored: Job[] = [];
+    let error: unknown;
+    for (let i = 0; i < 1000 && error === undefined; i += 1) {
+      try {
+        stored.push(store.jobs.insert(newJob(`job-${i}`, { request: fakeRequest({ prompt: 'p'.repeat(500) }) })));
+      } catch (caught) {
+        error = caught;
+      }
+    }
+    expect(error).toMatchObject({ code: 'SQLITE_FULL' });
+    store.close();
+    const reopened = open(dir);
+    expect(reopened.jobs.listUnfinished().map((job) => job.id)).toEqual(stored.map((job) => job.id));
+  });
+
+  it('clears the interaction token once the final message is delivered', () => {
+    const dir = tempDir();
+    const store = open(dir);
+    store.jobs.insert(newJob('a', { interactionCreatedAt: Date.now() }));
+    store.jobs.fail('a', { name: 'E', message: 'm', userFacing: false, ref: 'r' }, 5);
+    expect(store.jobs.get('a')?.interactionToken).toBe('secret-token');
+    expect(store.jobs.markDelivered('a', 6)).toBe(true);
+    expect(store.jobs.get('a')).toMatchObject({ deliveredAt: 6, interactionToken: null });
+    store.close();
+    // The row itself, not only what the repository hands out.
+    const db = new BetterSqlite3(path.join(dir, DATABASE_FILE), { readonly: true });
+    const row = db.prepare('SELECT interaction_token FROM jobs WHERE id = ?').get('a');
+    db.close();
+    expect(row).toEqual({ interaction_token: null });
+  });
+
+  it('clears expired interaction tokens when the store opens and keeps fresh ones', () => {
+    const dir = tempDir();
+    const now = Date.now();
+    const store = open(dir);
+    store.jobs.insert(newJob('expired', { interactionCreatedAt: now - 15 * 60_000 - 1000 }));
+    store.jobs.insert(newJob('fresh', { interactionCreatedAt: now - 60_000 }));
+    store.jobs.insert(newJob('undated', { interactionCreatedAt: null }));
+    store.close();
+    const reopened = open(dir);
+    expect(reopened.jobs.get('expired')?.interactionToken).toBeNull();
+    expect(reopened.jobs.get('undated')?.interactionToken).toBeNull();
+    expect(reopened.jobs.get('fresh')?.interactionToken).toBe('secret-token');
+    // Only the token goes: the job is still there to resume.
+    expect(reopened.jobs.listUnfinished().map((job) => job.id)).toEqual(['expired', 'fresh', 'undated']);
   });
 
   it('keeps output paths valid when DATA_DIR moves', () => {

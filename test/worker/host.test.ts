@@ -1,8 +1,11 @@
 import { once } from 'node:events';
-import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CancelledError, Identifiers, UserError } from '../../src/errors.js';
 import type { StepProgress } from '../../src/protocol/generate-request.js';
-import { WorkerHost, type WorkerHostOptions } from '../../src/worker/host.js';
+import { WorkerHost, workerEnv, type WorkerHostOptions } from '../../src/worker/host.js';
 import {
   ProtocolError,
   WatchdogTimeoutError,
@@ -183,5 +186,65 @@ describe('WorkerHost', () => {
     const [code] = await exit;
     expect(code).toBe(0);
     expect(isAlive(pid)).toBe(false);
+  });
+});
+
+describe('the worker environment', () => {
+  it('keeps what Node, onnxruntime and the GPU libraries read and drops everything else', () => {
+    const env = workerEnv({
+      PATH: '/usr/bin',
+      HOME: '/home/bot',
+      LANG: 'C.UTF-8',
+      LC_ALL: 'C.UTF-8',
+      TZ: 'UTC',
+      NODE_ENV: 'production',
+      LD_LIBRARY_PATH: '/usr/local/cuda/lib64',
+      CUDA_VISIBLE_DEVICES: '1',
+      ORT_LOGGING_LEVEL: '3',
+      OMP_NUM_THREADS: '4',
+      DISCORD_TOKEN: 'discord-secret',
+      HF_TOKEN: 'hf-secret',
+      DATA_DIR: '/data',
+      NODE_OPTIONS: '--require /tmp/evil.js',
+    });
+    expect(env).toEqual({
+      PATH: '/usr/bin',
+      HOME: '/home/bot',
+      LANG: 'C.UTF-8',
+      LC_ALL: 'C.UTF-8',
+      TZ: 'UTC',
+      NODE_ENV: 'production',
+      LD_LIBRARY_PATH: '/usr/local/cuda/lib64',
+      CUDA_VISIBLE_DEVICES: '1',
+      ORT_LOGGING_LEVEL: '3',
+      OMP_NUM_THREADS: '4',
+    });
+  });
+
+  it('forks the worker without the Discord or Hugging Face token', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'imagine-env-'));
+    const out = path.join(dir, 'env.json');
+    const entry = path.join(dir, 'env-probe.mjs');
+    // A worker that only reports what it was given, then exits (the host counts that as a failed start).
+    writeFileSync(entry, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(out)}, JSON.stringify(process.env));\nprocess.exit(0);\n`);
+    const saved = { DISCORD_TOKEN: process.env.DISCORD_TOKEN, HF_TOKEN: process.env.HF_TOKEN };
+    process.env.DISCORD_TOKEN = 'discord-secret';
+    process.env.HF_TOKEN = 'hf-secret';
+    try {
+      const host = new WorkerHost({ engine: { modelsDir: '/unused' }, entry, execArgv: [], backoff: { initialMs: 60_000, maxMs: 60_000 } });
+      hosts.push(host);
+      await expect(host.start()).rejects.toBeInstanceOf(WorkerStartError);
+      await vi.waitFor(() => expect(existsSync(out)).toBe(true));
+      const env = JSON.parse(readFileSync(out, 'utf8')) as Record<string, string>;
+      expect(env).not.toHaveProperty('DISCORD_TOKEN');
+      expect(env).not.toHaveProperty('HF_TOKEN');
+      expect(env.PATH).toBe(process.env.PATH);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
