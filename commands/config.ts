@@ -37,9 +37,12 @@ export const CONFIG_OPTIONS = {
 /** Defaults that `/config defaults unset:` can clear (back to the model's own). */
 export const UNSETTABLE_DEFAULTS = ['model', 'steps', 'cfg', 'sampler', 'size', 'negative', 'count', 'all'] as const;
 export const LIST_ACTIONS = ['add', 'remove', 'clear'] as const;
+/** Where /imagine can run and so what `/config channels` offers: text channels, threads and a voice channel's chat. */
+export const CONFIG_CHANNEL_TYPES = [ChannelType.GuildText, ChannelType.PublicThread, ChannelType.GuildVoice] as const;
 
-// Manage Server by default and guild-only: Discord enforces who sees it, and server admins can change that in
-// Integrations. We add no permission check of our own (STYLE.md, Errors).
+// Manage Server by default and guild-only, so Discord hides it from other members. Server admins can grant it to any
+// role or member in Integrations, though, and that would hand the server's limits and banned words to them: the
+// handler (src/discord/commands/config.ts) checks Manage Server itself and refuses everyone else.
 export const data = new SlashCommandBuilder()
   .setName('config')
   .setDescription('Show or change how /imagine works in this server')
@@ -80,7 +83,7 @@ export const data = new SlashCommandBuilder()
       .setName(CONFIG_SUBCOMMANDS.channels)
       .setDescription('Limit /imagine to some channels (none listed = everywhere)')
       .addStringOption((o) => o.setName(CONFIG_OPTIONS.action).setDescription('What to do').setRequired(true).addChoices(...LIST_ACTIONS.map((name) => ({ name, value: name }))))
-      .addChannelOption((o) => o.setName(CONFIG_OPTIONS.channel).setDescription('The channel to add or remove').addChannelTypes(ChannelType.GuildText, ChannelType.PublicThread, ChannelType.GuildVoice)),
+      .addChannelOption((o) => o.setName(CONFIG_OPTIONS.channel).setDescription('The channel to add or remove').addChannelTypes(...CONFIG_CHANNEL_TYPES)),
   )
   .addSubcommand((s) =>
     s

@@ -1,5 +1,5 @@
-import { MessageFlags, type AutocompleteInteraction, type ChatInputCommandInteraction } from 'discord.js';
-import { CONFIG_OPTIONS, CONFIG_SUBCOMMANDS } from '../../../commands/config.js';
+import { MessageFlags, PermissionFlagsBits, type AutocompleteInteraction, type ChannelType, type ChatInputCommandInteraction } from 'discord.js';
+import { CONFIG_CHANNEL_TYPES, CONFIG_OPTIONS, CONFIG_SUBCOMMANDS, LIST_ACTIONS, UNSETTABLE_DEFAULTS } from '../../../commands/config.js';
 import { GuildSettingsSchema, describeSettingsIssues, type GuildSettings } from '../../config/guild-settings.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
@@ -25,23 +25,35 @@ export function describeSettings(settings: GuildSettings): string {
   ].join('\n');
 }
 
-type Change = { ok: true; next: unknown; summary: string } | { ok: false; message: string };
+export type Change = { ok: true; next: unknown; summary: string } | { ok: false; message: string };
+
+// Discord only sends the choices of commands/config.ts, but a raw interaction can carry any string; an unknown value
+// must be refused, not read as the nearest action or key, or the answer says "saved" for a change never made.
+const isOneOf = <T extends string>(values: readonly T[], value: string): value is T => (values as readonly string[]).includes(value);
+const listOr = (values: readonly string[]) => `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
 
 function applyList(list: readonly string[], action: string, items: readonly string[], what: string): { ok: true; list: string[] } | { ok: false; message: string } {
+  if (!isOneOf(LIST_ACTIONS, action)) return { ok: false, message: `Unknown action \`${action}\`; use ${listOr(LIST_ACTIONS)}.` };
   if (action === 'clear') return { ok: true, list: [] };
   if (items.length === 0) return { ok: false, message: `Name the ${what} to ${action}.` };
   if (action === 'add') return { ok: true, list: [...new Set([...list, ...items])] };
   return { ok: true, list: list.filter((entry) => !items.includes(entry)) };
 }
 
-/** Reads the subcommand's options into a candidate settings object; the schema decides whether it is valid. */
-function change(interaction: ChatInputCommandInteraction, current: GuildSettings, context: BotContext): Change {
+/**
+ * Reads the subcommand's options into a candidate settings object; the schema decides whether it is valid. Exported
+ * (and narrowed to what it reads) so the tests can drive it without Discord.
+ */
+export function change(interaction: Pick<ChatInputCommandInteraction, 'options' | 'guildId'>, current: GuildSettings, context: Pick<BotContext, 'models'>): Change {
   const o = interaction.options;
   const sub = o.getSubcommand(true);
   switch (sub) {
     case CONFIG_SUBCOMMANDS.defaults: {
       const defaults: Record<string, unknown> = { ...current.defaults };
       const unset = o.getString(CONFIG_OPTIONS.unset);
+      if (unset !== null && !isOneOf(UNSETTABLE_DEFAULTS, unset)) {
+        return { ok: false, message: `Unknown default \`${unset}\` to unset; use one of: ${UNSETTABLE_DEFAULTS.join(', ')}.` };
+      }
       if (unset === 'all') for (const key of Object.keys(defaults)) delete defaults[key];
       else if (unset === 'size') delete defaults.width, delete defaults.height;
       else if (unset === 'negative') delete defaults.negativePrompt;
@@ -90,7 +102,17 @@ function change(interaction: ChatInputCommandInteraction, current: GuildSettings
       return { ok: true, next: { ...current, limits }, summary: 'Limits saved.' };
     }
     case CONFIG_SUBCOMMANDS.channels: {
+      const given = o.get(CONFIG_OPTIONS.channel);
       const channel = o.getChannel(CONFIG_OPTIONS.channel);
+      // Discord resolves only channels of the server the command runs in; an id it did not resolve, or a cached
+      // channel of another server, is not one /imagine could ever be used in here.
+      const guildOf = channel && 'guildId' in channel ? channel.guildId : undefined;
+      if ((given && !channel) || (guildOf !== undefined && guildOf !== interaction.guildId)) {
+        return { ok: false, message: 'That channel is not in this server; pick one from the list Discord offers.' };
+      }
+      if (channel && !(CONFIG_CHANNEL_TYPES as readonly ChannelType[]).includes(channel.type)) {
+        return { ok: false, message: `Pick a text channel or thread; <#${channel.id}> is not one.` };
+      }
       const result = applyList(current.allowedChannels, o.getString(CONFIG_OPTIONS.action, true), channel ? [channel.id] : [], 'channel');
       if (!result.ok) return result;
       return { ok: true, next: { ...current, allowedChannels: result.list }, summary: 'Channels saved.' };
@@ -111,22 +133,28 @@ function change(interaction: ChatInputCommandInteraction, current: GuildSettings
       return { ok: true, next: { ...current, preview }, summary: 'Preview settings saved.' };
     }
     default:
-      return { ok: false, message: `Unknown subcommand ${sub}.` };
+      return { ok: false, message: `Unknown subcommand \`${sub}\`; use ${listOr(Object.values(CONFIG_SUBCOMMANDS))}.` };
   }
 }
 
 /**
  * /config. Discord hides it from members without Manage Server (default member permissions set in
- * commands/config.ts); server admins may grant it to other roles in Integrations, which is why there is no
- * permission check here.
+ * commands/config.ts), but server admins may grant it to other roles in Integrations, and the settings (limits,
+ * banned words, channels) are the admins' to set: so Manage Server is checked here too, for every subcommand. `show`
+ * included: banned words are a moderation list members should not read. Outside a server (a DM, or a user-installed
+ * command) there is no guild to save under, so nothing runs.
  */
 export function configCommand(context: BotContext): CommandHandler {
   return {
     name: 'config',
     async execute(interaction: ChatInputCommandInteraction) {
-      const guildId = interaction.guildId!;
-      const sub = interaction.options.getSubcommand(true);
       const reply = (content: string) => interaction.reply({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      const guildId = interaction.guildId;
+      if (guildId === null || !interaction.inGuild()) return void (await reply('Use /config inside a server.'));
+      if (!interaction.memberPermissions?.has(PermissionFlagsBits.ManageGuild)) {
+        return void (await reply('You need the Manage Server permission to change /config.'));
+      }
+      const sub = interaction.options.getSubcommand(true);
       const current = context.settings.get(guildId);
       if (sub === CONFIG_SUBCOMMANDS.show) return void (await reply(describeSettings(current)));
       if (sub === CONFIG_SUBCOMMANDS.reset) {
