@@ -13,7 +13,7 @@ import { GuildSettingsSchema, type GuildSettings } from '../../src/config/guild-
 import type { BotContext } from '../../src/discord/bot-context.js';
 import { change, configCommand, type Change } from '../../src/discord/commands/config.js';
 import type { GuildSettingsSource } from '../../src/discord/guild-settings-cache.js';
-import type { ModelSummary } from '../../src/inference/types.js';
+import type { ModelSummary } from '../../src/protocol/generate-request.js';
 import { createLogger } from '../../src/logger.js';
 
 const GUILD = '100000000000000001';

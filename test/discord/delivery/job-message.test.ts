@@ -1,6 +1,6 @@
 import { ButtonStyle, ComponentType, type APIButtonComponentWithCustomId } from 'discord.js';
 import { describe, expect, it } from 'vitest';
-import { imageButtonIds, jobButtonIds } from '../../src/discord/custom-id-codec.js';
+import { imageButtonIds, jobButtonIds } from '../../../src/discord/custom-id-codec.js';
 import {
   escapeMarkdown,
   renderCancelled,
@@ -10,16 +10,17 @@ import {
   renderRunning,
   type MessageState,
   type StateImage,
-} from '../../src/discord/render/job-message.js';
-import type { Job, JobOutput } from '../../src/queue/job.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+} from '../../../src/discord/delivery/render/job-message.js';
+import type { JobRequest } from '../../../src/protocol/generate-request.js';
+import type { Job, JobOutput } from '../../../src/queue/job.js';
+import { fakeRequest } from '../../fixtures/workers/fixtures.js';
 
 const JOB_ID = 'AbC123xyz_-';
 const OWNER = '200000000000000001';
 const MODERATOR = '200000000000000002';
 const HEADER = `**a lighthouse at dusk** — <@${OWNER}>`;
 
-function job(overrides: Partial<Job> = {}, request: Parameters<typeof fakeRequest>[0] = {}): Job {
+function job(overrides: Partial<Job> = {}, request: Partial<JobRequest> = {}): Job {
   return {
     id: JOB_ID,
     seq: 1,
