@@ -72,6 +72,24 @@ async function hashFile(file: string, hash: Hash): Promise<void> {
 }
 
 /**
+ * Where `repoPath` goes under `destDir`. The listing is checked when files are selected; this is the last line of
+ * defence, so that no listed name can make the downloader write outside `destDir`.
+ */
+function targetPath(destDir: string, repoPath: string): string {
+  const root = path.resolve(destDir);
+  const target = path.resolve(root, ...repoPath.split('/'));
+  const relative = path.relative(root, target);
+  if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+    throw new UserError(
+      Identifiers.InvalidModel,
+      `Refusing to download ${JSON.stringify(repoPath)}: it would be written outside ${root}.`,
+      { file: repoPath },
+    );
+  }
+  return target;
+}
+
+/**
  * Download one file into `destDir` through a `.part` file: resume from the bytes on disk with a Range request,
  * retry dropped connections with backoff, verify size and sha256 (the LFS object id), and only then rename it
  * into place. A checksum mismatch on a resumed file earns one fresh download, since stale bytes from an older
@@ -81,7 +99,7 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   const { file, signal } = options;
   const retries = options.retries ?? 5;
   const retryDelayMs = options.retryDelayMs ?? 1000;
-  const target = path.join(options.destDir, ...file.path.split('/'));
+  const target = targetPath(options.destDir, file.path);
   const part = target + PART_SUFFIX;
 
   const existing = await sizeOf(target);

@@ -9,7 +9,7 @@ import { checkRepoId, type HubClient, type HubFile, type RepoSnapshot } from './
 import { findKnownModel, knownModelManifest } from './known-models.js';
 import { guessFamily } from './guess-family.js';
 import type { DownloadProgress } from './progress-bar.js';
-import { checkPipelineClass, CONFIG_FILES, selectModelFiles } from './select-model-files.js';
+import { checkPipelineClass, CONFIG_FILES, selectModelFiles, unsafePathReason } from './select-model-files.js';
 
 /** Folder under MODELS_DIR holding downloads in progress; its leading dot keeps it out of model listings. */
 export const PARTIAL_DIR = '.partial';
@@ -139,6 +139,9 @@ export async function pullModel(options: PullModelOptions): Promise<PullResult> 
     say(`config files (${missingConfig.join(', ')}) from ${known.configRepo}@${configSnapshot.commit}`);
   }
   const selection = selectModelFiles(repo, snapshot.files, configSnapshot?.files);
+  for (const unsafe of selection.unsafe) {
+    say(`skipping ${JSON.stringify(unsafe)}: ${unsafePathReason(unsafe)}, and the engine does not need it`);
+  }
   const origin = (file: HubFile): RepoSnapshot =>
     configSnapshot && !snapshot.files.includes(file) ? configSnapshot : snapshot;
 

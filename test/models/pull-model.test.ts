@@ -353,6 +353,29 @@ describe('pullModel', () => {
     expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toEqual([]);
   });
 
+  it('refuses a repository that lists a needed file under a name that could escape the model folder', async () => {
+    const bad = 'text_encoder/..\\..\\..\\x.onnx_data';
+    await start({ ...tiny, files: [...tinyRepoFiles(), { path: bad, content: bytes(9, 100), lfs: true }] });
+    const error = (await pull().catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.identifier).toBe(Identifiers.InvalidModel);
+    expect(error.message).toContain(`lists a needed file under an unsafe name, ${JSON.stringify(bad)}`);
+    expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toEqual([]);
+    expect(await readdir(modelsDir)).toEqual([]);
+  });
+
+  it('skips unneeded files with unsafe names with a warning and installs the model', async () => {
+    const extra = [
+      { path: '/etc/evil.png', content: bytes(10, 10) },
+      { path: 'C:/evil.txt', content: bytes(11, 10) },
+    ];
+    await start({ ...tiny, files: [...tinyRepoFiles(), ...extra] });
+    await pull();
+    expect(await filesUnder(path.join(modelsDir, 'tiny-sd'))).toEqual(PULLED);
+    expect(messages).toContain('skipping "/etc/evil.png": it starts with "/", and the engine does not need it');
+    expect(messages).toContain('skipping "C:/evil.txt": it has a drive letter, and the engine does not need it');
+  });
+
   it('refuses an SDXL repository before downloading anything', async () => {
     const sdxl = [...tinyRepoFiles(), { path: 'text_encoder_2/model.onnx', content: bytes(9, 100), lfs: true }];
     await start({ ...tiny, files: sdxl });
