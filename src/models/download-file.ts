@@ -42,6 +42,8 @@ export interface DownloadFileOptions {
   onBytes?: (fileBytes: number, fileTotal: number | undefined) => void;
   /** One line per retry, for the progress display. */
   onRetry?: (message: string) => void;
+  /** Test seam: runs once the bytes are on disk, before they are verified and renamed. */
+  beforeVerify?: (partFile: string) => Promise<void>;
 }
 
 export interface DownloadedFile {
@@ -115,13 +117,9 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   }
   const resumedFrom = onDisk;
   for (let pass = 0; ; pass++) {
-    const { size, expectedSha, actualSha } = await fetchWithRetries(options, part, onDisk, retries, retryDelayMs);
-    let mismatch: ChecksumError | undefined;
-    if (file.size !== undefined && size !== file.size) {
-      mismatch = new ChecksumError(file.path, `${file.size} bytes`, `${size} bytes`);
-    } else if (expectedSha !== undefined && actualSha !== expectedSha) {
-      mismatch = new ChecksumError(file.path, expectedSha, actualSha);
-    }
+    const { size, expectedSha } = await fetchWithRetries(options, part, onDisk, retries, retryDelayMs);
+    await options.beforeVerify?.(part);
+    const mismatch = await verifyOnDisk(file.path, part, file.size ?? size, expectedSha);
     if (mismatch) {
       await unlink(part).catch(() => undefined);
       if (pass === 0 && resumedFrom > 0 && !signal?.aborted) {
@@ -136,16 +134,31 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   }
 }
 
+/**
+ * Check the bytes as they are on disk, not as they streamed past: whatever changed them after they were received
+ * (a second writer, a failing disk) is caught before the file gets its real name.
+ */
+async function verifyOnDisk(
+  repoPath: string,
+  part: string,
+  expectedSize: number,
+  expectedSha: string | undefined,
+): Promise<ChecksumError | undefined> {
+  const size = (await sizeOf(part)) ?? 0;
+  if (size !== expectedSize) return new ChecksumError(repoPath, `${expectedSize} bytes`, `${size} bytes`);
+  if (expectedSha === undefined) return undefined;
+  const hash = createHash('sha256');
+  await hashFile(part, hash);
+  const actual = hash.digest('hex');
+  return actual === expectedSha ? undefined : new ChecksumError(repoPath, expectedSha, actual);
+}
+
 interface FetchResult {
   size: number;
   expectedSha: string | undefined;
-  actualSha: string;
 }
 
-/**
- * Fetch from `offset` to the end into `part`, retrying. The hash covers the bytes already on disk too, so a
- * resumed file is verified as a whole.
- */
+/** Fetch from `offset` to the end into `part`, retrying; verifyOnDisk checks the result as a whole. */
 async function fetchWithRetries(
   options: DownloadFileOptions,
   part: string,
@@ -155,11 +168,9 @@ async function fetchWithRetries(
 ): Promise<FetchResult> {
   const { client, repo, commit, file, signal } = options;
   let written = offset;
-  let hash: Hash = createHash('sha256');
-  if (offset > 0) await hashFile(part, hash);
   let failures = 0;
   let expectedSha = file.sha256;
-  const done = (): FetchResult => ({ size: written, expectedSha, actualSha: hash.digest('hex') });
+  const done = (): FetchResult => ({ size: written, expectedSha });
   for (;;) {
     const before = written;
     let handle: FileHandle | undefined;
@@ -171,7 +182,6 @@ async function fetchWithRetries(
         // checked above), so start over; with an unknown size the file is complete.
         if (file.size === undefined) return done();
         written = 0;
-        hash = createHash('sha256');
         throw new HubRequestError(`${file.path}: the server refused to resume; starting over`, true, 416);
       }
       expectedSha ??= download.linkedSha256;
@@ -183,12 +193,10 @@ async function fetchWithRetries(
           throw new HubRequestError(`${file.path}: the server resumed at the wrong byte`, false);
         }
         written = 0;
-        hash = createHash('sha256');
       }
       handle = await open(part, written > 0 ? 'a' : 'w');
       for await (const chunk of download.body) {
         await handle.write(chunk);
-        hash.update(chunk);
         written += chunk.length;
         options.onBytes?.(written, total);
       }

@@ -21,6 +21,9 @@ export const INCOMPLETE_MARKER = '.imagine-bot-incomplete.json';
 
 const markerSchema = z.object({ repo: z.string(), commit: z.string() });
 
+const LOCK_SUFFIX = '.lock';
+const lockSchema = z.object({ pid: z.number().int().positive(), repo: z.string() });
+
 const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 
 export interface PullModelOptions {
@@ -109,13 +112,29 @@ async function defaultFreeBytes(dir: string): Promise<number> {
  * on disk when run again with the same repository (as long as its revision still resolves to the same commit).
  */
 export async function pullModel(options: PullModelOptions): Promise<PullResult> {
-  const { repo, client, modelsDir, signal } = options;
+  const { repo, modelsDir } = options;
   checkRepoId(repo);
-  const known = findKnownModel(repo);
-  const revision = options.revision ?? known?.revision ?? 'main';
   const name = options.name ?? defaultModelName(repo);
   checkModelName(name);
   const say = options.onMessage ?? (() => undefined);
+  const partialDir = path.join(modelsDir, PARTIAL_DIR, name);
+  const release = await lockPartialDir(partialDir, repo, say);
+  try {
+    return await pullLocked(options, name, partialDir, say);
+  } finally {
+    await release();
+  }
+}
+
+async function pullLocked(
+  options: PullModelOptions,
+  name: string,
+  partialDir: string,
+  say: (text: string) => void,
+): Promise<PullResult> {
+  const { repo, client, modelsDir, signal } = options;
+  const known = findKnownModel(repo);
+  const revision = options.revision ?? known?.revision ?? 'main';
 
   const target = path.join(modelsDir, name);
   const installed = await exists(target);
@@ -145,7 +164,6 @@ export async function pullModel(options: PullModelOptions): Promise<PullResult> 
   const origin = (file: HubFile): RepoSnapshot =>
     configSnapshot && !snapshot.files.includes(file) ? configSnapshot : snapshot;
 
-  const partialDir = path.join(modelsDir, PARTIAL_DIR, name);
   await preparePartialDir(partialDir, repo, snapshot.commit, say);
 
   const files = selection.files;
@@ -219,6 +237,64 @@ export async function pullModel(options: PullModelOptions): Promise<PullResult> 
     await rename(partialDir, target);
   }
   return { name, path: target, repo, revision, commit: snapshot.commit, files: files.length, bytes: done, manifest };
+}
+
+/**
+ * Take `<dir>.lock` (beside the folder, which is deleted and renamed) so that one models:pull at a time writes
+ * into `dir`: two would interleave their bytes in the same .part files. A lock left by a process that no longer
+ * runs is taken over. Returns the function that releases it.
+ */
+async function lockPartialDir(dir: string, repo: string, say: (text: string) => void): Promise<() => Promise<void>> {
+  const lockFile = `${dir}${LOCK_SUFFIX}`;
+  await mkdir(path.dirname(dir), { recursive: true });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await writeFile(lockFile, `${JSON.stringify({ pid: process.pid, repo })}\n`, { flag: 'wx' });
+      return () => rm(lockFile, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const holder = await readLock(lockFile);
+    // Gone since our try, or stale: try again, a few times at most in case other pulls race us for it.
+    if (holder !== 'gone' && holder !== 'unreadable' && !isRunning(holder.pid) && attempt < 3) {
+      say(`taking over ${lockFile}: the models:pull that held it (pid ${holder.pid}) is no longer running`);
+      await rm(lockFile, { force: true });
+      continue;
+    }
+    if (holder === 'gone' && attempt < 3) continue;
+    throw new UserError(
+      Identifiers.InvalidArgument,
+      typeof holder === 'object'
+        ? `Another models:pull is downloading ${holder.repo} into ${dir} (pid ${holder.pid}); wait for it or stop it.`
+        : `Another models:pull is downloading into ${dir}; wait for it, or delete ${lockFile} if none is running.`,
+      { dir, ...(typeof holder === 'object' ? { pid: holder.pid } : {}) },
+    );
+  }
+}
+
+async function readLock(lockFile: string): Promise<z.infer<typeof lockSchema> | 'gone' | 'unreadable'> {
+  let text: string;
+  try {
+    text = await readFile(lockFile, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw error;
+  }
+  try {
+    return lockSchema.parse(JSON.parse(text));
+  } catch {
+    return 'unreadable';
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -353,6 +354,55 @@ describe('pullModel', () => {
     expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toEqual([]);
   });
 
+  it('lets only one of two concurrent pulls of a repository download; the other is refused by the lock', async () => {
+    await start(tiny);
+    const results = await Promise.allSettled([pull(), pull()]);
+    const fulfilled = results.filter((r) => r.status === 'fulfilled');
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(fulfilled).toHaveLength(1);
+    expect(rejected).toHaveLength(1);
+    const error = rejected[0].reason as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(
+      `Another models:pull is downloading tester/Tiny-SD into ${path.join(modelsDir, PARTIAL_DIR, 'tiny-sd')} ` +
+        `(pid ${process.pid}); wait for it or stop it.`,
+    );
+    const target = path.join(modelsDir, 'tiny-sd');
+    expect(await filesUnder(target)).toEqual(PULLED);
+    for (const file of PULLED.filter((f) => f !== 'imagine-bot.json')) {
+      expect((await readFile(path.join(target, file))).equals(content(tiny, file)), file).toBe(true);
+    }
+    // Each file was fetched once: the refused pull downloaded nothing.
+    expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toHaveLength(12);
+    expect(await readdir(path.join(modelsDir, PARTIAL_DIR))).toEqual([]);
+  });
+
+  it('takes over a lock left by a models:pull that no longer runs, and says so', async () => {
+    await start(tiny);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const lockFile = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd.lock');
+    await mkdir(path.dirname(lockFile), { recursive: true });
+    await writeFile(lockFile, JSON.stringify({ pid: dead, repo: tiny.id }));
+    const result = await pull();
+    expect(result.files).toBe(12);
+    expect(messages).toContain(`taking over ${lockFile}: the models:pull that held it (pid ${dead}) is no longer running`);
+    expect(await exists(lockFile)).toBe(false);
+  });
+
+  it('refuses to start while a running process holds the lock, before any request', async () => {
+    await start(tiny);
+    const lockFile = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd.lock');
+    await mkdir(path.dirname(lockFile), { recursive: true });
+    await writeFile(lockFile, JSON.stringify({ pid: process.ppid, repo: 'other/Tiny-SD' }));
+    const error = (await pull().catch((e: unknown) => e)) as UserError;
+    expect(error.message).toBe(
+      `Another models:pull is downloading other/Tiny-SD into ${path.join(modelsDir, PARTIAL_DIR, 'tiny-sd')} ` +
+        `(pid ${process.ppid}); wait for it or stop it.`,
+    );
+    expect(hub.requests).toEqual([]);
+    expect(JSON.parse(await readFile(lockFile, 'utf8'))).toEqual({ pid: process.ppid, repo: 'other/Tiny-SD' });
+  });
+
   it('refuses a repository that lists a needed file under a name that could escape the model folder', async () => {
     const bad = 'text_encoder/..\\..\\..\\x.onnx_data';
     await start({ ...tiny, files: [...tinyRepoFiles(), { path: bad, content: bytes(9, 100), lfs: true }] });
@@ -361,7 +411,7 @@ describe('pullModel', () => {
     expect(error.identifier).toBe(Identifiers.InvalidModel);
     expect(error.message).toContain(`lists a needed file under an unsafe name, ${JSON.stringify(bad)}`);
     expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toEqual([]);
-    expect(await readdir(modelsDir)).toEqual([]);
+    expect(await filesUnder(modelsDir)).toEqual([]);
   });
 
   it('skips unneeded files with unsafe names with a warning and installs the model', async () => {
