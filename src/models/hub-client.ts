@@ -262,10 +262,28 @@ export class HubClient {
     throw new HubRequestError(`Too many redirects for ${safeUrl(url)}.`, false);
   }
 
+  /**
+   * A 401 to a request with a token: the hub rejects the token itself ("Invalid credentials") before it looks at
+   * the repository, so a public repository would otherwise read as "not found". A 401 that names RepoNotFound is
+   * about the repository, not the token.
+   */
+  #tokenRefused(response: Response, code: string): boolean {
+    if (!this.#token || response.status !== 401) return false;
+    return /invalid credentials/i.test(response.headers.get('x-error-message') ?? '') || code !== 'RepoNotFound';
+  }
+
   #statusError(response: Response, what: { repo: string; revision: string; path?: string }): Error {
     const code = response.headers.get('x-error-code') ?? '';
     const { repo, revision, path } = what;
     const page = `${this.endpoint}/${repo}`;
+    if (this.#tokenRefused(response, code)) {
+      return new UserError(
+        Identifiers.NotAllowed,
+        `The hub refused your HF_TOKEN (invalid or expired): unset HF_TOKEN for public repositories, or create a ` +
+          `new token at ${this.endpoint}/settings/tokens and set HF_TOKEN to it.`,
+        { repo, status: response.status },
+      );
+    }
     if (code === 'GatedRepo' || (response.status === 403 && this.#token)) {
       return new UserError(
         Identifiers.NotAllowed,

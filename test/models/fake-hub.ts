@@ -49,6 +49,8 @@ export interface Faults {
   ignoreRange: boolean;
   /** Leave sizes and LFS info out of the model info, as the API does without `blobs=true`. */
   hideBlobs: boolean;
+  /** Tokens the hub refuses (expired, revoked): any request carrying one gets 401 "Invalid credentials". */
+  refusedTokens: Set<string>;
 }
 
 export function sha256(content: Buffer): string {
@@ -107,7 +109,7 @@ function listen(server: http.Server): Promise<string> {
 
 export class FakeHub {
   readonly requests: RecordedRequest[] = [];
-  readonly faults: Faults = { drop: new Map(), truncate: new Map(), corrupt: new Set(), ignoreRange: false, hideBlobs: false };
+  readonly faults: Faults = { drop: new Map(), truncate: new Map(), corrupt: new Set(), ignoreRange: false, hideBlobs: false, refusedTokens: new Set() };
   url = '';
   cdnUrl = '';
   readonly #repos: FakeRepo[];
@@ -177,6 +179,12 @@ export class FakeHub {
   #serveHub(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = this.#record('hub', req);
     const path = decodeURIComponent(url.pathname);
+    const token = req.headers.authorization?.replace(/^Bearer /, '');
+    if (token !== undefined && this.faults.refusedTokens.has(token)) {
+      const message = 'Invalid credentials in Authorization header';
+      res.writeHead(401, { 'X-Error-Message': message }).end(JSON.stringify({ error: message }));
+      return;
+    }
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
     if (api) {
       const repo = this.#findRepo(api[1], req, res);

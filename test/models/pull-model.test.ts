@@ -323,6 +323,26 @@ describe('pullModel', () => {
     expect(JSON.stringify({ message: error.message, context: error.context })).not.toContain('hf_wrong_token');
   });
 
+  it('says the hub refused an expired or invalid HF_TOKEN, even for a public repository, without repeating it', async () => {
+    await start(tiny);
+    hub.faults.refusedTokens.add('hf_expired_token');
+    const error = (await pull({}, 'hf_expired_token').catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.identifier).toBe(Identifiers.NotAllowed);
+    expect(error.message).toBe(
+      'The hub refused your HF_TOKEN (invalid or expired): unset HF_TOKEN for public repositories, or create a new ' +
+        `token at ${hub.url}/settings/tokens and set HF_TOKEN to it.`,
+    );
+    expect(JSON.stringify({ message: error.message, context: error.context, messages })).not.toContain('hf_expired');
+  });
+
+  it('still reports an unknown repository as not found when a valid token is set', async () => {
+    await start({ ...tiny, gatedToken: 'hf_secret123' });
+    const missing = (await pull({ repo: 'tester/nope' }, 'hf_secret123').catch((e: unknown) => e)) as UserError;
+    expect(missing.identifier).toBe(Identifiers.NotFound);
+    expect(missing.message).toBe(`tester/nope was not found on ${hub.url}: check the repository id (owner/name).`);
+  });
+
   it('reports an unknown repository and an unknown revision in words the user can act on', async () => {
     await start(tiny);
     const missing = (await pull({ repo: 'tester/nope' }).catch((e: unknown) => e)) as UserError;
