@@ -9,6 +9,11 @@ import { HubRequestError, type HubClient, type HubFile } from './hub-client.js';
 /** Suffix of a file still being downloaded; only a verified file gets its real name. */
 export const PART_SUFFIX = '.part';
 
+function checkName(expected: string): string {
+  if (expected.length === 64) return 'sha256';
+  return expected.length === 40 ? 'git blob sha1' : 'size';
+}
+
 /** A finished download whose bytes do not match what the hub promised. The bad file is already deleted. */
 export class ChecksumError extends Error {
   override readonly name = 'ChecksumError';
@@ -18,7 +23,7 @@ export class ChecksumError extends Error {
     readonly actual: string,
   ) {
     super(
-      `${file} failed its ${expected.length === 64 ? 'sha256' : 'size'} check (expected ${expected}, got ${actual}); ` +
+      `${file} failed its ${checkName(expected)} check (expected ${expected}, got ${actual}); ` +
         'the bad file was deleted. Run the command again; if it keeps failing, the server (HF_ENDPOINT) serves ' +
         'a corrupt copy.',
     );
@@ -51,6 +56,8 @@ export interface DownloadedFile {
   size: number;
   /** Verified sha256, when the hub published one. */
   sha256?: string;
+  /** Verified git blob sha1 (non-LFS files), when the hub sent one as the ETag. */
+  gitBlobSha1?: string;
   /** Bytes that were already on disk from an earlier, interrupted run. */
   resumedFrom: number;
   /** The verified file was already there; nothing was fetched. */
@@ -117,9 +124,10 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   }
   const resumedFrom = onDisk;
   for (let pass = 0; ; pass++) {
-    const { size, expectedSha } = await fetchWithRetries(options, part, onDisk, retries, retryDelayMs);
+    const fetched = await fetchWithRetries(options, part, onDisk, retries, retryDelayMs);
+    const { size, expectedSha, expectedGitSha1 } = fetched;
     await options.beforeVerify?.(part);
-    const mismatch = await verifyOnDisk(file.path, part, file.size ?? size, expectedSha);
+    const mismatch = await verifyOnDisk(file.path, part, file.size ?? size, expectedSha, expectedGitSha1);
     if (mismatch) {
       await unlink(part).catch(() => undefined);
       if (pass === 0 && resumedFrom > 0 && !signal?.aborted) {
@@ -130,7 +138,8 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
       throw mismatch;
     }
     await rename(part, target);
-    return { path: file.path, size, sha256: expectedSha, resumedFrom, alreadyComplete: false };
+    const gitBlobSha1 = expectedSha === undefined ? expectedGitSha1 : undefined;
+    return { path: file.path, size, sha256: expectedSha, gitBlobSha1, resumedFrom, alreadyComplete: false };
   }
 }
 
@@ -143,19 +152,28 @@ async function verifyOnDisk(
   part: string,
   expectedSize: number,
   expectedSha: string | undefined,
+  expectedGitSha1: string | undefined,
 ): Promise<ChecksumError | undefined> {
   const size = (await sizeOf(part)) ?? 0;
   if (size !== expectedSize) return new ChecksumError(repoPath, `${expectedSize} bytes`, `${size} bytes`);
-  if (expectedSha === undefined) return undefined;
-  const hash = createHash('sha256');
+  const expected = expectedSha ?? expectedGitSha1;
+  if (expected === undefined) return undefined;
+  let hash: Hash;
+  if (expectedSha !== undefined) {
+    hash = createHash('sha256');
+  } else {
+    // What git hashes for a blob: a header with the size, then the content.
+    hash = createHash('sha1').update(`blob ${size}\0`);
+  }
   await hashFile(part, hash);
   const actual = hash.digest('hex');
-  return actual === expectedSha ? undefined : new ChecksumError(repoPath, expectedSha, actual);
+  return actual === expected ? undefined : new ChecksumError(repoPath, expected, actual);
 }
 
 interface FetchResult {
   size: number;
   expectedSha: string | undefined;
+  expectedGitSha1: string | undefined;
 }
 
 /** Fetch from `offset` to the end into `part`, retrying; verifyOnDisk checks the result as a whole. */
@@ -170,7 +188,8 @@ async function fetchWithRetries(
   let written = offset;
   let failures = 0;
   let expectedSha = file.sha256;
-  const done = (): FetchResult => ({ size: written, expectedSha });
+  let expectedGitSha1: string | undefined;
+  const done = (): FetchResult => ({ size: written, expectedSha, expectedGitSha1 });
   for (;;) {
     const before = written;
     let handle: FileHandle | undefined;
@@ -185,6 +204,7 @@ async function fetchWithRetries(
         throw new HubRequestError(`${file.path}: the server refused to resume; starting over`, true, 416);
       }
       expectedSha ??= download.linkedSha256;
+      expectedGitSha1 ??= download.gitBlobSha1;
       const total = file.size ?? download.totalSize;
       if (download.start !== written) {
         // A 200 to a range request means the server ignores ranges: take the whole file again.

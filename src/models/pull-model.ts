@@ -214,7 +214,7 @@ async function pullLocked(
     done = base + result.size;
     const note = result.alreadyComplete
       ? '(already downloaded)'
-      : `${result.sha256 ? 'sha256 ok' : 'size ok'}${result.resumedFrom > 0 ? ', resumed' : ''}`;
+      : `${verifiedBy(result)} ok${result.resumedFrom > 0 ? ', resumed' : ''}`;
     options.onFileDone?.(file.path, result.size, note);
     // model_index.json comes first: refuse an unsupported pipeline before the gigabytes.
     if (file.path === 'model_index.json') {
@@ -237,6 +237,11 @@ async function pullLocked(
     await rename(partialDir, target);
   }
   return { name, path: target, repo, revision, commit: snapshot.commit, files: files.length, bytes: done, manifest };
+}
+
+function verifiedBy(result: { sha256?: string; gitBlobSha1?: string }): string {
+  if (result.sha256) return 'sha256';
+  return result.gitBlobSha1 ? 'git sha1' : 'size';
 }
 
 /**

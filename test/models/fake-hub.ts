@@ -57,6 +57,11 @@ export function sha256(content: Buffer): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
+/** The object id git gives a file's content, which the hub sends as the ETag of a non-LFS file. */
+export function gitBlobSha1(content: Buffer): string {
+  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
+}
+
 /** Deterministic filler bytes, so a test can recompute what a file should hold. */
 export function bytes(seed: number, length: number): Buffer {
   const out = Buffer.alloc(length);
@@ -217,9 +222,9 @@ export class FakeHub {
         res.writeHead(404, { 'X-Error-Code': commit ? 'EntryNotFound' : 'RevisionNotFound' }).end();
         return;
       }
-      const headers = { 'X-Repo-Commit': commit, ETag: `"${sha256(file.content).slice(0, 40)}"` };
+      const sha = sha256(file.content);
+      const headers = { 'X-Repo-Commit': commit, ETag: `"${file.lfs ? sha : gitBlobSha1(file.content)}"` };
       if (file.lfs) {
-        const sha = sha256(file.content);
         res
           .writeHead(302, {
             ...headers,

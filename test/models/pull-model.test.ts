@@ -8,7 +8,7 @@ import { ChecksumError } from '../../src/models/download-file.js';
 import { HubClient, HubRequestError } from '../../src/models/hub-client.js';
 import { listInstalledModels } from '../../src/models/list-installed-models.js';
 import { INCOMPLETE_MARKER, PARTIAL_DIR, pullModel, type PullModelOptions } from '../../src/models/pull-model.js';
-import { bytes, FakeHub, sha256, tinyRepoFiles, type FakeRepo } from './fake-hub.js';
+import { bytes, FakeHub, gitBlobSha1, sha256, tinyRepoFiles, type FakeRepo } from './fake-hub.js';
 
 const COMMIT = 'a'.repeat(40);
 const PULLED = [
@@ -231,6 +231,26 @@ describe('pullModel', () => {
     const partial = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd', 'unet');
     expect((await readdir(partial)).sort()).toEqual(['model.onnx']);
     expect(await listInstalledModels(modelsDir)).toEqual([]);
+  });
+
+  it('checks a non-LFS file against the git blob sha1 the hub sends as its ETag', async () => {
+    await start(tiny);
+    hub.faults.corrupt.add('tokenizer/merges.txt');
+    const error = await pull().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChecksumError);
+    expect((error as ChecksumError).file).toBe('tokenizer/merges.txt');
+    expect((error as ChecksumError).expected).toBe(gitBlobSha1(content(tiny, 'tokenizer/merges.txt')));
+    expect((error as Error).message).toContain('tokenizer/merges.txt failed its git blob sha1 check');
+    expect(await exists(path.join(modelsDir, 'tiny-sd'))).toBe(false);
+  });
+
+  it('says which check each file passed: sha256 for LFS files, git sha1 for the others', async () => {
+    await start(tiny);
+    const notes = new Map<string, string>();
+    await pull({ onFileDone: (file, _size, note) => notes.set(file, note) });
+    expect(notes.get('model_index.json')).toBe('git sha1 ok');
+    expect(notes.get('vae_decoder/config.json')).toBe('git sha1 ok');
+    expect(notes.get('unet/weights.pb')).toBe('sha256 ok');
   });
 
   it('downloads a resumed file afresh once when stale bytes on disk break its checksum', async () => {
