@@ -58,7 +58,7 @@ export interface DownloadedFile {
   sha256?: string;
   /** Verified git blob sha1 (non-LFS files), when the hub sent one as the ETag. */
   gitBlobSha1?: string;
-  /** Bytes that were already on disk from an earlier, interrupted run. */
+  /** Bytes from an earlier, interrupted run that were kept; 0 when the download had to start over. */
   resumedFrom: number;
   /** The verified file was already there; nothing was fetched. */
   alreadyComplete: boolean;
@@ -125,7 +125,7 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   const resumedFrom = onDisk;
   for (let pass = 0; ; pass++) {
     const fetched = await fetchWithRetries(options, part, onDisk, retries, retryDelayMs);
-    const { size, expectedSha, expectedGitSha1 } = fetched;
+    const { size, expectedSha, expectedGitSha1, keptBytes } = fetched;
     await options.beforeVerify?.(part);
     const mismatch = await verifyOnDisk(file.path, part, file.size ?? size, expectedSha, expectedGitSha1);
     if (mismatch) {
@@ -139,7 +139,14 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
     }
     await rename(part, target);
     const gitBlobSha1 = expectedSha === undefined ? expectedGitSha1 : undefined;
-    return { path: file.path, size, sha256: expectedSha, gitBlobSha1, resumedFrom, alreadyComplete: false };
+    return {
+      path: file.path,
+      size,
+      sha256: expectedSha,
+      gitBlobSha1,
+      resumedFrom: keptBytes,
+      alreadyComplete: false,
+    };
   }
 }
 
@@ -174,6 +181,8 @@ interface FetchResult {
   size: number;
   expectedSha: string | undefined;
   expectedGitSha1: string | undefined;
+  /** Bytes from before `offset` that are still in the file: 0 once the download started over. */
+  keptBytes: number;
 }
 
 /** Fetch from `offset` to the end into `part`, retrying; verifyOnDisk checks the result as a whole. */
@@ -189,7 +198,8 @@ async function fetchWithRetries(
   let failures = 0;
   let expectedSha = file.sha256;
   let expectedGitSha1: string | undefined;
-  const done = (): FetchResult => ({ size: written, expectedSha, expectedGitSha1 });
+  let keptBytes = offset;
+  const done = (): FetchResult => ({ size: written, expectedSha, expectedGitSha1, keptBytes });
   for (;;) {
     const before = written;
     let handle: FileHandle | undefined;
@@ -201,6 +211,7 @@ async function fetchWithRetries(
         // checked above), so start over; with an unknown size the file is complete.
         if (file.size === undefined) return done();
         written = 0;
+        keptBytes = 0;
         throw new HubRequestError(`${file.path}: the server refused to resume; starting over`, true, 416);
       }
       expectedSha ??= download.linkedSha256;
@@ -213,6 +224,7 @@ async function fetchWithRetries(
           throw new HubRequestError(`${file.path}: the server resumed at the wrong byte`, false);
         }
         written = 0;
+        keptBytes = 0;
       }
       handle = await open(part, written > 0 ? 'a' : 'w');
       for await (const chunk of download.body) {

@@ -270,6 +270,37 @@ describe('pullModel', () => {
     );
   });
 
+  describe('says "resumed" only when bytes from the earlier run were kept', () => {
+    async function pullWithPart(part: Buffer): Promise<string | undefined> {
+      const partialDir = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd');
+      await mkdir(path.join(partialDir, 'unet'), { recursive: true });
+      await writeFile(path.join(partialDir, INCOMPLETE_MARKER), JSON.stringify({ repo: tiny.id, commit: COMMIT }));
+      await writeFile(path.join(partialDir, 'unet', 'weights.pb.part'), part);
+      const notes = new Map<string, string>();
+      await pull({ onFileDone: (file, _size, note) => notes.set(file, note) });
+      return notes.get('unet/weights.pb');
+    }
+
+    it('a Range request continued the earlier bytes', async () => {
+      await start(tiny);
+      expect(await pullWithPart(content(tiny, 'unet/weights.pb').subarray(0, 40_000))).toBe('sha256 ok, resumed');
+    });
+
+    it('stale bytes failed the checksum and the file was downloaded again', async () => {
+      await start(tiny);
+      expect(await pullWithPart(bytes(99, 40_000))).toBe('sha256 ok');
+    });
+
+    it('the server ignored the Range header and sent the whole file', async () => {
+      await start(tiny);
+      hub.faults.ignoreRange = true;
+      expect(await pullWithPart(content(tiny, 'unet/weights.pb').subarray(0, 40_000))).toBe('sha256 ok');
+      expect(hub.fileRequests('unet/weights.pb').filter((r) => r.server === 'cdn').map((r) => r.range)).toEqual([
+        'bytes=40000-',
+      ]);
+    });
+  });
+
   it('starts over when a server ignores the Range header', async () => {
     await start(tiny);
     hub.faults.ignoreRange = true;
