@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { Identifiers, UserError } from '../errors.js';
 import { MANIFEST_FILE, modelManifestSchema, type ModelManifest } from '../inference/model-manifest.js';
@@ -252,21 +253,23 @@ function verifiedBy(result: { sha256?: string; gitBlobSha1?: string }): string {
 async function lockPartialDir(dir: string, repo: string, say: (text: string) => void): Promise<() => Promise<void>> {
   const lockFile = `${dir}${LOCK_SUFFIX}`;
   await mkdir(path.dirname(dir), { recursive: true });
+  // A few tries at most: the lock may change hands between our attempt and our look at it.
   for (let attempt = 0; ; attempt++) {
-    try {
-      await writeFile(lockFile, `${JSON.stringify({ pid: process.pid, repo })}\n`, { flag: 'wx' });
-      return () => rm(lockFile, { force: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    }
+    if (await createLock(lockFile, repo)) return () => rm(lockFile, { force: true });
     const holder = await readLock(lockFile);
-    // Gone since our try, or stale: try again, a few times at most in case other pulls race us for it.
-    if (holder !== 'gone' && holder !== 'unreadable' && !isRunning(holder.pid) && attempt < 3) {
-      say(`taking over ${lockFile}: the models:pull that held it (pid ${holder.pid}) is no longer running`);
-      await rm(lockFile, { force: true });
-      continue;
+    if (attempt < 3) {
+      if (holder === 'gone') continue;
+      if (holder === 'unreadable') {
+        // Most likely a pull that has just created it and is still writing its pid.
+        await sleep(50);
+        continue;
+      }
+      if (!isRunning(holder.pid)) {
+        say(`taking over ${lockFile}: the models:pull that held it (pid ${holder.pid}) is no longer running`);
+        await rm(lockFile, { force: true });
+        continue;
+      }
     }
-    if (holder === 'gone' && attempt < 3) continue;
     throw new UserError(
       Identifiers.InvalidArgument,
       typeof holder === 'object'
@@ -274,6 +277,17 @@ async function lockPartialDir(dir: string, repo: string, say: (text: string) => 
         : `Another models:pull is downloading into ${dir}; wait for it, or delete ${lockFile} if none is running.`,
       { dir, ...(typeof holder === 'object' ? { pid: holder.pid } : {}) },
     );
+  }
+}
+
+/** Create the lock file only if none exists (O_EXCL); false when another one is there. */
+async function createLock(lockFile: string, repo: string): Promise<boolean> {
+  try {
+    await writeFile(lockFile, `${JSON.stringify({ pid: process.pid, repo })}\n`, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
   }
 }
 

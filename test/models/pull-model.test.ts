@@ -474,6 +474,18 @@ describe('pullModel', () => {
     expect(JSON.parse(await readFile(lockFile, 'utf8'))).toEqual({ pid: process.ppid, repo: 'other/Tiny-SD' });
   });
 
+  it('refuses to start while the lock file is unreadable, and says how to clear it', async () => {
+    await start(tiny);
+    const partialDir = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd');
+    await mkdir(path.dirname(partialDir), { recursive: true });
+    await writeFile(`${partialDir}.lock`, '');
+    const error = (await pull().catch((e: unknown) => e)) as UserError;
+    expect(error.message).toBe(
+      `Another models:pull is downloading into ${partialDir}; wait for it, or delete ${partialDir}.lock if none is running.`,
+    );
+    expect(hub.requests).toEqual([]);
+  });
+
   it('refuses a repository that lists a needed file under a name that could escape the model folder', async () => {
     const bad = 'text_encoder/..\\..\\..\\x.onnx_data';
     await start({ ...tiny, files: [...tinyRepoFiles(), { path: bad, content: bytes(9, 100), lfs: true }] });
