@@ -100,9 +100,10 @@ function targetPath(destDir: string, repoPath: string): string {
 
 /**
  * Download one file into `destDir` through a `.part` file: resume from the bytes on disk with a Range request,
- * retry dropped connections with backoff, verify size and sha256 (the LFS object id), and only then rename it
- * into place. A checksum mismatch on a resumed file earns one fresh download, since stale bytes from an older
- * attempt are the likely cause; a mismatch on a fresh download is final.
+ * retry dropped connections with backoff, verify the file on disk (size, and the sha256 LFS object id or the git
+ * blob sha1 ETag of a non-LFS file), and only then rename it into place. A checksum mismatch on a resumed file
+ * earns one fresh download, since stale bytes from an older attempt are the likely cause; a mismatch on a fresh
+ * download is final.
  */
 export async function downloadFile(options: DownloadFileOptions): Promise<DownloadedFile> {
   const { file, signal } = options;
