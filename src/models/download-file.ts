@@ -9,6 +9,11 @@ import { HubRequestError, type HubClient, type HubFile } from './hub-client.js';
 /** Suffix of a file still being downloaded; only a verified file gets its real name. */
 export const PART_SUFFIX = '.part';
 
+function checkName(expected: string): string {
+  if (expected.length === 64) return 'sha256';
+  return expected.length === 40 ? 'git blob sha1' : 'size';
+}
+
 /** A finished download whose bytes do not match what the hub promised. The bad file is already deleted. */
 export class ChecksumError extends Error {
   override readonly name = 'ChecksumError';
@@ -18,7 +23,7 @@ export class ChecksumError extends Error {
     readonly actual: string,
   ) {
     super(
-      `${file} failed its ${expected.length === 64 ? 'sha256' : 'size'} check (expected ${expected}, got ${actual}); ` +
+      `${file} failed its ${checkName(expected)} check (expected ${expected}, got ${actual}); ` +
         'the bad file was deleted. Run the command again; if it keeps failing, the server (HF_ENDPOINT) serves ' +
         'a corrupt copy.',
     );
@@ -42,6 +47,8 @@ export interface DownloadFileOptions {
   onBytes?: (fileBytes: number, fileTotal: number | undefined) => void;
   /** One line per retry, for the progress display. */
   onRetry?: (message: string) => void;
+  /** Test seam: runs once the bytes are on disk, before they are verified and renamed. */
+  beforeVerify?: (partFile: string) => Promise<void>;
 }
 
 export interface DownloadedFile {
@@ -49,7 +56,9 @@ export interface DownloadedFile {
   size: number;
   /** Verified sha256, when the hub published one. */
   sha256?: string;
-  /** Bytes that were already on disk from an earlier, interrupted run. */
+  /** Verified git blob sha1 (non-LFS files), when the hub sent one as the ETag. */
+  gitBlobSha1?: string;
+  /** Bytes from an earlier, interrupted run that were kept; 0 when the download had to start over. */
   resumedFrom: number;
   /** The verified file was already there; nothing was fetched. */
   alreadyComplete: boolean;
@@ -72,16 +81,35 @@ async function hashFile(file: string, hash: Hash): Promise<void> {
 }
 
 /**
+ * Where `repoPath` goes under `destDir`. The listing is checked when files are selected; this is the last line of
+ * defence, so that no listed name can make the downloader write outside `destDir`.
+ */
+function targetPath(destDir: string, repoPath: string): string {
+  const root = path.resolve(destDir);
+  const target = path.resolve(root, ...repoPath.split('/'));
+  const relative = path.relative(root, target);
+  if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
+    throw new UserError(
+      Identifiers.InvalidModel,
+      `Refusing to download ${JSON.stringify(repoPath)}: it would be written outside ${root}.`,
+      { file: repoPath },
+    );
+  }
+  return target;
+}
+
+/**
  * Download one file into `destDir` through a `.part` file: resume from the bytes on disk with a Range request,
- * retry dropped connections with backoff, verify size and sha256 (the LFS object id), and only then rename it
- * into place. A checksum mismatch on a resumed file earns one fresh download, since stale bytes from an older
- * attempt are the likely cause; a mismatch on a fresh download is final.
+ * retry dropped connections with backoff, verify the file on disk (size, and the sha256 LFS object id or the git
+ * blob sha1 ETag of a non-LFS file), and only then rename it into place. A checksum mismatch on a resumed file
+ * earns one fresh download, since stale bytes from an older attempt are the likely cause; a mismatch on a fresh
+ * download is final.
  */
 export async function downloadFile(options: DownloadFileOptions): Promise<DownloadedFile> {
   const { file, signal } = options;
   const retries = options.retries ?? 5;
   const retryDelayMs = options.retryDelayMs ?? 1000;
-  const target = path.join(options.destDir, ...file.path.split('/'));
+  const target = targetPath(options.destDir, file.path);
   const part = target + PART_SUFFIX;
 
   const existing = await sizeOf(target);
@@ -97,13 +125,10 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
   }
   const resumedFrom = onDisk;
   for (let pass = 0; ; pass++) {
-    const { size, expectedSha, actualSha } = await fetchWithRetries(options, part, onDisk, retries, retryDelayMs);
-    let mismatch: ChecksumError | undefined;
-    if (file.size !== undefined && size !== file.size) {
-      mismatch = new ChecksumError(file.path, `${file.size} bytes`, `${size} bytes`);
-    } else if (expectedSha !== undefined && actualSha !== expectedSha) {
-      mismatch = new ChecksumError(file.path, expectedSha, actualSha);
-    }
+    const fetched = await fetchWithRetries(options, part, onDisk, retries, retryDelayMs);
+    const { size, expectedSha, expectedGitSha1, keptBytes } = fetched;
+    await options.beforeVerify?.(part);
+    const mismatch = await verifyOnDisk(file.path, part, file.size ?? size, expectedSha, expectedGitSha1);
     if (mismatch) {
       await unlink(part).catch(() => undefined);
       if (pass === 0 && resumedFrom > 0 && !signal?.aborted) {
@@ -114,20 +139,54 @@ export async function downloadFile(options: DownloadFileOptions): Promise<Downlo
       throw mismatch;
     }
     await rename(part, target);
-    return { path: file.path, size, sha256: expectedSha, resumedFrom, alreadyComplete: false };
+    const gitBlobSha1 = expectedSha === undefined ? expectedGitSha1 : undefined;
+    return {
+      path: file.path,
+      size,
+      sha256: expectedSha,
+      gitBlobSha1,
+      resumedFrom: keptBytes,
+      alreadyComplete: false,
+    };
   }
+}
+
+/**
+ * Check the bytes as they are on disk, not as they streamed past: whatever changed them after they were received
+ * (a second writer, a failing disk) is caught before the file gets its real name.
+ */
+async function verifyOnDisk(
+  repoPath: string,
+  part: string,
+  expectedSize: number,
+  expectedSha: string | undefined,
+  expectedGitSha1: string | undefined,
+): Promise<ChecksumError | undefined> {
+  const size = (await sizeOf(part)) ?? 0;
+  if (size !== expectedSize) return new ChecksumError(repoPath, `${expectedSize} bytes`, `${size} bytes`);
+  const expected = expectedSha ?? expectedGitSha1;
+  if (expected === undefined) return undefined;
+  let hash: Hash;
+  if (expectedSha !== undefined) {
+    hash = createHash('sha256');
+  } else {
+    // What git hashes for a blob: a header with the size, then the content.
+    hash = createHash('sha1').update(`blob ${size}\0`);
+  }
+  await hashFile(part, hash);
+  const actual = hash.digest('hex');
+  return actual === expected ? undefined : new ChecksumError(repoPath, expected, actual);
 }
 
 interface FetchResult {
   size: number;
   expectedSha: string | undefined;
-  actualSha: string;
+  expectedGitSha1: string | undefined;
+  /** Bytes from before `offset` that are still in the file: 0 once the download started over. */
+  keptBytes: number;
 }
 
-/**
- * Fetch from `offset` to the end into `part`, retrying. The hash covers the bytes already on disk too, so a
- * resumed file is verified as a whole.
- */
+/** Fetch from `offset` to the end into `part`, retrying; verifyOnDisk checks the result as a whole. */
 async function fetchWithRetries(
   options: DownloadFileOptions,
   part: string,
@@ -137,11 +196,11 @@ async function fetchWithRetries(
 ): Promise<FetchResult> {
   const { client, repo, commit, file, signal } = options;
   let written = offset;
-  let hash: Hash = createHash('sha256');
-  if (offset > 0) await hashFile(part, hash);
   let failures = 0;
   let expectedSha = file.sha256;
-  const done = (): FetchResult => ({ size: written, expectedSha, actualSha: hash.digest('hex') });
+  let expectedGitSha1: string | undefined;
+  let keptBytes = offset;
+  const done = (): FetchResult => ({ size: written, expectedSha, expectedGitSha1, keptBytes });
   for (;;) {
     const before = written;
     let handle: FileHandle | undefined;
@@ -153,10 +212,11 @@ async function fetchWithRetries(
         // checked above), so start over; with an unknown size the file is complete.
         if (file.size === undefined) return done();
         written = 0;
-        hash = createHash('sha256');
+        keptBytes = 0;
         throw new HubRequestError(`${file.path}: the server refused to resume; starting over`, true, 416);
       }
       expectedSha ??= download.linkedSha256;
+      expectedGitSha1 ??= download.gitBlobSha1;
       const total = file.size ?? download.totalSize;
       if (download.start !== written) {
         // A 200 to a range request means the server ignores ranges: take the whole file again.
@@ -165,12 +225,11 @@ async function fetchWithRetries(
           throw new HubRequestError(`${file.path}: the server resumed at the wrong byte`, false);
         }
         written = 0;
-        hash = createHash('sha256');
+        keptBytes = 0;
       }
       handle = await open(part, written > 0 ? 'a' : 'w');
       for await (const chunk of download.body) {
         await handle.write(chunk);
-        hash.update(chunk);
         written += chunk.length;
         options.onBytes?.(written, total);
       }

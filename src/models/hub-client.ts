@@ -33,6 +33,8 @@ export interface HubDownload {
   totalSize?: number;
   /** sha256 from X-Linked-Etag (LFS files only). */
   linkedSha256?: string;
+  /** Git blob sha1 of a non-LFS file: the hub sends it as the ETag of `resolve` (no X-Linked-Etag then). */
+  gitBlobSha1?: string;
   body: ReadableStream<Uint8Array>;
 }
 
@@ -79,6 +81,7 @@ const modelInfoSchema = z.object({ sha: z.string().min(1), siblings: z.array(sib
 const REPO_ID = /^[A-Za-z0-9][\w.-]{0,95}(\/[A-Za-z0-9][\w.-]{0,95})?$/;
 const MAX_REDIRECTS = 10;
 const SHA256_HEX = /^[0-9a-f]{64}$/;
+const SHA1_HEX = /^[0-9a-f]{40}$/;
 
 /** Throws a UserError unless `repo` looks like `owner/name`. */
 export function checkRepoId(repo: string): void {
@@ -204,6 +207,7 @@ export class HubClient {
     const linkedSize = Number(header('x-linked-size') ?? NaN);
     const contentLength = Number(response.headers.get('content-length') ?? NaN);
     const linkedSha = etagValue(header('x-linked-etag'));
+    const etag = etagValue(response.headers.get('etag'));
     let start = 0;
     let totalSize = Number.isFinite(linkedSize) ? linkedSize : undefined;
     if (response.status === 206) {
@@ -222,6 +226,7 @@ export class HubClient {
       start,
       totalSize,
       linkedSha256: linkedSha && SHA256_HEX.test(linkedSha) ? linkedSha : undefined,
+      gitBlobSha1: linkedSha === undefined && etag && SHA1_HEX.test(etag) ? etag : undefined,
       body: response.body,
     };
   }
@@ -262,10 +267,28 @@ export class HubClient {
     throw new HubRequestError(`Too many redirects for ${safeUrl(url)}.`, false);
   }
 
+  /**
+   * A 401 to a request with a token: the hub rejects the token itself ("Invalid credentials") before it looks at
+   * the repository, so a public repository would otherwise read as "not found". A 401 that names RepoNotFound is
+   * about the repository, not the token.
+   */
+  #tokenRefused(response: Response, code: string): boolean {
+    if (!this.#token || response.status !== 401) return false;
+    return /invalid credentials/i.test(response.headers.get('x-error-message') ?? '') || code !== 'RepoNotFound';
+  }
+
   #statusError(response: Response, what: { repo: string; revision: string; path?: string }): Error {
     const code = response.headers.get('x-error-code') ?? '';
     const { repo, revision, path } = what;
     const page = `${this.endpoint}/${repo}`;
+    if (this.#tokenRefused(response, code)) {
+      return new UserError(
+        Identifiers.NotAllowed,
+        `The hub refused your HF_TOKEN (invalid or expired): unset HF_TOKEN for public repositories, or create a ` +
+          `new token at ${this.endpoint}/settings/tokens and set HF_TOKEN to it.`,
+        { repo, status: response.status },
+      );
+    }
     if (code === 'GatedRepo' || (response.status === 403 && this.#token)) {
       return new UserError(
         Identifiers.NotAllowed,

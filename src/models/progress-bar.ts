@@ -20,6 +20,8 @@ export interface ProgressStream {
 }
 
 const BAR_WIDTH = 24;
+/** How often a plain (non-terminal) progress line is printed while bytes arrive. */
+export const PLAIN_INTERVAL_MS = 5000;
 
 /** One progress line: aggregate bar, percentage, bytes, speed, then the current file. Pure, for tests. */
 export function renderProgressLine(p: DownloadProgress, bytesPerSecond?: number): string {
@@ -36,38 +38,55 @@ export function renderProgressLine(p: DownloadProgress, bytesPerSecond?: number)
 
 /**
  * Progress on stderr. On a terminal one line is redrawn in place (at most ~8 times a second); elsewhere (CI,
- * logs) each file gets a single line when it finishes, so logs are not flooded with carriage returns.
+ * logs, services) a plain line every few seconds while bytes arrive, so a long download shows signs of life
+ * without flooding the log with carriage returns, and a line per finished file.
  */
 export class ProgressBar {
   readonly #stream: ProgressStream;
   readonly #now: () => number;
+  readonly #plainIntervalMs: number;
   #lastDraw = Number.NEGATIVE_INFINITY;
   #lastLength = 0;
   #startedAt: number | undefined;
   #startBytes = 0;
 
-  constructor(stream: ProgressStream, now: () => number = () => performance.now()) {
+  constructor(
+    stream: ProgressStream,
+    now: () => number = () => performance.now(),
+    plainIntervalMs = PLAIN_INTERVAL_MS,
+  ) {
     this.#stream = stream;
     this.#now = now;
+    this.#plainIntervalMs = plainIntervalMs;
   }
 
   update(p: DownloadProgress): void {
-    if (!this.#stream.isTTY) return;
     const now = this.#now();
     if (this.#startedAt === undefined) {
       // Speed counts only this run's bytes: resumed bytes arrive instantly and would inflate it.
       this.#startedAt = now;
       this.#startBytes = p.doneBytes;
+      // Without a terminal the first line waits a full interval: small files finish before it is due.
+      if (!this.#stream.isTTY) this.#lastDraw = now;
+    }
+    if (!this.#stream.isTTY) {
+      if (now - this.#lastDraw < this.#plainIntervalMs) return;
+      this.#lastDraw = now;
+      this.#stream.write(`${renderProgressLine(p, this.#speed(p, now))}\n`);
+      return;
     }
     if (now - this.#lastDraw < 120 && p.doneBytes < p.totalBytes) return;
     this.#lastDraw = now;
-    const seconds = (now - this.#startedAt) / 1000;
-    const speed = seconds > 0.5 ? (p.doneBytes - this.#startBytes) / seconds : undefined;
-    let line = renderProgressLine(p, speed);
+    let line = renderProgressLine(p, this.#speed(p, now));
     const columns = this.#stream.columns ?? 120;
     if (line.length > columns - 1) line = line.slice(0, columns - 2) + '…';
     this.#stream.write(`\r${line.padEnd(this.#lastLength)}`);
     this.#lastLength = line.length;
+  }
+
+  #speed(p: DownloadProgress, now: number): number | undefined {
+    const seconds = (now - (this.#startedAt ?? now)) / 1000;
+    return seconds > 0.5 ? (p.doneBytes - this.#startBytes) / seconds : undefined;
   }
 
   /** A file is complete (downloaded and verified, or already on disk). */

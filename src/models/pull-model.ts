@@ -1,5 +1,6 @@
 import { mkdir, readFile, rename, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { Identifiers, UserError } from '../errors.js';
 import { MANIFEST_FILE, modelManifestSchema, type ModelManifest } from '../model-folder/model-manifest.js';
@@ -9,7 +10,7 @@ import { checkRepoId, type HubClient, type HubFile, type RepoSnapshot } from './
 import { findKnownModel, knownModelManifest } from './known-models.js';
 import { guessFamily } from '../model-folder/family.js';
 import type { DownloadProgress } from './progress-bar.js';
-import { checkPipelineClass, CONFIG_FILES, selectModelFiles } from './select-model-files.js';
+import { checkPipelineClass, CONFIG_FILES, selectModelFiles, unsafePathReason } from './select-model-files.js';
 
 /** Folder under MODELS_DIR holding downloads in progress; its leading dot keeps it out of model listings. */
 export const PARTIAL_DIR = '.partial';
@@ -20,6 +21,9 @@ export const PARTIAL_DIR = '.partial';
 export const INCOMPLETE_MARKER = '.imagine-bot-incomplete.json';
 
 const markerSchema = z.object({ repo: z.string(), commit: z.string() });
+
+const LOCK_SUFFIX = '.lock';
+const lockSchema = z.object({ pid: z.number().int().positive(), repo: z.string() });
 
 const MODEL_NAME = /^[a-z0-9][a-z0-9._-]{0,99}$/;
 
@@ -109,13 +113,29 @@ async function defaultFreeBytes(dir: string): Promise<number> {
  * on disk when run again with the same repository (as long as its revision still resolves to the same commit).
  */
 export async function pullModel(options: PullModelOptions): Promise<PullResult> {
-  const { repo, client, modelsDir, signal } = options;
+  const { repo, modelsDir } = options;
   checkRepoId(repo);
-  const known = findKnownModel(repo);
-  const revision = options.revision ?? known?.revision ?? 'main';
   const name = options.name ?? defaultModelName(repo);
   checkModelName(name);
   const say = options.onMessage ?? (() => undefined);
+  const partialDir = path.join(modelsDir, PARTIAL_DIR, name);
+  const release = await lockPartialDir(partialDir, repo, say);
+  try {
+    return await pullLocked(options, name, partialDir, say);
+  } finally {
+    await release();
+  }
+}
+
+async function pullLocked(
+  options: PullModelOptions,
+  name: string,
+  partialDir: string,
+  say: (text: string) => void,
+): Promise<PullResult> {
+  const { repo, client, modelsDir, signal } = options;
+  const known = findKnownModel(repo);
+  const revision = options.revision ?? known?.revision ?? 'main';
 
   const target = path.join(modelsDir, name);
   const installed = await exists(target);
@@ -139,10 +159,12 @@ export async function pullModel(options: PullModelOptions): Promise<PullResult> 
     say(`config files (${missingConfig.join(', ')}) from ${known.configRepo}@${configSnapshot.commit}`);
   }
   const selection = selectModelFiles(repo, snapshot.files, configSnapshot?.files);
+  for (const unsafe of selection.unsafe) {
+    say(`skipping ${JSON.stringify(unsafe)}: ${unsafePathReason(unsafe)}, and the engine does not need it`);
+  }
   const origin = (file: HubFile): RepoSnapshot =>
     configSnapshot && !snapshot.files.includes(file) ? configSnapshot : snapshot;
 
-  const partialDir = path.join(modelsDir, PARTIAL_DIR, name);
   await preparePartialDir(partialDir, repo, snapshot.commit, say);
 
   const files = selection.files;
@@ -193,7 +215,7 @@ export async function pullModel(options: PullModelOptions): Promise<PullResult> 
     done = base + result.size;
     const note = result.alreadyComplete
       ? '(already downloaded)'
-      : `${result.sha256 ? 'sha256 ok' : 'size ok'}${result.resumedFrom > 0 ? ', resumed' : ''}`;
+      : `${verifiedBy(result)} ok${result.resumedFrom > 0 ? ', resumed' : ''}`;
     options.onFileDone?.(file.path, result.size, note);
     // model_index.json comes first: refuse an unsupported pipeline before the gigabytes.
     if (file.path === 'model_index.json') {
@@ -216,6 +238,82 @@ export async function pullModel(options: PullModelOptions): Promise<PullResult> 
     await rename(partialDir, target);
   }
   return { name, path: target, repo, revision, commit: snapshot.commit, files: files.length, bytes: done, manifest };
+}
+
+function verifiedBy(result: { sha256?: string; gitBlobSha1?: string }): string {
+  if (result.sha256) return 'sha256';
+  return result.gitBlobSha1 ? 'git sha1' : 'size';
+}
+
+/**
+ * Take `<dir>.lock` (beside the folder, which is deleted and renamed) so that one models:pull at a time writes
+ * into `dir`: two would interleave their bytes in the same .part files. A lock left by a process that no longer
+ * runs is taken over. Returns the function that releases it.
+ */
+async function lockPartialDir(dir: string, repo: string, say: (text: string) => void): Promise<() => Promise<void>> {
+  const lockFile = `${dir}${LOCK_SUFFIX}`;
+  await mkdir(path.dirname(dir), { recursive: true });
+  // A few tries at most: the lock may change hands between our attempt and our look at it.
+  for (let attempt = 0; ; attempt++) {
+    if (await createLock(lockFile, repo)) return () => rm(lockFile, { force: true });
+    const holder = await readLock(lockFile);
+    if (attempt < 3) {
+      if (holder === 'gone') continue;
+      if (holder === 'unreadable') {
+        // Most likely a pull that has just created it and is still writing its pid.
+        await sleep(50);
+        continue;
+      }
+      if (!isRunning(holder.pid)) {
+        say(`taking over ${lockFile}: the models:pull that held it (pid ${holder.pid}) is no longer running`);
+        await rm(lockFile, { force: true });
+        continue;
+      }
+    }
+    throw new UserError(
+      Identifiers.InvalidArgument,
+      typeof holder === 'object'
+        ? `Another models:pull is downloading ${holder.repo} into ${dir} (pid ${holder.pid}); wait for it or stop it.`
+        : `Another models:pull is downloading into ${dir}; wait for it, or delete ${lockFile} if none is running.`,
+      { dir, ...(typeof holder === 'object' ? { pid: holder.pid } : {}) },
+    );
+  }
+}
+
+/** Create the lock file only if none exists (O_EXCL); false when another one is there. */
+async function createLock(lockFile: string, repo: string): Promise<boolean> {
+  try {
+    await writeFile(lockFile, `${JSON.stringify({ pid: process.pid, repo })}\n`, { flag: 'wx' });
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  }
+}
+
+async function readLock(lockFile: string): Promise<z.infer<typeof lockSchema> | 'gone' | 'unreadable'> {
+  let text: string;
+  try {
+    text = await readFile(lockFile, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone';
+    throw error;
+  }
+  try {
+    return lockSchema.parse(JSON.parse(text));
+  } catch {
+    return 'unreadable';
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it runs, as another user.
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
 }
 
 /**

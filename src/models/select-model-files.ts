@@ -48,6 +48,28 @@ export interface FileSelection {
   files: HubFile[];
   /** Paths the repository has that were left out (safety checker, PyTorch weights, images). */
   skipped: string[];
+  /** Unneeded paths left out because their names are unsafe to write (see unsafePathReason). */
+  unsafe: string[];
+}
+
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
+const DRIVE_LETTER = /^[A-Za-z]:/;
+
+/**
+ * Why a listed repository path must not become a file name, or undefined when it is safe. The listing comes from
+ * a server (or a mirror) we do not control, and a name that is harmless here can escape the model folder on
+ * another platform (`..\\x` on Windows), so every rule applies everywhere.
+ */
+export function unsafePathReason(repoPath: string): string | undefined {
+  if (CONTROL_CHARACTER.test(repoPath)) return 'it contains a NUL or control character';
+  if (repoPath.startsWith('/')) return 'it starts with "/"';
+  for (const segment of repoPath.split('/')) {
+    if (segment === '') return 'it has an empty path segment';
+    if (segment === '.' || segment === '..') return `it has a "${segment}" segment`;
+    if (segment.includes('\\')) return 'it contains "\\"';
+    if (DRIVE_LETTER.test(segment)) return 'it has a drive letter';
+  }
+  return undefined;
 }
 
 /**
@@ -60,7 +82,26 @@ export function selectModelFiles(
   configFiles: readonly HubFile[] = [],
 ): FileSelection {
   if (listing.some((f) => SECOND_ENCODER.test(f.path))) throw unsupportedPipeline(repo, 'it has text_encoder_2');
+  const selection = selectFiles(repo, listing, configFiles);
+  const bad = selection.files.find((f) => unsafePathReason(f.path) !== undefined);
+  if (bad) {
+    throw new UserError(
+      Identifiers.InvalidModel,
+      `${repo} lists a needed file under an unsafe name, ${JSON.stringify(bad.path)}: ${unsafePathReason(bad.path)}, ` +
+        'so it could be written outside the model folder. Nothing was downloaded; pick another repository or ' +
+        'revision, or check HF_ENDPOINT if it points at a mirror.',
+      { repo, file: bad.path },
+    );
+  }
+  const unsafe = selection.skipped.filter((p) => unsafePathReason(p) !== undefined);
+  return { ...selection, skipped: selection.skipped.filter((p) => !unsafe.includes(p)), unsafe };
+}
 
+function selectFiles(
+  repo: string,
+  listing: readonly HubFile[],
+  configFiles: readonly HubFile[],
+): Omit<FileSelection, 'unsafe'> {
   const byPath = new Map(listing.map((f) => [f.path, f]));
   const configByPath = new Map(configFiles.map((f) => [f.path, f]));
   const files: HubFile[] = [];

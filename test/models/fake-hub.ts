@@ -49,10 +49,17 @@ export interface Faults {
   ignoreRange: boolean;
   /** Leave sizes and LFS info out of the model info, as the API does without `blobs=true`. */
   hideBlobs: boolean;
+  /** Tokens the hub refuses (expired, revoked): any request carrying one gets 401 "Invalid credentials". */
+  refusedTokens: Set<string>;
 }
 
 export function sha256(content: Buffer): string {
   return createHash('sha256').update(content).digest('hex');
+}
+
+/** The object id git gives a file's content, which the hub sends as the ETag of a non-LFS file. */
+export function gitBlobSha1(content: Buffer): string {
+  return createHash('sha1').update(`blob ${content.length}\0`).update(content).digest('hex');
 }
 
 /** Deterministic filler bytes, so a test can recompute what a file should hold. */
@@ -107,7 +114,7 @@ function listen(server: http.Server): Promise<string> {
 
 export class FakeHub {
   readonly requests: RecordedRequest[] = [];
-  readonly faults: Faults = { drop: new Map(), truncate: new Map(), corrupt: new Set(), ignoreRange: false, hideBlobs: false };
+  readonly faults: Faults = { drop: new Map(), truncate: new Map(), corrupt: new Set(), ignoreRange: false, hideBlobs: false, refusedTokens: new Set() };
   url = '';
   cdnUrl = '';
   readonly #repos: FakeRepo[];
@@ -177,6 +184,12 @@ export class FakeHub {
   #serveHub(req: http.IncomingMessage, res: http.ServerResponse): void {
     const url = this.#record('hub', req);
     const path = decodeURIComponent(url.pathname);
+    const token = req.headers.authorization?.replace(/^Bearer /, '');
+    if (token !== undefined && this.faults.refusedTokens.has(token)) {
+      const message = 'Invalid credentials in Authorization header';
+      res.writeHead(401, { 'X-Error-Message': message }).end(JSON.stringify({ error: message }));
+      return;
+    }
     const api = /^\/api\/models\/([^/]+\/[^/]+)\/revision\/(.+)$/.exec(path);
     if (api) {
       const repo = this.#findRepo(api[1], req, res);
@@ -209,9 +222,9 @@ export class FakeHub {
         res.writeHead(404, { 'X-Error-Code': commit ? 'EntryNotFound' : 'RevisionNotFound' }).end();
         return;
       }
-      const headers = { 'X-Repo-Commit': commit, ETag: `"${sha256(file.content).slice(0, 40)}"` };
+      const sha = sha256(file.content);
+      const headers = { 'X-Repo-Commit': commit, ETag: `"${file.lfs ? sha : gitBlobSha1(file.content)}"` };
       if (file.lfs) {
-        const sha = sha256(file.content);
         res
           .writeHead(302, {
             ...headers,

@@ -9,7 +9,7 @@ import {
   parseHubEndpoint,
   redactSecret,
 } from '../../src/models/hub-client.js';
-import { FakeHub, sha256, tinyRepoFiles } from './fake-hub.js';
+import { FakeHub, gitBlobSha1, sha256, tinyRepoFiles } from './fake-hub.js';
 
 const COMMIT = 'd'.repeat(40);
 let hub: FakeHub | undefined;
@@ -110,6 +110,20 @@ describe('HubClient', () => {
       ['hub', 'Bearer hf_tok', 'bytes=1000-'],
       ['cdn', undefined, 'bytes=1000-'],
     ]);
+  });
+
+  it('reports the git blob sha1 ETag of a non-LFS file, and none for an LFS file', async () => {
+    const files = tinyRepoFiles();
+    hub = await FakeHub.start([{ id: 'o/r', commit: COMMIT, files }]);
+    const client = new HubClient({ endpoint: hub.url });
+    const index = files.find((f) => f.path === 'model_index.json')!.content;
+    const plain = await client.download('o/r', COMMIT, 'model_index.json');
+    await plain!.body.cancel();
+    expect(plain!.gitBlobSha1).toBe(gitBlobSha1(index));
+    expect(plain!.linkedSha256).toBeUndefined();
+    const lfs = await client.download('o/r', COMMIT, 'unet/weights.pb');
+    await lfs!.body.cancel();
+    expect(lfs!.gitBlobSha1).toBeUndefined();
   });
 
   it('returns null when the resume offset is at the end of the file (416)', async () => {

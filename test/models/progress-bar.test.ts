@@ -51,6 +51,33 @@ describe('ProgressBar', () => {
     expect(chunks).toEqual(['  unet/weights.pb 3.44 GB sha256 ok\n']);
   });
 
+  it('prints a plain progress line every 5 s while a file downloads when stderr is not a terminal', () => {
+    const { stream, chunks } = capture(false);
+    let now = 0;
+    const bar = new ProgressBar(stream, () => now);
+    bar.update(progress);
+    now = 4999;
+    bar.update({ ...progress, doneBytes: 2_400_000_000 });
+    now = 5000;
+    bar.update({ ...progress, doneBytes: 2_500_000_000 });
+    now = 9000;
+    bar.update({ ...progress, doneBytes: 2_900_000_000 });
+    now = 10_000;
+    bar.update({ ...progress, doneBytes: 3_000_000_000 });
+    expect(chunks).toEqual([
+      '[###############---------]  62% 2.50 GB/4.00 GB 100 MB/s (9/12) unet/weights.pb\n',
+      '[##################------]  75% 3.00 GB/4.00 GB 100 MB/s (9/12) unet/weights.pb\n',
+    ]);
+  });
+
+  it('takes the plain-line interval as a parameter', () => {
+    const { stream, chunks } = capture(false);
+    let now = 0;
+    const bar = new ProgressBar(stream, () => now, 1000);
+    for (now = 0; now <= 3000; now += 500) bar.update(progress);
+    expect(chunks).toHaveLength(3);
+  });
+
   it('redraws one line in place on a terminal and ends it when a file is done', () => {
     const { stream, chunks } = capture(true);
     let now = 0;

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -7,7 +8,7 @@ import { ChecksumError } from '../../src/models/download-file.js';
 import { HubClient, HubRequestError } from '../../src/models/hub-client.js';
 import { listInstalledModels } from '../../src/models/list-installed-models.js';
 import { INCOMPLETE_MARKER, PARTIAL_DIR, pullModel, type PullModelOptions } from '../../src/models/pull-model.js';
-import { bytes, FakeHub, sha256, tinyRepoFiles, type FakeRepo } from './fake-hub.js';
+import { bytes, FakeHub, gitBlobSha1, sha256, tinyRepoFiles, type FakeRepo } from './fake-hub.js';
 
 const COMMIT = 'a'.repeat(40);
 const PULLED = [
@@ -232,6 +233,26 @@ describe('pullModel', () => {
     expect(await listInstalledModels(modelsDir)).toEqual([]);
   });
 
+  it('checks a non-LFS file against the git blob sha1 the hub sends as its ETag', async () => {
+    await start(tiny);
+    hub.faults.corrupt.add('tokenizer/merges.txt');
+    const error = await pull().catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ChecksumError);
+    expect((error as ChecksumError).file).toBe('tokenizer/merges.txt');
+    expect((error as ChecksumError).expected).toBe(gitBlobSha1(content(tiny, 'tokenizer/merges.txt')));
+    expect((error as Error).message).toContain('tokenizer/merges.txt failed its git blob sha1 check');
+    expect(await exists(path.join(modelsDir, 'tiny-sd'))).toBe(false);
+  });
+
+  it('says which check each file passed: sha256 for LFS files, git sha1 for the others', async () => {
+    await start(tiny);
+    const notes = new Map<string, string>();
+    await pull({ onFileDone: (file, _size, note) => notes.set(file, note) });
+    expect(notes.get('model_index.json')).toBe('git sha1 ok');
+    expect(notes.get('vae_decoder/config.json')).toBe('git sha1 ok');
+    expect(notes.get('unet/weights.pb')).toBe('sha256 ok');
+  });
+
   it('downloads a resumed file afresh once when stale bytes on disk break its checksum', async () => {
     await start(tiny);
     const partialDir = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd');
@@ -247,6 +268,37 @@ describe('pullModel', () => {
     expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(
       sha256(content(tiny, 'unet/weights.pb')),
     );
+  });
+
+  describe('says "resumed" only when bytes from the earlier run were kept', () => {
+    async function pullWithPart(part: Buffer): Promise<string | undefined> {
+      const partialDir = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd');
+      await mkdir(path.join(partialDir, 'unet'), { recursive: true });
+      await writeFile(path.join(partialDir, INCOMPLETE_MARKER), JSON.stringify({ repo: tiny.id, commit: COMMIT }));
+      await writeFile(path.join(partialDir, 'unet', 'weights.pb.part'), part);
+      const notes = new Map<string, string>();
+      await pull({ onFileDone: (file, _size, note) => notes.set(file, note) });
+      return notes.get('unet/weights.pb');
+    }
+
+    it('a Range request continued the earlier bytes', async () => {
+      await start(tiny);
+      expect(await pullWithPart(content(tiny, 'unet/weights.pb').subarray(0, 40_000))).toBe('sha256 ok, resumed');
+    });
+
+    it('stale bytes failed the checksum and the file was downloaded again', async () => {
+      await start(tiny);
+      expect(await pullWithPart(bytes(99, 40_000))).toBe('sha256 ok');
+    });
+
+    it('the server ignored the Range header and sent the whole file', async () => {
+      await start(tiny);
+      hub.faults.ignoreRange = true;
+      expect(await pullWithPart(content(tiny, 'unet/weights.pb').subarray(0, 40_000))).toBe('sha256 ok');
+      expect(hub.fileRequests('unet/weights.pb').filter((r) => r.server === 'cdn').map((r) => r.range)).toEqual([
+        'bytes=40000-',
+      ]);
+    });
   });
 
   it('starts over when a server ignores the Range header', async () => {
@@ -322,6 +374,26 @@ describe('pullModel', () => {
     expect(JSON.stringify({ message: error.message, context: error.context })).not.toContain('hf_wrong_token');
   });
 
+  it('says the hub refused an expired or invalid HF_TOKEN, even for a public repository, without repeating it', async () => {
+    await start(tiny);
+    hub.faults.refusedTokens.add('hf_expired_token');
+    const error = (await pull({}, 'hf_expired_token').catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.identifier).toBe(Identifiers.NotAllowed);
+    expect(error.message).toBe(
+      'The hub refused your HF_TOKEN (invalid or expired): unset HF_TOKEN for public repositories, or create a new ' +
+        `token at ${hub.url}/settings/tokens and set HF_TOKEN to it.`,
+    );
+    expect(JSON.stringify({ message: error.message, context: error.context, messages })).not.toContain('hf_expired');
+  });
+
+  it('still reports an unknown repository as not found when a valid token is set', async () => {
+    await start({ ...tiny, gatedToken: 'hf_secret123' });
+    const missing = (await pull({ repo: 'tester/nope' }, 'hf_secret123').catch((e: unknown) => e)) as UserError;
+    expect(missing.identifier).toBe(Identifiers.NotFound);
+    expect(missing.message).toBe(`tester/nope was not found on ${hub.url}: check the repository id (owner/name).`);
+  });
+
   it('reports an unknown repository and an unknown revision in words the user can act on', async () => {
     await start(tiny);
     const missing = (await pull({ repo: 'tester/nope' }).catch((e: unknown) => e)) as UserError;
@@ -351,6 +423,90 @@ describe('pullModel', () => {
     );
     expect(askedFor.startsWith(modelsDir)).toBe(true);
     expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toEqual([]);
+  });
+
+  it('lets only one of two concurrent pulls of a repository download; the other is refused by the lock', async () => {
+    await start(tiny);
+    const results = await Promise.allSettled([pull(), pull()]);
+    const fulfilled = results.filter((r) => r.status === 'fulfilled');
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(fulfilled).toHaveLength(1);
+    expect(rejected).toHaveLength(1);
+    const error = rejected[0].reason as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.message).toBe(
+      `Another models:pull is downloading tester/Tiny-SD into ${path.join(modelsDir, PARTIAL_DIR, 'tiny-sd')} ` +
+        `(pid ${process.pid}); wait for it or stop it.`,
+    );
+    const target = path.join(modelsDir, 'tiny-sd');
+    expect(await filesUnder(target)).toEqual(PULLED);
+    for (const file of PULLED.filter((f) => f !== 'imagine-bot.json')) {
+      expect((await readFile(path.join(target, file))).equals(content(tiny, file)), file).toBe(true);
+    }
+    // Each file was fetched once: the refused pull downloaded nothing.
+    expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toHaveLength(12);
+    expect(await readdir(path.join(modelsDir, PARTIAL_DIR))).toEqual([]);
+  });
+
+  it('takes over a lock left by a models:pull that no longer runs, and says so', async () => {
+    await start(tiny);
+    const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+    const lockFile = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd.lock');
+    await mkdir(path.dirname(lockFile), { recursive: true });
+    await writeFile(lockFile, JSON.stringify({ pid: dead, repo: tiny.id }));
+    const result = await pull();
+    expect(result.files).toBe(12);
+    expect(messages).toContain(`taking over ${lockFile}: the models:pull that held it (pid ${dead}) is no longer running`);
+    expect(await exists(lockFile)).toBe(false);
+  });
+
+  it('refuses to start while a running process holds the lock, before any request', async () => {
+    await start(tiny);
+    const lockFile = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd.lock');
+    await mkdir(path.dirname(lockFile), { recursive: true });
+    await writeFile(lockFile, JSON.stringify({ pid: process.ppid, repo: 'other/Tiny-SD' }));
+    const error = (await pull().catch((e: unknown) => e)) as UserError;
+    expect(error.message).toBe(
+      `Another models:pull is downloading other/Tiny-SD into ${path.join(modelsDir, PARTIAL_DIR, 'tiny-sd')} ` +
+        `(pid ${process.ppid}); wait for it or stop it.`,
+    );
+    expect(hub.requests).toEqual([]);
+    expect(JSON.parse(await readFile(lockFile, 'utf8'))).toEqual({ pid: process.ppid, repo: 'other/Tiny-SD' });
+  });
+
+  it('refuses to start while the lock file is unreadable, and says how to clear it', async () => {
+    await start(tiny);
+    const partialDir = path.join(modelsDir, PARTIAL_DIR, 'tiny-sd');
+    await mkdir(path.dirname(partialDir), { recursive: true });
+    await writeFile(`${partialDir}.lock`, '');
+    const error = (await pull().catch((e: unknown) => e)) as UserError;
+    expect(error.message).toBe(
+      `Another models:pull is downloading into ${partialDir}; wait for it, or delete ${partialDir}.lock if none is running.`,
+    );
+    expect(hub.requests).toEqual([]);
+  });
+
+  it('refuses a repository that lists a needed file under a name that could escape the model folder', async () => {
+    const bad = 'text_encoder/..\\..\\..\\x.onnx_data';
+    await start({ ...tiny, files: [...tinyRepoFiles(), { path: bad, content: bytes(9, 100), lfs: true }] });
+    const error = (await pull().catch((e: unknown) => e)) as UserError;
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.identifier).toBe(Identifiers.InvalidModel);
+    expect(error.message).toContain(`lists a needed file under an unsafe name, ${JSON.stringify(bad)}`);
+    expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toEqual([]);
+    expect(await filesUnder(modelsDir)).toEqual([]);
+  });
+
+  it('skips unneeded files with unsafe names with a warning and installs the model', async () => {
+    const extra = [
+      { path: '/etc/evil.png', content: bytes(10, 10) },
+      { path: 'C:/evil.txt', content: bytes(11, 10) },
+    ];
+    await start({ ...tiny, files: [...tinyRepoFiles(), ...extra] });
+    await pull();
+    expect(await filesUnder(path.join(modelsDir, 'tiny-sd'))).toEqual(PULLED);
+    expect(messages).toContain('skipping "/etc/evil.png": it starts with "/", and the engine does not need it');
+    expect(messages).toContain('skipping "C:/evil.txt": it has a drive letter, and the engine does not need it');
   });
 
   it('refuses an SDXL repository before downloading anything', async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Identifiers, UserError } from '../../src/errors.js';
 import type { HubFile } from '../../src/models/hub-client.js';
-import { checkPipelineClass, selectModelFiles } from '../../src/models/select-model-files.js';
+import { checkPipelineClass, selectModelFiles, unsafePathReason } from '../../src/models/select-model-files.js';
 
 const listing = (paths: string[]): HubFile[] => paths.map((p) => ({ path: p, size: 1 }));
 
@@ -109,5 +109,54 @@ describe('checkPipelineClass', () => {
 
   it('reports a model_index.json that is not JSON', () => {
     expect(() => checkPipelineClass('o/r', '{nope')).toThrow('o/r: model_index.json is not valid JSON.');
+  });
+});
+
+describe('unsafePathReason', () => {
+  it('refuses every name that could leave the model folder on any platform, and accepts ordinary ones', () => {
+    expect({
+      backslash: unsafePathReason('text_encoder/..\\..\\..\\x.onnx_data'),
+      dotDot: unsafePathReason('unet/../x.onnx'),
+      dot: unsafePathReason('./unet/model.onnx'),
+      drive: unsafePathReason('C:/Windows/x.onnx'),
+      driveInName: unsafePathReason('unet/c:x.onnx_data'),
+      leadingSlash: unsafePathReason('/etc/passwd'),
+      empty: unsafePathReason('unet//model.onnx'),
+      trailingSlash: unsafePathReason('unet/'),
+      nul: unsafePathReason('unet/model.onnx\u0000.txt'),
+      newline: unsafePathReason('unet/x\n.onnx_data'),
+    }).toEqual({
+      backslash: 'it contains "\\"',
+      dotDot: 'it has a ".." segment',
+      dot: 'it has a "." segment',
+      drive: 'it has a drive letter',
+      driveInName: 'it has a drive letter',
+      leadingSlash: 'it starts with "/"',
+      empty: 'it has an empty path segment',
+      trailingSlash: 'it has an empty path segment',
+      nul: 'it contains a NUL or control character',
+      newline: 'it contains a NUL or control character',
+    });
+    for (const ok of ['unet/model.onnx', 'a..b/c.d', '..x/y', 'tokenizer/vocab.json']) expect(unsafePathReason(ok), ok).toBeUndefined();
+  });
+});
+
+describe('selectModelFiles with unsafe names', () => {
+  const safe = [...CONFIG, 'text_encoder/model.onnx', 'unet/model.onnx', 'vae_decoder/model.onnx'];
+
+  it('refuses the whole selection when a needed file has an unsafe name, naming the file', () => {
+    const bad = 'text_encoder/..\\..\\..\\x.onnx_data';
+    const error = caught(() => selectModelFiles('o/r', listing([...safe, bad])));
+    expect(error).toBeInstanceOf(UserError);
+    expect(error.identifier).toBe(Identifiers.InvalidModel);
+    expect(error.context).toEqual({ repo: 'o/r', file: bad });
+    expect(error.message).toContain(`o/r lists a needed file under an unsafe name, ${JSON.stringify(bad)}: it contains "\\"`);
+  });
+
+  it('leaves unneeded files with unsafe names out and reports them apart from the ordinary skipped files', () => {
+    const selection = selectModelFiles('o/r', listing([...safe, 'README.md', '/etc/x.png', 'safety_checker/../../y.onnx']));
+    expect(selection.files.map((f) => f.path)).toEqual(safe);
+    expect(selection.skipped).toEqual(['README.md']);
+    expect(selection.unsafe).toEqual(['/etc/x.png', 'safety_checker/../../y.onnx']);
   });
 });
