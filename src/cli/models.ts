@@ -2,12 +2,12 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { UserError } from '../errors.js';
-import { formatBytes } from '../models/format-bytes.js';
-import { checkRepoId, HubClient, parseHubEndpoint, redactSecret } from '../models/hub-client.js';
-import { KNOWN_MODELS } from '../models/known-models.js';
-import { formatDefaults, formatModelTable, listInstalledModels } from '../models/list-installed-models.js';
-import { ProgressBar, type ProgressStream } from '../models/progress-bar.js';
-import { checkModelName, defaultModelName, pullModel } from '../models/pull-model.js';
+import { formatBytes } from '../hub/format-bytes.js';
+import { checkRepoId, HubClient, parseHubEndpoint, redactSecret } from '../hub/hub-client.js';
+import { KNOWN_MODELS } from '../hub/known-models.js';
+import { formatDefaults, formatModelTable, listInstalledModels } from '../hub/list-installed-models.js';
+import { ProgressBar, type ProgressStream } from '../hub/progress-bar.js';
+import { checkModelName, defaultModelName, pullModel } from '../hub/pull-model.js';
 
 const USAGE = `Usage:
   npm run models:pull -- <owner/name> [--revision REV] [--name NAME] [--force] [--models-dir DIR]

@@ -11,6 +11,17 @@ import type { ModelSummary } from '../protocol/generate-request.js';
 import { guessFamily } from './family.js';
 import { readModelManifest, type ModelFamily, type ModelManifest } from './model-manifest.js';
 
+/** Without these the engine cannot load the model (STYLE.md model folder). */
+export const REQUIRED_FILES = [
+  'model_index.json',
+  'scheduler/scheduler_config.json',
+  'tokenizer/vocab.json',
+  'tokenizer/merges.txt',
+  'text_encoder/model.onnx',
+  'unet/model.onnx',
+  'vae_decoder/model.onnx',
+] as const;
+
 /** Pipelines the engine can run; SDXL needs two text encoders and extra UNet inputs we do not drive yet. */
 const SUPPORTED_PIPELINES = new Set([
   'OnnxStableDiffusionPipeline',

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Identifiers, UserError } from '../../src/errors.js';
-import { ChecksumError } from '../../src/models/download-file.js';
-import { HubClient, HubRequestError } from '../../src/models/hub-client.js';
-import { listInstalledModels } from '../../src/models/list-installed-models.js';
-import { INCOMPLETE_MARKER, PARTIAL_DIR, pullModel, type PullModelOptions } from '../../src/models/pull-model.js';
+import { ChecksumError } from '../../src/hub/download-file.js';
+import { HubClient, HubRequestError } from '../../src/hub/hub-client.js';
+import { listInstalledModels } from '../../src/hub/list-installed-models.js';
+import { INCOMPLETE_MARKER, PARTIAL_DIR, pullModel, type PullModelOptions } from '../../src/hub/pull-model.js';
 import { bytes, FakeHub, gitBlobSha1, sha256, tinyRepoFiles, type FakeRepo } from './fake-hub.js';
 
 const COMMIT = 'a'.repeat(40);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes } from '../../src/models/format-bytes.js';
-import { ProgressBar, renderProgressLine, type DownloadProgress } from '../../src/models/progress-bar.js';
+import { formatBytes } from '../../src/hub/format-bytes.js';
+import { ProgressBar, renderProgressLine, type DownloadProgress } from '../../src/hub/progress-bar.js';
 
 const progress: DownloadProgress = {
   file: 'unet/weights.pb',

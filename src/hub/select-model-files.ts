@@ -1,3 +1,4 @@
+import { REQUIRED_FILES } from '../model-folder/model-folder.js';
 import { Identifiers, UserError } from '../errors.js';
 import type { HubFile } from './hub-client.js';
 
@@ -11,16 +12,7 @@ export const CONFIG_FILES = [
   'tokenizer/tokenizer_config.json',
 ] as const;
 
-/** Without these the engine cannot load the model (STYLE.md model folder). */
-export const REQUIRED_FILES = [
-  'model_index.json',
-  'scheduler/scheduler_config.json',
-  'tokenizer/vocab.json',
-  'tokenizer/merges.txt',
-  'text_encoder/model.onnx',
-  'unet/model.onnx',
-  'vae_decoder/model.onnx',
-] as const;
+export { REQUIRED_FILES };
 
 /** ONNX component folders the engine loads; vae_encoder is optional (img2img, upscale refinement). */
 const COMPONENTS = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;

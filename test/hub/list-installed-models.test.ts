@@ -6,9 +6,9 @@ import {
   formatDefaults,
   formatModelTable,
   listInstalledModels,
-} from '../../src/models/list-installed-models.js';
-import { INCOMPLETE_MARKER } from '../../src/models/pull-model.js';
-import { REQUIRED_FILES } from '../../src/models/select-model-files.js';
+} from '../../src/hub/list-installed-models.js';
+import { INCOMPLETE_MARKER } from '../../src/hub/pull-model.js';
+import { REQUIRED_FILES } from '../../src/hub/select-model-files.js';
 
 let modelsDir: string;
 

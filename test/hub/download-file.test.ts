@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Identifiers, UserError } from '../../src/errors.js';
-import { ChecksumError, downloadFile } from '../../src/models/download-file.js';
-import { HubClient } from '../../src/models/hub-client.js';
+import { ChecksumError, downloadFile } from '../../src/hub/download-file.js';
+import { HubClient } from '../../src/hub/hub-client.js';
 import { FakeHub, sha256, tinyRepoFiles } from './fake-hub.js';
 
 const COMMIT = 'e'.repeat(40);

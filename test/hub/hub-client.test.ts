@@ -8,7 +8,7 @@ import {
   HubRequestError,
   parseHubEndpoint,
   redactSecret,
-} from '../../src/models/hub-client.js';
+} from '../../src/hub/hub-client.js';
 import { FakeHub, gitBlobSha1, sha256, tinyRepoFiles } from './fake-hub.js';
 
 const COMMIT = 'd'.repeat(40);

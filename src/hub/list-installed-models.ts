@@ -7,7 +7,7 @@ import type { ModelDefaults } from '../protocol/generate-request.js';
 import { formatBytes } from './format-bytes.js';
 import { guessFamily } from '../model-folder/family.js';
 import { INCOMPLETE_MARKER } from './pull-model.js';
-import { REQUIRED_FILES } from './select-model-files.js';
+import { REQUIRED_FILES } from '../model-folder/model-folder.js';
 
 type Family = NonNullable<ModelManifest['family']>;
 
@@ -59,8 +59,11 @@ async function isFile(file: string): Promise<boolean> {
   );
 }
 
-/** Check one model folder the way the engine will load it, without loading any ONNX graph. */
-export async function inspectModelFolder(dir: string): Promise<InstalledModel> {
+/**
+ * One installed folder as models:list shows it: valid (with size, family and defaults) or the reason it is not.
+ * What counts as a model folder (REQUIRED_FILES, the manifest, the family guess) comes from src/model-folder/.
+ */
+export async function describeInstalledModel(dir: string): Promise<InstalledModel> {
   const base: InstalledBase = { name: path.basename(dir), path: dir, sizeBytes: await folderSize(dir) };
   const invalid = (reason: string): InvalidModel => ({ ...base, valid: false, reason });
   if (await isFile(path.join(dir, INCOMPLETE_MARKER))) {
@@ -106,7 +109,7 @@ export async function listInstalledModels(modelsDir: string): Promise<InstalledM
   }
   const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
   dirs.sort();
-  return Promise.all(dirs.map((name) => inspectModelFolder(path.join(modelsDir, name))));
+  return Promise.all(dirs.map((name) => describeInstalledModel(path.join(modelsDir, name))));
 }
 
 /** "euler, 1 step, cfg 0, 512x512"; "-" when the model has no defaults of its own. */

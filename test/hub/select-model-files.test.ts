@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Identifiers, UserError } from '../../src/errors.js';
-import type { HubFile } from '../../src/models/hub-client.js';
-import { checkPipelineClass, selectModelFiles, unsafePathReason } from '../../src/models/select-model-files.js';
+import type { HubFile } from '../../src/hub/hub-client.js';
+import { checkPipelineClass, selectModelFiles, unsafePathReason } from '../../src/hub/select-model-files.js';
 
 const listing = (paths: string[]): HubFile[] => paths.map((p) => ({ path: p, size: 1 }));
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { modelManifestSchema } from '../../src/model-folder/model-manifest.js';
-import { findKnownModel, KNOWN_MODELS, knownModelManifest } from '../../src/models/known-models.js';
+import { findKnownModel, KNOWN_MODELS, knownModelManifest } from '../../src/hub/known-models.js';
 
 describe('known models', () => {
   it('writes manifests that the imagine-bot.json schema accepts for every known repository', () => {
