@@ -7,6 +7,8 @@ import { engineOptionsFromEnv, parseEnv, type Env } from './config/env.js';
 import { ImagineBot, type ImagineBotOptions } from './discord/bot.js';
 import { safeError } from './discord/safe-error.js';
 import { createLogger, type Logger } from './logger.js';
+import { ModelCatalog } from './model-folder/model-catalog.js';
+import { isModelLoadFailure } from './queue/job-failure.js';
 import { JobService } from './queue/job-service.js';
 import { Store } from './store/store.js';
 import { WorkerHost } from './worker/host.js';
@@ -26,6 +28,9 @@ export interface StartOverrides extends Pick<ImagineBotOptions, 'edits' | 'token
   /** Niceness added to the worker process (0: same priority as the bot). @default 10 */
   workerNice?: number;
 }
+
+/** How often the bot reads MODELS_DIR again for added, removed or fixed models. */
+const CATALOG_REFRESH_MS = 60_000;
 
 /** How much lower than the bot the worker process runs (nice). */
 export const WORKER_NICE = 10;
@@ -65,13 +70,24 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
   const workerNice = overrides.workerNice ?? WORKER_NICE;
   if (workerNice > 0) host.on('ready', () => lowerPriority(host.pid, workerNice, logger));
   const jobs = new JobService({ store, runner: host, logger: logger.child({ component: 'jobs' }) });
+  // The bot reads MODELS_DIR itself, so /imagine knows every model's name, defaults and size before the worker is up;
+  // it reads it again when a worker (re)starts and every minute, and sets aside a model that failed to load.
+  const catalog = new ModelCatalog(env.MODELS_DIR, logger.child({ component: 'models' }));
+  await catalog.refresh();
+  host.on('ready', () => void catalog.refresh());
+  const rescan = setInterval(() => void catalog.refresh(), CATALOG_REFRESH_MS);
+  rescan.unref();
+  jobs.on('failed', (job, error) => {
+    if (isModelLoadFailure(error)) void catalog.markBroken(job.request.model, error.message);
+  });
   const bot = new ImagineBot({
     token: env.DISCORD_TOKEN,
     apiBase: env.DISCORD_API_BASE,
     devGuildId: env.DEV_GUILD_ID,
     store,
     jobs,
-    models: () => host.info?.models ?? [],
+    models: () => catalog.list(),
+    brokenReason: (model) => catalog.brokenReason(model),
     executionProvider: () => host.info?.executionProvider,
     logger: logger.child({ component: 'discord' }),
     defaultModel: env.DEFAULT_MODEL,
@@ -80,6 +96,7 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
+      clearInterval(rescan);
       await jobs.stop();
       await bot.stop();
       await host.stop();

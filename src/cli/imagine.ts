@@ -96,7 +96,7 @@ function progressBar(label: string): (step: number, total: number, image: number
 async function runTokens(argv: string[], env: EngineEnv): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, options: { model: { type: 'string' } }, allowPositionals: true, strict: true });
   if (positionals.length === 0) throw usageError('tokens needs at least one prompt: npm run imagine -- tokens "a cat"');
-  const engine = await createEngine({ modelsDir: env.MODELS_DIR });
+  const engine = await createEngine({ modelsDir: env.MODELS_DIR, allowModelPaths: true });
   for (const result of await engine.tokenize(values.model ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL, positionals)) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
@@ -150,7 +150,7 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
   const model = values.model ?? (from?.model || undefined) ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL;
   let defaults: ModelDefaults = {};
   try {
-    defaults = (await inspectModelFolder(await resolveModelDir(modelsDir, model))).manifest.defaults;
+    defaults = (await inspectModelFolder(await resolveModelDir(modelsDir, model, { allowPaths: true }))).manifest.defaults;
   } catch {
     // The engine reports a missing or broken model with the exact file; defaults are only a convenience here.
   }
@@ -178,7 +178,7 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
     previewEvery: int('preview-every', values['preview-every'], { min: 0, max: REQUEST_BOUNDS.steps.max }) ?? 0,
   };
 
-  const engine = await createEngine(engineOptionsFromEnv(env));
+  const engine = await createEngine({ ...engineOptionsFromEnv(env), allowModelPaths: true });
   const bar = progressBar(path.basename(model));
   const result = await engine.generate(request, { onStep: (p) => bar(p.step, p.total, p.image, request.count) });
   if (process.stderr.isTTY) process.stderr.write('\n');

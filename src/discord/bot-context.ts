@@ -12,8 +12,10 @@ export interface BotContext {
   jobs: JobService;
   /** In memory (GuildSettingsCache): read on every /imagine before the acknowledgement. */
   settings: GuildSettingsSource;
-  /** The worker's models (empty until its first `ready`). */
+  /** The installed models users may pick, read from MODELS_DIR by the bot itself (ModelCatalog). */
   models: () => readonly ModelSummary[];
+  /** Why an installed model is set aside (it failed to load), if it is. */
+  brokenReason: (model: string) => string | undefined;
   /** The provider the worker runs on ('cpu', 'cuda', …); undefined until its first `ready`. */
   executionProvider: () => string | undefined;
   reporter: JobReporter;

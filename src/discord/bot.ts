@@ -33,6 +33,8 @@ export interface ImagineBotOptions {
   store: Store;
   jobs: JobService;
   models: () => readonly ModelSummary[];
+  /** Why an installed model is set aside (it failed to load), if it is. */
+  brokenReason?: (model: string) => string | undefined;
   /** The execution provider the worker really runs on (after any CPU fallback); undefined before its first ready. */
   executionProvider?: () => string | undefined;
   logger: Logger;
@@ -72,6 +74,7 @@ export class ImagineBot {
       jobs: options.jobs,
       settings,
       models: options.models,
+      brokenReason: options.brokenReason ?? (() => undefined),
       executionProvider: options.executionProvider ?? (() => undefined),
       get reporter() {
         if (!self.#reporter) throw new Error('ImagineBot used before start()');

@@ -138,7 +138,7 @@ class OnnxEngine implements Engine {
   async generate(request: GenerateRequest, options: GenerateOptions = {}): Promise<GenerateResult> {
     const started = performance.now();
     checkGenerateRequest(request);
-    const dir = await resolveModelDir(this.options.modelsDir, request.model);
+    const dir = await resolveModelDir(this.options.modelsDir, request.model, { allowPaths: this.options.allowModelPaths });
     const { model, loadMs } = await this.model(dir);
     const clock = new RunClock();
     const out = await runPipeline(model, request, options, clock);
@@ -163,7 +163,7 @@ class OnnxEngine implements Engine {
   private async tokenizer(model: string): Promise<ClipTokenizer> {
     let dir: string;
     try {
-      dir = await resolveModelDir(this.options.modelsDir, model);
+      dir = await resolveModelDir(this.options.modelsDir, model, { allowPaths: this.options.allowModelPaths });
     } catch (error) {
       const candidate = path.join(this.options.modelsDir, model);
       if (!(error instanceof UserError) || !(await readFile(path.join(candidate, 'tokenizer', 'vocab.json')).then(() => true, () => false))) throw error;
@@ -200,5 +200,6 @@ export async function createEngine(options: EngineOptions): Promise<OnnxEngineHa
     threads: options.threads ?? 0,
     allowCpuFallback: options.allowCpuFallback ?? false,
     memoryBudgetMiB: options.memoryBudgetMiB ?? 8192,
+    allowModelPaths: options.allowModelPaths ?? false,
   });
 }

@@ -177,13 +177,17 @@ export async function listModelDirs(modelsDir: string): Promise<string[]> {
 }
 
 /**
- * Resolve what a user typed for `--model`/`model:`: a folder path (anything with a path separator, or an
- * existing folder holding model_index.json), else a name under `modelsDir`. An unknown name is a UserError
- * that lists the installed models.
+ * Resolve a model name to its folder under `modelsDir`. A folder path (anything with a path separator, or starting
+ * with '.') is accepted only with `allowPaths` (the command line, where the user owns the machine); requests from
+ * Discord name installed models only. An unknown name is a UserError listing the installed models, and never
+ * shows a server path.
  */
-export async function resolveModelDir(modelsDir: string, model: string): Promise<string> {
-  const looksLikePath = model.includes('/') || model.includes(path.sep) || model.startsWith('.');
-  if (looksLikePath) return path.resolve(model);
+export async function resolveModelDir(modelsDir: string, model: string, options: { allowPaths?: boolean } = {}): Promise<string> {
+  const looksLikePath = model.includes('/') || model.includes('\\') || model.includes(path.sep) || model.startsWith('.');
+  if (looksLikePath) {
+    if (options.allowPaths) return path.resolve(model);
+    throw new UserError(Identifiers.UnknownModel, 'Name an installed model, not a folder path.', { model });
+  }
   if (!/^[\w.-]+$/.test(model)) {
     throw new UserError(Identifiers.UnknownModel, `Model names use letters, digits, '.', '_' and '-' only; got "${model}".`);
   }
@@ -192,7 +196,7 @@ export async function resolveModelDir(modelsDir: string, model: string): Promise
   const installed = (await listModelDirs(modelsDir)).map((d) => path.basename(d));
   throw new UserError(
     Identifiers.UnknownModel,
-    `Unknown model "${model}". Installed in ${modelsDir}: ${installed.length ? installed.join(', ') : 'none'}.`,
+    `Unknown model "${model}". Installed: ${installed.length ? installed.join(', ') : 'none (see MODELS_DIR)'}.`,
     { model, installed },
   );
 }

@@ -21,6 +21,11 @@ export interface EngineOptions {
    * budget would be exceeded, least recently used models are unloaded first. @default 8192
    */
   memoryBudgetMiB?: number;
+  /**
+   * Accept a folder path as a request's `model` (the command line). The worker is built without it: requests from
+   * Discord name installed models under modelsDir only. @default false
+   */
+  allowModelPaths?: boolean;
 }
 
 const NonNegativeInt = z.number().int().nonnegative();
@@ -32,4 +37,5 @@ export const EngineOptionsSchema = z.object({
   threads: NonNegativeInt.optional(),
   allowCpuFallback: z.boolean().optional(),
   memoryBudgetMiB: z.number().positive().optional(),
+  allowModelPaths: z.boolean().optional(),
 });

@@ -4,7 +4,7 @@
  */
 import { Identifiers, UserError, newReferenceId, type Identifier } from '../errors.js';
 import type { JobFailure } from '../store/job-record.js';
-import { WatchdogTimeoutError, WorkerCrashedError } from '../worker/worker-errors.js';
+import { RemoteError, WatchdogTimeoutError, WorkerCrashedError } from '../worker/worker-errors.js';
 import type { LimitExceeded } from './fair-queue.js';
 
 const LIMIT_MESSAGES: Record<LimitExceeded['limit'], (max: number) => [Identifier, string]> = {
@@ -47,9 +47,27 @@ export function resultNotStored(): JobFailure {
   };
 }
 
-/** Why a job failed, in the form the store keeps: user-facing text when the user can act on it, else a reference. */
-export function toJobFailure(error: unknown): JobFailure {
+/** The worker could not load the job's model (a missing, truncated or corrupt file): an operator problem. */
+export function isModelLoadFailure(error: unknown): boolean {
+  return error instanceof RemoteError ? error.remote.name === 'ModelLoadError' : error instanceof Error && error.name === 'ModelLoadError';
+}
+
+/**
+ * Why a job failed, in the form the store keeps: user-facing text when the user can act on it, else a reference.
+ * `model` is the job's model, named when it is the model's fault.
+ */
+export function toJobFailure(error: unknown, model?: string): JobFailure {
   const ref = newReferenceId();
+  if (isModelLoadFailure(error)) {
+    // The file and the reason go to the log with `ref`; users learn which model is broken, never a server path.
+    const name = (error as Error).name === 'RemoteError' ? 'ModelLoadError' : (error as Error).name;
+    return {
+      name,
+      message: `The model \`${model ?? '?'}\` could not be loaded (a file of it is missing or broken), so it is set aside until the bot owner fixes it (ref \`${ref}\`). Pick another model.`,
+      userFacing: true,
+      ref,
+    };
+  }
   if (error instanceof UserError) {
     return { name: error.name, message: error.message, identifier: error.identifier, userFacing: true, ref };
   }

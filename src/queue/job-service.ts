@@ -325,7 +325,7 @@ export class JobService extends EventEmitter<JobEvents> {
       this.#emit('cancelled', { ...job });
       return;
     }
-    const failure = toJobFailure(error);
+    const failure = toJobFailure(error, job.request.model);
     const log = error instanceof UserError ? 'debug' : 'error';
     this.#logger?.[log]({ jobId: job.id, guildId: job.guildId, ref: failure.ref, err: error }, 'job failed');
     this.#finish(job, () => this.#store.jobs.fail(job.id, failure, this.#now()), { state: 'failed', error: failure });

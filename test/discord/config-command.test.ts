@@ -85,8 +85,10 @@ describe('/config change: defaults', () => {
 
   it('accepts only an installed model, and names the installed ones', () => {
     expect(message(run('defaults', [str('model', 'sdxl')]))).toBe('Unknown model `sdxl`; choose one of: tiny, emoji.');
-    // Before the worker's first `ready` there is no list to check against; the name is kept as given.
-    expect(next(run('defaults', [str('model', 'sdxl')], base(), [])).defaults).toEqual({ model: 'sdxl' });
+    // The bot reads MODELS_DIR itself, so there is always a list: with none installed, nothing can be saved, and a
+    // server path is never stored as a model.
+    expect(message(run('defaults', [str('model', 'sdxl')], base(), []))).toBe('Unknown model `sdxl`; choose one of: none installed.');
+    expect(message(run('defaults', [str('model', '/etc')]))).toBe('Unknown model `/etc`; choose one of: tiny, emoji.');
   });
 
   it('unsets each default, size as both sides and all of them at once', () => {

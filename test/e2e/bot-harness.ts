@@ -38,9 +38,18 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(overrides: StartOverrides = {}): Promise<Harness> {
+export interface HarnessOptions {
+  /** Use this models folder (e.g. the bundled models/) instead of writing the two tiny test models. */
+  modelsDir?: string;
+  /** DEFAULT_MODEL. @default 'tiny' */
+  defaultModel?: string;
+  /** Return as soon as the bot is logged in, without waiting for the worker (a user's first seconds). @default true */
+  waitForWorker?: boolean;
+}
+
+export async function startHarness(overrides: StartOverrides = {}, harnessOptions: HarnessOptions = {}): Promise<Harness> {
   const root = await makeTempDir('imagine-bot-e2e-');
-  const modelsDir = await writeModels(root);
+  const modelsDir = harnessOptions.modelsDir ?? (await writeModels(root));
   const dataDir = path.join(root, 'data');
   const fake = new FakeDiscord({ botToken: BOT_TOKEN });
   await fake.start();
@@ -51,7 +60,7 @@ export async function startHarness(overrides: StartOverrides = {}): Promise<Harn
       done();
     },
   });
-  const env = parseEnv({ DISCORD_TOKEN: BOT_TOKEN, DISCORD_API_BASE: fake.apiBase, MODELS_DIR: modelsDir, DATA_DIR: dataDir, DEFAULT_MODEL: 'tiny', LOG_LEVEL: 'debug' });
+  const env = parseEnv({ DISCORD_TOKEN: BOT_TOKEN, DISCORD_API_BASE: fake.apiBase, MODELS_DIR: modelsDir, DATA_DIR: dataDir, DEFAULT_MODEL: harnessOptions.defaultModel ?? 'tiny', LOG_LEVEL: 'debug' });
   if (!env.ok) throw new Error(env.issues.join('\n'));
   const options: StartOverrides = { edits: { baseIntervalMs: 0, finalRetryMs: 100 }, ...overrides, logger: createLogger({ level: 'debug', destination }) };
   const harness: Harness = {
@@ -73,7 +82,7 @@ export async function startHarness(overrides: StartOverrides = {}): Promise<Harn
       await rm(root, { recursive: true, force: true });
     },
   };
-  await harness.app.host.whenReady();
+  if (harnessOptions.waitForWorker ?? true) await harness.app.host.whenReady();
   return harness;
 }
 

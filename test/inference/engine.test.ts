@@ -286,6 +286,21 @@ describe('bad input gets one clear message', () => {
     expect((error as Error).message).toMatch(message);
   });
 
+  it('refuses a folder path as the model unless built for the command line, and never shows where models live', async () => {
+    const folder = path.join(root, 'base');
+    const error = await engine.generate(req({ model: folder })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as Error).message).toBe('Name an installed model, not a folder path.');
+    const unknown = await engine.generate(req({ model: 'nope' })).catch((e: unknown) => e);
+    expect((unknown as Error).message).not.toContain(root);
+    const cli = await createEngine({ modelsDir: root, allowModelPaths: true });
+    try {
+      await expect(cli.generate(req({ model: folder }))).resolves.toMatchObject({ images: [expect.anything()] });
+    } finally {
+      await cli.dispose();
+    }
+  });
+
   it('names the installed models for an unknown model', async () => {
     await expect(engine.generate(req({ model: 'nope' }))).rejects.toThrow(/Unknown model "nope".*base/);
   });

@@ -94,7 +94,8 @@ def main():
         'unk_token': '<|endoftext|>'})
     inv = 1.0 / SCALING_FACTOR
     write_json(os.path.join(MODEL_DIR, 'imagine-bot.json'), {
-        'family': 'pixel', 'defaults': DEFAULTS, 'knownWords': known_words(),
+        # The UNet is exported at one size; saying so lets the bot fit every request to it before queueing.
+        'family': 'pixel', 'fixedSize': [RES * 8, RES * 8], 'defaults': DEFAULTS, 'knownWords': known_words(),
         'preview': {'latentRgbFactors': [[inv, 0, 0], [0, inv, 0], [0, 0, inv]]}})
 
     pdir = os.path.join(WORK, 'parity')

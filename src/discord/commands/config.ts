@@ -61,7 +61,10 @@ export function change(interaction: Pick<ChatInputCommandInteraction, 'options' 
       const model = o.getString(CONFIG_OPTIONS.model);
       if (model !== null) {
         const known = context.models().map((m) => m.name);
-        if (known.length > 0 && !known.includes(model)) return { ok: false, message: `Unknown model \`${model}\`; choose one of: ${known.join(', ')}.` };
+        // Installed models only, whether or not the worker is up: a path saved here would reach the worker.
+        if (!known.includes(model)) {
+          return { ok: false, message: `Unknown model \`${model.replace(/[`\r\n]/g, '').slice(0, 100)}\`; choose one of: ${known.join(', ') || 'none installed'}.` };
+        }
         defaults.model = model;
       }
       const steps = o.getInteger(CONFIG_OPTIONS.steps);

@@ -53,7 +53,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
           count: o.getInteger(IMAGINE_OPTIONS.count) ?? undefined,
           model: o.getString(IMAGINE_OPTIONS.model) ?? undefined,
         },
-        { settings, models: context.models(), defaultModel: context.defaultModel },
+        { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const submitted = submitJob(context, interaction, settings, {

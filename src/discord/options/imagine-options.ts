@@ -1,6 +1,6 @@
 import { Identifiers, UserError } from '../../errors.js';
 import { BOUNDS, type GuildSettings } from '../../config/guild-settings.js';
-import { REQUEST_DEFAULTS, type ModelDefaults } from '../../protocol/generate-request.js';
+import { REQUEST_DEFAULTS, type ModelSummary } from '../../protocol/generate-request.js';
 import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
 import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
@@ -25,8 +25,10 @@ export interface ImagineInput {
 /** What parsing needs to know about the world: the guild's settings and the worker's models. */
 export interface ImagineContext {
   settings: GuildSettings;
-  /** Models the worker reported; empty while the worker is starting (then the model name is not checked). */
-  models: readonly { name: string; defaults: ModelDefaults }[];
+  /** The installed models users may pick (the bot reads MODELS_DIR itself, so this is known from the start). */
+  models: readonly Pick<ModelSummary, 'name' | 'defaults' | 'fixedSize'>[];
+  /** Why an installed model is set aside (it failed to load), if it is. */
+  brokenReason?: (model: string) => string | undefined;
   /** DEFAULT_MODEL from the environment; the first listed model when unset. */
   defaultModel?: string;
 }
@@ -46,6 +48,11 @@ export interface ImagineParams {
   seed?: number;
   /** Shown to the user with the reply ("--ar 16:9 gave 680x384"). */
   notes: string[];
+}
+
+/** A name typed by a user, shown back inside backticks: no backticks or line breaks of its own. */
+function escapeName(name: string): string {
+  return name.replace(/[`\r\n]/g, '').slice(0, 100);
 }
 
 /**
@@ -88,12 +95,21 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (modelName === undefined) {
     return err(new UserError(Identifiers.UnknownModel, 'No model is installed yet; ask the bot owner to add one under MODELS_DIR.'));
   }
+  // Only installed model names get through, whether or not the worker is up: a path or a made-up name never
+  // reaches the worker, and the answer never shows where models live on the server.
   const model = context.models.find((m) => m.name === modelName);
-  if (context.models.length > 0 && model === undefined) {
-    const names = context.models.map((m) => m.name).join(', ');
-    return err(new UserError(Identifiers.UnknownModel, `Unknown model \`${modelName}\`; choose one of: ${names}.`, { model: modelName }));
+  if (model === undefined) {
+    const names = context.models.map((m) => `\`${m.name}\``).join(', ') || 'none installed';
+    const broken = context.brokenReason?.(modelName);
+    const chosenBy = modelChoice.value !== undefined ? '' : settings.defaults.model !== undefined ? " (this server's default)" : " (the bot's default)";
+    const why = broken
+      ? `The model \`${escapeName(modelName)}\`${chosenBy} could not be loaded and is set aside until the bot owner fixes it`
+      : /^[\w.-]+$/.test(modelName)
+        ? `Unknown model \`${escapeName(modelName)}\`${chosenBy}`
+        : `Name an installed model, not a folder path${chosenBy}`;
+    return err(new UserError(Identifiers.UnknownModel, `${why}; choose one of: ${names}.`, { model: modelName }));
   }
-  const modelDefaults = model?.defaults ?? {};
+  const modelDefaults = model.defaults;
 
   const stepsMax = Math.min(BOUNDS.steps.max, limits.maxSteps);
   const stepsWhy = limits.maxSteps < BOUNDS.steps.max ? ' (this server\'s max steps)' : '';
@@ -156,6 +172,20 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
       ({ width, height } = sizeForRatio(spec.value.ratio, defaultWidth * defaultHeight));
       notes.push(`${spec.value.label} → ${width}x${height}`);
     }
+  }
+  // A model exported for one size draws that size only: fit the request to it here rather than fail in the worker.
+  const fixed = model.fixedSize;
+  if (fixed && (width !== fixed[0] || height !== fixed[1])) {
+    if (userSized || settings.defaults.width !== undefined) notes.push(`${modelName} draws ${fixed[0]}x${fixed[1]} only; used that instead of ${width}x${height}`);
+    [width, height] = fixed;
+  }
+  if (fixed && width * height > limits.maxPixels) {
+    return err(
+      new UserError(
+        Identifiers.InvalidSize,
+        `\`${modelName}\` draws ${width}x${height} (${width * height} pixels) only, over this server's max pixels (${limits.maxPixels}). Ask an admin to raise it in /config limits, or pick another model.`,
+      ),
+    );
   }
   if (width * height > limits.maxPixels) {
     if (userSized) {

@@ -125,7 +125,46 @@ describe('parseImagineOptions', () => {
 
   it('refuses unknown samplers and models, listing the valid names', () => {
     expectError(parse({ prompt: 'a cat --sampler plms' }), /Unknown sampler `plms`; use one of: euler, euler_a, dpmpp_2m/);
-    expectError(parse({ prompt: 'a cat', model: 'sdxl' }), /Unknown model `sdxl`; choose one of: tiny, emoji/);
+    expectError(parse({ prompt: 'a cat', model: 'sdxl' }), /^Unknown model `sdxl`; choose one of: `tiny`, `emoji`\.$/);
+  });
+
+  it('takes installed model names only: never a server path, even before the worker is up', () => {
+    expectError(parse({ prompt: 'a cat', model: '/etc/passwd' }), /^Name an installed model, not a folder path; choose one of: `tiny`, `emoji`\.$/);
+    expectError(parse({ prompt: 'a cat --model ../../x' }), /^Name an installed model, not a folder path;/);
+    expectError(parse({ prompt: 'a cat' }, { defaults: { model: 'gone' } }), /^Unknown model `gone` \(this server's default\)/);
+    const none = parseImagineOptions({ prompt: 'a cat' }, { settings: GuildSettingsSchema.parse({}), models: [] });
+    expect(none.ok).toBe(false);
+    expect(!none.ok && none.error.message).toBe('No model is installed yet; ask the bot owner to add one under MODELS_DIR.');
+  });
+
+  it('names a model set aside after a failed load and offers the others', () => {
+    const result = parseImagineOptions(
+      { prompt: 'a cat', model: 'broken' },
+      { settings: GuildSettingsSchema.parse({}), models, brokenReason: (m) => (m === 'broken' ? 'Cannot load unet' : undefined) },
+    );
+    expect(!result.ok && result.error.message).toBe(
+      'The model `broken` could not be loaded and is set aside until the bot owner fixes it; choose one of: `tiny`, `emoji`.',
+    );
+  });
+
+  it("fits every request to a fixed-size model's one size, with a note when the user or server asked for another", () => {
+    const fixedModels = [{ name: 'pixel', defaults: { width: 256, height: 256 }, fixedSize: [256, 256] as [number, number] }];
+    const parseFixed = (input: ImagineInput, settings: Partial<GuildSettings> = {}) =>
+      parseImagineOptions(input, { settings: GuildSettingsSchema.parse(settings), models: fixedModels });
+    const plain = parseFixed({ prompt: 'a cat' });
+    expect(plain.ok && [plain.value.width, plain.value.height, plain.value.notes]).toEqual([256, 256, []]);
+    const wide = parseFixed({ prompt: 'a cat --ar 16:9' });
+    expect(wide.ok && [wide.value.width, wide.value.height]).toEqual([256, 256]);
+    expect(wide.ok && wide.value.notes.at(-1)).toMatch(/^pixel draws 256x256 only; used that instead of \d+x\d+$/);
+    // A server default made for another model (the first-run bug: 512x512 on the bundled 256x256 model).
+    const serverDefault = parseFixed({ prompt: 'a cat' }, { defaults: { width: 512, height: 512 } });
+    expect(serverDefault.ok && [serverDefault.value.width, serverDefault.value.height, serverDefault.value.notes]).toEqual([
+      256,
+      256,
+      ['pixel draws 256x256 only; used that instead of 512x512'],
+    ]);
+    const tooBig = parseFixed({ prompt: 'a cat' }, { limits: { ...GuildSettingsSchema.parse({}).limits, maxPixels: 128 * 128 } });
+    expect(!tooBig.ok && tooBig.error.message).toMatch(/^`pixel` draws 256x256 \(65536 pixels\) only, over this server's max pixels \(16384\)/);
   });
 
   it('accepts A1111 sampler names', () => {
