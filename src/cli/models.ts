@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { parseEngineEnv } from '../config/env.js';
 import { UserError } from '../errors.js';
 import { formatBytes } from '../hub/format-bytes.js';
 import { checkRepoId, HubClient, parseHubEndpoint, redactSecret } from '../hub/hub-client.js';
@@ -28,7 +29,11 @@ export interface CliIo {
 class UsageError extends Error {}
 
 function modelsDirFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string {
-  return path.resolve(flag ?? (env.MODELS_DIR?.trim() || './models'));
+  if (flag !== undefined) return path.resolve(flag);
+  // The same parse as every other entry point (src/config/env.ts), so MODELS_DIR means the same thing everywhere.
+  const parsed = parseEngineEnv({ MODELS_DIR: env.MODELS_DIR });
+  if (!parsed.ok) throw new UsageError(parsed.issues.join(' '));
+  return path.resolve(parsed.env.MODELS_DIR);
 }
 
 async function runList(args: string[], io: CliIo): Promise<number> {
