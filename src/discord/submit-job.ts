@@ -1,4 +1,4 @@
-import { MessageFlags, type ButtonInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { type ButtonInteraction, type ChatInputCommandInteraction } from 'discord.js';
 import { Identifiers, newReferenceId, UserError } from '../errors.js';
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { JobRequest } from '../protocol/generate-request.js';
@@ -87,7 +87,9 @@ export function submitJob(
 
 /**
  * The store or the queue refused a job that passed the checks (the bot began shutting down in between, or a bug):
- * the user gets the reason privately and the "thinking…" reply goes away.
+ * the "thinking…" reply becomes the reason. It is edited rather than followed up and deleted, because a deferred
+ * reply's follow-up hangs off that reply: deleting it took the reason away with it. The deferred reply is public
+ * (job messages are), so the reason is only ever a UserError's message or a reference, never the error itself.
  */
 async function refuseAfterAcknowledging(
   context: BotContext,
@@ -105,8 +107,7 @@ async function refuseAfterAcknowledging(
   }
   try {
     await acknowledged;
-    await interaction.followUp({ content, flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
-    await interaction.deleteReply();
+    await interaction.editReply({ content, allowedMentions: { parse: [] } });
   } catch (replyError) {
     context.logger.warn({ interactionId: interaction.id, err: safeError(replyError) }, 'could not tell the user the job was refused');
   }

@@ -9,6 +9,7 @@
  * The negative-prompt line is left out when empty, as A1111 does. Values containing ", " or ":" are quoted.
  */
 import { Identifiers, UserError } from '../errors.js';
+import { pngSafeText } from './png-text.js';
 import { parseSamplerName, samplerDisplayName } from './samplers.js';
 import type { SamplerName } from './samplers.js';
 
@@ -55,8 +56,11 @@ export function formatParameters(p: ImageParameters): string {
     fields.push(['Variation seed strength', round(p.variationStrength ?? 0)]);
   }
   if (p.upscale !== undefined) fields.push(['Upscale', round(p.upscale)]);
-  const lines = [p.prompt];
-  if (p.negativePrompt) lines.push(`Negative prompt: ${p.negativePrompt}`);
+  // Prompts may come from the CLI uncleaned; a control character would otherwise reach the PNG text chunk and the
+  // clipboard of whoever copies the parameters.
+  const negativePrompt = pngSafeText(p.negativePrompt);
+  const lines = [pngSafeText(p.prompt)];
+  if (negativePrompt) lines.push(`Negative prompt: ${negativePrompt}`);
   lines.push(fields.map(([k, v]) => `${k}: ${v}`).join(', '));
   return lines.join('\n');
 }

@@ -38,10 +38,22 @@ export function makeChunk(type: string, data: Buffer): Buffer {
 }
 
 /**
- * Insert a text chunk before IEND. ASCII/Latin-1 text goes into tEXt, as A1111 writes it; text with other
- * characters goes into iTXt (UTF-8), which A1111 and most readers also accept.
+ * Text as PNG text chunks allow it: tEXt text is Latin-1 with line feeds and iTXt text UTF-8, and neither may hold a
+ * NUL (PNG spec §11.3.4.3, §11.3.4.5); a NUL would also end the text early for readers that stop at it. CR LF and
+ * lone CRs become line feeds, every other control character a space, so words stay apart and lines stay lines.
  */
-export function addPngText(png: Uint8Array, keyword: string, text: string): Buffer {
+export function pngSafeText(text: string): string {
+  return text.replace(/\r\n?/g, '\n').replace(/(?!\n)\p{Cc}/gu, ' ');
+}
+
+/**
+ * Insert a text chunk before IEND. ASCII/Latin-1 text goes into tEXt, as A1111 writes it; text with other
+ * characters goes into iTXt (UTF-8), which A1111 and most readers also accept. Control characters are replaced
+ * first (pngSafeText).
+ */
+export function addPngText(png: Uint8Array, keyword: string, rawText: string): Buffer {
+  // The CLI writes prompts straight from the command line, so the text is made safe here, not only by the bot.
+  const text = pngSafeText(rawText);
   const buf = Buffer.from(png.buffer, png.byteOffset, png.byteLength);
   if (!/^[\x20-\x7e]{1,79}$/.test(keyword)) throw new TypeError(`Invalid PNG text keyword "${keyword}"`);
   let iend = -1;

@@ -60,6 +60,10 @@ function setup() {
         events.push(`followUp ${id}: ${payload.content}`);
         return Promise.resolve();
       },
+      editReply: (payload: { content: string; allowedMentions?: unknown }) => {
+        events.push(`editReply ${id}: ${payload.content} ${JSON.stringify(payload.allowedMentions)}`);
+        return Promise.resolve();
+      },
       deleteReply: () => {
         events.push(`deleteReply ${id}`);
         return Promise.resolve();
@@ -101,15 +105,33 @@ describe('submitJob', () => {
     expect(context.pending.size).toBe(0);
   });
 
-  it('takes back the "thinking…" reply with a private reason when the queue refuses after the acknowledgement', async () => {
+  it('turns the "thinking…" reply into the reason when the queue refuses after the acknowledgement', async () => {
     const { jobs, context, events, interaction } = setup();
     const settings = GuildSettingsSchema.parse({});
     const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() });
     expect(result.ok).toBe(true);
     await jobs.stop();
     await nextTurn();
-    await vi.waitFor(() => expect(events).toContain('deleteReply 900000000000000000'));
-    expect(events).toEqual(['defer 900000000000000000', 'followUp 900000000000000000: The bot is restarting; try again in a minute.', 'deleteReply 900000000000000000']);
+    await vi.waitFor(() => expect(events.length).toBeGreaterThan(1));
+    await nextTurn();
+    // One message the member can read, pinging nobody; no follow-up, and the reply is not deleted.
+    expect(events).toEqual(['defer 900000000000000000', 'editReply 900000000000000000: The bot is restarting; try again in a minute. {"parse":[]}']);
     expect(jobs.list()).toHaveLength(0);
+  });
+
+  it('shows only a reference, never the error, when the refusal is not written for the member', async () => {
+    const { context, events, interaction } = setup();
+    const settings = GuildSettingsSchema.parse({});
+    context.jobs.submit = () => {
+      throw new Error('SQLITE_BUSY: /srv/secret/path/jobs.db is locked');
+    };
+    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() });
+    expect(result.ok).toBe(true);
+    await nextTurn();
+    await vi.waitFor(() => expect(events.length).toBeGreaterThan(1));
+    await nextTurn();
+    expect(events).toHaveLength(2);
+    expect(events[1]).toMatch(/^editReply 900000000000000000: Something went wrong \(ref `[^`]+`\)\. \{"parse":\[\]\}$/);
+    expect(events[1]).not.toMatch(/SQLITE|secret/);
   });
 });

@@ -356,6 +356,15 @@ describe('warnings and parameters', () => {
     expect(r.warnings.join(' ')).toMatch(/77-token window.*zebra/);
   });
 
+  it('quotes no broken character when the 77-token cut falls inside an emoji', async () => {
+    // 🫠 is three byte-level tokens: the cut after 74 × "red" keeps the first and drops the other two.
+    const r = await engine.generate(req({ prompt: `${'red '.repeat(74)}🫠 zebra` }));
+    expect(r.warnings).toEqual([expect.stringMatching(/77-token window; this part was ignored: "zebra"\.$/)]);
+    const ending = await engine.generate(req({ prompt: `${'red '.repeat(74)}🫠` }));
+    expect(ending.warnings.join(' ')).not.toMatch(/\ufffd|""/);
+    expect(ending.warnings).toEqual([expect.stringMatching(/77-token window; its last character was cut\.$/)]);
+  });
+
   it('names the prompt words a model with a known vocabulary does not know', async () => {
     const r = await engine.generate(req({ model: 'known-words', prompt: 'a red cat riding a unicorn' }));
     expect(r.warnings).toEqual([expect.stringMatching(/does not know these words.*riding, unicorn\.$/)]);

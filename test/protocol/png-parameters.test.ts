@@ -40,6 +40,12 @@ describe('A1111 parameters text', () => {
     expect(parseParameters(formatParameters(full))).toEqual(full);
   });
 
+  it('replaces control characters in the prompts with spaces, keeping line feeds', () => {
+    const text = formatParameters({ ...sample, prompt: 'a\u0000cat\r\non\u0007Mars', negativePrompt: 'blur\u001bry\tugly' });
+    expect(text).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    expect(parseParameters(text)).toMatchObject({ prompt: 'a cat\non Mars', negativePrompt: 'blur ry ugly' });
+  });
+
   it("reads A1111's own output, including the separate Schedule type field", () => {
     const text = 'masterpiece, 1girl\nNegative prompt: lowres\nSteps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 5.5, Seed: 123, Size: 832x1216, Model hash: abc123, Model: anything, Version: v1.10.1';
     expect(parseParameters(text)).toMatchObject({ prompt: 'masterpiece, 1girl', negativePrompt: 'lowres', steps: 28, sampler: 'dpmpp_2m_karras', cfg: 5.5, seed: 123, width: 832, height: 1216, model: 'anything' });

@@ -1,6 +1,24 @@
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { addPngText, readPngText } from '../../src/protocol/png-text.js';
+import { addPngText, PNG_SIGNATURE, readPngText } from '../../src/protocol/png-text.js';
+
+/** The text of the first tEXt or iTXt chunk: the bytes after its header (keyword and, for iTXt, flags, language, translated keyword). */
+function textBytes(file: Buffer): { type: string; text: Buffer } {
+  let offset = PNG_SIGNATURE.length;
+  while (offset < file.length) {
+    const length = file.readUInt32BE(offset);
+    const type = file.toString('latin1', offset + 4, offset + 8);
+    const data = file.subarray(offset + 8, offset + 8 + length);
+    if (type === 'tEXt') return { type, text: data.subarray(data.indexOf(0) + 1) };
+    if (type === 'iTXt') {
+      const keywordEnd = data.indexOf(0);
+      const languageEnd = data.indexOf(0, keywordEnd + 3);
+      return { type, text: data.subarray(data.indexOf(0, languageEnd + 1) + 1) };
+    }
+    offset += 12 + length;
+  }
+  throw new Error('no text chunk');
+}
 
 const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#336699' } }).png().toBuffer();
 
@@ -18,6 +36,29 @@ describe('PNG text chunks', () => {
     const out = addPngText(png, 'parameters', '宇宙服を着た猫 🚀');
     expect(out.includes(Buffer.from('iTXtparameters'))).toBe(true);
     expect(readPngText(out).get('parameters')).toBe('宇宙服を着た猫 🚀');
+  });
+
+  it('never writes a NUL or another control character into the text; line feeds stay', async () => {
+    const out = addPngText(png, 'parameters', 'a\u0000cat\u0007\tin\r\nspace\u001b\u0085suit\u007f\nSteps: 20');
+    const { type, text } = textBytes(out);
+    expect(type).toBe('tEXt');
+    expect(text.includes(0)).toBe(false);
+    expect(readPngText(out).get('parameters')).toBe('a cat  in\nspace  suit \nSteps: 20');
+    await sharp(out).raw().toBuffer();
+  });
+
+  it('never writes a NUL into UTF-8 iTXt text either', () => {
+    const out = addPngText(png, 'parameters', '宇宙\u0000猫 🚀\u0001');
+    const { type, text } = textBytes(out);
+    expect(type).toBe('iTXt');
+    expect(text.includes(0)).toBe(false);
+    expect(readPngText(out).get('parameters')).toBe('宇宙 猫 🚀 ');
+  });
+
+  it('keeps ordinary text, Latin-1 and line feeds exactly', () => {
+    for (const text of ['café à la crème, 50°\nSteps: 20', 'line one\nline two\n"quoted", ½', '']) {
+      expect(readPngText(addPngText(png, 'parameters', text)).get('parameters')).toBe(text);
+    }
   });
 
   it('writes the CRC-32 the PNG spec defines over chunk type and data', () => {

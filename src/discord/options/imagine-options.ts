@@ -5,7 +5,7 @@ import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../pro
 import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
-import { countPromptTokensAtLeast, findBannedWord, PROMPT_TOKEN_WINDOW } from './prompt-checks.js';
+import { cleanPromptText, countPromptTokensAtLeast, findBannedWord, hasVisibleCharacter, PROMPT_TOKEN_WINDOW } from './prompt-checks.js';
 import { extractPromptFlags } from './prompt-flags.js';
 import { parseSizeSpec, roundTo, sizeForRatio } from './size.js';
 
@@ -65,11 +65,12 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   const { limits } = settings;
   const notes: string[] = [];
 
-  const flagged = extractPromptFlags(input.prompt);
+  // Cleaned before the flags are read, so a zero-width character cannot hide a flag or make an empty prompt look full.
+  const flagged = extractPromptFlags(cleanPromptText(input.prompt));
   if (!flagged.ok) return flagged;
   const flags = flagged.value;
   const prompt = flags.prompt.trim();
-  if (prompt === '') return err(invalid('The prompt is empty: describe the image before the flags, e.g. `a lighthouse at dusk --ar 16:9`.'));
+  if (!hasVisibleCharacter(prompt)) return err(invalid('The prompt is empty: describe the image before the flags, e.g. `a lighthouse at dusk --ar 16:9`.'));
   if (prompt.length > BOUNDS.promptChars) {
     return err(new UserError(Identifiers.PromptTooLong, `The prompt has ${prompt.length} characters; shorten it to ${BOUNDS.promptChars} or fewer.`));
   }
@@ -209,8 +210,8 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
 
   // An explicit negative option replaces the defaults; `--no` adds to whatever applies, as Midjourney's --no adds a
   // negative weight rather than replacing anything.
-  const baseNegative = input.negative?.trim() ?? settings.defaults.negativePrompt ?? modelDefaults.negativePrompt ?? '';
-  const negativeParts = [baseNegative, ...flags.no].filter((part) => part !== '');
+  const baseNegative = input.negative ?? settings.defaults.negativePrompt ?? modelDefaults.negativePrompt ?? '';
+  const negativeParts = [baseNegative, ...flags.no].map((part) => cleanPromptText(part).trim()).filter(hasVisibleCharacter);
   const negativePrompt = negativeParts.join(', ');
   if (negativePrompt.length > BOUNDS.negativeChars) {
     return err(invalid(`The negative prompt has ${negativePrompt.length} characters; shorten it to ${BOUNDS.negativeChars} or fewer.`));

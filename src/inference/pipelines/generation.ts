@@ -80,7 +80,11 @@ export class Generation {
   private async encodeText(text: string, what: 'prompt' | 'negative prompt'): Promise<Float32Array> {
     const enc = this.model.tokenizer.encodePadded(text);
     if (enc.truncated) {
-      this.warnings.push(`Your ${what} is longer than the model's 77-token window; this part was ignored: "${enc.droppedText}".`);
+      // The tokens are bytes of UTF-8: a cut inside a character leaves its last bytes at the start of the dropped
+      // text, which decode as U+FFFD. They are no word the user wrote, so they are not quoted.
+      const dropped = enc.droppedText.replace(/^\uFFFD+/, '').trim();
+      const tooLong = `Your ${what} is longer than the model's 77-token window;`;
+      this.warnings.push(dropped === '' ? `${tooLong} its last character was cut.` : `${tooLong} this part was ignored: "${dropped}".`);
     }
     const out = await this.model.textEncoder.run(
       { input_ids: { data: enc.inputIds, dims: [1, enc.inputIds.length] } },

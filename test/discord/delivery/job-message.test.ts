@@ -8,6 +8,7 @@ import {
   renderFailed,
   renderQueued,
   renderRunning,
+  truncateText,
   type MessageState,
   type StateImage,
 } from '../../../src/discord/delivery/render/job-message.js';
@@ -213,5 +214,57 @@ describe('markdown and length', () => {
     }
     expect(states[1].content).toBe(`${shownHeader}\n🎨 image 4/4 · step 19/20 \`███████████████░\` 95%`);
     expect(states[4].content).toBe(`${shownHeader}\n✖️ Cancelled by <@${MODERATOR}>.`);
+  });
+});
+
+/** A UTF-16 surrogate without its pair: Discord shows it as � or refuses the message. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+describe('truncateText', () => {
+  it('keeps text that fits as it is', () => {
+    expect(truncateText('a 🚀', 4)).toBe('a 🚀');
+    expect(truncateText('', 0)).toBe('');
+  });
+
+  it('never splits a surrogate pair or a grapheme cluster', () => {
+    expect(truncateText('ab🚀c', 3)).toBe('ab');
+    expect(truncateText('a👩\u200d🚀b', 5)).toBe('a');
+    expect(truncateText('a🏳️\u200d🌈', 4)).toBe('a');
+    expect(truncateText('cafe\u0301!', 4)).toBe('caf');
+    expect(truncateText('ab🚀c', 4)).toBe('ab🚀');
+  });
+
+  it('cuts a single cluster longer than the limit between code points, never inside one', () => {
+    const zalgo = `a${'\u0301'.repeat(50)}`;
+    expect(truncateText(zalgo, 10)).toBe(zalgo.slice(0, 10));
+    expect(truncateText('👩\u200d🚀', 3)).toBe('👩\u200d');
+    expect(truncateText('👩\u200d🚀', 4)).not.toMatch(LONE_SURROGATE);
+  });
+});
+
+describe('emoji at a cut point', () => {
+  it('shortens a long prompt before an emoji, not inside it', () => {
+    const prompt = `${'a'.repeat(899)}🚀${'b'.repeat(20)}`;
+    const content = renderQueued(job({}, { prompt }), undefined).content;
+    expect(content).toBe(`**${'a'.repeat(899)}…** — <@${OWNER}>\n⏳ Queued: waiting for the worker`);
+    expect(content).not.toMatch(LONE_SURROGATE);
+  });
+
+  it('shortens a long negative prompt before an emoji, not inside it', () => {
+    const negativePrompt = `${'n'.repeat(299)}🚫 more`;
+    const state = renderDone(job({ state: 'done', seeds: [42], outputs: [output(42)] }, { negativePrompt }), image);
+    expect(state.content.split('\n')[2]).toBe(`-# Negative: ${'n'.repeat(299)}`);
+    expect(state.content).not.toMatch(LONE_SURROGATE);
+  });
+
+  it('cuts an overlong message before an emoji, not inside it, and stays within 2000 characters', () => {
+    // The header and parameters line are fixed; pad the warning so an emoji straddles the 1999th character.
+    const done = (warning: string) => renderDone(job({ state: 'done', seeds: [42], outputs: [output(42)], warnings: [warning] }), image);
+    const before = done('').content.length;
+    const warning = `${'w'.repeat(2000 - 1 - before - 1)}😀${'w'.repeat(50)}`;
+    const content = done(warning).content;
+    expect(content).not.toMatch(LONE_SURROGATE);
+    expect(content.length).toBeLessThanOrEqual(2000);
+    expect(content.endsWith('w…')).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { GuildSettingsSchema, type GuildSettings } from '../../../src/config/guild-settings.js';
 import { parseImagineOptions, type ImagineContext, type ImagineInput } from '../../../src/discord/options/imagine-options.js';
-import { countPromptTokensAtLeast } from '../../../src/discord/options/prompt-checks.js';
+import { cleanPromptText, countPromptTokensAtLeast, hasVisibleCharacter } from '../../../src/discord/options/prompt-checks.js';
 import { extractPromptFlags } from '../../../src/discord/options/prompt-flags.js';
 import { sizeForRatio } from '../../../src/discord/options/size.js';
 import { normalizeSamplerName } from '../../../src/protocol/samplers.js';
@@ -178,6 +178,7 @@ describe('parseImagineOptions', () => {
     expectError(parse({ prompt: 'a GORE scene' }, settings), /does not allow `gore`/);
     expectError(parse({ prompt: 'a Red Panda, eating' }, settings), /does not allow `red panda`/);
     expect(parse({ prompt: 'a gorey cathedral' }, settings).ok).toBe(true);
+    expectError(parse({ prompt: 'a g\u200bore scene' }, settings), /does not allow `gore`/);
   });
 
   it('refuses a prompt certainly longer than the token window and accepts one just inside it', () => {
@@ -191,9 +192,59 @@ describe('parseImagineOptions', () => {
     expectError(parse({ prompt: '--ar 1:1' }), /The prompt is empty/);
   });
 
+  it('refuses a prompt with no visible character as empty', () => {
+    const invisible = [
+      '\u200b',
+      '\u200c\u200d',
+      '\u2060\ufeff',
+      '\u0000\u0007\u001b',
+      '\u0301\u0308',
+      '\u00a0\u3000\u2003',
+      '\ufe0f',
+      '\u3164\u2800',
+      '\u200b --ar 1:1',
+    ];
+    for (const prompt of invisible) expectError(parse({ prompt }), /^The prompt is empty: describe the image/);
+  });
+
+  it('takes control and zero-width characters out of the prompt and the negative prompt', () => {
+    const result = parse({ prompt: 'a\u0000 c\u200bat\tin\nspace\u0085 --no dog\u2060s', negative: 'blur\ufeffry\u0007' });
+    expect(result.ok && result.value).toMatchObject({ prompt: 'a cat in space', negativePrompt: 'blurry, dogs' });
+    // A flag hidden by a zero-width character still reads as a flag.
+    const flagged = parse({ prompt: 'a cat -\u200b-steps 9' });
+    expect(flagged.ok && flagged.value).toMatchObject({ prompt: 'a cat', steps: 9 });
+  });
+
+  it('drops a negative prompt with nothing visible in it', () => {
+    const result = parse({ prompt: 'a cat', negative: '\u200b\u0000' }, { defaults: { negativePrompt: 'blurry' } });
+    expect(result.ok && result.value.negativePrompt).toBe('');
+  });
+
   it('uses DEFAULT_MODEL from the environment when the guild sets none', () => {
     const result = parse({ prompt: 'a cat' }, {}, { defaultModel: 'emoji' });
     expect(result.ok && result.value.model).toBe('emoji');
+  });
+});
+
+describe('cleanPromptText', () => {
+  it('turns tabs and line breaks into spaces and drops other control and zero-width characters', () => {
+    expect(cleanPromptText('a\tb\r\nc\u2028d')).toBe('a b  c d');
+    expect(cleanPromptText('x\u0000\u0001\u007f\u0080\u009fy')).toBe('xy');
+    expect(cleanPromptText('x\u200b\u2060\ufeff\u180e\u202e\u2066y')).toBe('xy');
+  });
+
+  it('keeps the joiners inside emoji and words, and everything visible', () => {
+    expect(cleanPromptText('👩\u200d🚀 astronaut')).toBe('👩\u200d🚀 astronaut');
+    expect(cleanPromptText('می\u200cخواهم')).toBe('می\u200cخواهم');
+    expect(cleanPromptText('café, 宇宙, 🏳️‍🌈')).toBe('café, 宇宙, 🏳️‍🌈');
+    expect(cleanPromptText('\u200dcat\u200c')).toBe('cat');
+  });
+
+  it('tells visible text from text that only looks empty', () => {
+    expect(hasVisibleCharacter('\u200b\u0301\u3000\u3164')).toBe(false);
+    expect(hasVisibleCharacter('é')).toBe(true);
+    expect(hasVisibleCharacter('🚀')).toBe(true);
+    expect(hasVisibleCharacter('!')).toBe(true);
   });
 });
 

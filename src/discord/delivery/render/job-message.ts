@@ -22,19 +22,43 @@ export interface MessageState {
 const CONTENT_MAX = 2000;
 const PROMPT_SHOWN_MAX = 900;
 
+const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
+
+/**
+ * The longest start of `text` at most `max` UTF-16 code units long that ends between two grapheme clusters.
+ * `String.slice` counts code units, so it can split an emoji's surrogate pair (Discord shows the half as � or
+ * refuses the message) or a cluster such as 👩‍🚀 or e + ◌́. A single cluster longer than `max` (a letter under
+ * hundreds of combining marks) is cut between code points instead, so something is still shown.
+ */
+export function truncateText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  let end = 0;
+  for (const { segment } of graphemes.segment(text)) {
+    if (end + segment.length > max) break;
+    end += segment.length;
+  }
+  if (end > 0) return text.slice(0, end);
+  let kept = '';
+  for (const codePoint of text) {
+    if (kept.length + codePoint.length > max) break;
+    kept += codePoint;
+  }
+  return kept;
+}
+
 /** Discord markdown would turn `*`, `_`, `~`, `|`, `` ` ``, `>` and `#` in prompts into formatting. */
 export function escapeMarkdown(text: string): string {
   return text.replace(/([\\*_~|`>#[\]()-])/g, '\\$1');
 }
 
 function header(job: Job): string {
-  const prompt = job.request.prompt.length > PROMPT_SHOWN_MAX ? `${job.request.prompt.slice(0, PROMPT_SHOWN_MAX)}…` : job.request.prompt;
+  const prompt = job.request.prompt.length > PROMPT_SHOWN_MAX ? `${truncateText(job.request.prompt, PROMPT_SHOWN_MAX)}…` : job.request.prompt;
   const kind = job.kind === 'imagine' ? '' : job.kind === 'reroll' ? ' · 🔄 reroll' : job.kind === 'variation' ? ' · variation' : ' · upscale 2x';
   return `**${escapeMarkdown(prompt)}** — <@${job.userId}>${kind}`;
 }
 
 function clip(content: string): string {
-  return content.length <= CONTENT_MAX ? content : `${content.slice(0, CONTENT_MAX - 1)}…`;
+  return content.length <= CONTENT_MAX ? content : `${truncateText(content, CONTENT_MAX - 1)}…`;
 }
 
 function cancelRow(job: Job): APIActionRowComponent<APIButtonComponent> {
@@ -72,7 +96,7 @@ export function describeParameters(job: Job): string {
 
 export function renderDone(job: Job, image: StateImage): MessageState {
   const lines = [header(job), describeParameters(job)];
-  if (job.request.negativePrompt) lines.push(`-# Negative: ${escapeMarkdown(job.request.negativePrompt.slice(0, 300))}`);
+  if (job.request.negativePrompt) lines.push(`-# Negative: ${escapeMarkdown(truncateText(job.request.negativePrompt, 300))}`);
   for (const warning of job.warnings) lines.push(`⚠️ ${escapeMarkdown(warning)}`);
   return { content: clip(lines.join('\n')), components: finalButtons(job), image };
 }
