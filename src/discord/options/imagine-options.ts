@@ -3,6 +3,7 @@ import { BOUNDS, type GuildSettings } from '../../config/guild-settings.js';
 import { REQUEST_DEFAULTS, type ModelDefaults } from '../../protocol/generate-request.js';
 import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
 import { err, ok, type Result } from '../result.js';
+import { unknownModelError } from './guild-checks.js';
 import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
 import { countPromptTokensAtLeast, findBannedWord, PROMPT_TOKEN_WINDOW } from './prompt-checks.js';
@@ -88,11 +89,9 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (modelName === undefined) {
     return err(new UserError(Identifiers.UnknownModel, 'No model is installed yet; ask the bot owner to add one under MODELS_DIR.'));
   }
+  const unknownModel = unknownModelError(modelName, context.models);
+  if (unknownModel) return err(unknownModel);
   const model = context.models.find((m) => m.name === modelName);
-  if (context.models.length > 0 && model === undefined) {
-    const names = context.models.map((m) => m.name).join(', ');
-    return err(new UserError(Identifiers.UnknownModel, `Unknown model \`${modelName}\`; choose one of: ${names}.`, { model: modelName }));
-  }
   const modelDefaults = model?.defaults ?? {};
 
   const stepsMax = Math.min(BOUNDS.steps.max, limits.maxSteps);
