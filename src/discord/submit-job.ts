@@ -2,7 +2,7 @@ import { type ButtonInteraction, type ChatInputCommandInteraction } from 'discor
 import { Identifiers, newReferenceId, UserError } from '../errors.js';
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { JobRequest } from '../protocol/generate-request.js';
-import type { JobKind, NewJob } from '../queue/job.js';
+import type { Job, JobKind, NewJob } from '../queue/job.js';
 import type { BotContext } from './bot-context.js';
 import { err, ok, type Result } from './result.js';
 import { safeError } from './safe-error.js';
@@ -30,6 +30,10 @@ export function submitJob(
     request: JobRequest;
     parentJobId?: string;
     notes?: readonly string[];
+    /** Called with the job once it is in the store and queued. */
+    onQueued?: (job: Job) => void;
+    /** Called when an accepted job is not queued after all (unacknowledged, or refused by the store or the queue). */
+    onDropped?: () => void;
   },
 ): Result<void, UserError> {
   const guildId = interaction.guildId!;
@@ -72,12 +76,18 @@ export function submitJob(
   };
   const submit = () => {
     context.pending.delete(slot);
-    if (unacknowledged) return;
+    if (unacknowledged) {
+      input.onDropped?.();
+      return;
+    }
     try {
       const job = context.jobs.submit(newJob, limits);
       jobId = job.id;
+      input.onQueued?.(job);
       context.reporter.attach(job, acknowledged, input.notes);
     } catch (error) {
+      // With a job id the job is queued after all (only the reporter failed); it is not dropped.
+      if (jobId === undefined) input.onDropped?.();
       void refuseAfterAcknowledging(context, interaction, acknowledged, error);
     }
   };

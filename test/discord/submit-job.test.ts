@@ -134,4 +134,36 @@ describe('submitJob', () => {
     expect(events[1]).toMatch(/^editReply 900000000000000000: Something went wrong \(ref `[^`]+`\)\. \{"parse":\[\]\}$/);
     expect(events[1]).not.toMatch(/SQLITE|secret/);
   });
+
+  it('tells the caller the job once it is queued', async () => {
+    const { jobs, context, interaction } = setup();
+    const settings = GuildSettingsSchema.parse({});
+    const seen: string[] = [];
+    const hooks = { onQueued: (job: { id: string }) => seen.push(`queued ${job.id}`), onDropped: () => seen.push('dropped') };
+    expect(submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest(), ...hooks }).ok).toBe(true);
+    expect(seen).toEqual([]);
+    await nextTurn();
+    expect(seen).toEqual([`queued ${jobs.list()[0].job.id}`]);
+  });
+
+  it('tells the caller the job was dropped when the queue refuses it after the acknowledgement', async () => {
+    const { jobs, context, interaction } = setup();
+    const seen: string[] = [];
+    const hooks = { onQueued: () => seen.push('queued'), onDropped: () => seen.push('dropped') };
+    expect(submitJob(context, interaction('200000000000000001'), GuildSettingsSchema.parse({}), { kind: 'imagine', request: fakeRequest(), ...hooks }).ok).toBe(true);
+    await jobs.stop();
+    await nextTurn();
+    expect(seen).toEqual(['dropped']);
+  });
+
+  it('tells the caller the job was dropped when the acknowledgement failed before it was stored', async () => {
+    const { jobs, context, interaction } = setup();
+    const seen: string[] = [];
+    const failing = { ...interaction('200000000000000001'), deferReply: () => Promise.reject(new Error('Unknown interaction')) };
+    const hooks = { onQueued: () => seen.push('queued'), onDropped: () => seen.push('dropped') };
+    expect(submitJob(context, failing, GuildSettingsSchema.parse({}), { kind: 'imagine', request: fakeRequest(), ...hooks }).ok).toBe(true);
+    await nextTurn();
+    expect(seen).toEqual(['dropped']);
+    expect(jobs.list()).toHaveLength(0);
+  });
 });

@@ -1,13 +1,13 @@
 import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
-import { escapeMarkdown } from '../delivery/render/job-message.js';
+import { escapeMarkdown, truncateText } from '../delivery/render/job-message.js';
 import { formatEta } from '../delivery/render/progress-bar.js';
 
 const SHOWN = 15;
 
 function short(prompt: string): string {
-  return escapeMarkdown(prompt.length > 60 ? `${prompt.slice(0, 60)}…` : prompt);
+  return escapeMarkdown(prompt.length > 60 ? `${truncateText(prompt, 60)}…` : prompt);
 }
 
 /** /queue: this guild's running and queued jobs with positions and ETAs, plus where the caller's own jobs are. */

@@ -2,12 +2,14 @@ import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { ButtonInteraction } from 'discord.js';
 import { Identifiers, UserError } from '../../errors.js';
-import { MAX_SEED, REQUEST_DEFAULTS, type JobRequest } from '../../protocol/generate-request.js';
+import { MAX_SEED, REQUEST_DEFAULTS, type JobRequest, type ModelSummary } from '../../protocol/generate-request.js';
 import { outputRef } from '../../store/image-files.js';
 import type { Job, JobKind } from '../../queue/job.js';
+import type { JobService } from '../../queue/job-service.js';
 import type { BotContext } from '../bot-context.js';
 import { previewEveryOf } from '../commands/imagine.js';
 import { imageButtonIds, imageIndexOf, type ImageAction } from '../custom-id-codec.js';
+import { checkAgainstGuild } from '../options/guild-checks.js';
 import { checkAllowedChannel } from '../preconditions/allowed-channel.js';
 import { replyUserError } from '../reply-user-error.js';
 import { err, ok, type Result } from '../result.js';
@@ -25,8 +27,17 @@ export interface ButtonJob {
  * The request a button makes from a stored job. Reroll keeps everything but the seed; V<n> and U<n> work on image
  * n of the job and make one image. Synchronous, so the interaction is acknowledged right after: a job that needs
  * the stored PNG names its path (checked to exist) and the file is read after the acknowledgement.
+ * The result is checked against the guild's settings and the models as they are now, like a new /imagine: the
+ * parent passed the checks of its day, which may since have changed.
  */
-export function requestFromButton(parent: Job, action: ImageAction, settings: GuildSettings): Result<ButtonJob, UserError> {
+export function requestFromButton(parent: Job, action: ImageAction, settings: GuildSettings, models: readonly ModelSummary[]): Result<ButtonJob, UserError> {
+  const built = buildFromButton(parent, action, settings);
+  if (!built.ok) return built;
+  const checked = checkAgainstGuild(built.value.request, settings, models);
+  return checked.ok ? built : checked;
+}
+
+function buildFromButton(parent: Job, action: ImageAction, settings: GuildSettings): Result<ButtonJob, UserError> {
   const base: JobRequest = { ...parent.request, previewEvery: previewEveryOf(settings) };
   if (action === 'reroll') {
     const { seed: _seed, ...rest } = base;
@@ -67,22 +78,112 @@ export function requestFromButton(parent: Job, action: ImageAction, settings: Gu
   return ok({ kind: 'upscale', request: { ...base, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image, strength: REQUEST_DEFAULTS.upscaleStrength } } });
 }
 
+/** One claimed button; `jobId` once the job is in the store. */
+interface InFlightEntry {
+  key: string;
+  jobId?: string;
+}
+
+/**
+ * U<n> jobs queued or running, by parent job and button. U makes the same image whoever presses it (same seed, same
+ * pixels), so a second press while the first is in flight is pointed at it rather than queueing a copy. 🔄 and V
+ * draw a new seed on every press: each is a different image someone may want, so they are not tracked.
+ * In memory only: after a restart at worst one duplicate runs. Past `limit` entries the oldest is forgotten (its
+ * button can then be doubled again, nothing worse), so entries of jobs whose end was never seen cannot pile up.
+ */
+export class ButtonsInFlight {
+  readonly #byKey = new Map<string, InFlightEntry>();
+  readonly #byJob = new Map<string, InFlightEntry>();
+
+  constructor(
+    jobs: Pick<JobService, 'on'>,
+    readonly limit = 1000,
+  ) {
+    const settled = (job: Job) => {
+      const entry = this.#byJob.get(job.id);
+      if (entry) this.release(entry);
+    };
+    jobs.on('done', settled);
+    jobs.on('failed', settled);
+    jobs.on('cancelled', settled);
+  }
+
+  get(key: string): InFlightEntry | undefined {
+    return this.#byKey.get(key);
+  }
+
+  /** Takes `key` for a job about to be submitted; undefined when a job holds it already. */
+  claim(key: string): InFlightEntry | undefined {
+    if (this.#byKey.has(key)) return undefined;
+    const entry: InFlightEntry = { key };
+    this.#byKey.set(key, entry);
+    if (this.#byKey.size > this.limit) this.release(this.#byKey.values().next().value!);
+    return entry;
+  }
+
+  queued(entry: InFlightEntry, jobId: string): void {
+    if (this.#byKey.get(entry.key) !== entry) return;
+    entry.jobId = jobId;
+    this.#byJob.set(jobId, entry);
+  }
+
+  /** Frees the entry's key, unless the entry was already dropped and the key is someone else's now. */
+  release(entry: InFlightEntry): void {
+    if (this.#byKey.get(entry.key) === entry) this.#byKey.delete(entry.key);
+    if (entry.jobId !== undefined) this.#byJob.delete(entry.jobId);
+  }
+}
+
+/** Points a second press at the job the first one made: its message when posted, else where it stands. */
+function alreadyQueued(context: BotContext, entry: InFlightEntry): UserError {
+  const job = entry.jobId === undefined ? undefined : context.jobs.get(entry.jobId);
+  let where = 'it is being queued now';
+  if (job?.messageId) {
+    where = `https://discord.com/channels/${job.guildId}/${job.channelId}/${job.messageId}`;
+  } else if (job) {
+    const position = context.jobs.position(job.id);
+    where = position ? `#${position.position} in line` : 'it is running now';
+  }
+  return new UserError(Identifiers.NotAllowed, `That is already queued: ${where}. Wait for it, or use another button.`);
+}
+
 /** 🔄, V1..V4, U1..U4. Anyone may press them; the new job is the presser's and counts against their limits. */
 export function imageButtons(context: BotContext): ComponentHandler {
+  const inFlight = new ButtonsInFlight(context.jobs);
   return {
     matches: (customId: string) => imageButtonIds.decode(customId) !== undefined,
     async handle(interaction: ButtonInteraction): Promise<void> {
       const id = imageButtonIds.decode(interaction.customId)!;
       const parent = context.jobs.get(id.jobId);
       if (!parent) return replyUserError(interaction, noLongerStored('That image'), context.logger);
+      // Job ids travel in custom ids; a button crafted with another server's id must not reuse its prompt or images,
+      // nor escape this server's settings by being checked against the other's.
+      if (parent.guildId !== interaction.guildId) {
+        return replyUserError(interaction, new UserError(Identifiers.NotAllowed, 'That image belongs to another server.'), context.logger);
+      }
       if (parent.state !== 'done') return replyUserError(interaction, new UserError(Identifiers.NotFound, 'That job has no finished image to work from.'), context.logger);
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);
-      const built = requestFromButton(parent, id.action, settings);
+      const built = requestFromButton(parent, id.action, settings, context.models());
       if (!built.ok) return replyUserError(interaction, built.error, context.logger);
-      const submitted = submitJob(context, interaction, settings, { ...built.value, parentJobId: parent.id });
-      if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);
+      let claim: InFlightEntry | undefined;
+      if (built.value.kind === 'upscale') {
+        const key = `${parent.id}:${id.action}`;
+        const holder = inFlight.get(key);
+        if (holder) return replyUserError(interaction, alreadyQueued(context, holder), context.logger);
+        claim = inFlight.claim(key);
+      }
+      const submitted = submitJob(context, interaction, settings, {
+        ...built.value,
+        parentJobId: parent.id,
+        onQueued: (job) => claim && inFlight.queued(claim, job.id),
+        onDropped: () => claim && inFlight.release(claim),
+      });
+      if (!submitted.ok) {
+        if (claim) inFlight.release(claim);
+        return replyUserError(interaction, submitted.error, context.logger);
+      }
     },
   };
 }

@@ -1,6 +1,6 @@
 import { Routes, type REST, type RawFile, type RESTPatchAPIWebhookWithTokenMessageJSONBody } from 'discord.js';
 import type { Logger } from '../../logger.js';
-import type { MessageState } from './render/job-message.js';
+import { truncateText, type MessageState } from './render/job-message.js';
 import { discordCode, safeError } from '../safe-error.js';
 
 /** Discord's interaction token lifetime. */
@@ -111,7 +111,7 @@ export class JobMessageTarget {
     const replyTo = this.#messageGone ? null : this.#ref.messageId;
     const post = {
       ...body,
-      content: `<@${this.#ref.userId}> ${body.content ?? ''}`.slice(0, 2000),
+      content: truncateText(`<@${this.#ref.userId}> ${body.content ?? ''}`, 2000),
       allowed_mentions: { parse: [], users: [this.#ref.userId] },
       ...(replyTo ? { message_reference: { message_id: replyTo, fail_if_not_exists: false } } : {}),
     };

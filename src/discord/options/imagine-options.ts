@@ -3,6 +3,7 @@ import { BOUNDS, type GuildSettings } from '../../config/guild-settings.js';
 import { REQUEST_DEFAULTS, type ModelSummary } from '../../protocol/generate-request.js';
 import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
 import { err, ok, type Result } from '../result.js';
+import { unknownModelError } from './guild-checks.js';
 import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
 import { cleanPromptText, countPromptTokensAtLeast, findBannedWord, hasVisibleCharacter, PROMPT_TOKEN_WINDOW } from './prompt-checks.js';
@@ -50,11 +51,6 @@ export interface ImagineParams {
   notes: string[];
 }
 
-/** A name typed by a user, shown back inside backticks: no backticks or line breaks of its own. */
-function escapeName(name: string): string {
-  return name.replace(/[`\r\n]/g, '').slice(0, 100);
-}
-
 /**
  * /imagine options + prompt flags + guild defaults + model defaults → a request inside the guild's limits.
  * Precedence: option or flag, then the guild default, then the model's imagine-bot.json, then REQUEST_DEFAULTS.
@@ -98,18 +94,10 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   }
   // Only installed model names get through, whether or not the worker is up: a path or a made-up name never
   // reaches the worker, and the answer never shows where models live on the server.
-  const model = context.models.find((m) => m.name === modelName);
-  if (model === undefined) {
-    const names = context.models.map((m) => `\`${m.name}\``).join(', ') || 'none installed';
-    const broken = context.brokenReason?.(modelName);
-    const chosenBy = modelChoice.value !== undefined ? '' : settings.defaults.model !== undefined ? " (this server's default)" : " (the bot's default)";
-    const why = broken
-      ? `The model \`${escapeName(modelName)}\`${chosenBy} could not be loaded and is set aside until the bot owner fixes it`
-      : /^[\w.-]+$/.test(modelName)
-        ? `Unknown model \`${escapeName(modelName)}\`${chosenBy}`
-        : `Name an installed model, not a folder path${chosenBy}`;
-    return err(new UserError(Identifiers.UnknownModel, `${why}; choose one of: ${names}.`, { model: modelName }));
-  }
+  const chosenBy = modelChoice.value !== undefined ? '' : settings.defaults.model !== undefined ? " (this server's default)" : " (the bot's default)";
+  const unknownModel = unknownModelError(modelName, context.models, { brokenReason: context.brokenReason, chosenBy });
+  if (unknownModel) return err(unknownModel);
+  const model = context.models.find((m) => m.name === modelName)!;
   const modelDefaults = model.defaults;
 
   const stepsMax = Math.min(BOUNDS.steps.max, limits.maxSteps);
@@ -215,6 +203,11 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   const negativePrompt = negativeParts.join(', ');
   if (negativePrompt.length > BOUNDS.negativeChars) {
     return err(invalid(`The negative prompt has ${negativePrompt.length} characters; shorten it to ${BOUNDS.negativeChars} or fewer.`));
+  }
+  // The negative prompt is shown in the public result message too, so the server's banned words apply to it as well.
+  const bannedNegative = findBannedWord(negativePrompt, settings.bannedWords);
+  if (bannedNegative !== undefined) {
+    return err(new UserError(Identifiers.NotAllowed, `This server does not allow \`${bannedNegative}\` in prompts; remove it from the negative prompt and try again.`, { word: bannedNegative }));
   }
   const negativeTokens = countPromptTokensAtLeast(negativePrompt);
   if (negativeTokens > PROMPT_TOKEN_WINDOW) {

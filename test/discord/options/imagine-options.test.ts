@@ -175,6 +175,9 @@ describe('parseImagineOptions', () => {
 
   it('refuses banned words as whole words, case-insensitively', () => {
     const settings = { bannedWords: ['Gore', 'red panda'] };
+    // The negative prompt is public in the result message too.
+    expectError(parse({ prompt: 'a cat', negative: 'blurry, gore' }, settings), /does not allow `gore` in prompts; remove it from the negative prompt/);
+    expectError(parse({ prompt: 'a cat --no red panda' }, settings), /does not allow `red panda`/);
     expectError(parse({ prompt: 'a GORE scene' }, settings), /does not allow `gore`/);
     expectError(parse({ prompt: 'a Red Panda, eating' }, settings), /does not allow `red panda`/);
     expect(parse({ prompt: 'a gorey cathedral' }, settings).ok).toBe(true);
