@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../../src/errors.js';
 import { ClipTokenizer } from '../../../src/inference/prompt/clip-tokenizer.js';
 
-const FIXTURES = fileURLToPath(new URL('../../fixtures/clip-tokenizer', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../fixtures/clip-tokenizer/', import.meta.url));
 const BOS = 49406;
 const EOS = 49407;
 
