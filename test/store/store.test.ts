@@ -12,6 +12,7 @@ import { StoreError } from '../../src/store/store-error.js';
 import { LATEST_VERSION, migrate } from '../../src/store/migrations.js';
 import { JobRepository } from '../../src/store/job-repository.js';
 import { createLogger } from '../../src/logger.js';
+import { fakeJob } from '../fixtures/jobs.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
 
 const dirs: string[] = [];
@@ -38,33 +39,18 @@ afterEach(() => {
 const modeOf = (file: string) => statSync(file).mode & 0o777;
 
 function newJob(id: string, overrides: Partial<Job> = {}): Omit<Job, 'seq'> {
-  return {
+  const { seq: _seq, ...job } = fakeJob({
     id,
-    kind: 'imagine',
-    parentJobId: null,
     guildId: 'g1',
     channelId: 'c1',
     userId: 'u1',
     interactionId: 'i1',
     interactionToken: 'secret-token',
     interactionCreatedAt: 1_700_000_000_000,
-    messageId: null,
-    request: fakeRequest(),
-    cost: 4 * 64 * 64,
-    state: 'queued',
-    attempts: 0,
     createdAt: 1_700_000_000_500,
-    startedAt: null,
-    finishedAt: null,
-    seeds: [],
-    outputs: [],
-    warnings: [],
-    timings: null,
-    error: null,
-    cancelledBy: null,
-    deliveredAt: null,
     ...overrides,
-  };
+  });
+  return job;
 }
 
 describe('Store', () => {

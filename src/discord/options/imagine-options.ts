@@ -1,6 +1,6 @@
 import { Identifiers, UserError } from '../../errors.js';
 import { BOUNDS, type GuildSettings } from '../../config/guild-settings.js';
-import { REQUEST_DEFAULTS, type ModelSummary } from '../../protocol/generate-request.js';
+import { REQUEST_DEFAULTS, type JobRequest, type ModelSummary } from '../../protocol/generate-request.js';
 import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
 import { err, ok, type Result } from '../result.js';
 import { unknownModelError } from './guild-checks.js';
@@ -34,22 +34,11 @@ export interface ImagineContext {
   defaultModel?: string;
 }
 
-/** A fully resolved request: every field set, every bound checked. */
-export interface ImagineParams {
-  model: string;
-  prompt: string;
-  negativePrompt: string;
-  steps: number;
-  cfg: number;
-  sampler: SamplerName;
-  width: number;
-  height: number;
-  count: number;
-  /** Undefined: the engine picks a random seed and reports it. */
-  seed?: number;
+/** A fully resolved request (the request contract's fields, every bound checked) and what to tell the user about it. */
+export type ImagineParams = Omit<JobRequest, 'mode' | 'previewEvery'> & {
   /** Shown to the user with the reply ("--ar 16:9 gave 680x384"). */
   notes: string[];
-}
+};
 
 /**
  * /imagine options + prompt flags + guild defaults + model defaults → a request inside the guild's limits.

@@ -14,6 +14,7 @@ import type { ModelSummary } from '../../../src/protocol/generate-request.js';
 import { JobService } from '../../../src/queue/job-service.js';
 import type { Job } from '../../../src/queue/job.js';
 import { Store } from '../../../src/store/store.js';
+import { fakeJob } from '../../fixtures/jobs.js';
 import type { JobRunner } from '../../../src/worker/job-runner.js';
 
 // The variation subseed and the seed of an image variation are random; pin them so the requests can be compared whole.
@@ -54,34 +55,21 @@ function parentJob(dataDir: string, overrides: Partial<Job> = {}): Job {
     writeFileSync(file, 'not really a png');
     return { path: file, seed: 1000 + n, width: 512, height: 768, parameters: '' };
   });
-  return {
+  return fakeJob({
     id,
-    seq: 1,
-    kind: 'imagine',
-    parentJobId: null,
     guildId: GUILD,
     channelId: CHANNEL,
     userId: ALICE,
-    interactionId: null,
-    interactionToken: null,
-    interactionCreatedAt: null,
     messageId: '300000000000000001',
     request: { model: 'sd15', prompt: 'a red heart', negativePrompt: 'blurry', steps: 8, cfg: 7, sampler: 'euler_a', width: 512, height: 768, count: 2, seed: 1000, mode: { kind: 'txt2img' }, previewEvery: 0 },
-    cost: 8 * 512 * 768 * 2,
     state: 'done',
     attempts: 1,
-    createdAt: 0,
     startedAt: 0,
     finishedAt: 0,
     seeds: [1000, 1001],
     outputs,
-    warnings: [],
-    timings: null,
-    error: null,
-    cancelledBy: null,
-    deliveredAt: null,
     ...overrides,
-  };
+  });
 }
 
 /** The parent's request as a button reuses it: everything kept, previews as the guild sets them (every 2 steps). */

@@ -14,6 +14,7 @@ import {
 } from '../../../src/discord/delivery/render/job-message.js';
 import type { JobRequest } from '../../../src/protocol/generate-request.js';
 import type { Job, JobOutput } from '../../../src/queue/job.js';
+import { fakeJob } from '../../fixtures/jobs.js';
 import { fakeRequest } from '../../fixtures/workers/fixtures.js';
 
 const JOB_ID = 'AbC123xyz_-';
@@ -22,34 +23,12 @@ const MODERATOR = '200000000000000002';
 const HEADER = `**a lighthouse at dusk** — <@${OWNER}>`;
 
 function job(overrides: Partial<Job> = {}, request: Partial<JobRequest> = {}): Job {
-  return {
+  return fakeJob({
     id: JOB_ID,
-    seq: 1,
-    kind: 'imagine',
-    parentJobId: null,
-    guildId: '100000000000000001',
-    channelId: '100000000000000002',
     userId: OWNER,
-    interactionId: null,
-    interactionToken: null,
-    interactionCreatedAt: null,
-    messageId: null,
     request: fakeRequest({ model: 'tiny', steps: 20, width: 512, height: 512, seed: 42, ...request }),
-    cost: 20 * 512 * 512,
-    state: 'queued',
-    attempts: 0,
-    createdAt: 0,
-    startedAt: null,
-    finishedAt: null,
-    seeds: [],
-    outputs: [],
-    warnings: [],
-    timings: null,
-    error: null,
-    cancelledBy: null,
-    deliveredAt: null,
     ...overrides,
-  };
+  });
 }
 
 const output = (seed: number, width = 512, height = 512): JobOutput => ({ path: `/data/outputs/${JOB_ID}/${seed}.png`, seed, width, height, parameters: '' });
