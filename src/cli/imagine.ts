@@ -13,7 +13,18 @@ import { inspectModelFolder, resolveModelDir } from '../model-folder/model-folde
 import { parseParameters, type ImageParameters } from '../protocol/png-parameters.js';
 import { readPngText } from '../protocol/png-text.js';
 import { engineOptionsFromEnv, parseEngineEnv, type EngineEnv } from '../config/env.js';
-import { REQUEST_BOUNDS, REQUEST_DEFAULTS, type GenerateMode, type GenerateRequest, type ModelDefaults } from '../protocol/generate-request.js';
+import {
+  MASKED_CONTENT,
+  PAN_DIRECTIONS,
+  REQUEST_BOUNDS,
+  REQUEST_DEFAULTS,
+  type GenerateMode,
+  type GenerateRequest,
+  type MaskedContent,
+  type ModelDefaults,
+  type PanDirection,
+} from '../protocol/generate-request.js';
+import { imageSize } from '../inference/image/pixels.js';
 import { parseSamplerName } from '../protocol/samplers.js';
 
 /** The bundled model, used when neither --model, --from nor DEFAULT_MODEL names one. */
@@ -23,6 +34,8 @@ const USAGE = `Usage:
   npm run imagine -- "prompt" [--negative T] [--steps N] [--cfg X] [--sampler NAME] [--seed N] [--size WxH]
                       [--count N] [--model NAME|PATH] [--init IMG --strength S] [--upscale IMG]
                       [--variation-seed N --variation-strength S] [--from IMAGE.png] [--out FILE] [--preview-every K]
+                      [--init IMG --mask MASK [--mask-blur N] [--masked-content original|latent-noise] [--inpaint-only-masked]]
+                      [--init IMG --zoom-out F | --pan left|right|up|down]
   npm run imagine -- tokens [--model NAME|PATH] "prompt" ["prompt" ...]
 Samplers: euler, euler_a, dpmpp_2m, dpmpp_2m_karras, ddim, lcm (or A1111 names such as "DPM++ 2M Karras").`;
 
@@ -45,6 +58,13 @@ function float(name: string, value: string | undefined, { min, max }: { min: num
     throw usageError(`--${name} must be a number ${minExclusive ? 'above' : 'from'} ${min} ${minExclusive ? 'and up to' : 'to'} ${max}; got "${value}".`);
   }
   return n;
+}
+
+/** An image's size brought to the model grid: each side rounded to a multiple of 8 within the bounds. */
+function gridSize({ width, height }: { width: number; height: number }): { width: number; height: number } {
+  const { min, max, multiple } = REQUEST_BOUNDS.side;
+  const fit = (v: number) => Math.min(max, Math.max(min, Math.round(v / multiple) * multiple));
+  return { width: fit(width), height: fit(height) };
 }
 
 export function parseSize(value: string | undefined): { width: number; height: number } | undefined {
@@ -125,6 +145,12 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
       from: { type: 'string' },
       out: { type: 'string' },
       'preview-every': { type: 'string' },
+      mask: { type: 'string' },
+      'mask-blur': { type: 'string' },
+      'masked-content': { type: 'string' },
+      'inpaint-only-masked': { type: 'boolean' },
+      'zoom-out': { type: 'string' },
+      pan: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -143,6 +169,11 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
   if (prompt === undefined && !values.upscale) throw usageError('Missing prompt: npm run imagine -- "a cat in a space suit"');
   if (values.strength !== undefined && !values.init && !values.upscale) throw usageError('--strength needs --init IMG (or --upscale IMG).');
   if (values.init && values.upscale) throw usageError('Use either --init or --upscale, not both.');
+  const editing = [values.mask && '--mask', values['zoom-out'] && '--zoom-out', values.pan && '--pan'].filter(Boolean);
+  if (editing.length > 1) throw usageError(`Use one of --mask, --zoom-out and --pan; got ${editing.join(' and ')}.`);
+  if (editing.length === 1 && !values.init) throw usageError(`${editing[0]} needs --init IMG: the picture to edit.`);
+  const inpaintOnly = [values['mask-blur'] !== undefined && '--mask-blur', values['masked-content'] && '--masked-content', values['inpaint-only-masked'] && '--inpaint-only-masked'].filter(Boolean);
+  if (inpaintOnly.length > 0 && !values.mask) throw usageError(`${inpaintOnly[0]} needs --mask MASK.`);
   if ((values['variation-seed'] === undefined) !== (values['variation-strength'] === undefined) && values['variation-seed'] === undefined) {
     throw usageError('--variation-strength needs --variation-seed N.');
   }
@@ -154,10 +185,34 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
   } catch {
     // The engine reports a missing or broken model with the exact file; defaults are only a convenience here.
   }
-  const size = parseSize(values.size) ?? (from ? { width: from.width, height: from.height } : undefined);
+  let size = parseSize(values.size) ?? (from ? { width: from.width, height: from.height } : undefined);
   const strength = float('strength', values.strength, { min: 0, max: 1 }, true);
   let mode: GenerateMode = { kind: 'txt2img' };
-  if (values.init) mode = { kind: 'img2img', image: await readInput(values.init, '--init image'), strength: strength ?? REQUEST_DEFAULTS.img2imgStrength };
+  if (values.init && editing.length === 1) {
+    const image = await readInput(values.init, '--init image');
+    // An edited picture keeps its own size (to the model's grid of 8) unless --size says otherwise.
+    size ??= gridSize(await imageSize(image, '--init image'));
+    if (values.mask) {
+      const fill = values['masked-content'] ?? REQUEST_DEFAULTS.inpaint.fill;
+      if (!(MASKED_CONTENT as readonly string[]).includes(fill)) throw usageError(`--masked-content must be one of ${MASKED_CONTENT.join(', ')}; got "${fill}".`);
+      mode = {
+        kind: 'inpaint',
+        image,
+        mask: await readInput(values.mask, '--mask image'),
+        strength: strength ?? REQUEST_DEFAULTS.inpaint.strength,
+        maskBlur: int('mask-blur', values['mask-blur'], { min: 0, max: 64 }) ?? REQUEST_DEFAULTS.inpaint.maskBlur,
+        fill: fill as MaskedContent,
+        area: values['inpaint-only-masked'] ? 'only-masked' : 'whole',
+        padding: REQUEST_DEFAULTS.inpaint.padding,
+      };
+    } else if (values['zoom-out']) {
+      mode = { kind: 'outpaint', image, strength: strength ?? REQUEST_DEFAULTS.outpaintStrength, zoom: float('zoom-out', values['zoom-out'], { min: 1.1, max: 4 }) };
+    } else {
+      const pan = values.pan!;
+      if (!(PAN_DIRECTIONS as readonly string[]).includes(pan)) throw usageError(`--pan must be one of ${PAN_DIRECTIONS.join(', ')}; got "${pan}".`);
+      mode = { kind: 'outpaint', image, strength: strength ?? REQUEST_DEFAULTS.outpaintStrength, pan: pan as PanDirection };
+    }
+  } else if (values.init) mode = { kind: 'img2img', image: await readInput(values.init, '--init image'), strength: strength ?? REQUEST_DEFAULTS.img2imgStrength };
   else if (values.upscale) mode = { kind: 'upscale', image: await readInput(values.upscale, '--upscale image'), strength: strength ?? REQUEST_DEFAULTS.upscaleStrength };
   const variationSeed = int('variation-seed', values['variation-seed'], REQUEST_BOUNDS.seed) ?? from?.variationSeed;
   if (variationSeed !== undefined && mode.kind === 'txt2img') {

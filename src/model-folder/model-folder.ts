@@ -49,6 +49,8 @@ export interface ModelFolder {
   schedulerConfig: unknown;
   /** Latents are divided by this before the VAE decoder (vae_decoder/config.json, default 0.18215). */
   vaeScalingFactor: number;
+  /** `in_channels` of unet/config.json when present: tells a 9-channel inpainting UNet whose channel dim is symbolic. */
+  unetInChannels?: number;
   files: {
     textEncoder: string;
     unet: string;
@@ -139,6 +141,12 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
       vaeScalingFactor = cfg.scaling_factor;
     }
   }
+  let unetInChannels: number | undefined;
+  const unetConfigFile = path.join(resolved, 'unet', 'config.json');
+  if (await exists(unetConfigFile)) {
+    const cfg = (await readJson(unetConfigFile, 'UNet config')) as Record<string, unknown>;
+    if (typeof cfg.in_channels === 'number' && Number.isInteger(cfg.in_channels) && cfg.in_channels > 0) unetInChannels = cfg.in_channels;
+  }
   const manifest = await readModelManifest(resolved);
   const guessed = manifest.family === undefined ? await guessFamily(resolved) : undefined;
   const family = manifest.family ?? guessed;
@@ -154,6 +162,7 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
     ...(family === undefined ? {} : { family, familySource: manifest.family ? 'manifest' : 'tokenizer' }),
     schedulerConfig,
     vaeScalingFactor,
+    ...(unetInChannels === undefined ? {} : { unetInChannels }),
     files: { textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder, tokenizerDir },
     sizeBytes,
   };

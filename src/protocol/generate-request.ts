@@ -46,6 +46,10 @@ export const REQUEST_DEFAULTS = {
   variationStrength: 0.3,
   /** V on an image that has no seed noise to vary (an upscale, an img2img result): redo it from its pixels. */
   imageVariationStrength: 0.45,
+  /** Inpainting, as AUTOMATIC1111's inpaint tab starts. */
+  inpaint: { strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 } satisfies InpaintOptions,
+  /** Zoom Out and Pan: the new area is drawn from scratch. */
+  outpaintStrength: 1,
 } as const;
 
 /**
@@ -68,7 +72,39 @@ export type GenerateMode<I = Uint8Array> =
    */
   | { kind: 'variation'; subseed: number; strength: number }
   /** Upscale `image` 2x: Lanczos, then an img2img refinement at `strength` when the model has a vae_encoder. */
-  | { kind: 'upscale'; image: I; strength: number };
+  | { kind: 'upscale'; image: I; strength: number }
+  /**
+   * Repaint the white part of `mask` on `image` (both resized to the request's size; grey blends) and keep the rest:
+   * outside the blurred mask edge the result's pixels are the source's. 9-channel inpainting UNets get diffusers'
+   * input (latents ‖ mask ‖ masked-image latents); ordinary UNets run AUTOMATIC1111's masked img2img.
+   */
+  | ({ kind: 'inpaint'; image: I; mask: I } & InpaintOptions)
+  /**
+   * Midjourney's Zoom Out and Pan: `image` shrunk by `zoom` on a canvas of the same size, or shifted so the canvas
+   * grows by half in `pan`'s direction; the new area is generated (an inpaint of it) and the source kept as it is.
+   */
+  | { kind: 'outpaint'; image: I; strength: number; /** Exactly one of `zoom` and `pan`. */ zoom?: number; pan?: PanDirection };
+
+export const PAN_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
+export type PanDirection = (typeof PAN_DIRECTIONS)[number];
+
+/** What is in the masked area before it is denoised (A1111's "Masked content"). */
+export const MASKED_CONTENT = ['original', 'latent-noise'] as const;
+export type MaskedContent = (typeof MASKED_CONTENT)[number];
+
+/** How an inpaint is done, as AUTOMATIC1111's inpaint tab sets it. */
+export interface InpaintOptions {
+  /** How much of the masked area changes, (0, 1]. */
+  strength: number;
+  /** Gaussian blur (px) of the mask edge where the result is pasted over the source. @default 4 */
+  maskBlur: number;
+  /** @default 'original' */
+  fill: MaskedContent;
+  /** 'only-masked' works on the mask's box (plus `padding`) at full resolution, then pastes it back. @default 'whole' */
+  area: 'whole' | 'only-masked';
+  /** Pixels around the mask's box for 'only-masked'. @default 32 */
+  padding: number;
+}
 
 export interface GenerateRequest<I = Uint8Array> {
   /** A model name under MODELS_DIR (the CLI also takes a folder path). */
@@ -224,6 +260,25 @@ function requestSchema<I extends z.ZodType>(image: I) {
         strength: numberIn('Variation strength', { min: 0, max: 1 }),
       }),
       z.object({ kind: z.literal('upscale'), image, strength }),
+      z.object({
+        kind: z.literal('inpaint'),
+        image,
+        mask: image,
+        strength,
+        maskBlur: wholeNumber('Mask blur', { min: 0, max: 64 }),
+        fill: z.enum(MASKED_CONTENT),
+        area: z.enum(['whole', 'only-masked']),
+        padding: wholeNumber('Only-masked padding', { min: 0, max: 256 }),
+      }),
+      z
+        .object({
+          kind: z.literal('outpaint'),
+          image,
+          strength,
+          zoom: numberIn('Zoom out', { min: 1.1, max: 4 }).optional(),
+          pan: z.enum(PAN_DIRECTIONS).optional(),
+        })
+        .refine((m) => (m.zoom === undefined) !== (m.pan === undefined), 'Give either a zoom-out factor or a pan direction.'),
     ]),
     previewEvery: wholeNumber('previewEvery', { min: 0, max: REQUEST_BOUNDS.steps.max }),
   });

@@ -30,6 +30,15 @@ export interface ImageParameters {
   variationStrength?: number;
   /** Set on upscaled images: the factor applied. */
   upscale?: number;
+  /** Inpainting and outpainting, as A1111's inpaint tab writes them. */
+  maskBlur?: number;
+  /** A1111 "Masked content": original, latent noise. */
+  maskedContent?: string;
+  /** True for A1111's "Inpaint area: Only masked", with its padding. */
+  onlyMasked?: boolean;
+  onlyMaskedPadding?: number;
+  /** Outpainting: "Zoom out 2" or "Pan left". */
+  outpaint?: string;
 }
 
 function quote(value: string): string {
@@ -56,6 +65,13 @@ export function formatParameters(p: ImageParameters): string {
     fields.push(['Variation seed strength', round(p.variationStrength ?? 0)]);
   }
   if (p.upscale !== undefined) fields.push(['Upscale', round(p.upscale)]);
+  if (p.maskBlur !== undefined) fields.push(['Mask blur', String(p.maskBlur)]);
+  if (p.maskedContent !== undefined) fields.push(['Masked content', quote(p.maskedContent)]);
+  if (p.onlyMasked) {
+    fields.push(['Inpaint area', 'Only masked']);
+    fields.push(['Masked area padding', String(p.onlyMaskedPadding ?? 0)]);
+  }
+  if (p.outpaint !== undefined) fields.push(['Outpaint', quote(p.outpaint)]);
   // Prompts may come from the CLI uncleaned; a control character would otherwise reach the PNG text chunk and the
   // clipboard of whoever copies the parameters.
   const negativePrompt = pngSafeText(p.negativePrompt);
@@ -129,5 +145,6 @@ export function parseParameters(text: string): ImageParameters {
     variationSeed: num('Variation seed', false),
     variationStrength: num('Variation seed strength', false),
     upscale: num('Upscale', false),
+    maskBlur: num('Mask blur', false),
   };
 }

@@ -289,19 +289,20 @@ export class JobService extends EventEmitter<JobEvents> {
    * on disk), the worker gets bytes. A missing file fails the job with a message the user can act on.
    */
   async #withImages(request: JobRequest): Promise<GenerateRequest> {
-    const mode = request.mode;
-    if (mode.kind !== 'img2img' && mode.kind !== 'upscale') return { ...request, mode };
-    // Rows written before image references existed carry the bytes themselves.
-    const legacy: unknown = mode.image;
-    if (legacy instanceof Uint8Array) return { ...request, mode: { ...mode, image: legacy } };
-    let image: Uint8Array;
-    try {
-      image = await this.#store.images.read(mode.image.ref);
-    } catch {
-      throw new UserError(Identifiers.NotFound, 'The image this job starts from is no longer stored on the bot. Run /imagine again.');
+    const mode: Record<string, unknown> = { ...request.mode };
+    for (const key of ['image', 'mask'] as const) {
+      const value = mode[key];
+      // Rows written before image references existed carry the bytes themselves.
+      if (value === undefined || value instanceof Uint8Array) continue;
+      try {
+        mode[key] = await this.#store.images.read((value as { ref: string }).ref);
+      } catch {
+        throw new UserError(Identifiers.NotFound, 'An image this job starts from is no longer stored on the bot. Run /imagine again.');
+      }
     }
-    return { ...request, mode: { ...mode, image } };
+    return { ...request, mode: mode as GenerateRequest['mode'] };
   }
+
 
   async #onSettled(job: Job, outcome: DispatchOutcome): Promise<void> {
     const cancelledBy = this.#cancelRequests.get(job.id);

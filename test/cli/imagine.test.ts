@@ -53,6 +53,35 @@ describe('imagine CLI', () => {
     expect(readPngText(await readFile(path.join(dir, 'dogs', 'dog-2.png'))).get('parameters')).toMatch(/Sampler: DPM\+\+ 2M Karras, CFG scale: 4, Seed: 10,/);
   });
 
+  it('inpaints with --mask and outpaints with --zoom-out and --pan, keeping the source where it is not repainted', async () => {
+    await imagine(['a cat', '--seed', '3', '--size', '96x64', '--out', 'edit-src.png']);
+    const mask = Buffer.alloc(96 * 64);
+    for (let y = 0; y < 64; y++) mask.fill(255, y * 96, y * 96 + 32);
+    await sharp(mask, { raw: { width: 96, height: 64, channels: 1 } }).png().toFile(path.join(dir, 'mask.png'));
+    const inpainted = await imagine(['a dog', '--init', 'edit-src.png', '--mask', 'mask.png', '--mask-blur', '2', '--seed', '4', '--out', 'inpainted.png']);
+    expect(inpainted.code).toBe(0);
+    expect(inpainted.stdout).toMatch(/inpainted\.png {2}seed 4 {2}96x64/);
+    const srcRgb = await sharp(path.join(dir, 'edit-src.png')).raw().toBuffer();
+    const outRgb = await sharp(path.join(dir, 'inpainted.png')).raw().toBuffer();
+    // Right of the mask (plus the blur's reach) the source comes back byte for byte.
+    for (let y = 0; y < 64; y++) expect(outRgb.subarray((y * 96 + 40) * 3, (y * 96 + 96) * 3).equals(srcRgb.subarray((y * 96 + 40) * 3, (y * 96 + 96) * 3))).toBe(true);
+    expect(readPngText(await readFile(path.join(dir, 'inpainted.png'))).get('parameters')).toMatch(/Mask blur: 2, Masked content: original$/);
+
+    const zoomed = await imagine(['a dog', '--init', 'edit-src.png', '--zoom-out', '2', '--out', 'zoomed.png']);
+    expect(zoomed.code).toBe(0);
+    expect(zoomed.stdout).toMatch(/zoomed\.png {2}seed \d+ {2}96x64/);
+    const panned = await imagine(['a dog', '--init', 'edit-src.png', '--pan', 'up', '--out', 'panned.png']);
+    expect(panned.code).toBe(0);
+    expect(panned.stdout).toMatch(/panned\.png {2}seed \d+ {2}96x96/);
+
+    const wrong = await imagine(['a dog', '--mask', 'mask.png']);
+    expect([wrong.code, wrong.stderr.trim()]).toEqual([2, 'imagine: --mask needs --init IMG: the picture to edit.']);
+    const both = await imagine(['a dog', '--init', 'edit-src.png', '--zoom-out', '2', '--pan', 'left']);
+    expect([both.code, both.stderr.trim()]).toEqual([2, 'imagine: Use one of --mask, --zoom-out and --pan; got --zoom-out and --pan.']);
+    const dir4 = await imagine(['a dog', '--init', 'edit-src.png', '--pan', 'sideways']);
+    expect([dir4.code, dir4.stderr.trim()]).toEqual([2, 'imagine: --pan must be one of left, right, up, down; got "sideways".']);
+  });
+
   it('runs img2img and upscale from files', async () => {
     await imagine(['a cat', '--seed', '1', '--out', 'src.png']);
     const i2i = await imagine(['a cat', '--init', 'src.png', '--strength', '0.5', '--out', 'i2i.png']);

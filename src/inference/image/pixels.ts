@@ -30,7 +30,7 @@ export async function rgbToPng(rgb: Buffer, width: number, height: number): Prom
 }
 
 /** Decode any image sharp reads (PNG, JPEG, WebP, GIF, AVIF, TIFF), or throw a UserError naming the problem. */
-async function readImage(bytes: Uint8Array, what: string): Promise<Sharp> {
+export async function readImage(bytes: Uint8Array, what: string): Promise<Sharp> {
   const img = sharp(bytes, { failOn: 'error' });
   try {
     const meta = await img.metadata();
@@ -127,4 +127,14 @@ export function previewPng(rgb: Buffer, width: number, height: number, scale: nu
 /** Largest integer factor that keeps the longer side at most `target` (at least 1). */
 export function previewScale(width: number, height: number, target: number): number {
   return Math.max(1, Math.floor(target / Math.max(width, height)));
+}
+
+/** Interleaved RGB bytes → an NCHW tensor `[3, height, width]` in [-1, 1] (diffusers: x / 255 · 2 − 1). */
+export function rgbToTensor(rgb: Uint8Array, width: number, height: number): Float32Array {
+  const plane = width * height;
+  const out = new Float32Array(3 * plane);
+  for (let i = 0; i < plane; i++) {
+    for (let c = 0; c < 3; c++) out[c * plane + i] = (rgb[i * 3 + c] / 255) * 2 - 1;
+  }
+  return out;
 }

@@ -15,7 +15,10 @@ import type { SamplerName } from '../../protocol/samplers.js';
 
 
 export interface UnetContract {
+  /** Channels the scheduler steps (the `sample` input's, less the inpainting conditioning). */
   latentChannels: number;
+  /** A 9-channel inpainting UNet: `sample` = latents ‖ mask ‖ masked-image latents (diffusers' inpaint pipeline). */
+  inpaint: boolean;
   /** [h, w] when the UNet was exported with a fixed latent size (then only that image size works). */
   fixedLatentSize?: [number, number];
   /** Text embedding width (cross_attention_dim), from encoder_hidden_states. */
@@ -50,13 +53,19 @@ function fixedDim(d: number | string | undefined): number | undefined {
   return typeof d === 'number' && d > 0 ? d : undefined;
 }
 
-function unetContract(unet: ModelSession): UnetContract {
+/** Channels of a diffusers inpainting UNet's `sample`: 4 latents ‖ 1 mask ‖ 4 masked-image latents. */
+const INPAINT_UNET_CHANNELS = 9;
+
+function unetContract(unet: ModelSession, configInChannels?: number): UnetContract {
   const sample = unet.input('sample');
   const ehs = unet.input('encoder_hidden_states');
   const timestep = unet.input('timestep');
   unet.output('out_sample');
   if (sample.shape.length !== 4) throw new ModelLoadError(`${unet.file}: "sample" must be 4-D [batch, channels, h, w], it is [${sample.shape.join(', ')}]`, unet.file);
-  const latentChannels = fixedDim(sample.shape[1]) ?? 4;
+  const inChannels = fixedDim(sample.shape[1]) ?? configInChannels ?? 4;
+  const inpaint = inChannels === INPAINT_UNET_CHANNELS;
+  // An inpainting UNet denoises 4 latent channels; the other 5 are the mask and the masked image's latents.
+  const latentChannels = inpaint ? 4 : inChannels;
   const hiddenSize = fixedDim(ehs.shape[2]);
   if (!hiddenSize) throw new ModelLoadError(`${unet.file}: "encoder_hidden_states" must declare its width (dim 2), it is [${ehs.shape.join(', ')}]`, unet.file);
   if (timestep.type !== 'float32' && timestep.type !== 'int64' && timestep.type !== 'float16' && timestep.type !== 'int32') {
@@ -72,6 +81,7 @@ function unetContract(unet: ModelSession): UnetContract {
   }
   return {
     latentChannels,
+    inpaint,
     fixedLatentSize: h && w ? [h, w] : undefined,
     hiddenSize,
     acceptsBatch2: fixedDim(sample.shape[0]) === undefined || fixedDim(sample.shape[0]) === 2,
@@ -101,7 +111,7 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     files.vaeEncoder ? ModelSession.load(files.vaeEncoder, sessionOptions) : undefined,
     files.previewDecoder ? ModelSession.load(files.previewDecoder, sessionOptions) : undefined,
   ]);
-  const contract = unetContract(unet);
+  const contract = unetContract(unet, folder.unetInChannels);
   textEncoder.input('input_ids');
   if (!textEncoder.outputs.has('last_hidden_state')) {
     throw new ModelLoadError(`${textEncoder.file} has no output "last_hidden_state"`, textEncoder.file);

@@ -40,6 +40,17 @@ function timestepFeed(spec: IoSpec, t: number, batch: number): Feed {
   return { data: new Array<number>(fixed).fill(value), dims: [fixed] };
 }
 
+/** `[n, C, h, w]` latents with the `[5, h, w]` inpainting conditioning appended to each image's channels. */
+function withConditioning(latents: Float32Array, conditioning: Float32Array, n: number): Float32Array {
+  const per = latents.length / n;
+  const out = new Float32Array(latents.length + conditioning.length * n);
+  for (let b = 0; b < n; b++) {
+    out.set(latents.subarray(b * per, (b + 1) * per), b * (per + conditioning.length));
+    out.set(conditioning, b * (per + conditioning.length) + per);
+  }
+  return out;
+}
+
 function concat(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length + b.length);
   out.set(a);
@@ -66,6 +77,11 @@ export class Generation {
   /** [uncond, cond] stacked once for the batch-2 UNet call, rather than on every step. */
   private condPair?: Float32Array;
   private readonly guidance: boolean;
+  /**
+   * For 9-channel inpainting UNets: mask (1 channel) ‖ masked-image latents (4), at latent size, appended to the
+   * latents on every call (diffusers' ONNX inpaint pipeline). Set by the pipeline before denoising.
+   */
+  imageConditioning?: Float32Array;
 
   constructor(
     private readonly model: LoadedModel,
@@ -117,10 +133,14 @@ export class Generation {
       c.timestepCondDim === undefined
         ? {}
         : { timestep_cond: { data: repeat(guidanceEmbedding(this.req.cfg, c.timestepCondDim), n), dims: [n, c.timestepCondDim] } };
-    const call = async (sample: Float32Array, ehs: Float32Array, n: number) => {
+    const conditioning = this.imageConditioning;
+    if (c.inpaint && !conditioning) throw new InferenceError(`${unet.file}: an inpainting UNet needs its mask and masked-image latents`);
+    const call = async (latents: Float32Array, ehs: Float32Array, n: number) => {
+      const sample = conditioning ? withConditioning(latents, conditioning, n) : latents;
+      const channels = dims[1] + (conditioning ? conditioning.length / (dims[2] * dims[3]) : 0);
       const out = await unet.run(
         {
-          sample: { data: sample, dims: [n, ...dims.slice(1)] },
+          sample: { data: sample, dims: [n, channels, dims[2], dims[3]] },
           timestep: timestepFeed(c.timestep, t, n),
           encoder_hidden_states: { data: ehs, dims: ehsDims(n) },
           ...extra(n),
@@ -159,7 +179,10 @@ export class Generation {
   }
 
   /**
-   * Denoise one image. `init` is an encoded image for img2img (noised to the start step chosen by strength).
+   * Denoise one image. `init` is an encoded image for img2img (noised to the start step chosen by strength). With
+   * `keep` (a 0/1 latent mask, 1 = repaint) the latents outside the mask are put back after every step as the init
+   * latent noised to the next step's level, and exactly at the end (diffusers' legacy inpainting; equivalent for our
+   * samplers to A1111's x0 blend): masked img2img for ordinary UNets.
    */
   async denoise(
     imageIndex: number,
@@ -167,7 +190,7 @@ export class Generation {
     width: number,
     height: number,
     scheduler: Scheduler,
-    init?: { latent: Float32Array; strength: number },
+    init?: { latent: Float32Array; strength: number; repaint?: Float32Array; fill?: 'original' | 'latent-noise' },
   ): Promise<Float32Array> {
     const { latentChannels } = this.model.unetContract;
     const dims = [1, latentChannels, height / 8, width / 8];
@@ -181,10 +204,21 @@ export class Generation {
     const steps = this.req.steps;
     let begin = 0;
     let x: Float32Array;
+    const repaint = init?.repaint;
+    const plane = n / latentChannels;
+    const masked = (values: Float32Array, inside: Float32Array, outside: Float32Array) => {
+      for (let k = 0; k < values.length; k++) {
+        const m = repaint![k % plane];
+        values[k] = m * inside[k] + (1 - m) * outside[k];
+      }
+      return values;
+    };
     if (init) {
       // diffusers get_timesteps: run the last ⌊steps·strength⌋ steps (at least one).
       begin = steps - Math.max(1, Math.min(Math.floor(steps * init.strength), steps));
-      x = scheduler.addNoise(init.latent, noise, begin);
+      // A1111's "latent noise" masked content: the masked area starts from fresh noise instead of the source.
+      const start = repaint && init.fill === 'latent-noise' ? masked(new Float32Array(n), new TorchCpuRng(seed + 1).randn(n), init.latent) : init.latent;
+      x = scheduler.addNoise(start, noise, begin);
     } else {
       x = noise.map((v) => v * scheduler.initNoiseSigma);
     }
@@ -196,6 +230,7 @@ export class Generation {
       const eps = await this.predictNoise(scheduler.scaleModelInput(x, i), t, dims);
       const { prevSample, predOriginalSample } = scheduler.step(eps, i, x, rng);
       x = prevSample;
+      if (repaint) x = masked(x, x, i + 1 < steps ? scheduler.addNoise(init!.latent, noise, i + 1) : init!.latent);
       const step = i - begin + 1;
       // Preview at the first step (the user sees something after one UNet call), then every k steps; the last
       // step's picture is the final image, so no preview there. The preview is awaited before the next step:

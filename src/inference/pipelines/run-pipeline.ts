@@ -12,6 +12,8 @@ import { makeScheduler, type LoadedModel } from '../model/loaded-model.js';
 import type { RunClock } from '../model/session.js';
 import type { GenerateOptions } from '../types.js';
 import { Generation, throwIfAborted } from './generation.js';
+import { finishPng } from './finish-png.js';
+import { fullRepaintConditioning, runInpaint } from './inpaint.js';
 
 export interface PipelineOutput {
   images: GeneratedImage[];
@@ -32,8 +34,13 @@ function invalid(identifier: (typeof Identifiers)[keyof typeof Identifiers], mes
  */
 export function checkRequestForModel(model: LoadedModel, req: GenerateRequest): void {
   const mode = req.mode;
-  if (mode.kind === 'img2img' && !model.vaeEncoder) {
-    throw invalid(Identifiers.InvalidArgument, `Model "${model.folder.name}" has no vae_encoder, so it cannot start from an image (img2img). Use another model or drop the init image.`);
+  const needsEncoder = mode.kind === 'img2img' || mode.kind === 'inpaint' || mode.kind === 'outpaint' || model.unetContract.inpaint;
+  if (needsEncoder && !model.vaeEncoder) {
+    const what = model.unetContract.inpaint ? 'an inpainting UNet needs it for every job' : `it cannot start from an image (${mode.kind})`;
+    throw invalid(Identifiers.InvalidArgument, `Model "${model.folder.name}" has no vae_encoder, so ${what}. Use another model or drop the image.`);
+  }
+  if (mode.kind === 'outpaint' && mode.pan !== undefined && model.unetContract.fixedLatentSize) {
+    throw invalid(Identifiers.InvalidSize, `Model "${model.folder.name}" only draws one size, so it cannot pan (the picture grows). Zoom out instead.`);
   }
   if (mode.kind !== 'upscale') checkSize(model, req.width, req.height);
 }
@@ -47,11 +54,6 @@ function checkSize(model: LoadedModel, width: number, height: number): void {
   }
 }
 
-async function finishPng(rgb: Buffer, width: number, height: number, params: ImageParameters): Promise<GeneratedImage> {
-  const parameters = formatParameters(params);
-  const png = addPngText(await rgbToPng(rgb, width, height), 'parameters', parameters);
-  return { png: new Uint8Array(png.buffer, png.byteOffset, png.byteLength), seed: params.seed, width, height, parameters };
-}
 
 /** Run one request on a loaded model. `clock` collects session.run time. */
 export async function runPipeline(model: LoadedModel, req: GenerateRequest, options: GenerateOptions, clock: RunClock): Promise<PipelineOutput> {
@@ -83,6 +85,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
       return { images: [await finishPng(rgb, up.width, up.height, params)], seed, warnings: gen.warnings, previewMs: 0, notes: gen.notes };
     }
     await gen.encodePrompts();
+    if (model.unetContract.inpaint) gen.imageConditioning = await fullRepaintConditioning(gen, up.width, up.height);
     const pixels = await imageToTensor(up.png, up.width, up.height, 'image to upscale');
     const latent = await gen.encodeImage(pixels, up.width, up.height);
     const { scheduler, unknownKeys } = makeScheduler(model.folder, req.sampler);
@@ -94,7 +97,16 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
     return { images: [image], seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes };
   }
 
+  if (mode.kind === 'inpaint' || mode.kind === 'outpaint') {
+    await gen.encodePrompts();
+    const image = await runInpaint(gen, model, req, seed, baseParams);
+    return { images: [image], seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes };
+  }
+
   await gen.encodePrompts();
+  // An inpainting UNet asked for a whole picture: everything masked, the masked image a neutral grey (A1111's
+  // txt2img_image_conditioning).
+  if (model.unetContract.inpaint) gen.imageConditioning = await fullRepaintConditioning(gen, req.width, req.height);
   let init: { latent: Float32Array; strength: number } | undefined;
   if (mode.kind === 'img2img') {
     const pixels = await imageToTensor(mode.image, req.width, req.height);
