@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { ModelLoadError } from '../../errors.js';
 import { growTokenEmbedding } from '../model/onnx-initializers.js';
+import type { LoadedModel } from '../model/loaded-model.js';
 import { ModelSession, type SessionOptions } from '../model/session.js';
 import { PromptEmbeddings, type EmbeddingSource } from './embeddings.js';
 
@@ -111,4 +112,22 @@ export class EmbeddingSet {
     this.cache.clear();
     await Promise.all(entries.map((e) => e.session.then((s) => s.release(), () => {})));
   }
+}
+
+/**
+ * The EmbeddingSet of a loaded model's text encoder: vocabulary size from its tokenizer, width from the encoder's
+ * `last_hidden_state` (else the UNet's context width). Release it with the model (`set.release()`).
+ */
+export function embeddingSetFor(model: Pick<LoadedModel, 'textEncoder' | 'tokenizer' | 'unetContract'>, library: EmbeddingSource, sessionOptions?: SessionOptions, cacheSize?: number): EmbeddingSet {
+  const declared = model.textEncoder.outputs.get('last_hidden_state')?.shape[2];
+  const width = typeof declared === 'number' && declared > 0 ? declared : model.unetContract.hiddenSize;
+  return new EmbeddingSet({
+    library,
+    textEncoder: model.textEncoder,
+    modelFile: model.textEncoder.file,
+    vocabSize: model.tokenizer.vocabSize,
+    width,
+    sessionOptions,
+    cacheSize,
+  });
 }

@@ -6,7 +6,7 @@ import { ModelLoadError, UserError } from '../../../src/errors.js';
 import { ModelSession } from '../../../src/inference/model/session.js';
 import { ClipTokenizer } from '../../../src/inference/prompt/clip-tokenizer.js';
 import { EmbeddingLibrary } from '../../../src/inference/prompt/embedding-files.js';
-import { EmbeddingSet } from '../../../src/inference/prompt/embedding-set.js';
+import { EmbeddingSet, embeddingSetFor } from '../../../src/inference/prompt/embedding-set.js';
 import type { EmbeddingLookup } from '../../../src/inference/prompt/embeddings.js';
 import { encodeSafetensors } from '../../../src/inference/weights/safetensors.js';
 import { CLIP_TOKENIZER_DIR } from '../../fixtures/tiny-models.js';
@@ -107,6 +107,22 @@ describe('EmbeddingSet end to end', () => {
     const lookup = makeSet().lookup();
     expect(() => lookup.find('wide')).toThrow(UserError);
     expect(() => lookup.find('wide')).toThrow('The embedding wide is for 6 wide models, but this model is 4-wide (text encoder 4 wide).');
+  });
+
+  it('embeddingSetFor reads the model file from disk and takes vocabulary and width from the loaded model', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'te-'));
+    const file = path.join(dir, 'model.onnx');
+    await writeFile(file, model);
+    const textEncoder = await ModelSession.load(file);
+    const set = embeddingSetFor({ textEncoder, tokenizer, unetContract: { hiddenSize: 999 } as never }, library);
+    const lookup = set.lookup();
+    const ids = promptIds('EasyNegative', lookup);
+    expect(ids).toEqual([tokenizer.bosTokenId, VOCAB, VOCAB + 1, tokenizer.eosTokenId]);
+    const { rows, encoder } = await hidden(set, lookup, ids);
+    expect(encoder.file).toBe(file);
+    expect(rows.slice(1, 3)).toEqual(NEG);
+    await set.release();
+    await textEncoder.release();
   });
 
   it('refuses a tokenizer that does not match the text encoder', async () => {
