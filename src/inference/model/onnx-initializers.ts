@@ -6,8 +6,12 @@
  * This is a protobuf splice, not a decode/re-encode: a 500 MB encoder is mostly that one initializer, and the
  * JS protobuf decoders would copy every weight into numbers. We walk ModelProto.graph (field 7) →
  * GraphProto.initializer (field 5) → TensorProto and rebuild only that TensorProto (dims[0] and raw_data change);
- * the rest of the model is copied byte for byte, with the two enclosing length prefixes rewritten.
+ * the rest of the model is copied byte for byte, with the two enclosing length prefixes rewritten. A table kept in
+ * an external file (data_location = EXTERNAL) is read by the caller (readExternalTable) and written inline in the
+ * grown copy; the model's other external initializers keep pointing at their files.
  */
+import { open } from 'node:fs/promises';
+import path from 'node:path';
 import { ModelLoadError } from '../../errors.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 
@@ -29,6 +33,7 @@ const TENSOR_FLOAT_DATA = 4;
 const TENSOR_INT32_DATA = 5;
 const TENSOR_NAME = 8;
 const TENSOR_RAW_DATA = 9;
+const TENSOR_EXTERNAL_DATA = 13;
 const TENSOR_DATA_LOCATION = 14;
 const DATA_TYPE_FLOAT = 1;
 const DATA_TYPE_FLOAT16 = 10;
@@ -53,6 +58,9 @@ interface Field {
 }
 
 class ProtoError extends Error {}
+
+/** The table lives in an external file and the caller did not pass its bytes. */
+class ExternalTableMissing extends Error {}
 
 /** Varints up to 2^53 (Number arithmetic, not 32-bit bitwise: graphs approach 2 GB). */
 function readVarint(bytes: Uint8Array, at: number, limit: number): [value: number, next: number] {
@@ -142,6 +150,59 @@ export interface TokenEmbeddingInfo {
   /** Row width: the encoder's hidden size (768 SD1, 1024 SD2, 1280 SDXL's second encoder). */
   width: number;
   dtype: 'float32' | 'float16';
+  /** Where the table's bytes are when the model keeps them outside model.onnx (path relative to the model). */
+  external?: ExternalLocation;
+}
+
+export interface ExternalLocation {
+  location: string;
+  offset: number;
+  /** Bytes; undefined when the model leaves it out (then: to the end of the file). */
+  length?: number;
+}
+
+/** A TensorProto's external_data entries (key/value strings: location, offset, length). */
+function externalLocation(bytes: Uint8Array, tensor: Field): ExternalLocation | undefined {
+  const entries = new Map<string, string>();
+  let external = false;
+  for (const g of fields(bytes, tensor.valueStart, tensor.end)) {
+    if (g.field === TENSOR_DATA_LOCATION && g.wire === WIRE_VARINT) external = g.varint === DATA_LOCATION_EXTERNAL;
+    else if (g.field === TENSOR_EXTERNAL_DATA && g.wire === WIRE_LEN) {
+      let key = '';
+      let value = '';
+      for (const kv of fields(bytes, g.valueStart, g.end)) {
+        if (kv.wire !== WIRE_LEN) continue;
+        if (kv.field === 1) key = str(bytes, kv);
+        else if (kv.field === 2) value = str(bytes, kv);
+      }
+      entries.set(key, value);
+    }
+  }
+  if (!external) return undefined;
+  const location = entries.get('location');
+  if (!location) throw new ProtoError('an external initializer has no location');
+  return {
+    location,
+    offset: Number(entries.get('offset') ?? 0),
+    length: entries.has('length') ? Number(entries.get('length')) : undefined,
+  };
+}
+
+/** The files (relative to the model) that the model's external initializers live in, each once. */
+export function externalDataFiles(model: Uint8Array, file = 'model.onnx'): string[] {
+  try {
+    const graph = [...fields(model, 0, model.length)].find((f) => f.field === MODEL_GRAPH && f.wire === WIRE_LEN);
+    if (!graph) return [];
+    const out = new Set<string>();
+    for (const f of fields(model, graph.valueStart, graph.end)) {
+      if (f.field !== GRAPH_INITIALIZER || f.wire !== WIRE_LEN) continue;
+      const ext = externalLocation(model, f);
+      if (ext) out.add(ext.location);
+    }
+    return [...out];
+  } catch (error) {
+    throw asLoadError(error, file);
+  }
 }
 
 interface Located {
@@ -199,23 +260,18 @@ function locate(bytes: Uint8Array, file: string): Located {
   const tensor = initializers.get(name)!;
   const dims: number[] = [];
   let dataType = 0;
-  let external = false;
   for (const g of fields(bytes, tensor.valueStart, tensor.end)) {
     if (g.field === TENSOR_DIMS) readInt64s(bytes, g, dims);
     else if (g.field === TENSOR_DATA_TYPE && g.wire === WIRE_VARINT) dataType = g.varint;
-    else if (g.field === TENSOR_DATA_LOCATION && g.wire === WIRE_VARINT) external = g.varint === DATA_LOCATION_EXTERNAL;
   }
-  if (external) {
-    throw new ModelLoadError(
-      `${file}: the token embedding "${name}" is stored as external data; textual-inversion embeddings need a text encoder with its weights inside model.onnx (re-export it without external data)`,
-      file,
-    );
-  }
+  const external = externalLocation(bytes, tensor);
   if (dims.length !== 2) throw new ModelLoadError(`${file}: the token embedding "${name}" has dims [${dims.join(', ')}], expected [vocab, width]`, file);
   if (dataType !== DATA_TYPE_FLOAT && dataType !== DATA_TYPE_FLOAT16) {
     throw new ModelLoadError(`${file}: the token embedding "${name}" has ONNX data type ${dataType}; only float32 (1) and float16 (10) can be extended`, file);
   }
-  return { info: { name, vocabSize: dims[0], width: dims[1], dtype: dataType === DATA_TYPE_FLOAT ? 'float32' : 'float16' }, graph, tensor };
+  const info: TokenEmbeddingInfo = { name, vocabSize: dims[0], width: dims[1], dtype: dataType === DATA_TYPE_FLOAT ? 'float32' : 'float16' };
+  if (external) info.external = external;
+  return { info, graph, tensor };
 }
 
 /** Where the token table is and its shape, without changing anything. */
@@ -228,14 +284,24 @@ export function findTokenEmbedding(model: Uint8Array, file = 'text_encoder/model
 }
 
 function asLoadError(error: unknown, file: string): unknown {
+  if (error instanceof ExternalTableMissing) {
+    return new ModelLoadError(`${file}: the token embedding is stored as external data; read it with readExternalTable and pass it to growTokenEmbedding`, file);
+  }
   if (error instanceof ProtoError) return new ModelLoadError(`${file}: not a readable ONNX protobuf (${error.message})`, file, { cause: error });
   return error;
 }
 
 /** The table's current element bytes in little-endian storage order, from raw_data or the typed fields. */
-function tableBytes(bytes: Uint8Array, tensor: Field, info: TokenEmbeddingInfo): Uint8Array {
+function tableBytes(bytes: Uint8Array, tensor: Field, info: TokenEmbeddingInfo, externalTable?: Uint8Array): Uint8Array {
   const elemSize = info.dtype === 'float32' ? 4 : 2;
   const count = info.vocabSize * info.width;
+  if (info.external) {
+    if (!externalTable) throw new ExternalTableMissing();
+    if (externalTable.length !== count * elemSize) {
+      throw new ProtoError(`the external data of "${info.name}" (${info.external.location} at ${info.external.offset}) is ${externalTable.length} bytes, expected ${count * elemSize}`);
+    }
+    return externalTable;
+  }
   let raw: Uint8Array | undefined;
   const typed: number[] = [];
   for (const g of fields(bytes, tensor.valueStart, tensor.end)) {
@@ -285,15 +351,15 @@ export interface GrownTextEncoder {
  * Returns new model bytes whose token table has `rows.length / width` more rows, in order, after the old ones.
  * `rows` are float32 and cast to float16 when the table is float16. The input bytes are not modified.
  */
-export function growTokenEmbedding(model: Uint8Array, rows: Float32Array, file = 'text_encoder/model.onnx'): GrownTextEncoder {
+export function growTokenEmbedding(model: Uint8Array, rows: Float32Array, file = 'text_encoder/model.onnx', externalTable?: Uint8Array): GrownTextEncoder {
   try {
-    return grow(model, rows, file);
+    return grow(model, rows, file, externalTable);
   } catch (error) {
     throw asLoadError(error, file);
   }
 }
 
-function grow(model: Uint8Array, rows: Float32Array, file: string): GrownTextEncoder {
+function grow(model: Uint8Array, rows: Float32Array, file: string, externalTable?: Uint8Array): GrownTextEncoder {
   const { info, graph, tensor } = locate(model, file);
   if (rows.length % info.width !== 0) {
     throw new ModelLoadError(`${file}: embedding rows of ${rows.length} values do not split into rows of the encoder's width ${info.width}`, file);
@@ -306,11 +372,12 @@ function grow(model: Uint8Array, rows: Float32Array, file: string): GrownTextEnc
     if (elemSize === 4) view.setFloat32(i * 4, rows[i], true);
     else view.setUint16(i * 2, toFloat16Bits(rows[i]), true);
   }
-  const table = tableBytes(model, tensor, info);
+  const table = tableBytes(model, tensor, info, externalTable);
   const dataLength = table.length + extra.length;
 
   // The new TensorProto: every field copied in place except dims (rewritten packed, first dim grown) and the data
   // (raw_data, wherever the old data field was; typed float_data/int32_data become raw_data, which ONNX allows).
+  // An external table comes inline: its location fields go, and the other initializers keep theirs.
   const parts: Uint8Array[] = [];
   let dimsWritten = false;
   let dataWritten = false;
@@ -321,6 +388,8 @@ function grow(model: Uint8Array, rows: Float32Array, file: string): GrownTextEnc
       dimsWritten = true;
       const packed = concat([varintBytes(info.vocabSize + added), varintBytes(info.width)]);
       parts.push(tagBytes(TENSOR_DIMS, WIRE_LEN), varintBytes(packed.length), packed);
+    } else if (g.field === TENSOR_EXTERNAL_DATA || g.field === TENSOR_DATA_LOCATION) {
+      continue;
     } else if (dataFields.has(g.field)) {
       if (dataWritten) continue;
       dataWritten = true;
@@ -344,6 +413,31 @@ function grow(model: Uint8Array, rows: Float32Array, file: string): GrownTextEnc
     model.subarray(graph.end),
   ]);
   return { bytes, info, firstId: info.vocabSize };
+}
+
+/**
+ * The bytes of an external token table (`info.external`), read from its file next to `modelFile`: pass them to
+ * growTokenEmbedding. The other external initializers stay in their files (see externalDataFiles).
+ */
+export async function readExternalTable(modelFile: string, info: TokenEmbeddingInfo): Promise<Uint8Array> {
+  if (!info.external) throw new Error(`${modelFile}: "${info.name}" is not external`);
+  const { location, offset } = info.external;
+  const expected = info.vocabSize * info.width * (info.dtype === 'float32' ? 4 : 2);
+  const dataFile = path.resolve(path.dirname(modelFile), location);
+  let handle;
+  try {
+    handle = await open(dataFile, 'r');
+  } catch (error) {
+    throw new ModelLoadError(`${modelFile}: the token embedding's external data file ${dataFile} cannot be opened (${(error as Error).message})`, dataFile, { cause: error });
+  }
+  try {
+    const out = new Uint8Array(info.external.length ?? expected);
+    const { bytesRead } = await handle.read(out, 0, out.length, offset);
+    if (bytesRead !== out.length) throw new ModelLoadError(`${dataFile}: ${bytesRead} bytes at offset ${offset}, expected ${out.length} for "${info.name}"; the file is truncated`, dataFile);
+    return out;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Row `id` of the token table as float32 (tests, and checking an embedding against the vocabulary). */

@@ -6,8 +6,9 @@
  * least recently used released first; a prompt without embeddings uses the model's own session.
  */
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { ModelLoadError } from '../../errors.js';
-import { growTokenEmbedding } from '../model/onnx-initializers.js';
+import { externalDataFiles, findTokenEmbedding, growTokenEmbedding, readExternalTable } from '../model/onnx-initializers.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import { ModelSession, type SessionOptions } from '../model/session.js';
 import { PromptEmbeddings, type EmbeddingSource } from './embeddings.js';
@@ -82,7 +83,11 @@ export class EmbeddingSet {
   private async grow(lookup: PromptEmbeddings): Promise<ModelSession> {
     const o = this.options;
     const bytes = await (o.readModel ?? (() => readFile(o.modelFile).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))))();
-    const grown = growTokenEmbedding(bytes, lookup.rows(), o.modelFile);
+    // A table kept in an external file (large exports) comes inline in the grown copy; the other external
+    // initializers are handed to onnxruntime from memory, since a model made from bytes has no folder to look in.
+    const info = findTokenEmbedding(bytes, o.modelFile);
+    const table = info.external ? await readExternalTable(o.modelFile, info) : undefined;
+    const grown = growTokenEmbedding(bytes, lookup.rows(), o.modelFile, table);
     if (grown.firstId !== lookup.firstId) {
       throw new ModelLoadError(
         `${o.modelFile}: the token table has ${grown.firstId} rows but the tokenizer has ${lookup.firstId} tokens; the tokenizer/ and text_encoder/ folders do not belong together`,
@@ -92,7 +97,11 @@ export class EmbeddingSet {
     if (grown.info.width !== o.width) {
       throw new ModelLoadError(`${o.modelFile}: the token table is ${grown.info.width} wide but the encoder's output is ${o.width} wide`, o.modelFile);
     }
-    return ModelSession.fromBytes(grown.bytes, o.modelFile, o.sessionOptions);
+    const files = externalDataFiles(grown.bytes, o.modelFile);
+    const externalData = await Promise.all(
+      files.map(async (location) => ({ path: location, data: new Uint8Array(await readFile(path.resolve(path.dirname(o.modelFile), location))) })),
+    );
+    return ModelSession.fromBytes(grown.bytes, o.modelFile, files.length ? { ...o.sessionOptions, externalData } : o.sessionOptions);
   }
 
   /** Releases least recently used grown sessions beyond cacheSize, skipping those in use. */

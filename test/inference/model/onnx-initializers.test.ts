@@ -1,9 +1,12 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../../src/errors.js';
-import { findTokenEmbedding, growTokenEmbedding, readTokenEmbeddingRow, TOKEN_EMBEDDING_NAME } from '../../../src/inference/model/onnx-initializers.js';
+import { externalDataFiles, findTokenEmbedding, growTokenEmbedding, readExternalTable, readTokenEmbeddingRow, TOKEN_EMBEDDING_NAME } from '../../../src/inference/model/onnx-initializers.js';
 import { ModelSession } from '../../../src/inference/model/session.js';
-import { tableValue, tinyEncoder } from './tiny-encoder.js';
+import { tableValue, tinyEncoder, tinyEncoderWithExternalData } from './tiny-encoder.js';
 
 const { onnx } = onnxProto;
 const DataType = onnx.TensorProto.DataType;
@@ -73,10 +76,29 @@ describe('growTokenEmbedding', () => {
     expect(await embed(grown.bytes, [10, 1])).toEqual([[1.5, -2, 3.25, 4], [0.5, 0.75, 1, 1.25]]);
   });
 
-  it('refuses an external-data table, naming the file', () => {
-    expect(() => growTokenEmbedding(tinyEncoder({ external: true }), NEW_ROWS, 'models/x/text_encoder/model.onnx')).toThrow(
-      /models\/x\/text_encoder\/model\.onnx: the token embedding .* is stored as external data; .*weights inside model\.onnx/,
-    );
+  it('inlines an external-data table when given its bytes; other initializers stay external', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'external-'));
+    const file = path.join(dir, 'model.onnx');
+    const { model, data } = tinyEncoderWithExternalData(10, 4, [0.5, 0, 0, -1]);
+    await writeFile(file, model);
+    await writeFile(path.join(dir, 'weights.pb'), data);
+    const info = findTokenEmbedding(model, file);
+    expect(info).toMatchObject({ vocabSize: 10, width: 4, external: { location: 'weights.pb', offset: 16, length: 160 } });
+    expect(() => growTokenEmbedding(model, NEW_ROWS, file)).toThrow(`${file}: the token embedding is stored as external data; read it with readExternalTable`);
+    const grown = growTokenEmbedding(model, NEW_ROWS, file, await readExternalTable(file, info));
+    expect(findTokenEmbedding(grown.bytes)).toEqual({ name: TOKEN_EMBEDDING_NAME, vocabSize: 12, width: 4, dtype: 'float32' });
+    expect(externalDataFiles(grown.bytes)).toEqual(['weights.pb']);
+    const session = await ModelSession.fromBytes(grown.bytes, file, { externalData: [{ path: 'weights.pb', data }] });
+    const out = await session.run({ input_ids: { data: [3, 11], dims: [1, 2] } }, ['last_hidden_state']);
+    await session.release();
+    expect(Array.from(out.last_hidden_state.data)).toEqual([2, 1.75, 2, 1.25, 0, 0.75, 100, -1001]);
+  });
+
+  it('names the external data file when it is missing', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'external-'));
+    const file = path.join(dir, 'model.onnx');
+    const { model } = tinyEncoderWithExternalData(10, 4, [0, 0, 0, 0]);
+    await expect(readExternalTable(file, findTokenEmbedding(model, file))).rejects.toThrow(`${file}: the token embedding's external data file ${path.join(dir, 'weights.pb')} cannot be opened`);
   });
 
   it('refuses rows that do not match the encoder width', () => {

@@ -17,7 +17,6 @@ export interface TinyEncoderOptions {
   name?: string;
   /** Cast input_ids to int64 before the Gather, as some exporters do. */
   cast?: boolean;
-  external?: boolean;
   /** Write dims unpacked (one varint field per dim), as proto2 writers such as torch.onnx do. */
   unpackedDims?: boolean;
 }
@@ -36,10 +35,7 @@ export function tinyEncoder(o: TinyEncoderOptions = {}): Uint8Array {
   const storage = o.storage ?? 'raw32';
   const fp16 = storage === 'raw16' || storage === 'int32_data16';
   const tensor: onnxProto.onnx.ITensorProto = { name, dims: [vocab, width], dataType: fp16 ? DataType.FLOAT16 : DataType.FLOAT };
-  if (o.external) {
-    tensor.dataLocation = onnx.TensorProto.DataLocation.EXTERNAL;
-    tensor.externalData = [{ key: 'location', value: 'weights.pb' }];
-  } else if (storage === 'raw32') tensor.rawData = new Uint8Array(values.buffer);
+  if (storage === 'raw32') tensor.rawData = new Uint8Array(values.buffer);
   else if (storage === 'float_data') tensor.floatData = Array.from(values);
   else if (storage === 'raw16') tensor.rawData = new Uint8Array(float32ToFloat16(values).buffer);
   else tensor.int32Data = Array.from(float32ToFloat16(values));
@@ -85,4 +81,37 @@ function graphOf(nodes: onnxProto.onnx.INodeProto[], initializer: onnxProto.onnx
       input: [{ name: 'input_ids', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } }],
       output: [{ name: 'last_hidden_state', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: width }] } } } }],
   };
+}
+
+/**
+ * The tiny encoder with its weights in `weights.pb`, as large exports keep them: the table at byte 16 (after
+ * 16 bytes of other data) and a bias [width] after it; last_hidden_state = table[input_ids] + bias.
+ */
+export function tinyEncoderWithExternalData(vocab: number, width: number, bias: number[]): { model: Uint8Array; data: Uint8Array } {
+  const table = Float32Array.from({ length: vocab * width }, (_, i) => tableValue(Math.floor(i / width), i % width));
+  const data = new Uint8Array(16 + table.byteLength + width * 4);
+  data.set(new Uint8Array(table.buffer), 16);
+  data.set(new Uint8Array(Float32Array.from(bias).buffer), 16 + table.byteLength);
+  const external = (offset: number, length: number) => ({
+    dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+    externalData: [{ key: 'location', value: 'weights.pb' }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }],
+  });
+  const model = onnx.ModelProto.encode(onnx.ModelProto.create({
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 17 }],
+    graph: {
+      name: 'g',
+      node: [
+        { opType: 'Gather', input: [TOKEN_EMBEDDING_NAME, 'input_ids'], output: ['rows'] },
+        { opType: 'Add', input: ['rows', 'bias'], output: ['last_hidden_state'] },
+      ],
+      initializer: [
+        { name: TOKEN_EMBEDDING_NAME, dims: [vocab, width], dataType: DataType.FLOAT, ...external(16, table.byteLength) },
+        { name: 'bias', dims: [width], dataType: DataType.FLOAT, ...external(16 + table.byteLength, width * 4) },
+      ],
+      input: [{ name: 'input_ids', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } }],
+      output: [{ name: 'last_hidden_state', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: width }] } } } }],
+    },
+  })).finish();
+  return { model, data };
 }

@@ -11,7 +11,7 @@ import type { EmbeddingLookup } from '../../../src/inference/prompt/embeddings.j
 import { encodeSafetensors } from '../../../src/inference/weights/safetensors.js';
 import { CLIP_TOKENIZER_DIR } from '../../fixtures/tiny-models.js';
 import { a1111Embedding } from '../weights/torch-file.js';
-import { tableValue, tinyEncoder } from '../model/tiny-encoder.js';
+import { tableValue, tinyEncoder, tinyEncoderWithExternalData } from '../model/tiny-encoder.js';
 
 const WIDTH = 4;
 const VOCAB = 49408;
@@ -121,6 +121,23 @@ describe('EmbeddingSet end to end', () => {
     const { rows, encoder } = await hidden(set, lookup, ids);
     expect(encoder.file).toBe(file);
     expect(rows.slice(1, 3)).toEqual(NEG);
+    await set.release();
+    await textEncoder.release();
+  });
+
+  it('grows an encoder whose weights are in an external file (table inlined, the rest handed over from memory)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'te-external-'));
+    const file = path.join(dir, 'model.onnx');
+    const { model: external, data } = tinyEncoderWithExternalData(VOCAB, WIDTH, [1, 1, 1, 1]);
+    await writeFile(file, external);
+    await writeFile(path.join(dir, 'weights.pb'), data);
+    const textEncoder = await ModelSession.load(file);
+    const set = embeddingSetFor({ textEncoder, tokenizer, unetContract: { hiddenSize: WIDTH } as never }, library);
+    const lookup = set.lookup();
+    const ids = promptIds('a my-style', lookup);
+    const { rows } = await hidden(set, lookup, ids);
+    expect(rows[2]).toEqual(STYLE[0].map((v) => v + 1));
+    expect(rows[1]).toEqual(tableRow(ids[1]).map((v) => v + 1));
     await set.release();
     await textEncoder.release();
   });
