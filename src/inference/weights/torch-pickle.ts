@@ -33,6 +33,9 @@ const ALLOWED_GLOBALS = new Set([
   ...Object.keys(STORAGE_DTYPES),
 ]);
 
+/** 2^28 float32 values (1 GiB): far above any embedding or LoRA tensor. */
+const MAX_TENSOR_ELEMENTS = 2 ** 28;
+
 /** A float tensor read from the archive: shape and float32 values (strides applied, so always contiguous). */
 export class TorchTensor {
   constructor(
@@ -102,10 +105,16 @@ function rebuildTensor(args: unknown[], file: string, loadStorage: (ref: Storage
   }
   const shape = size as number[];
   const strides = stride as number[];
-  const elemSize = storage.dtype === 'F32' ? 4 : 2;
-  const all = decodeFloats(loadStorage(storage), storage.dtype, `${file}: storage ${storage.key}`, file);
-  if (all.length * elemSize !== loadStorage(storage).length) throw new WeightsFileError(`${file}: storage ${storage.key} has a partial element`, file);
+  if (!shape.every((d) => Number.isInteger(d) && d >= 0) || !strides.every((d) => Number.isInteger(d) && d >= 0) || shape.length !== strides.length || !Number.isInteger(offset) || offset < 0) {
+    throw new WeightsFileError(`${file}: malformed tensor size/stride in data.pkl`, file);
+  }
   const count = shape.reduce((a, b) => a * b, 1);
+  // A crafted size with stride 0 could ask for any number of elements from a tiny storage.
+  if (count > MAX_TENSOR_ELEMENTS) throw new WeightsFileError(`${file}: a tensor of ${count} elements is larger than this reader accepts (${MAX_TENSOR_ELEMENTS})`, file);
+  const elemSize = storage.dtype === 'F32' ? 4 : 2;
+  const raw = loadStorage(storage);
+  if (raw.length % elemSize !== 0) throw new WeightsFileError(`${file}: storage ${storage.key} is ${raw.length} bytes, not a whole number of ${storage.dtype} elements`, file);
+  const all = decodeFloats(raw, storage.dtype, `${file}: storage ${storage.key}`, file);
   const out = new Float32Array(count);
   // Walk the indices in row-major order and apply the strides (a saved tensor can be a transposed view).
   const index = new Array<number>(shape.length).fill(0);

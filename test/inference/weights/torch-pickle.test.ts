@@ -87,6 +87,13 @@ describe('readTorchFile', () => {
     expect(() => readTorchFile(zip({ 'a/data.pkl': p.bytes(), 'a/data/0': f32Bytes([1, 2, 3, 4]) }), 'short.pt')).toThrow('short.pt: tensor reads past the end of storage 0');
   });
 
+  it('refuses a storage with a partial element and a tensor that would not fit in memory', () => {
+    const odd = new PickleWriter().proto(2).tensor('FloatStorage', '0', 1, [1], [1]).op(Op.STOP);
+    expect(() => readTorchFile(zip({ 'a/data.pkl': odd.bytes(), 'a/data/0': new Uint8Array(6) }), 'odd.pt')).toThrow('odd.pt: storage 0 is 6 bytes, not a whole number of F32 elements');
+    const huge = new PickleWriter().proto(2).tensor('FloatStorage', '0', 1, [65536, 65536], [0, 0]).op(Op.STOP);
+    expect(() => readTorchFile(zip({ 'a/data.pkl': huge.bytes(), 'a/data/0': new Uint8Array(4) }), 'huge.pt')).toThrow('huge.pt: a tensor of 4294967296 elements is larger than this reader accepts');
+  });
+
   it.each([
     ['not a zip (pre-1.6 torch.save or not torch at all)', new Uint8Array([0x80, 2, 0x8a, 0x0a]), /is not a zip archive/],
     ['a zip without data.pkl', zip({ 'readme.txt': new Uint8Array(1) }), /has no data\.pkl/],
