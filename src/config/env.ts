@@ -30,6 +30,7 @@ const booleanFlag = z
  */
 export const EngineEnvSchema = z.object({
   MODELS_DIR: optionalString.pipe(z.string().default('./models')),
+  EMBEDDINGS_DIR: optionalString.pipe(z.string().default('./embeddings')),
   DEFAULT_MODEL: optionalString,
   EXECUTION_PROVIDER: optionalString.pipe(
     z
@@ -112,6 +113,7 @@ export function parseEngineEnv(source: Record<string, string | undefined>): EnvR
 export function engineOptionsFromEnv(env: EngineEnv): EngineOptions {
   return {
     modelsDir: env.MODELS_DIR,
+    embeddingsDir: env.EMBEDDINGS_DIR,
     executionProvider: env.EXECUTION_PROVIDER,
     deviceId: env.EXECUTION_DEVICE_ID,
     threads: env.CPU_THREADS,

@@ -201,5 +201,6 @@ export async function createEngine(options: EngineOptions): Promise<OnnxEngineHa
     allowCpuFallback: options.allowCpuFallback ?? false,
     memoryBudgetMiB: options.memoryBudgetMiB ?? 8192,
     allowModelPaths: options.allowModelPaths ?? false,
+    embeddingsDir: options.embeddingsDir ?? './embeddings',
   });
 }

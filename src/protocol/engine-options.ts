@@ -8,6 +8,8 @@ export type ExecutionProviderName = (typeof EXECUTION_PROVIDERS)[number];
 export interface EngineOptions {
   /** Folder holding one sub-folder per model. @default './models' */
   modelsDir: string;
+  /** Folder of textual-inversion embeddings, used by file name in prompts. @default './embeddings' */
+  embeddingsDir?: string;
   /** onnxruntime execution provider. @default 'cpu' */
   executionProvider?: string;
   /** GPU device id for cuda/dml. @default 0 */
@@ -32,6 +34,7 @@ const NonNegativeInt = z.number().int().nonnegative();
 
 export const EngineOptionsSchema = z.object({
   modelsDir: z.string(),
+  embeddingsDir: z.string().optional(),
   executionProvider: z.string().optional(),
   deviceId: NonNegativeInt.optional(),
   threads: NonNegativeInt.optional(),

@@ -14,6 +14,7 @@ describe('parseEnv', () => {
         DISCORD_API_BASE: undefined,
         DEV_GUILD_ID: undefined,
         MODELS_DIR: './models',
+        EMBEDDINGS_DIR: './embeddings',
         DATA_DIR: './data',
         DEFAULT_MODEL: undefined,
         EXECUTION_PROVIDER: 'cpu',
@@ -32,6 +33,7 @@ describe('parseEnv', () => {
       DISCORD_API_BASE: 'http://127.0.0.1:9000/api/',
       DEV_GUILD_ID: '123456789012345678',
       MODELS_DIR: '/models',
+      EMBEDDINGS_DIR: '/emb',
       DATA_DIR: '',
       DEFAULT_MODEL: 'tiny',
       EXECUTION_PROVIDER: 'cuda',
@@ -46,6 +48,7 @@ describe('parseEnv', () => {
       DISCORD_API_BASE: 'http://127.0.0.1:9000/api',
       DEV_GUILD_ID: '123456789012345678',
       MODELS_DIR: '/models',
+      EMBEDDINGS_DIR: '/emb',
       DATA_DIR: './data',
       DEFAULT_MODEL: 'tiny',
       EXECUTION_PROVIDER: 'cuda',
@@ -108,6 +111,7 @@ describe('parseEngineEnv', () => {
     expect(result.ok).toBe(true);
     expect(result.ok && engineOptionsFromEnv(result.env)).toEqual({
       modelsDir: './models',
+      embeddingsDir: './embeddings',
       executionProvider: 'cpu',
       deviceId: 0,
       threads: 0,
@@ -117,6 +121,7 @@ describe('parseEngineEnv', () => {
     const set = parseEngineEnv({ EXECUTION_PROVIDER: 'CUDA', EXECUTION_DEVICE_ID: '1', CPU_THREADS: '4', EXECUTION_PROVIDER_FALLBACK: 'cpu', MODELS_DIR: '/m' });
     expect(set.ok && engineOptionsFromEnv(set.env)).toEqual({
       modelsDir: '/m',
+      embeddingsDir: './embeddings',
       executionProvider: 'cuda',
       deviceId: 1,
       threads: 4,

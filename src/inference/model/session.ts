@@ -101,6 +101,21 @@ export class ModelSession {
     );
   }
 
+  /**
+   * Open a model from bytes in memory: a text encoder whose token table was grown for textual-inversion
+   * embeddings (onnx-initializers.ts). `file` is the model's path, for error messages; the model must keep its
+   * weights inline (external data would resolve against the working directory, not the model's folder).
+   */
+  static async fromBytes(bytes: Uint8Array, file: string, options: SessionOptions = {}): Promise<ModelSession> {
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(bytes, options);
+    } catch (error) {
+      throw new ModelLoadError(`Cannot load ${file} from memory: ${(error as Error).message}`, file, { cause: error });
+    }
+    return new ModelSession(file, session, toSpecs(file, session.inputMetadata), toSpecs(file, session.outputMetadata), bytes.byteLength);
+  }
+
   /** The declared input, or a ModelLoadError naming what the model has instead. */
   input(name: string): IoSpec {
     const spec = this.inputs.get(name);
