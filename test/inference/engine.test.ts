@@ -331,11 +331,21 @@ describe('bad input gets one clear message', () => {
     await rm(dir, { recursive: true });
   });
 
-  it('refuses SDXL pipelines by name', async () => {
-    const dir = path.join(root, 'xl');
+  it('refuses unknown pipelines by name, listing the supported ones', async () => {
+    const dir = path.join(root, 'sd3');
+    await writeTinyModel(dir);
+    await writeFile(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'StableDiffusion3Pipeline' }));
+    await expect(engine.generate(req({ model: 'sd3' }))).rejects.toThrow(/pipeline "StableDiffusion3Pipeline" is not supported \(supported: .*ORTStableDiffusionXLPipeline/);
+    await rm(dir, { recursive: true });
+  });
+
+  it('takes SDXL from the UNet, not the pipeline name: an SD 1.x UNet under an SDXL class name runs as SD 1.x', async () => {
+    const dir = path.join(root, 'xl-named');
     await writeTinyModel(dir);
     await writeFile(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'ORTStableDiffusionXLPipeline' }));
-    await expect(engine.generate(req({ model: 'xl' }))).rejects.toThrow(/SDXL is not supported yet/);
+    const named = await engine.generate(req({ model: 'xl-named' }));
+    const plain = await engine.generate(req({ model: 'base' }));
+    expect((await pngToRgb(named.images[0].png)).equals(await pngToRgb(plain.images[0].png))).toBe(true);
     await rm(dir, { recursive: true });
   });
 });
