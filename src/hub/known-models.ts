@@ -96,7 +96,7 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
     family: 'sdxl',
     defaults: TURBO,
     schedulerConfig: TURBO_SCHEDULER,
-    note: 'SDXL-Turbo, fp16 optimized for the CUDA provider (may not load on CPU; fp16 VAE may give NaN/black images); about 7 GB',
+    note: 'SDXL-Turbo, fp16 optimized for the CUDA provider (may not load on CPU; its fp16 VAE may give NaN/black images); text_encoder_2 alone 4.17 GB in the hub listing',
   },
   {
     repo: 'stabilityai/stable-diffusion-xl-base-1.0',
