@@ -39,7 +39,6 @@ const SUPPORTED_PIPELINES = new Set([
   'ORTStableDiffusionXLImg2ImgPipeline',
   'OnnxStableDiffusionXLPipeline',
   'OnnxStableDiffusionXLImg2ImgPipeline',
-  'LatentConsistencyModelPipelineXL',
 ]);
 
 export interface ModelFolder {
