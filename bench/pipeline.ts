@@ -4,7 +4,10 @@
  * Prints (a) wall time ÷ Σ session.run time for a 20-step generation, (b) time to the first preview,
  * (c) preview share of the generation, (d) peak RSS. Targets from DESIGN.md; this prints, it does not assert.
  *
- *   npm run bench:pipeline [-- --steps 20 --runs 3 --preview-every 2 --layers N]
+ *   npm run bench:pipeline [-- --steps 20 --runs 3 --preview-every 2 --layers N] [-- --sdxl]
+ *
+ * `--sdxl` runs the same measures on an SDXL-layout model (two text encoders with hidden states, a UNet with
+ * text_embeds and time_ids), so the SDXL conditioning's overhead shows in (a).
  */
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -12,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { createEngine } from '../src/inference/engine.js';
 import { ModelSession } from '../src/inference/model/session.js';
 import type { GenerateRequest } from '../src/protocol/generate-request.js';
-import { makeTempDir, writeTinyModel } from '../test/fixtures/tiny-models.js';
+import { makeTempDir, SDXL_TINY, writeTinyModel, writeTinySdxlModel } from '../test/fixtures/tiny-models.js';
 
 const { values } = parseArgs({
   options: {
@@ -22,8 +25,12 @@ const { values } = parseArgs({
     'preview-every': { type: 'string', default: '2' },
     layers: { type: 'string' },
     size: { type: 'string', default: '512' },
+    sdxl: { type: 'boolean', default: false },
   },
 });
+const sdxl = values.sdxl;
+const writeModel = (modelDir: string, layers: number) =>
+  sdxl ? writeTinySdxlModel(modelDir, { heavyLayers: layers }) : writeTinyModel(modelDir, { heavyLayers: layers, heavyWidth: 64 });
 const steps = Number(values.steps);
 const runs = Number(values.runs);
 const previewEvery = Number(values['preview-every']);
@@ -33,13 +40,20 @@ const dir = await makeTempDir('imagine-bench-');
 /** Time one batch-2 UNet call of a model with `layers` heavy layers. */
 async function unetCallMs(layers: number): Promise<number> {
   const modelDir = path.join(dir, `probe-${layers}`);
-  await writeTinyModel(modelDir, { heavyLayers: layers, heavyWidth: 64 });
+  await writeModel(modelDir, layers);
   const unet = await ModelSession.load(path.join(modelDir, 'unet', 'model.onnx'), { graphOptimizationLevel: 'all' });
   const n = 2 * 4 * (size / 8) ** 2;
+  const ctx = sdxl ? SDXL_TINY.width1 + SDXL_TINY.width2 : 16;
   const feeds = {
     sample: { data: new Float32Array(n), dims: [2, 4, size / 8, size / 8] },
     timestep: { data: [500, 500], dims: [2] },
-    encoder_hidden_states: { data: new Float32Array(2 * 77 * 16), dims: [2, 77, 16] },
+    encoder_hidden_states: { data: new Float32Array(2 * 77 * ctx), dims: [2, 77, ctx] },
+    ...(sdxl
+      ? {
+          text_embeds: { data: new Float32Array(2 * SDXL_TINY.width2), dims: [2, SDXL_TINY.width2] },
+          time_ids: { data: [size, size, 0, 0, size, size, size, size, 0, 0, size, size], dims: [2, 6] },
+        }
+      : {}),
   };
   await unet.run(feeds, ['out_sample']);
   const times: number[] = [];
@@ -58,7 +72,7 @@ while (!values.layers && callMs < 50 && layers < 64) {
   layers = Math.max(layers + 1, Math.ceil(layers * (55 / callMs)));
   callMs = await unetCallMs(layers);
 }
-await writeTinyModel(path.join(dir, 'heavy'), { heavyLayers: layers, heavyWidth: 64 });
+await writeModel(path.join(dir, 'heavy'), layers);
 const engine = await createEngine({ modelsDir: dir });
 
 const request: GenerateRequest = {
@@ -117,7 +131,7 @@ const rows: [string, string, string][] = [
   ["(c') wall time added by previews", `${(wallDelta * 100).toFixed(2)} %`, ''],
   ['(d) peak RSS', `${rssMiB.toFixed(0)} MiB`, ''],
 ];
-console.log(`bench:pipeline — ${runs} runs each, median; onnxruntime on ${engine.executionProvider}, node ${process.version}`);
+console.log(`bench:pipeline${sdxl ? ' (SDXL layout)' : ''} — ${runs} runs each, median; onnxruntime on ${engine.executionProvider}, node ${process.version}`);
 console.log('| measure | value | target |\n| --- | --- | --- |');
 for (const [k, v, t] of rows) console.log(`| ${k} | ${v} | ${t} |`);
 await engine.dispose();

@@ -31,6 +31,9 @@ const LCM = { sampler: 'lcm', steps: 4, cfg: 8, width: 512, height: 512 } as con
 // ADD-distilled: 1–4 Euler steps from t=999 with guidance off, trained at 512×512 (diffusers sdxl_turbo.md).
 const TURBO = { sampler: 'euler', steps: 1, cfg: 0, width: 512, height: 512 } as const;
 const TURBO_SCHEDULER = { timestep_spacing: 'trailing' };
+// SDXL base: diffusers' and onnxruntime's SDXL demo defaults (30 steps, guidance 5) at its native 1024×1024; Euler
+// is the scheduler the repository ships (EulerDiscreteScheduler).
+const SDXL = { sampler: 'euler', steps: 30, cfg: 5, width: 1024, height: 1024 } as const;
 
 export const KNOWN_MODELS: readonly KnownModel[] = [
   {
@@ -79,6 +82,27 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
     schedulerConfig: TURBO_SCHEDULER,
     configRepo: 'stabilityai/sd-turbo',
     note: 'SD-Turbo, fp16 optimized for the CUDA provider (may not load on CPU); about 2.6 GB',
+  },
+  // SDXL sizes are from the hub listings (reference/inference.md §5); nothing here was downloaded.
+  {
+    repo: 'stabilityai/sdxl-turbo',
+    family: 'sdxl',
+    defaults: TURBO,
+    schedulerConfig: TURBO_SCHEDULER,
+    note: 'SDXL-Turbo, fp32 optimum export; about 13.9 GB (unet model.onnx_data 10.3 GB, text_encoder_2 2.78 GB); 1–4 steps, no guidance, 512×512; wants about 16 GB of model memory',
+  },
+  {
+    repo: 'tlwu/sdxl-turbo-onnxruntime',
+    family: 'sdxl',
+    defaults: TURBO,
+    schedulerConfig: TURBO_SCHEDULER,
+    note: 'SDXL-Turbo, fp16 optimized for the CUDA provider (may not load on CPU; its fp16 VAE may give NaN/black images); text_encoder_2 alone 4.17 GB in the hub listing',
+  },
+  {
+    repo: 'stabilityai/stable-diffusion-xl-base-1.0',
+    family: 'sdxl',
+    defaults: SDXL,
+    note: 'SDXL base 1.0, fp32 optimum export; about 13.9 GB (unet 10.27 GB, text_encoder_2 2.78 GB); 30 steps, cfg 5, 1024×1024; wants about 16 GB of model memory',
   },
 ];
 

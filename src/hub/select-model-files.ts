@@ -14,8 +14,22 @@ export const CONFIG_FILES = [
 
 export { REQUIRED_FILES };
 
+/**
+ * SDXL's second tokenizer, taken when the repository has it. Kept out of CONFIG_FILES, whose absence makes a
+ * known repository fetch its config repository: SD 1.x repositories never have these.
+ */
+export const SDXL_CONFIG_FILES = [
+  'tokenizer_2/vocab.json',
+  'tokenizer_2/merges.txt',
+  'tokenizer_2/special_tokens_map.json',
+  'tokenizer_2/tokenizer_config.json',
+] as const;
+
+/** Needed besides REQUIRED_FILES when the repository is SDXL (has text_encoder_2/ or tokenizer_2/). */
+const SDXL_REQUIRED_FILES = ['text_encoder_2/model.onnx', 'tokenizer_2/vocab.json', 'tokenizer_2/merges.txt'] as const;
+
 /** ONNX component folders the engine loads; vae_encoder is optional (img2img, upscale refinement). */
-const COMPONENTS = ['text_encoder', 'unet', 'vae_decoder', 'vae_encoder'] as const;
+const COMPONENTS = ['text_encoder', 'text_encoder_2', 'unet', 'vae_decoder', 'vae_encoder'] as const;
 
 // The graph, its external weights under the names each exporter uses (diffusers/Olive `weights.pb`, optimum
 // `model.onnx_data`, torch.onnx `*.onnx.data`), and the component's config.json (vae scaling_factor).
@@ -29,11 +43,12 @@ function isComponentFile(name: string): boolean {
   );
 }
 
-// Markers of pipelines with a second text encoder (SDXL, SD3) the engine does not run yet.
-const SECOND_ENCODER = /^(text_encoder_2|tokenizer_2|text_encoder_3)\//;
+// SDXL's second encoder: the engine runs it (#12). A third one is SD3, which it does not run.
+const SDXL_MARKER = /^(text_encoder_2|tokenizer_2)\//;
+const THIRD_ENCODER = /^(text_encoder_3|tokenizer_3)\//;
 
 /** Class names in model_index.json that the engine cannot run; matched before any large download. */
-const UNSUPPORTED_CLASS = /XL|StableDiffusion3|Flux|Kandinsky|Wuerstchen|StableCascade|PixArt|Sana|Kolors|Hunyuan/i;
+const UNSUPPORTED_CLASS = /StableDiffusion3|Flux|Kandinsky|Wuerstchen|StableCascade|PixArt|Sana|Kolors|Hunyuan/i;
 
 export interface FileSelection {
   /** What to download, in a stable order: config files first, then components. */
@@ -66,14 +81,14 @@ export function unsafePathReason(repoPath: string): string | undefined {
 
 /**
  * Pick the files the engine needs from a repository listing. `configFiles` (a known model's config repository)
- * fills in config files the main listing lacks. Throws a UserError listing what is missing, or refusing SDXL.
+ * fills in config files the main listing lacks. Throws a UserError listing what is missing, or refusing SD3.
  */
 export function selectModelFiles(
   repo: string,
   listing: readonly HubFile[],
   configFiles: readonly HubFile[] = [],
 ): FileSelection {
-  if (listing.some((f) => SECOND_ENCODER.test(f.path))) throw unsupportedPipeline(repo, 'it has text_encoder_2');
+  if (listing.some((f) => THIRD_ENCODER.test(f.path))) throw unsupportedPipeline(repo, 'it has text_encoder_3');
   const selection = selectFiles(repo, listing, configFiles);
   const bad = selection.files.find((f) => unsafePathReason(f.path) !== undefined);
   if (bad) {
@@ -101,6 +116,13 @@ function selectFiles(
     const file = byPath.get(path) ?? configByPath.get(path);
     if (file) files.push(file);
   }
+  const sdxl = listing.some((f) => SDXL_MARKER.test(f.path));
+  if (sdxl) {
+    for (const path of SDXL_CONFIG_FILES) {
+      const file = byPath.get(path) ?? configByPath.get(path);
+      if (file) files.push(file);
+    }
+  }
   const hasComponent = (c: string): boolean => byPath.has(`${c}/model.onnx`);
   for (const component of COMPONENTS) {
     if (!hasComponent(component)) continue;
@@ -111,7 +133,7 @@ function selectFiles(
   }
 
   const chosen = new Set(files.map((f) => f.path));
-  const missing = REQUIRED_FILES.filter((p) => !chosen.has(p));
+  const missing = [...REQUIRED_FILES, ...(sdxl ? SDXL_REQUIRED_FILES : [])].filter((p) => !chosen.has(p));
   if (missing.length > 0) {
     const pytorchOnly =
       !listing.some((f) => f.path.endsWith('.onnx')) &&
@@ -138,13 +160,22 @@ export function checkPipelineClass(repo: string, modelIndexText: string): void {
   if (typeof className === 'string' && UNSUPPORTED_CLASS.test(className)) {
     throw unsupportedPipeline(repo, `model_index.json says ${className}`);
   }
+  // The SDXL refiner shares its class name with SDXL img2img; its config asks for the aesthetic-score time ids.
+  if ((JSON.parse(modelIndexText) as { requires_aesthetics_score?: unknown }).requires_aesthetics_score === true) {
+    throw new UserError(
+      Identifiers.InvalidModel,
+      `${repo} is an SDXL refiner (model_index.json sets requires_aesthetics_score); SDXL refiner models are not supported yet. ` +
+        'Pick an SDXL base or Turbo repository (docs/models.md lists known ones).',
+      { repo },
+    );
+  }
 }
 
 function unsupportedPipeline(repo: string, evidence: string): UserError {
   return new UserError(
     Identifiers.InvalidModel,
-    `${repo} is an SDXL-class pipeline (${evidence}); the engine runs SD 1.x/2.x models (including LCM and ` +
-      'Turbo) only so far. Pick one of those (docs/models.md lists known repositories).',
+    `${repo} is a pipeline the engine does not run (${evidence}); it runs SD 1.x/2.x (including LCM and Turbo) ` +
+      'and SDXL/SDXL-Turbo models. Pick one of those (docs/models.md lists known repositories).',
     { repo },
   );
 }

@@ -86,6 +86,16 @@ class OnnxEngine implements Engine {
       return { model: await cached.model, loadMs: 0 };
     }
     const folder = await inspectModelFolder(dir);
+    // Evicting other models cannot make room for one bigger than the whole budget (an fp32 SDXL is ~14 GB):
+    // refuse before loading, saying what to change, rather than exhaust the machine's memory.
+    const budgetBytes = this.options.memoryBudgetMiB * MIB;
+    if (folder.sizeBytes > budgetBytes) {
+      throw new ModelLoadError(
+        `${folder.dir}: model "${folder.name}" needs about ${Math.ceil(folder.sizeBytes / MIB)} MiB (its ONNX files), more than the whole model memory budget ` +
+          `of ${this.options.memoryBudgetMiB} MiB; raise MODEL_MEMORY_BUDGET_MIB (if the machine has that much memory) or use a smaller (fp16) export of the model.`,
+        folder.dir,
+      );
+    }
     await this.makeRoom(folder.sizeBytes, dir);
     const started = performance.now();
     const entry: CacheEntry = { model: this.loadWithFallback(folder), lastUsed: ++this.useCounter };

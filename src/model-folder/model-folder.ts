@@ -22,7 +22,10 @@ export const REQUIRED_FILES = [
   'vae_decoder/model.onnx',
 ] as const;
 
-/** Pipelines the engine can run; SDXL needs two text encoders and extra UNet inputs we do not drive yet. */
+/**
+ * Pipelines the engine can run. The class name only gates the folder: whether a model is SDXL (two text encoders,
+ * pooled embeddings, time ids) is read from the UNet's inputs when it loads, never from this name.
+ */
 const SUPPORTED_PIPELINES = new Set([
   'OnnxStableDiffusionPipeline',
   'OnnxStableDiffusionImg2ImgPipeline',
@@ -30,6 +33,12 @@ const SUPPORTED_PIPELINES = new Set([
   'StableDiffusionPipeline',
   'LatentConsistencyModelPipeline',
   'ORTLatentConsistencyModelPipeline',
+  'StableDiffusionXLPipeline',
+  'StableDiffusionXLImg2ImgPipeline',
+  'ORTStableDiffusionXLPipeline',
+  'ORTStableDiffusionXLImg2ImgPipeline',
+  'OnnxStableDiffusionXLPipeline',
+  'OnnxStableDiffusionXLImg2ImgPipeline',
 ]);
 
 export interface ModelFolder {
@@ -43,8 +52,16 @@ export interface ModelFolder {
    * says, and the engine then decides from the sessions' metadata.
    */
   family?: ModelFamily;
-  /** Where `family` came from: a guess from the tokenizer yields to what the sessions show (SDXL, a 1024-wide encoder). */
-  familySource?: 'manifest' | 'tokenizer';
+  /**
+   * Where `family` came from: a guess from the tokenizer yields to what the sessions show (SDXL, a 1024-wide
+   * encoder); 'folder' is SDXL's second text encoder and tokenizer (text_encoder_2/, tokenizer_2/).
+   */
+  familySource?: 'manifest' | 'tokenizer' | 'folder';
+  /**
+   * model_index.json `force_zeros_for_empty_prompt` (SDXL: an empty negative prompt is all-zero embeddings,
+   * diffusers' default true); undefined when the file does not say.
+   */
+  forceZerosForEmptyPrompt?: boolean;
   /** scheduler/scheduler_config.json, parsed JSON (the scheduler's zod schema checks it). */
   schedulerConfig: unknown;
   /** Latents are divided by this before the VAE decoder (vae_decoder/config.json, default 0.18215). */
@@ -59,6 +76,10 @@ export interface ModelFolder {
     /** TAESD decoder for cheap previews (taesd_decoder/model.onnx). */
     previewDecoder?: string;
     tokenizerDir: string;
+    /** SDXL's second text encoder (CLIP-G with projection), text_encoder_2/model.onnx. */
+    textEncoder2?: string;
+    /** SDXL's second tokenizer (pads with "!"), tokenizer_2/. */
+    tokenizer2Dir?: string;
   };
   /** Bytes on disk of every model.onnx and its external weights. */
   sizeBytes: number;
@@ -108,8 +129,7 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
   const pipelineClass = typeof index?._class_name === 'string' ? index._class_name : '';
   if (!pipelineClass) throw new ModelLoadError(`${indexFile} has no "_class_name"`, indexFile);
   if (!SUPPORTED_PIPELINES.has(pipelineClass)) {
-    const hint = /XL/i.test(pipelineClass) ? ' (SDXL is not supported yet: use an SD 1.x/2.x, Turbo or LCM model)' : '';
-    throw new ModelLoadError(`${indexFile}: pipeline "${pipelineClass}" is not supported${hint}`, indexFile);
+    throw new ModelLoadError(`${indexFile}: pipeline "${pipelineClass}" is not supported (supported: ${[...SUPPORTED_PIPELINES].join(', ')})`, indexFile);
   }
   const schedulerConfig = await readJson(path.join(resolved, 'scheduler', 'scheduler_config.json'), 'scheduler config');
 
@@ -129,6 +149,20 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
   const vaeDecoder = (await component('vae_decoder', true))!;
   const vaeEncoder = await component('vae_encoder', false);
   const previewDecoder = await component('taesd_decoder', false);
+  // SDXL: either half of the second encoder marks the folder as SDXL, and then both halves must be there (the
+  // engine checks again against the UNet's inputs, which decide).
+  const tokenizer2Dir = path.join(resolved, 'tokenizer_2');
+  const hasTokenizer2 = await exists(tokenizer2Dir);
+  let textEncoder2 = await component('text_encoder_2', false);
+  const sdxlLayout = hasTokenizer2 || textEncoder2 !== undefined;
+  if (sdxlLayout) {
+    textEncoder2 = (await component('text_encoder_2', true))!;
+    for (const f of ['vocab.json', 'merges.txt']) {
+      const file = path.join(tokenizer2Dir, f);
+      if (!(await exists(file))) throw new ModelLoadError(`Missing SDXL tokenizer_2 file: ${file} (SDXL folders need tokenizer_2/ next to text_encoder_2/)`, file);
+    }
+  }
+  const forceZeros = index.force_zeros_for_empty_prompt;
 
   let vaeScalingFactor = 0.18215;
   const vaeConfigFile = path.join(resolved, 'vae_decoder', 'config.json');
@@ -148,10 +182,11 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
     if (typeof cfg.in_channels === 'number' && Number.isInteger(cfg.in_channels) && cfg.in_channels > 0) unetInChannels = cfg.in_channels;
   }
   const manifest = await readModelManifest(resolved);
-  const guessed = manifest.family === undefined ? await guessFamily(resolved) : undefined;
+  const guessed = manifest.family === undefined ? (sdxlLayout ? 'sdxl' : await guessFamily(resolved)) : undefined;
   const family = manifest.family ?? guessed;
+  const familySource = manifest.family ? 'manifest' : sdxlLayout ? 'folder' : 'tokenizer';
   let sizeBytes = 0;
-  for (const file of [textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder]) {
+  for (const file of [textEncoder, textEncoder2, unet, vaeDecoder, vaeEncoder, previewDecoder]) {
     if (file) sizeBytes += await folderBytes(path.dirname(file));
   }
   return {
@@ -159,11 +194,12 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
     dir: resolved,
     pipelineClass,
     manifest,
-    ...(family === undefined ? {} : { family, familySource: manifest.family ? 'manifest' : 'tokenizer' }),
+    ...(family === undefined ? {} : { family, familySource }),
+    ...(typeof forceZeros === 'boolean' ? { forceZerosForEmptyPrompt: forceZeros } : {}),
     schedulerConfig,
     vaeScalingFactor,
     ...(unetInChannels === undefined ? {} : { unetInChannels }),
-    files: { textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder, tokenizerDir },
+    files: { textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder, tokenizerDir, ...(sdxlLayout ? { textEncoder2, tokenizer2Dir } : {}) },
     sizeBytes,
   };
 }

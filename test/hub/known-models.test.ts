@@ -22,6 +22,19 @@ describe('known models', () => {
     expect(turbo.family).toBe('sd2');
   });
 
+  it('runs SDXL-Turbo like SD-Turbo (1 Euler step, cfg 0, 512×512, trailing) and SDXL base at 30 steps, cfg 5, 1024×1024', () => {
+    for (const repo of ['stabilityai/sdxl-turbo', 'tlwu/sdxl-turbo-onnxruntime']) {
+      const turbo = findKnownModel(repo)!;
+      expect(turbo.family).toBe('sdxl');
+      expect(turbo.defaults).toEqual({ sampler: 'euler', steps: 1, cfg: 0, width: 512, height: 512 });
+      expect(turbo.schedulerConfig).toEqual({ timestep_spacing: 'trailing' });
+    }
+    const base = findKnownModel('stabilityai/stable-diffusion-xl-base-1.0')!;
+    expect(base.family).toBe('sdxl');
+    expect(base.defaults).toEqual({ sampler: 'euler', steps: 30, cfg: 5, width: 1024, height: 1024 });
+    expect(base.schedulerConfig).toBeUndefined();
+  });
+
   it('runs LCM models in 4 LCM steps with guidance folded into the UNet', () => {
     expect(findKnownModel('TheyCallMeHex/LCM-Dreamshaper-V7-ONNX')!.defaults).toEqual({
       sampler: 'lcm',

@@ -60,12 +60,21 @@ describe('listInstalledModels', () => {
     await makeModel('sd2ish', { 'tokenizer/special_tokens_map.json': JSON.stringify({ pad_token: { content: '!' } }) });
     await makeModel('sd1ish', { 'tokenizer/tokenizer_config.json': JSON.stringify({ pad_token: '<|endoftext|>' }) });
     await makeModel('unknown');
+    // SDXL's first tokenizer pads like SD 1.x: its second encoder and tokenizer tell it apart.
+    await makeModel('xlish', {
+      'tokenizer/special_tokens_map.json': JSON.stringify({ pad_token: '<|endoftext|>' }),
+      'tokenizer_2/special_tokens_map.json': JSON.stringify({ pad_token: '!' }),
+      'text_encoder_2/model.onnx': 'x'.repeat(300),
+    });
     const models = await listInstalledModels(modelsDir);
     expect(models.map((m) => (m.valid ? [m.name, m.family, m.familyGuessed] : [m.name]))).toEqual([
       ['sd1ish', 'sd1', true],
       ['sd2ish', 'sd2', true],
       ['unknown', undefined, false],
+      ['xlish', 'sdxl', true],
     ]);
+    // models:list's size counts the second encoder too.
+    expect(models.find((m) => m.name === 'xlish')!.sizeBytes - models.find((m) => m.name === 'unknown')!.sizeBytes).toBeGreaterThanOrEqual(300);
   });
 
   it('shows broken folders with the reason instead of failing', async () => {

@@ -509,19 +509,45 @@ describe('pullModel', () => {
     expect(messages).toContain('skipping "C:/evil.txt": it has a drive letter, and the engine does not need it');
   });
 
-  it('refuses an SDXL repository before downloading anything', async () => {
-    const sdxl = [...tinyRepoFiles(), { path: 'text_encoder_2/model.onnx', content: bytes(9, 100), lfs: true }];
-    await start({ ...tiny, files: sdxl });
+  it('refuses an SD3 repository before downloading anything', async () => {
+    const sd3 = [...tinyRepoFiles(), { path: 'text_encoder_3/model.onnx', content: bytes(9, 100), lfs: true }];
+    await start({ ...tiny, files: sd3 });
     const error = (await pull().catch((e: unknown) => e)) as UserError;
     expect(error.identifier).toBe(Identifiers.InvalidModel);
-    expect(error.message).toContain('is an SDXL-class pipeline (it has text_encoder_2)');
+    expect(error.message).toContain('is a pipeline the engine does not run (it has text_encoder_3)');
     expect(hub.requests.filter((r) => r.path.includes('/resolve/'))).toEqual([]);
   });
 
-  it('refuses an SDXL pipeline class named in model_index.json after fetching only that file', async () => {
-    await start({ ...tiny, files: tinyRepoFiles({ className: 'ORTStableDiffusionXLPipeline' }) });
+  it('pulls a known SDXL-Turbo repository: second encoder and tokenizer, model.onnx_data, Turbo settings', async () => {
+    const json = (value: unknown): Buffer => Buffer.from(JSON.stringify(value));
+    const sdxl = [
+      ...tinyRepoFiles({ className: 'ORTStableDiffusionXLPipeline' }),
+      { path: 'tokenizer_2/vocab.json', content: json({ '!': 0, 'a</w>': 1 }) },
+      { path: 'tokenizer_2/merges.txt', content: Buffer.from('#version: 0.2\na b\n') },
+      { path: 'tokenizer_2/special_tokens_map.json', content: json({ pad_token: '!' }) },
+      { path: 'text_encoder_2/model.onnx', content: bytes(9, 3_000), lfs: true },
+      { path: 'text_encoder_2/model.onnx_data', content: bytes(10, 50_000), lfs: true },
+    ];
+    await start({ id: 'stabilityai/sdxl-turbo', commit: COMMIT, files: sdxl });
+    const result = await pull({ repo: 'stabilityai/sdxl-turbo' });
+    const target = path.join(modelsDir, 'sdxl-turbo');
+    expect(result.path).toBe(target);
+    const pulled = await filesUnder(target);
+    for (const f of ['text_encoder_2/model.onnx', 'text_encoder_2/model.onnx_data', 'tokenizer_2/vocab.json', 'tokenizer_2/merges.txt', 'tokenizer_2/special_tokens_map.json']) {
+      expect(pulled).toContain(f);
+    }
+    expect(JSON.parse(await readFile(path.join(target, 'imagine-bot.json'), 'utf8'))).toEqual({
+      family: 'sdxl',
+      defaults: { sampler: 'euler', steps: 1, cfg: 0, width: 512, height: 512 },
+      source: { repo: 'stabilityai/sdxl-turbo', revision: COMMIT },
+    });
+    expect(JSON.parse(await readFile(path.join(target, 'scheduler', 'scheduler_config.json'), 'utf8')).timestep_spacing).toBe('trailing');
+  });
+
+  it('refuses an SD3 pipeline class named in model_index.json after fetching only that file', async () => {
+    await start({ ...tiny, files: tinyRepoFiles({ className: 'StableDiffusion3Pipeline' }) });
     const error = (await pull().catch((e: unknown) => e)) as UserError;
-    expect(error.message).toContain('model_index.json says ORTStableDiffusionXLPipeline');
+    expect(error.message).toContain('model_index.json says StableDiffusion3Pipeline');
     expect(hub.requests.filter((r) => r.path.includes('/resolve/')).map((r) => r.path)).toEqual([
       `/tester/Tiny-SD/resolve/${COMMIT}/model_index.json`,
     ]);

@@ -91,20 +91,66 @@ describe('selectModelFiles', () => {
     );
   });
 
-  it('refuses a listing with a second text encoder as SDXL', () => {
-    const error = caught(() => selectModelFiles('o/xl', listing([...CONFIG, 'tokenizer_2/vocab.json'])));
-    expect(error.message).toMatch(/^o\/xl is an SDXL-class pipeline \(it has text_encoder_2\)/);
+  it('takes an SDXL listing with its second encoder, second tokenizer and optimum\'s model.onnx_data', () => {
+    const sdxl = [
+      ...CONFIG,
+      'tokenizer_2/vocab.json',
+      'tokenizer_2/merges.txt',
+      'tokenizer_2/special_tokens_map.json',
+      'text_encoder/model.onnx',
+      'text_encoder_2/model.onnx',
+      'text_encoder_2/model.onnx_data',
+      'text_encoder_2/model.safetensors',
+      'unet/model.onnx',
+      'unet/model.onnx_data',
+      'unet/diffusion_pytorch_model.fp16.safetensors',
+      'vae_decoder/model.onnx',
+      'vae_decoder/config.json',
+    ];
+    const { files, skipped } = selectModelFiles('o/xl', listing(sdxl));
+    expect(files.map((f) => f.path)).toEqual([
+      ...CONFIG,
+      'tokenizer_2/vocab.json',
+      'tokenizer_2/merges.txt',
+      'tokenizer_2/special_tokens_map.json',
+      'text_encoder/model.onnx',
+      'text_encoder_2/model.onnx',
+      'text_encoder_2/model.onnx_data',
+      'unet/model.onnx',
+      'unet/model.onnx_data',
+      'vae_decoder/model.onnx',
+      'vae_decoder/config.json',
+    ]);
+    expect(skipped).toEqual(['text_encoder_2/model.safetensors', 'unet/diffusion_pytorch_model.fp16.safetensors']);
+  });
+
+  it('names the missing half of an SDXL listing', () => {
+    const error = caught(() =>
+      selectModelFiles('o/xl', listing([...CONFIG, 'tokenizer_2/vocab.json', 'text_encoder/model.onnx', 'unet/model.onnx', 'vae_decoder/model.onnx'])),
+    );
+    expect(error.message).toMatch(/^o\/xl is not a diffusers ONNX export the engine can use: missing text_encoder_2\/model\.onnx, tokenizer_2\/merges\.txt\./);
+  });
+
+  it('refuses a listing with a third text encoder (SD3)', () => {
+    const error = caught(() => selectModelFiles('o/sd3', listing([...CONFIG, 'text_encoder_3/model.onnx'])));
+    expect(error.message).toMatch(/^o\/sd3 is a pipeline the engine does not run \(it has text_encoder_3\)/);
   });
 });
 
 describe('checkPipelineClass', () => {
-  it('accepts SD and LCM pipelines and refuses SDXL, SD3 and Flux ones', () => {
-    for (const ok of ['OnnxStableDiffusionPipeline', 'StableDiffusionPipeline', 'LatentConsistencyModelPipeline']) {
+  it('accepts SD, LCM and SDXL pipelines and refuses SD3 and Flux ones', () => {
+    for (const ok of ['OnnxStableDiffusionPipeline', 'StableDiffusionPipeline', 'LatentConsistencyModelPipeline', 'ORTStableDiffusionXLPipeline', 'StableDiffusionXLPipeline']) {
       expect(() => checkPipelineClass('o/r', JSON.stringify({ _class_name: ok }))).not.toThrow();
     }
-    for (const bad of ['ORTStableDiffusionXLPipeline', 'StableDiffusion3Pipeline', 'FluxPipeline']) {
+    for (const bad of ['StableDiffusion3Pipeline', 'FluxPipeline']) {
       expect(() => checkPipelineClass('o/r', JSON.stringify({ _class_name: bad }))).toThrow(`model_index.json says ${bad}`);
     }
+  });
+
+  it('refuses the SDXL refiner by its requires_aesthetics_score', () => {
+    expect(() =>
+      checkPipelineClass('o/refiner', JSON.stringify({ _class_name: 'StableDiffusionXLImg2ImgPipeline', requires_aesthetics_score: true })),
+    ).toThrow('o/refiner is an SDXL refiner (model_index.json sets requires_aesthetics_score); SDXL refiner models are not supported yet.');
   });
 
   it('reports a model_index.json that is not JSON', () => {

@@ -9,6 +9,7 @@ import { createEngine, type OnnxEngineHandle } from '../../src/inference/engine.
 import { pngToRgb } from '../../src/inference/image/pixels.js';
 import { parseParameters } from '../../src/protocol/png-parameters.js';
 import { readPngText } from '../../src/protocol/png-text.js';
+import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
 import { SAMPLER_NAMES } from '../../src/protocol/samplers.js';
 import { type GenerateRequest, type StepProgress } from '../../src/protocol/generate-request.js';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../fixtures/tiny-models.js';
@@ -331,11 +332,21 @@ describe('bad input gets one clear message', () => {
     await rm(dir, { recursive: true });
   });
 
-  it('refuses SDXL pipelines by name', async () => {
-    const dir = path.join(root, 'xl');
+  it('refuses unknown pipelines by name, listing the supported ones', async () => {
+    const dir = path.join(root, 'sd3');
+    await writeTinyModel(dir);
+    await writeFile(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'StableDiffusion3Pipeline' }));
+    await expect(engine.generate(req({ model: 'sd3' }))).rejects.toThrow(/pipeline "StableDiffusion3Pipeline" is not supported \(supported: .*ORTStableDiffusionXLPipeline/);
+    await rm(dir, { recursive: true });
+  });
+
+  it('takes SDXL from the UNet, not the pipeline name: an SD 1.x UNet under an SDXL class name runs as SD 1.x', async () => {
+    const dir = path.join(root, 'xl-named');
     await writeTinyModel(dir);
     await writeFile(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'ORTStableDiffusionXLPipeline' }));
-    await expect(engine.generate(req({ model: 'xl' }))).rejects.toThrow(/SDXL is not supported yet/);
+    const named = await engine.generate(req({ model: 'xl-named' }));
+    const plain = await engine.generate(req({ model: 'base' }));
+    expect((await pngToRgb(named.images[0].png)).equals(await pngToRgb(plain.images[0].png))).toBe(true);
     await rm(dir, { recursive: true });
   });
 });
@@ -380,7 +391,9 @@ describe('model management', () => {
   });
 
   it('unloads the least recently used model when the memory budget is exceeded', async () => {
-    const small = await createEngine({ modelsDir: root, memoryBudgetMiB: 0.001 });
+    // Room for one tiny model but not two (the SD 1.x and SD 2.x tiny models are the same size).
+    const one = (await inspectModelFolder(path.join(root, 'base'))).sizeBytes;
+    const small = await createEngine({ modelsDir: root, memoryBudgetMiB: (one * 1.5) / 2 ** 20 });
     await small.generate(req({ model: 'base' }));
     await small.generate(req({ model: 'sd2' }));
     expect(small.loadedModels()).toEqual(['sd2']);
@@ -389,6 +402,15 @@ describe('model management', () => {
     await roomy.generate(req({ model: 'sd2' }));
     expect(roomy.loadedModels().sort()).toEqual(['base', 'sd2']);
     await Promise.all([small.dispose(), roomy.dispose()]);
+  });
+
+  it('refuses to load a model bigger than the whole memory budget, naming MODEL_MEMORY_BUDGET_MIB', async () => {
+    const tiny = await createEngine({ modelsDir: root, memoryBudgetMiB: 0.001 });
+    const error = await tiny.generate(req({ model: 'base' })).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect((error as Error).message).toMatch(/model "base" needs about 1 MiB \(its ONNX files\), more than the whole model memory budget of 0\.001 MiB; raise MODEL_MEMORY_BUDGET_MIB/);
+    expect(tiny.loadedModels()).toEqual([]);
+    await tiny.dispose();
   });
 
   it('tokenizes with a folder that holds only tokenizer/', async () => {

@@ -8,7 +8,7 @@ import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
 import { cleanPromptText, countPromptTokensAtLeast, findBannedWord, hasVisibleCharacter, PROMPT_TOKEN_WINDOW } from './prompt-checks.js';
 import { extractPromptFlags } from './prompt-flags.js';
-import { parseSizeSpec, roundTo, sizeForRatio } from './size.js';
+import { parseSizeSpec, roundTo, sdxlSizeForRatio, sizeForRatio } from './size.js';
 
 /** The raw /imagine options as Discord delivers them (unset options are undefined). */
 export interface ImagineInput {
@@ -27,7 +27,7 @@ export interface ImagineInput {
 export interface ImagineContext {
   settings: GuildSettings;
   /** The installed models users may pick (the bot reads MODELS_DIR itself, so this is known from the start). */
-  models: readonly Pick<ModelSummary, 'name' | 'defaults' | 'fixedSize'>[];
+  models: readonly (Pick<ModelSummary, 'name' | 'defaults' | 'fixedSize'> & Partial<Pick<ModelSummary, 'family'>>)[];
   /** Why an installed model is set aside (it failed to load), if it is. */
   brokenReason?: (model: string) => string | undefined;
   /** DEFAULT_MODEL from the environment; the first listed model when unset. */
@@ -125,8 +125,11 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (sizeSources.length > 1 && new Set(sizeSources.map((s) => s.toLowerCase())).size > 1) {
     return err(invalid('The size is set more than once (size option, `--size`, `--ar`); keep one.'));
   }
-  const defaultWidth = settings.defaults.width ?? modelDefaults.width ?? REQUEST_DEFAULTS.width;
-  const defaultHeight = settings.defaults.height ?? modelDefaults.height ?? REQUEST_DEFAULTS.height;
+  // SDXL (#12) draws at about 1024×1024 and worse far below it: that is its default when nothing else says.
+  const sdxl = model.family === 'sdxl';
+  const familyDefault = sdxl ? 1024 : undefined;
+  const defaultWidth = settings.defaults.width ?? modelDefaults.width ?? familyDefault ?? REQUEST_DEFAULTS.width;
+  const defaultHeight = settings.defaults.height ?? modelDefaults.height ?? familyDefault ?? REQUEST_DEFAULTS.height;
   let width = defaultWidth;
   let height = defaultHeight;
   let userSized = false;
@@ -147,8 +150,9 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
         );
       }
     } else {
-      ({ width, height } = sizeForRatio(spec.value.ratio, defaultWidth * defaultHeight));
-      notes.push(`${spec.value.label} → ${width}x${height}`);
+      // SDXL: the nearest of its training buckets rather than any size of the right shape.
+      ({ width, height } = (sdxl ? sdxlSizeForRatio : sizeForRatio)(spec.value.ratio, defaultWidth * defaultHeight));
+      notes.push(`${spec.value.label} → ${width}x${height}${sdxl ? ' (SDXL bucket)' : ''}`);
     }
   }
   // A model exported for one size draws that size only: fit the request to it here rather than fail in the worker.

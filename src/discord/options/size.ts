@@ -44,3 +44,36 @@ export function sizeForRatio(ratio: readonly [number, number], area: number): { 
   const clampSide = (v: number) => Math.min(max, Math.max(min, roundTo(v, multiple)));
   return { width: clampSide(width), height: clampSide((width * ratio[1]) / ratio[0]) };
 }
+
+/**
+ * The aspect-ratio buckets SDXL was trained on, all about 1024×1024 in area (SDXL paper, appendix; the sizes
+ * diffusers and A1111 users pick). Outside them SDXL draws duplicated subjects and cropped heads.
+ */
+export const SDXL_BUCKETS: readonly (readonly [number, number])[] = [
+  [1024, 1024],
+  [1152, 896],
+  [896, 1152],
+  [1216, 832],
+  [832, 1216],
+  [1344, 768],
+  [768, 1344],
+  [1536, 640],
+  [640, 1536],
+];
+
+const SDXL_AREA = 1024 * 1024;
+
+/**
+ * The SDXL bucket closest to a ratio (compared as log aspect, so 2:1 and 1:2 are equally far from 1:1). At a default
+ * area under SDXL's (SDXL-Turbo's 512×512) the bucket keeps its shape at that area, each side a multiple of 8.
+ */
+export function sdxlSizeForRatio(ratio: readonly [number, number], area: number): { width: number; height: number } {
+  const target = Math.log(ratio[0] / ratio[1]);
+  let best = SDXL_BUCKETS[0];
+  for (const b of SDXL_BUCKETS) if (Math.abs(Math.log(b[0] / b[1]) - target) < Math.abs(Math.log(best[0] / best[1]) - target)) best = b;
+  const scale = Math.sqrt(area / SDXL_AREA);
+  if (scale >= 0.97) return { width: best[0], height: best[1] };
+  const { min, max, multiple } = BOUNDS.side;
+  const clampSide = (v: number) => Math.min(max, Math.max(min, roundTo(v, multiple)));
+  return { width: clampSide(best[0] * scale), height: clampSide(best[1] * scale) };
+}

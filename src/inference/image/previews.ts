@@ -27,6 +27,20 @@ export const SD_LATENT_RGB: LatentRgbMatrix = {
   bias: [-0.017478, -0.055834, -0.105825],
 };
 
+/**
+ * SDXL latent → RGB (its VAE has another latent space than SD 1.x's), fitted by stable-diffusion.cpp
+ * (`sdxl_latent_rgb_proj`, src/runtime/latent-preview.h), chosen for family 'sdxl'.
+ */
+export const SDXL_LATENT_RGB: LatentRgbMatrix = {
+  factors: [
+    [0.258303, 0.27764, 0.329699],
+    [-0.299701, 0.105446, 0.014194],
+    [0.050522, 0.186163, -0.143257],
+    [-0.211938, -0.149892, -0.080036],
+  ],
+  bias: [0.144381, -0.033313, 0.007061],
+};
+
 /** Longest side of a preview image: big enough to see, small enough to upload every few seconds. */
 export const PREVIEW_SIZE = 256;
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ModelLoadError } from '../../errors.js';
 import type { ModelFolder } from '../../model-folder/model-folder.js';
 import type { ModelFamily } from '../../model-folder/model-manifest.js';
-import { SD_LATENT_RGB, type LatentRgbMatrix } from '../image/previews.js';
+import { SD_LATENT_RGB, SDXL_LATENT_RGB, type LatentRgbMatrix } from '../image/previews.js';
 import { ModelSession, type IoSpec, type SessionOptions } from './session.js';
 import { createScheduler, SchedulerConfigError, type CreatedScheduler } from '../schedulers/index.js';
 import { ClipTokenizer } from '../prompt/clip-tokenizer.js';
@@ -28,6 +28,23 @@ export interface UnetContract {
   timestep: IoSpec;
   /** Width of LCM's guidance embedding input `timestep_cond`, when the UNet has it. */
   timestepCondDim?: number;
+  /** SDXL: the UNet takes `text_embeds` [B, pooledWidth] and `time_ids` [B, 6] besides the SD 1.x inputs. */
+  sdxl?: { pooledWidth?: number };
+}
+
+/**
+ * What an SDXL model needs beyond SD 1.x (issue #12): the second encoder and tokenizer, and which outputs carry
+ * the penultimate hidden states (read from the sessions, since exporters name them differently).
+ */
+export interface SdxlContract {
+  textEncoder2: ModelSession;
+  tokenizer2: ClipTokenizer;
+  /** Output of text_encoder read for the embeddings: `hidden_states.{N-2}`, or `hidden_states` (ORT graph surgery). */
+  hiddenState1: string;
+  /** The same for text_encoder_2. */
+  hiddenState2: string;
+  /** Zeros for an empty negative prompt (model_index.json, default true as for SDXL base and Turbo). */
+  forceZerosForEmptyPrompt: boolean;
 }
 
 export interface LoadedModel {
@@ -43,6 +60,8 @@ export interface LoadedModel {
   previewDecoder?: ModelSession;
   previewMatrix?: LatentRgbMatrix;
   unetContract: UnetContract;
+  /** Present exactly when the UNet is SDXL (has `text_embeds` and `time_ids` inputs). */
+  sdxl?: SdxlContract;
   /** Words the model knows (lower case), from imagine-bot.json; prompts using others get a warning. */
   knownWords?: ReadonlySet<string>;
   /** Bytes of every loaded model file, charged against the engine's memory budget. */
@@ -75,11 +94,12 @@ function unetContract(unet: ModelSession, configInChannels?: number): UnetContra
   const w = fixedDim(sample.shape[3]);
   const cond = unet.inputs.get('timestep_cond');
   for (const name of unet.inputs.keys()) {
-    if (!['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond'].includes(name)) {
-      throw new ModelLoadError(`${unet.file}: unexpected UNet input "${name}" (SDXL-style UNets are not supported yet)`, unet.file);
+    if (!['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond', 'text_embeds', 'time_ids'].includes(name)) {
+      throw new ModelLoadError(`${unet.file}: unexpected UNet input "${name}" (the engine drives SD 1.x/2.x, LCM and SDXL inputs only)`, unet.file);
     }
   }
   return {
+    ...sdxlUnet(unet),
     latentChannels,
     inpaint,
     fixedLatentSize: h && w ? [h, w] : undefined,
@@ -90,12 +110,98 @@ function unetContract(unet: ModelSession, configInChannels?: number): UnetContra
   };
 }
 
+/**
+ * SDXL is told from the UNet's inputs, never the folder's name: `text_embeds` (pooled text) and `time_ids` (size
+ * conditioning). Six time ids is base/Turbo; five ([h, w, crop, crop, aesthetic score]) is the refiner.
+ */
+function sdxlUnet(unet: ModelSession): Pick<UnetContract, 'sdxl'> {
+  const textEmbeds = unet.inputs.get('text_embeds');
+  const timeIds = unet.inputs.get('time_ids');
+  if (!textEmbeds && !timeIds) return {};
+  if (!textEmbeds || !timeIds) {
+    throw new ModelLoadError(`${unet.file}: an SDXL UNet needs both "text_embeds" and "time_ids" inputs, this one has only "${(textEmbeds ?? timeIds)!.name}"; re-export the UNet`, unet.file);
+  }
+  const idsWidth = fixedDim(timeIds.shape[1]);
+  if (idsWidth === 5) {
+    throw new ModelLoadError(`${unet.file}: SDXL refiner models are not supported yet ("time_ids" has 5 values: the refiner's aesthetic-score conditioning); use an SDXL base or Turbo model`, unet.file);
+  }
+  if (timeIds.shape.length !== 2 || (idsWidth !== undefined && idsWidth !== 6)) {
+    throw new ModelLoadError(`${unet.file}: "time_ids" must be [batch, 6], it is [${timeIds.shape.join(', ')}]`, unet.file);
+  }
+  if (textEmbeds.shape.length !== 2) throw new ModelLoadError(`${unet.file}: "text_embeds" must be [batch, width], it is [${textEmbeds.shape.join(', ')}]`, unet.file);
+  return { sdxl: { pooledWidth: fixedDim(textEmbeds.shape[1]) } };
+}
+
+/**
+ * The output of an SDXL text encoder that diffusers reads: `hidden_states[-2]`, i.e. `hidden_states.{N-2}` of the
+ * `hidden_states.0..N-1` outputs optimum exports (11 of 0..12 for CLIP-L, 31 of 0..32 for CLIP-G). A single
+ * output called `hidden_states` is what onnxruntime's SDXL tools add by graph surgery, already the penultimate layer.
+ */
+export function penultimateHiddenState(encoder: ModelSession): string {
+  const indices = [...encoder.outputs.keys()]
+    .map((name) => /^hidden_states\.(\d+)$/.exec(name))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => Number(m[1]));
+  if (indices.length > 0) {
+    const last = Math.max(...indices);
+    const name = `hidden_states.${last - 1}`;
+    if (!encoder.outputs.has(name)) {
+      throw new ModelLoadError(`${encoder.file}: SDXL reads the penultimate hidden state "${name}", which is missing (it has ${indices.sort((a, b) => a - b).map((i) => `hidden_states.${i}`).join(', ')}); re-export it with all hidden states (optimum-cli export onnx)`, encoder.file);
+    }
+    return name;
+  }
+  if (encoder.outputs.has('hidden_states')) return 'hidden_states';
+  throw new ModelLoadError(
+    `${encoder.file}: SDXL needs the text encoder's penultimate hidden state, but the model only outputs ${[...encoder.outputs.keys()].join(', ')}. ` +
+      'Re-export it with optimum (`optimum-cli export onnx --model <sdxl repo> <dir>` writes hidden_states.0..N), or add the penultimate layer ' +
+      'as an output named "hidden_states" by graph surgery, as onnxruntime\'s SDXL tools do.',
+    encoder.file,
+  );
+}
+
 /** The manifest's family when it names one; else the sessions, then the folder's guess from its tokenizer files. */
-function detectFamily(folder: ModelFolder, hiddenSize: number): ModelFamily {
-  if (folder.familySource === 'manifest') return folder.family!;
+function detectFamily(folder: ModelFolder, hiddenSize: number, sdxl: boolean): ModelFamily {
+  // The UNet's inputs decide SDXL over any manifest: the conditioning and the preview matrix follow from them.
+  if (sdxl) return 'sdxl';
+  if (folder.familySource === 'manifest' && folder.family !== 'sdxl') return folder.family!;
   // SD 2.x has a 1024-wide OpenCLIP text encoder, SD 1.x a 768-wide CLIP one.
   if (hiddenSize === 1024) return 'sd2';
-  return folder.family ?? 'sd1';
+  return folder.family === 'sdxl' ? 'sd1' : (folder.family ?? 'sd1');
+}
+
+/**
+ * The SDXL half of the contract, once the UNet has shown it is SDXL: the second encoder must exist and expose a
+ * hidden state and the pooled `text_embeds`, and the two encoders' widths must add up to the UNet's context width.
+ */
+function sdxlContract(
+  folder: ModelFolder,
+  contract: UnetContract,
+  textEncoder: ModelSession,
+  textEncoder2: ModelSession | undefined,
+  tokenizer2: ClipTokenizer | undefined,
+): SdxlContract {
+  if (!textEncoder2 || !tokenizer2) {
+    const missing = !textEncoder2 ? path.join(folder.dir, 'text_encoder_2', 'model.onnx') : path.join(folder.dir, 'tokenizer_2', 'vocab.json');
+    throw new ModelLoadError(`${folder.files.unet} is an SDXL UNet ("text_embeds" and "time_ids" inputs), which needs a second text encoder and tokenizer: missing ${missing}`, missing);
+  }
+  textEncoder2.input('input_ids');
+  const pooled = textEncoder2.outputs.get('text_embeds');
+  if (!pooled) {
+    throw new ModelLoadError(`${textEncoder2.file}: SDXL's second text encoder must output the pooled projection "text_embeds" (CLIPTextModelWithProjection); it has ${[...textEncoder2.outputs.keys()].join(', ')}`, textEncoder2.file);
+  }
+  const hiddenState1 = penultimateHiddenState(textEncoder);
+  const hiddenState2 = penultimateHiddenState(textEncoder2);
+  const w1 = fixedDim(textEncoder.output(hiddenState1).shape[2]);
+  const w2 = fixedDim(textEncoder2.output(hiddenState2).shape[2]);
+  if (w1 && w2 && w1 + w2 !== contract.hiddenSize) {
+    throw new ModelLoadError(`${folder.files.unet}: "encoder_hidden_states" is ${contract.hiddenSize} wide, but the text encoders give ${w1} + ${w2} = ${w1 + w2}; the encoders and the UNet are from different models`, folder.files.unet);
+  }
+  const pw = fixedDim(pooled.shape[1]);
+  const uw = contract.sdxl?.pooledWidth;
+  if (pw && uw && pw !== uw) {
+    throw new ModelLoadError(`${folder.files.unet}: "text_embeds" is ${uw} wide, but text_encoder_2 gives ${pw}; the encoders and the UNet are from different models`, folder.files.unet);
+  }
+  return { textEncoder2, tokenizer2, hiddenState1, hiddenState2, forceZerosForEmptyPrompt: folder.forceZerosForEmptyPrompt ?? true };
 }
 
 /** Open every session of a checked model folder (in parallel) and derive its contract. */
@@ -103,18 +209,24 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
   makeScheduler(folder, 'euler'); // a broken scheduler config fails the load, not the first job
   const { files } = folder;
   const tokenizerPromise = ClipTokenizer.fromFolder(files.tokenizerDir);
-  const [tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder] = await Promise.all([
+  const [tokenizer, textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder, textEncoder2, tokenizer2] = await Promise.all([
     tokenizerPromise,
     ModelSession.load(files.textEncoder, sessionOptions),
     ModelSession.load(files.unet, sessionOptions),
     ModelSession.load(files.vaeDecoder, sessionOptions),
     files.vaeEncoder ? ModelSession.load(files.vaeEncoder, sessionOptions) : undefined,
     files.previewDecoder ? ModelSession.load(files.previewDecoder, sessionOptions) : undefined,
+    files.textEncoder2 ? ModelSession.load(files.textEncoder2, sessionOptions) : undefined,
+    files.tokenizer2Dir ? ClipTokenizer.fromFolder(files.tokenizer2Dir) : undefined,
   ]);
   const contract = unetContract(unet, folder.unetInChannels);
   textEncoder.input('input_ids');
-  if (!textEncoder.outputs.has('last_hidden_state')) {
+  if (!contract.sdxl && !textEncoder.outputs.has('last_hidden_state')) {
     throw new ModelLoadError(`${textEncoder.file} has no output "last_hidden_state"`, textEncoder.file);
+  }
+  const sdxl = contract.sdxl ? sdxlContract(folder, contract, textEncoder, textEncoder2, tokenizer2) : undefined;
+  if (!contract.sdxl && textEncoder2) {
+    throw new ModelLoadError(`${folder.files.unet}: the folder has text_encoder_2/ (SDXL layout) but the UNet has no "text_embeds"/"time_ids" inputs; the UNet does not belong with these encoders`, folder.files.unet);
   }
   vaeDecoder.input('latent_sample');
   let vaeEncoderOutput: LoadedModel['vaeEncoderOutput'];
@@ -124,7 +236,7 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     else if (vaeEncoder.outputs.has('latent_sample')) vaeEncoderOutput = 'latent_sample';
     else throw new ModelLoadError(`${vaeEncoder.file}: expected output "latent_sample" or "latent_parameters"`, vaeEncoder.file);
   }
-  const family = detectFamily(folder, contract.hiddenSize);
+  const family = detectFamily(folder, contract.hiddenSize, sdxl !== undefined);
   const fixed = folder.manifest.fixedSize;
   const fixedLatent = contract.fixedLatentSize;
   if (fixed && !(fixedLatent && fixedLatent[0] * 8 === fixed[1] && fixedLatent[1] * 8 === fixed[0])) {
@@ -136,7 +248,9 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     ? { factors: manifestPreview.latentRgbFactors, bias: manifestPreview.bias }
     : family === 'sd1' || family === 'sd2'
       ? SD_LATENT_RGB
-      : undefined;
+      : family === 'sdxl'
+        ? SDXL_LATENT_RGB
+        : undefined;
   return {
     folder,
     family,
@@ -149,6 +263,7 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     previewDecoder,
     previewMatrix,
     unetContract: contract,
+    ...(sdxl ? { sdxl } : {}),
     knownWords: folder.manifest.knownWords ? new Set(folder.manifest.knownWords.map((w) => w.toLowerCase())) : undefined,
     sizeBytes: folder.sizeBytes,
   };
@@ -170,6 +285,6 @@ export function makeScheduler(folder: ModelFolder, sampler: SamplerName): Create
 
 export async function releaseModel(model: LoadedModel): Promise<void> {
   await Promise.all(
-    [model.textEncoder, model.unet, model.vaeDecoder, model.vaeEncoder, model.previewDecoder].map((s) => s?.release()),
+    [model.textEncoder, model.unet, model.vaeDecoder, model.vaeEncoder, model.previewDecoder, model.sdxl?.textEncoder2].map((s) => s?.release()),
   );
 }

@@ -4,7 +4,7 @@
  * → per step: scale_model_input → UNet → guidance → scheduler step → progress/preview → VAE decode
  * `latents / scaling_factor`.
  */
-import { CancelledError, InferenceError } from '../../errors.js';
+import { CancelledError, Identifiers, InferenceError, UserError } from '../../errors.js';
 import { MAX_SEED, type GenerateRequest, type Preview } from '../../protocol/generate-request.js';
 import { tensorToRgb } from '../image/pixels.js';
 import { PreviewDecoder } from '../image/previews.js';
@@ -14,6 +14,7 @@ import { textCleanup } from '../prompt/text-cleanup.js';
 import { TorchCpuRng, slerp } from '../rng.js';
 import type { Scheduler } from '../schedulers/scheduler.js';
 import type { GenerateOptions } from '../types.js';
+import { encodeSdxlNegative, encodeSdxlText, sdxlTimeIds, type SdxlText } from './sdxl-conditioning.js';
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new CancelledError();
@@ -65,6 +66,22 @@ function repeat(v: Float32Array, times: number): Float32Array {
 }
 
 /**
+ * A NaN or ±Inf anywhere in the decoded image would be posted as black: fp16 SDXL VAEs overflow (InvokeAI #4454),
+ * and the fix is the model's VAE, so the user is told exactly that instead of receiving a black image.
+ */
+export function checkFinite(data: Float32Array, modelName: string): void {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i])) {
+      throw new UserError(
+        Identifiers.InvalidModel,
+        `Model "${modelName}": the VAE produced NaN/black output — fp16 SDXL VAEs overflow; use an fp32 VAE or madebyollin/sdxl-vae-fp16-fix (replace the model's vae_decoder/model.onnx).`,
+        { model: modelName },
+      );
+    }
+  }
+}
+
+/**
  * One generation's state: the encoded prompts, the preview decoder and the warnings and notes collected on the way.
  * The steps are diffusers' (encode → denoise → decode); the request kinds in run-pipeline.ts combine them.
  */
@@ -82,6 +99,8 @@ export class Generation {
    * latents on every call (diffusers' ONNX inpaint pipeline). Set by the pipeline before denoising.
    */
   imageConditioning?: Float32Array;
+  /** SDXL (#12): pooled `text_embeds` per side of guidance, set by encodeText's SDXL hook. */
+  private readonly sdxlPooled: { prompt?: Float32Array; 'negative prompt'?: Float32Array; pair?: Float32Array } = {};
 
   constructor(
     private readonly model: LoadedModel,
@@ -94,6 +113,7 @@ export class Generation {
   }
 
   private async encodeText(text: string, what: 'prompt' | 'negative prompt'): Promise<Float32Array> {
+    if (this.model.sdxl) return this.encodeSdxl(text, what); // SDXL hook (#12): both encoders, sdxl-conditioning.ts
     const enc = this.model.tokenizer.encodePadded(text);
     if (enc.truncated) {
       // The tokens are bytes of UTF-8: a cut inside a character leaves its last bytes at the start of the dropped
@@ -109,6 +129,39 @@ export class Generation {
     );
     return out.last_hidden_state.data;
   }
+
+  // --- SDXL hook (#12) ---
+  private sdxlCond?: SdxlText;
+  /** encodeText for SDXL: the prompt first (the zero negative takes its shape), pooled kept for predictNoise. */
+  private async encodeSdxl(text: string, what: 'prompt' | 'negative prompt'): Promise<Float32Array> {
+    const sdxl = this.model.sdxl!;
+    const encoded =
+      what === 'prompt'
+        ? (this.sdxlCond = await encodeSdxlText(this.model, sdxl, text, this.clock))
+        : await encodeSdxlNegative(this.model, sdxl, text, this.sdxlCond!, this.clock);
+    if (encoded.truncated) {
+      const dropped = encoded.droppedText.replace(/^\uFFFD+/, '').trim();
+      const tooLong = `Your ${what} is longer than the model's 77-token window;`;
+      this.warnings.push(dropped === '' ? `${tooLong} its last character was cut.` : `${tooLong} this part was ignored: "${dropped}".`);
+    }
+    this.sdxlPooled[what] = encoded.pooled;
+    return encoded.embeds;
+  }
+
+  /** SDXL's extra UNet feeds for one call: pooled text of the same rows as encoder_hidden_states, and size ids. */
+  private sdxlFeeds(rows: 'prompt' | 'negative prompt' | 'pair', n: number, dims: number[]): Record<string, Feed> {
+    if (!this.model.sdxl) return {};
+    const pooled =
+      rows === 'pair'
+        ? (this.sdxlPooled.pair ??= concat(this.sdxlPooled['negative prompt']!, this.sdxlPooled.prompt!))
+        : this.sdxlPooled[rows]!;
+    const ids = sdxlTimeIds(dims[3] * 8, dims[2] * 8);
+    return {
+      text_embeds: { data: pooled, dims: [n, pooled.length / n] },
+      time_ids: { data: repeat(Float32Array.from(ids), n), dims: [n, ids.length] },
+    };
+  }
+  // --- end SDXL hook ---
 
   async encodePrompts(): Promise<void> {
     this.cond = await this.encodeText(this.req.prompt, 'prompt');
@@ -135,7 +188,7 @@ export class Generation {
         : { timestep_cond: { data: repeat(guidanceEmbedding(this.req.cfg, c.timestepCondDim), n), dims: [n, c.timestepCondDim] } };
     const conditioning = this.imageConditioning;
     if (c.inpaint && !conditioning) throw new InferenceError(`${unet.file}: an inpainting UNet needs its mask and masked-image latents`);
-    const call = async (latents: Float32Array, ehs: Float32Array, n: number) => {
+    const call = async (latents: Float32Array, ehs: Float32Array, n: number, rows: 'prompt' | 'negative prompt' | 'pair') => {
       const sample = conditioning ? withConditioning(latents, conditioning, n) : latents;
       const channels = dims[1] + (conditioning ? conditioning.length / (dims[2] * dims[3]) : 0);
       const out = await unet.run(
@@ -144,22 +197,23 @@ export class Generation {
           timestep: timestepFeed(c.timestep, t, n),
           encoder_hidden_states: { data: ehs, dims: ehsDims(n) },
           ...extra(n),
+          ...this.sdxlFeeds(rows, n, dims), // SDXL hook (#12): text_embeds, time_ids
         },
         ['out_sample'],
         this.clock,
       );
       return out.out_sample.data;
     };
-    if (!this.guidance) return call(x, this.cond, 1);
+    if (!this.guidance) return call(x, this.cond, 1, 'prompt');
     let epsU: Float32Array;
     let epsC: Float32Array;
     if (c.acceptsBatch2) {
-      const both = await call(concat(x, x), this.condPair!, 2);
+      const both = await call(concat(x, x), this.condPair!, 2, 'pair');
       epsU = both.subarray(0, x.length);
       epsC = both.subarray(x.length);
     } else {
-      epsU = await call(x, this.uncond!, 1);
-      epsC = await call(x, this.cond, 1);
+      epsU = await call(x, this.uncond!, 1, 'negative prompt');
+      epsC = await call(x, this.cond, 1, 'prompt');
     }
     const g = this.req.cfg;
     const eps = new Float32Array(x.length);
@@ -273,6 +327,7 @@ export class Generation {
     );
     const { data, dims } = out.sample;
     if (dims.length !== 4 || dims[1] !== 3) throw new InferenceError(`${this.model.vaeDecoder.file}: expected [1, 3, H, W] output, got [${dims.join(', ')}]`);
+    checkFinite(data, this.model.folder.name);
     return { rgb: tensorToRgb(data, dims[3], dims[2]), width: dims[3], height: dims[2] };
   }
 }

@@ -10,6 +10,10 @@ const models = [
   { name: 'tiny', defaults: {} },
   { name: 'emoji', defaults: { steps: 30, cfg: 4, sampler: 'ddim' as const, width: 256, height: 256, negativePrompt: 'blurry' } },
 ];
+const sdxlModels = [
+  { name: 'xl', family: 'sdxl', defaults: {} },
+  { name: 'xl-turbo', family: 'sdxl', defaults: { sampler: 'euler' as const, steps: 1, cfg: 0, width: 512, height: 512 } },
+];
 
 function context(settings: unknown = {}, extra: Partial<ImagineContext> = {}): ImagineContext {
   return { settings: GuildSettingsSchema.parse(settings) as GuildSettings, models, ...extra };
@@ -90,6 +94,32 @@ describe('parseImagineOptions', () => {
     expect(result.ok && result.value.notes).toEqual(['16:9 → 680x384']);
     const preset = parse({ prompt: 'a cat', size: 'portrait', model: 'emoji' });
     expect(preset.ok && preset.value).toMatchObject({ width: 208, height: 312 });
+  });
+
+  it('fits SDXL ratios and presets to its 1024×1024-area training buckets, and defaults SDXL to 1024×1024', () => {
+    const size = (input: Partial<ImagineInput>, settings: unknown = {}) => {
+      const r = parse({ prompt: 'a cat', model: 'xl', ...input }, settings, { models: sdxlModels });
+      return r.ok ? `${r.value.width}x${r.value.height}` : r.error.message;
+    };
+    expect(size({})).toBe('1024x1024');
+    expect(size({ size: 'square' })).toBe('1024x1024');
+    expect(size({ size: 'portrait' })).toBe('832x1216');
+    expect(size({ size: 'landscape' })).toBe('1216x832');
+    expect(size({ size: 'wide' })).toBe('1344x768');
+    expect(size({ size: 'tall' })).toBe('768x1344');
+    expect(size({ size: '4:3' })).toBe('1152x896');
+    expect(size({ size: '21:9' })).toBe('1536x640');
+    expect(size({ size: '1:4' })).toBe('640x1536');
+    const noted = parse({ prompt: 'a cat --ar 16:9', model: 'xl' }, {}, { models: sdxlModels });
+    expect(noted.ok && noted.value.notes).toEqual(['16:9 → 1344x768 (SDXL bucket)']);
+    // An exact size is the user's choice and is kept.
+    expect(size({ size: '1000x600' })).toBe('1000x600');
+    // SDXL-Turbo's 512×512 default keeps the bucket shapes at its area.
+    const turbo = parse({ prompt: 'a cat --ar 16:9', model: 'xl-turbo' }, {}, { models: sdxlModels });
+    expect(turbo.ok && `${turbo.value.width}x${turbo.value.height}`).toBe('672x384');
+    // /config limits still apply: a bucket over the server's max pixels is refused with a size that fits.
+    expect(size({ size: 'wide' }, { limits: { maxPixels: 768 * 768 } })).toMatch(/1344x768 is 1032192 pixels; this server allows 589824 per image/);
+    expect(size({}, { limits: { maxPixels: 768 * 768 } })).toBe('768x768');
   });
 
   it('refuses out-of-range values with the allowed range', () => {
