@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ClipTokenizer } from '../../../src/inference/prompt/clip-tokenizer.js';
 import { basicClean, fixText, textCleanup, whitespaceClean } from '../../../src/inference/prompt/text-cleanup.js';
 
-const FIXTURES = fileURLToPath(new URL('../../fixtures/clip-tokenizer', import.meta.url));
+const FIXTURES = fileURLToPath(new URL('../../fixtures/clip-tokenizer/', import.meta.url));
 const fixture = <T>(name: string): T => JSON.parse(readFileSync(FIXTURES + name, 'utf8')) as T;
 
 let clip: ClipTokenizer;
