@@ -11,6 +11,7 @@ import { SD_LATENT_RGB, type LatentRgbMatrix } from '../image/previews.js';
 import { ModelSession, type IoSpec, type SessionOptions } from './session.js';
 import { createScheduler, SchedulerConfigError, type CreatedScheduler } from '../schedulers/index.js';
 import { ClipTokenizer } from '../prompt/clip-tokenizer.js';
+import type { EmbeddingLookup } from '../prompt/embeddings.js';
 import type { SamplerName } from '../../protocol/samplers.js';
 
 
@@ -23,6 +24,11 @@ export interface UnetContract {
   /** False when the batch dimension is fixed to 1: guidance then needs two UNet calls. */
   acceptsBatch2: boolean;
   timestep: IoSpec;
+  /**
+   * Tokens the UNet's encoder_hidden_states takes when that axis is fixed (a static-shape export: 77, one chunk).
+   * Undefined when dynamic, as in diffusers/optimum exports: then a prompt of k chunks is fed as 77·k tokens.
+   */
+  sequenceLength?: number;
   /** Width of LCM's guidance embedding input `timestep_cond`, when the UNet has it. */
   timestepCondDim?: number;
 }
@@ -40,6 +46,8 @@ export interface LoadedModel {
   previewDecoder?: ModelSession;
   previewMatrix?: LatentRgbMatrix;
   unetContract: UnetContract;
+  /** Textual-inversion embeddings prompts may name; undefined when the model has none. */
+  embeddings?: EmbeddingLookup;
   /** Words the model knows (lower case), from imagine-bot.json; prompts using others get a warning. */
   knownWords?: ReadonlySet<string>;
   /** Bytes of every loaded model file, charged against the engine's memory budget. */
@@ -74,6 +82,7 @@ function unetContract(unet: ModelSession): UnetContract {
     latentChannels,
     fixedLatentSize: h && w ? [h, w] : undefined,
     hiddenSize,
+    sequenceLength: fixedDim(ehs.shape[1]),
     acceptsBatch2: fixedDim(sample.shape[0]) === undefined || fixedDim(sample.shape[0]) === 2,
     timestep,
     timestepCondDim: cond ? (fixedDim(cond.shape[1]) ?? 256) : undefined,

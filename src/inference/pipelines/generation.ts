@@ -4,12 +4,15 @@
  * → per step: scale_model_input → UNet → guidance → scheduler step → progress/preview → VAE decode
  * `latents / scaling_factor`.
  */
-import { CancelledError, InferenceError } from '../../errors.js';
+import { CancelledError, Identifiers, InferenceError, UserError } from '../../errors.js';
 import { MAX_SEED, type GenerateRequest, type Preview } from '../../protocol/generate-request.js';
 import { tensorToRgb } from '../image/pixels.js';
 import { PreviewDecoder } from '../image/previews.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import type { Feed, IoSpec, RunClock } from '../model/session.js';
+import type { PromptEmbedding } from '../prompt/embeddings.js';
+import { CHUNK_LENGTH, chunkPrompt, type PromptChunk } from '../prompt/prompt-chunks.js';
+import { isBreak, parsePromptAttention } from '../prompt/prompt-parser.js';
 import { textCleanup } from '../prompt/text-cleanup.js';
 import { TorchCpuRng, slerp } from '../rng.js';
 import type { Scheduler } from '../schedulers/scheduler.js';
@@ -47,6 +50,36 @@ function concat(a: Float32Array, b: Float32Array): Float32Array {
   return out;
 }
 
+/**
+ * A1111's emphasis "Original" (modules/sd_emphasis.py, EmphasisOriginal) on one chunk's text-encoder output
+ * z [77, C]: scale each token's vector by its multiplier, then rescale the whole chunk so the mean of all its
+ * elements is what it was before, which keeps weighted prompts from changing the conditioning's overall level.
+ * In place; z is float32 as in A1111, the means are taken in float64.
+ */
+export function applyEmphasis(z: Float32Array, multipliers: readonly number[]): void {
+  if (multipliers.every((m) => m === 1)) return; // the rescale would be × 1 exactly
+  const width = z.length / multipliers.length;
+  let before = 0;
+  for (let i = 0; i < z.length; i++) before += z[i];
+  let after = 0;
+  for (let t = 0; t < multipliers.length; t++) {
+    const m = Math.fround(multipliers[t]);
+    for (let i = t * width; i < (t + 1) * width; i++) {
+      z[i] *= m;
+      after += z[i];
+    }
+  }
+  const factor = Math.fround(Math.fround(before / z.length) / Math.fround(after / z.length));
+  for (let i = 0; i < z.length; i++) z[i] *= factor;
+}
+
+/** A prompt's conditioning: its chunks' encodings joined along the sequence axis, [1, 77·chunks, C]. */
+export interface EncodedPrompt {
+  z: Float32Array;
+  chunks: number;
+  embeddings: PromptEmbedding[];
+}
+
 function repeat(v: Float32Array, times: number): Float32Array {
   const out = new Float32Array(v.length * times);
   for (let i = 0; i < times; i++) out.set(v, i * v.length);
@@ -61,7 +94,7 @@ export class Generation {
   readonly warnings: string[] = [];
   readonly notes: string[] = [];
   previewMs = 0;
-  private cond!: Float32Array;
+  private cond?: Float32Array;
   private uncond?: Float32Array;
   /** [uncond, cond] stacked once for the batch-2 UNet call, rather than on every step. */
   private condPair?: Float32Array;
@@ -77,27 +110,75 @@ export class Generation {
     this.guidance = req.cfg > 1 && model.unetContract.timestepCondDim === undefined;
   }
 
-  private async encodeText(text: string, what: 'prompt' | 'negative prompt'): Promise<Float32Array> {
-    const enc = this.model.tokenizer.encodePadded(text);
-    if (enc.truncated) {
-      this.warnings.push(`Your ${what} is longer than the model's 77-token window; this part was ignored: "${enc.droppedText}".`);
-    }
-    const out = await this.model.textEncoder.run(
-      { input_ids: { data: enc.inputIds, dims: [1, enc.inputIds.length] } },
-      ['last_hidden_state'],
-      this.clock,
-    );
-    return out.last_hidden_state.data;
+  /** The text encoder's output for chunks of 77 ids, [chunks, 77, C]: one batched run when the encoder takes a batch. */
+  private async runTextEncoder(chunks: readonly PromptChunk[]): Promise<Float32Array> {
+    const encoder = this.model.textEncoder;
+    const run = async (group: readonly PromptChunk[]) => {
+      const ids = new Int32Array(group.length * CHUNK_LENGTH);
+      group.forEach((chunk, i) => ids.set(chunk.ids, i * CHUNK_LENGTH));
+      const out = await encoder.run({ input_ids: { data: ids, dims: [group.length, CHUNK_LENGTH] } }, ['last_hidden_state'], this.clock);
+      return out.last_hidden_state.data;
+    };
+    // Chunks are encoded independently (A1111 sends each through CLIP alone), so batching them is the same sum.
+    const batchDim = encoder.input('input_ids').shape[0];
+    if (chunks.length === 1 || typeof batchDim !== 'number' || batchDim <= 0) return run(chunks);
+    const parts: Float32Array[] = [];
+    for (const chunk of chunks) parts.push(await run([chunk]));
+    return parts.reduce(concat);
   }
 
-  async encodePrompts(): Promise<void> {
-    this.cond = await this.encodeText(this.req.prompt, 'prompt');
-    if (this.guidance) {
-      this.uncond = await this.encodeText(this.req.negativePrompt, 'negative prompt');
-      this.condPair = concat(this.uncond, this.cond);
+  /**
+   * A1111's conditioning for one prompt: attention syntax parsed, 75-token chunks, each chunk encoded alone with
+   * its multipliers applied (emphasis "Original"), the chunks joined along the sequence axis.
+   */
+  async encodeText(text: string, what: 'prompt' | 'negative prompt'): Promise<EncodedPrompt> {
+    const { chunks, embeddings } = chunkPrompt(this.model.tokenizer, text, { embeddings: this.model.embeddings, what });
+    const fixed = this.model.unetContract.sequenceLength;
+    if (fixed !== undefined && chunks.length * CHUNK_LENGTH > fixed) {
+      throw new UserError(
+        Identifiers.PromptTooLong,
+        `Model "${this.model.folder.name}" was exported for ${fixed / CHUNK_LENGTH} chunk(s) of 75 tokens and your ${what} needs ${chunks.length}; shorten it (or remove BREAK).`,
+      );
     }
+    const z = await this.runTextEncoder(chunks);
+    const size = z.length / chunks.length;
+    chunks.forEach((chunk, i) => applyEmphasis(z.subarray(i * size, (i + 1) * size), chunk.multipliers));
+    return { z, chunks: chunks.length, embeddings };
+  }
+
+  /** The prompt's and negative prompt's conditioning; undefined before {@link encodePrompts}. */
+  get conditioning(): { cond: Float32Array; uncond?: Float32Array } | undefined {
+    return this.cond ? { cond: this.cond, uncond: this.uncond } : undefined;
+  }
+
+  /** Embeddings the prompt and negative prompt used, each once (for the PNG's "TI hashes"). */
+  readonly embeddingsUsed: PromptEmbedding[] = [];
+
+  async encodePrompts(): Promise<void> {
+    const prompt = await this.encodeText(this.req.prompt, 'prompt');
+    let cond = prompt.z;
+    const used = [...prompt.embeddings];
+    if (this.guidance) {
+      const negative = await this.encodeText(this.req.negativePrompt, 'negative prompt');
+      used.push(...negative.embeddings);
+      let uncond = negative.z;
+      // A1111's pad_cond: the shorter side gets encodings of the empty prompt appended, whole chunks at a time,
+      // so both have 77·k tokens and still go through the UNet as one [2, 77·k, C] batch.
+      if (prompt.chunks !== negative.chunks) {
+        const empty = this.req.negativePrompt === '' ? negative.z : (await this.encodeText('', 'negative prompt')).z;
+        const pad = (z: Float32Array, times: number) => concat(z, repeat(empty, times));
+        if (prompt.chunks < negative.chunks) cond = pad(cond, negative.chunks - prompt.chunks);
+        else uncond = pad(uncond, prompt.chunks - negative.chunks);
+      }
+      this.uncond = uncond;
+      this.condPair = concat(uncond, cond);
+    }
+    this.cond = cond;
+    for (const embedding of used) if (!this.embeddingsUsed.some((e) => e.name === embedding.name)) this.embeddingsUsed.push(embedding);
     if (this.model.knownWords) {
-      const words = textCleanup(`${this.req.prompt} ${this.req.negativePrompt}`).match(/\p{L}+/gu) ?? [];
+      // Words as the text encoder sees them: without attention brackets, weights and BREAK.
+      const text = [this.req.prompt, this.req.negativePrompt].flatMap((p) => parsePromptAttention(p).filter((run) => !isBreak(run)).map((run) => run.text));
+      const words = textCleanup(text.join(' ')).match(/\p{L}+/gu) ?? [];
       const unknown = [...new Set(words.filter((w) => !this.model.knownWords!.has(w)))];
       if (unknown.length) {
         this.warnings.push(`The model "${this.model.folder.name}" does not know these words, so they had no effect: ${unknown.join(', ')}.`);
@@ -108,7 +189,8 @@ export class Generation {
   /** Epsilon for one step, with classifier-free guidance: ε = ε_u + g·(ε_c − ε_u). */
   private async predictNoise(x: Float32Array, t: number, dims: number[]): Promise<Float32Array> {
     const { unet, unetContract: c } = this.model;
-    const ehsDims = (n: number) => [n, this.cond.length / c.hiddenSize, c.hiddenSize];
+    const cond = this.cond!;
+    const ehsDims = (n: number) => [n, cond.length / c.hiddenSize, c.hiddenSize];
     const extra = (n: number): Record<string, Feed> =>
       c.timestepCondDim === undefined
         ? {}
@@ -126,7 +208,7 @@ export class Generation {
       );
       return out.out_sample.data;
     };
-    if (!this.guidance) return call(x, this.cond, 1);
+    if (!this.guidance) return call(x, cond, 1);
     let epsU: Float32Array;
     let epsC: Float32Array;
     if (c.acceptsBatch2) {
@@ -135,7 +217,7 @@ export class Generation {
       epsC = both.subarray(x.length);
     } else {
       epsU = await call(x, this.uncond!, 1);
-      epsC = await call(x, this.cond, 1);
+      epsC = await call(x, cond, 1);
     }
     const g = this.req.cfg;
     const eps = new Float32Array(x.length);

@@ -1,0 +1,106 @@
+import path from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { loadModel, releaseModel, type LoadedModel } from '../../src/inference/model/loaded-model.js';
+import { RunClock } from '../../src/inference/model/session.js';
+import { Generation } from '../../src/inference/pipelines/generation.js';
+import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
+import type { GenerateRequest } from '../../src/protocol/generate-request.js';
+import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
+import { rm } from 'node:fs/promises';
+
+// The 'linear' tiny text encoder: z[t, c] = id_t·(c+1)·1e-4 + t·0.01 (test/fixtures/tiny-models.ts).
+const C = 4;
+const BOS = 49406;
+const EOS = 49407;
+const A = 320;
+const CAT = 2368;
+const DOG = 1929;
+
+let root: string;
+let model: LoadedModel;
+let sd2: LoadedModel;
+
+beforeAll(async () => {
+  root = await makeTempDir();
+  const dir = await writeTinyModel(path.join(root, 'linear'), { textEncoder: 'linear', hiddenSize: C });
+  const dir2 = await writeTinyModel(path.join(root, 'linear-sd2'), { textEncoder: 'linear', hiddenSize: C, family: 'sd2' });
+  model = await loadModel(await inspectModelFolder(dir), {});
+  sd2 = await loadModel(await inspectModelFolder(dir2), {});
+});
+
+afterAll(async () => {
+  await Promise.all([model, sd2].filter(Boolean).map(releaseModel));
+  await rm(root, { recursive: true, force: true });
+});
+
+function request(prompt: string, negativePrompt = '', cfg = 7): GenerateRequest {
+  return { model: 'linear', prompt, negativePrompt, steps: 1, cfg, sampler: 'euler', width: 64, height: 64, count: 1, seed: 1, mode: { kind: 'txt2img' }, previewEvery: 0 };
+}
+
+/**
+ * A1111's conditioning for one chunk, written out from sd_hijack_clip.py and sd_emphasis.py (EmphasisOriginal):
+ * z = encoder(ids); original_mean = z.mean(); z *= multipliers[:, None]; z *= original_mean / z.mean().
+ */
+function a1111Chunk(tokens: number[], weights: number[], pad = EOS): number[] {
+  const ids = [BOS, ...tokens, EOS, ...new Array<number>(75 - tokens.length).fill(pad)];
+  const mults = [1, ...weights, ...new Array<number>(76 - weights.length).fill(1)];
+  const z = ids.flatMap((id, t) => Array.from({ length: C }, (_, c) => id * (c + 1) * 1e-4 + t * 0.01));
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const before = mean(z);
+  const weighted = z.map((v, i) => v * mults[Math.floor(i / C)]);
+  const after = mean(weighted);
+  return weighted.map((v) => (v * before) / after);
+}
+
+function expectClose(actual: Float32Array | undefined, expected: number[]): void {
+  expect(actual).toBeDefined();
+  expect(actual!.length).toBe(expected.length);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) worst = Math.max(worst, Math.abs(actual![i] - expected[i]) / Math.max(1, Math.abs(expected[i])));
+  expect(worst).toBeLessThan(2e-6);
+}
+
+async function encode(m: LoadedModel, prompt: string, negativePrompt = '', cfg = 7) {
+  const gen = new Generation(m, request(prompt, negativePrompt, cfg), new RunClock(), {});
+  await gen.encodePrompts();
+  return gen.conditioning!;
+}
+
+describe('conditioning of weighted, chunked prompts', () => {
+  it('scales tokens by their weights and restores the chunk mean, chunk by chunk, in order', async () => {
+    const { cond } = await encode(model, 'a (cat:1.5) [dog] BREAK (a:0.5)', '', 1);
+    expectClose(cond, [...a1111Chunk([A, CAT, DOG], [1, 1.5, 1 / 1.1]), ...a1111Chunk([A], [0.5])]);
+    // The weights are visible: the unweighted chunk differs.
+    const plain = a1111Chunk([A, CAT, DOG], [1, 1, 1]);
+    expect(Math.abs(cond![2 * C] - plain[2 * C])).toBeGreaterThan(1e-3);
+  });
+
+  it('leaves an unweighted prompt exactly as the encoder gave it', async () => {
+    const { cond } = await encode(model, 'a cat', '', 1);
+    expectClose(cond, a1111Chunk([A, CAT], [1, 1]));
+  });
+
+  it('joins the chunks of a prompt over 75 tokens along the sequence axis', async () => {
+    const { cond } = await encode(model, Array(80).fill('cat').join(' '), '', 1);
+    expectClose(cond, [...a1111Chunk(Array(75).fill(CAT), Array(75).fill(1)), ...a1111Chunk(Array(5).fill(CAT), Array(5).fill(1))]);
+  });
+
+  it('pads the negative prompt with empty-prompt chunks to the prompt\'s length (A1111 pad_cond)', async () => {
+    const { cond, uncond } = await encode(model, 'a cat BREAK dog', 'dog');
+    expectClose(cond, [...a1111Chunk([A, CAT], [1, 1]), ...a1111Chunk([DOG], [1])]);
+    expectClose(uncond, [...a1111Chunk([DOG], [1]), ...a1111Chunk([], [])]);
+  });
+
+  it('pads the prompt when the negative prompt is longer', async () => {
+    const { cond, uncond } = await encode(model, 'cat', 'a BREAK a BREAK (dog:2)');
+    expectClose(cond, [...a1111Chunk([CAT], [1]), ...a1111Chunk([], []), ...a1111Chunk([], [])]);
+    expectClose(uncond, [...a1111Chunk([A], [1]), ...a1111Chunk([A], [1]), ...a1111Chunk([DOG], [2])]);
+  });
+
+  it('feeds SD 2.x chunks with pad id 0 after the first EOS', async () => {
+    const { cond } = await encode(sd2, '(cat:1.2)', '', 1);
+    expectClose(cond, a1111Chunk([CAT], [1.2], 0));
+  });
+});
