@@ -21,7 +21,7 @@ export const data = new SlashCommandBuilder()
   .setDescription('Generate an image from a prompt (flags work too: --ar 16:9 --seed 42 --no text)')
   .setContexts(InteractionContextType.Guild)
   .addStringOption((o) =>
-    o.setName(IMAGINE_OPTIONS.prompt).setDescription('What to draw; may end with --ar, --seed, --no, --steps, --cfg, --sampler, --count').setRequired(true).setMaxLength(BOUNDS.promptChars),
+    o.setName(IMAGINE_OPTIONS.prompt).setDescription('What to draw; (word:1.3) stronger, [word] weaker, BREAK; may end with --ar, --seed, --no').setRequired(true).setMaxLength(BOUNDS.promptChars),
   )
   .addStringOption((o) => o.setName(IMAGINE_OPTIONS.negative).setDescription('What to keep out of the image').setMaxLength(BOUNDS.negativeChars))
   .addStringOption((o) => o.setName(IMAGINE_OPTIONS.size).setDescription('Aspect (16:9, portrait, wide...) or WxH such as 512x768').setAutocomplete(true).setMaxLength(20))

@@ -25,6 +25,11 @@ export const REQUEST_BOUNDS = {
   pixels: { min: 64 * 64, max: 2048 * 2048 },
   count: { min: 1, max: 4 },
   seed: { min: 0, max: MAX_SEED },
+  /**
+   * Long prompts are read in chunks of `tokens` CLIP tokens (A1111's rule: 75 plus start and end), each chunk one
+   * text-encoder run; a prompt or negative prompt may take at most `max` chunks.
+   */
+  promptChunks: { tokens: 75, max: 8 },
   /** Characters of the prompt and of the negative prompt. */
   promptChars: 1500,
   negativeChars: 1000,

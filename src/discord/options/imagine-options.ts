@@ -5,7 +5,7 @@ import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../pro
 import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
-import { countPromptTokensAtLeast, findBannedWord, PROMPT_TOKEN_WINDOW } from './prompt-checks.js';
+import { findBannedWord, promptTooLongMessage } from './prompt-checks.js';
 import { extractPromptFlags } from './prompt-flags.js';
 import { parseSizeSpec, roundTo, sizeForRatio } from './size.js';
 
@@ -73,16 +73,8 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (prompt.length > BOUNDS.promptChars) {
     return err(new UserError(Identifiers.PromptTooLong, `The prompt has ${prompt.length} characters; shorten it to ${BOUNDS.promptChars} or fewer.`));
   }
-  const promptTokens = countPromptTokensAtLeast(prompt);
-  if (promptTokens > PROMPT_TOKEN_WINDOW) {
-    return err(
-      new UserError(
-        Identifiers.PromptTooLong,
-        `The prompt is at least ${promptTokens} tokens and the model reads ${PROMPT_TOKEN_WINDOW}; remove about ${promptTokens - PROMPT_TOKEN_WINDOW} words or symbols.`,
-        { tokens: promptTokens },
-      ),
-    );
-  }
+  const promptTooLong = promptTooLongMessage(prompt, 'prompt');
+  if (promptTooLong) return err(new UserError(Identifiers.PromptTooLong, promptTooLong));
   const banned = findBannedWord(prompt, settings.bannedWords);
   if (banned !== undefined) {
     return err(new UserError(Identifiers.NotAllowed, `This server does not allow \`${banned}\` in prompts; remove it and try again.`, { word: banned }));
@@ -215,15 +207,8 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (negativePrompt.length > BOUNDS.negativeChars) {
     return err(invalid(`The negative prompt has ${negativePrompt.length} characters; shorten it to ${BOUNDS.negativeChars} or fewer.`));
   }
-  const negativeTokens = countPromptTokensAtLeast(negativePrompt);
-  if (negativeTokens > PROMPT_TOKEN_WINDOW) {
-    return err(
-      new UserError(
-        Identifiers.PromptTooLong,
-        `The negative prompt is at least ${negativeTokens} tokens and the model reads ${PROMPT_TOKEN_WINDOW}; remove about ${negativeTokens - PROMPT_TOKEN_WINDOW} words.`,
-      ),
-    );
-  }
+  const negativeTooLong = promptTooLongMessage(negativePrompt, 'negative prompt');
+  if (negativeTooLong) return err(new UserError(Identifiers.PromptTooLong, negativeTooLong));
 
   return ok({ model: modelName, prompt, negativePrompt, steps, cfg, sampler, width, height, count, seed: seedPicked.value, notes });
 }

@@ -14,12 +14,13 @@
  * - an empty prompt is one chunk `[BOS, EOS × 76]`.
  */
 import { Identifiers, UserError } from '../../errors.js';
+import { REQUEST_BOUNDS } from '../../protocol/generate-request.js';
 import type { ClipTokenizer } from './clip-tokenizer.js';
 import type { EmbeddingLookup, PromptEmbedding } from './embeddings.js';
 import { isBreak, parsePromptAttention } from './prompt-parser.js';
 
 /** Prompt tokens per chunk: CLIP's 77 positions less BOS and EOS. */
-export const CHUNK_TOKENS = 75;
+export const CHUNK_TOKENS = REQUEST_BOUNDS.promptChunks.tokens;
 /** Ids per chunk as fed to the text encoder. */
 export const CHUNK_LENGTH = CHUNK_TOKENS + 2;
 /**
@@ -27,7 +28,7 @@ export const CHUNK_LENGTH = CHUNK_TOKENS + 2;
  * cross-attention, so this bounds the cost of a single request; A1111 has no limit, but its UI counter stops
  * being useful long before this.
  */
-export const MAX_PROMPT_CHUNKS = 8;
+export const MAX_PROMPT_CHUNKS = REQUEST_BOUNDS.promptChunks.max;
 /** A1111's `comma_padding_backtrack` default: how far back a comma may be to move the tail to the next chunk. */
 export const COMMA_BACKTRACK = 20;
 

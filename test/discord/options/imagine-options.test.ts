@@ -180,11 +180,13 @@ describe('parseImagineOptions', () => {
     expect(parse({ prompt: 'a gorey cathedral' }, settings).ok).toBe(true);
   });
 
-  it('refuses a prompt certainly longer than the token window and accepts one just inside it', () => {
-    const long = Array.from({ length: 80 }, (_, i) => `word${String.fromCharCode(97 + (i % 26))}`).join(' ');
-    expectError(parse({ prompt: long }), /at least \d+ tokens and the model reads 75; remove about \d+ words/);
-    const fits = Array.from({ length: 75 }, () => 'cat').join(' ');
-    expect(parse({ prompt: fits }).ok).toBe(true);
+  it('accepts prompts over 75 tokens and refuses one certainly over 8 chunks of 75', () => {
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `word${String.fromCharCode(97 + (i % 26))}`).join(' ');
+    expect(parse({ prompt: words(80) }).ok).toBe(true);
+    // 600 tokens of text plus attention syntax that is not counted.
+    expect(parse({ prompt: `(${'a '.repeat(300)}:1.3) [x] BREAK ${'a '.repeat(299)}` }).ok).toBe(true);
+    expectError(parse({ prompt: 'a,'.repeat(330) }), /^The prompt is at least 660 tokens and the most is 8 chunks of 75 \(600 tokens\); remove about 60 words or symbols\.$/);
+    expectError(parse({ prompt: 'a cat', negative: 'a,'.repeat(320) }), /^The negative prompt is at least 640 tokens/);
   });
 
   it('refuses an empty prompt once the flags are taken out', () => {
@@ -202,6 +204,11 @@ describe('countPromptTokensAtLeast', () => {
     expect(countPromptTokensAtLeast('a cat, 42 dogs!!')).toBe(7);
     expect(countPromptTokensAtLeast("it's")).toBe(2);
     expect(countPromptTokensAtLeast('')).toBe(0);
+  });
+
+  it('does not count attention syntax, which never reaches the text encoder', () => {
+    expect(countPromptTokensAtLeast('(cat:1.3) [dog] ((bird)) BREAK fish \\(x\\)')).toBe(5);
+    expect(countPromptTokensAtLeast('BREAKfast')).toBe(1);
   });
 });
 
