@@ -29,6 +29,29 @@ export interface ImageParameters {
   variationStrength?: number;
   /** Set on upscaled images: the factor applied. */
   upscale?: number;
+  /** A1111's CLIP_stop_at_last_layers; written only when above 1, as A1111 does. */
+  clipSkip?: number;
+  /** Textual-inversion embeddings the prompts used, written as A1111's `TI hashes` so sites can link them. */
+  embeddings?: { name: string; hash: string }[];
+}
+
+/**
+ * A1111's `TI hashes` value (sd_hijack_clip.py): `name: shorthash` pairs joined by ", ", with ":" and "," taken out
+ * of names so the list reads back unambiguously.
+ */
+export function formatTiHashes(embeddings: readonly { name: string; hash: string }[]): string {
+  return embeddings.map(({ name, hash }) => `${name.replace(/[:,]/g, '')}: ${hash}`).join(', ');
+}
+
+function parseTiHashes(value: string): { name: string; hash: string }[] {
+  return value
+    .split(',')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const colon = pair.lastIndexOf(':');
+      return colon < 0 ? { name: pair, hash: '' } : { name: pair.slice(0, colon).trim(), hash: pair.slice(colon + 1).trim() };
+    });
 }
 
 function quote(value: string): string {
@@ -54,6 +77,8 @@ export function formatParameters(p: ImageParameters): string {
     fields.push(['Variation seed', String(p.variationSeed)]);
     fields.push(['Variation seed strength', round(p.variationStrength ?? 0)]);
   }
+  if (p.clipSkip !== undefined && p.clipSkip > 1) fields.push(['Clip skip', String(p.clipSkip)]);
+  if (p.embeddings?.length) fields.push(['TI hashes', quote(formatTiHashes(p.embeddings))]);
   if (p.upscale !== undefined) fields.push(['Upscale', round(p.upscale)]);
   const lines = [p.prompt];
   if (p.negativePrompt) lines.push(`Negative prompt: ${p.negativePrompt}`);
@@ -125,5 +150,7 @@ export function parseParameters(text: string): ImageParameters {
     variationSeed: num('Variation seed', false),
     variationStrength: num('Variation seed strength', false),
     upscale: num('Upscale', false),
+    clipSkip: num('Clip skip', false),
+    embeddings: f.has('TI hashes') ? parseTiHashes(f.get('TI hashes')!) : undefined,
   };
 }

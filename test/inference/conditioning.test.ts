@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadModel, releaseModel, type LoadedModel } from '../../src/inference/model/loaded-model.js';
 import { RunClock } from '../../src/inference/model/session.js';
 import { Generation } from '../../src/inference/pipelines/generation.js';
+import { runPipeline } from '../../src/inference/pipelines/run-pipeline.js';
+import type { EmbeddingLookup } from '../../src/inference/prompt/embeddings.js';
 import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
 import type { GenerateRequest } from '../../src/protocol/generate-request.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
@@ -102,5 +104,18 @@ describe('conditioning of weighted, chunked prompts', () => {
   it('feeds SD 2.x chunks with pad id 0 after the first EOS', async () => {
     const { cond } = await encode(sd2, '(cat:1.2)', '', 1);
     expectClose(cond, a1111Chunk([CAT], [1.2], 0));
+  });
+
+  it('feeds an embedding\'s ids in place of its name and lists it in the PNG\'s TI hashes', async () => {
+    const easy = { name: 'EasyNegative', ids: [49408, 49409], hash: 'c74b4e810b' };
+    const lookup: EmbeddingLookup = { find: (word) => (word === easy.name || word === `embedding:${easy.name}` ? easy : undefined) };
+    const withTi: LoadedModel = { ...model, embeddings: lookup };
+    const gen = new Generation(withTi, request('a (cat:1.5)', 'embedding:EasyNegative'), new RunClock(), {});
+    await gen.encodePrompts();
+    expectClose(gen.conditioning!.uncond, a1111Chunk(easy.ids, [1, 1]));
+    const out = await runPipeline(withTi, request('a (cat:1.5)', 'embedding:EasyNegative'), {}, new RunClock());
+    expect(out.images[0].parameters).toBe(
+      'a (cat:1.5)\nNegative prompt: embedding:EasyNegative\nSteps: 1, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64, Model: linear, TI hashes: "EasyNegative: c74b4e810b"',
+    );
   });
 });

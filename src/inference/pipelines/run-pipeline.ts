@@ -60,7 +60,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
   const seed = req.seed ?? randomInt(0, MAX_SEED + 1);
   const gen = new Generation(model, req, clock, options);
   const mode = req.mode;
-  const baseParams = {
+  const baseParams: Omit<ImageParameters, 'seed' | 'width' | 'height'> = {
     prompt: req.prompt,
     negativePrompt: req.negativePrompt,
     steps: req.steps,
@@ -74,7 +74,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
     const fixed = model.unetContract.fixedLatentSize;
     const { max, multiple } = REQUEST_BOUNDS.side;
     const fits = !fixed && up.width % multiple === 0 && up.height % multiple === 0 && up.width <= max && up.height <= max;
-    const params = { ...baseParams, seed, width: up.width, height: up.height, upscale: 2 };
+    const params: ImageParameters = { ...baseParams, seed, width: up.width, height: up.height, upscale: 2 };
     if (!model.vaeEncoder || !fits) {
       // Plain Lanczos: no encoder to refine with, or the model cannot run at the doubled size.
       if (model.vaeEncoder && !fits) gen.warnings.push(`Upscaled with Lanczos only: ${up.width}x${up.height} is beyond what this model can refine.`);
@@ -83,6 +83,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
       return { images: [await finishPng(rgb, up.width, up.height, params)], seed, warnings: gen.warnings, previewMs: 0, notes: gen.notes };
     }
     await gen.encodePrompts();
+    if (gen.embeddingsUsed.length) params.embeddings = tiHashes(gen);
     const pixels = await imageToTensor(up.png, up.width, up.height, 'image to upscale');
     const latent = await gen.encodeImage(pixels, up.width, up.height);
     const { scheduler, unknownKeys } = makeScheduler(model.folder, req.sampler);
@@ -95,6 +96,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
   }
 
   await gen.encodePrompts();
+  if (gen.embeddingsUsed.length) baseParams.embeddings = tiHashes(gen);
   let init: { latent: Float32Array; strength: number } | undefined;
   if (mode.kind === 'img2img') {
     const pixels = await imageToTensor(mode.image, req.width, req.height);
@@ -122,4 +124,9 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
 
 function noteUnknownKeys(gen: Generation, keys: string[]): void {
   if (keys.length) gen.notes.push(`scheduler_config.json keys not used: ${keys.join(', ')}`);
+}
+
+/** The embeddings the prompts used, for the PNG's `TI hashes`. */
+function tiHashes(gen: Generation): ImageParameters['embeddings'] {
+  return gen.embeddingsUsed.map(({ name, hash }) => ({ name, hash }));
 }
