@@ -1,6 +1,7 @@
 /**
  * `npm run imagine -- "prompt" [options]`: generate PNGs from the command line with a progress bar on stderr.
- * `npm run imagine -- tokens [--model NAME|PATH] "prompt" …`: print token ids, one JSON line per prompt.
+ * `npm run imagine -- tokens [--model NAME|PATH] [--chunks] "prompt" …`: print token ids, one JSON line per prompt,
+ * or with --chunks one line per A1111 chunk with its ids and attention multipliers.
  * Bad arguments print one line and exit 2; a broken model folder exits 1 with the file it blames.
  */
 import 'dotenv/config';
@@ -23,7 +24,9 @@ const USAGE = `Usage:
   npm run imagine -- "prompt" [--negative T] [--steps N] [--cfg X] [--sampler NAME] [--seed N] [--size WxH]
                       [--count N] [--model NAME|PATH] [--init IMG --strength S] [--upscale IMG]
                       [--variation-seed N --variation-strength S] [--from IMAGE.png] [--out FILE] [--preview-every K]
-  npm run imagine -- tokens [--model NAME|PATH] "prompt" ["prompt" ...]
+  npm run imagine -- tokens [--model NAME|PATH] [--chunks] "prompt" ["prompt" ...]
+    plain: {"ids","count","truncated"} per prompt (one 77-token window);
+    --chunks: {"prompt","chunk","ids","multipliers"} per 75-token chunk, as the engine encodes it (weights, BREAK)
 Samplers: euler, euler_a, dpmpp_2m, dpmpp_2m_karras, ddim, lcm (or A1111 names such as "DPM++ 2M Karras").`;
 
 function usageError(message: string): UserError {
@@ -94,10 +97,20 @@ function progressBar(label: string): (step: number, total: number, image: number
 }
 
 async function runTokens(argv: string[], env: EngineEnv): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, options: { model: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: argv, options: { model: { type: 'string' }, chunks: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (positionals.length === 0) throw usageError('tokens needs at least one prompt: npm run imagine -- tokens "a cat"');
   const engine = await createEngine({ modelsDir: env.MODELS_DIR, allowModelPaths: true });
-  for (const result of await engine.tokenize(values.model ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL, positionals)) {
+  const model = values.model ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL;
+  if (values.chunks) {
+    // One JSON line per chunk, in the form the text encoder takes: 77 ids and the attention multiplier of each.
+    for (const [prompt, chunks] of (await engine.promptChunks(model, positionals)).entries()) {
+      for (const [chunk, { ids, multipliers }] of chunks.entries()) {
+        process.stdout.write(`${JSON.stringify({ prompt, chunk, ids, multipliers })}\n`);
+      }
+    }
+    return;
+  }
+  for (const result of await engine.tokenize(model, positionals)) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
 }

@@ -16,6 +16,7 @@ import { inspectModelFolder, listModelDirs, modelSummary, resolveModelDir, type 
 import { runPipeline } from './pipelines/run-pipeline.js';
 import { RunClock, supportedBackends, type SessionOptions } from './model/session.js';
 import { ClipTokenizer } from './prompt/clip-tokenizer.js';
+import { chunkPrompt, type PromptChunk } from './prompt/prompt-chunks.js';
 import type { Engine, GenerateOptions, TokenizeResult } from './types.js';
 import type { EngineOptions } from '../protocol/engine-options.js';
 import { checkGenerateRequest, type GenerateRequest, type GenerateResult, type ModelSummary } from '../protocol/generate-request.js';
@@ -159,6 +160,15 @@ class OnnxEngine implements Engine {
     });
   }
 
+  /**
+   * Each prompt's A1111 chunks (`imagine tokens --chunks`): 77 ids and 77 attention multipliers per chunk, as the
+   * text encoder receives them. Tokenizer only, so textual-inversion names show as plain text here.
+   */
+  async promptChunks(model: string, prompts: readonly string[]): Promise<PromptChunk[][]> {
+    const tokenizer = await this.tokenizer(model);
+    return prompts.map((p) => chunkPrompt(tokenizer, p).chunks);
+  }
+
   /** A tokenizer alone: a folder that holds only tokenizer/ is enough (`imagine tokens`). */
   private async tokenizer(model: string): Promise<ClipTokenizer> {
     let dir: string;
@@ -188,7 +198,11 @@ class OnnxEngine implements Engine {
   }
 }
 
-export type OnnxEngineHandle = Engine & { readonly notes: string[]; loadedModels(): string[] };
+export type OnnxEngineHandle = Engine & {
+  readonly notes: string[];
+  loadedModels(): string[];
+  promptChunks(model: string, prompts: readonly string[]): Promise<PromptChunk[][]>;
+};
 
 /** Build the engine. Fails fast (UserError) when the execution provider cannot be used. */
 export async function createEngine(options: EngineOptions): Promise<OnnxEngineHandle> {
