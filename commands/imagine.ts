@@ -13,6 +13,7 @@ export const IMAGINE_OPTIONS = {
   seed: 'seed',
   count: 'count',
   model: 'model',
+  clipSkip: 'clip_skip',
 } as const;
 
 // Guild-only: settings, limits and the fair queue are per guild.
@@ -35,4 +36,7 @@ export const data = new SlashCommandBuilder()
   )
   .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.seed).setDescription('Seed, for repeatable images').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max))
   .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.count).setDescription('Images (a grid when more than 1)').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max))
-  .addStringOption((o) => o.setName(IMAGINE_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100));
+  .addStringOption((o) => o.setName(IMAGINE_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100))
+  .addIntegerOption((o) =>
+    o.setName(IMAGINE_OPTIONS.clipSkip).setDescription('Clip skip as in AUTOMATIC1111 (2 for many anime models)').setMinValue(BOUNDS.clipSkip.min).setMaxValue(BOUNDS.clipSkip.max),
+  );

@@ -24,6 +24,8 @@ const USAGE = `Usage:
   npm run imagine -- "prompt" [--negative T] [--steps N] [--cfg X] [--sampler NAME] [--seed N] [--size WxH]
                       [--count N] [--model NAME|PATH] [--init IMG --strength S] [--upscale IMG]
                       [--variation-seed N --variation-strength S] [--from IMAGE.png] [--out FILE] [--preview-every K]
+                      [--clip-skip N]
+Prompts use AUTOMATIC1111 syntax: (word:1.3), [word], BREAK; long prompts are read in chunks of 75 tokens.
   npm run imagine -- tokens [--model NAME|PATH] [--chunks] "prompt" ["prompt" ...]
     plain: {"ids","count","truncated"} per prompt (one 77-token window);
     --chunks: {"prompt","chunk","ids","multipliers"} per 75-token chunk, as the engine encodes it (weights, BREAK)
@@ -138,6 +140,7 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
       from: { type: 'string' },
       out: { type: 'string' },
       'preview-every': { type: 'string' },
+      'clip-skip': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -189,6 +192,7 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
     seed: int('seed', values.seed, REQUEST_BOUNDS.seed) ?? from?.seed,
     mode,
     previewEvery: int('preview-every', values['preview-every'], { min: 0, max: REQUEST_BOUNDS.steps.max }) ?? 0,
+    clipSkip: int('clip-skip', values['clip-skip'], REQUEST_BOUNDS.clipSkip) ?? from?.clipSkip ?? defaults.clipSkip ?? REQUEST_DEFAULTS.clipSkip,
   };
 
   const engine = await createEngine({ ...engineOptionsFromEnv(env), allowModelPaths: true });

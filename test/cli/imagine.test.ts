@@ -93,6 +93,8 @@ describe('imagine CLI', () => {
     [['a cat', '--init', 'missing.png'], /Cannot read the --init image "missing.png": ENOENT/],
     [['a cat', '--strength', '0.5'], /--strength needs --init/],
     [[], /Missing prompt/],
+    [['a cat', '--clip-skip', '13'], /--clip-skip must be from 1 to 12; got 13/],
+    [['a cat', '--clip-skip', '2'], /cannot use clip skip 2: its text encoder \(text_encoder\/model.onnx\) has no "hidden_states.N" outputs/],
   ])('exits 2 with one line for bad arguments %j', async (args, message) => {
     const r = await imagine([...args, '--out', 'bad.png']);
     expect(r.code).toBe(2);

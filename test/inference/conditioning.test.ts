@@ -9,7 +9,7 @@ import { runPipeline } from '../../src/inference/pipelines/run-pipeline.js';
 import type { EmbeddingLookup } from '../../src/inference/prompt/embeddings.js';
 import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
 import type { GenerateRequest } from '../../src/protocol/generate-request.js';
-import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
+import { makeTempDir, TINY_FINAL_NORM, TINY_LAYER_BIAS, writeTinyModel } from '../fixtures/tiny-models.js';
 import { rm } from 'node:fs/promises';
 
 // The 'linear' tiny text encoder: z[t, c] = id_t·(c+1)·1e-4 + t·0.01 (test/fixtures/tiny-models.ts).
@@ -23,6 +23,8 @@ const DOG = 1929;
 let root: string;
 let model: LoadedModel;
 let sd2: LoadedModel;
+let layered: LoadedModel;
+const LAYERS = 3;
 
 beforeAll(async () => {
   root = await makeTempDir();
@@ -30,15 +32,17 @@ beforeAll(async () => {
   const dir2 = await writeTinyModel(path.join(root, 'linear-sd2'), { textEncoder: 'linear', hiddenSize: C, family: 'sd2' });
   model = await loadModel(await inspectModelFolder(dir), {});
   sd2 = await loadModel(await inspectModelFolder(dir2), {});
+  const dir3 = await writeTinyModel(path.join(root, 'layered'), { textEncoder: 'linear', hiddenSize: C, hiddenLayers: LAYERS });
+  layered = await loadModel(await inspectModelFolder(dir3), {});
 });
 
 afterAll(async () => {
-  await Promise.all([model, sd2].filter(Boolean).map(releaseModel));
+  await Promise.all([model, sd2, layered].filter(Boolean).map(releaseModel));
   await rm(root, { recursive: true, force: true });
 });
 
-function request(prompt: string, negativePrompt = '', cfg = 7): GenerateRequest {
-  return { model: 'linear', prompt, negativePrompt, steps: 1, cfg, sampler: 'euler', width: 64, height: 64, count: 1, seed: 1, mode: { kind: 'txt2img' }, previewEvery: 0 };
+function request(prompt: string, negativePrompt = '', cfg = 7, clipSkip?: number): GenerateRequest {
+  return { model: 'linear', prompt, negativePrompt, steps: 1, cfg, sampler: 'euler', width: 64, height: 64, count: 1, seed: 1, mode: { kind: 'txt2img' }, previewEvery: 0, clipSkip };
 }
 
 /**
@@ -64,8 +68,30 @@ function expectClose(actual: Float32Array | undefined, expected: number[]): void
   expect(worst).toBeLessThan(2e-6);
 }
 
-async function encode(m: LoadedModel, prompt: string, negativePrompt = '', cfg = 7) {
-  const gen = new Generation(m, request(prompt, negativePrompt, cfg), new RunClock(), {});
+/**
+ * The layered tiny encoder under A1111's clip skip N: hidden_states[-N] (of 0..L: h_k = 1.1·h_{k−1} + bias_k), then
+ * torch LayerNorm with the final norm's weights, then emphasis as in a1111Chunk.
+ */
+function a1111ClipSkipChunk(tokens: number[], weights: number[], clipSkip: number): number[] {
+  const ids = [BOS, ...tokens, EOS, ...new Array<number>(75 - tokens.length).fill(EOS)];
+  const mults = [1, ...weights, ...new Array<number>(76 - weights.length).fill(1)];
+  const layer = LAYERS + 1 - clipSkip;
+  const z = ids.flatMap((id, t) => {
+    let h = Array.from({ length: C }, (_, c) => id * (c + 1) * 1e-4 + t * 0.01);
+    for (let k = 1; k <= layer; k++) h = h.map((v, c) => 1.1 * v + TINY_LAYER_BIAS(k, c));
+    const mean = h.reduce((a, b) => a + b, 0) / C;
+    const variance = h.reduce((a, b) => a + (b - mean) ** 2, 0) / C;
+    return h.map((v, c) => ((v - mean) / Math.sqrt(variance + TINY_FINAL_NORM.epsilon)) * TINY_FINAL_NORM.weight(c) + TINY_FINAL_NORM.bias(c));
+  });
+  const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+  const before = mean(z);
+  const weighted = z.map((v, i) => v * mults[Math.floor(i / C)]);
+  const after = mean(weighted);
+  return weighted.map((v) => (v * before) / after);
+}
+
+async function encode(m: LoadedModel, prompt: string, negativePrompt = '', cfg = 7, clipSkip?: number) {
+  const gen = new Generation(m, request(prompt, negativePrompt, cfg, clipSkip), new RunClock(), {});
   await gen.encodePrompts();
   return gen.conditioning!;
 }
@@ -117,5 +143,34 @@ describe('conditioning of weighted, chunked prompts', () => {
     expect(out.images[0].parameters).toBe(
       'a (cat:1.5)\nNegative prompt: embedding:EasyNegative\nSteps: 1, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64, Model: linear, TI hashes: "EasyNegative: c74b4e810b"',
     );
+  });
+});
+
+describe('clip skip', () => {
+  it('is the last layer\'s normalised output at 1, the same LayerNorm the test applies', async () => {
+    expectClose((await encode(layered, 'a cat', '', 1, 1)).cond, a1111ClipSkipChunk([A, CAT], [1, 1], 1));
+  });
+
+  it.each([2, 3, 4])('reads hidden_states[-%i] through the final layer norm, then applies the weights', async (clipSkip) => {
+    const { cond } = await encode(layered, 'a (cat:1.3)', '', 1, clipSkip);
+    expectClose(cond, a1111ClipSkipChunk([A, CAT], [1, 1.3], clipSkip));
+    // Clip skip changes the conditioning.
+    expect(Math.abs(cond![C] - a1111ClipSkipChunk([A, CAT], [1, 1.3], 1)[C])).toBeGreaterThan(1e-3);
+  });
+
+  it('refuses more layers than the encoder has, and an encoder without hidden states, naming what is missing', async () => {
+    await expect(encode(layered, 'a cat', '', 1, 5)).rejects.toThrow(
+      'Model "layered" cannot use clip skip 5: its text encoder has 3 layers (outputs hidden_states.0 to hidden_states.3), so the most is clip skip 4.',
+    );
+    await expect(runPipeline(model, { ...request('a cat'), clipSkip: 2 }, {}, new RunClock())).rejects.toThrow(
+      'Model "linear" cannot use clip skip 2: its text encoder (text_encoder/model.onnx) has no "hidden_states.N" outputs (it was exported without output_hidden_states). Use clip skip 1, or re-export the text encoder with its hidden states.',
+    );
+  });
+
+  it('writes Clip skip into the PNG parameters above 1 only', async () => {
+    const two = await runPipeline(layered, { ...request('a cat', '', 1), model: 'layered', clipSkip: 2 }, {}, new RunClock());
+    expect(two.images[0].parameters).toMatch(/, Clip skip: 2$/);
+    const one = await runPipeline(layered, { ...request('a cat', '', 1), model: 'layered', clipSkip: 1 }, {}, new RunClock());
+    expect(one.images[0].parameters).not.toContain('Clip skip');
   });
 });

@@ -20,6 +20,7 @@ export interface ImagineInput {
   seed?: number;
   count?: number;
   model?: string;
+  clipSkip?: number;
 }
 
 /** What parsing needs to know about the world: the guild's settings and the worker's models. */
@@ -46,6 +47,7 @@ export interface ImagineParams {
   count: number;
   /** Undefined: the engine picks a random seed and reports it. */
   seed?: number;
+  clipSkip: number;
   /** Shown to the user with the reply ("--ar 16:9 gave 680x384"). */
   notes: string[];
 }
@@ -124,6 +126,10 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
     }
     sampler = name;
   }
+
+  const clipSkipPicked = optionOrFlag(parseIntOption, { option: 'Clip skip', flag: '`--clip-skip`', both: 'Clip skip' }, input.clipSkip, flags.clipSkip, BOUNDS.clipSkip.min, BOUNDS.clipSkip.max);
+  if (!clipSkipPicked.ok) return clipSkipPicked;
+  const clipSkip = clipSkipPicked.value ?? modelDefaults.clipSkip ?? REQUEST_DEFAULTS.clipSkip;
 
   const seedPicked = optionOrFlag(parseIntOption, { option: 'Seed', flag: '`--seed`', both: 'The seed' }, input.seed, flags.seed, BOUNDS.seed.min, BOUNDS.seed.max);
   if (!seedPicked.ok) return seedPicked;
@@ -210,5 +216,5 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   const negativeTooLong = promptTooLongMessage(negativePrompt, 'negative prompt');
   if (negativeTooLong) return err(new UserError(Identifiers.PromptTooLong, negativeTooLong));
 
-  return ok({ model: modelName, prompt, negativePrompt, steps, cfg, sampler, width, height, count, seed: seedPicked.value, notes });
+  return ok({ model: modelName, prompt, negativePrompt, steps, cfg, sampler, width, height, count, seed: seedPicked.value, clipSkip, notes });
 }

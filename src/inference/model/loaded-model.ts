@@ -46,6 +46,13 @@ export interface LoadedModel {
   previewDecoder?: ModelSession;
   previewMatrix?: LatentRgbMatrix;
   unetContract: UnetContract;
+  /**
+   * How many `hidden_states.K` outputs the text encoder has (K = 0 … n−1: the embeddings, then each layer), as
+   * exports made with output_hidden_states have; 0 when it has none, and then clip skip above 1 is refused.
+   */
+  hiddenStates: number;
+  /** The text encoder's final layer norm, read from its file on the first clip-skip request (see clip-skip.ts). */
+  finalLayerNorm?: Promise<import('../prompt/clip-skip.js').FinalLayerNorm>;
   /** Textual-inversion embeddings prompts may name; undefined when the model has none. */
   embeddings?: EmbeddingLookup;
   /** Words the model knows (lower case), from imagine-bot.json; prompts using others get a warning. */
@@ -87,6 +94,13 @@ function unetContract(unet: ModelSession): UnetContract {
     timestep,
     timestepCondDim: cond ? (fixedDim(cond.shape[1]) ?? 256) : undefined,
   };
+}
+
+/** Number of consecutive `hidden_states.0`, `hidden_states.1`, … outputs. */
+function countHiddenStates(textEncoder: ModelSession): number {
+  let n = 0;
+  while (textEncoder.outputs.has(`hidden_states.${n}`)) n++;
+  return n;
 }
 
 /** The manifest's family when it names one; else the sessions, then the folder's guess from its tokenizer files. */
@@ -148,6 +162,7 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     previewDecoder,
     previewMatrix,
     unetContract: contract,
+    hiddenStates: countHiddenStates(textEncoder),
     knownWords: folder.manifest.knownWords ? new Set(folder.manifest.knownWords.map((w) => w.toLowerCase())) : undefined,
     sizeBytes: folder.sizeBytes,
   };

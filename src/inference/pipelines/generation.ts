@@ -5,11 +5,12 @@
  * `latents / scaling_factor`.
  */
 import { CancelledError, Identifiers, InferenceError, UserError } from '../../errors.js';
-import { MAX_SEED, type GenerateRequest, type Preview } from '../../protocol/generate-request.js';
+import { MAX_SEED, REQUEST_DEFAULTS, type GenerateRequest, type Preview } from '../../protocol/generate-request.js';
 import { tensorToRgb } from '../image/pixels.js';
 import { PreviewDecoder } from '../image/previews.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import type { Feed, IoSpec, RunClock } from '../model/session.js';
+import { applyLayerNorm, clipSkipOutput, finalLayerNorm } from '../prompt/clip-skip.js';
 import type { PromptEmbedding } from '../prompt/embeddings.js';
 import { CHUNK_LENGTH, chunkPrompt, type PromptChunk } from '../prompt/prompt-chunks.js';
 import { isBreak, parsePromptAttention } from '../prompt/prompt-parser.js';
@@ -113,11 +114,17 @@ export class Generation {
   /** The text encoder's output for chunks of 77 ids, [chunks, 77, C]: one batched run when the encoder takes a batch. */
   private async runTextEncoder(chunks: readonly PromptChunk[]): Promise<Float32Array> {
     const encoder = this.model.textEncoder;
+    const clipSkip = this.req.clipSkip ?? REQUEST_DEFAULTS.clipSkip;
+    const output = clipSkipOutput(this.model, clipSkip);
+    const norm = clipSkip > 1 ? await finalLayerNorm(this.model) : undefined;
     const run = async (group: readonly PromptChunk[]) => {
       const ids = new Int32Array(group.length * CHUNK_LENGTH);
       group.forEach((chunk, i) => ids.set(chunk.ids, i * CHUNK_LENGTH));
-      const out = await encoder.run({ input_ids: { data: ids, dims: [group.length, CHUNK_LENGTH] } }, ['last_hidden_state'], this.clock);
-      return out.last_hidden_state.data;
+      const out = await encoder.run({ input_ids: { data: ids, dims: [group.length, CHUNK_LENGTH] } }, [output], this.clock);
+      const z = out[output].data;
+      // Clip skip: an intermediate layer's state, normalised by the final layer norm as A1111 does.
+      if (norm) applyLayerNorm(z, norm);
+      return z;
     };
     // Chunks are encoded independently (A1111 sends each through CLIP alone), so batching them is the same sum.
     const batchDim = encoder.input('input_ids').shape[0];

@@ -11,6 +11,7 @@ import { imageToTensor, lanczosUpscale, pngToRgb, rgbToPng } from '../image/pixe
 import { makeScheduler, type LoadedModel } from '../model/loaded-model.js';
 import type { RunClock } from '../model/session.js';
 import type { GenerateOptions } from '../types.js';
+import { clipSkipOutput } from '../prompt/clip-skip.js';
 import { Generation, throwIfAborted } from './generation.js';
 
 export interface PipelineOutput {
@@ -36,6 +37,7 @@ export function checkRequestForModel(model: LoadedModel, req: GenerateRequest): 
     throw invalid(Identifiers.InvalidArgument, `Model "${model.folder.name}" has no vae_encoder, so it cannot start from an image (img2img). Use another model or drop the init image.`);
   }
   if (mode.kind !== 'upscale') checkSize(model, req.width, req.height);
+  clipSkipOutput(model, req.clipSkip ?? 1); // refuses a clip skip the text encoder has no output for, before any work
 }
 
 function checkSize(model: LoadedModel, width: number, height: number): void {
@@ -67,6 +69,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
     sampler: req.sampler,
     cfg: req.cfg,
     model: model.folder.name,
+    clipSkip: req.clipSkip,
   };
 
   if (mode.kind === 'upscale') {

@@ -55,12 +55,33 @@ describe('extractPromptFlags', () => {
   });
 });
 
+describe('clip skip', () => {
+  const withAnime = [...models, { name: 'anime', defaults: { clipSkip: 2 } }];
+  it('takes --clip-skip from the prompt, the clip_skip option, the model default, else 1', () => {
+    expect(extractPromptFlags('a cat --clip-skip 2').ok && extractPromptFlags('a cat --clip-skip 2')).toEqual({ ok: true, value: { prompt: 'a cat', no: [], clipSkip: '2' } });
+    const value = (input: Partial<ImagineInput> & { prompt: string }) => {
+      const result = parse(input, {}, { models: withAnime });
+      return result.ok ? result.value.clipSkip : result.error.message;
+    };
+    expect(value({ prompt: 'a cat --clip-skip 3' })).toBe(3);
+    expect(value({ prompt: 'a cat', clipSkip: 2 })).toBe(2);
+    expect(value({ prompt: 'a cat', model: 'anime' })).toBe(2);
+    expect(value({ prompt: 'a cat --clip-skip 1', model: 'anime' })).toBe(1);
+    expect(value({ prompt: 'a cat' })).toBe(1);
+  });
+
+  it('refuses a clip skip outside 1–12, saying the range', () => {
+    expectError(parse({ prompt: 'a cat --clip-skip 13' }), /`--clip-skip`.*1 to 12/);
+    expectError(parse({ prompt: 'a cat --clip-skip two' }), /`--clip-skip`/);
+  });
+});
+
 describe('parseImagineOptions', () => {
   it('fills unset values from the model defaults, then built-in defaults', () => {
     const result = parse({ prompt: 'a cat', model: 'emoji' });
     expect(result).toEqual({
       ok: true,
-      value: { model: 'emoji', prompt: 'a cat', negativePrompt: 'blurry', steps: 30, cfg: 4, sampler: 'ddim', width: 256, height: 256, count: 1, seed: undefined, notes: [] },
+      value: { model: 'emoji', prompt: 'a cat', negativePrompt: 'blurry', steps: 30, cfg: 4, sampler: 'ddim', width: 256, height: 256, count: 1, seed: undefined, clipSkip: 1, notes: [] },
     });
     const plain = parse({ prompt: 'a cat' });
     expect(plain.ok && plain.value).toMatchObject({ model: 'tiny', steps: 20, cfg: 7, sampler: 'euler_a', width: 512, height: 512, negativePrompt: '' });
