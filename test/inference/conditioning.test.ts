@@ -24,6 +24,7 @@ let root: string;
 let model: LoadedModel;
 let sd2: LoadedModel;
 let layered: LoadedModel;
+let batchOne: LoadedModel;
 const LAYERS = 3;
 
 beforeAll(async () => {
@@ -34,10 +35,12 @@ beforeAll(async () => {
   sd2 = await loadModel(await inspectModelFolder(dir2), {});
   const dir3 = await writeTinyModel(path.join(root, 'layered'), { textEncoder: 'linear', hiddenSize: C, hiddenLayers: LAYERS });
   layered = await loadModel(await inspectModelFolder(dir3), {});
+  const dir4 = await writeTinyModel(path.join(root, 'batch-one'), { textEncoder: 'linear', hiddenSize: C, batchOne: true });
+  batchOne = await loadModel(await inspectModelFolder(dir4), {});
 });
 
 afterAll(async () => {
-  await Promise.all([model, sd2, layered].filter(Boolean).map(releaseModel));
+  await Promise.all([model, sd2, layered, batchOne].filter(Boolean).map(releaseModel));
   await rm(root, { recursive: true, force: true });
 });
 
@@ -113,6 +116,12 @@ describe('conditioning of weighted, chunked prompts', () => {
   it('joins the chunks of a prompt over 75 tokens along the sequence axis', async () => {
     const { cond } = await encode(model, Array(80).fill('cat').join(' '), '', 1);
     expectClose(cond, [...a1111Chunk(Array(75).fill(CAT), Array(75).fill(1)), ...a1111Chunk(Array(5).fill(CAT), Array(5).fill(1))]);
+  });
+
+  it('encodes chunk by chunk when the text encoder\'s batch is fixed to 1, with the same result', async () => {
+    const prompt = `${Array(80).fill('cat').join(' ')} BREAK (dog:1.3)`;
+    const { cond } = await encode(batchOne, prompt, '', 1);
+    expectClose(cond, [...a1111Chunk(Array(75).fill(CAT), Array(75).fill(1)), ...a1111Chunk(Array(5).fill(CAT), Array(5).fill(1)), ...a1111Chunk([DOG], [1.3])]);
   });
 
   it('pads the negative prompt with empty-prompt chunks to the prompt\'s length (A1111 pad_cond)', async () => {

@@ -129,9 +129,13 @@ export class Generation {
     // Chunks are encoded independently (A1111 sends each through CLIP alone), so batching them is the same sum.
     const batchDim = encoder.input('input_ids').shape[0];
     if (chunks.length === 1 || typeof batchDim !== 'number' || batchDim <= 0) return run(chunks);
-    const parts: Float32Array[] = [];
-    for (const chunk of chunks) parts.push(await run([chunk]));
-    return parts.reduce(concat);
+    let z: Float32Array | undefined;
+    for (const [i, chunk] of chunks.entries()) {
+      const part = await run([chunk]);
+      z ??= new Float32Array(part.length * chunks.length);
+      z.set(part, i * part.length);
+    }
+    return z!;
   }
 
   /**
