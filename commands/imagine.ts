@@ -13,6 +13,7 @@ export const IMAGINE_OPTIONS = {
   seed: 'seed',
   count: 'count',
   model: 'model',
+  clipSkip: 'clip_skip',
 } as const;
 
 // Guild-only: settings, limits and the fair queue are per guild.
@@ -21,7 +22,7 @@ export const data = new SlashCommandBuilder()
   .setDescription('Generate an image from a prompt (flags work too: --ar 16:9 --seed 42 --no text)')
   .setContexts(InteractionContextType.Guild)
   .addStringOption((o) =>
-    o.setName(IMAGINE_OPTIONS.prompt).setDescription('What to draw; may end with --ar, --seed, --no, --steps, --cfg, --sampler, --count').setRequired(true).setMaxLength(BOUNDS.promptChars),
+    o.setName(IMAGINE_OPTIONS.prompt).setDescription('What to draw; (word:1.3) stronger, [word] weaker, BREAK; may end with --ar, --seed, --no').setRequired(true).setMaxLength(BOUNDS.promptChars),
   )
   .addStringOption((o) => o.setName(IMAGINE_OPTIONS.negative).setDescription('What to keep out of the image').setMaxLength(BOUNDS.negativeChars))
   .addStringOption((o) => o.setName(IMAGINE_OPTIONS.size).setDescription('Aspect (16:9, portrait, wide...) or WxH such as 512x768').setAutocomplete(true).setMaxLength(20))
@@ -35,4 +36,7 @@ export const data = new SlashCommandBuilder()
   )
   .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.seed).setDescription('Seed, for repeatable images').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max))
   .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.count).setDescription('Images (a grid when more than 1)').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max))
-  .addStringOption((o) => o.setName(IMAGINE_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100));
+  .addStringOption((o) => o.setName(IMAGINE_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100))
+  .addIntegerOption((o) =>
+    o.setName(IMAGINE_OPTIONS.clipSkip).setDescription('Clip skip as in AUTOMATIC1111 (2 for many anime models)').setMinValue(BOUNDS.clipSkip.min).setMaxValue(BOUNDS.clipSkip.max),
+  );

@@ -1,6 +1,7 @@
 /**
  * `npm run imagine -- "prompt" [options]`: generate PNGs from the command line with a progress bar on stderr.
- * `npm run imagine -- tokens [--model NAME|PATH] "prompt" …`: print token ids, one JSON line per prompt.
+ * `npm run imagine -- tokens [--model NAME|PATH] [--chunks] "prompt" …`: print token ids, one JSON line per prompt,
+ * or with --chunks one line per A1111 chunk with its ids and attention multipliers.
  * Bad arguments print one line and exit 2; a broken model folder exits 1 with the file it blames.
  */
 import 'dotenv/config';
@@ -36,7 +37,11 @@ const USAGE = `Usage:
                       [--variation-seed N --variation-strength S] [--from IMAGE.png] [--out FILE] [--preview-every K]
                       [--init IMG --mask MASK [--mask-blur N] [--masked-content original|latent-noise] [--inpaint-only-masked]]
                       [--init IMG --zoom-out F | --pan left|right|up|down]
-  npm run imagine -- tokens [--model NAME|PATH] "prompt" ["prompt" ...]
+                      [--clip-skip N]
+Prompts use AUTOMATIC1111 syntax: (word:1.3), [word], BREAK; long prompts are read in chunks of 75 tokens.
+  npm run imagine -- tokens [--model NAME|PATH] [--chunks] "prompt" ["prompt" ...]
+    plain: {"ids","count","truncated"} per prompt (one 77-token window);
+    --chunks: {"prompt","chunk","ids","multipliers"} per 75-token chunk, as the engine encodes it (weights, BREAK)
 Samplers: euler, euler_a, dpmpp_2m, dpmpp_2m_karras, ddim, lcm (or A1111 names such as "DPM++ 2M Karras").`;
 
 function usageError(message: string): UserError {
@@ -114,10 +119,20 @@ function progressBar(label: string): (step: number, total: number, image: number
 }
 
 async function runTokens(argv: string[], env: EngineEnv): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, options: { model: { type: 'string' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({ args: argv, options: { model: { type: 'string' }, chunks: { type: 'boolean' } }, allowPositionals: true, strict: true });
   if (positionals.length === 0) throw usageError('tokens needs at least one prompt: npm run imagine -- tokens "a cat"');
   const engine = await createEngine({ modelsDir: env.MODELS_DIR, allowModelPaths: true });
-  for (const result of await engine.tokenize(values.model ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL, positionals)) {
+  const model = values.model ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL;
+  if (values.chunks) {
+    // One JSON line per chunk, in the form the text encoder takes: 77 ids and the attention multiplier of each.
+    for (const [prompt, chunks] of (await engine.promptChunks(model, positionals)).entries()) {
+      for (const [chunk, { ids, multipliers }] of chunks.entries()) {
+        process.stdout.write(`${JSON.stringify({ prompt, chunk, ids, multipliers })}\n`);
+      }
+    }
+    return;
+  }
+  for (const result of await engine.tokenize(model, positionals)) {
     process.stdout.write(`${JSON.stringify(result)}\n`);
   }
 }
@@ -151,6 +166,7 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
       'inpaint-only-masked': { type: 'boolean' },
       'zoom-out': { type: 'string' },
       pan: { type: 'string' },
+      'clip-skip': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -231,6 +247,7 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
     seed: int('seed', values.seed, REQUEST_BOUNDS.seed) ?? from?.seed,
     mode,
     previewEvery: int('preview-every', values['preview-every'], { min: 0, max: REQUEST_BOUNDS.steps.max }) ?? 0,
+    clipSkip: int('clip-skip', values['clip-skip'], REQUEST_BOUNDS.clipSkip) ?? from?.clipSkip ?? defaults.clipSkip ?? REQUEST_DEFAULTS.clipSkip,
   };
 
   const engine = await createEngine({ ...engineOptionsFromEnv(env), allowModelPaths: true });

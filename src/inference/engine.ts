@@ -13,9 +13,13 @@ import {
 } from './model/execution-provider.js';
 import { loadModel, releaseModel, type LoadedModel } from './model/loaded-model.js';
 import { inspectModelFolder, listModelDirs, modelSummary, resolveModelDir, type ModelFolder } from '../model-folder/model-folder.js';
+import type { JobEmbeddings } from './pipelines/generation.js';
 import { runPipeline } from './pipelines/run-pipeline.js';
+import { EmbeddingLibrary } from './prompt/embedding-files.js';
+import { embeddingSetFor, type EmbeddingSet } from './prompt/embedding-set.js';
 import { RunClock, supportedBackends, type SessionOptions } from './model/session.js';
 import { ClipTokenizer } from './prompt/clip-tokenizer.js';
+import { chunkPrompt, type PromptChunk } from './prompt/prompt-chunks.js';
 import type { Engine, GenerateOptions, TokenizeResult } from './types.js';
 import type { EngineOptions } from '../protocol/engine-options.js';
 import { checkGenerateRequest, type GenerateRequest, type GenerateResult, type ModelSummary } from '../protocol/generate-request.js';
@@ -34,6 +38,10 @@ class OnnxEngine implements Engine {
   private useCounter = 0;
   /** Messages for the host's log (fallbacks, unused config keys); drained by the caller. */
   readonly notes: string[] = [];
+  /** EMBEDDINGS_DIR, scanned on the first job and rescanned (cheaply) before each. */
+  private library?: Promise<EmbeddingLibrary>;
+  /** Per loaded model: its text encoders grown for the embedding sets prompts used, released with the model. */
+  private readonly embeddingSets = new Map<LoadedModel, EmbeddingSet>();
 
   constructor(private readonly options: Required<EngineOptions>) {
     this.plan = resolveExecutionProviders(
@@ -135,9 +143,35 @@ class OnnxEngine implements Engine {
       if (!victim) break;
       this.cache.delete(victim[0]);
       const model = await victim[1].model.catch(() => undefined);
-      if (model) await releaseModel(model);
+      if (model) await this.unload(model);
       this.notes.push(`unloaded ${victim[0]} to stay within the ${this.options.memoryBudgetMiB} MiB model budget`);
     }
+  }
+
+  /**
+   * The textual-inversion embeddings a job on `model` may use, or undefined when EMBEDDINGS_DIR has none (then
+   * nothing is looked up). SDXL needs rows in both encoders' tables and is not offered embeddings yet.
+   */
+  private async jobEmbeddings(model: LoadedModel): Promise<JobEmbeddings | undefined> {
+    if (model.sdxl) return undefined;
+    this.library ??= EmbeddingLibrary.scan(this.options.embeddingsDir, (message) => this.notes.push(message));
+    const library = await this.library;
+    await library.refresh();
+    if (library.embeddings.size === 0) return undefined;
+    let set = this.embeddingSets.get(model);
+    if (!set) {
+      set = embeddingSetFor(model, library, this.sessionOptions());
+      this.embeddingSets.set(model, set);
+    }
+    const lookup = set.lookup();
+    const grown = set;
+    return { lookup, withTextEncoder: (fn) => grown.withTextEncoder(lookup, fn) };
+  }
+
+  private async unload(model: LoadedModel): Promise<void> {
+    await this.embeddingSets.get(model)?.release();
+    this.embeddingSets.delete(model);
+    await releaseModel(model);
   }
 
   /** Names of the currently loaded models' folders (for tests and the status line). */
@@ -151,7 +185,7 @@ class OnnxEngine implements Engine {
     const dir = await resolveModelDir(this.options.modelsDir, request.model, { allowPaths: this.options.allowModelPaths });
     const { model, loadMs } = await this.model(dir);
     const clock = new RunClock();
-    const out = await runPipeline(model, request, options, clock);
+    const out = await runPipeline(model, request, options, clock, await this.jobEmbeddings(model));
     this.notes.push(...out.notes);
     return {
       images: out.images,
@@ -167,6 +201,15 @@ class OnnxEngine implements Engine {
       const enc = tokenizer.encode(p);
       return { ids: enc.ids, count: enc.count, truncated: enc.truncated };
     });
+  }
+
+  /**
+   * Each prompt's A1111 chunks (`imagine tokens --chunks`): 77 ids and 77 attention multipliers per chunk, as the
+   * text encoder receives them. Tokenizer only, so textual-inversion names show as plain text here.
+   */
+  async promptChunks(model: string, prompts: readonly string[]): Promise<PromptChunk[][]> {
+    const tokenizer = await this.tokenizer(model);
+    return prompts.map((p) => chunkPrompt(tokenizer, p).chunks);
   }
 
   /** A tokenizer alone: a folder that holds only tokenizer/ is enough (`imagine tokens`). */
@@ -193,12 +236,16 @@ class OnnxEngine implements Engine {
     this.cache.clear();
     for (const e of entries) {
       const m = await e.model.catch(() => undefined);
-      if (m) await releaseModel(m);
+      if (m) await this.unload(m);
     }
   }
 }
 
-export type OnnxEngineHandle = Engine & { readonly notes: string[]; loadedModels(): string[] };
+export type OnnxEngineHandle = Engine & {
+  readonly notes: string[];
+  loadedModels(): string[];
+  promptChunks(model: string, prompts: readonly string[]): Promise<PromptChunk[][]>;
+};
 
 /** Build the engine. Fails fast (UserError) when the execution provider cannot be used. */
 export async function createEngine(options: EngineOptions): Promise<OnnxEngineHandle> {
@@ -211,6 +258,6 @@ export async function createEngine(options: EngineOptions): Promise<OnnxEngineHa
     allowCpuFallback: options.allowCpuFallback ?? false,
     memoryBudgetMiB: options.memoryBudgetMiB ?? 8192,
     allowModelPaths: options.allowModelPaths ?? false,
-    embeddingsDir: options.embeddingsDir ?? './embeddings',
+    embeddingsDir: path.resolve(options.embeddingsDir ?? './embeddings'),
   });
 }

@@ -36,6 +36,7 @@ export const modelManifestSchema = z
         width: side.optional(),
         height: side.optional(),
         negativePrompt: z.string().max(REQUEST_BOUNDS.negativeChars).optional(),
+        clipSkip: z.number().int().min(REQUEST_BOUNDS.clipSkip.min).max(REQUEST_BOUNDS.clipSkip.max).optional(),
       })
       .strict()
       .default({}),

@@ -24,7 +24,14 @@ export const REQUEST_BOUNDS = {
   /** Pixels of one image (width × height). */
   pixels: { min: 64 * 64, max: 2048 * 2048 },
   count: { min: 1, max: 4 },
+  /** A1111's "Clip skip": condition on the CLIP hidden state this many layers from the end (1 = the last layer). */
+  clipSkip: { min: 1, max: 12 },
   seed: { min: 0, max: MAX_SEED },
+  /**
+   * Long prompts are read in chunks of `tokens` CLIP tokens (A1111's rule: 75 plus start and end), each chunk one
+   * text-encoder run; a prompt or negative prompt may take at most `max` chunks.
+   */
+  promptChunks: { tokens: 75, max: 8 },
   /** Characters of the prompt and of the negative prompt. */
   promptChars: 1500,
   negativeChars: 1000,
@@ -38,6 +45,8 @@ export const REQUEST_DEFAULTS = {
   width: 512,
   height: 512,
   count: 1,
+  /** Clip skip 1: the text encoder's last layer, as diffusers and A1111 do by default. */
+  clipSkip: 1,
   /** img2img from an uploaded or given picture: keeps a quarter of it. */
   img2imgStrength: 0.75,
   /** The img2img refinement after a 2× Lanczos upscale: keeps the composition, adds detail. */
@@ -125,6 +134,11 @@ export interface GenerateRequest<I = Uint8Array> {
   mode: GenerateMode<I>;
   /** Send a preview every this many steps; 0 turns previews off. @default 0 */
   previewEvery: number;
+  /**
+   * A1111's "Clip skip" (1–12): the prompt is encoded with the text encoder's hidden state `clipSkip` layers from
+   * the end, then its final layer norm. Left out (stored jobs from before it existed) means 1. @default 1
+   */
+  clipSkip?: number;
 }
 
 /** A request as the bot stores it: input images by reference. */
@@ -183,6 +197,8 @@ export interface ModelDefaults {
   width?: number;
   height?: number;
   negativePrompt?: string;
+  /** Clip skip for this model (anime models trained on NovelAI-style conditioning want 2). */
+  clipSkip?: number;
 }
 
 /** One installed model as the worker reports it. */
@@ -281,6 +297,8 @@ function requestSchema<I extends z.ZodType>(image: I) {
         .refine((m) => (m.zoom === undefined) !== (m.pan === undefined), 'Give either a zoom-out factor or a pan direction.'),
     ]),
     previewEvery: wholeNumber('previewEvery', { min: 0, max: REQUEST_BOUNDS.steps.max }),
+    // Optional, not .default(): jobs stored before clip skip existed must still read as the same request.
+    clipSkip: wholeNumber('Clip skip', REQUEST_BOUNDS.clipSkip).optional(),
   });
 }
 

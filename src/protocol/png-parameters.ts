@@ -39,6 +39,29 @@ export interface ImageParameters {
   onlyMaskedPadding?: number;
   /** Outpainting: "Zoom out 2" or "Pan left". */
   outpaint?: string;
+  /** A1111's CLIP_stop_at_last_layers; written only when above 1, as A1111 does. */
+  clipSkip?: number;
+  /** Textual-inversion embeddings the prompts used, written as A1111's `TI hashes` so sites can link them. */
+  embeddings?: { name: string; hash: string }[];
+}
+
+/**
+ * A1111's `TI hashes` value (sd_hijack_clip.py): `name: shorthash` pairs joined by ", ", with ":" and "," taken out
+ * of names so the list reads back unambiguously.
+ */
+export function formatTiHashes(embeddings: readonly { name: string; hash: string }[]): string {
+  return embeddings.map(({ name, hash }) => `${name.replace(/[:,]/g, '')}: ${hash}`).join(', ');
+}
+
+function parseTiHashes(value: string): { name: string; hash: string }[] {
+  return value
+    .split(',')
+    .map((pair) => pair.trim())
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const colon = pair.lastIndexOf(':');
+      return colon < 0 ? { name: pair, hash: '' } : { name: pair.slice(0, colon).trim(), hash: pair.slice(colon + 1).trim() };
+    });
 }
 
 function quote(value: string): string {
@@ -64,6 +87,8 @@ export function formatParameters(p: ImageParameters): string {
     fields.push(['Variation seed', String(p.variationSeed)]);
     fields.push(['Variation seed strength', round(p.variationStrength ?? 0)]);
   }
+  if (p.clipSkip !== undefined && p.clipSkip > 1) fields.push(['Clip skip', String(p.clipSkip)]);
+  if (p.embeddings?.length) fields.push(['TI hashes', quote(formatTiHashes(p.embeddings))]);
   if (p.upscale !== undefined) fields.push(['Upscale', round(p.upscale)]);
   if (p.maskBlur !== undefined) fields.push(['Mask blur', String(p.maskBlur)]);
   if (p.maskedContent !== undefined) fields.push(['Masked content', quote(p.maskedContent)]);
@@ -146,5 +171,7 @@ export function parseParameters(text: string): ImageParameters {
     variationStrength: num('Variation seed strength', false),
     upscale: num('Upscale', false),
     maskBlur: num('Mask blur', false),
+    clipSkip: num('Clip skip', false),
+    embeddings: f.has('TI hashes') ? parseTiHashes(f.get('TI hashes')!) : undefined,
   };
 }

@@ -101,6 +101,18 @@ describe('imagine CLI', () => {
     ]);
   });
 
+  it('prints each prompt\'s chunks with ids and multipliers with --chunks', async () => {
+    const r = await imagine(['tokens', '--chunks', 'a (cat:1.3) BREAK [dog]', 'photo']);
+    expect(r.code).toBe(0);
+    const eos = (n: number) => new Array<number>(n).fill(49407);
+    const ones = (n: number) => new Array<number>(n).fill(1);
+    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+      { prompt: 0, chunk: 0, ids: [49406, 320, 2368, ...eos(74)], multipliers: [1, 1, 1.3, ...ones(74)] },
+      { prompt: 0, chunk: 1, ids: [49406, 1929, ...eos(75)], multipliers: [1, 1 / 1.1, ...ones(75)] },
+      { prompt: 1, chunk: 0, ids: [49406, 1125, ...eos(75)], multipliers: ones(77) },
+    ]);
+  });
+
   it.each([
     [['a cat', '--steps', 'many'], /--steps must be a whole number from 1 to 150; got "many"/],
     [['a cat', '--bogus'], /Unknown option '--bogus'/],
@@ -110,6 +122,8 @@ describe('imagine CLI', () => {
     [['a cat', '--init', 'missing.png'], /Cannot read the --init image "missing.png": ENOENT/],
     [['a cat', '--strength', '0.5'], /--strength needs --init/],
     [[], /Missing prompt/],
+    [['a cat', '--clip-skip', '13'], /--clip-skip must be from 1 to 12; got 13/],
+    [['a cat', '--clip-skip', '2'], /cannot use clip skip 2: its text encoder \(text_encoder\/model.onnx\) has no "hidden_states.N" outputs/],
   ])('exits 2 with one line for bad arguments %j', async (args, message) => {
     const r = await imagine([...args, '--out', 'bad.png']);
     expect(r.code).toBe(2);

@@ -41,6 +41,17 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     expect(customIds(final).map((id) => id.split(':').slice(0, 2).join(':'))).toEqual(['img:reroll', 'img:u1', 'img:v1']);
   });
 
+  it('draws a long weighted prompt with BREAK in chunks and keeps the prompt as typed in the PNG parameters', async () => {
+    // Well over 77 tokens ("w12" is three tokens), with a weight, a de-emphasis, nesting and BREAK.
+    const prompt = `${Array.from({ length: 60 }, (_, i) => `w${i}`).join(' ')}, (golden hour:1.3), [blurry] BREAK a lighthouse on a cliff, ((dramatic sky))`;
+    const interaction = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', `${prompt} --seed 3`)] });
+    const final = await finalMessageOf(h.fake, interaction.id);
+    const parameters = readPngText(final.attachments[0].data).get('parameters')!;
+    expect(parameters.split('\n')[0]).toBe(prompt);
+    expect(parameters).toMatch(/\nSteps: \d+, .*Seed: 3,/);
+    expect(final.content).not.toMatch(/ignored|token window/);
+  });
+
   it('makes a 2x2 grid for count 4 with four V and four U buttons', async () => {
     const interaction = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'four cats --count 4 --seed 7')] });
     const final = await finalMessageOf(h.fake, interaction.id);
@@ -136,7 +147,7 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     };
     expect(await ask('a cat --chaos 50')).toMatch(/Unknown flag `--chaos`/);
     expect(await ask('a cat --steps 500')).toMatch(/`--steps` is 500; use 1 to 50/);
-    expect(await ask(Array.from({ length: 90 }, (_, i) => `w${i}`).join(' '))).toMatch(/model reads 75/);
+    expect(await ask('a,'.repeat(330))).toMatch(/at least 660 tokens and the most is 8 chunks of 75 \(600 tokens\)/);
     expect(await ask('a cat', [opt('size', '500x500')])).toMatch(/multiple of 8/);
     const config = (sub: string, options: object[]) =>
       ephemeralOf(h.fake, h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: sub, type: 1, options }] }).id);
@@ -162,6 +173,7 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     const help = h.fake.sendCommand({ name: 'help', user: bob });
     const helpText = await ephemeralOf(h.fake, help.id);
     expect(helpText).toMatch(/\/imagine/);
+    expect(helpText).toMatch(/`\(word:1\.3\)` stronger, `\[word\]` weaker.*`BREAK` starts a new chunk/);
     // The status line shows the provider the worker really runs on (reported in its ready message).
     expect(helpText).toMatch(/images run on \*\*cpu\*\*; models: .*tiny/);
     const slow = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'long job'), opt('model', 'slow'), opt('steps', 30)] });

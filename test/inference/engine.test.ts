@@ -33,6 +33,7 @@ const VARIANTS: Record<string, TinyModelOptions> = {
   'input-ids-int64': { inputIds: 'int64' },
   taesd: { taesd: true },
   'fixed-size': { fixedLatentSize: [8, 8] },
+  'fixed-sequence': { fixedSequence: true },
   'known-words': { manifest: { knownWords: ['a', 'cat', 'dog', 'red'] } },
 };
 
@@ -361,19 +362,29 @@ describe('warnings and parameters', () => {
     );
   });
 
-  it('warns with the dropped words when the prompt exceeds 77 tokens', async () => {
+  it('reads a prompt over 77 tokens whole, in chunks, without a warning', async () => {
     const long = `${'red '.repeat(80)}zebra`;
     const r = await engine.generate(req({ prompt: long }));
-    expect(r.warnings.join(' ')).toMatch(/77-token window.*zebra/);
+    expect(r.warnings).toEqual([]);
+    // The words past the first 75 tokens change the image: they are in the second chunk, not cut.
+    const cut = await engine.generate(req({ prompt: `${'red '.repeat(80)}cat` }));
+    expect(Buffer.from(cut.images[0].png).equals(Buffer.from(r.images[0].png))).toBe(false);
+    expect(r.images[0].parameters.split('\n')[0]).toBe(long);
   });
 
-  it('quotes no broken character when the 77-token cut falls inside an emoji', async () => {
-    // 🫠 is three byte-level tokens: the cut after 74 × "red" keeps the first and drops the other two.
-    const r = await engine.generate(req({ prompt: `${'red '.repeat(74)}🫠 zebra` }));
-    expect(r.warnings).toEqual([expect.stringMatching(/77-token window; this part was ignored: "zebra"\.$/)]);
-    const ending = await engine.generate(req({ prompt: `${'red '.repeat(74)}🫠` }));
-    expect(ending.warnings.join(' ')).not.toMatch(/\ufffd|""/);
-    expect(ending.warnings).toEqual([expect.stringMatching(/77-token window; its last character was cut\.$/)]);
+  it('refuses a prompt over 8 chunks, and a second chunk on a UNet fixed to 77 tokens, saying what to change', async () => {
+    await expect(engine.generate(req({ prompt: 'a BREAK '.repeat(8) + 'cat' }))).rejects.toThrow('Your prompt needs 9 chunks of 75 tokens; the most is 8 — shorten it.');
+    await expect(engine.generate(req({ model: 'fixed-sequence', prompt: 'a cat BREAK a dog' }))).rejects.toThrow(
+      'Model "fixed-sequence" was exported for 1 chunk(s) of 75 tokens and your prompt needs 2; shorten it (or remove BREAK).',
+    );
+    const ok = await engine.generate(req({ model: 'fixed-sequence', prompt: '(a cat:1.2) [dog]' }));
+    expect(ok.images).toHaveLength(1);
+  });
+
+  it('changes the image when a word is weighted', async () => {
+    const plain = await engine.generate(req({ prompt: 'a cat in a space suit' }));
+    const weighted = await engine.generate(req({ prompt: 'a (cat:1.4) in a space suit' }));
+    expect(Buffer.from(plain.images[0].png).equals(Buffer.from(weighted.images[0].png))).toBe(false);
   });
 
   it('names the prompt words a model with a known vocabulary does not know', async () => {

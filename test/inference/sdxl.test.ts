@@ -431,9 +431,25 @@ describe('existing features on SDXL', () => {
     });
   });
 
-  it('warns about a prompt past 77 tokens as for SD 1.x', async () => {
-    const long = Array.from({ length: 90 }, (_, i) => `word${i}`).join(' ');
-    const r = await engine.generate(req({ prompt: long }));
-    expect(r.warnings.join(' ')).toMatch(/longer than the model's 77-token window; this part was ignored/);
+  it('reads a prompt past 77 tokens in chunks, as for SD 1.x: a 154-token context for both sides, no warning', async () => {
+    const long = 'red '.repeat(100).trim(); // 100 tokens: two chunks of 75
+    const feeds: Record<string, Feed>[] = [];
+    const real = ModelSession.prototype.run;
+    const spy = vi.spyOn(ModelSession.prototype, 'run').mockImplementation(function (this: ModelSession, f, names, clock) {
+      if (this.file.endsWith(path.join('unet', 'model.onnx'))) feeds.push(f);
+      return real.call(this, f, names, clock);
+    });
+    let r;
+    try {
+      r = await engine.generate(req({ prompt: long }));
+    } finally {
+      spy.mockRestore();
+    }
+    expect(r.warnings).toEqual([]);
+    const ehs = feeds[0].encoder_hidden_states;
+    expect(ehs.dims[1]).toBe(154);
+    // The negative is the zero conditioning, stretched to the prompt's two chunks.
+    const rowLength = (ehs.data.length / ehs.dims[0]);
+    expect([...(ehs.data as Float32Array).subarray(0, rowLength)].every((v) => v === 0)).toBe(true);
   });
 });

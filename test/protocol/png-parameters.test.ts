@@ -46,6 +46,29 @@ describe('A1111 parameters text', () => {
     expect(parseParameters(text)).toMatchObject({ prompt: 'a cat\non Mars', negativePrompt: 'blur ry ugly' });
   });
 
+  it('writes Clip skip only above 1 and TI hashes in A1111\'s quoted "name: hash, …" form, and reads both back', () => {
+    expect(formatParameters({ ...sample, clipSkip: 1 })).not.toContain('Clip skip');
+    const withBoth: ImageParameters = {
+      ...sample,
+      prompt: '(masterpiece:1.2), a cat BREAK [blurry]',
+      clipSkip: 2,
+      embeddings: [
+        { name: 'EasyNegative', hash: 'c74b4e810b' },
+        { name: 'bad-hands-5', hash: 'aa7651be15' },
+      ],
+    };
+    const text = formatParameters(withBoth);
+    expect(text.split('\n')[0]).toBe('(masterpiece:1.2), a cat BREAK [blurry]');
+    expect(text.split('\n')[2]).toBe(
+      'Steps: 20, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 42, Size: 512x768, Model: sd15, Clip skip: 2, TI hashes: "EasyNegative: c74b4e810b, bad-hands-5: aa7651be15"',
+    );
+    expect(parseParameters(text)).toEqual(withBoth);
+  });
+
+  it('takes ":" and "," out of embedding names in TI hashes, as A1111 does', () => {
+    expect(formatParameters({ ...sample, embeddings: [{ name: 'odd:name,v2', hash: '0123456789' }] })).toMatch(/TI hashes: "oddnamev2: 0123456789"$/);
+  });
+
   it("reads A1111's own output, including the separate Schedule type field", () => {
     const text = 'masterpiece, 1girl\nNegative prompt: lowres\nSteps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 5.5, Seed: 123, Size: 832x1216, Model hash: abc123, Model: anything, Version: v1.10.1';
     expect(parseParameters(text)).toMatchObject({ prompt: 'masterpiece, 1girl', negativePrompt: 'lowres', steps: 28, sampler: 'dpmpp_2m_karras', cfg: 5.5, seed: 123, width: 832, height: 1216, model: 'anything' });

@@ -25,6 +25,8 @@ export function toJobRequest(params: ImagineParams, previewEvery: number): JobRe
     ...(params.seed === undefined ? {} : { seed: params.seed }),
     mode: { kind: 'txt2img' },
     previewEvery,
+    // Only when set, so jobs without it read as they did before clip skip existed.
+    ...(params.clipSkip === 1 ? {} : { clipSkip: params.clipSkip }),
   };
 }
 
@@ -48,6 +50,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
           size: o.getString(IMAGINE_OPTIONS.size) ?? undefined,
           steps: o.getInteger(IMAGINE_OPTIONS.steps) ?? undefined,
           cfg: o.getNumber(IMAGINE_OPTIONS.cfg) ?? undefined,
+          clipSkip: o.getInteger(IMAGINE_OPTIONS.clipSkip) ?? undefined,
           sampler: o.getString(IMAGINE_OPTIONS.sampler) ?? undefined,
           seed: o.getInteger(IMAGINE_OPTIONS.seed) ?? undefined,
           count: o.getInteger(IMAGINE_OPTIONS.count) ?? undefined,

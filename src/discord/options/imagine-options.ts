@@ -6,7 +6,7 @@ import { err, ok, type Result } from '../result.js';
 import { unknownModelError } from './guild-checks.js';
 import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
-import { cleanPromptText, countPromptTokensAtLeast, findBannedWord, hasVisibleCharacter, PROMPT_TOKEN_WINDOW } from './prompt-checks.js';
+import { cleanPromptText, findBannedWord, hasVisibleCharacter, promptTooLongMessage } from './prompt-checks.js';
 import { extractPromptFlags } from './prompt-flags.js';
 import { parseSizeSpec, roundTo, sdxlSizeForRatio, sizeForRatio } from './size.js';
 
@@ -21,6 +21,7 @@ export interface ImagineInput {
   seed?: number;
   count?: number;
   model?: string;
+  clipSkip?: number;
 }
 
 /** What parsing needs to know about the world: the guild's settings and the worker's models. */
@@ -59,16 +60,8 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (prompt.length > BOUNDS.promptChars) {
     return err(new UserError(Identifiers.PromptTooLong, `The prompt has ${prompt.length} characters; shorten it to ${BOUNDS.promptChars} or fewer.`));
   }
-  const promptTokens = countPromptTokensAtLeast(prompt);
-  if (promptTokens > PROMPT_TOKEN_WINDOW) {
-    return err(
-      new UserError(
-        Identifiers.PromptTooLong,
-        `The prompt is at least ${promptTokens} tokens and the model reads ${PROMPT_TOKEN_WINDOW}; remove about ${promptTokens - PROMPT_TOKEN_WINDOW} words or symbols.`,
-        { tokens: promptTokens },
-      ),
-    );
-  }
+  const promptTooLong = promptTooLongMessage(prompt, 'prompt');
+  if (promptTooLong) return err(new UserError(Identifiers.PromptTooLong, promptTooLong));
   const banned = findBannedWord(prompt, settings.bannedWords);
   if (banned !== undefined) {
     return err(new UserError(Identifiers.NotAllowed, `This server does not allow \`${banned}\` in prompts; remove it and try again.`, { word: banned }));
@@ -110,6 +103,10 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
     }
     sampler = name;
   }
+
+  const clipSkipPicked = optionOrFlag(parseIntOption, { option: 'Clip skip', flag: '`--clip-skip`', both: 'Clip skip' }, input.clipSkip, flags.clipSkip, BOUNDS.clipSkip.min, BOUNDS.clipSkip.max);
+  if (!clipSkipPicked.ok) return clipSkipPicked;
+  const clipSkip = clipSkipPicked.value ?? modelDefaults.clipSkip ?? REQUEST_DEFAULTS.clipSkip;
 
   const seedPicked = optionOrFlag(parseIntOption, { option: 'Seed', flag: '`--seed`', both: 'The seed' }, input.seed, flags.seed, BOUNDS.seed.min, BOUNDS.seed.max);
   if (!seedPicked.ok) return seedPicked;
@@ -202,15 +199,8 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (bannedNegative !== undefined) {
     return err(new UserError(Identifiers.NotAllowed, `This server does not allow \`${bannedNegative}\` in prompts; remove it from the negative prompt and try again.`, { word: bannedNegative }));
   }
-  const negativeTokens = countPromptTokensAtLeast(negativePrompt);
-  if (negativeTokens > PROMPT_TOKEN_WINDOW) {
-    return err(
-      new UserError(
-        Identifiers.PromptTooLong,
-        `The negative prompt is at least ${negativeTokens} tokens and the model reads ${PROMPT_TOKEN_WINDOW}; remove about ${negativeTokens - PROMPT_TOKEN_WINDOW} words.`,
-      ),
-    );
-  }
+  const negativeTooLong = promptTooLongMessage(negativePrompt, 'negative prompt');
+  if (negativeTooLong) return err(new UserError(Identifiers.PromptTooLong, negativeTooLong));
 
-  return ok({ model: modelName, prompt, negativePrompt, steps, cfg, sampler, width, height, count, seed: seedPicked.value, notes });
+  return ok({ model: modelName, prompt, negativePrompt, steps, cfg, sampler, width, height, count, seed: seedPicked.value, clipSkip, notes });
 }

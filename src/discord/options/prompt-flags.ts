@@ -14,9 +14,11 @@ const FLAG_ALIASES: Record<string, FlagName> = {
   count: 'count',
   size: 'size',
   model: 'model',
+  'clip-skip': 'clipSkip',
+  clipskip: 'clipSkip',
 };
-export type FlagName = 'ar' | 'seed' | 'no' | 'steps' | 'cfg' | 'sampler' | 'count' | 'size' | 'model';
-const FLAG_LIST = '--ar W:H, --seed N, --no words, --steps N, --cfg X, --sampler NAME, --count N, --size WxH, --model NAME';
+export type FlagName = 'ar' | 'seed' | 'no' | 'steps' | 'cfg' | 'sampler' | 'count' | 'size' | 'model' | 'clipSkip';
+const FLAG_LIST = '--ar W:H, --seed N, --no words, --steps N, --cfg X, --sampler NAME, --count N, --size WxH, --model NAME, --clip-skip N';
 
 export interface PromptFlags {
   /** The prompt with the flags taken out. */
@@ -31,6 +33,7 @@ export interface PromptFlags {
   count?: string;
   size?: string;
   model?: string;
+  clipSkip?: string;
 }
 
 /**
@@ -44,7 +47,7 @@ export function extractPromptFlags(text: string): Result<PromptFlags, UserError>
   const flags: PromptFlags = { prompt: '', no: [] };
   for (let i = 0; i < words.length; i++) {
     const word = words[i];
-    const match = /^--([a-z]+)$/i.exec(word);
+    const match = /^--([a-z]+(?:-[a-z]+)*)$/i.exec(word);
     if (!match) {
       if (word.startsWith('--') && word.length > 2) {
         return err(invalid(`\`${word}\` is not a flag I know. Flags: ${FLAG_LIST}. Put a space between a flag and its value.`));
@@ -88,6 +91,7 @@ function flagExample(name: FlagName): string {
     count: '`--count 4`',
     size: '`--size 512x768`',
     model: '`--model NAME`',
+    clipSkip: '`--clip-skip 2`',
   };
   return examples[name];
 }

@@ -26,6 +26,11 @@ export interface UnetContract {
   /** False when the batch dimension is fixed to 1: guidance then needs two UNet calls. */
   acceptsBatch2: boolean;
   timestep: IoSpec;
+  /**
+   * Tokens the UNet's encoder_hidden_states takes when that axis is fixed (a static-shape export: 77, one chunk).
+   * Undefined when dynamic, as in diffusers/optimum exports: then a prompt of k chunks is fed as 77·k tokens.
+   */
+  sequenceLength?: number;
   /** Width of LCM's guidance embedding input `timestep_cond`, when the UNet has it. */
   timestepCondDim?: number;
   /** SDXL: the UNet takes `text_embeds` [B, pooledWidth] and `time_ids` [B, 6] besides the SD 1.x inputs. */
@@ -62,6 +67,13 @@ export interface LoadedModel {
   unetContract: UnetContract;
   /** Present exactly when the UNet is SDXL (has `text_embeds` and `time_ids` inputs). */
   sdxl?: SdxlContract;
+  /**
+   * How many `hidden_states.K` outputs the text encoder has (K = 0 … n−1: the embeddings, then each layer), as
+   * exports made with output_hidden_states have; 0 when it has none, and then clip skip above 1 is refused.
+   */
+  hiddenStates: number;
+  /** The text encoder's final layer norm, read from its file on the first clip-skip request (see clip-skip.ts). */
+  finalLayerNorm?: Promise<import('../prompt/clip-skip.js').FinalLayerNorm>;
   /** Words the model knows (lower case), from imagine-bot.json; prompts using others get a warning. */
   knownWords?: ReadonlySet<string>;
   /** Bytes of every loaded model file, charged against the engine's memory budget. */
@@ -104,6 +116,7 @@ function unetContract(unet: ModelSession, configInChannels?: number): UnetContra
     inpaint,
     fixedLatentSize: h && w ? [h, w] : undefined,
     hiddenSize,
+    sequenceLength: fixedDim(ehs.shape[1]),
     acceptsBatch2: fixedDim(sample.shape[0]) === undefined || fixedDim(sample.shape[0]) === 2,
     timestep,
     timestepCondDim: cond ? (fixedDim(cond.shape[1]) ?? 256) : undefined,
@@ -157,6 +170,13 @@ export function penultimateHiddenState(encoder: ModelSession): string {
       'as an output named "hidden_states" by graph surgery, as onnxruntime\'s SDXL tools do.',
     encoder.file,
   );
+}
+
+/** Number of consecutive `hidden_states.0`, `hidden_states.1`, … outputs. */
+function countHiddenStates(textEncoder: ModelSession): number {
+  let n = 0;
+  while (textEncoder.outputs.has(`hidden_states.${n}`)) n++;
+  return n;
 }
 
 /** The manifest's family when it names one; else the sessions, then the folder's guess from its tokenizer files. */
@@ -264,6 +284,7 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     previewMatrix,
     unetContract: contract,
     ...(sdxl ? { sdxl } : {}),
+    hiddenStates: countHiddenStates(textEncoder),
     knownWords: folder.manifest.knownWords ? new Set(folder.manifest.knownWords.map((w) => w.toLowerCase())) : undefined,
     sizeBytes: folder.sizeBytes,
   };

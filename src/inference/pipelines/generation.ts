@@ -5,16 +5,21 @@
  * `latents / scaling_factor`.
  */
 import { CancelledError, Identifiers, InferenceError, UserError } from '../../errors.js';
-import { MAX_SEED, type GenerateRequest, type Preview } from '../../protocol/generate-request.js';
+import { MAX_SEED, REQUEST_DEFAULTS, type GenerateRequest, type Preview } from '../../protocol/generate-request.js';
 import { tensorToRgb } from '../image/pixels.js';
 import { PreviewDecoder } from '../image/previews.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import type { Feed, IoSpec, RunClock } from '../model/session.js';
+import { applyLayerNorm, clipSkipOutput, finalLayerNorm } from '../prompt/clip-skip.js';
+import type { EmbeddingLookup, PromptEmbedding } from '../prompt/embeddings.js';
+import type { ModelSession } from '../model/session.js';
+import { CHUNK_LENGTH, chunkPrompt, type PromptChunk } from '../prompt/prompt-chunks.js';
+import { isBreak, parsePromptAttention } from '../prompt/prompt-parser.js';
 import { textCleanup } from '../prompt/text-cleanup.js';
 import { TorchCpuRng, slerp } from '../rng.js';
 import type { Scheduler } from '../schedulers/scheduler.js';
 import type { GenerateOptions } from '../types.js';
-import { encodeSdxlNegative, encodeSdxlText, sdxlTimeIds, type SdxlText } from './sdxl-conditioning.js';
+import { concatChannels, sdxlTimeIds } from './sdxl-conditioning.js';
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new CancelledError();
@@ -41,22 +46,50 @@ function timestepFeed(spec: IoSpec, t: number, batch: number): Feed {
   return { data: new Array<number>(fixed).fill(value), dims: [fixed] };
 }
 
-/** `[n, C, h, w]` latents with the `[5, h, w]` inpainting conditioning appended to each image's channels. */
-function withConditioning(latents: Float32Array, conditioning: Float32Array, n: number): Float32Array {
-  const per = latents.length / n;
-  const out = new Float32Array(latents.length + conditioning.length * n);
-  for (let b = 0; b < n; b++) {
-    out.set(latents.subarray(b * per, (b + 1) * per), b * (per + conditioning.length));
-    out.set(conditioning, b * (per + conditioning.length) + per);
-  }
-  return out;
-}
-
 function concat(a: Float32Array, b: Float32Array): Float32Array {
   const out = new Float32Array(a.length + b.length);
   out.set(a);
   out.set(b, a.length);
   return out;
+}
+
+/**
+ * A1111's emphasis "Original" (modules/sd_emphasis.py, EmphasisOriginal) on one chunk's text-encoder output
+ * z [77, C]: scale each token's vector by its multiplier, then rescale the whole chunk so the mean of all its
+ * elements is what it was before, which keeps weighted prompts from changing the conditioning's overall level.
+ * In place; z is float32 as in A1111, the means are taken in float64.
+ */
+export function applyEmphasis(z: Float32Array, multipliers: readonly number[]): void {
+  if (multipliers.every((m) => m === 1)) return; // the rescale would be × 1 exactly
+  const width = z.length / multipliers.length;
+  let before = 0;
+  for (let i = 0; i < z.length; i++) before += z[i];
+  let after = 0;
+  for (let t = 0; t < multipliers.length; t++) {
+    const m = Math.fround(multipliers[t]);
+    for (let i = t * width; i < (t + 1) * width; i++) {
+      z[i] *= m;
+      after += z[i];
+    }
+  }
+  const factor = Math.fround(Math.fround(before / z.length) / Math.fround(after / z.length));
+  for (let i = 0; i < z.length; i++) z[i] *= factor;
+}
+
+/**
+ * The textual-inversion embeddings one job may use: the lookup the chunker asks (it hands out the ids), and a way to
+ * run with a text encoder whose token table has their rows (EmbeddingSet.withTextEncoder in the engine).
+ */
+export interface JobEmbeddings {
+  lookup: EmbeddingLookup;
+  withTextEncoder(fn: (encoder: ModelSession) => Promise<void>): Promise<void>;
+}
+
+/** A prompt's conditioning: its chunks' encodings joined along the sequence axis, [1, 77·chunks, C]. */
+export interface EncodedPrompt {
+  z: Float32Array;
+  chunks: number;
+  embeddings: PromptEmbedding[];
 }
 
 function repeat(v: Float32Array, times: number): Float32Array {
@@ -81,6 +114,17 @@ export function checkFinite(data: Float32Array, modelName: string): void {
   }
 }
 
+/** `[n, C, h, w]` latents with the `[5, h, w]` inpainting conditioning appended to each image's channels. */
+function withConditioning(latents: Float32Array, conditioning: Float32Array, n: number): Float32Array {
+  const per = latents.length / n;
+  const out = new Float32Array(latents.length + conditioning.length * n);
+  for (let b = 0; b < n; b++) {
+    out.set(latents.subarray(b * per, (b + 1) * per), b * (per + conditioning.length));
+    out.set(conditioning, b * (per + conditioning.length) + per);
+  }
+  return out;
+}
+
 /**
  * One generation's state: the encoded prompts, the preview decoder and the warnings and notes collected on the way.
  * The steps are diffusers' (encode → denoise → decode); the request kinds in run-pipeline.ts combine them.
@@ -89,7 +133,7 @@ export class Generation {
   readonly warnings: string[] = [];
   readonly notes: string[] = [];
   previewMs = 0;
-  private cond!: Float32Array;
+  private cond?: Float32Array;
   private uncond?: Float32Array;
   /** [uncond, cond] stacked once for the batch-2 UNet call, rather than on every step. */
   private condPair?: Float32Array;
@@ -99,7 +143,7 @@ export class Generation {
    * latents on every call (diffusers' ONNX inpaint pipeline). Set by the pipeline before denoising.
    */
   imageConditioning?: Float32Array;
-  /** SDXL (#12): pooled `text_embeds` per side of guidance, set by encodeText's SDXL hook. */
+  /** SDXL: pooled `text_embeds` per side of guidance (the first chunk's, as A1111 and diffusers take it). */
   private readonly sdxlPooled: { prompt?: Float32Array; 'negative prompt'?: Float32Array; pair?: Float32Array } = {};
 
   constructor(
@@ -107,46 +151,107 @@ export class Generation {
     private readonly req: GenerateRequest,
     private readonly clock: RunClock,
     private readonly options: GenerateOptions,
+    private readonly embeddings?: JobEmbeddings,
   ) {
     // LCM UNets take guidance as an input embedding, so there is no unconditional pass (reference §1.7).
     this.guidance = req.cfg > 1 && model.unetContract.timestepCondDim === undefined;
   }
 
-  private async encodeText(text: string, what: 'prompt' | 'negative prompt'): Promise<Float32Array> {
-    if (this.model.sdxl) return this.encodeSdxl(text, what); // SDXL hook (#12): both encoders, sdxl-conditioning.ts
-    const enc = this.model.tokenizer.encodePadded(text);
-    if (enc.truncated) {
-      // The tokens are bytes of UTF-8: a cut inside a character leaves its last bytes at the start of the dropped
-      // text, which decode as U+FFFD. They are no word the user wrote, so they are not quoted.
-      const dropped = enc.droppedText.replace(/^\uFFFD+/, '').trim();
-      const tooLong = `Your ${what} is longer than the model's 77-token window;`;
-      this.warnings.push(dropped === '' ? `${tooLong} its last character was cut.` : `${tooLong} this part was ignored: "${dropped}".`);
+  /** The text encoder's output for chunks of 77 ids, [chunks, 77, C]: one batched run when the encoder takes a batch. */
+  private async runTextEncoder(chunks: readonly PromptChunk[]): Promise<Float32Array> {
+    const encoder = this.textEncoder ?? this.model.textEncoder;
+    const clipSkip = this.req.clipSkip ?? REQUEST_DEFAULTS.clipSkip;
+    const output = clipSkipOutput(this.model, clipSkip);
+    const norm = clipSkip > 1 ? await finalLayerNorm(this.model) : undefined;
+    const run = async (group: readonly PromptChunk[]) => {
+      const ids = new Int32Array(group.length * CHUNK_LENGTH);
+      group.forEach((chunk, i) => ids.set(chunk.ids, i * CHUNK_LENGTH));
+      const out = await encoder.run({ input_ids: { data: ids, dims: [group.length, CHUNK_LENGTH] } }, [output], this.clock);
+      const z = out[output].data;
+      // Clip skip: an intermediate layer's state, normalised by the final layer norm as A1111 does.
+      if (norm) applyLayerNorm(z, norm);
+      return z;
+    };
+    // Chunks are encoded independently (A1111 sends each through CLIP alone), so batching them is the same sum.
+    const batchDim = encoder.input('input_ids').shape[0];
+    if (chunks.length === 1 || typeof batchDim !== 'number' || batchDim <= 0) return run(chunks);
+    let z: Float32Array | undefined;
+    for (const [i, chunk] of chunks.entries()) {
+      const part = await run([chunk]);
+      z ??= new Float32Array(part.length * chunks.length);
+      z.set(part, i * part.length);
     }
-    const out = await this.model.textEncoder.run(
-      { input_ids: { data: enc.inputIds, dims: [1, enc.inputIds.length] } },
-      ['last_hidden_state'],
-      this.clock,
-    );
-    return out.last_hidden_state.data;
+    return z!;
   }
 
-  // --- SDXL hook (#12) ---
-  private sdxlCond?: SdxlText;
-  /** encodeText for SDXL: the prompt first (the zero negative takes its shape), pooled kept for predictNoise. */
-  private async encodeSdxl(text: string, what: 'prompt' | 'negative prompt'): Promise<Float32Array> {
-    const sdxl = this.model.sdxl!;
-    const encoded =
-      what === 'prompt'
-        ? (this.sdxlCond = await encodeSdxlText(this.model, sdxl, text, this.clock))
-        : await encodeSdxlNegative(this.model, sdxl, text, this.sdxlCond!, this.clock);
-    if (encoded.truncated) {
-      const dropped = encoded.droppedText.replace(/^\uFFFD+/, '').trim();
-      const tooLong = `Your ${what} is longer than the model's 77-token window;`;
-      this.warnings.push(dropped === '' ? `${tooLong} its last character was cut.` : `${tooLong} this part was ignored: "${dropped}".`);
+  /**
+   * A1111's conditioning for one prompt: attention syntax parsed, 75-token chunks, each chunk encoded alone with
+   * its multipliers applied (emphasis "Original"), the chunks joined along the sequence axis.
+   */
+  async encodeText(text: string, what: 'prompt' | 'negative prompt', options: { zerosForEmpty?: boolean } = {}): Promise<EncodedPrompt> {
+    if (this.model.sdxl) return this.encodeSdxl(text, what, options.zerosForEmpty ?? true);
+    const { chunks, embeddings } = chunkPrompt(this.model.tokenizer, text, { embeddings: this.embeddings?.lookup, what });
+    const fixed = this.model.unetContract.sequenceLength;
+    if (fixed !== undefined && chunks.length * CHUNK_LENGTH > fixed) {
+      throw new UserError(
+        Identifiers.PromptTooLong,
+        `Model "${this.model.folder.name}" was exported for ${fixed / CHUNK_LENGTH} chunk(s) of 75 tokens and your ${what} needs ${chunks.length}; shorten it (or remove BREAK).`,
+      );
     }
-    this.sdxlPooled[what] = encoded.pooled;
-    return encoded.embeds;
+    const z = await this.runTextEncoder(chunks);
+    const size = z.length / chunks.length;
+    chunks.forEach((chunk, i) => applyEmphasis(z.subarray(i * size, (i + 1) * size), chunk.multipliers));
+    return { z, chunks: chunks.length, embeddings };
   }
+
+  /**
+   * SDXL (diffusers' encode_prompt with A1111's chunks): both tokenizers chunk the text alike, each encoder's
+   * penultimate hidden state gets the chunk's emphasis, the two are joined on the channel axis per chunk (768 + 1280),
+   * and encoder 2's pooled `text_embeds` of the first chunk conditions the UNet. An empty negative is all zeros when
+   * `force_zeros_for_empty_prompt` holds (padding chunks are real encodings of "", as A1111's pad_cond).
+   */
+  private async encodeSdxl(text: string, what: 'prompt' | 'negative prompt', zerosForEmpty: boolean): Promise<EncodedPrompt> {
+    const sdxl = this.model.sdxl!;
+    if (zerosForEmpty && what === 'negative prompt' && text.trim() === '' && sdxl.forceZerosForEmptyPrompt && this.sdxlShape && this.sdxlPooled.prompt) {
+      // encodePrompts encodes the prompt first; the zero negative takes its shape.
+      const prompt = this.sdxlShape!;
+      this.sdxlPooled[what] = new Float32Array(this.sdxlPooled.prompt.length);
+      return { z: new Float32Array(prompt.length), chunks: prompt.chunks, embeddings: [] };
+    }
+    // Embeddings are not offered on SDXL yet: they need rows in both encoders' tables (clip_l and clip_g).
+    const one = chunkPrompt(this.model.tokenizer, text, { what });
+    const two = chunkPrompt(sdxl.tokenizer2, text, { what });
+    const k = one.chunks.length;
+    const encode = async (session: LoadedModel['textEncoder'], chunks: readonly PromptChunk[], outputs: string[]) => {
+      const parts: Record<string, Float32Array>[] = [];
+      for (const chunk of chunks) {
+        const out = await session.run({ input_ids: { data: Int32Array.from(chunk.ids), dims: [1, CHUNK_LENGTH] } }, outputs, this.clock);
+        parts.push(Object.fromEntries(Object.entries(out).map(([name, tensor]) => [name, tensor.data])));
+      }
+      return parts;
+    };
+    const h1 = await encode(this.model.textEncoder, one.chunks, [sdxl.hiddenState1]);
+    const h2 = await encode(sdxl.textEncoder2, two.chunks, [sdxl.hiddenState2, 'text_embeds']);
+    const chunkZ: Float32Array[] = [];
+    for (let i = 0; i < k; i++) {
+      const a = h1[i][sdxl.hiddenState1];
+      const b = h2[i][sdxl.hiddenState2];
+      applyEmphasis(a, one.chunks[i].multipliers);
+      applyEmphasis(b, two.chunks[i].multipliers);
+      chunkZ.push(concatChannels(a, a.length / CHUNK_LENGTH, b, b.length / CHUNK_LENGTH));
+    }
+    const z = new Float32Array(chunkZ.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    for (const c of chunkZ) {
+      z.set(c, at);
+      at += c.length;
+    }
+    if (zerosForEmpty) this.sdxlPooled[what] = h2[0].text_embeds;
+    if (what === 'prompt') this.sdxlShape = { length: z.length, chunks: k };
+    return { z, chunks: k, embeddings: one.embeddings };
+  }
+
+  private sdxlShape?: { length: number; chunks: number };
 
   /** SDXL's extra UNet feeds for one call: pooled text of the same rows as encoder_hidden_states, and size ids. */
   private sdxlFeeds(rows: 'prompt' | 'negative prompt' | 'pair', n: number, dims: number[]): Record<string, Feed> {
@@ -161,16 +266,60 @@ export class Generation {
       time_ids: { data: repeat(Float32Array.from(ids), n), dims: [n, ids.length] },
     };
   }
-  // --- end SDXL hook ---
+
+  /** The prompt's and negative prompt's conditioning; undefined before {@link encodePrompts}. */
+  get conditioning(): { cond: Float32Array; uncond?: Float32Array } | undefined {
+    return this.cond ? { cond: this.cond, uncond: this.uncond } : undefined;
+  }
+
+  /** Embeddings the prompt and negative prompt used, each once (for the PNG's "TI hashes"). */
+  readonly embeddingsUsed: PromptEmbedding[] = [];
+
+  /** The text encoder grown with this job's embeddings, while encodePrompts runs; the model's own otherwise. */
+  private textEncoder?: LoadedModel['textEncoder'];
 
   async encodePrompts(): Promise<void> {
-    this.cond = await this.encodeText(this.req.prompt, 'prompt');
+    const embeddings = this.embeddings;
+    if (!embeddings || this.model.sdxl) return this.encodeBoth();
+    // Chunk both prompts first, so the lookup knows every embedding they name; then encode with a text encoder
+    // whose token table has their rows (grown once per set of embeddings and cached, embedding-set.ts).
+    chunkPrompt(this.model.tokenizer, this.req.prompt, { embeddings: embeddings.lookup, what: 'prompt' });
+    if (this.guidance) chunkPrompt(this.model.tokenizer, this.req.negativePrompt, { embeddings: embeddings.lookup, what: 'negative prompt' });
+    await embeddings.withTextEncoder(async (encoder) => {
+      this.textEncoder = encoder;
+      try {
+        await this.encodeBoth();
+      } finally {
+        this.textEncoder = undefined;
+      }
+    });
+  }
+
+  private async encodeBoth(): Promise<void> {
+    const prompt = await this.encodeText(this.req.prompt, 'prompt');
+    let cond = prompt.z;
+    const used = [...prompt.embeddings];
     if (this.guidance) {
-      this.uncond = await this.encodeText(this.req.negativePrompt, 'negative prompt');
-      this.condPair = concat(this.uncond, this.cond);
+      const negative = await this.encodeText(this.req.negativePrompt, 'negative prompt');
+      used.push(...negative.embeddings);
+      let uncond = negative.z;
+      // A1111's pad_cond: the shorter side gets encodings of the empty prompt appended, whole chunks at a time,
+      // so both have 77·k tokens and still go through the UNet as one [2, 77·k, C] batch.
+      if (prompt.chunks !== negative.chunks) {
+        const empty = this.req.negativePrompt === '' && !this.model.sdxl ? negative.z : (await this.encodeText('', 'negative prompt', { zerosForEmpty: false })).z;
+        const pad = (z: Float32Array, times: number) => concat(z, repeat(empty, times));
+        if (prompt.chunks < negative.chunks) cond = pad(cond, negative.chunks - prompt.chunks);
+        else uncond = pad(uncond, prompt.chunks - negative.chunks);
+      }
+      this.uncond = uncond;
+      this.condPair = concat(uncond, cond);
     }
+    this.cond = cond;
+    for (const embedding of used) if (!this.embeddingsUsed.some((e) => e.name === embedding.name)) this.embeddingsUsed.push(embedding);
     if (this.model.knownWords) {
-      const words = textCleanup(`${this.req.prompt} ${this.req.negativePrompt}`).match(/\p{L}+/gu) ?? [];
+      // Words as the text encoder sees them: without attention brackets, weights and BREAK.
+      const text = [this.req.prompt, this.req.negativePrompt].flatMap((p) => parsePromptAttention(p).filter((run) => !isBreak(run)).map((run) => run.text));
+      const words = textCleanup(text.join(' ')).match(/\p{L}+/gu) ?? [];
       const unknown = [...new Set(words.filter((w) => !this.model.knownWords!.has(w)))];
       if (unknown.length) {
         this.warnings.push(`The model "${this.model.folder.name}" does not know these words, so they had no effect: ${unknown.join(', ')}.`);
@@ -181,7 +330,8 @@ export class Generation {
   /** Epsilon for one step, with classifier-free guidance: ε = ε_u + g·(ε_c − ε_u). */
   private async predictNoise(x: Float32Array, t: number, dims: number[]): Promise<Float32Array> {
     const { unet, unetContract: c } = this.model;
-    const ehsDims = (n: number) => [n, this.cond.length / c.hiddenSize, c.hiddenSize];
+    const cond = this.cond!;
+    const ehsDims = (n: number) => [n, cond.length / c.hiddenSize, c.hiddenSize];
     const extra = (n: number): Record<string, Feed> =>
       c.timestepCondDim === undefined
         ? {}
@@ -197,14 +347,14 @@ export class Generation {
           timestep: timestepFeed(c.timestep, t, n),
           encoder_hidden_states: { data: ehs, dims: ehsDims(n) },
           ...extra(n),
-          ...this.sdxlFeeds(rows, n, dims), // SDXL hook (#12): text_embeds, time_ids
+          ...this.sdxlFeeds(rows, n, dims),
         },
         ['out_sample'],
         this.clock,
       );
       return out.out_sample.data;
     };
-    if (!this.guidance) return call(x, this.cond, 1, 'prompt');
+    if (!this.guidance) return call(x, cond, 1, 'prompt');
     let epsU: Float32Array;
     let epsC: Float32Array;
     if (c.acceptsBatch2) {
@@ -213,7 +363,7 @@ export class Generation {
       epsC = both.subarray(x.length);
     } else {
       epsU = await call(x, this.uncond!, 1, 'negative prompt');
-      epsC = await call(x, this.cond, 1, 'prompt');
+      epsC = await call(x, cond, 1, 'prompt');
     }
     const g = this.req.cfg;
     const eps = new Float32Array(x.length);

@@ -11,7 +11,8 @@ import { imageToTensor, lanczosUpscale, pngToRgb, rgbToPng } from '../image/pixe
 import { makeScheduler, type LoadedModel } from '../model/loaded-model.js';
 import type { RunClock } from '../model/session.js';
 import type { GenerateOptions } from '../types.js';
-import { Generation, throwIfAborted } from './generation.js';
+import { clipSkipOutput } from '../prompt/clip-skip.js';
+import { Generation, throwIfAborted, type JobEmbeddings } from './generation.js';
 import { finishPng } from './finish-png.js';
 import { fullRepaintConditioning, runInpaint } from './inpaint.js';
 
@@ -43,6 +44,7 @@ export function checkRequestForModel(model: LoadedModel, req: GenerateRequest): 
     throw invalid(Identifiers.InvalidSize, `Model "${model.folder.name}" only draws one size, so it cannot pan (the picture grows). Zoom out instead.`);
   }
   if (mode.kind !== 'upscale') checkSize(model, req.width, req.height);
+  clipSkipOutput(model, req.clipSkip ?? 1); // refuses a clip skip the text encoder has no output for, before any work
 }
 
 function checkSize(model: LoadedModel, width: number, height: number): void {
@@ -56,19 +58,26 @@ function checkSize(model: LoadedModel, width: number, height: number): void {
 
 
 /** Run one request on a loaded model. `clock` collects session.run time. */
-export async function runPipeline(model: LoadedModel, req: GenerateRequest, options: GenerateOptions, clock: RunClock): Promise<PipelineOutput> {
+export async function runPipeline(
+  model: LoadedModel,
+  req: GenerateRequest,
+  options: GenerateOptions,
+  clock: RunClock,
+  embeddings?: JobEmbeddings,
+): Promise<PipelineOutput> {
   checkRequestForModel(model, req);
   throwIfAborted(options.signal);
   const seed = req.seed ?? randomInt(0, MAX_SEED + 1);
-  const gen = new Generation(model, req, clock, options);
+  const gen = new Generation(model, req, clock, options, embeddings);
   const mode = req.mode;
-  const baseParams = {
+  const baseParams: Omit<ImageParameters, 'seed' | 'width' | 'height'> = {
     prompt: req.prompt,
     negativePrompt: req.negativePrompt,
     steps: req.steps,
     sampler: req.sampler,
     cfg: req.cfg,
     model: model.folder.name,
+    clipSkip: req.clipSkip,
   };
 
   if (mode.kind === 'upscale') {
@@ -76,7 +85,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
     const fixed = model.unetContract.fixedLatentSize;
     const { max, multiple } = REQUEST_BOUNDS.side;
     const fits = !fixed && up.width % multiple === 0 && up.height % multiple === 0 && up.width <= max && up.height <= max;
-    const params = { ...baseParams, seed, width: up.width, height: up.height, upscale: 2 };
+    const params: ImageParameters = { ...baseParams, seed, width: up.width, height: up.height, upscale: 2 };
     if (!model.vaeEncoder || !fits) {
       // Plain Lanczos: no encoder to refine with, or the model cannot run at the doubled size.
       if (model.vaeEncoder && !fits) gen.warnings.push(`Upscaled with Lanczos only: ${up.width}x${up.height} is beyond what this model can refine.`);
@@ -86,6 +95,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
     }
     await gen.encodePrompts();
     if (model.unetContract.inpaint) gen.imageConditioning = await fullRepaintConditioning(gen, up.width, up.height);
+    if (gen.embeddingsUsed.length) params.embeddings = tiHashes(gen);
     const pixels = await imageToTensor(up.png, up.width, up.height, 'image to upscale');
     const latent = await gen.encodeImage(pixels, up.width, up.height);
     const { scheduler, unknownKeys } = makeScheduler(model.folder, req.sampler);
@@ -107,6 +117,7 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
   // An inpainting UNet asked for a whole picture: everything masked, the masked image a neutral grey (A1111's
   // txt2img_image_conditioning).
   if (model.unetContract.inpaint) gen.imageConditioning = await fullRepaintConditioning(gen, req.width, req.height);
+  if (gen.embeddingsUsed.length) baseParams.embeddings = tiHashes(gen);
   let init: { latent: Float32Array; strength: number } | undefined;
   if (mode.kind === 'img2img') {
     const pixels = await imageToTensor(mode.image, req.width, req.height);
@@ -134,4 +145,9 @@ export async function runPipeline(model: LoadedModel, req: GenerateRequest, opti
 
 function noteUnknownKeys(gen: Generation, keys: string[]): void {
   if (keys.length) gen.notes.push(`scheduler_config.json keys not used: ${keys.join(', ')}`);
+}
+
+/** The embeddings the prompts used, for the PNG's `TI hashes`. */
+function tiHashes(gen: Generation): ImageParameters['embeddings'] {
+  return gen.embeddingsUsed.map(({ name, hash }) => ({ name, hash }));
 }

@@ -331,6 +331,20 @@ export class ClipTokenizer {
     };
   }
 
+  /**
+   * The ids of a piece of prompt without BOS and EOS and without any length limit, as transformers'
+   * `tokenizer(text, add_special_tokens=False, truncation=False)`: what the long-prompt chunker (prompt-chunks.ts)
+   * tokenizes each weighted run with.
+   */
+  tokenizeWords(text: string): number[] {
+    return this.promptIds(text);
+  }
+
+  /** The id of one vocabulary token such as `",</w>"`, or undefined when the vocabulary lacks it. */
+  tokenId(token: string): number | undefined {
+    return this.encoder.get(token);
+  }
+
   /** {@link encode}, then padded with {@link padTokenId} to exactly `length` ids. */
   encodePadded(text: string, length: number = CLIP_MAX_LENGTH): ClipPaddedEncoding {
     const { ids, ...rest } = this.encode(text, length);

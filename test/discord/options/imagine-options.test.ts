@@ -59,12 +59,33 @@ describe('extractPromptFlags', () => {
   });
 });
 
+describe('clip skip', () => {
+  const withAnime = [...models, { name: 'anime', defaults: { clipSkip: 2 } }];
+  it('takes --clip-skip from the prompt, the clip_skip option, the model default, else 1', () => {
+    expect(extractPromptFlags('a cat --clip-skip 2').ok && extractPromptFlags('a cat --clip-skip 2')).toEqual({ ok: true, value: { prompt: 'a cat', no: [], clipSkip: '2' } });
+    const value = (input: Partial<ImagineInput> & { prompt: string }) => {
+      const result = parse(input, {}, { models: withAnime });
+      return result.ok ? result.value.clipSkip : result.error.message;
+    };
+    expect(value({ prompt: 'a cat --clip-skip 3' })).toBe(3);
+    expect(value({ prompt: 'a cat', clipSkip: 2 })).toBe(2);
+    expect(value({ prompt: 'a cat', model: 'anime' })).toBe(2);
+    expect(value({ prompt: 'a cat --clip-skip 1', model: 'anime' })).toBe(1);
+    expect(value({ prompt: 'a cat' })).toBe(1);
+  });
+
+  it('refuses a clip skip outside 1–12, saying the range', () => {
+    expectError(parse({ prompt: 'a cat --clip-skip 13' }), /`--clip-skip`.*1 to 12/);
+    expectError(parse({ prompt: 'a cat --clip-skip two' }), /`--clip-skip`/);
+  });
+});
+
 describe('parseImagineOptions', () => {
   it('fills unset values from the model defaults, then built-in defaults', () => {
     const result = parse({ prompt: 'a cat', model: 'emoji' });
     expect(result).toEqual({
       ok: true,
-      value: { model: 'emoji', prompt: 'a cat', negativePrompt: 'blurry', steps: 30, cfg: 4, sampler: 'ddim', width: 256, height: 256, count: 1, seed: undefined, notes: [] },
+      value: { model: 'emoji', prompt: 'a cat', negativePrompt: 'blurry', steps: 30, cfg: 4, sampler: 'ddim', width: 256, height: 256, count: 1, seed: undefined, clipSkip: 1, notes: [] },
     });
     const plain = parse({ prompt: 'a cat' });
     expect(plain.ok && plain.value).toMatchObject({ model: 'tiny', steps: 20, cfg: 7, sampler: 'euler_a', width: 512, height: 512, negativePrompt: '' });
@@ -214,11 +235,13 @@ describe('parseImagineOptions', () => {
     expectError(parse({ prompt: 'a g\u200bore scene' }, settings), /does not allow `gore`/);
   });
 
-  it('refuses a prompt certainly longer than the token window and accepts one just inside it', () => {
-    const long = Array.from({ length: 80 }, (_, i) => `word${String.fromCharCode(97 + (i % 26))}`).join(' ');
-    expectError(parse({ prompt: long }), /at least \d+ tokens and the model reads 75; remove about \d+ words/);
-    const fits = Array.from({ length: 75 }, () => 'cat').join(' ');
-    expect(parse({ prompt: fits }).ok).toBe(true);
+  it('accepts prompts over 75 tokens and refuses one certainly over 8 chunks of 75', () => {
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `word${String.fromCharCode(97 + (i % 26))}`).join(' ');
+    expect(parse({ prompt: words(80) }).ok).toBe(true);
+    // 600 tokens of text plus attention syntax that is not counted.
+    expect(parse({ prompt: `(${'a '.repeat(300)}:1.3) [x] BREAK ${'a '.repeat(299)}` }).ok).toBe(true);
+    expectError(parse({ prompt: 'a,'.repeat(330) }), /^The prompt is at least 660 tokens and the most is 8 chunks of 75 \(600 tokens\); remove about 60 words or symbols\.$/);
+    expectError(parse({ prompt: 'a cat', negative: 'a,'.repeat(320) }), /^The negative prompt is at least 640 tokens/);
   });
 
   it('refuses an empty prompt once the flags are taken out', () => {
@@ -286,6 +309,11 @@ describe('countPromptTokensAtLeast', () => {
     expect(countPromptTokensAtLeast('a cat, 42 dogs!!')).toBe(7);
     expect(countPromptTokensAtLeast("it's")).toBe(2);
     expect(countPromptTokensAtLeast('')).toBe(0);
+  });
+
+  it('does not count attention syntax, which never reaches the text encoder', () => {
+    expect(countPromptTokensAtLeast('(cat:1.3) [dog] ((bird)) BREAK fish \\(x\\)')).toBe(5);
+    expect(countPromptTokensAtLeast('BREAKfast')).toBe(1);
   });
 });
 
