@@ -82,7 +82,7 @@ export async function startHarness(overrides: StartOverrides = {}, harnessOption
       await rm(root, { recursive: true, force: true });
     },
   };
-  if (harnessOptions.waitForWorker ?? true) await harness.app.host.whenReady();
+  if (harnessOptions.waitForWorker ?? true) await harness.app.pool.whenReady();
   return harness;
 }
 

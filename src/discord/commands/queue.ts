@@ -3,6 +3,7 @@ import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
 import { escapeMarkdown } from '../delivery/render/job-message.js';
 import { formatEta } from '../delivery/render/progress-bar.js';
+import type { WorkerStatus } from '../../worker/job-runner.js';
 
 const SHOWN = 15;
 
@@ -10,19 +11,36 @@ function short(prompt: string): string {
   return escapeMarkdown(prompt.length > 60 ? `${prompt.slice(0, 60)}…` : prompt);
 }
 
-/** /queue: this guild's running and queued jobs with positions and ETAs, plus where the caller's own jobs are. */
+/**
+ * The workers in one line: id, busy/idle/starting and the models each has warm (no job details: a busy worker
+ * may be running another server's job). With none, what to do about it.
+ */
+export function workersLine(workers: readonly WorkerStatus[]): string {
+  if (workers.length === 0) {
+    return '⚠️ No image worker runs on this bot (WORKERS=0), so images wait here and none will start. The bot\'s operator can set WORKERS=1 (or EXECUTION_DEVICE_IDS) and restart it.';
+  }
+  const described = workers.map((worker) => {
+    const models = worker.models.length > 0 ? ` (${worker.models.map(escapeMarkdown).join(', ')})` : '';
+    return `\`${worker.id}\` ${worker.state}${models}`;
+  });
+  return `Workers: ${described.join(' · ')}`;
+}
+
+/** /queue: this guild's running and queued jobs with positions and ETAs, where the caller's own jobs are, and the workers. */
 export function queueCommand(context: BotContext): CommandHandler {
   return {
     name: 'queue',
     async execute(interaction: ChatInputCommandInteraction) {
       const listings = context.jobs.list(interaction.guildId!);
+      const workers = context.workers();
       const lines: string[] = [];
       if (listings.length === 0) {
         lines.push('The queue is empty. Start one with /imagine.');
       } else {
-        for (const { job, position, etaMs } of listings.slice(0, SHOWN)) {
+        for (const { job, position, etaMs, workerId } of listings.slice(0, SHOWN)) {
           const eta = formatEta(etaMs);
-          const where = position === null ? '▶️ running' : `#${position}`;
+          // With one worker "running" says it all; with several, which one.
+          const where = position === null ? (workers.length > 1 && workerId ? `▶️ running on \`${workerId}\`` : '▶️ running') : `#${position}`;
           const when = eta ? (position === null ? ` · done in ${eta}` : ` · starts in ${eta}`) : '';
           lines.push(`${where} · <@${job.userId}> · ${short(job.request.prompt)}${when}`);
         }
@@ -34,6 +52,7 @@ export function queueCommand(context: BotContext): CommandHandler {
             : `Yours: ${mine.map((l) => (l.position === null ? 'running' : `#${l.position}`)).join(', ')}`,
         );
       }
+      lines.push(workersLine(workers));
       await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     },
   };
