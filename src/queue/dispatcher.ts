@@ -133,6 +133,9 @@ export class Dispatcher<T extends FairQueueItem> {
         worker: undefined,
       };
       this.#running.set(item.id, running);
+      // On its worker before `start` runs, so listeners of 'started' see where it runs.
+      running.worker = worker;
+      this.#busy.set(worker, running);
       running.run = this.#hooks.start(item, worker.id);
       this.#launch(running, worker);
     }
