@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CancelledError } from '../../src/errors.js';
-import type { GenerateRequest, GenerateResult } from '../../src/protocol/generate-request.js';
+import type { GenerateRequest, GenerateResult, JobRequest } from '../../src/protocol/generate-request.js';
 import { Dispatcher, type DispatchOutcome } from '../../src/queue/dispatcher.js';
 import { FairQueue, type FairQueueItem } from '../../src/queue/fair-queue.js';
 import { JobService } from '../../src/queue/job-service.js';
@@ -284,7 +284,7 @@ function service(workers: ManualWorker[], now?: () => number) {
   return { jobs, store };
 }
 
-const newJob = (guildId: string, request: Parameters<typeof fakeRequest>[0] = {}): NewJob => ({
+const newJob = (guildId: string, request: Partial<JobRequest> = {}): NewJob => ({
   kind: 'imagine',
   guildId,
   channelId: 'c',
