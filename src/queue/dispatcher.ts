@@ -95,12 +95,6 @@ export class Dispatcher<T extends FairQueueItem> {
     return [...this.#running.values()].map((running) => ({ item: running.item, workerId: running.worker?.id }));
   }
 
-  /** The id of the job worker `workerId` runs, if any. */
-  jobOn(workerId: string): T | undefined {
-    for (const [worker, running] of this.#busy) if (worker.id === workerId) return running.item;
-    return undefined;
-  }
-
   /**
    * Hands the next job to each idle worker while there are both. Idempotent; called on submit, on every freed
    * worker (before the finished job is persisted: the idle-gap target) and when a worker becomes ready.

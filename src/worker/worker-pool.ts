@@ -140,11 +140,6 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return undefined;
   }
 
-  /** How many workers can take a job now or are running one. */
-  get readyCount(): number {
-    return this.workers.filter((worker) => worker.status().state !== 'starting').length;
-  }
-
   /**
    * Starts every worker at once (each loads its engine in its own process). Resolves once each has become ready or
    * failed its first start; a failed one keeps respawning with backoff, so the result is for the log.
@@ -161,10 +156,6 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
 
   status(): WorkerStatus[] {
     return this.workers.map((worker) => worker.status());
-  }
-
-  worker(id: string): LocalWorker | undefined {
-    return this.workers.find((worker) => worker.id === id);
   }
 
   /** Stops every worker (shutdown message, then SIGKILL after the grace period). */

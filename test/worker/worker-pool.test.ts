@@ -8,6 +8,7 @@ import { createLogger } from '../../src/logger.js';
 import type { Job } from '../../src/queue/job.js';
 import { JobService } from '../../src/queue/job-service.js';
 import { Store } from '../../src/store/store.js';
+import { localWorkersFromEnv } from '../../src/config/env.js';
 import { WorkerPool } from '../../src/worker/worker-pool.js';
 import { fakeRequest, fixtureWorker, isAlive, type WorkerFixture } from '../fixtures/workers/fixtures.js';
 
@@ -181,6 +182,23 @@ describe('WorkerPool with fixture workers', () => {
     expect(w0!.pid).toBe(before[0]);
     await w1!.whenReady();
     expect(w1!.pid).not.toBe(before[1]);
+  });
+
+  it('builds each worker on its own GPU (EXECUTION_DEVICE_IDS) and names it after it', async () => {
+    const pool = new WorkerPool({
+      workers: localWorkersFromEnv({ EXECUTION_DEVICE_IDS: [0, 2], WORKERS: 1, EXECUTION_DEVICE_ID: 0 }),
+      engine: { modelsDir: '/unused', deviceId: 7 },
+      host: { entry: fixtureWorker('device-probe') },
+    });
+    pool.on('ready', (_worker, info) => pids.add(info.pid));
+    cleanups.push(() => pool.stop());
+    const started = await pool.start();
+    expect(started.map((s) => s.status === 'fulfilled' && [s.value.executionProvider])).toEqual([['fake-device-0'], ['fake-device-2']]);
+    expect(pool.status().map((s) => [s.id, s.deviceId, s.state])).toEqual([
+      ['gpu0', 0, 'idle'],
+      ['gpu2', 2, 'idle'],
+    ]);
+    expect(pool.executionProvider).toBe('fake-device-0');
   });
 
   it('starts nothing with no workers (WORKERS=0): jobs stay queued', async () => {
