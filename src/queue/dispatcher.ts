@@ -39,6 +39,8 @@ interface Running<T> {
   /** Loaded once, on the first attempt; a retry sends the same request. */
   request: Promise<GenerateRequest> | undefined;
   crashes: number;
+  /** Waiting at the head because its worker crashed under it (not merely vanished before it started). */
+  crashed: boolean;
   /** The worker it is on; undefined while it waits for its retry. */
   worker: WorkerRunner | undefined;
 }
@@ -113,7 +115,8 @@ export class Dispatcher<T extends FairQueueItem> {
       const worker = this.#pick(idle, this.#hooks.model?.(item));
       if (retry) {
         this.#retries.shift();
-        this.#hooks.resume?.(item, worker.id);
+        if (retry.crashed) this.#hooks.resume?.(item, worker.id);
+        retry.crashed = false;
         this.#launch(retry, worker);
         continue;
       }
@@ -124,6 +127,7 @@ export class Dispatcher<T extends FairQueueItem> {
         run: undefined as unknown as DispatchStart,
         request: undefined,
         crashes: 0,
+        crashed: false,
         worker: undefined,
       };
       this.#running.set(item.id, running);
@@ -219,6 +223,11 @@ export class Dispatcher<T extends FairQueueItem> {
     } catch (error) {
       return { ok: false, error, crashes: running.crashes, aborted: reason(), workerId: worker.id };
     }
+    if (!worker.ready && reason() === undefined && !this.#stopped) {
+      // The worker died (or was stopped) while the request was read, before the job reached it: not the job's
+      // doing, so back to the head without using up its one retry.
+      return 'retry';
+    }
     try {
       const { onProgress, watchdogMs } = running.run;
       const result = await worker.run(item.id, request, { signal: controller.signal, onProgress, watchdogMs });
@@ -228,6 +237,7 @@ export class Dispatcher<T extends FairQueueItem> {
       // took the memory). A second crash, a hang or a protocol error is not retried.
       if (error instanceof WorkerCrashedError && running.crashes === 0 && reason() === undefined && !this.#stopped) {
         running.crashes += 1;
+        running.crashed = true;
         this.#hooks.retry?.(item, error, worker.id);
         return 'retry';
       }

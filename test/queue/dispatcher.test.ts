@@ -245,6 +245,41 @@ describe('Dispatcher with several workers', () => {
     expect(starts.map((s) => s.id)).toEqual([crashing.id, second.id, queued.id]);
   });
 
+  it('puts a job back at the head, without using its retry, when its worker died before the job reached it', async () => {
+    const workers = [new ManualWorker('w0'), new ManualWorker('w1')];
+    const queue = new FairQueue<Item>();
+    let release!: () => void;
+    const slowRead = new Promise<void>((resolve) => (release = resolve));
+    const retries: string[] = [];
+    const settled: DispatchOutcome[] = [];
+    const dispatcher = new Dispatcher(queue, workers, {
+      start: (job) => ({
+        // The job's input image is still being read when its worker dies.
+        request: async () => {
+          if (job.guildId === 'slow') await slowRead;
+          return fakeRequest({ prompt: job.id });
+        },
+        watchdogMs: 60_000,
+        onProgress: () => {},
+      }),
+      settle: (_job, outcome) => settled.push(outcome),
+      retry: (job) => retries.push(job.id),
+    });
+    const slow = item('slow');
+    queue.enqueue(slow);
+    dispatcher.pump();
+    await flush();
+    expect(workers[0]!.calls).toHaveLength(0);
+    workers[0]!.ready = false;
+    release();
+    await flush();
+    // It went to w1, the idle one, and no crash was counted.
+    expect(workers[1]!.current.jobId).toBe(slow.id);
+    expect(retries).toEqual([]);
+    await finish(workers[1]!);
+    expect(settled).toEqual([expect.objectContaining({ ok: true, crashes: 0, workerId: 'w1' })]);
+  });
+
   it('cancels a job waiting for its retry without any worker', async () => {
     const workers = [new ManualWorker('w0')];
     const { queue, dispatcher, settled } = bareDispatcher(workers);
