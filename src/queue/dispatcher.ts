@@ -34,6 +34,8 @@ export interface DispatchHooks<T> {
 
 interface Running<T> {
   item: T;
+  /** Dispatch order: jobs waiting at the head go in the order they first left the queue. */
+  seq: number;
   controller: AbortController;
   run: DispatchStart;
   /** Loaded once, on the first attempt; a retry sends the same request. */
@@ -73,6 +75,7 @@ export class Dispatcher<T extends FairQueueItem> {
   readonly #waiting = new Set<WorkerRunner>();
   readonly #inFlight = new Set<Promise<void>>();
   #stopped = false;
+  #seq = 0;
 
   constructor(queue: FairQueue<T>, workers: readonly WorkerRunner[], hooks: DispatchHooks<T>) {
     const ids = new Set(workers.map((worker) => worker.id));
@@ -123,6 +126,7 @@ export class Dispatcher<T extends FairQueueItem> {
       this.#queue.dequeue();
       const running: Running<T> = {
         item,
+        seq: this.#seq++,
         controller: new AbortController(),
         run: undefined as unknown as DispatchStart,
         request: undefined,
@@ -203,7 +207,8 @@ export class Dispatcher<T extends FairQueueItem> {
     this.#busy.delete(worker);
     running.worker = undefined;
     if (outcome === 'retry') {
-      this.#retries.unshift(running);
+      const at = this.#retries.findIndex((other) => other.seq > running.seq);
+      this.#retries.splice(at < 0 ? this.#retries.length : at, 0, running);
       this.pump();
       return;
     }

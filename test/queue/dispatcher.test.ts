@@ -280,6 +280,27 @@ describe('Dispatcher with several workers', () => {
     expect(settled).toEqual([expect.objectContaining({ ok: true, crashes: 0, workerId: 'w1' })]);
   });
 
+  it('retries several crashed jobs in the order they first left the queue, ahead of the queue', async () => {
+    const workers = [new ManualWorker('w0'), new ManualWorker('w1'), new ManualWorker('w2')];
+    const { queue, dispatcher, starts } = bareDispatcher(workers);
+    const jobs = [item('g1'), item('g2'), item('g3'), item('g4')];
+    for (const job of jobs) queue.enqueue(job);
+    dispatcher.pump();
+    await flush();
+    // w0 crashes first, then w1: the job that left the queue first (on w0) retries first, not the latest crash.
+    for (const worker of [workers[0]!, workers[1]!]) {
+      worker.ready = false;
+      worker.current.reject(new WorkerCrashedError('killed', null, 'SIGKILL'));
+      await flush();
+    }
+    await finish(workers[2]!);
+    workers[1]!.setReady();
+    await flush();
+    expect([workers[2]!.current.jobId, workers[1]!.current.jobId]).toEqual([jobs[0]!.id, jobs[1]!.id]);
+    expect(queue.peek()).toBe(jobs[3]);
+    expect(starts.map((s) => s.id)).toEqual(jobs.slice(0, 3).map((job) => job.id));
+  });
+
   it('cancels a job waiting for its retry without any worker', async () => {
     const workers = [new ManualWorker('w0')];
     const { queue, dispatcher, settled } = bareDispatcher(workers);
