@@ -108,7 +108,7 @@ const env = parseEnv({ DISCORD_TOKEN: TOKEN, DISCORD_API_BASE: fake.apiBase, MOD
 if (!env.ok) throw new Error(env.issues.join('\n'));
 // Production edit pacing (1 s base interval): the edits-per-job number is what a real deployment would send.
 const app = await start(env.env, { logger: createLogger({ level: 'silent' }), maxQueuedTotal: JOBS });
-await app.host.whenReady();
+await app.pool.whenReady();
 const requestsBefore = (await fake.report()).requests.length;
 const seen = new Map<string, number>();
 // When the bot saw each interaction: separates gateway delivery from the acknowledgement round trip.
@@ -118,8 +118,9 @@ app.bot.client.on('interactionCreate', (i) => {
 
 // BENCH_PAUSE_WORKER=1 stops the worker process (SIGSTOP) until every command is acknowledged: on a 2-core machine
 // onnxruntime's threads otherwise take the cores from the bot, and the number then measures CPU contention.
-const pauseWorker = process.env.BENCH_PAUSE_WORKER === '1' && app.host.pid !== undefined;
-if (pauseWorker) process.kill(app.host.pid!, 'SIGSTOP');
+const workerPids = app.pool.workers.flatMap((worker) => (worker.pid === undefined ? [] : [worker.pid]));
+const pauseWorker = process.env.BENCH_PAUSE_WORKER === '1' && workerPids.length > 0;
+if (pauseWorker) for (const pid of workerPids) process.kill(pid, 'SIGSTOP');
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 const profiler = process.env.BENCH_CPU_PROFILE ? new Session() : undefined;
@@ -147,7 +148,7 @@ if (profiler) {
   profiler.disconnect();
 }
 const burstLoopDelay = { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
-if (pauseWorker) process.kill(app.host.pid!, 'SIGCONT');
+if (pauseWorker) for (const pid of workerPids) process.kill(pid, 'SIGCONT');
 
 const ms = (n: number) => `${n.toFixed(1)} ms`;
 const loop = (d: typeof burstLoopDelay) => `p50 ${ms(d.p50)} p99 ${ms(d.p99)} max ${ms(d.max)}`;

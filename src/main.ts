@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import dotenv from 'dotenv';
-import { engineOptionsFromEnv, parseEnv, type Env } from './config/env.js';
+import { engineOptionsFromEnv, localWorkersFromEnv, parseEnv, type Env } from './config/env.js';
 import { ImagineBot, type ImagineBotOptions } from './discord/bot.js';
 import { safeError } from './discord/safe-error.js';
 import { createLogger, type Logger } from './logger.js';
@@ -11,15 +11,16 @@ import { ModelCatalog } from './model-folder/model-catalog.js';
 import { isModelLoadFailure } from './queue/job-failure.js';
 import { JobService } from './queue/job-service.js';
 import { Store } from './store/store.js';
-import { WorkerHost } from './worker/host.js';
+import { WorkerPool } from './worker/worker-pool.js';
 
 export interface RunningApp {
   bot: ImagineBot;
   jobs: JobService;
-  host: WorkerHost;
+  /** The local workers (WORKERS / EXECUTION_DEVICE_IDS); may be empty. */
+  pool: WorkerPool;
   store: Store;
   logger: Logger;
-  /** Stops taking jobs, delivers what is in flight, stops the worker, disconnects, closes the store. */
+  /** Stops taking jobs, delivers what is in flight, stops the workers, disconnects, closes the store. */
   stop(): Promise<void>;
 }
 
@@ -56,25 +57,26 @@ function lowerPriority(pid: number | undefined, nice: number, logger: Logger): v
   }
 }
 
-/** The composition root: env → store → worker host → job service → Discord client → login. */
+/** The composition root: env → store → worker pool → job service → Discord client → login. */
 export async function start(env: Env, overrides: StartOverrides = {}): Promise<RunningApp> {
   const logger = overrides.logger ?? createLogger({ level: env.LOG_LEVEL });
   const store = Store.open(env.DATA_DIR, { logger });
-  const host = new WorkerHost({
+  const pool = new WorkerPool({
+    workers: localWorkersFromEnv(env),
     engine: { ...engineOptionsFromEnv(env), modelsDir: path.resolve(env.MODELS_DIR) },
     logger: logger.child({ component: 'worker-host' }),
   });
   // The bot is the latency-critical process (every interaction acknowledged within 3 s, the edit pacing, the
   // gateway heartbeat); inference is throughput work. Where they share CPU cores (CPU inference, a small host),
-  // the kernel should favour the bot: the worker runs at a lower priority, set again after every (re)start.
+  // the kernel should favour the bot: each worker runs at a lower priority, set again after every (re)start.
   const workerNice = overrides.workerNice ?? WORKER_NICE;
-  if (workerNice > 0) host.on('ready', () => lowerPriority(host.pid, workerNice, logger));
-  const jobs = new JobService({ store, runner: host, logger: logger.child({ component: 'jobs' }) });
+  if (workerNice > 0) pool.on('ready', (_worker, info) => lowerPriority(info.pid, workerNice, logger));
+  const jobs = new JobService({ store, workers: pool.workers, logger: logger.child({ component: 'jobs' }) });
   // The bot reads MODELS_DIR itself, so /imagine knows every model's name, defaults and size before the worker is up;
   // it reads it again when a worker (re)starts and every minute, and sets aside a model that failed to load.
   const catalog = new ModelCatalog(env.MODELS_DIR, logger.child({ component: 'models' }));
   await catalog.refresh();
-  host.on('ready', () => void catalog.refresh());
+  pool.on('ready', () => void catalog.refresh());
   const rescan = setInterval(() => void catalog.refresh(), CATALOG_REFRESH_MS);
   rescan.unref();
   jobs.on('failed', (job, error) => {
@@ -88,7 +90,8 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     jobs,
     models: () => catalog.list(),
     brokenReason: (model) => catalog.brokenReason(model),
-    executionProvider: () => host.info?.executionProvider,
+    executionProvider: () => pool.executionProvider,
+    workers: () => pool.status(),
     logger: logger.child({ component: 'discord' }),
     defaultModel: env.DEFAULT_MODEL,
     ...overrides,
@@ -99,14 +102,17 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
       clearInterval(rescan);
       await jobs.stop();
       await bot.stop();
-      await host.stop();
+      await pool.stop();
       store.close();
     })());
   try {
-    // The worker loads while the bot logs in; jobs wait for it in the dispatcher.
-    const workerReady = host.start().then(
-      (info) => logger.info({ models: info.models.map((m) => m.name), provider: info.executionProvider }, 'worker ready'),
-      (error: unknown) => logger.error({ err: safeError(error) }, 'worker failed to start; retrying in the background'),
+    // The workers load while the bot logs in; jobs wait for them in the dispatcher.
+    if (pool.size === 0) logger.warn('WORKERS=0: no local worker runs on this bot, so jobs wait in the queue');
+    const workerReady = pool.workers.map((worker) =>
+      worker.start().then(
+        (info) => logger.info({ workerId: worker.id, models: info.models.map((m) => m.name), provider: info.executionProvider }, 'worker ready'),
+        (error: unknown) => logger.error({ workerId: worker.id, err: safeError(error) }, 'worker failed to start; retrying in the background'),
+      ),
     );
     await bot.start();
     jobs.start();
@@ -116,7 +122,7 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     await stop().catch(() => undefined);
     throw error;
   }
-  return { bot, jobs, host, store, logger, stop };
+  return { bot, jobs, pool, store, logger, stop };
 }
 
 async function main(): Promise<void> {

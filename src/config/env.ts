@@ -11,6 +11,8 @@ export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', '
  */
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{17,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$/;
 const SNOWFLAKE = /^\d{17,20}$/;
+/** Local worker processes one bot may run (WORKERS, EXECUTION_DEVICE_IDS). */
+export const MAX_WORKERS = 16;
 
 const optionalString = z
   .string()
@@ -92,6 +94,24 @@ export const EnvSchema = EngineEnvSchema.extend({
       .optional(),
   ),
   DATA_DIR: optionalString.pipe(z.string().default('./data')),
+  WORKERS: optionalString.pipe(
+    z.coerce
+      .number<string>({ error: 'WORKERS must be a whole number of local worker processes, e.g. 1 (0 runs none: jobs wait in the queue).' })
+      .int({ error: 'WORKERS must be a whole number of local worker processes, e.g. 1 (0 runs none: jobs wait in the queue).' })
+      .min(0, { error: 'WORKERS must be 0 or more (0 runs no local worker: jobs wait in the queue).' })
+      // Each worker is a process holding its own copy of the models; past a few per host that is a typo, not a plan.
+      .max(MAX_WORKERS, { error: `WORKERS must be at most ${MAX_WORKERS}; for one worker per GPU set EXECUTION_DEVICE_IDS (e.g. 0,1) instead.` })
+      .default(1),
+  ),
+  EXECUTION_DEVICE_IDS: optionalString.pipe(
+    z
+      .string()
+      .regex(/^\d+(\s*,\s*\d+)*$/, { error: 'EXECUTION_DEVICE_IDS must be GPU indexes separated by commas, e.g. 0,1 (one worker per GPU).' })
+      .transform((value) => value.split(',').map((id) => Number(id.trim())))
+      .refine((ids) => new Set(ids).size === ids.length, { error: 'EXECUTION_DEVICE_IDS names a GPU twice; list each index once, e.g. 0,1.' })
+      .refine((ids) => ids.length <= MAX_WORKERS, { error: `EXECUTION_DEVICE_IDS may list at most ${MAX_WORKERS} GPUs.` })
+      .optional(),
+  ),
 });
 
 export type Env = z.infer<typeof EnvSchema>;
@@ -120,6 +140,23 @@ export function engineOptionsFromEnv(env: EngineEnv): EngineOptions {
     allowCpuFallback: env.EXECUTION_PROVIDER_FALLBACK,
     memoryBudgetMiB: env.MODEL_MEMORY_BUDGET_MIB,
   };
+}
+
+/** One local worker the bot runs: its id (logs, /queue) and the GPU its engine uses. */
+export interface LocalWorkerSpec {
+  id: string;
+  deviceId: number;
+}
+
+/**
+ * The local workers an environment asks for. EXECUTION_DEVICE_IDS wins over WORKERS: one worker per listed GPU,
+ * named `gpu<index>`, each engine on its own device. Otherwise WORKERS workers `w0`, `w1`, … all on
+ * EXECUTION_DEVICE_ID (several workers on one device: CPU inference, or a GPU with memory to spare). Empty for
+ * WORKERS=0.
+ */
+export function localWorkersFromEnv(env: Pick<Env, 'WORKERS' | 'EXECUTION_DEVICE_IDS' | 'EXECUTION_DEVICE_ID'>): LocalWorkerSpec[] {
+  if (env.EXECUTION_DEVICE_IDS) return env.EXECUTION_DEVICE_IDS.map((deviceId) => ({ id: `gpu${deviceId}`, deviceId }));
+  return Array.from({ length: env.WORKERS }, (_, index) => ({ id: `w${index}`, deviceId: env.EXECUTION_DEVICE_ID }));
 }
 
 function parseWith<S extends z.ZodType>(schema: S, source: Record<string, string | undefined>): EnvResult<z.infer<S>> {

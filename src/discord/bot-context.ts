@@ -6,6 +6,7 @@ import type { AckGate } from './delivery/ack-gate.js';
 import type { GuildSettingsSource } from './guild-settings-cache.js';
 import type { JobReporter } from './delivery/job-reporter.js';
 import type { CooldownTracker } from './preconditions/cooldown-tracker.js';
+import type { WorkerStatus } from '../worker/job-runner.js';
 
 /** Everything the command and button handlers share; built once in bot.ts. */
 export interface BotContext {
@@ -18,6 +19,8 @@ export interface BotContext {
   brokenReason: (model: string) => string | undefined;
   /** The provider the worker runs on ('cpu', 'cuda', …); undefined until its first `ready`. */
   executionProvider: () => string | undefined;
+  /** The local workers and what each is doing; empty when the bot runs none (WORKERS=0). */
+  workers: () => readonly WorkerStatus[];
   reporter: JobReporter;
   cooldowns: CooldownTracker;
   /** Jobs acknowledged but not yet submitted (submit-job.ts); they count against the caps. */

@@ -19,6 +19,7 @@ import { EditScheduler, type EditSchedulerOptions } from './delivery/edit-schedu
 import { GuildSettingsCache } from './guild-settings-cache.js';
 import { createInteractionRouter } from './interaction-router.js';
 import { JobReporter } from './delivery/job-reporter.js';
+import type { WorkerStatus } from '../worker/job-runner.js';
 import { CooldownTracker } from './preconditions/cooldown-tracker.js';
 import { safeError } from './safe-error.js';
 
@@ -37,6 +38,8 @@ export interface ImagineBotOptions {
   brokenReason?: (model: string) => string | undefined;
   /** The execution provider the worker really runs on (after any CPU fallback); undefined before its first ready. */
   executionProvider?: () => string | undefined;
+  /** The local workers, for /queue and /help (WorkerPool.status). */
+  workers: () => readonly WorkerStatus[];
   logger: Logger;
   defaultModel?: string;
   /** @default 200 */
@@ -76,6 +79,7 @@ export class ImagineBot {
       models: options.models,
       brokenReason: options.brokenReason ?? (() => undefined),
       executionProvider: options.executionProvider ?? (() => undefined),
+      workers: options.workers,
       get reporter() {
         if (!self.#reporter) throw new Error('ImagineBot used before start()');
         return self.#reporter;

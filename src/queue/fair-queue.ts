@@ -21,7 +21,8 @@
  *   - Newcomer bound. A newly backlogged flow (F <= v) gets S = v. Every other backlogged flow has S >= v, and the
  *     flow whose job is in service has S = v + its cost > v, so the newcomer goes before any further job of the
  *     flow in service, whatever the costs. It can only wait for flows that already held the tag v (tagged
- *     earlier): one job each. With one flooding guild that is exactly "the job in service and nothing else".
+ *     earlier): one job each. With one flooding guild that is exactly "the job in service and nothing else"; with
+ *     N workers the dispatcher keeps N jobs in service (one each), so "the N jobs in service" (docs/scaling.md).
  *   - No banked credit, no line jumping. A flow that was dispatched recently (F > v) and comes back continues at
  *     S = F: going idle for a moment neither earns credit nor, the other way round, lets a user resubmit the
  *     moment its job starts and be served again ahead of everyone (DRR sent such a flow to the tail with no

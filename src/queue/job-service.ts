@@ -12,7 +12,7 @@ import { FairQueue, type LimitExceeded } from './fair-queue.js';
 import { CostRate, type WatchdogOptions } from './cost-rate.js';
 import { jobCost } from './job-cost.js';
 import { jobNotStored, limitReached, resultNotStored, toJobFailure } from './job-failure.js';
-import type { JobRunner } from '../worker/job-runner.js';
+import { singleWorker, type JobRunner, type WorkerRunner } from '../worker/job-runner.js';
 import {
   type CancelRequest,
   type Job,
@@ -26,7 +26,10 @@ import {
 
 export interface JobServiceOptions {
   store: Store;
-  runner: JobRunner;
+  /** The workers jobs run on, one job each at a time (a WorkerPool's `workers`); empty: jobs wait in the queue. */
+  workers?: readonly WorkerRunner[];
+  /** A single runner instead of `workers` (it becomes worker `w0`). */
+  runner?: JobRunner;
   logger?: Logger;
   /** Caps used when `submit` gets none. @default { maxQueuedPerUser: 3, maxQueuedPerGuild: 20, maxQueuedTotal: 200 } */
   limits?: QueueLimits;
@@ -71,14 +74,18 @@ export class JobService extends EventEmitter<JobEvents> {
     this.#limits = options.limits ?? DEFAULT_LIMITS;
     this.#now = options.now ?? Date.now;
     this.#rate = new CostRate(this.#store, { watchdog: options.watchdog, smoothing: options.rateSmoothing });
-    this.#dispatcher = new Dispatcher(this.#queue, options.runner, {
-      start: (job) => this.#onStart(job),
+    const workers = options.workers ?? (options.runner ? [singleWorker(options.runner)] : undefined);
+    if (!workers) throw new TypeError('Expected `workers` or `runner`');
+    this.#dispatcher = new Dispatcher(this.#queue, workers, {
+      start: (job, workerId) => this.#onStart(job, workerId),
       settle: (job, outcome) => this.#track(this.#onSettled(job, outcome)),
-      retry: (job, error) => {
-        this.#logger?.warn({ jobId: job.id, err: error }, 'worker crashed under a job; retrying it once');
+      retry: (job, error, workerId) => {
+        this.#logger?.warn({ jobId: job.id, workerId, err: error }, 'worker crashed under a job; retrying it once, on the next idle worker');
         this.#store.jobs.markRunning(job.id, this.#now());
         job.attempts += 1;
       },
+      resume: (job, workerId) => this.#logger?.info({ jobId: job.id, workerId }, 'retrying a job after a worker crash'),
+      model: (job) => job.request.model,
     });
   }
 
@@ -174,8 +181,7 @@ export class JobService extends EventEmitter<JobEvents> {
    */
   refusal(newJob: Pick<NewJob, 'guildId' | 'userId'>, limits: QueueLimits = this.#limits, pending: readonly Pick<NewJob, 'guildId' | 'userId'>[] = []): UserError | undefined {
     if (this.#stopping) return new UserError(Identifiers.QueueFull, 'The bot is restarting; try again in a minute.');
-    const running = this.#dispatcher.running;
-    const exceeded = this.#queue.exceededLimit(newJob, limits, running ? [running, ...pending] : pending);
+    const exceeded = this.#queue.exceededLimit(newJob, limits, [...this.#dispatcher.running, ...pending]);
     if (!exceeded) return undefined;
     return limitReached(exceeded);
   }
@@ -233,6 +239,11 @@ export class JobService extends EventEmitter<JobEvents> {
     return guildId === undefined ? listings : listings.filter((listing) => listing.job.guildId === guildId);
   }
 
+  /** How many workers jobs are dispatched to (ready or not); 0 means jobs only wait. */
+  get workerCount(): number {
+    return this.#dispatcher.workerCount;
+  }
+
   /** Measured ms per unit of cost (steps × pixels × images), or null before the first job. */
   get msPerCostUnit(): number | null {
     return this.#rate.msPerCostUnit;
@@ -268,8 +279,9 @@ export class JobService extends EventEmitter<JobEvents> {
     await Promise.all(this.#settling);
   }
 
-  #onStart(job: Job): DispatchStart {
+  #onStart(job: Job, workerId: string): DispatchStart {
     const startedAt = this.#now();
+    this.#logger?.debug({ jobId: job.id, guildId: job.guildId, workerId }, 'job started');
     this.#store.jobs.markRunning(job.id, startedAt);
     job.state = 'running';
     job.startedAt = startedAt;
@@ -328,7 +340,7 @@ export class JobService extends EventEmitter<JobEvents> {
     }
     const failure = toJobFailure(error, job.request.model);
     const log = error instanceof UserError ? 'debug' : 'error';
-    this.#logger?.[log]({ jobId: job.id, guildId: job.guildId, ref: failure.ref, err: error }, 'job failed');
+    this.#logger?.[log]({ jobId: job.id, guildId: job.guildId, workerId: outcome.workerId, ref: failure.ref, err: error }, 'job failed');
     this.#finish(job, () => this.#store.jobs.fail(job.id, failure, this.#now()), { state: 'failed', error: failure });
     this.#emit('failed', { ...job }, error instanceof Error ? error : new Error(String(error)));
   }
@@ -398,21 +410,38 @@ export class JobService extends EventEmitter<JobEvents> {
     this.#positions.delete(job.id);
   }
 
+  /**
+   * The jobs in service, then the queued ones in dispatch order. ETAs replay the dispatcher on the measured rate:
+   * N workers that each free up when their job's estimated time is over, every job (running ones first, then the
+   * queue in fair order) starting on the worker that frees up first. So with N workers a queued job starts after
+   * about (the work ahead of it) / N. The approximation: all workers are taken to be as fast as the measured average
+   * (one rate for the pool), model loads and affinity are ignored, and a job waiting for its crash retry counts
+   * with its remaining time, not a full rerun. With no worker (WORKERS=0) nothing has an ETA.
+   */
   #listings(): JobListing[] {
     const rate = this.#rate.msPerCostUnit;
+    const workers = this.#dispatcher.workerCount;
+    const estimate = rate !== null && workers > 0;
+    // When each worker is next free, ms from now; a sorted array, N is small.
+    const free = Array.from({ length: workers }, () => 0);
+    const take = (ms: number): number => {
+      const start = free.shift()!;
+      const end = start + ms;
+      free.splice(sortedIndex(free, end), 0, end);
+      return start;
+    };
     const listings: JobListing[] = [];
-    let ahead = 0;
-    const running = this.#dispatcher.running;
-    if (running) {
-      const elapsed = running.startedAt === null ? 0 : this.#now() - running.startedAt;
-      ahead = rate === null ? 0 : Math.max(0, running.cost * rate - elapsed);
-      listings.push({ job: { ...running }, position: null, etaMs: rate === null ? null : ahead });
+    const now = this.#now();
+    for (const { item: job, workerId } of this.#dispatcher.assignments()) {
+      const elapsed = job.startedAt === null ? 0 : now - job.startedAt;
+      const remaining = estimate ? Math.max(0, job.cost * rate - elapsed) : 0;
+      const etaMs = estimate ? take(remaining) + remaining : null;
+      listings.push({ job: { ...job }, position: null, etaMs: etaMs === null ? null : Math.round(etaMs), workerId });
     }
     let position = 0;
     for (const job of this.#queue.order()) {
       position += 1;
-      listings.push({ job: { ...job }, position, etaMs: rate === null ? null : Math.round(ahead) });
-      if (rate !== null) ahead += job.cost * rate;
+      listings.push({ job: { ...job }, position, etaMs: estimate ? Math.round(take(job.cost * rate)) : null });
     }
     return listings;
   }
@@ -455,4 +484,16 @@ export class JobService extends EventEmitter<JobEvents> {
       this.#logger?.error({ err: error, event }, 'a job event listener threw');
     }
   }
+}
+
+/** Where `value` goes in the ascending `sorted` to keep it sorted (after equal values). */
+function sortedIndex(sorted: readonly number[], value: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (sorted[mid]! <= value) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }

@@ -39,8 +39,10 @@ export interface JobListing {
   job: Job;
   /** null for the running job. */
   position: number | null;
-  /** ms until start (queued) or until done (running); null when no rate has been measured yet. */
+  /** ms until start (queued) or until done (running); null when no rate has been measured yet or no worker runs. */
   etaMs: number | null;
+  /** The worker a running job is on (undefined while queued, or while a crashed job waits for its retry). */
+  workerId?: string;
 }
 
 /** Queue caps, from the guild settings. Counted over queued and running jobs. */

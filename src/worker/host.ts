@@ -96,10 +96,11 @@ export function workerEnv(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
 
 /**
  * The bot side of one worker process: fork, handshake, one job at a time, watchdog, cancel, and respawn with
- * backoff when the worker dies. Implements `JobRunner`, so the dispatcher never sees a process.
+ * backoff when the worker dies. Implements `JobRunner`, so the dispatcher never sees a process. A pool runs one
+ * host per worker (worker-pool.ts); each supervises its own process and nothing else.
  *
- * A job's promise settles only once the worker has answered or its process is gone, so two workers never run
- * at the same time and a retried job never overlaps its first attempt.
+ * A job's promise settles only once the worker has answered or its process is gone, so two processes of one host
+ * never run at the same time and a retried job never overlaps its first attempt.
  */
 export class WorkerHost extends EventEmitter<WorkerHostEvents> implements JobRunner {
   readonly #options: Required<Omit<WorkerHostOptions, 'logger' | 'env'>> & Pick<WorkerHostOptions, 'logger' | 'env'>;

@@ -20,3 +20,45 @@ export interface JobRunner {
   whenReady(): Promise<void>;
   run(jobId: string, request: GenerateRequest, options: RunOptions): Promise<GenerateResult>;
 }
+
+/**
+ * One worker of a pool, as the dispatcher sees it: a runner with a name and the models it keeps warm. A local
+ * process (LocalWorker in worker-pool.ts) is one kind; a worker on another host is meant to be another, behind
+ * the same interface, so the dispatcher and the fair order do not change when it arrives.
+ */
+export interface WorkerRunner extends JobRunner {
+  /** Stable name for logs and /queue: `w0`, `gpu1`, … */
+  readonly id: string;
+  /**
+   * Models the worker holds loaded, most recently used first. Learnt from the jobs it completed (the engine keeps
+   * models between jobs) and forgotten when its process exits; a hint for affinity, never a promise: the engine
+   * may have unloaded one to stay within its memory budget.
+   */
+  readonly loadedModels: readonly string[];
+}
+
+/** What /queue and /help show about a worker. */
+export interface WorkerStatus {
+  id: string;
+  /** starting: (re)starting or backing off after a crash; idle: ready for a job; busy: running one. */
+  state: 'starting' | 'idle' | 'busy';
+  /** The job it runs, while busy. */
+  jobId: string | undefined;
+  /** As `WorkerRunner.loadedModels`. */
+  models: readonly string[];
+  /** The GPU its engine uses, where that means something. */
+  deviceId?: number;
+}
+
+/** A plain runner as the only worker of a pool (`w0`), for callers that have one runner and no pool. */
+export function singleWorker(runner: JobRunner, id = 'w0'): WorkerRunner {
+  return {
+    id,
+    loadedModels: [],
+    get ready() {
+      return runner.ready;
+    },
+    whenReady: () => runner.whenReady(),
+    run: (jobId, request, options) => runner.run(jobId, request, options),
+  };
+}

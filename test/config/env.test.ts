@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineOptionsFromEnv, parseEngineEnv, parseEnv } from '../../src/config/env.js';
+import { engineOptionsFromEnv, localWorkersFromEnv, parseEngineEnv, parseEnv } from '../../src/config/env.js';
 
 // Shaped like a bot token, but made up.
 const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.GabCdE.abcdefghijklmnopqrstuvwxyz0123456789AB';
@@ -23,6 +23,8 @@ describe('parseEnv', () => {
         EXECUTION_PROVIDER_FALLBACK: false,
         MODEL_MEMORY_BUDGET_MIB: 8192,
         LOG_LEVEL: 'info',
+        WORKERS: 1,
+        EXECUTION_DEVICE_IDS: undefined,
       },
     });
   });
@@ -42,6 +44,8 @@ describe('parseEnv', () => {
       EXECUTION_PROVIDER_FALLBACK: 'cpu',
       MODEL_MEMORY_BUDGET_MIB: '2048',
       LOG_LEVEL: 'debug',
+      WORKERS: '3',
+      EXECUTION_DEVICE_IDS: ' 0, 2 ',
     });
     expect(result.ok && result.env).toEqual({
       DISCORD_TOKEN: TOKEN,
@@ -57,6 +61,8 @@ describe('parseEnv', () => {
       EXECUTION_PROVIDER_FALLBACK: true,
       MODEL_MEMORY_BUDGET_MIB: 2048,
       LOG_LEVEL: 'debug',
+      WORKERS: 3,
+      EXECUTION_DEVICE_IDS: [0, 2],
     });
   });
 
@@ -102,6 +108,52 @@ describe('parseEnv', () => {
       expect(result.issues.join('\n')).toMatch(/DEV_GUILD_ID must be a guild id/);
       expect(result.issues.join('\n')).toMatch(/LOG_LEVEL must be one of fatal, error/);
     }
+  });
+});
+
+describe('local workers (WORKERS, EXECUTION_DEVICE_IDS)', () => {
+  const workers = (extra: Record<string, string>) => {
+    const result = parseEnv({ DISCORD_TOKEN: TOKEN, ...extra });
+    if (!result.ok) throw new Error(result.issues.join('\n'));
+    return localWorkersFromEnv(result.env);
+  };
+
+  it('runs one worker w0 on EXECUTION_DEVICE_ID by default', () => {
+    expect(workers({})).toEqual([{ id: 'w0', deviceId: 0 }]);
+    expect(workers({ EXECUTION_DEVICE_ID: '3' })).toEqual([{ id: 'w0', deviceId: 3 }]);
+  });
+
+  it('runs WORKERS workers on the same device, and none for 0', () => {
+    expect(workers({ WORKERS: '3', EXECUTION_DEVICE_ID: '1' })).toEqual([
+      { id: 'w0', deviceId: 1 },
+      { id: 'w1', deviceId: 1 },
+      { id: 'w2', deviceId: 1 },
+    ]);
+    expect(workers({ WORKERS: '0' })).toEqual([]);
+    expect(workers({ WORKERS: '' })).toEqual([{ id: 'w0', deviceId: 0 }]);
+  });
+
+  it('runs one worker per listed GPU, overriding WORKERS and EXECUTION_DEVICE_ID', () => {
+    expect(workers({ EXECUTION_DEVICE_IDS: '0,1,2,3', WORKERS: '1', EXECUTION_DEVICE_ID: '5' })).toEqual([
+      { id: 'gpu0', deviceId: 0 },
+      { id: 'gpu1', deviceId: 1 },
+      { id: 'gpu2', deviceId: 2 },
+      { id: 'gpu3', deviceId: 3 },
+    ]);
+    expect(workers({ EXECUTION_DEVICE_IDS: '1', WORKERS: '0' })).toEqual([{ id: 'gpu1', deviceId: 1 }]);
+  });
+
+  it.each([
+    [{ WORKERS: 'two' }, 'WORKERS must be a whole number of local worker processes, e.g. 1 (0 runs none: jobs wait in the queue).'],
+    [{ WORKERS: '1.5' }, 'WORKERS must be a whole number of local worker processes, e.g. 1 (0 runs none: jobs wait in the queue).'],
+    [{ WORKERS: '-1' }, 'WORKERS must be 0 or more (0 runs no local worker: jobs wait in the queue).'],
+    [{ WORKERS: '17' }, 'WORKERS must be at most 16; for one worker per GPU set EXECUTION_DEVICE_IDS (e.g. 0,1) instead.'],
+    [{ EXECUTION_DEVICE_IDS: '0;1' }, 'EXECUTION_DEVICE_IDS must be GPU indexes separated by commas, e.g. 0,1 (one worker per GPU).'],
+    [{ EXECUTION_DEVICE_IDS: 'cuda:0' }, 'EXECUTION_DEVICE_IDS must be GPU indexes separated by commas, e.g. 0,1 (one worker per GPU).'],
+    [{ EXECUTION_DEVICE_IDS: '0,1,' }, 'EXECUTION_DEVICE_IDS must be GPU indexes separated by commas, e.g. 0,1 (one worker per GPU).'],
+    [{ EXECUTION_DEVICE_IDS: '0,1,0' }, 'EXECUTION_DEVICE_IDS names a GPU twice; list each index once, e.g. 0,1.'],
+  ])('says what to fix: %o', (extra, message) => {
+    expect(parseEnv({ DISCORD_TOKEN: TOKEN, ...extra })).toEqual({ ok: false, issues: [message] });
   });
 });
 

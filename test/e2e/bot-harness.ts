@@ -45,6 +45,8 @@ export interface HarnessOptions {
   defaultModel?: string;
   /** Return as soon as the bot is logged in, without waiting for the worker (a user's first seconds). @default true */
   waitForWorker?: boolean;
+  /** More environment keys (WORKERS, EXECUTION_DEVICE_IDS…). */
+  env?: Record<string, string>;
 }
 
 export async function startHarness(overrides: StartOverrides = {}, harnessOptions: HarnessOptions = {}): Promise<Harness> {
@@ -60,7 +62,7 @@ export async function startHarness(overrides: StartOverrides = {}, harnessOption
       done();
     },
   });
-  const env = parseEnv({ DISCORD_TOKEN: BOT_TOKEN, DISCORD_API_BASE: fake.apiBase, MODELS_DIR: modelsDir, DATA_DIR: dataDir, DEFAULT_MODEL: harnessOptions.defaultModel ?? 'tiny', LOG_LEVEL: 'debug' });
+  const env = parseEnv({ DISCORD_TOKEN: BOT_TOKEN, DISCORD_API_BASE: fake.apiBase, MODELS_DIR: modelsDir, DATA_DIR: dataDir, DEFAULT_MODEL: harnessOptions.defaultModel ?? 'tiny', LOG_LEVEL: 'debug', ...harnessOptions.env });
   if (!env.ok) throw new Error(env.issues.join('\n'));
   const options: StartOverrides = { edits: { baseIntervalMs: 0, finalRetryMs: 100 }, ...overrides, logger: createLogger({ level: 'debug', destination }) };
   const harness: Harness = {
@@ -82,7 +84,7 @@ export async function startHarness(overrides: StartOverrides = {}, harnessOption
       await rm(root, { recursive: true, force: true });
     },
   };
-  if (harnessOptions.waitForWorker ?? true) await harness.app.host.whenReady();
+  if (harnessOptions.waitForWorker ?? true) await harness.app.pool.whenReady();
   return harness;
 }
 

@@ -175,7 +175,7 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     expect(helpText).toMatch(/\/imagine/);
     expect(helpText).toMatch(/`\(word:1\.3\)` stronger, `\[word\]` weaker.*`BREAK` starts a new chunk/);
     // The status line shows the provider the worker really runs on (reported in its ready message).
-    expect(helpText).toMatch(/images run on \*\*cpu\*\*; models: .*tiny/);
+    expect(helpText).toMatch(/images run on \*\*cpu\*\* with 1 worker; models: .*tiny/);
     const slow = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'long job'), opt('model', 'slow'), opt('steps', 30)] });
     const waiting = h.fake.sendCommand({ name: 'imagine', user: bob, options: [opt('prompt', 'waiting job')] });
     await h.fake.waitFor(() => h.fake.callbackOf(waiting.id));
@@ -186,6 +186,8 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     expect(text).toMatch(new RegExp(`(▶️ running|#1) · <@${bob.id}> · waiting job`));
     expect(text).toMatch(/▶️ running ·[\s\S]*\n#1 ·/);
     expect(text).toMatch(/Yours: (#1|running)/);
+    // The one worker (WORKERS defaults to 1) is running one of the two, and has run the tiny model before.
+    expect(text).toMatch(/\nWorkers: `w0` busy \(.*tiny.*\)$/);
     await finalMessageOf(h.fake, waiting.id);
     await finalMessageOf(h.fake, slow.id);
   });

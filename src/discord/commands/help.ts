@@ -1,6 +1,7 @@
 import { MessageFlags, type ChatInputCommandInteraction } from 'discord.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
+import type { WorkerStatus } from '../../worker/job-runner.js';
 
 export const HELP_TEXT = [
   '**/imagine** `prompt` makes an image. Options: negative, size (16:9, portrait, 512x768…), steps, cfg, sampler, seed, count (1–4, a grid), model, clip_skip.',
@@ -11,18 +12,32 @@ export const HELP_TEXT = [
   '**/queue** shows this server\'s queue. **/config** (Manage Server) sets defaults, limits, channels, banned words and previews.',
 ].join('\n');
 
-/** One line on what the bot runs on, so operators and users can see a GPU setup really took. */
-export function statusLine(provider: string | undefined, models: readonly string[], defaultModel?: string): string {
-  if (!provider) return '_Status: the image worker is starting._';
+/**
+ * One line on what the bot runs on and with how many workers, so operators and users can see a GPU setup really
+ * took, and why nothing moves when no worker runs.
+ */
+export function statusLine(
+  provider: string | undefined,
+  models: readonly string[],
+  defaultModel?: string,
+  workers: readonly Pick<WorkerStatus, 'state'>[] = [{ state: provider ? 'idle' : 'starting' }],
+): string {
+  if (workers.length === 0) {
+    return '_Status: no image worker runs on this bot (WORKERS=0), so images wait in the queue. The bot\'s operator can set WORKERS=1 (or EXECUTION_DEVICE_IDS) and restart it._';
+  }
+  const up = workers.filter((worker) => worker.state !== 'starting').length;
+  const count = workers.length === 1 ? '1 worker' : `${workers.length} workers`;
+  if (!provider || up === 0) return workers.length === 1 ? '_Status: the image worker is starting._' : `_Status: the ${count} are starting._`;
   const names = models.map((m) => (m === defaultModel ? `${m} (default)` : m)).join(', ') || 'none installed';
-  return `_Status: images run on **${provider}**; models: ${names}._`;
+  const ready = up === workers.length ? '' : `, ${up} ready, the others starting`;
+  return `_Status: images run on **${provider}** with ${count}${ready}; models: ${names}._`;
 }
 
-export function helpCommand(context: Pick<BotContext, 'executionProvider' | 'models' | 'defaultModel'>): CommandHandler {
+export function helpCommand(context: Pick<BotContext, 'executionProvider' | 'models' | 'defaultModel' | 'workers'>): CommandHandler {
   return {
     name: 'help',
     async execute(interaction: ChatInputCommandInteraction) {
-      const status = statusLine(context.executionProvider(), context.models().map((m) => m.name), context.defaultModel);
+      const status = statusLine(context.executionProvider(), context.models().map((m) => m.name), context.defaultModel, context.workers());
       await interaction.reply({ content: `${HELP_TEXT}\n${status}`, flags: MessageFlags.Ephemeral });
     },
   };

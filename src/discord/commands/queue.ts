@@ -3,38 +3,70 @@ import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
 import { escapeMarkdown, truncateText } from '../delivery/render/job-message.js';
 import { formatEta } from '../delivery/render/progress-bar.js';
+import type { WorkerStatus } from '../../worker/job-runner.js';
 
 const SHOWN = 15;
+/** Discord's limit on a message's content. */
+const MAX_CONTENT = 2000;
+/** Warm models shown per worker (most recent first), and only up to this many workers: the line must stay short. */
+const MODELS_SHOWN = 2;
+const WORKERS_WITH_MODELS = 4;
 
 function short(prompt: string): string {
   return escapeMarkdown(prompt.length > 60 ? `${truncateText(prompt, 60)}…` : prompt);
 }
 
-/** /queue: this guild's running and queued jobs with positions and ETAs, plus where the caller's own jobs are. */
+/**
+ * The workers in one line: id, busy/idle/starting and the models each has warm (no job details: a busy worker
+ * may be running another server's job). With none, what to do about it.
+ */
+export function workersLine(workers: readonly WorkerStatus[]): string {
+  if (workers.length === 0) {
+    return '⚠️ No image worker runs on this bot (WORKERS=0), so images wait here and none will start. The bot\'s operator can set WORKERS=1 (or EXECUTION_DEVICE_IDS) and restart it.';
+  }
+  const withModels = workers.length <= WORKERS_WITH_MODELS;
+  const described = workers.map((worker) => {
+    const names = withModels ? worker.models.slice(0, MODELS_SHOWN).map(escapeMarkdown) : [];
+    if (withModels && worker.models.length > MODELS_SHOWN) names.push(`+${worker.models.length - MODELS_SHOWN}`);
+    const models = names.length > 0 ? ` (${names.join(', ')})` : '';
+    return `\`${worker.id}\` ${worker.state}${models}`;
+  });
+  return `Workers: ${described.join(' · ')}`;
+}
+
+/** /queue: this guild's running and queued jobs with positions and ETAs, where the caller's own jobs are, and the workers. */
 export function queueCommand(context: BotContext): CommandHandler {
   return {
     name: 'queue',
     async execute(interaction: ChatInputCommandInteraction) {
       const listings = context.jobs.list(interaction.guildId!);
-      const lines: string[] = [];
+      const workers = context.workers();
+      const tail = [workersLine(workers)];
+      const jobLines: string[] = [];
       if (listings.length === 0) {
-        lines.push('The queue is empty. Start one with /imagine.');
+        jobLines.push('The queue is empty. Start one with /imagine.');
       } else {
-        for (const { job, position, etaMs } of listings.slice(0, SHOWN)) {
+        for (const { job, position, etaMs, workerId } of listings.slice(0, SHOWN)) {
           const eta = formatEta(etaMs);
-          const where = position === null ? '▶️ running' : `#${position}`;
+          // With one worker "running" says it all; with several, which one.
+          const where = position === null ? (workers.length > 1 && workerId ? `▶️ running on \`${workerId}\`` : '▶️ running') : `#${position}`;
           const when = eta ? (position === null ? ` · done in ${eta}` : ` · starts in ${eta}`) : '';
-          lines.push(`${where} · <@${job.userId}> · ${short(job.request.prompt)}${when}`);
+          jobLines.push(`${where} · <@${job.userId}> · ${short(job.request.prompt)}${when}`);
         }
-        if (listings.length > SHOWN) lines.push(`…and ${listings.length - SHOWN} more.`);
         const mine = listings.filter((l) => l.job.userId === interaction.user.id);
-        lines.push(
+        tail.unshift(
           mine.length === 0
             ? 'You have no images waiting here.'
             : `Yours: ${mine.map((l) => (l.position === null ? 'running' : `#${l.position}`)).join(', ')}`,
         );
       }
-      await interaction.reply({ content: lines.join('\n'), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
+      // Fewer job lines rather than a reply Discord refuses (several running jobs and the workers line add up).
+      const content = () => {
+        const hidden = listings.length - jobLines.length;
+        return [...jobLines, ...(hidden > 0 && listings.length > 0 ? [`…and ${hidden} more.`] : []), ...tail].join('\n');
+      };
+      while (content().length > MAX_CONTENT && jobLines.length > 1) jobLines.pop();
+      await interaction.reply({ content: content(), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } });
     },
   };
 }
