@@ -131,6 +131,7 @@ export class JobService extends EventEmitter<JobEvents> {
       interactionToken: newJob.interactionToken ?? null,
       interactionCreatedAt: newJob.interactionCreatedAt ?? null,
       messageId: newJob.messageId ?? null,
+      replyToMessageId: newJob.replyToMessageId ?? null,
       request: newJob.request,
       cost: jobCost(newJob.request),
       state: 'queued',
@@ -231,6 +232,13 @@ export class JobService extends EventEmitter<JobEvents> {
   list(guildId?: string): JobListing[] {
     const listings = this.#listings();
     return guildId === undefined ? listings : listings.filter((listing) => listing.job.guildId === guildId);
+  }
+
+  /** The job a message shows (a result a member replied to), from the store; undefined when the message is not a job's. */
+  getByMessageId(messageId: string): Job | undefined {
+    const stored = this.#store.jobs.getByMessageId(messageId);
+    if (!stored) return undefined;
+    return this.get(stored.id);
   }
 
   /** Measured ms per unit of cost (steps × pixels × images), or null before the first job. */
