@@ -7,6 +7,7 @@ export const HELP_TEXT = [
   'Flags in the prompt work too: `a lighthouse at dusk --ar 16:9 --seed 42 --no text --steps 25 --cfg 7 --sampler euler_a --count 4`.',
   'While it waits you see its place in line; while it runs, the steps and a live preview. ✖️ cancels (yours, or anyone\'s with Manage Server).',
   'Under a finished image: 🔄 new seed, **V1–V4** a variation of that image, **U1–U4** a 2x upscale. Anyone may press them; the new job is yours.',
+  'Right-click a message → **Apps → Imagine this** to draw its text. Reply to a finished image and mention the bot (`@bot make it blue, at night`) for a new one from its prompt plus yours, same seed; add `--replace` to use your words alone.',
   '**/queue** shows this server\'s queue. **/config** (Manage Server) sets defaults, limits, channels, banned words and previews.',
 ].join('\n');
 
