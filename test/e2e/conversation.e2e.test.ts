@@ -60,6 +60,10 @@ describe('working from the conversation: "Imagine this" and replies to results',
     const target = h.fake.postUserMessage({ content: 'a cat --chaos 50', user: alice });
     const interaction = h.fake.sendMessageCommand({ name: 'Imagine this', targetMessageId: target.id, user: bob });
     expect(await ephemeralOf(h.fake, interaction.id)).toMatch(/Unknown flag `--chaos`/);
+    // The bot's own result (from the test before) is not a prompt.
+    const result = [...h.fake.messages.values()].find((m) => !m.author && m.attachments.length > 0)!;
+    const onResult = h.fake.sendMessageCommand({ name: 'Imagine this', targetMessageId: result.id, user: bob });
+    expect(await ephemeralOf(h.fake, onResult.id)).toMatch(/one of my images\. To change it, reply to it/);
   });
 
   it('refines a result from a reply that mentions the bot: original prompt + reply, same seed, as a reply to the reply', async () => {

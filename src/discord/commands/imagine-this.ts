@@ -26,6 +26,10 @@ export function imagineThisCommand(context: BotContext): CommandHandler<MessageC
       const target = interaction.targetMessage;
       // A message that talks to the bot ("@bot a red fox") means the words after the mention.
       const botId = interaction.client.user.id;
+      // A result's text is its caption (prompt, seed, settings), not a description to draw again.
+      if (target.author.id === botId) {
+        return replyUserError(interaction, invalid('That is one of my images. To change it, reply to it and mention me (`@bot make it blue`); to redo it, use its buttons.'), context.logger);
+      }
       const text = stripBotMention(target.content, botId) ?? target.content;
       if (text.trim() === '') {
         return replyUserError(interaction, invalid('That message has no text to draw from. Use "Imagine this" on a message that describes an image, or run /imagine.'), context.logger);
