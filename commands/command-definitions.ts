@@ -1,7 +1,8 @@
 import * as config from './config.js';
 import * as help from './help.js';
 import * as imagine from './imagine.js';
+import * as imagineThis from './imagine-this.js';
 import * as queue from './queue.js';
 
-/** Every slash command definition; the registry checks each has exactly one handler. */
-export const commandDefinitions = [imagine.data, config.data, queue.data, help.data] as const;
+/** Every command definition (slash commands and the message command); the registry checks each has exactly one handler. */
+export const commandDefinitions = [imagine.data, config.data, queue.data, help.data, imagineThis.data] as const;

@@ -11,6 +11,7 @@ import { CommandRegistry } from './command-registry.js';
 import { configCommand } from './commands/config.js';
 import { helpCommand } from './commands/help.js';
 import { imagineCommand } from './commands/imagine.js';
+import { imagineThisCommand } from './commands/imagine-this.js';
 import { queueCommand } from './commands/queue.js';
 import { cancelButton } from './components/cancel-button.js';
 import { imageButtons } from './components/image-buttons.js';
@@ -20,6 +21,7 @@ import { GuildSettingsCache } from './guild-settings-cache.js';
 import { createInteractionRouter } from './interaction-router.js';
 import { JobReporter } from './delivery/job-reporter.js';
 import type { WorkerStatus } from '../worker/job-runner.js';
+import { replyRefineHandler } from './messages/reply-refine.js';
 import { CooldownTracker } from './preconditions/cooldown-tracker.js';
 import { safeError } from './safe-error.js';
 
@@ -91,9 +93,12 @@ export class ImagineBot {
       defaultModel: options.defaultModel,
       maxQueuedTotal: options.maxQueuedTotal ?? 200,
     };
-    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), configCommand(context), queueCommand(context), helpCommand(context)]);
+    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), configCommand(context), queueCommand(context), helpCommand(context), imagineThisCommand(context)]);
     const route = createInteractionRouter(this.registry, [imageButtons(context), cancelButton(context)], logger);
     this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
+    // Replies to a result that mention the bot refine it; the handler catches its own errors.
+    const onMessage = replyRefineHandler(context, () => this.client.user?.id);
+    this.client.on(Events.MessageCreate, (message) => void onMessage(message));
     this.client.on(Events.Error, (error) => logger.error({ err: safeError(error) }, 'discord client error'));
     this.client.on(Events.ShardDisconnect, (event, shardId) => logger.warn({ shardId, code: event.code }, 'gateway disconnected'));
   }

@@ -14,10 +14,14 @@ export interface CreateClientOptions {
   apiBase?: string;
 }
 
-/** The discord.js client: only the Guilds intent (slash commands and buttons need no message content). */
+/**
+ * The discord.js client: Guilds (commands and buttons) and GuildMessages, for replies to results. GuildMessages is
+ * not privileged, and Message Content (privileged) is not needed: a message that mentions the bot carries its text
+ * anyway, and only replies that mention the bot are acted on.
+ */
 export function createClient(options: CreateClientOptions = {}): Client {
   return new Client({
-    intents: [GatewayIntentBits.Guilds],
+    intents: [GatewayIntentBits.Guilds, GatewayIntentBits.GuildMessages],
     rest: {
       ...(options.apiBase ? { api: options.apiBase } : {}),
       rejectOnRateLimit: (data) => isEditRoute(data),

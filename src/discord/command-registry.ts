@@ -1,12 +1,23 @@
 import { createHash } from 'node:crypto';
-import type { AutocompleteInteraction, ChatInputCommandInteraction, SlashCommandBuilder, SlashCommandOptionsOnlyBuilder, SlashCommandSubcommandsOnlyBuilder } from 'discord.js';
+import type {
+  AutocompleteInteraction,
+  ChatInputCommandInteraction,
+  ContextMenuCommandBuilder,
+  MessageContextMenuCommandInteraction,
+  SlashCommandBuilder,
+  SlashCommandOptionsOnlyBuilder,
+  SlashCommandSubcommandsOnlyBuilder,
+} from 'discord.js';
 
-export type CommandDefinition = Pick<SlashCommandBuilder | SlashCommandOptionsOnlyBuilder | SlashCommandSubcommandsOnlyBuilder, 'name' | 'toJSON'>;
+export type CommandDefinition = Pick<SlashCommandBuilder | SlashCommandOptionsOnlyBuilder | SlashCommandSubcommandsOnlyBuilder | ContextMenuCommandBuilder, 'name' | 'toJSON'>;
+
+/** The interactions a command handler gets: a slash command, or a message command (right-click a message → Apps). */
+export type CommandInteraction = ChatInputCommandInteraction | MessageContextMenuCommandInteraction;
 
 /** What a file in src/discord/commands/ exports: the command it handles and how. */
-export interface CommandHandler {
+export interface CommandHandler<I extends CommandInteraction = ChatInputCommandInteraction> {
   readonly name: string;
-  execute(interaction: ChatInputCommandInteraction): Promise<void>;
+  execute(interaction: I): Promise<void>;
   autocomplete?(interaction: AutocompleteInteraction): Promise<void>;
 }
 
@@ -15,17 +26,17 @@ export interface CommandHandler {
  * definition has no handler, a handler has no definition, or a name appears twice.
  */
 export class CommandRegistry {
-  readonly #handlers: ReadonlyMap<string, CommandHandler>;
+  readonly #handlers: ReadonlyMap<string, CommandHandler<CommandInteraction>>;
   readonly definitions: readonly CommandDefinition[];
 
-  constructor(definitions: readonly CommandDefinition[], handlers: readonly CommandHandler[]) {
+  constructor(definitions: readonly CommandDefinition[], handlers: readonly (CommandHandler | CommandHandler<MessageContextMenuCommandInteraction>)[]) {
     const problems: string[] = [];
     const defined = new Set<string>();
     for (const definition of definitions) {
       if (defined.has(definition.name)) problems.push(`command /${definition.name} is defined twice`);
       defined.add(definition.name);
     }
-    const byName = new Map<string, CommandHandler>();
+    const byName = new Map<string, CommandHandler<CommandInteraction>>();
     for (const handler of handlers) {
       if (byName.has(handler.name)) problems.push(`command /${handler.name} has two handlers`);
       if (!defined.has(handler.name)) problems.push(`handler for /${handler.name} has no definition in commands/`);
@@ -37,7 +48,7 @@ export class CommandRegistry {
     this.definitions = definitions;
   }
 
-  get(name: string): CommandHandler | undefined {
+  get(name: string): CommandHandler<CommandInteraction> | undefined {
     return this.#handlers.get(name);
   }
 

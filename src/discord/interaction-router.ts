@@ -12,7 +12,7 @@ import { safeError } from './safe-error.js';
 export function createInteractionRouter(registry: CommandRegistry, components: readonly ComponentHandler[], logger: Logger) {
   return async function route(interaction: Interaction): Promise<void> {
     try {
-      if (interaction.isChatInputCommand()) {
+      if (interaction.isChatInputCommand() || interaction.isMessageContextMenuCommand()) {
         const handler = registry.get(interaction.commandName);
         if (!handler) throw new Error(`No handler for /${interaction.commandName}`);
         await handler.execute(interaction);

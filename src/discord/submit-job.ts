@@ -122,3 +122,56 @@ async function refuseAfterAcknowledging(
     context.logger.warn({ interactionId: interaction.id, err: safeError(replyError) }, 'could not tell the user the job was refused');
   }
 }
+
+/** Where a job made from a message comes from: whose it is, and the message its own message replies to. */
+export interface MessageOrigin {
+  guildId: string;
+  channelId: string;
+  userId: string;
+  /** The message the job's message replies to (the target of "Imagine this", or the member's reply). */
+  replyToMessageId: string;
+  /** The "Imagine this" interaction, when there was one; its token is not kept (its reply is private). */
+  interactionId?: string;
+}
+
+/**
+ * The tail of the two ways to make a job from a message ("Imagine this", a reply to a result): the same cooldown and
+ * queue caps as /imagine, then the job is stored and queued at once. There is no deferred acknowledgement to send
+ * first, so nothing waits for the next turn. The job has no interaction token: the reporter posts its first state
+ * as a reply to `replyToMessageId` with the bot token and edits that message from then on, after a restart too.
+ */
+export function submitFromMessage(
+  context: BotContext,
+  origin: MessageOrigin,
+  settings: GuildSettings,
+  input: { kind: JobKind; request: JobRequest; parentJobId?: string; notes?: readonly string[] },
+): Result<Job, UserError> {
+  const { guildId, userId } = origin;
+  const cooldown = context.cooldowns.check(guildId, userId, settings.limits.userCooldownSeconds);
+  if (!cooldown.ok) return cooldown;
+  const limits = { maxQueuedPerUser: settings.limits.userQueued, maxQueuedPerGuild: settings.limits.guildQueued, maxQueuedTotal: context.maxQueuedTotal };
+  const refused = context.jobs.refusal({ guildId, userId }, limits, [...context.pending]);
+  if (refused) return err(refused);
+  let job: Job;
+  try {
+    job = context.jobs.submit(
+      {
+        kind: input.kind,
+        parentJobId: input.parentJobId ?? null,
+        guildId,
+        channelId: origin.channelId,
+        userId,
+        interactionId: origin.interactionId ?? null,
+        replyToMessageId: origin.replyToMessageId,
+        request: input.request,
+      },
+      limits,
+    );
+  } catch (error) {
+    if (error instanceof UserError) return err(error);
+    throw error;
+  }
+  context.cooldowns.record(guildId, userId);
+  context.reporter.attach(job, Promise.resolve(), input.notes);
+  return ok(job);
+}

@@ -138,6 +138,7 @@ export class JobService extends EventEmitter<JobEvents> {
       interactionToken: newJob.interactionToken ?? null,
       interactionCreatedAt: newJob.interactionCreatedAt ?? null,
       messageId: newJob.messageId ?? null,
+      replyToMessageId: newJob.replyToMessageId ?? null,
       request: newJob.request,
       cost: jobCost(newJob.request),
       state: 'queued',
@@ -242,6 +243,13 @@ export class JobService extends EventEmitter<JobEvents> {
   /** How many workers jobs are dispatched to (ready or not); 0 means jobs only wait. */
   get workerCount(): number {
     return this.#dispatcher.workerCount;
+  }
+
+  /** The job a message shows (a result a member replied to), from the store; undefined when the message is not a job's. */
+  getByMessageId(messageId: string): Job | undefined {
+    const stored = this.#store.jobs.getByMessageId(messageId);
+    if (!stored) return undefined;
+    return this.get(stored.id);
   }
 
   /** Measured ms per unit of cost (steps × pixels × images), or null before the first job. */

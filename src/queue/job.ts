@@ -23,6 +23,8 @@ export interface NewJob {
   interactionCreatedAt?: number | null;
   /** The reply or channel message that shows this job, once known (see `JobService.setMessageId`). @default null */
   messageId?: string | null;
+  /** A job made from a message: its first message is posted as a reply to this one (see Job.replyToMessageId). @default null */
+  replyToMessageId?: string | null;
   request: JobRequest;
 }
 

@@ -4,8 +4,8 @@
  */
 import type { GenerateTimings, JobRequest } from '../protocol/generate-request.js';
 
-/** What made a job: the slash command or one of the buttons under a finished image. */
-export const JOB_KINDS = ['imagine', 'reroll', 'variation', 'upscale'] as const;
+/** What made a job: the slash command (or "Imagine this" on a message), one of the buttons under a finished image, or a reply to one (refine). */
+export const JOB_KINDS = ['imagine', 'reroll', 'variation', 'upscale', 'refine'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /**
@@ -53,6 +53,11 @@ export interface Job {
   interactionToken: string | null;
   interactionCreatedAt: number | null;
   messageId: string | null;
+  /**
+   * For a job made from a message (no interaction token): the message its first message replies to, posted with the
+   * bot token. null for jobs made by an interaction's own reply.
+   */
+  replyToMessageId: string | null;
   /** Input images by reference (DATA_DIR-relative); the bytes are read just before dispatch. */
   request: JobRequest;
   /** steps × width × height × count; the unit of fairness and of ETAs. */

@@ -27,6 +27,7 @@ interface JobRow {
   interaction_token: string | null;
   interaction_created_at: number | null;
   message_id: string | null;
+  reply_to_message_id: string | null;
   request: string;
   cost: number;
   state: string;
@@ -67,13 +68,15 @@ export class JobRepository {
     this.#statements = {
       insert: db.prepare(`INSERT INTO jobs (id, seq, kind, parent_job_id, guild_id, channel_id, user_id,
         interaction_id, interaction_token, interaction_created_at, message_id, request, cost, state, attempts,
-        created_at, started_at, finished_at, seeds, outputs, warnings, timings, error, cancelled_by, delivered_at)
+        created_at, started_at, finished_at, seeds, outputs, warnings, timings, error, cancelled_by, delivered_at,
+        reply_to_message_id)
         VALUES (@id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), @kind, @parent_job_id, @guild_id, @channel_id,
         @user_id, @interaction_id, @interaction_token, @interaction_created_at, @message_id, @request, @cost, @state,
         @attempts, @created_at, @started_at, @finished_at, @seeds, @outputs, @warnings, @timings, @error,
-        @cancelled_by, @delivered_at)`),
+        @cancelled_by, @delivered_at, @reply_to_message_id)`),
       seq: db.prepare('SELECT seq FROM jobs WHERE id = ?'),
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
+      byMessage: db.prepare('SELECT * FROM jobs WHERE message_id = ? ORDER BY seq DESC LIMIT 1'),
       unfinished: db.prepare(`SELECT * FROM jobs WHERE ${UNFINISHED} ORDER BY seq`),
       undelivered: db.prepare(
         'SELECT * FROM jobs WHERE delivered_at IS NULL AND finished_at IS NOT NULL ORDER BY finished_at',
@@ -118,6 +121,12 @@ export class JobRepository {
 
   get(id: string): Job | undefined {
     const row = this.#statements.get.get(id) as JobRow | undefined;
+    return row && this.#fromRow(row);
+  }
+
+  /** The job whose message is `messageId` (its result, once done), if any. */
+  getByMessageId(messageId: string): Job | undefined {
+    const row = this.#statements.byMessage.get(messageId) as JobRow | undefined;
     return row && this.#fromRow(row);
   }
 
@@ -205,6 +214,7 @@ export class JobRepository {
       interaction_token: job.interactionToken,
       interaction_created_at: job.interactionCreatedAt,
       message_id: job.messageId,
+      reply_to_message_id: job.replyToMessageId,
       request: encodeRequest(job.request),
       cost: job.cost,
       state: job.state,
@@ -236,6 +246,7 @@ export class JobRepository {
       interactionToken: row.interaction_token,
       interactionCreatedAt: row.interaction_created_at,
       messageId: row.message_id,
+      replyToMessageId: row.reply_to_message_id,
       request: decodeRequest(row.request),
       cost: row.cost,
       state: row.state as JobState,

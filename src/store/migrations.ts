@@ -56,6 +56,17 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    description: 'jobs made from a message: the message to reply to; lookup by message id',
+    // A job made from a message (the "Imagine this" command, a reply to a result) has no interaction token: its first
+    // message is posted as a reply to this message, also after a restart. Replies to a result find its job by the
+    // result's message id.
+    sql: `
+      ALTER TABLE jobs ADD COLUMN reply_to_message_id TEXT;
+      CREATE INDEX jobs_message ON jobs (message_id) WHERE message_id IS NOT NULL;
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database. Returns the versions applied. */

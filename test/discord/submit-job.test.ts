@@ -6,7 +6,7 @@ import { GuildSettingsSchema } from '../../src/config/guild-settings.js';
 import { AckGate } from '../../src/discord/delivery/ack-gate.js';
 import type { BotContext } from '../../src/discord/bot-context.js';
 import { CooldownTracker } from '../../src/discord/preconditions/cooldown-tracker.js';
-import { submitJob } from '../../src/discord/submit-job.js';
+import { submitFromMessage, submitJob } from '../../src/discord/submit-job.js';
 import { createLogger } from '../../src/logger.js';
 import type { JobRunner } from '../../src/worker/job-runner.js';
 import { JobService } from '../../src/queue/job-service.js';
@@ -165,5 +165,23 @@ describe('submitJob', () => {
     await nextTurn();
     expect(seen).toEqual(['dropped']);
     expect(jobs.list()).toHaveLength(0);
+  });
+});
+
+describe('submitFromMessage', () => {
+  const origin = (userId: string, replyToMessageId: string) => ({ guildId: '100000000000000001', channelId: '100000000000000002', userId, replyToMessageId });
+
+  it('stores and queues at once with the message to reply to and no interaction token, under the same caps and cooldown', () => {
+    const { context, store, attached } = setup();
+    const settings = GuildSettingsSchema.parse({ limits: { userQueued: 1 } });
+    const submitted = submitFromMessage(context, origin('u1', 'reply1'), settings, { kind: 'refine', parentJobId: 'parent', request: fakeRequest({ previewEvery: 0 }) });
+    expect(submitted.ok).toBe(true);
+    const job = submitted.ok ? store.jobs.get(submitted.value.id) : undefined;
+    expect(job).toMatchObject({ kind: 'refine', parentJobId: 'parent', replyToMessageId: 'reply1', interactionToken: null, state: 'queued' });
+    expect(attached).toEqual([job!.id]);
+    const capped = submitFromMessage(context, origin('u1', 'reply2'), settings, { kind: 'refine', request: fakeRequest() });
+    expect(!capped.ok && capped.error.message).toMatch(/You already have 1 image queued or running here/);
+    const cooling = submitFromMessage(context, origin('u1', 'reply3'), GuildSettingsSchema.parse({ limits: { userCooldownSeconds: 60 } }), { kind: 'refine', request: fakeRequest() });
+    expect(!cooling.ok && cooling.error.message).toMatch(/cooldown between images/);
   });
 });

@@ -20,9 +20,10 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     await h?.close();
   });
 
-  it('registers its four slash commands, /config behind Manage Server', () => {
+  it('registers its four slash commands and the "Imagine this" message command, /config behind Manage Server', () => {
     const commands = h.fake.commands.get('global') ?? [];
-    expect(commands.map((c) => c.name).sort()).toEqual(['config', 'help', 'imagine', 'queue']);
+    expect(commands.map((c) => c.name).sort()).toEqual(['Imagine this', 'config', 'help', 'imagine', 'queue']);
+    expect(commands.find((c) => c.name === 'Imagine this').type).toBe(3);
     expect(commands.find((c) => c.name === 'config').default_member_permissions).toBe('32');
   });
 

@@ -176,6 +176,17 @@ describe('JobRepository', () => {
     expect(store.jobs.get('missing')).toBeUndefined();
   });
 
+  it('keeps the message a message-made job replies to, and finds a job by its message id', () => {
+    const store = open(tempDir());
+    store.jobs.insert(newJob('a', { messageId: 'm1' }));
+    store.jobs.insert(newJob('b', { kind: 'refine', parentJobId: 'a', interactionToken: null, replyToMessageId: 'reply1' }));
+    expect(store.jobs.get('b')).toMatchObject({ kind: 'refine', replyToMessageId: 'reply1', messageId: null });
+    expect(store.jobs.getByMessageId('m1')?.id).toBe('a');
+    expect(store.jobs.getByMessageId('reply1')).toBeUndefined();
+    store.jobs.setMessageId('b', 'm2');
+    expect(store.jobs.getByMessageId('m2')?.id).toBe('b');
+  });
+
   it('revives image bytes from rows written before image references, so an upgrade loses no queued job', () => {
     const legacy = JSON.stringify({ ...fakeRequest(), mode: { kind: 'upscale', image: { $bytes: Buffer.from([1, 2, 3, 250]).toString('base64') }, strength: 0.3 } });
     const mode = decodeRequest(legacy).mode as unknown as { image: Uint8Array };

@@ -9,6 +9,7 @@ export const HELP_TEXT = [
   'Prompts read as in AUTOMATIC1111: `(word)` or `(word:1.3)` stronger, `[word]` weaker, `\\(` for a real bracket; long prompts are read in chunks of 75 tokens (8 at most) and `BREAK` starts a new chunk; `--clip-skip 2` as in A1111 (models exported with hidden states).',
   'While it waits you see its place in line; while it runs, the steps and a live preview. ✖️ cancels (yours, or anyone\'s with Manage Server).',
   'Under a finished image: 🔄 new seed, **V1–V4** a variation of that image, **U1–U4** a 2x upscale. Anyone may press them; the new job is yours.',
+  'Right-click a message → **Apps → Imagine this** to draw its text. Reply to a finished image and mention the bot (`@bot make it blue, at night`) for a new one from its prompt plus yours, same seed; add `--replace` to use your words alone.',
   '**/queue** shows this server\'s queue. **/config** (Manage Server) sets defaults, limits, channels, banned words and previews.',
 ].join('\n');
 

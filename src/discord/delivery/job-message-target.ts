@@ -20,6 +20,11 @@ export interface JobMessageRef {
   /** Epoch ms the interaction was created (its token's 15 minutes count from here). */
   interactionCreatedAt: number | null;
   messageId: string | null;
+  /**
+   * A job made from a message (no interaction token): the message its own message replies to. Its first state, even
+   * an intermediate one, is posted as that reply with the bot token; later states edit it.
+   */
+  replyToMessageId?: string | null;
 }
 
 export interface JobMessageTargetOptions {
@@ -106,9 +111,18 @@ export class JobMessageTarget {
         this.#options.logger?.info({ jobId: this.#ref.jobId, err: safeError(error) }, 'job message is gone');
       }
     }
+    const replyToMessage = this.#ref.replyToMessageId ?? null;
+    // A job made from a message has no other way to show itself: its first state becomes the reply (no ping; the
+    // member just wrote the message it answers).
+    if (replyToMessage !== null && this.#ref.messageId === null) {
+      const first = { ...body, allowed_mentions: { parse: [], replied_user: false }, message_reference: { message_id: replyToMessage, fail_if_not_exists: false } };
+      const message = (await rest.post(Routes.channelMessages(this.#ref.channelId), { body: first, files })) as RawMessage;
+      this.#remember(message, state);
+      return;
+    }
     // No message to edit. Intermediate states are not worth a new message; the final always is.
     if (!final) return;
-    const replyTo = this.#messageGone ? null : this.#ref.messageId;
+    const replyTo = this.#messageGone ? replyToMessage : this.#ref.messageId;
     const post = {
       ...body,
       content: truncateText(`<@${this.#ref.userId}> ${body.content ?? ''}`, 2000),

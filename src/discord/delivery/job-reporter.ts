@@ -101,6 +101,7 @@ export class JobReporter {
         interactionToken: job.interactionToken,
         interactionCreatedAt: job.interactionCreatedAt,
         messageId: job.messageId,
+        replyToMessageId: job.replyToMessageId,
       },
       {
         rest,

@@ -69,6 +69,7 @@ describe('renderQueued', () => {
     expect(renderQueued(job({ kind: 'reroll' }), where).content).toBe(`${HEADER} · 🔄 reroll\n⏳ Queued: #1 in line`);
     expect(renderQueued(job({ kind: 'variation' }), where).content).toBe(`${HEADER} · variation\n⏳ Queued: #1 in line`);
     expect(renderQueued(job({ kind: 'upscale' }), where).content).toBe(`${HEADER} · upscale 2x\n⏳ Queued: #1 in line`);
+    expect(renderQueued(job({ kind: 'refine' }), where).content).toBe(`${HEADER} · ✏️ refined\n⏳ Queued: #1 in line`);
   });
 });
 

@@ -40,6 +40,8 @@ export interface FakeMessage {
   /** Interaction whose reply this is, if any. */
   interactionId?: string;
   message_reference?: { message_id: string };
+  /** A member's (or another bot's) message, posted with `postUserMessage`; unset for the bot's own. */
+  author?: FakeUser & { bot?: boolean };
   /** How many times it was edited. */
   edits: number;
   createdAt: number;
@@ -109,6 +111,8 @@ export class FakeDiscord extends EventEmitter {
   readonly interactions = new Map<string, InteractionRecord>();
   readonly commands = new Map<string, any[]>();
   readonly guilds: FakeGuild[];
+  /** The intents bitfield of the bot's last IDENTIFY. */
+  identifiedIntents: number | undefined;
   tokenLifetimeMs: number;
   readonly #botToken: string;
   readonly #server: Server;
@@ -228,6 +232,42 @@ export class FakeDiscord extends EventEmitter {
     return record;
   }
 
+  /**
+   * A member writes a message in a channel (a reply when `replyTo` is set). It is kept like the bot's messages and
+   * dispatched as MESSAGE_CREATE, with `<@id>` mentions in `content` listed in `mentions` as Discord does.
+   */
+  postUserMessage(input: { content: string; user?: FakeUser; bot?: boolean; guild?: FakeGuild; channelId?: string; replyTo?: string }): FakeMessage {
+    const guild = input.guild ?? this.guilds[0];
+    const channelId = input.channelId ?? (input.replyTo ? this.messages.get(input.replyTo)?.channel_id : undefined) ?? guild.channels[0];
+    const user = input.user ?? { id: snowflake(), username: 'member' };
+    const message = this.#createMessage(channelId, guild.id, { content: input.content, ...(input.replyTo ? { message_reference: { message_id: input.replyTo } } : {}) }, []);
+    message.author = { ...user, bot: input.bot ?? false };
+    const referenced = input.replyTo ? this.messages.get(input.replyTo) : undefined;
+    this.#dispatch('MESSAGE_CREATE', {
+      ...this.#messageJson(message),
+      ...(referenced ? { referenced_message: this.#messageJson(referenced) } : {}),
+      member: { roles: [], joined_at: new Date().toISOString(), deaf: false, mute: false, flags: 0, nick: null, avatar: null },
+    });
+    return message;
+  }
+
+  /** Runs a message command (right-click a message → Apps) on `targetMessageId`. */
+  sendMessageCommand(input: { name: string; targetMessageId: string; user?: FakeUser; admin?: boolean }): InteractionRecord {
+    const target = this.messages.get(input.targetMessageId);
+    if (!target) throw new Error(`no message ${input.targetMessageId}`);
+    const guild = this.guilds.find((g) => g.id === target.guild_id) ?? this.guilds[0];
+    return this.#dispatchInteraction(
+      {
+        type: 2,
+        data: { id: this.#commandId(input.name, guild.id), name: input.name, type: 3, target_id: target.id, guild_id: guild.id, resolved: { messages: { [target.id]: this.#messageJson(target) } } },
+      },
+      guild,
+      target.channel_id,
+      input.user,
+      input.admin,
+    );
+  }
+
   #commandId(name: string, guildId: string): string {
     const list = this.commands.get(guildId) ?? this.commands.get('global') ?? [];
     return list.find((c) => c.name === name)?.id ?? snowflake();
@@ -322,7 +362,10 @@ export class FakeDiscord extends EventEmitter {
     socket.on('message', (raw) => {
       const packet = JSON.parse(raw.toString());
       if (packet.op === 1) socket.send(JSON.stringify({ op: 11, d: null, s: null, t: null }));
-      else if (packet.op === 2) this.#identify(socket);
+      else if (packet.op === 2) {
+        this.identifiedIntents = packet.d?.intents;
+        this.#identify(socket);
+      }
       else if (packet.op === 6) this.#send(socket, 'RESUMED', {});
     });
   }
@@ -576,11 +619,15 @@ export class FakeDiscord extends EventEmitter {
   }
 
   #messageJson(message: FakeMessage): any {
+    const author = message.author ?? { ...this.botUser, bot: true };
+    // Who `<@id>` in the text mentions: the bot, or members who wrote here.
+    const mentioned = [...new Set([...message.content.matchAll(/<@!?(\d+)>/g)].map((m) => m[1]))];
+    const known = (id: string) => (id === this.botUser.id ? { ...this.botUser, bot: true } : [...this.messages.values()].find((m) => m.author?.id === id)?.author);
     return {
       id: message.id,
       channel_id: message.channel_id,
       guild_id: message.guild_id,
-      author: { id: this.botUser.id, username: this.botUser.username, discriminator: '0', bot: true, avatar: null, global_name: null },
+      author: { id: author.id, username: author.username, discriminator: '0', bot: author.bot ?? false, avatar: null, global_name: null },
       content: message.content,
       embeds: message.embeds,
       components: message.components,
@@ -591,10 +638,12 @@ export class FakeDiscord extends EventEmitter {
       edited_timestamp: message.edits > 0 ? new Date().toISOString() : null,
       tts: false,
       mention_everyone: false,
-      mentions: [],
+      mentions: message.author
+        ? mentioned.map((id) => ({ id, username: known(id)?.username ?? 'member', discriminator: '0', bot: known(id)?.bot ?? false, avatar: null, global_name: null }))
+        : [],
       mention_roles: [],
       pinned: false,
-      application_id: this.applicationId,
+      ...(message.author ? {} : { application_id: this.applicationId }),
       ...(message.message_reference ? { message_reference: { ...message.message_reference, channel_id: message.channel_id } } : {}),
     };
   }

@@ -53,7 +53,7 @@ export function escapeMarkdown(text: string): string {
 
 function header(job: Job): string {
   const prompt = job.request.prompt.length > PROMPT_SHOWN_MAX ? `${truncateText(job.request.prompt, PROMPT_SHOWN_MAX)}…` : job.request.prompt;
-  const kind = job.kind === 'imagine' ? '' : job.kind === 'reroll' ? ' · 🔄 reroll' : job.kind === 'variation' ? ' · variation' : ' · upscale 2x';
+  const kind = job.kind === 'imagine' ? '' : job.kind === 'reroll' ? ' · 🔄 reroll' : job.kind === 'variation' ? ' · variation' : job.kind === 'refine' ? ' · ✏️ refined' : ' · upscale 2x';
   return `**${escapeMarkdown(prompt)}** — <@${job.userId}>${kind}`;
 }
 
