@@ -15,51 +15,8 @@ import { WorkerCrashedError } from '../../src/worker/worker-errors.js';
 import { statusLine } from '../../src/discord/commands/help.js';
 import { workersLine } from '../../src/discord/commands/queue.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
+import { ManualRunner, type ManualCall } from '../fixtures/manual-runner.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
-
-interface Call {
-  worker: ManualWorker;
-  jobId: string;
-  request: GenerateRequest;
-  options: RunOptions;
-  resolve: (result: GenerateResult) => void;
-  reject: (error: Error) => void;
-}
-
-/** A worker the test drives by hand: every `run` waits until the test settles it. */
-class ManualWorker extends EventEmitter<{ run: [Call] }> implements WorkerRunner {
-  ready = true;
-  loadedModels: string[] = [];
-  readonly calls: Call[] = [];
-  #waiters: Array<() => void> = [];
-
-  constructor(readonly id: string) {
-    super();
-  }
-
-  whenReady(): Promise<void> {
-    return this.ready ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
-  setReady(): void {
-    this.ready = true;
-    for (const waiter of this.#waiters.splice(0)) waiter();
-  }
-
-  run(jobId: string, request: GenerateRequest, options: RunOptions): Promise<GenerateResult> {
-    return new Promise((resolve, reject) => {
-      const call: Call = { worker: this, jobId, request, options, resolve, reject };
-      options.signal.addEventListener('abort', () => reject(new CancelledError()), { once: true });
-      this.calls.push(call);
-      this.emit('run', call);
-    });
-  }
-
-  /** The call it is running now (its last one). */
-  get current(): Call {
-    return this.calls.at(-1)!;
-  }
-}
 
 function result(request: GenerateRequest): GenerateResult {
   const seed = request.seed ?? 42;
@@ -78,7 +35,7 @@ interface Item extends FairQueueItem {
 }
 
 /** A Dispatcher on a plain FairQueue: records starts (job, worker) and settlements in order. */
-function bareDispatcher(workers: ManualWorker[]) {
+function bareDispatcher(workers: ManualRunner[]) {
   const queue = new FairQueue<Item>();
   const starts: Array<{ id: string; workerId: string }> = [];
   const settled: Array<{ id: string; outcome: DispatchOutcome }> = [];
@@ -97,7 +54,7 @@ let seq = 0;
 const item = (guildId: string, cost = 1, model = 'm'): Item => ({ id: `${guildId}-${seq++}`, guildId, userId: `${guildId}-u`, cost, model });
 
 /** Finishes the job on `worker` and lets the dispatcher react. */
-async function finish(worker: ManualWorker): Promise<void> {
+async function finish(worker: ManualRunner): Promise<void> {
   const call = worker.current;
   call.resolve(result(call.request));
   await flush();
@@ -105,7 +62,7 @@ async function finish(worker: ManualWorker): Promise<void> {
 
 describe('Dispatcher with several workers', () => {
   it('runs one job per idle worker and never queues a second one on a worker', async () => {
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1'), new ManualWorker('w2')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1'), new ManualRunner('w2')];
     const { queue, dispatcher, starts } = bareDispatcher(workers);
     for (let i = 0; i < 7; i += 1) queue.enqueue(item(`g${i % 3}`));
     dispatcher.pump();
@@ -123,7 +80,7 @@ describe('Dispatcher with several workers', () => {
   });
 
   it('keeps the fair order: every job leaves the queue in the order a one-worker dispatcher would take it', async () => {
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1')];
     const { queue, dispatcher, starts } = bareDispatcher(workers);
     const costs = [1, 16, 4, 2, 8, 1, 3];
     for (let i = 0; i < 21; i += 1) queue.enqueue(item(`g${i % 3}`, costs[i % costs.length]));
@@ -137,7 +94,7 @@ describe('Dispatcher with several workers', () => {
 
   it('starts a newcomer guild after at most the jobs in service (one per worker), whoever frees first', async () => {
     for (let trial = 0; trial < 40; trial += 1) {
-      const workers = [new ManualWorker('w0'), new ManualWorker('w1')];
+      const workers = [new ManualRunner('w0'), new ManualRunner('w1')];
       const { queue, dispatcher, starts } = bareDispatcher(workers);
       for (let i = 0; i < 30; i += 1) queue.enqueue(item('flood', 1 + ((i * 7 + trial) % 16)));
       dispatcher.pump();
@@ -156,7 +113,7 @@ describe('Dispatcher with several workers', () => {
   });
 
   it('gives the next job to the idle worker that has its model loaded, without reordering the queue', async () => {
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1'), new ManualWorker('w2')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1'), new ManualRunner('w2')];
     workers[0]!.loadedModels = ['anime'];
     workers[1]!.loadedModels = ['photo', 'anime'];
     workers[2]!.loadedModels = [];
@@ -194,7 +151,7 @@ describe('Dispatcher with several workers', () => {
   });
 
   it('puts a job whose worker crashed at the head of the line and runs it on the next idle worker', async () => {
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1')];
     const retries: Array<{ id: string; workerId: string }> = [];
     const queue = new FairQueue<Item>();
     const starts: Array<{ id: string; workerId: string }> = [];
@@ -246,7 +203,7 @@ describe('Dispatcher with several workers', () => {
   });
 
   it('puts a job back at the head, without using its retry, when its worker died before the job reached it', async () => {
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1')];
     const queue = new FairQueue<Item>();
     let release!: () => void;
     const slowRead = new Promise<void>((resolve) => (release = resolve));
@@ -281,7 +238,7 @@ describe('Dispatcher with several workers', () => {
   });
 
   it('retries several crashed jobs in the order they first left the queue, ahead of the queue', async () => {
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1'), new ManualWorker('w2')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1'), new ManualRunner('w2')];
     const { queue, dispatcher, starts } = bareDispatcher(workers);
     const jobs = [item('g1'), item('g2'), item('g3'), item('g4')];
     for (const job of jobs) queue.enqueue(job);
@@ -302,7 +259,7 @@ describe('Dispatcher with several workers', () => {
   });
 
   it('cancels a job waiting for its retry without any worker', async () => {
-    const workers = [new ManualWorker('w0')];
+    const workers = [new ManualRunner('w0')];
     const { queue, dispatcher, settled } = bareDispatcher(workers);
     const job = item('g1');
     queue.enqueue(job);
@@ -327,7 +284,7 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function service(workers: ManualWorker[], now?: () => number) {
+function service(workers: ManualRunner[], now?: () => number) {
   const dir = mkdtempSync(path.join(tmpdir(), 'imagine-pool-'));
   dirs.push(dir);
   const store = Store.open(dir);
@@ -350,7 +307,7 @@ const newJob = (guildId: string, request: Partial<JobRequest> = {}): NewJob => (
 
 describe('JobService on several workers', () => {
   it('cancels a job on worker 2 without touching the job on worker 1', async () => {
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1')];
     const { jobs, store } = service(workers);
     const first = jobs.submit(newJob('g1'));
     const second = jobs.submit(newJob('g2'));
@@ -374,7 +331,7 @@ describe('JobService on several workers', () => {
   });
 
   it('counts every running job against the caps', async () => {
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1')];
     const { jobs } = service(workers);
     const limits = { maxQueuedPerUser: 2, maxQueuedPerGuild: 10, maxQueuedTotal: 10 };
     jobs.submit(newJob('g1'), limits);
@@ -386,7 +343,7 @@ describe('JobService on several workers', () => {
 
   it('estimates start times as the queued work spread over the workers', async () => {
     let clock = 0;
-    const workers = [new ManualWorker('w0'), new ManualWorker('w1')];
+    const workers = [new ManualRunner('w0'), new ManualRunner('w1')];
     const { jobs } = service(workers, () => clock);
     // Measure a rate: one job of cost c taking 1000 ms.
     jobs.submit(newJob('g0'));

@@ -13,48 +13,8 @@ import type { Job, JobEventName, NewJob, QueuePosition } from '../../src/queue/j
 import { Store } from '../../src/store/store.js';
 import { WorkerCrashedError } from '../../src/worker/worker-errors.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
+import { ManualRunner, type ManualCall } from '../fixtures/manual-runner.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
-
-interface Call {
-  jobId: string;
-  request: GenerateRequest;
-  options: RunOptions;
-  resolve: (result: GenerateResult) => void;
-  reject: (error: Error) => void;
-}
-
-/** An in-process runner the test drives by hand: every `run` waits until the test settles it. */
-class ManualRunner extends EventEmitter<{ run: [Call] }> implements JobRunner {
-  ready = true;
-  readonly calls: Call[] = [];
-  #waiters: Array<() => void> = [];
-
-  whenReady(): Promise<void> {
-    return this.ready ? Promise.resolve() : new Promise((resolve) => this.#waiters.push(resolve));
-  }
-
-  setReady(): void {
-    this.ready = true;
-    for (const waiter of this.#waiters.splice(0)) waiter();
-  }
-
-  run(jobId: string, request: GenerateRequest, options: RunOptions): Promise<GenerateResult> {
-    return new Promise((resolve, reject) => {
-      const call = { jobId, request, options, resolve, reject };
-      options.signal.addEventListener('abort', () => reject(new CancelledError()), { once: true });
-      this.calls.push(call);
-      this.emit('run', call);
-    });
-  }
-
-  #consumed = 0;
-
-  /** The first call not yet taken by `next`, waiting for it if it has not happened yet. */
-  async next(): Promise<Call> {
-    if (this.calls.length <= this.#consumed) await once(this, 'run');
-    return this.calls[this.#consumed++]!;
-  }
-}
 
 function result(request: GenerateRequest, totalMs = 1000): GenerateResult {
   const seed = request.seed ?? 42;
