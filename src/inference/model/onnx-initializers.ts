@@ -18,129 +18,40 @@ import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 /** The initializer name the diffusers/optimum CLIP export gives the token table. */
 export const TOKEN_EMBEDDING_NAME = 'text_model.embeddings.token_embedding.weight';
 
-// Field numbers from onnx.proto3.
-const MODEL_GRAPH = 7;
-const GRAPH_NODE = 1;
-const GRAPH_INITIALIZER = 5;
-const GRAPH_INPUT = 11;
-const NODE_INPUT = 1;
-const NODE_OUTPUT = 2;
-const NODE_OP_TYPE = 4;
-const VALUE_INFO_NAME = 1;
-const TENSOR_DIMS = 1;
-const TENSOR_DATA_TYPE = 2;
-const TENSOR_FLOAT_DATA = 4;
-const TENSOR_INT32_DATA = 5;
-const TENSOR_NAME = 8;
-const TENSOR_RAW_DATA = 9;
-const TENSOR_EXTERNAL_DATA = 13;
-const TENSOR_DATA_LOCATION = 14;
-const DATA_TYPE_FLOAT = 1;
-const DATA_TYPE_FLOAT16 = 10;
-const DATA_LOCATION_EXTERNAL = 1;
-
-const WIRE_VARINT = 0;
-const WIRE_I64 = 1;
-const WIRE_LEN = 2;
-const WIRE_I32 = 5;
-
-interface Field {
-  field: number;
-  wire: number;
-  /** Offset of the tag (the field's first byte). */
-  start: number;
-  /** Offset of the payload (after the tag and, for LEN fields, the length). */
-  valueStart: number;
-  /** Offset just past the field. */
-  end: number;
-  /** The value of a VARINT field. */
-  varint: number;
-}
-
-class ProtoError extends Error {}
+import {
+  DATA_LOCATION_EXTERNAL,
+  DATA_TYPE_FLOAT,
+  DATA_TYPE_FLOAT16,
+  fields,
+  GRAPH_INITIALIZER,
+  GRAPH_INPUT,
+  GRAPH_NODE,
+  MODEL_GRAPH,
+  NODE_INPUT,
+  NODE_OP_TYPE,
+  NODE_OUTPUT,
+  ProtoError,
+  readInt64s,
+  readVarint,
+  str,
+  tagBytes,
+  TENSOR_DATA_LOCATION,
+  TENSOR_DATA_TYPE,
+  TENSOR_DIMS,
+  TENSOR_EXTERNAL_DATA,
+  TENSOR_FLOAT_DATA,
+  TENSOR_INT32_DATA,
+  TENSOR_NAME,
+  TENSOR_RAW_DATA,
+  VALUE_INFO_NAME,
+  varintBytes,
+  WIRE_LEN,
+  WIRE_VARINT,
+  type Field,
+} from './onnx-protobuf.js';
 
 /** The table lives in an external file and the caller did not pass its bytes. */
 class ExternalTableMissing extends Error {}
-
-/** Varints up to 2^53 (Number arithmetic, not 32-bit bitwise: graphs approach 2 GB). */
-function readVarint(bytes: Uint8Array, at: number, limit: number): [value: number, next: number] {
-  let value = 0;
-  let scale = 1;
-  for (let i = at; i < limit && i < at + 10; i++) {
-    const b = bytes[i];
-    value += (b & 0x7f) * scale;
-    if (b < 0x80) return [value, i + 1];
-    scale *= 128;
-  }
-  throw new ProtoError(`truncated varint at byte ${at}`);
-}
-
-function* fields(bytes: Uint8Array, start: number, end: number): Generator<Field> {
-  let at = start;
-  while (at < end) {
-    const fieldStart = at;
-    const [tag, afterTag] = readVarint(bytes, at, end);
-    const field = Math.floor(tag / 8);
-    const wire = tag % 8;
-    let valueStart = afterTag;
-    let next: number;
-    let varint = 0;
-    switch (wire) {
-      case WIRE_VARINT:
-        [varint, next] = readVarint(bytes, afterTag, end);
-        break;
-      case WIRE_I64:
-        next = afterTag + 8;
-        break;
-      case WIRE_LEN: {
-        const [length, payload] = readVarint(bytes, afterTag, end);
-        valueStart = payload;
-        next = payload + length;
-        break;
-      }
-      case WIRE_I32:
-        next = afterTag + 4;
-        break;
-      default:
-        throw new ProtoError(`unsupported wire type ${wire} at byte ${fieldStart}`);
-    }
-    if (next > end) throw new ProtoError(`field ${field} at byte ${fieldStart} runs past its message (${next} > ${end})`);
-    yield { field, wire, start: fieldStart, valueStart, end: next, varint };
-    at = next;
-  }
-}
-
-function varintBytes(value: number): Uint8Array {
-  const out: number[] = [];
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 128) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return Uint8Array.from(out);
-}
-
-function tagBytes(field: number, wire: number): Uint8Array {
-  return varintBytes(field * 8 + wire);
-}
-
-const utf8 = new TextDecoder();
-const str = (bytes: Uint8Array, f: Field) => utf8.decode(bytes.subarray(f.valueStart, f.end));
-
-/** Repeated int64 (dims): packed (LEN) or one VARINT per value; both are legal and exporters use both. */
-function readInt64s(bytes: Uint8Array, f: Field, into: number[]): void {
-  if (f.wire === WIRE_VARINT) {
-    into.push(f.varint);
-    return;
-  }
-  let at = f.valueStart;
-  while (at < f.end) {
-    const [v, next] = readVarint(bytes, at, f.end);
-    into.push(v);
-    at = next;
-  }
-}
 
 export interface TokenEmbeddingInfo {
   /** Initializer name. */

@@ -4,71 +4,42 @@
  * (`text_model.final_layer_norm.weight/bias`) on an intermediate hidden state, and ONNX exports do not expose that
  * layer on its own.
  *
- * A minimal protobuf walk over onnx.proto3: ModelProto.graph (7) → GraphProto.initializer (5) / node (1) →
- * TensorProto dims (1), data_type (2), float_data (4), name (8), raw_data (9), external_data (13),
- * data_location (14). Only what that needs is decoded; everything else is skipped by wire type.
+ * A walk over ModelProto.graph → GraphProto.initializer / node → TensorProto with the wire-level reader shared
+ * with the token-table splice (onnx-protobuf.ts); only what that needs is decoded.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelLoadError } from '../../errors.js';
 import { float16ToFloat32 } from './float16.js';
+import {
+  DATA_LOCATION_EXTERNAL,
+  DATA_TYPE_FLOAT,
+  DATA_TYPE_FLOAT16,
+  fields,
+  GRAPH_INITIALIZER,
+  GRAPH_NODE,
+  MODEL_GRAPH,
+  NODE_INPUT,
+  NODE_OP_TYPE,
+  readInt64s,
+  str,
+  TENSOR_DATA_LOCATION,
+  TENSOR_DATA_TYPE,
+  TENSOR_DIMS,
+  TENSOR_EXTERNAL_DATA,
+  TENSOR_FLOAT_DATA,
+  TENSOR_NAME,
+  TENSOR_RAW_DATA,
+  WIRE_I32,
+  WIRE_LEN,
+  WIRE_VARINT,
+  type Field,
+} from './onnx-protobuf.js';
 
 export interface FloatInitializer {
   dims: number[];
   data: Float32Array;
 }
-
-const FLOAT = 1;
-const FLOAT16 = 10;
-const EXTERNAL = 1;
-
-class Reader {
-  pos: number;
-  constructor(
-    readonly buf: Uint8Array,
-    start = 0,
-    readonly end = buf.length,
-  ) {
-    this.pos = start;
-  }
-
-  varint(): number {
-    // Numbers instead of BigInt: lengths and dims stay far below 2^53.
-    let result = 0;
-    let scale = 1;
-    for (;;) {
-      const byte = this.buf[this.pos++];
-      result += (byte & 0x7f) * scale;
-      if (byte < 0x80) return result;
-      scale *= 128;
-    }
-  }
-
-  /** The next field as [field number, wire type], or undefined at the end. */
-  tag(): [number, number] | undefined {
-    if (this.pos >= this.end) return undefined;
-    const key = this.varint();
-    return [Math.floor(key / 8), key % 8];
-  }
-
-  /** A length-delimited field's [start, end). */
-  span(): [number, number] {
-    const length = this.varint();
-    const start = this.pos;
-    this.pos += length;
-    return [start, start + length];
-  }
-
-  skip(wire: number): void {
-    if (wire === 0) this.varint();
-    else if (wire === 1) this.pos += 8;
-    else if (wire === 2) this.span();
-    else if (wire === 5) this.pos += 4;
-    else throw new Error(`unsupported protobuf wire type ${wire}`);
-  }
-}
-
-const utf8 = new TextDecoder();
 
 interface RawTensor {
   name: string;
@@ -80,84 +51,54 @@ interface RawTensor {
   location: number;
 }
 
-function readTensor(buf: Uint8Array, start: number, end: number): RawTensor {
-  const r = new Reader(buf, start, end);
+function readTensor(buf: Uint8Array, tensor: Field): RawTensor {
   const t: RawTensor = { name: '', dims: [], dataType: 0, floats: [], external: new Map(), location: 0 };
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  for (let tag = r.tag(); tag; tag = r.tag()) {
-    const [field, wire] = tag;
-    if (field === 1 && wire === 0) t.dims.push(r.varint());
-    else if (field === 1 && wire === 2) {
-      const [s, e] = r.span();
-      const packed = new Reader(buf, s, e);
-      while (packed.pos < e) t.dims.push(packed.varint());
-    } else if (field === 2 && wire === 0) t.dataType = r.varint();
-    else if (field === 4 && wire === 5) {
-      t.floats.push(view.getFloat32(r.pos, true));
-      r.pos += 4;
-    } else if (field === 4 && wire === 2) {
-      const [s, e] = r.span();
-      for (let p = s; p < e; p += 4) t.floats.push(view.getFloat32(p, true));
-    } else if (field === 8 && wire === 2) {
-      const [s, e] = r.span();
-      t.name = utf8.decode(buf.subarray(s, e));
-    } else if (field === 9 && wire === 2) {
-      const [s, e] = r.span();
-      t.raw = buf.subarray(s, e);
-    } else if (field === 13 && wire === 2) {
-      const [s, e] = r.span();
-      const entry = new Reader(buf, s, e);
+  for (const f of fields(buf, tensor.valueStart, tensor.end)) {
+    if (f.field === TENSOR_DIMS) readInt64s(buf, f, t.dims);
+    else if (f.field === TENSOR_DATA_TYPE && f.wire === WIRE_VARINT) t.dataType = f.varint;
+    else if (f.field === TENSOR_FLOAT_DATA && f.wire === WIRE_I32) t.floats.push(view.getFloat32(f.valueStart, true));
+    else if (f.field === TENSOR_FLOAT_DATA && f.wire === WIRE_LEN) for (let at = f.valueStart; at < f.end; at += 4) t.floats.push(view.getFloat32(at, true));
+    else if (f.field === TENSOR_NAME && f.wire === WIRE_LEN) t.name = str(buf, f);
+    else if (f.field === TENSOR_RAW_DATA && f.wire === WIRE_LEN) t.raw = buf.subarray(f.valueStart, f.end);
+    else if (f.field === TENSOR_EXTERNAL_DATA && f.wire === WIRE_LEN) {
       let key = '';
       let value = '';
-      for (let et = entry.tag(); et; et = entry.tag()) {
-        const [ef, ew] = et;
-        if (ew !== 2) {
-          entry.skip(ew);
-          continue;
-        }
-        const [es, ee] = entry.span();
-        if (ef === 1) key = utf8.decode(buf.subarray(es, ee));
-        else if (ef === 2) value = utf8.decode(buf.subarray(es, ee));
+      for (const entry of fields(buf, f.valueStart, f.end)) {
+        if (entry.wire !== WIRE_LEN) continue;
+        if (entry.field === 1) key = str(buf, entry);
+        else if (entry.field === 2) value = str(buf, entry);
       }
       t.external.set(key, value);
-    } else if (field === 14 && wire === 0) t.location = r.varint();
-    else r.skip(wire);
+    } else if (f.field === TENSOR_DATA_LOCATION && f.wire === WIRE_VARINT) t.location = f.varint;
   }
   return t;
 }
 
+// NodeProto.attribute (5) → AttributeProto name (1), f (2).
+const NODE_ATTRIBUTE = 5;
+const ATTRIBUTE_NAME = 1;
+const ATTRIBUTE_FLOAT = 2;
+
 /** The `epsilon` attribute of the LayerNormalization node that takes `weight`, when the graph has one. */
-function layerNormEpsilon(buf: Uint8Array, nodeSpans: [number, number][], weight: string): number | undefined {
+function layerNormEpsilon(buf: Uint8Array, nodes: Field[], weight: string): number | undefined {
   const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  for (const [start, end] of nodeSpans) {
-    const r = new Reader(buf, start, end);
+  for (const node of nodes) {
     const inputs: string[] = [];
     let opType = '';
     let epsilon: number | undefined;
-    for (let tag = r.tag(); tag; tag = r.tag()) {
-      const [field, wire] = tag;
-      if (wire !== 2) {
-        r.skip(wire);
-        continue;
-      }
-      const [s, e] = r.span();
-      if (field === 1) inputs.push(utf8.decode(buf.subarray(s, e)));
-      else if (field === 4) opType = utf8.decode(buf.subarray(s, e));
-      else if (field === 5) {
-        const a = new Reader(buf, s, e);
+    for (const f of fields(buf, node.valueStart, node.end)) {
+      if (f.wire !== WIRE_LEN) continue;
+      if (f.field === NODE_INPUT) inputs.push(str(buf, f));
+      else if (f.field === NODE_OP_TYPE) opType = str(buf, f);
+      else if (f.field === NODE_ATTRIBUTE) {
         let name = '';
-        let f: number | undefined;
-        for (let at = a.tag(); at; at = a.tag()) {
-          const [af, aw] = at;
-          if (af === 1 && aw === 2) {
-            const [ns, ne] = a.span();
-            name = utf8.decode(buf.subarray(ns, ne));
-          } else if (af === 2 && aw === 5) {
-            f = view.getFloat32(a.pos, true);
-            a.pos += 4;
-          } else a.skip(aw);
+        let value: number | undefined;
+        for (const a of fields(buf, f.valueStart, f.end)) {
+          if (a.field === ATTRIBUTE_NAME && a.wire === WIRE_LEN) name = str(buf, a);
+          else if (a.field === ATTRIBUTE_FLOAT && a.wire === WIRE_I32) value = view.getFloat32(a.valueStart, true);
         }
-        if (name === 'epsilon') epsilon = f;
+        if (name === 'epsilon') epsilon = value;
       }
     }
     // ONNX's default epsilon for LayerNormalization is 1e-5 when the attribute is absent.
@@ -177,32 +118,18 @@ export async function readFloatInitializers(
   epsilonOf?: string,
 ): Promise<{ tensors: Map<string, FloatInitializer>; epsilon?: number }> {
   const buf = new Uint8Array(await readFile(file));
-  const model = new Reader(buf);
   const tensors = new Map<string, FloatInitializer>();
-  const nodeSpans: [number, number][] = [];
+  const nodes: Field[] = [];
   try {
-    for (let tag = model.tag(); tag; tag = model.tag()) {
-      const [field, wire] = tag;
-      if (field !== 7 || wire !== 2) {
-        model.skip(wire);
-        continue;
-      }
-      const [gs, ge] = model.span();
-      const graph = new Reader(buf, gs, ge);
-      for (let gt = graph.tag(); gt; gt = graph.tag()) {
-        const [gf, gw] = gt;
-        if (gw !== 2 || (gf !== 5 && gf !== 1)) {
-          graph.skip(gw);
-          continue;
+    for (const graph of fields(buf, 0, buf.length)) {
+      if (graph.field !== MODEL_GRAPH || graph.wire !== WIRE_LEN) continue;
+      for (const f of fields(buf, graph.valueStart, graph.end)) {
+        if (f.wire !== WIRE_LEN) continue;
+        if (f.field === GRAPH_NODE) nodes.push(f);
+        else if (f.field === GRAPH_INITIALIZER) {
+          const t = readTensor(buf, f);
+          if (names.includes(t.name)) tensors.set(t.name, { dims: t.dims, data: await tensorData(file, t) });
         }
-        const [s, e] = graph.span();
-        if (gf === 1) {
-          nodeSpans.push([s, e]);
-          continue;
-        }
-        const t = readTensor(buf, s, e);
-        if (!names.includes(t.name)) continue;
-        tensors.set(t.name, { dims: t.dims, data: await tensorData(file, t) });
       }
     }
   } catch (error) {
@@ -211,13 +138,13 @@ export async function readFloatInitializers(
   }
   const missing = names.find((n) => !tensors.has(n));
   if (missing) throw new ModelLoadError(`${file} has no initializer "${missing}"`, file);
-  return { tensors, epsilon: epsilonOf === undefined ? undefined : layerNormEpsilon(buf, nodeSpans, epsilonOf) };
+  return { tensors, epsilon: epsilonOf === undefined ? undefined : layerNormEpsilon(buf, nodes, epsilonOf) };
 }
 
 async function tensorData(file: string, t: RawTensor): Promise<Float32Array> {
   const count = t.dims.reduce((a, b) => a * b, 1);
   let bytes = t.raw;
-  if (t.location === EXTERNAL) {
+  if (t.location === DATA_LOCATION_EXTERNAL) {
     const location = t.external.get('location');
     if (!location) throw new ModelLoadError(`${file}: initializer "${t.name}" is external but names no location`, file);
     const data = await readFile(path.join(path.dirname(file), location));
@@ -225,11 +152,11 @@ async function tensorData(file: string, t: RawTensor): Promise<Float32Array> {
     const length = Number(t.external.get('length') ?? data.length - offset);
     bytes = new Uint8Array(data.buffer, data.byteOffset + offset, length);
   }
-  if (t.dataType === FLOAT) {
+  if (t.dataType === DATA_TYPE_FLOAT) {
     if (!bytes) return Float32Array.from(t.floats);
     // Copy: raw_data is not 4-byte aligned inside the file buffer.
     return new Float32Array(bytes.slice(0, count * 4).buffer);
   }
-  if (t.dataType === FLOAT16 && bytes) return float16ToFloat32(new Uint16Array(bytes.slice(0, count * 2).buffer));
+  if (t.dataType === DATA_TYPE_FLOAT16 && bytes) return float16ToFloat32(new Uint16Array(bytes.slice(0, count * 2).buffer));
   throw new ModelLoadError(`${file}: initializer "${t.name}" has data type ${t.dataType}; float32 or float16 expected`, file);
 }
