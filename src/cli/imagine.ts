@@ -68,8 +68,8 @@ function float(name: string, value: string | undefined, { min, max }: { min: num
 /** An image's size brought to the model grid: each side rounded to a multiple of 8 within the bounds. */
 function gridSize({ width, height }: { width: number; height: number }): { width: number; height: number } {
   const { min, max, multiple } = REQUEST_BOUNDS.side;
-  const fit = (v: number) => Math.min(max, Math.max(min, Math.round(v / multiple) * multiple));
-  return { width: fit(width), height: fit(height) };
+  const onGrid = (v: number) => Math.min(max, Math.max(min, Math.round(v / multiple) * multiple));
+  return { width: onGrid(width), height: onGrid(height) };
 }
 
 export function parseSize(value: string | undefined): { width: number; height: number } | undefined {
