@@ -2,6 +2,7 @@ import type { GuildSettings } from '../config/guild-settings.js';
 import type { ModelSummary } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
 import type { JobService } from '../queue/job-service.js';
+import type { ImageFiles } from '../store/image-files.js';
 import type { AckGate } from './delivery/ack-gate.js';
 import type { GuildSettingsSource } from './guild-settings-cache.js';
 import type { JobReporter } from './delivery/job-reporter.js';
@@ -29,4 +30,8 @@ export interface BotContext {
   defaultModel?: string;
   /** Jobs across all guilds before the queue counts as full. */
   maxQueuedTotal: number;
+  /** Stored pictures: uploads and drawn masks go to DATA_DIR/inputs; buttons check their sources still exist. */
+  images: Pick<ImageFiles, 'writeInput' | 'has'>;
+  /** How uploads are downloaded (tests replace it); the global fetch by default. */
+  fetch?: typeof fetch;
 }

@@ -86,6 +86,7 @@ export class ImagineBot {
       logger,
       defaultModel: options.defaultModel,
       maxQueuedTotal: options.maxQueuedTotal ?? 200,
+      images: options.store.images,
     };
     this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), configCommand(context), queueCommand(context), helpCommand(context)]);
     const route = createInteractionRouter(this.registry, [imageButtons(context), cancelButton(context)], logger);

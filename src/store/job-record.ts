@@ -5,7 +5,7 @@
 import type { GenerateTimings, JobRequest } from '../protocol/generate-request.js';
 
 /** What made a job: the slash command or one of the buttons under a finished image. */
-export const JOB_KINDS = ['imagine', 'reroll', 'variation', 'upscale'] as const;
+export const JOB_KINDS = ['imagine', 'reroll', 'variation', 'upscale', 'edit', 'zoom', 'pan', 'vary-subtle', 'vary-strong', 'vary-region'] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /**
