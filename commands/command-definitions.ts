@@ -1,7 +1,8 @@
 import * as config from './config.js';
+import * as edit from './edit.js';
 import * as help from './help.js';
 import * as imagine from './imagine.js';
 import * as queue from './queue.js';
 
 /** Every slash command definition; the registry checks each has exactly one handler. */
-export const commandDefinitions = [imagine.data, config.data, queue.data, help.data] as const;
+export const commandDefinitions = [imagine.data, edit.data, config.data, queue.data, help.data] as const;

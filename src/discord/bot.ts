@@ -9,6 +9,7 @@ import type { BotContext } from './bot-context.js';
 import { createClient } from './client.js';
 import { CommandRegistry } from './command-registry.js';
 import { configCommand } from './commands/config.js';
+import { editCommand } from './commands/edit.js';
 import { helpCommand } from './commands/help.js';
 import { imagineCommand } from './commands/imagine.js';
 import { queueCommand } from './commands/queue.js';
@@ -88,7 +89,7 @@ export class ImagineBot {
       maxQueuedTotal: options.maxQueuedTotal ?? 200,
       images: options.store.images,
     };
-    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), configCommand(context), queueCommand(context), helpCommand(context)]);
+    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), editCommand(context), configCommand(context), queueCommand(context), helpCommand(context)]);
     const route = createInteractionRouter(this.registry, [imageButtons(context), cancelButton(context)], logger);
     this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
     this.client.on(Events.Error, (error) => logger.error({ err: safeError(error) }, 'discord client error'));

@@ -20,9 +20,9 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     await h?.close();
   });
 
-  it('registers its four slash commands, /config behind Manage Server', () => {
+  it('registers its five slash commands, /config behind Manage Server', () => {
     const commands = h.fake.commands.get('global') ?? [];
-    expect(commands.map((c) => c.name).sort()).toEqual(['config', 'help', 'imagine', 'queue']);
+    expect(commands.map((c) => c.name).sort()).toEqual(['config', 'edit', 'help', 'imagine', 'queue']);
     expect(commands.find((c) => c.name === 'config').default_member_permissions).toBe('32');
   });
 
