@@ -14,6 +14,7 @@ import { helpCommand } from './commands/help.js';
 import { imagineCommand } from './commands/imagine.js';
 import { queueCommand } from './commands/queue.js';
 import { cancelButton } from './components/cancel-button.js';
+import { editButtons } from './components/edit-buttons.js';
 import { imageButtons } from './components/image-buttons.js';
 import { AckGate } from './delivery/ack-gate.js';
 import { EditScheduler, type EditSchedulerOptions } from './delivery/edit-scheduler.js';
@@ -90,7 +91,7 @@ export class ImagineBot {
       images: options.store.images,
     };
     this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), editCommand(context), configCommand(context), queueCommand(context), helpCommand(context)]);
-    const route = createInteractionRouter(this.registry, [imageButtons(context), cancelButton(context)], logger);
+    const route = createInteractionRouter(this.registry, [imageButtons(context), editButtons(context), cancelButton(context)], logger);
     this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
     this.client.on(Events.Error, (error) => logger.error({ err: safeError(error) }, 'discord client error'));
     this.client.on(Events.ShardDisconnect, (event, shardId) => logger.warn({ shardId, code: event.code }, 'gateway disconnected'));

@@ -1,4 +1,4 @@
-import { type ButtonInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { type ButtonInteraction, type ChatInputCommandInteraction, type ModalSubmitInteraction } from 'discord.js';
 import { Identifiers, newReferenceId, UserError } from '../errors.js';
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { JobRequest } from '../protocol/generate-request.js';
@@ -23,7 +23,7 @@ export const noLongerStored = (what: string) =>
  */
 export function submitJob(
   context: BotContext,
-  interaction: ChatInputCommandInteraction | ButtonInteraction,
+  interaction: ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction,
   settings: GuildSettings,
   input: {
     kind: JobKind;
@@ -120,7 +120,7 @@ export function submitJob(
  */
 async function refuseAfterAcknowledging(
   context: BotContext,
-  interaction: ChatInputCommandInteraction | ButtonInteraction,
+  interaction: ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction,
   acknowledged: Promise<unknown>,
   error: unknown,
 ): Promise<void> {
