@@ -38,7 +38,11 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     const png = final.attachments[0].data;
     expect(png.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     expect(readPngText(png).get('parameters')).toMatch(/^a red fox\n[\s\S]*Seed: 42/);
-    expect(customIds(final).map((id) => id.split(':').slice(0, 2).join(':'))).toEqual(['img:reroll', 'img:u1', 'img:v1']);
+    expect(customIds(final).map((id) => id.split(':').slice(0, 2).join(':'))).toEqual([
+      'img:reroll', 'img:u1', 'img:v1',
+      'edit:zoom2', 'edit:zoom15', 'edit:subtle', 'edit:strong', 'edit:region',
+      'edit:panleft', 'edit:panright', 'edit:panup', 'edit:pandown',
+    ]);
   });
 
   it('makes a 2x2 grid for count 4 with four V and four U buttons', async () => {
