@@ -30,8 +30,8 @@ export interface BotContext {
   defaultModel?: string;
   /** Jobs across all guilds before the queue counts as full. */
   maxQueuedTotal: number;
-  /** Stored pictures: uploads and drawn masks go to DATA_DIR/inputs; buttons check their sources still exist. */
-  images: Pick<ImageFiles, 'writeInput' | 'has'>;
+  /** Stored pictures: uploads and the masks the bot draws go to DATA_DIR/inputs. */
+  images: Pick<ImageFiles, 'writeInput'>;
   /** How uploads are downloaded (tests replace it); the global fetch by default. */
   fetch?: typeof fetch;
 }
