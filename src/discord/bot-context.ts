@@ -30,8 +30,8 @@ export interface BotContext {
   defaultModel?: string;
   /** Jobs across all guilds before the queue counts as full. */
   maxQueuedTotal: number;
-  /** Stored pictures: uploads and the masks the bot draws go to DATA_DIR/inputs. */
-  images: Pick<ImageFiles, 'writeInput'>;
+  /** Stored pictures: uploads and the masks the bot draws go to DATA_DIR/inputs; 🔄 checks a job's inputs still exist. */
+  images: Pick<ImageFiles, 'writeInput' | 'has'>;
   /** How uploads are downloaded (tests replace it); the global fetch by default. */
   fetch?: typeof fetch;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -54,6 +54,12 @@ export class ImageFiles {
     const ref = `${INPUTS}/${name}/image.png`;
     await this.#writeAtomic(path.join(this.dataDir, ref), png);
     return ref;
+  }
+
+  /** Whether a stored reference still has its file (a button checks before acknowledging; the read comes later). */
+  has(ref: string): boolean {
+    const file = path.resolve(this.dataDir, ref);
+    return file.startsWith(path.resolve(this.dataDir) + path.sep) && existsSync(file);
   }
 
   async #writeAtomic(target: string, png: Uint8Array): Promise<void> {
