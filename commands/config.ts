@@ -2,6 +2,9 @@ import { ChannelType, InteractionContextType, PermissionFlagsBits, SlashCommandB
 import { BOUNDS } from '../src/config/guild-settings.js';
 import { SAMPLER_NAMES } from '../src/protocol/samplers.js';
 
+/** Uploads are set in MiB (what people think in) and stored in bytes. */
+export const MIB = 1024 * 1024;
+
 export const CONFIG_SUBCOMMANDS = {
   show: 'show',
   defaults: 'defaults',
@@ -27,6 +30,7 @@ export const CONFIG_OPTIONS = {
   userQueue: 'user_queue',
   userCooldown: 'user_cooldown',
   guildQueue: 'guild_queue',
+  maxUpload: 'max_upload_mib',
   action: 'action',
   channel: 'channel',
   words: 'words',
@@ -76,7 +80,14 @@ export const data = new SlashCommandBuilder()
       .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.maxCount).setDescription('Most images per job').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max))
       .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.userQueue).setDescription('Jobs one member may have waiting or running').setMinValue(BOUNDS.userQueued.min).setMaxValue(BOUNDS.userQueued.max))
       .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.userCooldown).setDescription('Seconds between two jobs of one member (0 = off)').setMinValue(BOUNDS.cooldownSeconds.min).setMaxValue(BOUNDS.cooldownSeconds.max))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.guildQueue).setDescription('Jobs this server may have waiting or running').setMinValue(BOUNDS.guildQueued.min).setMaxValue(BOUNDS.guildQueued.max)),
+      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.guildQueue).setDescription('Jobs this server may have waiting or running').setMinValue(BOUNDS.guildQueued.min).setMaxValue(BOUNDS.guildQueued.max))
+      .addIntegerOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.maxUpload)
+          .setDescription('Largest picture members may upload to /imagine and /edit, in MiB')
+          .setMinValue(1)
+          .setMaxValue(BOUNDS.uploadBytes.max / MIB),
+      ),
   )
   .addSubcommand((s) =>
     s

@@ -1,5 +1,6 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { BOUNDS } from '../src/config/guild-settings.js';
+import { REQUEST_DEFAULTS } from '../src/protocol/generate-request.js';
 import { SAMPLER_NAMES } from '../src/protocol/samplers.js';
 
 /** Option names, shared by the definition and the handler so a rename cannot split them. */
@@ -14,7 +15,12 @@ export const IMAGINE_OPTIONS = {
   count: 'count',
   model: 'model',
   clipSkip: 'clip_skip',
+  image: 'image',
+  strength: 'strength',
 } as const;
+
+/** The strength options' range: below 0.05 an img2img changes next to nothing; 1 redraws the picture. */
+export const STRENGTH_RANGE = { min: 0.05, max: 1 } as const;
 
 // Guild-only: settings, limits and the fair queue are per guild.
 export const data = new SlashCommandBuilder()
@@ -39,4 +45,12 @@ export const data = new SlashCommandBuilder()
   .addStringOption((o) => o.setName(IMAGINE_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100))
   .addIntegerOption((o) =>
     o.setName(IMAGINE_OPTIONS.clipSkip).setDescription('Clip skip as in AUTOMATIC1111 (2 for many anime models)').setMinValue(BOUNDS.clipSkip.min).setMaxValue(BOUNDS.clipSkip.max),
+  )
+  .addAttachmentOption((o) => o.setName(IMAGINE_OPTIONS.image).setDescription('Start from this picture (PNG, JPEG or WebP): img2img'))
+  .addNumberOption((o) =>
+    o
+      .setName(IMAGINE_OPTIONS.strength)
+      .setDescription(`With image: how much to change it, ${STRENGTH_RANGE.min} (a touch) to 1 (redraw); default ${REQUEST_DEFAULTS.img2imgStrength}`)
+      .setMinValue(STRENGTH_RANGE.min)
+      .setMaxValue(STRENGTH_RANGE.max),
   );

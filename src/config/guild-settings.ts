@@ -17,6 +17,8 @@ export const BOUNDS = {
   allowedChannels: 25,
   bannedWords: 100,
   bannedWordChars: 50,
+  /** Bytes of one uploaded picture (/imagine image, /edit); Discord itself delivers at most 25 MiB without Nitro boosts. */
+  uploadBytes: { min: 64 * 1024, max: 25 * 1024 * 1024 },
 } as const;
 
 const int = (range: { min: number; max: number }) => z.number().int().min(range.min).max(range.max);
@@ -54,6 +56,8 @@ export const GuildLimitsSchema = z
     userCooldownSeconds: int(BOUNDS.cooldownSeconds).default(0),
     /** Jobs the whole guild may have queued or running. @default 20 */
     guildQueued: int(BOUNDS.guildQueued).default(20),
+    /** Bytes of one uploaded picture; larger ones are refused before they are downloaded. @default 8388608 (8 MiB) */
+    maxUploadBytes: int(BOUNDS.uploadBytes).default(8 * 1024 * 1024),
   })
   .strict();
 

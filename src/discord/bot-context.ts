@@ -2,6 +2,7 @@ import type { GuildSettings } from '../config/guild-settings.js';
 import type { ModelSummary } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
 import type { JobService } from '../queue/job-service.js';
+import type { ImageFiles } from '../store/image-files.js';
 import type { AckGate } from './delivery/ack-gate.js';
 import type { GuildSettingsSource } from './guild-settings-cache.js';
 import type { JobReporter } from './delivery/job-reporter.js';
@@ -32,4 +33,8 @@ export interface BotContext {
   defaultModel?: string;
   /** Jobs across all guilds before the queue counts as full. */
   maxQueuedTotal: number;
+  /** Stored pictures: uploads and the masks the bot draws go to DATA_DIR/inputs; 🔄 checks a job's inputs still exist. */
+  images: Pick<ImageFiles, 'writeInput' | 'has'>;
+  /** How uploads are downloaded (tests replace it); the global fetch by default. */
+  fetch?: typeof fetch;
 }

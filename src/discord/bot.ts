@@ -9,11 +9,13 @@ import type { BotContext } from './bot-context.js';
 import { createClient } from './client.js';
 import { CommandRegistry } from './command-registry.js';
 import { configCommand } from './commands/config.js';
+import { editCommand } from './commands/edit.js';
 import { helpCommand } from './commands/help.js';
 import { imagineCommand } from './commands/imagine.js';
 import { imagineThisCommand } from './commands/imagine-this.js';
 import { queueCommand } from './commands/queue.js';
 import { cancelButton } from './components/cancel-button.js';
+import { editButtons } from './components/edit-buttons.js';
 import { imageButtons } from './components/image-buttons.js';
 import { AckGate } from './delivery/ack-gate.js';
 import { EditScheduler, type EditSchedulerOptions } from './delivery/edit-scheduler.js';
@@ -92,9 +94,10 @@ export class ImagineBot {
       logger,
       defaultModel: options.defaultModel,
       maxQueuedTotal: options.maxQueuedTotal ?? 200,
+      images: options.store.images,
     };
-    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), configCommand(context), queueCommand(context), helpCommand(context), imagineThisCommand(context)]);
-    const route = createInteractionRouter(this.registry, [imageButtons(context), cancelButton(context)], logger);
+    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), editCommand(context), configCommand(context), queueCommand(context), helpCommand(context), imagineThisCommand(context)]);
+    const route = createInteractionRouter(this.registry, [imageButtons(context), editButtons(context), cancelButton(context)], logger);
     this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
     // Replies to a result that mention the bot refine it; the handler catches its own errors.
     const onMessage = replyRefineHandler(context, () => this.client.user?.id);

@@ -54,3 +54,11 @@ export const jobButtonIds = new CustomIdCodec<'cancel'>('job', ['cancel']);
 export function imageIndexOf(action: ImageAction): number | undefined {
   return action === 'reroll' ? undefined : Number(action.slice(1)) - 1;
 }
+
+export type EditAction = 'zoom2' | 'zoom15' | 'panleft' | 'panright' | 'panup' | 'pandown' | 'subtle' | 'strong' | 'region';
+
+/** Zoom Out 2x / 1.5x, pan ⬅️➡️⬆️⬇️, Vary (Subtle), Vary (Strong), Vary (Region) under a single finished image. */
+export const editButtonIds = new CustomIdCodec<EditAction>('edit', ['zoom2', 'zoom15', 'panleft', 'panright', 'panup', 'pandown', 'subtle', 'strong', 'region']);
+
+/** The Vary (Region) form: which part of the image to redraw. */
+export const regionModalIds = new CustomIdCodec<'submit'>('region', ['submit']);

@@ -25,6 +25,13 @@ export function createInteractionRouter(registry: CommandRegistry, components: r
           return;
         }
         await handler.handle(interaction);
+      } else if (interaction.isModalSubmit()) {
+        const handler = components.find((c) => c.matchesModal?.(interaction.customId));
+        if (!handler?.handleModal) {
+          await interaction.reply({ content: 'This form belongs to an older version of the bot and no longer works. Press the button again.', flags: MessageFlags.Ephemeral });
+          return;
+        }
+        await handler.handleModal(interaction);
       }
     } catch (error) {
       const ref = newReferenceId();

@@ -1,4 +1,4 @@
-import { type ButtonInteraction, type ChatInputCommandInteraction } from 'discord.js';
+import { type ButtonInteraction, type ChatInputCommandInteraction, type ModalSubmitInteraction } from 'discord.js';
 import { Identifiers, newReferenceId, UserError } from '../errors.js';
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { JobRequest } from '../protocol/generate-request.js';
@@ -23,11 +23,16 @@ export const noLongerStored = (what: string) =>
  */
 export function submitJob(
   context: BotContext,
-  interaction: ChatInputCommandInteraction | ButtonInteraction,
+  interaction: ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction,
   settings: GuildSettings,
   input: {
     kind: JobKind;
     request: JobRequest;
+    /**
+     * Work that must wait for the acknowledgement (downloading an upload, drawing a mask): run after it, before the
+     * store write, and returns the request to store in place of `request`. A UserError it throws becomes the reply.
+     */
+    prepare?: () => Promise<JobRequest>;
     parentJobId?: string;
     notes?: readonly string[];
     /** Called with the job once it is in the store and queued. */
@@ -63,7 +68,7 @@ export function submitJob(
     }
   });
 
-  const newJob: NewJob = {
+  const newJob: Omit<NewJob, 'request'> = {
     kind: input.kind,
     parentJobId: input.parentJobId ?? null,
     guildId,
@@ -72,16 +77,28 @@ export function submitJob(
     interactionId: interaction.id,
     interactionToken: interaction.token,
     interactionCreatedAt: interaction.createdTimestamp,
-    request: input.request,
   };
-  const submit = () => {
+  const submit = async () => {
+    let request = input.request;
+    if (input.prepare) {
+      // The slot stays pending while the upload downloads, so the caps still count this job.
+      try {
+        await acknowledged.catch(() => undefined);
+        if (!unacknowledged) request = await input.prepare();
+      } catch (error) {
+        context.pending.delete(slot);
+        input.onDropped?.();
+        void refuseAfterAcknowledging(context, interaction, acknowledged, error);
+        return;
+      }
+    }
     context.pending.delete(slot);
     if (unacknowledged) {
       input.onDropped?.();
       return;
     }
     try {
-      const job = context.jobs.submit(newJob, limits);
+      const job = context.jobs.submit({ ...newJob, request }, limits);
       jobId = job.id;
       input.onQueued?.(job);
       context.reporter.attach(job, acknowledged, input.notes);
@@ -91,7 +108,7 @@ export function submitJob(
       void refuseAfterAcknowledging(context, interaction, acknowledged, error);
     }
   };
-  setImmediate(submit);
+  setImmediate(() => void submit());
   return ok(undefined);
 }
 
@@ -103,7 +120,7 @@ export function submitJob(
  */
 async function refuseAfterAcknowledging(
   context: BotContext,
-  interaction: ChatInputCommandInteraction | ButtonInteraction,
+  interaction: ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction,
   acknowledged: Promise<unknown>,
   error: unknown,
 ): Promise<void> {

@@ -255,5 +255,6 @@ export function modelSummary(folder: ModelFolder): ModelSummary {
     hasPreviewDecoder: Boolean(folder.files.previewDecoder),
     defaults: { ...folder.manifest.defaults },
     ...(folder.manifest.fixedSize ? { fixedSize: folder.manifest.fixedSize } : {}),
+    ...(folder.manifest.variation ? { variation: { ...folder.manifest.variation } } : {}),
   };
 }

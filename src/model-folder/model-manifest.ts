@@ -41,6 +41,15 @@ export const modelManifestSchema = z
       .strict()
       .default({}),
     /**
+     * img2img strengths of the Vary (Subtle) and Vary (Strong) buttons for this model: how much of a finished image
+     * is redrawn. Models differ in how much a given strength changes (measure with `npm run imagine -- --init`).
+     */
+    variation: z
+      .object({ subtle: z.number().gt(0).max(1), strong: z.number().gt(0).max(1) })
+      .strict()
+      .refine((v) => v.subtle < v.strong, 'variation.subtle must be below variation.strong.')
+      .optional(),
+    /**
      * Words the model was trained on. When present, prompt words outside it are reported to the user
      * ("the model does not know: …") instead of being silently ignored.
      */

@@ -59,6 +59,11 @@ export const REQUEST_DEFAULTS = {
   inpaint: { strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 } satisfies InpaintOptions,
   /** Zoom Out and Pan: the new area is drawn from scratch. */
   outpaintStrength: 1,
+  /**
+   * Vary (Subtle) and Vary (Strong): img2img of a finished image. Per model in imagine-bot.json (`variation`); these
+   * are used when the model does not say. Subtle keeps the composition, Strong redraws the details.
+   */
+  vary: { subtle: 0.35, strong: 0.75 },
 } as const;
 
 /**
@@ -210,6 +215,8 @@ export interface ModelSummary {
   defaults: ModelDefaults;
   /** [width, height] when the model only draws one size (a fixed-shape UNet export). */
   fixedSize?: [number, number];
+  /** img2img strengths of Vary (Subtle) and Vary (Strong), from imagine-bot.json; unset uses REQUEST_DEFAULTS.vary. */
+  variation?: { subtle: number; strong: number };
 }
 
 // ---- the schema ------------------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
-import { mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
 const OUTPUTS = 'outputs';
+const INPUTS = 'inputs';
 
 /** The stored-image reference (DATA_DIR-relative, '/'-separated) of image `index` of `jobId`: what requests carry. */
 export function outputRef(jobId: string, index: number): string {
@@ -38,6 +39,30 @@ export class ImageFiles {
   /** Writes atomically and returns the absolute path. A rerun of the same job replaces the file whole. */
   async write(jobId: string, index: number, png: Uint8Array): Promise<string> {
     const target = this.pathFor(jobId, index);
+    await this.#writeAtomic(target, png);
+    return target;
+  }
+
+  /**
+   * Stores a picture a job starts from (an upload, a mask the bot drew) as DATA_DIR/inputs/<random>.png and returns
+   * its reference (`inputs/<random>.png`) for the request. Uploads are stored because their Discord URL expires, and
+   * a queued job (or one restored after a restart) must still find its picture. Same atomic write and modes as outputs.
+   */
+  async writeInput(png: Uint8Array): Promise<string> {
+    // The folder is named per file so the reference has the `inputs/<dir>/<file>` shape ImageRefSchema accepts.
+    const name = randomBytes(12).toString('base64url');
+    const ref = `${INPUTS}/${name}/image.png`;
+    await this.#writeAtomic(path.join(this.dataDir, ref), png);
+    return ref;
+  }
+
+  /** Whether a stored reference still has its file (a button checks before acknowledging; the read comes later). */
+  has(ref: string): boolean {
+    const file = path.resolve(this.dataDir, ref);
+    return file.startsWith(path.resolve(this.dataDir) + path.sep) && existsSync(file);
+  }
+
+  async #writeAtomic(target: string, png: Uint8Array): Promise<void> {
     await mkdir(path.dirname(target), { recursive: true, mode: 0o700 });
     const temp = `${target}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     // The rename keeps this mode.
@@ -49,7 +74,6 @@ export class ImageFiles {
       await file.close();
     }
     await rename(temp, target);
-    return target;
   }
 
   /**

@@ -5,7 +5,7 @@ describe('GuildSettingsSchema', () => {
   it('gives a new guild the documented defaults', () => {
     expect(defaultGuildSettings()).toEqual({
       defaults: {},
-      limits: { maxSteps: 50, maxPixels: 1024 * 1024, maxCount: 4, userQueued: 3, userCooldownSeconds: 0, guildQueued: 20 },
+      limits: { maxSteps: 50, maxPixels: 1024 * 1024, maxCount: 4, userQueued: 3, userCooldownSeconds: 0, guildQueued: 20, maxUploadBytes: 8 * 1024 * 1024 },
       allowedChannels: [],
       bannedWords: [],
       preview: { enabled: true, everySteps: 2 },

@@ -119,9 +119,9 @@ describe('/config change: defaults', () => {
 
 describe('/config change: limits, preview', () => {
   it('maps every limit option to its setting and keeps the others', () => {
-    const result = run('limits', [int('max_steps', 80), int('max_pixels', 512 * 512), int('max_count', 2), int('user_queue', 5), int('user_cooldown', 30), int('guild_queue', 100)]);
+    const result = run('limits', [int('max_steps', 80), int('max_pixels', 512 * 512), int('max_count', 2), int('user_queue', 5), int('user_cooldown', 30), int('guild_queue', 100), int('max_upload_mib', 3)]);
     expect(result).toMatchObject({ ok: true, summary: 'Limits saved.' });
-    expect(next(result).limits).toEqual({ maxSteps: 80, maxPixels: 262144, maxCount: 2, userQueued: 5, userCooldownSeconds: 30, guildQueued: 100 });
+    expect(next(result).limits).toEqual({ maxSteps: 80, maxPixels: 262144, maxCount: 2, userQueued: 5, userCooldownSeconds: 30, guildQueued: 100, maxUploadBytes: 3 * 1024 * 1024 });
     expect(next(run('limits', [int('user_cooldown', 0)])).limits).toEqual({ ...base().limits, userCooldownSeconds: 0 });
     expect(next(run('limits', [int('max_steps', 10)])).limits).toEqual({ ...base().limits, maxSteps: 10 });
   });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CUSTOM_ID_MAX, CustomIdCodec, imageButtonIds, imageIndexOf, jobButtonIds } from '../../src/discord/custom-id-codec.js';
+import { CUSTOM_ID_MAX, CustomIdCodec, editButtonIds, imageButtonIds, imageIndexOf, jobButtonIds, regionModalIds } from '../../src/discord/custom-id-codec.js';
 
 describe('custom id codecs', () => {
   it('round-trips every image action and the cancel action', () => {
@@ -10,6 +10,18 @@ describe('custom id codecs', () => {
       expect(imageButtonIds.decode(id)).toEqual({ action, jobId });
     }
     expect(jobButtonIds.decode(jobButtonIds.encode('cancel', 'abc-123'))).toEqual({ action: 'cancel', jobId: 'abc-123' });
+  });
+
+  it('round-trips the edit buttons and the region form, within 100 characters for the longest job id', () => {
+    const jobId = 'x'.repeat(64);
+    for (const action of ['zoom2', 'zoom15', 'panleft', 'panright', 'panup', 'pandown', 'subtle', 'strong', 'region'] as const) {
+      const id = editButtonIds.encode(action, jobId);
+      expect(id.length).toBeLessThanOrEqual(CUSTOM_ID_MAX);
+      expect(editButtonIds.decode(id)).toEqual({ action, jobId });
+      expect(imageButtonIds.decode(id)).toBeUndefined();
+    }
+    expect(regionModalIds.decode(regionModalIds.encode('submit', 'abc'))).toEqual({ action: 'submit', jobId: 'abc' });
+    expect(editButtonIds.decode('edit:zoom3:abc')).toBeUndefined();
   });
 
   it('maps V and U actions to 0-based image indexes', () => {

@@ -7,7 +7,9 @@ import { AckGate } from '../../src/discord/delivery/ack-gate.js';
 import type { BotContext } from '../../src/discord/bot-context.js';
 import { CooldownTracker } from '../../src/discord/preconditions/cooldown-tracker.js';
 import { submitFromMessage, submitJob } from '../../src/discord/submit-job.js';
+import { Identifiers, UserError } from '../../src/errors.js';
 import { createLogger } from '../../src/logger.js';
+import type { JobRequest } from '../../src/protocol/generate-request.js';
 import type { JobRunner } from '../../src/worker/job-runner.js';
 import { JobService } from '../../src/queue/job-service.js';
 import { Store } from '../../src/store/store.js';
@@ -117,6 +119,52 @@ describe('submitJob', () => {
     // One message the member can read, pinging nobody; no follow-up, and the reply is not deleted.
     expect(events).toEqual(['defer 900000000000000000', 'editReply 900000000000000000: The bot is restarting; try again in a minute. {"parse":[]}']);
     expect(jobs.list()).toHaveLength(0);
+  });
+
+  it('runs `prepare` after the acknowledgement, holding the cap slot, and stores the request it returns', async () => {
+    const { jobs, context, events, interaction } = setup();
+    const settings = GuildSettingsSchema.parse({});
+    let release!: () => void;
+    const downloaded = new Promise<void>((resolve) => (release = resolve));
+    const prepared: JobRequest = { ...fakeRequest(), width: 80, height: 64, mode: { kind: 'txt2img' } };
+    const result = submitJob(context, interaction('200000000000000001'), settings, {
+      kind: 'imagine',
+      request: fakeRequest(),
+      prepare: async () => {
+        events.push('prepare');
+        await downloaded;
+        return prepared;
+      },
+    });
+    expect(result.ok).toBe(true);
+    expect(events).toEqual(['defer 900000000000000000']);
+    await vi.waitFor(() => expect(events).toContain('prepare'));
+    // Still downloading: counted against the caps, nothing stored yet.
+    expect(context.pending.size).toBe(1);
+    expect(jobs.list()).toHaveLength(0);
+    release();
+    await vi.waitFor(() => expect(jobs.list()).toHaveLength(1));
+    expect(jobs.list()[0].job.request).toMatchObject({ width: 80, height: 64 });
+    expect(context.pending.size).toBe(0);
+  });
+
+  it('edits the reply into the reason when `prepare` refuses (a bad upload), and queues nothing', async () => {
+    const { jobs, context, events, interaction } = setup();
+    const settings = GuildSettingsSchema.parse({});
+    const dropped = vi.fn();
+    submitJob(context, interaction('200000000000000001'), settings, {
+      kind: 'imagine',
+      request: fakeRequest(),
+      prepare: async () => {
+        throw new UserError(Identifiers.InvalidArgument, 'The image is not a PNG, JPEG or WebP picture. Upload one of those.');
+      },
+      onDropped: dropped,
+    });
+    await vi.waitFor(() => expect(events).toHaveLength(2));
+    expect(events[1]).toBe('editReply 900000000000000000: The image is not a PNG, JPEG or WebP picture. Upload one of those. {"parse":[]}');
+    expect(dropped).toHaveBeenCalledOnce();
+    expect(jobs.list()).toHaveLength(0);
+    expect(context.pending.size).toBe(0);
   });
 
   it('shows only a reference, never the error, when the refusal is not written for the member', async () => {

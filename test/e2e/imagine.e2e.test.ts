@@ -20,9 +20,9 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     await h?.close();
   });
 
-  it('registers its four slash commands and the "Imagine this" message command, /config behind Manage Server', () => {
+  it('registers its five slash commands and the "Imagine this" message command, /config behind Manage Server', () => {
     const commands = h.fake.commands.get('global') ?? [];
-    expect(commands.map((c) => c.name).sort()).toEqual(['Imagine this', 'config', 'help', 'imagine', 'queue']);
+    expect(commands.map((c) => c.name).sort()).toEqual(['Imagine this', 'config', 'edit', 'help', 'imagine', 'queue']);
     expect(commands.find((c) => c.name === 'Imagine this').type).toBe(3);
     expect(commands.find((c) => c.name === 'config').default_member_permissions).toBe('32');
   });
@@ -39,7 +39,11 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     const png = final.attachments[0].data;
     expect(png.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     expect(readPngText(png).get('parameters')).toMatch(/^a red fox\n[\s\S]*Seed: 42/);
-    expect(customIds(final).map((id) => id.split(':').slice(0, 2).join(':'))).toEqual(['img:reroll', 'img:u1', 'img:v1']);
+    expect(customIds(final).map((id) => id.split(':').slice(0, 2).join(':'))).toEqual([
+      'img:reroll', 'img:u1', 'img:v1',
+      'edit:zoom2', 'edit:zoom15', 'edit:subtle', 'edit:strong', 'edit:region',
+      'edit:panleft', 'edit:panright', 'edit:panup', 'edit:pandown',
+    ]);
   });
 
   it('draws a long weighted prompt with BREAK in chunks and keeps the prompt as typed in the PNG parameters', async () => {

@@ -12,6 +12,7 @@ import { StoreError } from '../../src/store/store-error.js';
 import { LATEST_VERSION, migrate } from '../../src/store/migrations.js';
 import { JobRepository } from '../../src/store/job-repository.js';
 import { createLogger } from '../../src/logger.js';
+import { JobRequestSchema } from '../../src/protocol/generate-request.js';
 import { fakeJob } from '../fixtures/jobs.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
 
@@ -119,6 +120,19 @@ describe('file modes', () => {
       expect(modeOf(file), file).toBe(0o600);
     }
     expect(modeOf(path.join(dir, 'outputs'))).toBe(0o700);
+  });
+
+  it('stores uploads under inputs/<random>/image.png, private, and reads them back by reference', async () => {
+    const dir = path.join(tempDir(), 'data');
+    const store = open(dir);
+    const ref = await store.images.writeInput(Buffer.from('png bytes'));
+    expect(ref).toMatch(/^inputs\/[\w-]{16}\/image\.png$/);
+    expect(JobRequestSchema.shape.mode.options[1].shape.image.safeParse({ ref }).success).toBe(true);
+    expect(modeOf(path.join(dir, 'inputs'))).toBe(0o700);
+    expect(modeOf(path.dirname(path.join(dir, ref)))).toBe(0o700);
+    expect(modeOf(path.join(dir, ref))).toBe(0o600);
+    expect((await store.images.read(ref)).toString()).toBe('png bytes');
+    expect(await store.images.writeInput(Buffer.from('other'))).not.toBe(ref);
   });
 
   it('tightens database files an older version left readable by others', () => {

@@ -1,5 +1,5 @@
 import { MessageFlags, PermissionFlagsBits, type AutocompleteInteraction, type ChannelType, type ChatInputCommandInteraction } from 'discord.js';
-import { CONFIG_CHANNEL_TYPES, CONFIG_OPTIONS, CONFIG_SUBCOMMANDS, LIST_ACTIONS, UNSETTABLE_DEFAULTS } from '../../../commands/config.js';
+import { CONFIG_CHANNEL_TYPES, CONFIG_OPTIONS, CONFIG_SUBCOMMANDS, LIST_ACTIONS, MIB, UNSETTABLE_DEFAULTS } from '../../../commands/config.js';
 import { GuildSettingsSchema, describeSettingsIssues, type GuildSettings } from '../../config/guild-settings.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
@@ -18,7 +18,7 @@ export function describeSettings(settings: GuildSettings): string {
     `size: ${d.width ? `${d.width}x${d.height}` : unset} · count: ${d.count ?? 1} · negative: ${d.negativePrompt ? escapeMarkdown(d.negativePrompt) : '(none)'}`,
     '**Limits**',
     `max steps: ${l.maxSteps} · max pixels: ${l.maxPixels} · max count: ${l.maxCount}`,
-    `per member: ${l.userQueued} queued · cooldown: ${l.userCooldownSeconds} s · per server: ${l.guildQueued} queued`,
+    `per member: ${l.userQueued} queued · cooldown: ${l.userCooldownSeconds} s · per server: ${l.guildQueued} queued · uploads: up to ${Math.round((l.maxUploadBytes / MIB) * 10) / 10} MiB`,
     `**Channels**: ${settings.allowedChannels.length === 0 ? 'all' : settings.allowedChannels.map((id) => `<#${id}>`).join(', ')}`,
     `**Banned words**: ${settings.bannedWords.length === 0 ? '(none)' : settings.bannedWords.map((w) => `\`${w}\``).join(', ')}`,
     `**Previews**: ${settings.preview.enabled ? `on, every ${settings.preview.everySteps} steps` : 'off'}`,
@@ -102,6 +102,8 @@ export function change(interaction: Pick<ChatInputCommandInteraction, 'options' 
         const value = o.getInteger(option);
         if (value !== null) limits[key] = value;
       }
+      const upload = o.getInteger(CONFIG_OPTIONS.maxUpload);
+      if (upload !== null) limits.maxUploadBytes = upload * MIB;
       return { ok: true, next: { ...current, limits }, summary: 'Limits saved.' };
     }
     case CONFIG_SUBCOMMANDS.channels: {

@@ -8,7 +8,13 @@ import { SIZE_PRESETS } from '../options/size.js';
 import { checkAllowedChannel } from '../preconditions/allowed-channel.js';
 import { replyUserError } from '../reply-user-error.js';
 import { submitJob } from '../submit-job.js';
-import type { JobRequest } from '../../protocol/generate-request.js';
+import { REQUEST_DEFAULTS, type JobRequest } from '../../protocol/generate-request.js';
+import type { GuildSettings } from '../../config/guild-settings.js';
+import type { UserError } from '../../errors.js';
+import { checkAttachment, type AttachmentInfo } from '../attachments/attachments.js';
+import { attachmentInfo, checkCanEdit, storeUpload, type UploadStore } from '../attachments/uploads.js';
+import { invalid } from '../options/invalid.js';
+import type { Result } from '../result.js';
 
 /** Builds the engine request from parsed options and the guild's preview setting. */
 export function toJobRequest(params: ImagineParams, previewEvery: number): JobRequest {
@@ -32,6 +38,18 @@ export function toJobRequest(params: ImagineParams, previewEvery: number): JobRe
 
 export function previewEveryOf(settings: ReturnType<typeof GuildSettingsSchema.parse>): number {
   return settings.preview.enabled ? settings.preview.everySteps : 0;
+}
+
+/** How this bot downloads and stores uploads. */
+export function uploadStore(context: BotContext): UploadStore {
+  return { images: context.images, fetch: context.fetch };
+}
+
+/** The checks an upload gets before the acknowledgement: the model can encode pictures, and Discord's type and size. */
+export function checkUploadFirst(context: BotContext, upload: AttachmentInfo, what: string, settings: GuildSettings, model: string, doing: string): Result<void, UserError> {
+  const encoder = checkCanEdit(model, context.models(), doing);
+  if (!encoder.ok) return encoder;
+  return checkAttachment(upload, what, settings.limits.maxUploadBytes);
 }
 
 /** /imagine: parse and check synchronously, answer problems ephemerally, queue and defer otherwise. */
@@ -59,9 +77,28 @@ export function imagineCommand(context: BotContext): CommandHandler {
         { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
+      const request = toJobRequest(parsed.value, previewEveryOf(settings));
+      const attachment = o.getAttachment(IMAGINE_OPTIONS.image);
+      const strength = o.getNumber(IMAGINE_OPTIONS.strength);
+      let prepare: (() => Promise<JobRequest>) | undefined;
+      if (attachment) {
+        const upload = attachmentInfo(attachment);
+        const checked = checkUploadFirst(context, upload, 'image', settings, request.model, 'start from a picture');
+        if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
+        const fixedSize = context.models().find((m) => m.name === request.model)?.fixedSize;
+        // The picture keeps its aspect at about the area the model or server draws by default (or `size` asks for).
+        const target = { area: request.width * request.height, maxPixels: settings.limits.maxPixels, fixedSize };
+        prepare = async () => {
+          const stored = await storeUpload(uploadStore(context), upload, 'image', settings, target);
+          return { ...request, width: stored.width, height: stored.height, mode: { kind: 'img2img', image: { ref: stored.ref }, strength: strength ?? REQUEST_DEFAULTS.img2imgStrength } };
+        };
+      } else if (strength !== null) {
+        return replyUserError(interaction, invalid('`strength` says how much of an uploaded picture changes; add one with the `image` option, or leave strength out.'), context.logger);
+      }
       const submitted = submitJob(context, interaction, settings, {
         kind: 'imagine',
-        request: toJobRequest(parsed.value, previewEveryOf(settings)),
+        request,
+        prepare,
         notes: parsed.value.notes,
       });
       if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);

@@ -30,16 +30,26 @@ export interface ButtonJob {
  * The result is checked against the guild's settings and the models as they are now, like a new /imagine: the
  * parent passed the checks of its day, which may since have changed.
  */
-export function requestFromButton(parent: Job, action: ImageAction, settings: GuildSettings, models: readonly ModelSummary[]): Result<ButtonJob, UserError> {
-  const built = buildFromButton(parent, action, settings);
+export function requestFromButton(
+  parent: Job,
+  action: ImageAction,
+  settings: GuildSettings,
+  models: readonly ModelSummary[],
+  /** Whether a stored input (an upload, a mask) still exists; 🔄 of an edit reuses them. */
+  hasImage: (ref: string) => boolean = () => true,
+): Result<ButtonJob, UserError> {
+  const built = buildFromButton(parent, action, settings, hasImage);
   if (!built.ok) return built;
   const checked = checkAgainstGuild(built.value.request, settings, models);
   return checked.ok ? built : checked;
 }
 
-function buildFromButton(parent: Job, action: ImageAction, settings: GuildSettings): Result<ButtonJob, UserError> {
+function buildFromButton(parent: Job, action: ImageAction, settings: GuildSettings, hasImage: (ref: string) => boolean): Result<ButtonJob, UserError> {
   const base: JobRequest = { ...parent.request, previewEvery: previewEveryOf(settings) };
   if (action === 'reroll') {
+    // A reroll of an img2img or an edit starts from the same stored pictures; refused now if one was removed.
+    const mode = parent.request.mode as { image?: { ref: string }; mask?: { ref: string } };
+    for (const input of [mode.image, mode.mask]) if (input?.ref && !hasImage(input.ref)) return err(noLongerStored('A picture this image was made from'));
     const { seed: _seed, ...rest } = base;
     return ok({ kind: 'reroll', request: { ...rest, mode: parent.request.mode } });
   }
@@ -165,7 +175,7 @@ export function imageButtons(context: BotContext): ComponentHandler {
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);
-      const built = requestFromButton(parent, id.action, settings, context.models());
+      const built = requestFromButton(parent, id.action, settings, context.models(), (ref) => context.images.has(ref));
       if (!built.ok) return replyUserError(interaction, built.error, context.logger);
       let claim: InFlightEntry | undefined;
       if (built.value.kind === 'upscale') {

@@ -82,6 +82,18 @@ function refusalOf(result: ReturnType<typeof requestFromButton>): string {
 }
 
 describe('requestFromButton', () => {
+  it('rerolls an edit from the same stored inputs, and refuses when one of them was removed', () => {
+    const image = { ref: 'inputs/upload1/image.png' };
+    const mask = { ref: 'inputs/mask1/image.png' };
+    const mode = { kind: 'inpaint' as const, image, mask, strength: 0.75, maskBlur: 4, fill: 'original' as const, area: 'whole' as const, padding: 32 };
+    const parent = parentJob(tempDir(), { kind: 'edit', request: { ...parentJob(tempDir()).request, count: 1, mode } });
+    const stored = new Set([image.ref, mask.ref]);
+    const rerolled = requestFromButton(parent, 'reroll', settingsWith(), MODELS, (ref) => stored.has(ref));
+    expect(rerolled.ok && rerolled.value.request.mode).toEqual(mode);
+    stored.delete(mask.ref);
+    expect(refusalOf(requestFromButton(parent, 'reroll', settingsWith(), MODELS, (ref) => stored.has(ref)))).toMatch(/A picture this image was made from is no longer stored on the bot/);
+  });
+
   it('rerolls with the same request and mode, without the seed', () => {
     const result = requestFromButton(parentJob(tempDir()), 'reroll', settingsWith(), MODELS);
     expect(result).toEqual({ ok: true, value: { kind: 'reroll', request: { ...kept, width: 512, height: 768, count: 2, mode: { kind: 'txt2img' } } } });

@@ -1,7 +1,8 @@
 import { ButtonStyle, ComponentType, type APIButtonComponentWithCustomId } from 'discord.js';
 import { describe, expect, it } from 'vitest';
-import { imageButtonIds, jobButtonIds } from '../../../src/discord/custom-id-codec.js';
+import { editButtonIds, imageButtonIds, jobButtonIds } from '../../../src/discord/custom-id-codec.js';
 import {
+  kindLabel,
   escapeMarkdown,
   renderCancelled,
   renderDone,
@@ -43,7 +44,7 @@ function buttons(state: MessageState) {
   return state.components.map((row) =>
     row.components.map((component) => {
       const button = component as APIButtonComponentWithCustomId;
-      return { shown: button.label ?? button.emoji?.name, style: button.style, decoded: imageButtonIds.decode(button.custom_id) };
+      return { shown: button.label ?? button.emoji?.name, style: button.style, decoded: imageButtonIds.decode(button.custom_id) ?? editButtonIds.decode(button.custom_id) };
     }),
   );
 }
@@ -95,7 +96,7 @@ describe('renderRunning', () => {
 });
 
 describe('renderDone', () => {
-  it('shows the parameters, the image and 🔄 U1 / V1 for a single image', () => {
+  it('shows the parameters, the image, 🔄 U1 / V1 and the editing rows for a single image', () => {
     const state = renderDone(job({ state: 'done', seeds: [42], outputs: [output(42)] }), image);
     expect(state.content).toBe(`${HEADER}\nSeed \`42\` · 512x512 · 20 steps · cfg 7 · euler · tiny`);
     expect(state.image).toBe(image);
@@ -105,7 +106,40 @@ describe('renderDone', () => {
         { shown: 'U1', style: ButtonStyle.Secondary, decoded: { action: 'u1', jobId: JOB_ID } },
       ],
       [{ shown: 'V1', style: ButtonStyle.Secondary, decoded: { action: 'v1', jobId: JOB_ID } }],
+      [
+        { shown: 'Zoom Out 2x', style: ButtonStyle.Secondary, decoded: { action: 'zoom2', jobId: JOB_ID } },
+        { shown: 'Zoom Out 1.5x', style: ButtonStyle.Secondary, decoded: { action: 'zoom15', jobId: JOB_ID } },
+        { shown: 'Vary (Subtle)', style: ButtonStyle.Secondary, decoded: { action: 'subtle', jobId: JOB_ID } },
+        { shown: 'Vary (Strong)', style: ButtonStyle.Secondary, decoded: { action: 'strong', jobId: JOB_ID } },
+        { shown: 'Vary (Region)', style: ButtonStyle.Secondary, decoded: { action: 'region', jobId: JOB_ID } },
+      ],
+      [
+        { shown: '⬅️', style: ButtonStyle.Secondary, decoded: { action: 'panleft', jobId: JOB_ID } },
+        { shown: '➡️', style: ButtonStyle.Secondary, decoded: { action: 'panright', jobId: JOB_ID } },
+        { shown: '⬆️', style: ButtonStyle.Secondary, decoded: { action: 'panup', jobId: JOB_ID } },
+        { shown: '⬇️', style: ButtonStyle.Secondary, decoded: { action: 'pandown', jobId: JOB_ID } },
+      ],
     ]);
+    // Discord's limits: 5 rows of 5, custom ids of 100 characters.
+    expect(state.components.length).toBeLessThanOrEqual(5);
+    for (const row of state.components) {
+      expect(row.components.length).toBeLessThanOrEqual(5);
+      for (const c of row.components) expect((c as APIButtonComponentWithCustomId).custom_id.length).toBeLessThanOrEqual(100);
+    }
+  });
+
+  it('says in the header what kind of edit a job is', () => {
+    const img = { ref: 'inputs/abc/image.png' };
+    const label = (kind: Job['kind'], mode: Job['request']['mode']) => kindLabel(job({ kind }, { mode }));
+    expect(label('imagine', { kind: 'txt2img' })).toBe('');
+    expect(label('imagine', { kind: 'img2img', image: img, strength: 0.6 })).toBe(' · 🖼️ from a picture (strength 0.6)');
+    expect(label('edit', { kind: 'inpaint', image: img, mask: img, strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 })).toBe(' · 🖌️ inpaint (strength 0.75)');
+    expect(label('zoom', { kind: 'outpaint', image: img, strength: 1, zoom: 2 })).toBe(' · 🔍 zoom out 2x');
+    expect(label('zoom', { kind: 'outpaint', image: img, strength: 1, zoom: 1.5 })).toBe(' · 🔍 zoom out 1.5x');
+    expect(label('pan', { kind: 'outpaint', image: img, strength: 1, pan: 'left' })).toBe(' · ⬅️ pan left');
+    expect(label('vary-subtle', { kind: 'img2img', image: img, strength: 0.35 })).toBe(' · vary (subtle)');
+    expect(label('vary-strong', { kind: 'img2img', image: img, strength: 0.75 })).toBe(' · vary (strong)');
+    expect(label('vary-region', { kind: 'inpaint', image: img, mask: img, strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 })).toBe(' · vary (region)');
   });
 
   it('lists every seed of a grid, the negative prompt and warnings, and puts 🔄 U1..U4 then V1..V4 under it', () => {

@@ -119,6 +119,8 @@ export class FakeDiscord extends EventEmitter {
   readonly #wss: WebSocketServer;
   readonly #sockets = new Set<WebSocket>();
   readonly #rateLimits: RateLimitRule[] = [];
+  /** Files users uploaded with commands (`upload`), served from the CDN route like Discord's attachment URLs. */
+  readonly #uploads = new Map<string, { data: Buffer; contentType: string }>();
   #sequence = 0;
   #port = 0;
 
@@ -166,6 +168,23 @@ export class FakeDiscord extends EventEmitter {
 
   // ---------------------------------------------------------------- interactions
 
+  /**
+   * A file a user attaches to a command: served at its `url` from 127.0.0.1 as Discord's CDN would. Pass the returned
+   * object's `id` as the value of an attachment option (type 11); `sendCommand` resolves it as Discord does.
+   * `contentType` and the dimensions are what Discord claims (it reads them from the file; tests may make them lie).
+   */
+  upload(data: Buffer, filename: string, claims: { contentType?: string; width?: number; height?: number; size?: number } = {}): any {
+    const id = snowflake();
+    const contentType = claims.contentType ?? 'image/png';
+    this.#uploads.set(id, { data, contentType });
+    const url = `http://127.0.0.1:${this.#port}/attachments/${id}/${filename}`;
+    const attachment = { id, filename, size: claims.size ?? data.length, url, proxy_url: url, content_type: contentType, ...(claims.width ? { width: claims.width, height: claims.height } : {}) };
+    this.#uploadJson.set(id, attachment);
+    return attachment;
+  }
+
+  readonly #uploadJson = new Map<string, any>();
+
   /** Dispatches a slash command; returns its id and token. */
   sendCommand(input: {
     name: string;
@@ -185,16 +204,19 @@ export class FakeDiscord extends EventEmitter {
     if ((held & required) !== required) {
       return { id: snowflake(), token: '', createdAt: Date.now(), acknowledged: false, dispatchedAt: performance.now(), channelId, expired: false, blocked: true };
     }
-    // Channel options arrive with their channel in `resolved`, as on Discord.
+    // Channel and attachment options arrive with their object in `resolved`, as on Discord.
     const channels: Record<string, unknown> = {};
+    const attachments: Record<string, unknown> = {};
     const collect = (options: any[]) => {
       for (const option of options) {
         if (option.type === 7) channels[option.value] = { id: option.value, type: 0, name: 'channel', permissions: ADMIN_PERMISSIONS.toString() };
+        if (option.type === 11) attachments[option.value] = this.#uploadJson.get(option.value);
         if (Array.isArray(option.options)) collect(option.options);
       }
     };
     collect(input.options ?? []);
-    const resolved = Object.keys(channels).length > 0 ? { resolved: { channels } } : {};
+    const resolvedParts = { ...(Object.keys(channels).length > 0 ? { channels } : {}), ...(Object.keys(attachments).length > 0 ? { attachments } : {}) };
+    const resolved = Object.keys(resolvedParts).length > 0 ? { resolved: resolvedParts } : {};
     return this.#dispatchInteraction(
       { type: 2, data: { id: commandId, name: input.name, type: 1, options: input.options ?? [], guild_id: guild.id, ...resolved } },
       guild,
@@ -266,6 +288,17 @@ export class FakeDiscord extends EventEmitter {
       input.user,
       input.admin,
     );
+  }
+
+  /** Submits the modal (form) a button opened, with its text fields; as on Discord, it carries the button's message. */
+  submitModal(input: { messageId: string; customId: string; fields: Record<string, string>; user?: FakeUser }): InteractionRecord {
+    const message = this.messages.get(input.messageId);
+    if (!message) throw new Error(`no message ${input.messageId}`);
+    const guild = this.guilds.find((g) => g.id === message.guild_id) ?? this.guilds[0];
+    const components = Object.entries(input.fields).map(([custom_id, value]) => ({ type: 1, components: [{ type: 4, custom_id, value }] }));
+    const record = this.#dispatchInteraction({ type: 5, data: { custom_id: input.customId, components }, message: this.#messageJson(message) }, guild, message.channel_id, input.user, false);
+    record.sourceMessageId = message.id;
+    return record;
   }
 
   #commandId(name: string, guildId: string): string {
@@ -450,6 +483,16 @@ export class FakeDiscord extends EventEmitter {
       this.emit('request', record);
     };
 
+    // The CDN: attachment URLs (uploads and the bot's own files), no auth, raw bytes.
+    if (method === 'GET' && path.startsWith('/attachments/')) {
+      const [, , id] = path.split('/');
+      const upload = this.#uploads.get(id) ?? [...this.messages.values()].flatMap((m) => m.attachments).find((a) => a.id === id);
+      record.status = upload ? 200 : 404;
+      this.requests.push(record);
+      if (!upload) res.writeHead(404).end();
+      else res.writeHead(200, { 'content-type': 'contentType' in upload ? upload.contentType : upload.content_type, 'content-length': String(upload.data.length) }).end(upload.data);
+      return;
+    }
     const limit = this.#rateLimits.find((rule) => rule.remaining > 0 && rule.method === method && (rule.route.test(record.route) || rule.route.test(record.path)));
     if (limit) {
       limit.remaining--;

@@ -1,7 +1,7 @@
 import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIButtonComponentWithCustomId } from 'discord.js';
 import type { Job, QueuePosition } from '../../../queue/job.js';
 import type { StepProgress } from '../../../protocol/generate-request.js';
-import { imageButtonIds, jobButtonIds, type ImageAction } from '../../custom-id-codec.js';
+import { editButtonIds, imageButtonIds, jobButtonIds, type EditAction, type ImageAction } from '../../custom-id-codec.js';
 import { formatEta, progressBar } from './progress-bar.js';
 
 /** An image attached to a message state. `key` identifies its bytes, so an unchanged preview is not re-uploaded. */
@@ -51,10 +51,40 @@ export function escapeMarkdown(text: string): string {
   return text.replace(/([\\*_~|`>#[\]()-])/g, '\\$1');
 }
 
+const PAN_ARROWS = { left: '⬅️', right: '➡️', up: '⬆️', down: '⬇️' } as const;
+
+/** What kind of job the message shows, after the prompt: empty for a plain /imagine. */
+export function kindLabel(job: Job): string {
+  const mode = job.request.mode;
+  switch (job.kind) {
+    case 'imagine':
+      return mode.kind === 'img2img' ? ` · 🖼️ from a picture (strength ${mode.strength})` : '';
+    case 'reroll':
+      return ' · 🔄 reroll';
+    case 'variation':
+      return ' · variation';
+    case 'upscale':
+      return ' · upscale 2x';
+    case 'refine':
+      return ' · ✏️ refined';
+    case 'edit':
+      return mode.kind === 'inpaint' ? ` · 🖌️ inpaint (strength ${mode.strength})` : ` · 🖌️ edit, whole picture (strength ${mode.kind === 'img2img' ? mode.strength : '?'})`;
+    case 'zoom':
+      return ` · 🔍 zoom out ${mode.kind === 'outpaint' ? mode.zoom : '?'}x`;
+    case 'pan':
+      return mode.kind === 'outpaint' && mode.pan ? ` · ${PAN_ARROWS[mode.pan]} pan ${mode.pan}` : ' · pan';
+    case 'vary-subtle':
+      return ' · vary (subtle)';
+    case 'vary-strong':
+      return ' · vary (strong)';
+    case 'vary-region':
+      return ' · vary (region)';
+  }
+}
+
 function header(job: Job): string {
   const prompt = job.request.prompt.length > PROMPT_SHOWN_MAX ? `${truncateText(job.request.prompt, PROMPT_SHOWN_MAX)}…` : job.request.prompt;
-  const kind = job.kind === 'imagine' ? '' : job.kind === 'reroll' ? ' · 🔄 reroll' : job.kind === 'variation' ? ' · variation' : job.kind === 'refine' ? ' · ✏️ refined' : ' · upscale 2x';
-  return `**${escapeMarkdown(prompt)}** — <@${job.userId}>${kind}`;
+  return `**${escapeMarkdown(prompt)}** — <@${job.userId}>${kindLabel(job)}`;
 }
 
 function clip(content: string): string {
@@ -112,7 +142,11 @@ export function renderCancelled(job: Job): MessageState {
   return { content: clip(`${header(job)}\n✖️ Cancelled${by}.`), components: [] };
 }
 
-/** 🔄 and U1..Un on the first row, V1..Vn on the second (≤ 5 buttons a row, ≤ 4 images). */
+/**
+ * 🔄 and U1..Un on the first row, V1..Vn on the second (≤ 5 buttons a row, ≤ 4 images). A single image (count 1, or
+ * the result of U or of an edit) also gets Midjourney's editing rows: Zoom Out 2x / 1.5x and Vary (Subtle / Strong /
+ * Region) on the third, the four pan arrows on the fourth (4 rows of Discord's 5).
+ */
 export function finalButtons(job: Job): APIActionRowComponent<APIButtonComponent>[] {
   const button = (action: ImageAction, label: string): APIButtonComponentWithCustomId => ({
     type: ComponentType.Button,
@@ -135,5 +169,19 @@ export function finalButtons(job: Job): APIActionRowComponent<APIButtonComponent
   }
   const rows: APIActionRowComponent<APIButtonComponent>[] = [{ type: ComponentType.ActionRow, components: [reroll, ...upscales] }];
   rows.push({ type: ComponentType.ActionRow, components: variations });
+  if (count === 1) {
+    const edit = (action: EditAction, label: string, emoji?: string): APIButtonComponentWithCustomId => ({
+      type: ComponentType.Button,
+      style: ButtonStyle.Secondary,
+      ...(label ? { label } : {}),
+      ...(emoji ? { emoji: { name: emoji } } : {}),
+      custom_id: editButtonIds.encode(action, job.id),
+    });
+    rows.push({
+      type: ComponentType.ActionRow,
+      components: [edit('zoom2', 'Zoom Out 2x', '🔍'), edit('zoom15', 'Zoom Out 1.5x', '🔍'), edit('subtle', 'Vary (Subtle)'), edit('strong', 'Vary (Strong)'), edit('region', 'Vary (Region)', '🖌️')],
+    });
+    rows.push({ type: ComponentType.ActionRow, components: [edit('panleft', '', '⬅️'), edit('panright', '', '➡️'), edit('panup', '', '⬆️'), edit('pandown', '', '⬇️')] });
+  }
   return rows;
 }
