@@ -7,7 +7,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../../src/protocol/png-text.js';
-import { ephemeralOf, finalMessageOf, startHarness, type Harness } from './bot-harness.js';
+import { customIds, ephemeralOf, finalMessageOf, startHarness, type Harness } from './bot-harness.js';
 import type { FakeUser } from './fake-discord/fake-discord.js';
 
 const BUNDLED_MODELS = path.resolve('models');
@@ -37,6 +37,19 @@ describe('a fresh install on the bundled model', () => {
     const interaction = h.fake.sendCommand({ name: 'imagine', user: newcomer, options: [opt('prompt', 'a cat on a green background --ar 16:9')] });
     const final = await finalMessageOf(h.fake, interaction.id);
     const meta = await sharp(final.attachments[0].data).metadata();
+    expect([meta.width, meta.height]).toEqual([256, 256]);
+  });
+
+  it('lets a new user zoom out of a first result: the bundled model starts from a picture too', async () => {
+    const first = h.fake.sendCommand({ name: 'imagine', user: newcomer, options: [opt('prompt', 'a cat on a green background --seed 8')] });
+    const original = await finalMessageOf(h.fake, first.id);
+    const zoomId = customIds(original).find((id) => id.startsWith('edit:zoom2:'))!;
+    expect(zoomId).toBeDefined();
+    const click = h.fake.clickButton({ messageId: original.id, customId: zoomId, user: newcomer });
+    const zoomed = await finalMessageOf(h.fake, click.id);
+    const png = zoomed.attachments[0].data;
+    expect(readPngText(png).get('parameters')).toMatch(/Outpaint: Zoom out 2$/);
+    const meta = await sharp(png).metadata();
     expect([meta.width, meta.height]).toEqual([256, 256]);
   });
 

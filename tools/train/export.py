@@ -75,7 +75,8 @@ def main():
         '_class_name': 'OnnxStableDiffusionPipeline', '_diffusers_version': '0.30.0',
         'scheduler': ['diffusers', 'EulerDiscreteScheduler'], 'text_encoder': ['diffusers', 'OnnxRuntimeModel'],
         'tokenizer': ['transformers', 'CLIPTokenizer'], 'unet': ['diffusers', 'OnnxRuntimeModel'],
-        'vae_decoder': ['diffusers', 'OnnxRuntimeModel'], 'vae_encoder': [None, None],
+        # vae_encoder/ (an 8×8 average pool, no weights) is written by `npx tsx tools/train/vae-encoder.ts`.
+        'vae_decoder': ['diffusers', 'OnnxRuntimeModel'], 'vae_encoder': ['diffusers', 'OnnxRuntimeModel'],
         'safety_checker': [None, None], 'feature_extractor': [None, None], 'requires_safety_checker': False})
     write_json(os.path.join(MODEL_DIR, 'scheduler', 'scheduler_config.json'), {
         '_class_name': 'EulerDiscreteScheduler', '_diffusers_version': '0.30.0', 'num_train_timesteps': N_TRAIN,
