@@ -10,8 +10,8 @@ import { replyUserError } from '../reply-user-error.js';
 import { submitJob } from '../submit-job.js';
 import type { JobRequest } from '../../protocol/generate-request.js';
 
-/** Builds the engine request from parsed options and the guild's preview setting. */
-export function toJobRequest(params: ImagineParams, previewEvery: number): JobRequest {
+/** Builds the engine request from parsed options and the guild's preview and translation settings. */
+export function toJobRequest(params: ImagineParams, previewEvery: number, translate = true): JobRequest {
   return {
     model: params.model,
     prompt: params.prompt,
@@ -27,6 +27,8 @@ export function toJobRequest(params: ImagineParams, previewEvery: number): JobRe
     previewEvery,
     // Only when set, so jobs without it read as they did before clip skip existed.
     ...(params.clipSkip === 1 ? {} : { clipSkip: params.clipSkip }),
+    // Only when off: the engine translates by default, and jobs stay as they were stored before.
+    ...(translate ? {} : { translate: false }),
   };
 }
 
@@ -61,7 +63,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const submitted = submitJob(context, interaction, settings, {
         kind: 'imagine',
-        request: toJobRequest(parsed.value, previewEveryOf(settings)),
+        request: toJobRequest(parsed.value, previewEveryOf(settings), settings.translate),
         notes: parsed.value.notes,
       });
       if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);
