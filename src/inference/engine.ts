@@ -266,11 +266,18 @@ class OnnxEngine implements Engine {
       this.notes.push(`loaded translator ${dir} in ${Math.round(performance.now() - started)} ms`);
       return { prompts: new PromptTranslator(marian), marian };
     })();
-    // A broken install is reported on the job (ModelLoadError naming the file) and retried on the next one.
-    this.translator.catch(() => {
-      this.translator = undefined;
-    });
-    return this.translator;
+    // Not installed yet, or a broken install (reported on the job as a ModelLoadError naming the file): look again
+    // on the next Chinese prompt, so `models:pull -- opus-mt-zh-en` takes effect without a restart.
+    const attempt = this.translator;
+    attempt.then(
+      (loaded) => {
+        if (!loaded && this.translator === attempt) this.translator = undefined;
+      },
+      () => {
+        if (this.translator === attempt) this.translator = undefined;
+      },
+    );
+    return attempt;
   }
 
   async tokenize(model: string, prompts: readonly string[]): Promise<TokenizeResult[]> {

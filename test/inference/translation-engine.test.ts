@@ -97,4 +97,20 @@ describe('prompt translation in the engine', () => {
     // English prompts never look for the translator's files or warn.
     expect((await bare.generate({ ...base, prompt: 'a cat' })).warnings).toEqual([]);
   });
+
+  it('picks up a translator installed while it runs (models:pull needs no restart)', async () => {
+    const dir = path.join(root, 'later-translator');
+    const late = await createEngine({ modelsDir: root, translatorDir: dir });
+    try {
+      expect((await late.generate(base)).translations).toBeUndefined();
+      await writeTinyMarian(
+        { vocab: Object.keys(vocab).length, sequence: [vocab['\u2581a'], vocab['\u2581ca'], vocab.t, 0], startToken: vocab['<pad>'], errorToken: vocab['\u2581mars'] },
+        'merged',
+        dir,
+      );
+      expect((await late.generate(base)).translations).toEqual({ prompt: 'a cat' });
+    } finally {
+      await late.dispose();
+    }
+  });
 });
