@@ -27,6 +27,9 @@ export interface MarianGenerationConfig {
   maxNewTokens: number;
   /** Tokens never chosen (opus-mt bans `<pad>` through bad_words_ids). */
   bannedTokenIds: number[];
+  /** config.json's decoder_attention_heads and d_model / heads: the cache shape when the graph leaves them symbolic. */
+  heads?: number;
+  headDim?: number;
 }
 
 /** A translator as the prompt code sees it: text in, text out. */
@@ -85,7 +88,7 @@ export class MarianGenerator {
       for (const p of this.pastNames) {
         if (!session.inputs.has(p.input)) continue;
         // The merged graph needs every past input even on the first step: empty along the sequence axis.
-        feeds[p.input] = past?.get(p.input) ?? emptyPast(session, p.input);
+        feeds[p.input] = past?.get(p.input) ?? emptyPast(session, p.input, this.config);
       }
       const wanted = ['logits', ...this.pastNames.map((p) => p.present).filter((n) => session.outputs.has(n))];
       const result = await session.run(feeds, wanted);
@@ -128,14 +131,14 @@ export class MarianGenerator {
   }
 }
 
-/** [batch=1, heads, 0, head_dim] with heads and head_dim read from the input's declared shape. */
-function emptyPast(session: ModelSession, name: string): Feed {
+/** [batch=1, heads, 0, head_dim]: heads and head_dim from the input's declared shape, else from config.json. */
+function emptyPast(session: ModelSession, name: string, config: MarianGenerationConfig): Feed {
   const shape = session.input(name).shape;
-  const heads = shape[1];
-  const headDim = shape[3];
-  if (typeof heads !== 'number' || typeof headDim !== 'number') {
+  const heads = typeof shape[1] === 'number' ? shape[1] : config.heads;
+  const headDim = typeof shape[3] === 'number' ? shape[3] : config.headDim;
+  if (heads === undefined || headDim === undefined) {
     throw new ModelLoadError(
-      `${session.file}: "${name}" has symbolic heads/head_dim [${shape.join(', ')}]; re-export with optimum (fixed sizes)`,
+      `${session.file}: "${name}" has symbolic heads/head_dim [${shape.join(', ')}] and config.json has no decoder_attention_heads/d_model; put the model's config.json next to it`,
       session.file,
     );
   }
