@@ -28,6 +28,18 @@ describe('MarianGenerator (tiny optimum-shaped models)', () => {
     });
   }
 
+  it('takes the cache shape from config.json when the graph declares heads and head_dim symbolic', async () => {
+    const sequence = [...ids('\u2581a', '\u2581ca', 't'), EOS];
+    const dir = await writeTinyMarian({ vocab: V, sequence, startToken: PAD, errorToken: ERROR, symbolicHeads: true });
+    const translator = await MarianTranslator.load(dir);
+    try {
+      expect(translator.generator.config).toMatchObject({ heads: 2, headDim: 4 });
+      expect(await translator.translate('一只猫')).toBe('a cat');
+    } finally {
+      await translator.release();
+    }
+  });
+
   it('stops at maxNewTokens when the model never emits </s>', async () => {
     const dir = await writeTinyMarian({ vocab: V, sequence: ids('\u2581a'), startToken: PAD, errorToken: ERROR });
     const translator = await MarianTranslator.load(dir);
