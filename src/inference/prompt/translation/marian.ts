@@ -204,6 +204,9 @@ export async function readGenerationConfig(dir: string, tokenizer: MarianTokeniz
     // Prompts are short; Marian's max_length (512) would let a looping model run for seconds.
     maxNewTokens: Math.min(num('max_length', 512), 256),
     bannedTokenIds: bad,
+    ...(typeof config.decoder_attention_heads === 'number' && typeof config.d_model === 'number'
+      ? { heads: config.decoder_attention_heads, headDim: config.d_model / config.decoder_attention_heads }
+      : {}),
   };
 }
 
