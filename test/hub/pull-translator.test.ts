@@ -76,7 +76,15 @@ describe('models:pull and the translator', () => {
     });
     const target = path.join(modelsDir, 'opus-mt-zh-en');
     expect(result).toMatchObject({ name: 'opus-mt-zh-en', path: target, repo: TRANSLATOR.repo, files: 8 });
-    expect((await readdir(target)).sort()).toEqual(['config.json', 'generation_config.json', 'onnx', 'source.spm', 'target.spm', 'tokenizer_config.json', 'vocab.json']);
+    expect((await readdir(target)).sort()).toEqual([
+      'config.json',
+      'generation_config.json',
+      'onnx',
+      'source.spm',
+      'target.spm',
+      'tokenizer_config.json',
+      'vocab.json',
+    ]);
     expect((await readdir(path.join(target, 'onnx'))).sort()).toEqual(['decoder_model_merged.onnx', 'encoder_model.onnx']);
     expect((await readFile(path.join(target, 'source.spm'))).equals(bytes(11, 3000))).toBe(true);
     expect(await isTranslatorFolder(target)).toBe(true);

@@ -104,7 +104,12 @@ describe('prompt translation in the engine', () => {
     try {
       expect((await late.generate(base)).translations).toBeUndefined();
       await writeTinyMarian(
-        { vocab: Object.keys(vocab).length, sequence: [vocab['\u2581a'], vocab['\u2581ca'], vocab.t, 0], startToken: vocab['<pad>'], errorToken: vocab['\u2581mars'] },
+        {
+          vocab: Object.keys(vocab).length,
+          sequence: [vocab['\u2581a'], vocab['\u2581ca'], vocab.t, 0],
+          startToken: vocab['<pad>'],
+          errorToken: vocab['\u2581mars'],
+        },
         'merged',
         dir,
       );
