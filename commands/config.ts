@@ -12,6 +12,7 @@ export const CONFIG_SUBCOMMANDS = {
   channels: 'channels',
   bannedWords: 'banned-words',
   preview: 'preview',
+  translate: 'translate',
   reset: 'reset',
 } as const;
 
@@ -109,5 +110,11 @@ export const data = new SlashCommandBuilder()
       .setDescription('Live previews while an image is generated')
       .addBooleanOption((o) => o.setName(CONFIG_OPTIONS.enabled).setDescription('Show previews'))
       .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.every).setDescription('A preview every this many steps').setMinValue(BOUNDS.previewEvery.min).setMaxValue(BOUNDS.previewEvery.max)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName(CONFIG_SUBCOMMANDS.translate)
+      .setDescription('Translate Chinese prompts to English for models that read English only')
+      .addBooleanOption((o) => o.setName(CONFIG_OPTIONS.enabled).setDescription('Translate (on) or keep prompts as typed (off)').setRequired(true)),
   )
   .addSubcommand((s) => s.setName(CONFIG_SUBCOMMANDS.reset).setDescription('Back to the bot defaults'));

@@ -37,8 +37,9 @@ const USAGE = `Usage:
                       [--variation-seed N --variation-strength S] [--from IMAGE.png] [--out FILE] [--preview-every K]
                       [--init IMG --mask MASK [--mask-blur N] [--masked-content original|latent-noise] [--inpaint-only-masked]]
                       [--init IMG --zoom-out F | --pan left|right|up|down]
-                      [--clip-skip N]
+                      [--clip-skip N] [--no-translate]
 Prompts use AUTOMATIC1111 syntax: (word:1.3), [word], BREAK; long prompts are read in chunks of 75 tokens.
+Chinese parts are translated to English when the translator is installed (docs/translation.md); --no-translate keeps them.
   npm run imagine -- tokens [--model NAME|PATH] [--chunks] "prompt" ["prompt" ...]
     plain: {"ids","count","truncated"} per prompt (one 77-token window);
     --chunks: {"prompt","chunk","ids","multipliers"} per 75-token chunk, as the engine encodes it (weights, BREAK)
@@ -167,6 +168,7 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
       'zoom-out': { type: 'string' },
       pan: { type: 'string' },
       'clip-skip': { type: 'string' },
+      'no-translate': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -248,6 +250,7 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
     mode,
     previewEvery: int('preview-every', values['preview-every'], { min: 0, max: REQUEST_BOUNDS.steps.max }) ?? 0,
     clipSkip: int('clip-skip', values['clip-skip'], REQUEST_BOUNDS.clipSkip) ?? from?.clipSkip ?? defaults.clipSkip ?? REQUEST_DEFAULTS.clipSkip,
+    ...(values['no-translate'] ? { translate: false } : {}),
   };
 
   const engine = await createEngine({ ...engineOptionsFromEnv(env), allowModelPaths: true });
@@ -255,6 +258,8 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
   const result = await engine.generate(request, { onStep: (p) => bar(p.step, p.total, p.image, request.count) });
   if (process.stderr.isTTY) process.stderr.write('\n');
   for (const w of result.warnings) process.stderr.write(`warning: ${w}\n`);
+  if (result.translations?.prompt !== undefined) process.stderr.write(`translated prompt: ${result.translations.prompt}\n`);
+  if (result.translations?.negativePrompt !== undefined) process.stderr.write(`translated negative prompt: ${result.translations.negativePrompt}\n`);
   for (const n of engine.notes.splice(0)) process.stderr.write(`note: ${n}\n`);
   const files = outputNames(values.out, result.images.map((i) => i.seed));
   for (const [i, image] of result.images.entries()) {

@@ -5,13 +5,14 @@ import { parseEngineEnv } from '../config/env.js';
 import { UserError } from '../errors.js';
 import { formatBytes } from '../hub/format-bytes.js';
 import { checkRepoId, HubClient, parseHubEndpoint, redactSecret } from '../hub/hub-client.js';
-import { KNOWN_MODELS } from '../hub/known-models.js';
+import { isTranslatorRepo, KNOWN_MODELS, TRANSLATOR } from '../hub/known-models.js';
 import { formatDefaults, formatModelTable, listInstalledModels } from '../hub/list-installed-models.js';
 import { ProgressBar, type ProgressStream } from '../hub/progress-bar.js';
 import { checkModelName, defaultModelName, pullModel } from '../hub/pull-model.js';
 
 const USAGE = `Usage:
   npm run models:pull -- <owner/name> [--revision REV] [--name NAME] [--force] [--models-dir DIR]
+  npm run models:pull -- opus-mt-zh-en   (the zh→en prompt translator, ${TRANSLATOR.repo}; docs/translation.md)
   npm run models:list [-- --json | --known] [--models-dir DIR]
 Environment: MODELS_DIR (default ./models), HF_TOKEN (gated or private repositories),
   HF_ENDPOINT (a Hub mirror; default https://huggingface.co).`;
@@ -84,7 +85,8 @@ async function runPull(args: string[], io: CliIo): Promise<number> {
         : `models:pull takes one repository id; got ${positionals.length}: ${positionals.join(' ')}.`,
     );
   }
-  const repo = positionals[0];
+  // `opus-mt-zh-en` is short for the prompt translator's repository (docs/translation.md).
+  const repo = positionals[0].toLowerCase() === TRANSLATOR.alias ? TRANSLATOR.repo : positionals[0];
   let endpoint: string;
   try {
     checkRepoId(repo);
@@ -112,6 +114,13 @@ async function runPull(args: string[], io: CliIo): Promise<number> {
     onMessage: (text) => bar.message(text),
     ...io.pullOverrides,
   });
+  if (result.name === TRANSLATOR.folder && isTranslatorRepo(result.repo)) {
+    io.stdout.write(
+      `Installed the prompt translator ${result.name} (${formatBytes(result.bytes)}, ${result.files} files) from ${result.repo}@${result.commit.slice(0, 12)} in ${result.path}\n` +
+        `Chinese prompts are translated to English from the next Chinese prompt on (no restart needed). Licence: CC-BY-4.0, Helsinki-NLP (docs/translation.md).\n`,
+    );
+    return 0;
+  }
   const manifestNote = {
     known: 'with the settings known to suit it',
     generic: 'without defaults of its own (add them by hand)',

@@ -33,6 +33,8 @@ const booleanFlag = z
 export const EngineEnvSchema = z.object({
   MODELS_DIR: optionalString.pipe(z.string().default('./models')),
   EMBEDDINGS_DIR: optionalString.pipe(z.string().default('./embeddings')),
+  /** The zh→en translator's folder (docs/translation.md); unset means MODELS_DIR/opus-mt-zh-en. */
+  TRANSLATOR_DIR: optionalString,
   DEFAULT_MODEL: optionalString,
   EXECUTION_PROVIDER: optionalString.pipe(
     z
@@ -134,6 +136,7 @@ export function engineOptionsFromEnv(env: EngineEnv): EngineOptions {
   return {
     modelsDir: env.MODELS_DIR,
     embeddingsDir: env.EMBEDDINGS_DIR,
+    ...(env.TRANSLATOR_DIR ? { translatorDir: env.TRANSLATOR_DIR } : {}),
     executionProvider: env.EXECUTION_PROVIDER,
     deviceId: env.EXECUTION_DEVICE_ID,
     threads: env.CPU_THREADS,

@@ -85,6 +85,8 @@ export const GuildSettingsSchema = z
       })
       .strict()
       .default({ enabled: true, everySteps: 2 }),
+    /** Translate Chinese prompts to English for models that read English only (docs/translation.md). @default true */
+    translate: z.boolean().default(true),
   })
   .strict()
   .superRefine((settings, ctx) => {

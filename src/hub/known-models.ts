@@ -116,3 +116,24 @@ export function findKnownModel(repo: string): KnownModel | undefined {
 export function knownModelManifest(known: KnownModel, source: { repo: string; revision: string }): ModelManifest {
   return { family: known.family, defaults: { ...known.defaults }, source };
 }
+
+/**
+ * The zh→en prompt translator (docs/translation.md): Helsinki-NLP's opus-mt-zh-en MarianMT (CC-BY-4.0) as
+ * transformers.js' optimum export (onnx/encoder_model.onnx, onnx/decoder_model_merged.onnx, source.spm, target.spm,
+ * vocab.json). Not an image model: models:pull installs it as MODELS_DIR/opus-mt-zh-en, where the engine looks.
+ */
+export const TRANSLATOR = {
+  /** `npm run models:pull -- opus-mt-zh-en` stands for this repository. */
+  alias: 'opus-mt-zh-en',
+  repo: 'Xenova/opus-mt-zh-en',
+  /** The same export under the onnx-community organisation. */
+  alternatives: ['onnx-community/opus-mt-zh-en', 'Helsinki-NLP/opus-mt-zh-en'],
+  folder: 'opus-mt-zh-en',
+  note: 'zh→en prompt translator, Helsinki-NLP opus-mt-zh-en (CC-BY-4.0), fp32 encoder + merged decoder; about 450 MB',
+} as const;
+
+/** True for a repository models:pull installs as the translator rather than as an image model. */
+export function isTranslatorRepo(repo: string): boolean {
+  const key = repo.toLowerCase();
+  return [TRANSLATOR.alias, TRANSLATOR.repo, ...TRANSLATOR.alternatives].some((r) => r.toLowerCase() === key);
+}

@@ -7,10 +7,10 @@ import { MANIFEST_FILE, modelManifestSchema, type ModelManifest } from '../model
 import { downloadFile, PART_SUFFIX } from './download-file.js';
 import { formatBytes } from './format-bytes.js';
 import { checkRepoId, type HubClient, type HubFile, type RepoSnapshot } from './hub-client.js';
-import { findKnownModel, knownModelManifest } from './known-models.js';
+import { findKnownModel, isTranslatorRepo, knownModelManifest, TRANSLATOR } from './known-models.js';
 import { guessFamily } from '../model-folder/family.js';
 import type { DownloadProgress } from './progress-bar.js';
-import { checkPipelineClass, CONFIG_FILES, selectModelFiles, unsafePathReason } from './select-model-files.js';
+import { checkPipelineClass, CONFIG_FILES, selectModelFiles, selectTranslatorFiles, unsafePathReason } from './select-model-files.js';
 
 /** Folder under MODELS_DIR holding downloads in progress; its leading dot keeps it out of model listings. */
 export const PARTIAL_DIR = '.partial';
@@ -112,10 +112,12 @@ async function defaultFreeBytes(dir: string): Promise<number> {
  * renamed into place, so a model folder is either complete or absent. An interrupted pull resumes from the bytes
  * on disk when run again with the same repository (as long as its revision still resolves to the same commit).
  */
-export async function pullModel(options: PullModelOptions): Promise<PullResult> {
+export async function pullModel(pullOptions: PullModelOptions): Promise<PullResult> {
+  // `opus-mt-zh-en` names the prompt translator's repository (docs/translation.md).
+  const options = pullOptions.repo.toLowerCase() === TRANSLATOR.alias ? { ...pullOptions, repo: TRANSLATOR.repo } : pullOptions;
   const { repo, modelsDir } = options;
   checkRepoId(repo);
-  const name = options.name ?? defaultModelName(repo);
+  const name = options.name ?? (isTranslatorRepo(repo) ? TRANSLATOR.folder : defaultModelName(repo));
   checkModelName(name);
   const say = options.onMessage ?? (() => undefined);
   const partialDir = path.join(modelsDir, PARTIAL_DIR, name);
@@ -158,7 +160,8 @@ async function pullLocked(
     configSnapshot = await client.getRepoSnapshot(known.configRepo, 'main', signal);
     say(`config files (${missingConfig.join(', ')}) from ${known.configRepo}@${configSnapshot.commit}`);
   }
-  const selection = selectModelFiles(repo, snapshot.files, configSnapshot?.files);
+  const translator = isTranslatorRepo(repo);
+  const selection = translator ? selectTranslatorFiles(repo, snapshot.files) : selectModelFiles(repo, snapshot.files, configSnapshot?.files);
   for (const unsafe of selection.unsafe) {
     say(`skipping ${JSON.stringify(unsafe)}: ${unsafePathReason(unsafe)}, and the engine does not need it`);
   }
@@ -224,7 +227,8 @@ async function pullLocked(
   }
 
   if (known?.schedulerConfig) await patchSchedulerConfig(partialDir, known.schedulerConfig);
-  const manifest = await writeManifest(partialDir, installed ? target : undefined, repo, snapshot.commit);
+  // The translator is no image model: no imagine-bot.json (it has no model_index.json, so model listings skip it).
+  const manifest = translator ? 'known' : await writeManifest(partialDir, installed ? target : undefined, repo, snapshot.commit);
   await rm(path.join(partialDir, INCOMPLETE_MARKER));
 
   if (installed) {

@@ -179,3 +179,47 @@ function unsupportedPipeline(repo: string, evidence: string): UserError {
     { repo },
   );
 }
+
+/** The translator's small files (tokenizer and generation settings): the first four are required. */
+const TRANSLATOR_CONFIG_FILES = ['config.json', 'source.spm', 'target.spm', 'vocab.json', 'generation_config.json', 'tokenizer_config.json', 'special_tokens_map.json'] as const;
+const TRANSLATOR_REQUIRED = new Set(['config.json', 'source.spm', 'target.spm', 'vocab.json']);
+// Best first, as MarianTranslator.load picks them (translation/marian.ts): fp32 for quality, then the int8 export
+// transformers.js uses in browsers; the merged decoder before the decoder + decoder_with_past pair.
+const TRANSLATOR_ENCODERS = ['onnx/encoder_model.onnx', 'onnx/encoder_model_quantized.onnx'];
+const TRANSLATOR_DECODERS = [
+  ['onnx/decoder_model_merged.onnx'],
+  ['onnx/decoder_model_merged_quantized.onnx'],
+  ['onnx/decoder_model.onnx', 'onnx/decoder_with_past_model.onnx'],
+];
+
+/**
+ * The files of a MarianMT optimum export (the zh→en prompt translator): tokenizer and config files, one encoder,
+ * one decoder (merged, or the pair). Throws a UserError naming what is missing.
+ */
+export function selectTranslatorFiles(repo: string, listing: readonly HubFile[]): FileSelection {
+  const byPath = new Map(listing.map((f) => [f.path, f]));
+  const files: HubFile[] = [];
+  const missing: string[] = [];
+  for (const name of TRANSLATOR_CONFIG_FILES) {
+    const file = byPath.get(name);
+    if (file) files.push(file);
+    else if (TRANSLATOR_REQUIRED.has(name)) missing.push(name);
+  }
+  const encoder = TRANSLATOR_ENCODERS.find((p) => byPath.has(p));
+  if (encoder) files.push(byPath.get(encoder)!);
+  else missing.push(TRANSLATOR_ENCODERS[0]);
+  const decoder = TRANSLATOR_DECODERS.find((set) => set.every((p) => byPath.has(p)));
+  if (decoder) files.push(...decoder.map((p) => byPath.get(p)!));
+  else missing.push(TRANSLATOR_DECODERS[0][0]);
+  if (missing.length > 0) {
+    throw new UserError(
+      Identifiers.InvalidModel,
+      `${repo} is not a MarianMT ONNX export the translator can use: missing ${missing.join(', ')}. Use Xenova/opus-mt-zh-en (npm run models:pull -- opus-mt-zh-en).`,
+      { repo, missing },
+    );
+  }
+  const chosen = new Set(files.map((f) => f.path));
+  const bad = files.find((f) => unsafePathReason(f.path) !== undefined);
+  if (bad) throw new UserError(Identifiers.InvalidModel, `${repo} lists ${JSON.stringify(bad.path)}: ${unsafePathReason(bad.path)}. Nothing was downloaded.`, { repo, file: bad.path });
+  return { files, skipped: listing.map((f) => f.path).filter((p) => !chosen.has(p)), unsafe: [] };
+}

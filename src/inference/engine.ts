@@ -20,9 +20,17 @@ import { embeddingSetFor, type EmbeddingSet } from './prompt/embedding-set.js';
 import { RunClock, supportedBackends, type SessionOptions } from './model/session.js';
 import { ClipTokenizer } from './prompt/clip-tokenizer.js';
 import { chunkPrompt, type PromptChunk } from './prompt/prompt-chunks.js';
+import { isTranslatorFolder, MarianTranslator } from './prompt/translation/marian.js';
+import { containsHan, PromptTranslator } from './prompt/translation/translate-prompt.js';
 import type { Engine, GenerateOptions, TokenizeResult } from './types.js';
 import type { EngineOptions } from '../protocol/engine-options.js';
-import { checkGenerateRequest, type GenerateRequest, type GenerateResult, type ModelSummary } from '../protocol/generate-request.js';
+import {
+  checkGenerateRequest,
+  type GenerateRequest,
+  type GenerateResult,
+  type ModelSummary,
+  type PromptTranslations,
+} from '../protocol/generate-request.js';
 
 const MIB = 1024 * 1024;
 
@@ -42,6 +50,8 @@ class OnnxEngine implements Engine {
   private library?: Promise<EmbeddingLibrary>;
   /** Per loaded model: its text encoders grown for the embedding sets prompts used, released with the model. */
   private readonly embeddingSets = new Map<LoadedModel, EmbeddingSet>();
+  /** The zh→en translator, loaded on the first Chinese prompt; undefined inside when it is not installed. */
+  private translator?: Promise<{ prompts: PromptTranslator; marian: MarianTranslator } | undefined>;
 
   constructor(private readonly options: Required<EngineOptions>) {
     this.plan = resolveExecutionProviders(
@@ -185,14 +195,89 @@ class OnnxEngine implements Engine {
     const dir = await resolveModelDir(this.options.modelsDir, request.model, { allowPaths: this.options.allowModelPaths });
     const { model, loadMs } = await this.model(dir);
     const clock = new RunClock();
-    const out = await runPipeline(model, request, options, clock, await this.jobEmbeddings(model));
+    const translation = await this.translatePrompts(request, model);
+    const out = await runPipeline(model, translation.request, options, clock, await this.jobEmbeddings(model), translation.typed);
     this.notes.push(...out.notes);
     return {
       images: out.images,
       seed: out.seed,
-      warnings: out.warnings,
+      warnings: [...translation.warnings, ...out.warnings],
       timings: { totalMs: performance.now() - started, inferenceMs: clock.totalMs, previewMs: out.previewMs, loadMs },
+      ...(translation.translations ? { translations: translation.translations } : {}),
     };
+  }
+
+  /**
+   * Chinese prompts on a model that reads English only (CLIP turns Han characters into byte fragments): the Han
+   * parts of the prompt and negative prompt are translated (translation/translate-prompt.ts) unless the request
+   * says `translate: false` or the model's imagine-bot.json lists "zh" in `languages`. Without the translator the
+   * job still runs, with a warning saying how to install it.
+   */
+  private async translatePrompts(
+    request: GenerateRequest,
+    model: LoadedModel,
+  ): Promise<{
+    request: GenerateRequest;
+    typed?: { prompt: string; negativePrompt: string };
+    translations?: PromptTranslations;
+    warnings: string[];
+  }> {
+    const hasHan = containsHan(request.prompt) || containsHan(request.negativePrompt);
+    const readsChinese = model.folder.manifest.languages?.some((l) => l === 'zh' || l.startsWith('zh-')) ?? false;
+    if (!hasHan || request.translate === false || readsChinese) return { request, warnings: [] };
+    const translator = await this.loadTranslator();
+    if (!translator) {
+      return {
+        request,
+        warnings: [
+          `Model "${model.folder.name}" reads English only, so the Chinese in your prompt has little effect. The bot's operator can install the translator with: npm run models:pull -- opus-mt-zh-en (docs/translation.md).`,
+        ],
+      };
+    }
+    const prompt = await translator.prompts.translatePrompt(request.prompt);
+    const negative = await translator.prompts.translatePrompt(request.negativePrompt);
+    if (!prompt.translated && !negative.translated) return { request, warnings: [] };
+    const translations: PromptTranslations = {};
+    if (prompt.translated) translations.prompt = prompt.text;
+    if (negative.translated) translations.negativePrompt = negative.text;
+    return {
+      request: { ...request, prompt: prompt.text, negativePrompt: negative.text },
+      typed: { prompt: request.prompt, negativePrompt: request.negativePrompt },
+      translations,
+      warnings: [],
+    };
+  }
+
+  /** Loads the translator once, on CPU (it is small; the GPU stays with diffusion); undefined when not installed. */
+  private loadTranslator(): Promise<{ prompts: PromptTranslator; marian: MarianTranslator } | undefined> {
+    this.translator ??= (async () => {
+      const dir = this.options.translatorDir;
+      if (!(await isTranslatorFolder(dir))) {
+        this.notes.push(`no translator in ${dir}: Chinese prompts are not translated (npm run models:pull -- opus-mt-zh-en, or set TRANSLATOR_DIR)`);
+        return undefined;
+      }
+      const started = performance.now();
+      const marian = await MarianTranslator.load(dir, {
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 4,
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
+        ...(this.options.threads ? { intraOpNumThreads: this.options.threads } : {}),
+      });
+      this.notes.push(`loaded translator ${dir} in ${Math.round(performance.now() - started)} ms`);
+      return { prompts: new PromptTranslator(marian), marian };
+    })();
+    // Not installed yet, or a broken install (reported on the job as a ModelLoadError naming the file): look again
+    // on the next Chinese prompt, so `models:pull -- opus-mt-zh-en` takes effect without a restart.
+    const attempt = this.translator;
+    attempt.then(
+      (loaded) => {
+        if (!loaded && this.translator === attempt) this.translator = undefined;
+      },
+      () => {
+        if (this.translator === attempt) this.translator = undefined;
+      },
+    );
+    return attempt;
   }
 
   async tokenize(model: string, prompts: readonly string[]): Promise<TokenizeResult[]> {
@@ -232,6 +317,9 @@ class OnnxEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
+    const translator = await this.translator?.catch(() => undefined);
+    this.translator = undefined;
+    await translator?.marian.release();
     const entries = [...this.cache.values()];
     this.cache.clear();
     for (const e of entries) {
@@ -259,5 +347,6 @@ export async function createEngine(options: EngineOptions): Promise<OnnxEngineHa
     memoryBudgetMiB: options.memoryBudgetMiB ?? 8192,
     allowModelPaths: options.allowModelPaths ?? false,
     embeddingsDir: path.resolve(options.embeddingsDir ?? './embeddings'),
+    translatorDir: path.resolve(options.translatorDir ?? path.join(options.modelsDir, 'opus-mt-zh-en')),
   });
 }

@@ -55,6 +55,15 @@ export const modelManifestSchema = z
      */
     knownWords: z.array(z.string().min(1)).optional(),
     /**
+     * Languages the model's text encoder reads, as ISO 639-1 codes (`["en", "zh"]`). A model listing "zh" gets
+     * Chinese prompts as typed; the others have them translated to English first (docs/translation.md).
+     * @default ["en"]
+     */
+    languages: z
+      .array(z.string().regex(/^[a-z]{2,3}(-[A-Za-z0-9]+)?$/, 'a language code such as "en" or "zh"'))
+      .min(1)
+      .optional(),
+    /**
      * Latent-to-RGB preview for models whose family has no built-in matrix: one [r, g, b] row per latent channel,
      * applied to the predicted clean latent, then `clamp(rgb * 0.5 + 0.5, 0, 1)`.
      */

@@ -28,6 +28,11 @@ export interface EngineOptions {
    * Discord name installed models under modelsDir only. @default false
    */
   allowModelPaths?: boolean;
+  /**
+   * Folder of the zh→en MarianMT translator (opus-mt-zh-en, optimum ONNX export). Used when it exists; without it,
+   * Chinese prompts on English-only models get a warning. @default '<modelsDir>/opus-mt-zh-en'
+   */
+  translatorDir?: string;
 }
 
 const NonNegativeInt = z.number().int().nonnegative();
@@ -41,4 +46,5 @@ export const EngineOptionsSchema = z.object({
   allowCpuFallback: z.boolean().optional(),
   memoryBudgetMiB: z.number().positive().optional(),
   allowModelPaths: z.boolean().optional(),
+  translatorDir: z.string().optional(),
 });

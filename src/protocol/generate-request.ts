@@ -144,6 +144,12 @@ export interface GenerateRequest<I = Uint8Array> {
    * the end, then its final layer norm. Left out (stored jobs from before it existed) means 1. @default 1
    */
   clipSkip?: number;
+  /**
+   * Translate Chinese (Han) parts of the prompt and negative prompt to English before encoding, when the model
+   * does not read Chinese (imagine-bot.json `languages`) and the translator is installed (docs/translation.md).
+   * Left out means true. @default true
+   */
+  translate?: boolean;
 }
 
 /** A request as the bot stores it: input images by reference. */
@@ -192,6 +198,14 @@ export interface GenerateResult {
   /** Things the user should know, such as a truncated prompt or words the model does not know. */
   warnings: string[];
   timings: GenerateTimings;
+  /** The English the model was given, for the parts that were translated (shown as "🌐 …" with the result). */
+  translations?: PromptTranslations;
+}
+
+/** Translated prompts; a side that had nothing to translate is left out. */
+export interface PromptTranslations {
+  prompt?: string;
+  negativePrompt?: string;
 }
 
 /** Per-model defaults, read from `imagine-bot.json` in the model folder. */
@@ -306,6 +320,8 @@ function requestSchema<I extends z.ZodType>(image: I) {
     previewEvery: wholeNumber('previewEvery', { min: 0, max: REQUEST_BOUNDS.steps.max }),
     // Optional, not .default(): jobs stored before clip skip existed must still read as the same request.
     clipSkip: wholeNumber('Clip skip', REQUEST_BOUNDS.clipSkip).optional(),
+    // Optional for the same reason: stored jobs from before translation read as "translate".
+    translate: z.boolean().optional(),
   });
 }
 

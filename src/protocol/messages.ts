@@ -8,7 +8,7 @@ import { SerializedErrorSchema } from './serialized-error.js';
  * Bumped whenever a message changes shape. The worker refuses an `init` with another version, so a bot and a
  * worker from different checkouts fail the handshake loudly instead of misreading each other.
  */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 const NonNegativeInt = z.number().int().nonnegative();
 const PositiveInt = z.number().int().positive();
@@ -79,6 +79,7 @@ export const WorkerMessageSchema = z.discriminatedUnion('type', [
     seed: NonNegativeInt,
     warnings: z.array(z.string()),
     timings: TimingsSchema,
+    translations: z.object({ prompt: z.string().optional(), negativePrompt: z.string().optional() }).optional(),
   }),
   z.object({ type: z.literal('failed'), jobId: JobId, error: SerializedErrorSchema }),
 ]);

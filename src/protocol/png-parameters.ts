@@ -43,6 +43,12 @@ export interface ImageParameters {
   clipSkip?: number;
   /** Textual-inversion embeddings the prompts used, written as A1111's `TI hashes` so sites can link them. */
   embeddings?: { name: string; hash: string }[];
+  /**
+   * The English the model was given when the typed (Chinese) prompt was translated. A1111 has no field for it; the
+   * prompt line keeps what was typed (re-running it translates it again), these keep what conditioned the image.
+   */
+  translatedPrompt?: string;
+  translatedNegativePrompt?: string;
 }
 
 /**
@@ -97,6 +103,9 @@ export function formatParameters(p: ImageParameters): string {
     fields.push(['Masked area padding', String(p.onlyMaskedPadding ?? 0)]);
   }
   if (p.outpaint !== undefined) fields.push(['Outpaint', quote(p.outpaint)]);
+  // Always quoted: a translated prompt has commas and colons, and JSON quoting keeps it on the one fields line.
+  if (p.translatedPrompt !== undefined) fields.push(['Translated prompt', JSON.stringify(pngSafeText(p.translatedPrompt))]);
+  if (p.translatedNegativePrompt !== undefined) fields.push(['Translated negative prompt', JSON.stringify(pngSafeText(p.translatedNegativePrompt))]);
   // Prompts may come from the CLI uncleaned; a control character would otherwise reach the PNG text chunk and the
   // clipboard of whoever copies the parameters.
   const negativePrompt = pngSafeText(p.negativePrompt);
@@ -173,5 +182,7 @@ export function parseParameters(text: string): ImageParameters {
     maskBlur: num('Mask blur', false),
     clipSkip: num('Clip skip', false),
     embeddings: f.has('TI hashes') ? parseTiHashes(f.get('TI hashes')!) : undefined,
+    translatedPrompt: f.get('Translated prompt'),
+    translatedNegativePrompt: f.get('Translated negative prompt'),
   };
 }

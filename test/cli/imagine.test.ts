@@ -6,6 +6,7 @@ import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../../src/protocol/png-text.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
+import { SPM_FIXTURE_DIR, writeTinyMarian } from '../fixtures/tiny-marian.js';
 
 const run = promisify(execFile);
 const cli = path.resolve('src/cli/imagine.ts');
@@ -42,6 +43,24 @@ describe('imagine CLI', () => {
     const again = await imagine(['--from', 'cat.png', '--out', 'again.png']);
     expect(again.code).toBe(0);
     expect((await readFile(path.join(dir, 'again.png'))).equals(png)).toBe(true);
+  });
+
+  it('translates a Chinese prompt with the installed translator, and keeps it as typed with --no-translate', async () => {
+    // A tiny translator that answers "a cat" to anything (test/fixtures/tiny-marian.ts), where models:pull puts it.
+    const vocab = JSON.parse(await readFile(path.join(SPM_FIXTURE_DIR, 'vocab.json'), 'utf-8')) as Record<string, number>;
+    const sequence = [vocab['\u2581a'], vocab['\u2581ca'], vocab.t, 0];
+    await writeTinyMarian({ vocab: Object.keys(vocab).length, sequence, startToken: vocab['<pad>'], errorToken: vocab['\u2581mars'] }, 'merged', path.join(dir, 'models', 'opus-mt-zh-en'));
+    const r = await imagine(['一只猫', '--seed', '5', '--out', 'zh.png']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('translated prompt: a cat');
+    expect(readPngText(await readFile(path.join(dir, 'zh.png'))).get('parameters')).toBe(
+      '一只猫\nSteps: 5, Sampler: DDIM, CFG scale: 4, Seed: 5, Size: 64x64, Model: tiny, Translated prompt: "a cat"',
+    );
+    const off = await imagine(['一只猫', '--seed', '5', '--no-translate', '--out', 'zh-off.png']);
+    expect(off.code).toBe(0);
+    expect(off.stderr).not.toContain('translated prompt');
+    expect(readPngText(await readFile(path.join(dir, 'zh-off.png'))).get('parameters')).not.toContain('Translated prompt');
+    await rm(path.join(dir, 'models', 'opus-mt-zh-en'), { recursive: true });
   });
 
   it('numbers the files of a batch and uses consecutive seeds', async () => {

@@ -11,7 +11,7 @@ import {
 import { describe, expect, it } from 'vitest';
 import { GuildSettingsSchema, type GuildSettings } from '../../src/config/guild-settings.js';
 import type { BotContext } from '../../src/discord/bot-context.js';
-import { change, configCommand, type Change } from '../../src/discord/commands/config.js';
+import { change, configCommand, describeSettings, type Change } from '../../src/discord/commands/config.js';
 import type { GuildSettingsSource } from '../../src/discord/guild-settings-cache.js';
 import type { ModelSummary } from '../../src/protocol/generate-request.js';
 import { createLogger } from '../../src/logger.js';
@@ -133,6 +133,15 @@ describe('/config change: limits, preview', () => {
     expect(next(run('preview', [bool('enabled', true), int('every', 3)], off)).preview).toEqual({ enabled: true, everySteps: 3 });
     expect(run('preview', [int('every', 3)])).toMatchObject({ ok: true, summary: 'Preview settings saved.' });
   });
+
+  it('turns prompt translation off and on (on by default) and shows it', () => {
+    expect(base().translate).toBe(true);
+    const off = run('translate', [bool('enabled', false)]);
+    expect(off).toMatchObject({ ok: true, summary: 'Prompts will be used as typed.' });
+    expect(next(off).translate).toBe(false);
+    expect(next(run('translate', [bool('enabled', true)], settingsWith({ translate: false }))).translate).toBe(true);
+    expect(describeSettings(GuildSettingsSchema.parse(next(off)))).toContain('**Translate Chinese prompts**: off');
+  });
 });
 
 describe('/config change: channels', () => {
@@ -207,7 +216,7 @@ describe('/config change: banned words', () => {
 
 describe('/config change: subcommands', () => {
   it('refuses a subcommand it does not know', () => {
-    expect(message(run('teleport'))).toBe('Unknown subcommand `teleport`; use show, defaults, limits, channels, banned-words, preview or reset.');
+    expect(message(run('teleport'))).toBe('Unknown subcommand `teleport`; use show, defaults, limits, channels, banned-words, preview, translate or reset.');
   });
 });
 

@@ -22,6 +22,7 @@ export function describeSettings(settings: GuildSettings): string {
     `**Channels**: ${settings.allowedChannels.length === 0 ? 'all' : settings.allowedChannels.map((id) => `<#${id}>`).join(', ')}`,
     `**Banned words**: ${settings.bannedWords.length === 0 ? '(none)' : settings.bannedWords.map((w) => `\`${w}\``).join(', ')}`,
     `**Previews**: ${settings.preview.enabled ? `on, every ${settings.preview.everySteps} steps` : 'off'}`,
+    `**Translate Chinese prompts**: ${settings.translate ? 'on' : 'off'}`,
   ].join('\n');
 }
 
@@ -136,6 +137,10 @@ export function change(interaction: Pick<ChatInputCommandInteraction, 'options' 
       const every = o.getInteger(CONFIG_OPTIONS.every);
       const preview = { ...current.preview, ...(enabled === null ? {} : { enabled }), ...(every === null ? {} : { everySteps: every }) };
       return { ok: true, next: { ...current, preview }, summary: 'Preview settings saved.' };
+    }
+    case CONFIG_SUBCOMMANDS.translate: {
+      const translate = o.getBoolean(CONFIG_OPTIONS.enabled, true);
+      return { ok: true, next: { ...current, translate }, summary: translate ? 'Chinese prompts will be translated.' : 'Prompts will be used as typed.' };
     }
     default:
       return { ok: false, message: `Unknown subcommand \`${sub}\`; use ${listOr(Object.values(CONFIG_SUBCOMMANDS))}.` };

@@ -37,7 +37,7 @@ export function editCommand(context: BotContext): CommandHandler {
         { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
-      const base: JobRequest = { ...toJobRequest(parsed.value, previewEveryOf(settings)), count: 1 };
+      const base: JobRequest = { ...toJobRequest(parsed.value, previewEveryOf(settings), settings.translate), count: 1 };
       const image = attachmentInfo(o.getAttachment(EDIT_OPTIONS.image, true));
       const mask = attachmentInfo(o.getAttachment(EDIT_OPTIONS.mask, true));
       for (const [upload, what] of [[image, 'image'], [mask, 'mask']] as const) {

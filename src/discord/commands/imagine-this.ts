@@ -40,7 +40,7 @@ export function imagineThisCommand(context: BotContext): CommandHandler<MessageC
         context,
         { guildId: interaction.guildId!, channelId: interaction.channelId, userId: interaction.user.id, replyToMessageId: target.id, interactionId: interaction.id },
         settings,
-        { kind: 'imagine', request: toJobRequest(parsed.value, previewEveryOf(settings)), notes: parsed.value.notes },
+        { kind: 'imagine', request: toJobRequest(parsed.value, previewEveryOf(settings), settings.translate), notes: parsed.value.notes },
       );
       if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);
       await interaction.reply({ content: 'Queued: the image will appear as a reply to that message.', flags: MessageFlags.Ephemeral });

@@ -16,8 +16,8 @@ import { attachmentInfo, checkCanEdit, storeUpload, type UploadStore } from '../
 import { invalid } from '../options/invalid.js';
 import type { Result } from '../result.js';
 
-/** Builds the engine request from parsed options and the guild's preview setting. */
-export function toJobRequest(params: ImagineParams, previewEvery: number): JobRequest {
+/** Builds the engine request from parsed options and the guild's preview and translation settings. */
+export function toJobRequest(params: ImagineParams, previewEvery: number, translate = true): JobRequest {
   return {
     model: params.model,
     prompt: params.prompt,
@@ -33,6 +33,8 @@ export function toJobRequest(params: ImagineParams, previewEvery: number): JobRe
     previewEvery,
     // Only when set, so jobs without it read as they did before clip skip existed.
     ...(params.clipSkip === 1 ? {} : { clipSkip: params.clipSkip }),
+    // Only when off: the engine translates by default, and jobs stay as they were stored before.
+    ...(translate ? {} : { translate: false }),
   };
 }
 
@@ -77,7 +79,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
         { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
-      const request = toJobRequest(parsed.value, previewEveryOf(settings));
+      const request = toJobRequest(parsed.value, previewEveryOf(settings), settings.translate);
       const attachment = o.getAttachment(IMAGINE_OPTIONS.image);
       const strength = o.getNumber(IMAGINE_OPTIONS.strength);
       let prepare: (() => Promise<JobRequest>) | undefined;

@@ -83,7 +83,7 @@ export function replyRefineHandler(context: BotContext, botId: () => string | un
         context,
         { guildId, channelId: message.channelId, userId: message.author.id, replyToMessageId: message.id },
         settings,
-        { kind: 'refine', parentJobId: original.id, request: toJobRequest(parsed.value, previewEveryOf(settings)), notes: [refineNote(original, built.value), ...parsed.value.notes] },
+        { kind: 'refine', parentJobId: original.id, request: toJobRequest(parsed.value, previewEveryOf(settings), settings.translate), notes: [refineNote(original, built.value), ...parsed.value.notes] },
       );
       if (!submitted.ok) return await answer(submitted.error);
       context.logger.debug({ jobId: submitted.value.id, parentJobId: original.id, guildId }, 'refine job queued from a reply');

@@ -9,7 +9,8 @@ import ort from 'onnxruntime-node';
 import { InferenceError, ModelLoadError } from '../../errors.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 
-export type TensorType = 'float32' | 'float16' | 'int32' | 'int64';
+// bool: the optimum merged decoders' `use_cache_branch` switch (translation/marian.ts).
+export type TensorType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool';
 
 /** One input or output as the model declares it; symbolic dimensions are strings. */
 export interface IoSpec {
@@ -47,14 +48,14 @@ export function supportedBackends(): { name: string; bundled: boolean }[] {
   return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
 }
 
-const SUPPORTED_TYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'int32', 'int64']);
+const SUPPORTED_TYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'int32', 'int64', 'bool']);
 
 function toSpecs(file: string, metadata: readonly ort.InferenceSession.ValueMetadata[]): Map<string, IoSpec> {
   const specs = new Map<string, IoSpec>();
   for (const m of metadata) {
     if (!m.isTensor) throw new ModelLoadError(`${file}: value "${m.name}" is not a tensor`, file);
     if (!SUPPORTED_TYPES.has(m.type)) {
-      throw new ModelLoadError(`${file}: "${m.name}" has dtype ${m.type}; supported: float32, float16, int32, int64`, file);
+      throw new ModelLoadError(`${file}: "${m.name}" has dtype ${m.type}; supported: float32, float16, int32, int64, bool`, file);
     }
     specs.set(m.name, { name: m.name, type: m.type as TensorType, shape: m.shape });
   }
@@ -159,7 +160,9 @@ export class ModelSession {
     try {
       results = await this.session.run(ortFeeds, outputNames as string[]);
     } catch (error) {
-      const dims = Object.entries(feeds).map(([n, f]) => `${n}[${f.dims.join(',')}]`).join(' ');
+      const dims = Object.entries(feeds)
+        .map(([n, f]) => `${n}[${f.dims.join(',')}]`)
+        .join(' ');
       throw new InferenceError(`${this.file}: run failed with ${dims}: ${(error as Error).message}`, { cause: error });
     } finally {
       if (clock) {
@@ -194,6 +197,12 @@ function toTensor(type: TensorType, feed: Feed): ort.Tensor {
       return new ort.Tensor('int32', feed.data instanceof Int32Array ? feed.data : Int32Array.from(feed.data, Math.round), dims);
     case 'int64':
       return new ort.Tensor('int64', BigInt64Array.from(Array.from(feed.data, (v) => BigInt(Math.round(v)))), dims);
+    case 'bool':
+      return new ort.Tensor(
+        'bool',
+        Uint8Array.from(feed.data, (v) => (v ? 1 : 0)),
+        dims,
+      );
   }
 }
 

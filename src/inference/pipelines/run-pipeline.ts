@@ -64,6 +64,8 @@ export async function runPipeline(
   options: GenerateOptions,
   clock: RunClock,
   embeddings?: JobEmbeddings,
+  /** What was typed, when the engine translated the prompts: `req` then carries the English (PNG info keeps both). */
+  typed?: { prompt: string; negativePrompt: string },
 ): Promise<PipelineOutput> {
   checkRequestForModel(model, req);
   throwIfAborted(options.signal);
@@ -71,8 +73,10 @@ export async function runPipeline(
   const gen = new Generation(model, req, clock, options, embeddings);
   const mode = req.mode;
   const baseParams: Omit<ImageParameters, 'seed' | 'width' | 'height'> = {
-    prompt: req.prompt,
-    negativePrompt: req.negativePrompt,
+    prompt: typed?.prompt ?? req.prompt,
+    negativePrompt: typed?.negativePrompt ?? req.negativePrompt,
+    ...(typed && typed.prompt !== req.prompt ? { translatedPrompt: req.prompt } : {}),
+    ...(typed && typed.negativePrompt !== req.negativePrompt ? { translatedNegativePrompt: req.negativePrompt } : {}),
     steps: req.steps,
     sampler: req.sampler,
     cfg: req.cfg,

@@ -14,6 +14,7 @@ import {
   type StateImage,
 } from '../../../src/discord/delivery/render/job-message.js';
 import type { JobRequest } from '../../../src/protocol/generate-request.js';
+import { formatParameters } from '../../../src/protocol/png-parameters.js';
 import type { Job, JobOutput } from '../../../src/queue/job.js';
 import { fakeJob } from '../../fixtures/jobs.js';
 import { fakeRequest } from '../../fixtures/workers/fixtures.js';
@@ -167,6 +168,17 @@ describe('renderDone', () => {
     const negative = `${'_'.repeat(299)}ab`;
     const state = renderDone(job({ state: 'done', seeds: [42], outputs: [output(42)] }, { negativePrompt: negative }), image);
     expect(state.content.split('\n')[2]).toBe(`-# Negative: ${'\\_'.repeat(299)}a`);
+  });
+
+  it('shows 🌐 and the English a Chinese prompt and negative were translated to, read from the PNG parameters', () => {
+    const parameters = formatParameters({
+      prompt: '一只猫', negativePrompt: '模糊', steps: 20, sampler: 'euler', cfg: 7, seed: 42, width: 512, height: 512, model: 'tiny',
+      translatedPrompt: '(a cat:1.2), on *mars*', translatedNegativePrompt: 'blurry',
+    });
+    const translated = job({ state: 'done', seeds: [42], outputs: [{ ...output(42), parameters }] }, { prompt: '一只猫', negativePrompt: '模糊' });
+    expect(renderDone(translated, image).content.split('\n').slice(2)).toEqual(['-# Negative: 模糊', '🌐 \\(a cat:1.2\\), on \\*mars\\*', '-# 🌐 Negative: blurry']);
+    // Without a translation (or with parameters it cannot read) nothing is added.
+    expect(renderDone(job({ state: 'done', seeds: [42], outputs: [{ ...output(42), parameters: 'garbage' }] }), image).content.split('\n')).toHaveLength(2);
   });
 });
 

@@ -1,6 +1,7 @@
 import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonComponent, type APIButtonComponentWithCustomId } from 'discord.js';
 import type { Job, QueuePosition } from '../../../queue/job.js';
 import type { StepProgress } from '../../../protocol/generate-request.js';
+import { parseParameters } from '../../../protocol/png-parameters.js';
 import { editButtonIds, imageButtonIds, jobButtonIds, type EditAction, type ImageAction } from '../../custom-id-codec.js';
 import { formatEta, progressBar } from './progress-bar.js';
 
@@ -127,8 +128,28 @@ export function describeParameters(job: Job): string {
 export function renderDone(job: Job, image: StateImage): MessageState {
   const lines = [header(job), describeParameters(job)];
   if (job.request.negativePrompt) lines.push(`-# Negative: ${escapeMarkdown(truncateText(job.request.negativePrompt, 300))}`);
+  lines.push(...translationLines(job));
   for (const warning of job.warnings) lines.push(`⚠️ ${escapeMarkdown(warning)}`);
   return { content: clip(lines.join('\n')), components: finalButtons(job), image };
+}
+
+/**
+ * "🌐 …": the English a Chinese prompt was translated to (docs/translation.md). Read from the stored PNG
+ * parameters (`Translated prompt`), which every output of the job carries, so the store needs no column for it.
+ */
+export function translationLines(job: Job): string[] {
+  const parameters = job.outputs[0]?.parameters;
+  if (!parameters?.includes('Translated ')) return [];
+  let parsed: ReturnType<typeof parseParameters>;
+  try {
+    parsed = parseParameters(parameters);
+  } catch {
+    return [];
+  }
+  const lines: string[] = [];
+  if (parsed.translatedPrompt) lines.push(`🌐 ${escapeMarkdown(truncateText(parsed.translatedPrompt, PROMPT_SHOWN_MAX))}`);
+  if (parsed.translatedNegativePrompt) lines.push(`-# 🌐 Negative: ${escapeMarkdown(truncateText(parsed.translatedNegativePrompt, 300))}`);
+  return lines;
 }
 
 export function renderFailed(job: Job): MessageState {
