@@ -21,6 +21,8 @@ import { RunClock, supportedBackends, type SessionOptions } from './model/sessio
 import { ClipTokenizer } from './prompt/clip-tokenizer.js';
 import { chunkPrompt, type PromptChunk } from './prompt/prompt-chunks.js';
 import type { Engine, GenerateOptions, TokenizeResult } from './types.js';
+import type { DepthFn } from './image/control-map.js';
+import { DepthEstimator, depthModelMissing, findDepthModel } from './model/depth.js';
 import type { EngineOptions } from '../protocol/engine-options.js';
 import { checkGenerateRequest, type GenerateRequest, type GenerateResult, type ModelSummary } from '../protocol/generate-request.js';
 
@@ -185,14 +187,32 @@ class OnnxEngine implements Engine {
     const dir = await resolveModelDir(this.options.modelsDir, request.model, { allowPaths: this.options.allowModelPaths });
     const { model, loadMs } = await this.model(dir);
     const clock = new RunClock();
-    const out = await runPipeline(model, request, options, clock, await this.jobEmbeddings(model));
+    const depth = async (): Promise<DepthFn> => {
+      const estimator = await this.depthEstimator();
+      return (rgb, width, height) => estimator.estimate(rgb, width, height, clock);
+    };
+    const out = await runPipeline(model, request, options, clock, await this.jobEmbeddings(model), depth);
     this.notes.push(...out.notes);
     return {
       images: out.images,
       seed: out.seed,
       warnings: out.warnings,
       timings: { totalMs: performance.now() - started, inferenceMs: clock.totalMs, previewMs: out.previewMs, loadMs },
+      ...(out.controlMaps ? { controlMaps: out.controlMaps } : {}),
     };
+  }
+
+  /** ControlNet's depth preprocessor (issue #15): MODELS_DIR/depth-anything-v2-small, opened on first use and kept. */
+  private depth?: Promise<DepthEstimator>;
+  private depthEstimator(): Promise<DepthEstimator> {
+    if (!this.depth) {
+      this.depth = findDepthModel(this.options.modelsDir).then((file) => {
+        if (!file) throw depthModelMissing(this.options.modelsDir);
+        return DepthEstimator.load(file, this.sessionOptions());
+      });
+      this.depth.catch(() => (this.depth = undefined)); // installed later: the next job finds it
+    }
+    return this.depth;
   }
 
   async tokenize(model: string, prompts: readonly string[]): Promise<TokenizeResult[]> {
@@ -232,6 +252,9 @@ class OnnxEngine implements Engine {
   }
 
   async dispose(): Promise<void> {
+    const depth = this.depth;
+    this.depth = undefined;
+    await (await depth?.catch(() => undefined))?.release();
     const entries = [...this.cache.values()];
     this.cache.clear();
     for (const e of entries) {

@@ -14,7 +14,7 @@
 
 const SHIFT = 15;
 /** tan(22.5°) in Q15, rounded as OpenCV's TG22. */
-const TG22 = Math.floor(0.4142135623730950488016887242097 * (1 << SHIFT) + 0.5);
+const TG22 = Math.floor((Math.SQRT2 - 1) * (1 << SHIFT) + 0.5); // 13573, tan 22.5° = √2 − 1
 
 /**
  * Edges of an interleaved 8-bit image with `channels` (1 or 3) channels: 255 on edges, 0 elsewhere,
