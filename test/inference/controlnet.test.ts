@@ -18,8 +18,8 @@ import { ModelSession, type Feed } from '../../src/inference/model/session.js';
 import { inspectModelFolder, modelSummary } from '../../src/model-folder/model-folder.js';
 import type { ControlUnit, GenerateRequest } from '../../src/protocol/generate-request.js';
 import { parseParameters } from '../../src/protocol/png-parameters.js';
-import { addControlNets, expectedResidual, residualNames, tinyControlNet } from '../fixtures/tiny-controlnet.js';
-import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
+import { addControlNets, addSdxlControlNets, expectedResidual, residualNames, tinyControlNet, type ControlLayout } from '../fixtures/tiny-controlnet.js';
+import { makeTempDir, writeTinyModel, writeTinySdxlModel } from '../fixtures/tiny-models.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 
 let root: string;
@@ -53,6 +53,9 @@ beforeAll(async () => {
   // An SDXL ControlNet in an SD 1.x folder: refused when used, naming the file.
   await mkdir(path.join(cn, 'controlnet', 'xl'), { recursive: true });
   await writeFile(path.join(cn, 'controlnet', 'xl', 'model.onnx'), tinyControlNet('sdxl'));
+  await addSdxlControlNets(await writeTinySdxlModel(path.join(root, 'xl')), { edges: { seed: 2 } });
+  await mkdir(path.join(root, 'xl', 'controlnet', 'sd15'), { recursive: true });
+  await writeFile(path.join(root, 'xl', 'controlnet', 'sd15', 'model.onnx'), tinyControlNet('sd15', { hiddenSize: 20 }));
   controlRgb = Buffer.alloc(SIZE * SIZE * 3);
   for (let i = 0; i < SIZE * SIZE; i++) {
     const left = i % SIZE < SIZE / 2;
@@ -86,13 +89,13 @@ async function recorded(request: GenerateRequest) {
 }
 
 /** Expected residual i of a net for the whole batch of one call, from that call's net inputs. */
-function expectedBatch(seed: number, feeds: Record<string, Feed>, i: number, scale: number): Float32Array {
+function expectedBatch(seed: number, feeds: Record<string, Feed>, i: number, scale: number, layout: ControlLayout = 'sd15'): Float32Array {
   const [n, C, h, w] = feeds.sample.dims;
   const [, , H, W] = feeds.controlnet_cond.dims;
   const rows: Float32Array[] = [];
   for (let b = 0; b < n; b++) {
     const slice = (f: Feed) => (f.data as Float32Array).subarray((b * f.data.length) / n, ((b + 1) * f.data.length) / n);
-    rows.push(expectedResidual('sd15', seed, i, { cond: slice(feeds.controlnet_cond), H, W, ehs: slice(feeds.encoder_hidden_states), sample: slice(feeds.sample), C, h, w }, scale).data);
+    rows.push(expectedResidual(layout, seed, i, { cond: slice(feeds.controlnet_cond), H, W, ehs: slice(feeds.encoder_hidden_states), sample: slice(feeds.sample), C, h, w }, scale).data);
   }
   const out = new Float32Array(rows.reduce((a, r) => a + r.length, 0));
   for (const [b, r] of rows.entries()) out.set(r, b * r.length);
@@ -232,5 +235,36 @@ describe('ControlNet errors say what to change', () => {
     await expect(engine.generate({ ...base, controls: [unit('edges', 2.5)] })).rejects.toThrow(/ControlNet strength must be from 0 to 2/);
     await expect(engine.generate({ ...base, controls: [unit('edges', 1, { cannyLow: 200, cannyHigh: 100 })] })).rejects.toThrow(/low threshold/);
     await expect(engine.generate({ ...base, controls: Array.from({ length: 4 }, () => unit('edges', 1)) })).rejects.toThrow(/At most 3 ControlNet units/);
+  });
+});
+
+describe('ControlNet on SDXL', () => {
+  it('reads 9 down residuals and the mid one at 1/4 of the latent; plain jobs feed zeros of those shapes', async () => {
+    const { unet } = await recorded({ ...base, model: 'xl', cfg: 5 });
+    const names = residualNames('sdxl');
+    expect(names).toHaveLength(10);
+    expect(unet[0].mid_block_additional_residual.dims).toEqual([2, 16, 2, 2]); // 64 px → latent 8 → /4
+    expect(unet[0].down_block_8_additional_residual.dims).toEqual([2, 16, 2, 2]);
+    for (const name of names) expect([...(unet[0][name].data as Float32Array)].every((v) => v === 0)).toBe(true);
+  });
+
+  it("feeds the net the UNet's pooled text and size ids, and its residuals × strength to the UNet", async () => {
+    const { nets, unet, result } = await recorded({ ...base, model: 'xl', cfg: 5, controls: [unit('edges', 0.6)] });
+    expect(nets).toHaveLength(3);
+    for (const [step, call] of nets.entries()) {
+      expect(call.feeds.text_embeds.data).toEqual(unet[step].text_embeds.data);
+      expect(call.feeds.time_ids.data).toEqual(unet[step].time_ids.data);
+      expect(call.feeds.controlnet_cond.dims).toEqual([2, 3, SIZE, SIZE]);
+      residualNames('sdxl').forEach((name, i) => {
+        expect(maxDiff(unet[step][name].data, expectedBatch(2, call.feeds, i, 0.6, 'sdxl'))).toBeLessThan(1e-5);
+      });
+    }
+    expect(result.controlMaps).toHaveLength(1);
+  });
+
+  it('an SD 1.x net cannot be used on an SDXL model (and the reverse), naming the file', async () => {
+    const error = await engine.generate({ ...base, model: 'xl', controls: [unit('sd15', 1)] }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ModelLoadError);
+    expect((error as Error).message).toMatch(/an SD 1\.x\/2\.x ControlNet, but the model's UNet is SDXL/);
   });
 });
