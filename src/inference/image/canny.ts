@@ -8,8 +8,8 @@
  *   with OpenCV's asymmetric comparisons (> on one side, ≥ on the other) so ties break the same way;
  * - double threshold (magnitude > low is a candidate, > high is an edge; thresholds floored to integers) and
  *   hysteresis over 8-connected candidates.
- * OpenCV does not blur first; `blurSigma` (a Gaussian blur through sharp, before this) is an option the caller
- * applies, off by default so the output is cv2.Canny's.
+ * No Gaussian blur first: cv2.Canny has none (its 3×3 Sobel is the only smoothing) and A1111's canny module adds
+ * none, so blurring would make the maps differ from the ones ControlNets were trained and tested with.
  */
 
 const SHIFT = 15;
