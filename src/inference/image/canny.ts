@@ -32,8 +32,8 @@ export function canny(pixels: Uint8Array, width: number, height: number, channel
   const mag = new Int16Array(mw * (h + 2)); // |dx| + |dy| ≤ 2·(4·255) fits in 16 bits
   const dxs = new Int16Array(w * h);
   const dys = new Int16Array(w * h);
-  // The image with a replicated one-pixel border (OpenCV's BORDER_REPLICATE for Sobel), so the 3×3 stencil
-  // needs no bounds checks in the hot loop.
+  // The image with a replicated one-pixel border (OpenCV's BORDER_REPLICATE for Sobel), so the stencil needs no
+  // bounds checks in the hot loop.
   const ps = (w + 2) * channels;
   const padded = new Uint8Array(ps * (h + 2));
   for (let y = -1; y <= h; y++) {
@@ -45,8 +45,25 @@ export function canny(pixels: Uint8Array, width: number, height: number, channel
       padded[dst + ps - channels + c] = pixels[src + stride - channels + c];
     }
   }
+  // Separable Sobel per row: vertical [1, 2, 1] smoothing and [−1, 0, 1] difference of the padded rows, then
+  // dx = vs[x+1] − vs[x−1] and dy = vd[x−1] + 2·vd[x] + vd[x+1] (the same integers as the 3×3 kernels).
+  const vs = new Int16Array(ps);
+  const vd = new Int16Array(ps);
   for (let y = 0; y < h; y++) {
-    let p = (y + 1) * ps + channels; // padded index of (x = 0, c = 0)
+    const up = y * ps;
+    const mid = up + ps;
+    const down = mid + ps;
+    for (let k = 0; k < ps; k++) {
+      const a = padded[up + k];
+      const b = padded[down + k];
+      vs[k] = a + 2 * padded[mid + k] + b;
+      vd[k] = b - a;
+    }
+    if (channels === 3) {
+      gradientRow3(vs, vd, w, mag, (y + 1) * mw + 1, dxs, dys, y * w);
+      continue;
+    }
+    let p = channels; // row index of (x = 0, c = 0) in vs/vd
     let o = y * w;
     let j = (y + 1) * mw + 1;
     for (let x = 0; x < w; x++, o++, j++) {
@@ -54,12 +71,8 @@ export function canny(pixels: Uint8Array, width: number, height: number, channel
       let bdx = 0;
       let bdy = 0;
       for (let c = 0; c < channels; c++, p++) {
-        const a = padded[p - ps - channels];
-        const cc = padded[p - ps + channels];
-        const g = padded[p + ps - channels];
-        const i = padded[p + ps + channels];
-        const dx = cc - a + 2 * (padded[p + channels] - padded[p - channels]) + i - g;
-        const dy = g - a + 2 * (padded[p + ps] - padded[p - ps]) + i - cc;
+        const dx = vs[p + channels] - vs[p - channels];
+        const dy = vd[p - channels] + 2 * vd[p] + vd[p + channels];
         const m = (dx < 0 ? -dx : dx) + (dy < 0 ? -dy : dy);
         if (m > best) {
           best = m;
@@ -126,4 +139,35 @@ export function canny(pixels: Uint8Array, width: number, height: number, channel
     for (let x = 0; x < w; x++) if (map[row + x] === 2) out[y * w + x] = 255;
   }
   return out;
+}
+
+/**
+ * One row of the gradient for RGB, unrolled (the hot case: about a quarter less CPU than the generic loop). The
+ * channel with the largest |dx| + |dy| wins, the earlier one on a tie (strict >), as in OpenCV.
+ */
+function gradientRow3(vs: Int16Array, vd: Int16Array, w: number, mag: Int16Array, j: number, dxs: Int16Array, dys: Int16Array, o: number): void {
+  for (let x = 0, p = 3; x < w; x++, p += 3, j++, o++) {
+    let dx = vs[p + 3] - vs[p - 3];
+    let dy = vd[p - 3] + 2 * vd[p] + vd[p + 3];
+    let m = (dx < 0 ? -dx : dx) + (dy < 0 ? -dy : dy);
+    const dx1 = vs[p + 4] - vs[p - 2];
+    const dy1 = vd[p - 2] + 2 * vd[p + 1] + vd[p + 4];
+    const m1 = (dx1 < 0 ? -dx1 : dx1) + (dy1 < 0 ? -dy1 : dy1);
+    if (m1 > m) {
+      m = m1;
+      dx = dx1;
+      dy = dy1;
+    }
+    const dx2 = vs[p + 5] - vs[p - 1];
+    const dy2 = vd[p - 1] + 2 * vd[p + 2] + vd[p + 5];
+    const m2 = (dx2 < 0 ? -dx2 : dx2) + (dy2 < 0 ? -dy2 : dy2);
+    if (m2 > m) {
+      m = m2;
+      dx = dx2;
+      dy = dy2;
+    }
+    mag[j] = m;
+    dxs[o] = dx;
+    dys[o] = dy;
+  }
 }
