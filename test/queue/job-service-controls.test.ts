@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GenerateRequest, GenerateResult } from '../../src/protocol/generate-request.js';
+import { jobCost } from '../../src/queue/job-cost.js';
 import { JobService } from '../../src/queue/job-service.js';
 import type { Job, NewJob } from '../../src/queue/job.js';
 import { Store } from '../../src/store/store.js';
@@ -63,6 +64,12 @@ describe('JobService with ControlNet units (#15)', () => {
     const [unit] = runner.requests[0].controls!;
     expect(unit).toMatchObject({ net: 'canny', strength: 0.8, preprocess: 'canny', cannyLow: 50, cannyHigh: 150 });
     expect([...(unit.image as Uint8Array)]).toEqual([1, 2, 3]);
+  });
+
+  it('prices each ControlNet unit as half a UNet pass', () => {
+    const plain = jobCost({ steps: 10, width: 64, height: 64, count: 1 });
+    expect(plain).toBe(10 * 64 * 64);
+    expect(jobCost({ steps: 10, width: 64, height: 64, count: 1, controls: [{}, {}] })).toBe(2 * plain);
   });
 
   it('fails the job with an actionable message when a control image is gone', async () => {
