@@ -120,6 +120,13 @@ describe('ControlNet model folders', () => {
     try {
       expect(model.unetContract.control?.names).toEqual(residualNames('sd15'));
       expect(model.unetContract.control?.names).toHaveLength(13);
+      // An opened net's bytes are charged to the model (the engine's memory budget reads sizeBytes).
+      const before = model.sizeBytes;
+      const net = await model.controlNet!('edges');
+      expect(net.session.sizeBytes).toBeGreaterThan(0);
+      expect(model.sizeBytes).toBe(before + net.session.sizeBytes);
+      await model.controlNet!('edges'); // opened once
+      expect(model.sizeBytes).toBe(before + net.session.sizeBytes);
     } finally {
       await releaseModel(model);
     }

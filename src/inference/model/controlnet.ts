@@ -4,6 +4,8 @@
  * Conventions read: axodox/OnnxStack (`down_block_{i}_additional_residual`, `mid_block_additional_residual`, on
  * both sides) and onnx-web's UNet (`down_block_{i}`, `mid_block_additional_residual`).
  */
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { Identifiers, ModelLoadError, UserError } from '../../errors.js';
 import { ModelSession, type Feed, type IoSpec, type SessionOptions } from './session.js';
 
@@ -159,7 +161,12 @@ export async function loadControlNet(
       { model: modelName },
     );
   }
-  const session = await ModelSession.load(file, options);
+  // The net's folder: model.onnx and its external weights (model.onnx_data, weights.pb), as the model's own bytes count.
+  let bytes = 0;
+  for (const entry of await readdir(path.dirname(file), { withFileTypes: true })) {
+    if (entry.isFile() && entry.name !== 'config.json') bytes += (await stat(path.join(path.dirname(file), entry.name))).size;
+  }
+  const session = await ModelSession.load(file, options, bytes);
   try {
     return controlNetContract(name, session, residuals, unetIsSdxl);
   } catch (error) {

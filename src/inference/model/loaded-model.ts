@@ -283,7 +283,7 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
       : family === 'sdxl'
         ? SDXL_LATENT_RGB
         : undefined;
-  return {
+  const model: LoadedModel = {
     folder,
     family,
     tokenizer,
@@ -299,19 +299,28 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     hiddenStates: countHiddenStates(textEncoder),
     knownWords: folder.manifest.knownWords ? new Set(folder.manifest.knownWords.map((w) => w.toLowerCase())) : undefined,
     sizeBytes: folder.sizeBytes,
-    ...controlNetLoader(folder, contract, sessionOptions),
   };
+  // An opened ControlNet's bytes join the model's, so the engine's memory budget counts them from then on.
+  return Object.assign(model, controlNetLoader(folder, contract, sessionOptions, (bytes) => (model.sizeBytes += bytes)));
 }
 
 /** The lazy ControlNet loader of a ControlNet-ready UNet; each net is opened once. */
-function controlNetLoader(folder: ModelFolder, contract: UnetContract, options: SessionOptions): Pick<LoadedModel, 'controlNet' | 'openControlNets'> {
+function controlNetLoader(
+  folder: ModelFolder,
+  contract: UnetContract,
+  options: SessionOptions,
+  charge: (bytes: number) => void,
+): Pick<LoadedModel, 'controlNet' | 'openControlNets'> {
   const residuals = contract.control;
   if (!residuals) return {};
   const open = new Map<string, Promise<ControlNet>>();
   const controlNet = (name: string) => {
     let net = open.get(name);
     if (!net) {
-      net = loadControlNet(folder.name, folder.files.controlNets, name, residuals, contract.sdxl !== undefined, options);
+      net = loadControlNet(folder.name, folder.files.controlNets, name, residuals, contract.sdxl !== undefined, options).then((loaded) => {
+        charge(loaded.session.sizeBytes);
+        return loaded;
+      });
       open.set(name, net);
       net.catch(() => open.delete(name)); // a failed load is retried by the next job, not cached
     }
