@@ -15,10 +15,13 @@ import { parseParameters, type ImageParameters } from '../protocol/png-parameter
 import { readPngText } from '../protocol/png-text.js';
 import { engineOptionsFromEnv, parseEngineEnv, type EngineEnv } from '../config/env.js';
 import {
+  CONTROL_PREPROCESSORS,
   MASKED_CONTENT,
   PAN_DIRECTIONS,
   REQUEST_BOUNDS,
   REQUEST_DEFAULTS,
+  type ControlPreprocessor,
+  type ControlUnit,
   type GenerateMode,
   type GenerateRequest,
   type MaskedContent,
@@ -38,6 +41,9 @@ const USAGE = `Usage:
                       [--init IMG --mask MASK [--mask-blur N] [--masked-content original|latent-noise] [--inpaint-only-masked]]
                       [--init IMG --zoom-out F | --pan left|right|up|down]
                       [--clip-skip N] [--no-translate]
+                      [--control-image FILE --control NAME [--control-strength S] [--preprocess none|canny|depth]
+                       [--canny-low N --canny-high N]]  (repeat --control-image/--control for several ControlNets;
+                       the map each net saw is written to <out>-control.png)
 Prompts use AUTOMATIC1111 syntax: (word:1.3), [word], BREAK; long prompts are read in chunks of 75 tokens.
 Chinese parts are translated to English when the translator is installed (docs/translation.md); --no-translate keeps them.
   npm run imagine -- tokens [--model NAME|PATH] [--chunks] "prompt" ["prompt" ...]
@@ -169,6 +175,12 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
       pan: { type: 'string' },
       'clip-skip': { type: 'string' },
       'no-translate': { type: 'boolean' },
+      'control-image': { type: 'string', multiple: true },
+      control: { type: 'string', multiple: true },
+      'control-strength': { type: 'string', multiple: true },
+      preprocess: { type: 'string', multiple: true },
+      'canny-low': { type: 'string', multiple: true },
+      'canny-high': { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -253,6 +265,9 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
     ...(values['no-translate'] ? { translate: false } : {}),
   };
 
+  const controls = await controlUnits(values);
+  if (controls.length) request.controls = controls;
+
   const engine = await createEngine({ ...engineOptionsFromEnv(env), allowModelPaths: true });
   const bar = progressBar(path.basename(model));
   const result = await engine.generate(request, { onStep: (p) => bar(p.step, p.total, p.image, request.count) });
@@ -266,9 +281,53 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
     await writeAtomic(files[i], image.png);
     process.stdout.write(`${files[i]}  seed ${image.seed}  ${image.width}x${image.height}\n`);
   }
+  // What each ControlNet saw, next to the first image: <out>-control.png (-control-2.png … for more units).
+  for (const [i, map] of (result.controlMaps ?? []).entries()) {
+    const first = files[0];
+    const file = `${first.slice(0, first.length - path.extname(first).length)}-control${i ? `-${i + 1}` : ''}.png`;
+    await writeAtomic(file, map.png);
+    process.stdout.write(`${file}  control map ${i + 1} (${request.controls![i].preprocess})\n`);
+  }
   const t = result.timings;
   process.stderr.write(`done in ${(t.totalMs / 1000).toFixed(2)} s (model load ${(t.loadMs / 1000).toFixed(2)} s, onnxruntime ${(t.inferenceMs / 1000).toFixed(2)} s) on ${engine.executionProvider}\n`);
   await engine.dispose();
+}
+
+/**
+ * ControlNet units from --control-image/--control pairs (issue #15); --control-strength, --preprocess and the Canny
+ * thresholds are given once for all units or once per unit.
+ */
+async function controlUnits(values: Record<string, string | boolean | string[] | undefined>): Promise<ControlUnit[]> {
+  const list = (name: string) => (values[name] as string[] | undefined) ?? [];
+  const images = list('control-image');
+  const nets = list('control');
+  if (images.length !== nets.length) throw usageError(`Give one --control NAME per --control-image FILE; got ${nets.length} and ${images.length}.`);
+  const per = (name: string) => {
+    const v = list(name);
+    if (v.length > 1 && v.length !== images.length) throw usageError(`--${name} is given ${v.length} times for ${images.length} ControlNets; give it once, or once per --control.`);
+    return (i: number) => v[v.length > 1 ? i : 0];
+  };
+  for (const name of ['control-strength', 'preprocess', 'canny-low', 'canny-high']) {
+    if (!images.length && list(name).length) throw usageError(`--${name} needs --control-image FILE --control NAME.`);
+  }
+  const strength = per('control-strength');
+  const preprocess = per('preprocess');
+  const low = per('canny-low');
+  const high = per('canny-high');
+  const units: ControlUnit[] = [];
+  for (const [i, file] of images.entries()) {
+    const pre = preprocess(i) ?? 'none';
+    if (!(CONTROL_PREPROCESSORS as readonly string[]).includes(pre)) throw usageError(`--preprocess must be one of ${CONTROL_PREPROCESSORS.join(', ')}; got "${pre}".`);
+    units.push({
+      net: nets[i],
+      image: await readInput(file, '--control-image'),
+      strength: float('control-strength', strength(i), REQUEST_BOUNDS.controlStrength) ?? REQUEST_DEFAULTS.control.strength,
+      preprocess: pre as ControlPreprocessor,
+      ...(low(i) !== undefined ? { cannyLow: float('canny-low', low(i), REQUEST_BOUNDS.cannyThreshold) } : {}),
+      ...(high(i) !== undefined ? { cannyHigh: float('canny-high', high(i), REQUEST_BOUNDS.cannyThreshold) } : {}),
+    });
+  }
+  return units;
 }
 
 export async function main(argv: string[]): Promise<number> {

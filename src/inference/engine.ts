@@ -23,6 +23,8 @@ import { chunkPrompt, type PromptChunk } from './prompt/prompt-chunks.js';
 import { isTranslatorFolder, MarianTranslator } from './prompt/translation/marian.js';
 import { containsHan, PromptTranslator } from './prompt/translation/translate-prompt.js';
 import type { Engine, GenerateOptions, TokenizeResult } from './types.js';
+import type { DepthFn } from './image/control-map.js';
+import { DepthEstimator, depthModelMissing, findDepthModel } from './model/depth.js';
 import type { EngineOptions } from '../protocol/engine-options.js';
 import {
   checkGenerateRequest,
@@ -195,8 +197,12 @@ class OnnxEngine implements Engine {
     const dir = await resolveModelDir(this.options.modelsDir, request.model, { allowPaths: this.options.allowModelPaths });
     const { model, loadMs } = await this.model(dir);
     const clock = new RunClock();
+    const depth = async (): Promise<DepthFn> => {
+      const estimator = await this.depthEstimator();
+      return (rgb, width, height) => estimator.estimate(rgb, width, height, clock);
+    };
     const translation = await this.translatePrompts(request, model);
-    const out = await runPipeline(model, translation.request, options, clock, await this.jobEmbeddings(model), translation.typed);
+    const out = await runPipeline(model, translation.request, options, clock, await this.jobEmbeddings(model), translation.typed, depth);
     this.notes.push(...out.notes);
     return {
       images: out.images,
@@ -204,6 +210,7 @@ class OnnxEngine implements Engine {
       warnings: [...translation.warnings, ...out.warnings],
       timings: { totalMs: performance.now() - started, inferenceMs: clock.totalMs, previewMs: out.previewMs, loadMs },
       ...(translation.translations ? { translations: translation.translations } : {}),
+      ...(out.controlMaps ? { controlMaps: out.controlMaps } : {}),
     };
   }
 
@@ -280,6 +287,19 @@ class OnnxEngine implements Engine {
     return attempt;
   }
 
+  /** ControlNet's depth preprocessor (issue #15): MODELS_DIR/depth-anything-v2-small, opened on first use and kept. */
+  private depth?: Promise<DepthEstimator>;
+  private depthEstimator(): Promise<DepthEstimator> {
+    if (!this.depth) {
+      this.depth = findDepthModel(this.options.modelsDir).then((file) => {
+        if (!file) throw depthModelMissing(this.options.modelsDir);
+        return DepthEstimator.load(file, this.sessionOptions());
+      });
+      this.depth.catch(() => (this.depth = undefined)); // installed later: the next job finds it
+    }
+    return this.depth;
+  }
+
   async tokenize(model: string, prompts: readonly string[]): Promise<TokenizeResult[]> {
     const tokenizer = await this.tokenizer(model);
     return prompts.map((p) => {
@@ -320,6 +340,9 @@ class OnnxEngine implements Engine {
     const translator = await this.translator?.catch(() => undefined);
     this.translator = undefined;
     await translator?.marian.release();
+    const depth = this.depth;
+    this.depth = undefined;
+    await (await depth?.catch(() => undefined))?.release();
     const entries = [...this.cache.values()];
     this.cache.clear();
     for (const e of entries) {

@@ -80,6 +80,8 @@ export interface ModelFolder {
     textEncoder2?: string;
     /** SDXL's second tokenizer (pads with "!"), tokenizer_2/. */
     tokenizer2Dir?: string;
+    /** ControlNets (issue #15): `controlnet/<name>/model.onnx` by name, loaded on a job's first use of each. */
+    controlNets?: Record<string, string>;
   };
   /** Bytes on disk of every model.onnx and its external weights. */
   sizeBytes: number;
@@ -115,6 +117,26 @@ async function folderBytes(dir: string): Promise<number> {
     if (entry.isFile() && entry.name !== 'config.json') total += (await stat(path.join(dir, entry.name))).size;
   }
   return total;
+}
+
+/**
+ * ControlNets shipped with a model: every `controlnet/<name>/model.onnx` (axodox/OnnxStack layout, one folder per
+ * net). Their bytes are not counted in sizeBytes: they load only when a job asks for them.
+ */
+async function listControlNets(dir: string): Promise<Record<string, string>> {
+  const root = path.join(dir, 'controlnet');
+  const found: Record<string, string> = {};
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(root, { withFileTypes: true });
+  } catch {
+    return found;
+  }
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    const file = path.join(root, entry.name, 'model.onnx');
+    if (entry.isDirectory() && (await exists(file))) found[entry.name] = file;
+  }
+  return found;
 }
 
 /**
@@ -163,6 +185,7 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
     }
   }
   const forceZeros = index.force_zeros_for_empty_prompt;
+  const controlNets = await listControlNets(resolved);
 
   let vaeScalingFactor = 0.18215;
   const vaeConfigFile = path.join(resolved, 'vae_decoder', 'config.json');
@@ -199,7 +222,7 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
     schedulerConfig,
     vaeScalingFactor,
     ...(unetInChannels === undefined ? {} : { unetInChannels }),
-    files: { textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder, tokenizerDir, ...(sdxlLayout ? { textEncoder2, tokenizer2Dir } : {}) },
+    files: { textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder, tokenizerDir, ...(sdxlLayout ? { textEncoder2, tokenizer2Dir } : {}), ...(Object.keys(controlNets).length ? { controlNets } : {}) },
     sizeBytes,
   };
 }
@@ -253,6 +276,7 @@ export function modelSummary(folder: ModelFolder): ModelSummary {
     family: folder.family ?? 'auto',
     hasVaeEncoder: Boolean(folder.files.vaeEncoder),
     hasPreviewDecoder: Boolean(folder.files.previewDecoder),
+    controlNets: Object.keys(folder.files.controlNets ?? {}),
     defaults: { ...folder.manifest.defaults },
     ...(folder.manifest.fixedSize ? { fixedSize: folder.manifest.fixedSize } : {}),
     ...(folder.manifest.variation ? { variation: { ...folder.manifest.variation } } : {}),

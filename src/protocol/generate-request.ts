@@ -32,6 +32,10 @@ export const REQUEST_BOUNDS = {
    * text-encoder run; a prompt or negative prompt may take at most `max` chunks.
    */
   promptChunks: { tokens: 75, max: 8 },
+  /** ControlNet (issue #15): units per request, each unit's weight, Canny's hysteresis thresholds (A1111's ranges). */
+  controls: { max: 3 },
+  controlStrength: { min: 0, max: 2 },
+  cannyThreshold: { min: 1, max: 255 },
   /** Characters of the prompt and of the negative prompt. */
   promptChars: 1500,
   negativeChars: 1000,
@@ -64,6 +68,8 @@ export const REQUEST_DEFAULTS = {
    * are used when the model does not say. Subtle keeps the composition, Strong redraws the details.
    */
   vary: { subtle: 0.35, strong: 0.75 },
+  /** ControlNet: A1111's defaults (weight 1, Canny low 100 / high 200). */
+  control: { strength: 1, cannyLow: 100, cannyHigh: 200 },
 } as const;
 
 /**
@@ -120,6 +126,27 @@ export interface InpaintOptions {
   padding: number;
 }
 
+/** How a control image becomes the map the ControlNet sees. */
+export const CONTROL_PREPROCESSORS = ['none', 'canny', 'depth'] as const;
+export type ControlPreprocessor = (typeof CONTROL_PREPROCESSORS)[number];
+
+/**
+ * One ControlNet unit (A1111's "ControlNet 0", "ControlNet 1", …): the model's `controlnet/<net>/` guided by
+ * `image`, which is resized to the request's size (cover) and preprocessed: 'none' takes it as the map itself
+ * (an edge, depth, pose or scribble map the user made), 'canny' draws its edges, 'depth' runs the installed depth
+ * model. Several units add their residuals.
+ */
+export interface ControlUnit<I = Uint8Array> {
+  net: string;
+  image: I;
+  /** Residuals × strength (A1111's "Weight"), 0..2. */
+  strength: number;
+  preprocess: ControlPreprocessor;
+  /** Canny's hysteresis thresholds on the gradient magnitude (OpenCV's L1 semantics). @default 100 / 200 */
+  cannyLow?: number;
+  cannyHigh?: number;
+}
+
 export interface GenerateRequest<I = Uint8Array> {
   /** A model name under MODELS_DIR (the CLI also takes a folder path). */
   model: string;
@@ -150,6 +177,8 @@ export interface GenerateRequest<I = Uint8Array> {
    * Left out means true. @default true
    */
   translate?: boolean;
+  /** ControlNet units (issue #15); left out or empty: no ControlNet. */
+  controls?: ControlUnit<I>[];
 }
 
 /** A request as the bot stores it: input images by reference. */
@@ -198,6 +227,8 @@ export interface GenerateResult {
   /** Things the user should know, such as a truncated prompt or words the model does not know. */
   warnings: string[];
   timings: GenerateTimings;
+  /** The map each ControlNet unit saw (after preprocessing, at the request's size), in `controls` order. */
+  controlMaps?: Preview[];
   /** The English the model was given, for the parts that were translated (shown as "🌐 …" with the result). */
   translations?: PromptTranslations;
 }
@@ -226,6 +257,8 @@ export interface ModelSummary {
   family: string;
   hasVaeEncoder: boolean;
   hasPreviewDecoder: boolean;
+  /** ControlNets the model ships (`controlnet/<name>/`), usable in a request's `controls`; optional for older workers. */
+  controlNets?: string[];
   defaults: ModelDefaults;
   /** [width, height] when the model only draws one size (a fixed-shape UNet export). */
   fixedSize?: [number, number];
@@ -322,6 +355,21 @@ function requestSchema<I extends z.ZodType>(image: I) {
     clipSkip: wholeNumber('Clip skip', REQUEST_BOUNDS.clipSkip).optional(),
     // Optional for the same reason: stored jobs from before translation read as "translate".
     translate: z.boolean().optional(),
+    controls: z
+      .array(
+        z
+          .object({
+            net: z.string().min(1, 'Name the ControlNet (a folder under the model\'s controlnet/).'),
+            image,
+            strength: numberIn('ControlNet strength', REQUEST_BOUNDS.controlStrength),
+            preprocess: z.enum(CONTROL_PREPROCESSORS),
+            cannyLow: numberIn('Canny low threshold', REQUEST_BOUNDS.cannyThreshold).optional(),
+            cannyHigh: numberIn('Canny high threshold', REQUEST_BOUNDS.cannyThreshold).optional(),
+          })
+          .refine((u) => (u.cannyLow ?? REQUEST_DEFAULTS.control.cannyLow) <= (u.cannyHigh ?? REQUEST_DEFAULTS.control.cannyHigh), 'The Canny low threshold must not be above the high one.'),
+      )
+      .max(REQUEST_BOUNDS.controls.max, `At most ${REQUEST_BOUNDS.controls.max} ControlNet units per image.`)
+      .optional(),
   });
 }
 

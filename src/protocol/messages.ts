@@ -19,6 +19,7 @@ const ModelSummarySchema = z.object({
   family: z.string(),
   hasVaeEncoder: z.boolean(),
   hasPreviewDecoder: z.boolean(),
+  controlNets: z.array(z.string()).optional(),
   defaults: z.object({
     sampler: z.enum(SAMPLER_NAMES).optional(),
     steps: z.number().optional(),
@@ -80,6 +81,7 @@ export const WorkerMessageSchema = z.discriminatedUnion('type', [
     warnings: z.array(z.string()),
     timings: TimingsSchema,
     translations: z.object({ prompt: z.string().optional(), negativePrompt: z.string().optional() }).optional(),
+    controlMaps: z.array(z.object({ png: BytesSchema, width: PositiveInt, height: PositiveInt })).optional(),
   }),
   z.object({ type: z.literal('failed'), jobId: JobId, error: SerializedErrorSchema }),
 ]);

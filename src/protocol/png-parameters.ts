@@ -49,6 +49,44 @@ export interface ImageParameters {
    */
   translatedPrompt?: string;
   translatedNegativePrompt?: string;
+  /** ControlNet units (issue #15), written as sd-webui-controlnet's `ControlNet 0: "Module: canny, Model: …, Weight: 1, …"`. */
+  controlNets?: ControlNetParameters[];
+}
+
+export interface ControlNetParameters {
+  /** sd-webui-controlnet's preprocessor name: none, canny, depth_anything_v2. */
+  module: string;
+  model: string;
+  weight: number;
+  /** Canny's low and high thresholds. */
+  thresholdA?: number;
+  thresholdB?: number;
+  /** Resolution the map was made at (the shorter side of the picture). */
+  processorRes?: number;
+}
+
+/** One unit as sd-webui-controlnet's infotext writes it; fields we do not vary are written with its defaults. */
+export function formatControlNet(c: ControlNetParameters): string {
+  const fields: [string, string][] = [
+    ['Module', c.module],
+    ['Model', c.model],
+    ['Weight', round(c.weight)],
+    ['Resize Mode', 'Crop and Resize'],
+    ['Processor Res', String(c.processorRes ?? 512)],
+  ];
+  if (c.thresholdA !== undefined) fields.push(['Threshold A', round(c.thresholdA)]);
+  if (c.thresholdB !== undefined) fields.push(['Threshold B', round(c.thresholdB)]);
+  fields.push(['Guidance Start', '0'], ['Guidance End', '1'], ['Pixel Perfect', 'False'], ['Control Mode', 'Balanced']);
+  return fields.map(([k, v]) => `${k}: ${v.replace(/[,:"]/g, '')}`).join(', ');
+}
+
+function parseControlNet(value: string): ControlNetParameters {
+  const f = new Map(value.split(',').map((pair) => {
+    const colon = pair.indexOf(':');
+    return [pair.slice(0, colon).trim(), pair.slice(colon + 1).trim()] as [string, string];
+  }));
+  const n = (key: string) => (f.has(key) && Number.isFinite(Number(f.get(key))) ? Number(f.get(key)) : undefined);
+  return { module: f.get('Module') ?? 'none', model: f.get('Model') ?? '', weight: n('Weight') ?? 1, thresholdA: n('Threshold A'), thresholdB: n('Threshold B'), processorRes: n('Processor Res') };
 }
 
 /**
@@ -106,6 +144,8 @@ export function formatParameters(p: ImageParameters): string {
   // Always quoted: a translated prompt has commas and colons, and JSON quoting keeps it on the one fields line.
   if (p.translatedPrompt !== undefined) fields.push(['Translated prompt', JSON.stringify(pngSafeText(p.translatedPrompt))]);
   if (p.translatedNegativePrompt !== undefined) fields.push(['Translated negative prompt', JSON.stringify(pngSafeText(p.translatedNegativePrompt))]);
+  // Always quoted, as sd-webui-controlnet writes them: the value is itself a "Key: value, …" list.
+  p.controlNets?.forEach((c, i) => fields.push([`ControlNet ${i}`, JSON.stringify(formatControlNet(c))]));
   // Prompts may come from the CLI uncleaned; a control character would otherwise reach the PNG text chunk and the
   // clipboard of whoever copies the parameters.
   const negativePrompt = pngSafeText(p.negativePrompt);
@@ -184,5 +224,6 @@ export function parseParameters(text: string): ImageParameters {
     embeddings: f.has('TI hashes') ? parseTiHashes(f.get('TI hashes')!) : undefined,
     translatedPrompt: f.get('Translated prompt'),
     translatedNegativePrompt: f.get('Translated negative prompt'),
+    controlNets: f.has('ControlNet 0') ? [...f.keys()].filter((k) => /^ControlNet \d+$/.test(k)).map((k) => parseControlNet(f.get(k)!)) : undefined,
   };
 }

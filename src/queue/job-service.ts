@@ -320,7 +320,19 @@ export class JobService extends EventEmitter<JobEvents> {
         throw new UserError(Identifiers.NotFound, 'An image this job starts from is no longer stored on the bot. Run /imagine again.');
       }
     }
-    return { ...request, mode: mode as GenerateRequest['mode'] };
+    // ControlNet images (issue #15) are stored references too.
+    const controls = request.controls && (await Promise.all(request.controls.map(async (unit) => ({ ...unit, image: await this.#readImage(unit.image) }))));
+    const { controls: _refs, ...rest } = request;
+    return { ...rest, mode: mode as GenerateRequest['mode'], ...(controls ? { controls } : {}) };
+  }
+
+  async #readImage(value: { ref: string } | Uint8Array): Promise<Uint8Array> {
+    if (value instanceof Uint8Array) return value;
+    try {
+      return await this.#store.images.read(value.ref);
+    } catch {
+      throw new UserError(Identifiers.NotFound, 'A control image this job uses is no longer stored on the bot. Run /imagine again.');
+    }
   }
 
 

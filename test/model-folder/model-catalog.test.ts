@@ -22,7 +22,7 @@ describe('ModelCatalog', () => {
     const catalog = new ModelCatalog(root);
     await catalog.refresh();
     expect(catalog.list()).toEqual([
-      { name: 'tiny', family: 'sd1', hasVaeEncoder: true, hasPreviewDecoder: false, defaults: { steps: 4 }, fixedSize: [64, 64], variation: { subtle: 0.3, strong: 0.7 } },
+      { name: 'tiny', family: 'sd1', hasVaeEncoder: true, hasPreviewDecoder: false, controlNets: [], defaults: { steps: 4 }, fixedSize: [64, 64], variation: { subtle: 0.3, strong: 0.7 } },
     ]);
   });
 

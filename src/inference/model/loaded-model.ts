@@ -9,6 +9,7 @@ import type { ModelFolder } from '../../model-folder/model-folder.js';
 import type { ModelFamily } from '../../model-folder/model-manifest.js';
 import { SD_LATENT_RGB, SDXL_LATENT_RGB, type LatentRgbMatrix } from '../image/previews.js';
 import { ModelSession, type IoSpec, type SessionOptions } from './session.js';
+import { controlResidualInputs, isControlResidualInput, loadControlNet, type ControlNet, type ControlResiduals } from './controlnet.js';
 import { createScheduler, SchedulerConfigError, type CreatedScheduler } from '../schedulers/index.js';
 import { ClipTokenizer } from '../prompt/clip-tokenizer.js';
 import type { SamplerName } from '../../protocol/samplers.js';
@@ -35,6 +36,8 @@ export interface UnetContract {
   timestepCondDim?: number;
   /** SDXL: the UNet takes `text_embeds` [B, pooledWidth] and `time_ids` [B, 6] besides the SD 1.x inputs. */
   sdxl?: { pooledWidth?: number };
+  /** A ControlNet-ready UNet's residual inputs (issue #15); plain jobs feed them zeros. */
+  control?: ControlResiduals;
 }
 
 /**
@@ -78,6 +81,13 @@ export interface LoadedModel {
   knownWords?: ReadonlySet<string>;
   /** Bytes of every loaded model file, charged against the engine's memory budget. */
   sizeBytes: number;
+  /**
+   * A ControlNet of the folder by name (issue #15), opened on first use and kept with the model; only on a
+   * ControlNet-ready UNet. Released with the model.
+   */
+  controlNet?: (name: string) => Promise<ControlNet>;
+  /** The ControlNets opened so far (for release). */
+  openControlNets?: Map<string, Promise<ControlNet>>;
 }
 
 function fixedDim(d: number | string | undefined): number | undefined {
@@ -105,8 +115,9 @@ function unetContract(unet: ModelSession, configInChannels?: number): UnetContra
   const h = fixedDim(sample.shape[2]);
   const w = fixedDim(sample.shape[3]);
   const cond = unet.inputs.get('timestep_cond');
+  const control = controlResidualInputs(unet);
   for (const name of unet.inputs.keys()) {
-    if (!['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond', 'text_embeds', 'time_ids'].includes(name)) {
+    if (!['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond', 'text_embeds', 'time_ids'].includes(name) && !isControlResidualInput(name)) {
       throw new ModelLoadError(`${unet.file}: unexpected UNet input "${name}" (the engine drives SD 1.x/2.x, LCM and SDXL inputs only)`, unet.file);
     }
   }
@@ -120,6 +131,7 @@ function unetContract(unet: ModelSession, configInChannels?: number): UnetContra
     acceptsBatch2: fixedDim(sample.shape[0]) === undefined || fixedDim(sample.shape[0]) === 2,
     timestep,
     timestepCondDim: cond ? (fixedDim(cond.shape[1]) ?? 256) : undefined,
+    ...(control ? { control } : {}),
   };
 }
 
@@ -271,7 +283,7 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
       : family === 'sdxl'
         ? SDXL_LATENT_RGB
         : undefined;
-  return {
+  const model: LoadedModel = {
     folder,
     family,
     tokenizer,
@@ -288,6 +300,33 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     knownWords: folder.manifest.knownWords ? new Set(folder.manifest.knownWords.map((w) => w.toLowerCase())) : undefined,
     sizeBytes: folder.sizeBytes,
   };
+  // An opened ControlNet's bytes join the model's, so the engine's memory budget counts them from then on.
+  return Object.assign(model, controlNetLoader(folder, contract, sessionOptions, (bytes) => (model.sizeBytes += bytes)));
+}
+
+/** The lazy ControlNet loader of a ControlNet-ready UNet; each net is opened once. */
+function controlNetLoader(
+  folder: ModelFolder,
+  contract: UnetContract,
+  options: SessionOptions,
+  charge: (bytes: number) => void,
+): Pick<LoadedModel, 'controlNet' | 'openControlNets'> {
+  const residuals = contract.control;
+  if (!residuals) return {};
+  const open = new Map<string, Promise<ControlNet>>();
+  const controlNet = (name: string) => {
+    let net = open.get(name);
+    if (!net) {
+      net = loadControlNet(folder.name, folder.files.controlNets, name, residuals, contract.sdxl !== undefined, options).then((loaded) => {
+        charge(loaded.session.sizeBytes);
+        return loaded;
+      });
+      open.set(name, net);
+      net.catch(() => open.delete(name)); // a failed load is retried by the next job, not cached
+    }
+    return net;
+  };
+  return { controlNet, openControlNets: open };
 }
 
 /**
@@ -305,6 +344,8 @@ export function makeScheduler(folder: ModelFolder, sampler: SamplerName): Create
 }
 
 export async function releaseModel(model: LoadedModel): Promise<void> {
+  const nets = await Promise.allSettled([...(model.openControlNets?.values() ?? [])]);
+  await Promise.all(nets.map((n) => (n.status === 'fulfilled' ? n.value.session.release() : undefined)));
   await Promise.all(
     [model.textEncoder, model.unet, model.vaeDecoder, model.vaeEncoder, model.previewDecoder, model.sdxl?.textEncoder2].map((s) => s?.release()),
   );

@@ -9,8 +9,9 @@ import ort from 'onnxruntime-node';
 import { InferenceError, ModelLoadError } from '../../errors.js';
 import { float16ToFloat32, float32ToFloat16 } from './float16.js';
 
-// bool: the optimum merged decoders' `use_cache_branch` switch (translation/marian.ts).
-export type TensorType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool';
+// bool: the optimum merged decoders' `use_cache_branch` switch (translation/marian.ts); float64 only for ControlNets'
+// `conditioning_scale` (axodox/OnnxStack exports declare it double).
+export type TensorType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool' | 'float64';
 
 /** One input or output as the model declares it; symbolic dimensions are strings. */
 export interface IoSpec {
@@ -48,14 +49,14 @@ export function supportedBackends(): { name: string; bundled: boolean }[] {
   return ort.listSupportedBackends().map((b) => ({ name: b.name, bundled: b.bundled }));
 }
 
-const SUPPORTED_TYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'int32', 'int64', 'bool']);
+const SUPPORTED_TYPES: ReadonlySet<string> = new Set(['float32', 'float16', 'int32', 'int64', 'bool', 'float64']);
 
 function toSpecs(file: string, metadata: readonly ort.InferenceSession.ValueMetadata[]): Map<string, IoSpec> {
   const specs = new Map<string, IoSpec>();
   for (const m of metadata) {
     if (!m.isTensor) throw new ModelLoadError(`${file}: value "${m.name}" is not a tensor`, file);
     if (!SUPPORTED_TYPES.has(m.type)) {
-      throw new ModelLoadError(`${file}: "${m.name}" has dtype ${m.type}; supported: float32, float16, int32, int64, bool`, file);
+      throw new ModelLoadError(`${file}: "${m.name}" has dtype ${m.type}; supported: float32, float16, int32, int64, bool, float64`, file);
     }
     specs.set(m.name, { name: m.name, type: m.type as TensorType, shape: m.shape });
   }
@@ -195,6 +196,8 @@ function toTensor(type: TensorType, feed: Feed): ort.Tensor {
       return new ort.Tensor('float16', float32ToFloat16(feed.data), dims);
     case 'int32':
       return new ort.Tensor('int32', feed.data instanceof Int32Array ? feed.data : Int32Array.from(feed.data, Math.round), dims);
+    case 'float64':
+      return new ort.Tensor('float64', Float64Array.from(feed.data), dims);
     case 'int64':
       return new ort.Tensor('int64', BigInt64Array.from(Array.from(feed.data, (v) => BigInt(Math.round(v)))), dims);
     case 'bool':

@@ -20,6 +20,8 @@ import { TorchCpuRng, slerp } from '../rng.js';
 import type { Scheduler } from '../schedulers/scheduler.js';
 import type { GenerateOptions } from '../types.js';
 import { concatChannels, sdxlTimeIds } from './sdxl-conditioning.js';
+import { zeroResidualFeeds } from '../model/controlnet.js';
+import type { ControlStep } from './control.js';
 
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw new CancelledError();
@@ -39,7 +41,7 @@ export function guidanceEmbedding(cfg: number, dim: number): Float32Array {
   return out; // an odd dim keeps its last entry 0, as diffusers pads it
 }
 
-function timestepFeed(spec: IoSpec, t: number, batch: number): Feed {
+export function timestepFeed(spec: IoSpec, t: number, batch: number): Feed {
   const value = spec.type.startsWith('int') ? Math.round(t) : t;
   if (spec.shape.length === 0) return { data: [value], dims: [] };
   const fixed = typeof spec.shape[0] === 'number' && spec.shape[0] > 0 ? spec.shape[0] : batch;
@@ -143,6 +145,11 @@ export class Generation {
    * latents on every call (diffusers' ONNX inpaint pipeline). Set by the pipeline before denoising.
    */
   imageConditioning?: Float32Array;
+  /**
+   * ControlNet (issue #15): the units' residuals for each UNet call, set by the pipeline. A ControlNet-ready UNet
+   * without it gets zero residuals (a plain job).
+   */
+  control?: ControlStep;
   /** SDXL: pooled `text_embeds` per side of guidance (the first chunk's, as A1111 and diffusers take it). */
   private readonly sdxlPooled: { prompt?: Float32Array; 'negative prompt'?: Float32Array; pair?: Float32Array } = {};
 
@@ -341,17 +348,18 @@ export class Generation {
     const call = async (latents: Float32Array, ehs: Float32Array, n: number, rows: 'prompt' | 'negative prompt' | 'pair') => {
       const sample = conditioning ? withConditioning(latents, conditioning, n) : latents;
       const channels = dims[1] + (conditioning ? conditioning.length / (dims[2] * dims[3]) : 0);
-      const out = await unet.run(
-        {
-          sample: { data: sample, dims: [n, channels, dims[2], dims[3]] },
-          timestep: timestepFeed(c.timestep, t, n),
-          encoder_hidden_states: { data: ehs, dims: ehsDims(n) },
-          ...extra(n),
-          ...this.sdxlFeeds(rows, n, dims),
-        },
-        ['out_sample'],
-        this.clock,
-      );
+      const feeds: Record<string, Feed> = {
+        sample: { data: sample, dims: [n, channels, dims[2], dims[3]] },
+        timestep: timestepFeed(c.timestep, t, n),
+        encoder_hidden_states: { data: ehs, dims: ehsDims(n) },
+        ...extra(n),
+        ...this.sdxlFeeds(rows, n, dims),
+      };
+      // ControlNet hook (issue #15): a ControlNet-ready UNet takes the units' summed residuals, or zeros.
+      if (c.control) {
+        Object.assign(feeds, this.control ? await this.control.residuals(feeds, { data: latents, dims: [n, dims[1], dims[2], dims[3]] }, t, this.clock) : zeroResidualFeeds(c.control, n, dims[2], dims[3]));
+      }
+      const out = await unet.run(feeds, ['out_sample'], this.clock);
       return out.out_sample.data;
     };
     if (!this.guidance) return call(x, cond, 1, 'prompt');

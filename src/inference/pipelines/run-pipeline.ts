@@ -4,7 +4,7 @@
  */
 import { randomInt } from 'node:crypto';
 import { Identifiers, UserError } from '../../errors.js';
-import { MAX_SEED, REQUEST_BOUNDS, type GenerateRequest, type GeneratedImage } from '../../protocol/generate-request.js';
+import { MAX_SEED, REQUEST_BOUNDS, REQUEST_DEFAULTS, type GenerateRequest, type GeneratedImage, type Preview } from '../../protocol/generate-request.js';
 import { formatParameters, type ImageParameters } from '../../protocol/png-parameters.js';
 import { addPngText } from '../../protocol/png-text.js';
 import { imageToTensor, lanczosUpscale, pngToRgb, rgbToPng } from '../image/pixels.js';
@@ -15,6 +15,9 @@ import { clipSkipOutput } from '../prompt/clip-skip.js';
 import { Generation, throwIfAborted, type JobEmbeddings } from './generation.js';
 import { finishPng } from './finish-png.js';
 import { fullRepaintConditioning, runInpaint } from './inpaint.js';
+import { prepareControl } from './control.js';
+import type { DepthFn } from '../image/control-map.js';
+import type { ControlNetParameters } from '../../protocol/png-parameters.js';
 
 export interface PipelineOutput {
   images: GeneratedImage[];
@@ -23,6 +26,8 @@ export interface PipelineOutput {
   previewMs: number;
   /** Lines for the engine's log (unknown scheduler config keys and the like). */
   notes: string[];
+  /** What each ControlNet unit saw (issue #15). */
+  controlMaps?: Preview[];
 }
 
 function invalid(identifier: (typeof Identifiers)[keyof typeof Identifiers], message: string): UserError {
@@ -66,11 +71,15 @@ export async function runPipeline(
   embeddings?: JobEmbeddings,
   /** What was typed, when the engine translated the prompts: `req` then carries the English (PNG info keeps both). */
   typed?: { prompt: string; negativePrompt: string },
+  depth: () => Promise<DepthFn> = noDepth,
 ): Promise<PipelineOutput> {
   checkRequestForModel(model, req);
   throwIfAborted(options.signal);
   const seed = req.seed ?? randomInt(0, MAX_SEED + 1);
   const gen = new Generation(model, req, clock, options, embeddings);
+  // ControlNet (issue #15): nets opened and maps made before any denoising; refused for modes it does not support.
+  const control = await prepareControl(model, req, depth);
+  if (control) gen.control = control.step;
   const mode = req.mode;
   const baseParams: Omit<ImageParameters, 'seed' | 'width' | 'height'> = {
     prompt: typed?.prompt ?? req.prompt,
@@ -82,6 +91,7 @@ export async function runPipeline(
     cfg: req.cfg,
     model: model.folder.name,
     clipSkip: req.clipSkip,
+    ...(req.controls?.length ? { controlNets: req.controls.map((u) => controlParameters(u, req)) } : {}),
   };
 
   if (mode.kind === 'upscale') {
@@ -144,7 +154,22 @@ export async function runPipeline(
     }
     images.push(await finishPng(img.rgb, img.width, img.height, params));
   }
-  return { images, seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes };
+  return { images, seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes, ...(control ? { controlMaps: control.maps } : {}) };
+}
+
+const noDepth = (): Promise<DepthFn> => Promise.reject(new UserError(Identifiers.InvalidArgument, 'The "depth" preprocessor is not available here; send a ready depth map with preprocess "none".'));
+
+/** A unit as sd-webui-controlnet's infotext names it. */
+function controlParameters(unit: NonNullable<GenerateRequest['controls']>[number], req: GenerateRequest): ControlNetParameters {
+  const module = unit.preprocess === 'depth' ? 'depth_anything_v2' : unit.preprocess;
+  const canny = unit.preprocess === 'canny';
+  return {
+    module,
+    model: unit.net,
+    weight: unit.strength,
+    processorRes: Math.min(req.width, req.height),
+    ...(canny ? { thresholdA: unit.cannyLow ?? REQUEST_DEFAULTS.control.cannyLow, thresholdB: unit.cannyHigh ?? REQUEST_DEFAULTS.control.cannyHigh } : {}),
+  };
 }
 
 function noteUnknownKeys(gen: Generation, keys: string[]): void {
