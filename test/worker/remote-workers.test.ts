@@ -209,6 +209,33 @@ describe.skipIf(!hasRedisServer)('remote workers through Redis', () => {
     expect(done).toEqual([job.id]);
   });
 
+  it('a job whose engine crashes on every try fails after the last retry with a message for its user', async () => {
+    await startHost('a', ['a0'], { FIXTURE: 'crash-mid-job' });
+    const { service, waitSettled, waitWorkers } = await coordinator(tempDir());
+    await waitWorkers(1);
+    const settled = await waitSettled(submit(service, 'doomed', 4).id);
+    expect(settled.state).toBe('failed');
+    // maxRetries 2: three tries in all.
+    expect(settled.attempts).toBe(3);
+    expect(settled.error).toMatchObject({ userFacing: true, message: expect.stringContaining('on every try') });
+  });
+
+  it('cancels a job running on a remote worker through Redis; the worker is free again', async () => {
+    await startHost('a', ['a0'], { FAKE_STEP_MS: '100' });
+    const { service, remote, waitSettled, runningOn, waitWorkers } = await coordinator(tempDir());
+    await waitWorkers(1);
+    const job = submit(service, 'never mind', 50);
+    await runningOn(job.id);
+    service.cancel(job.id, { userId: 'u1', canManageGuild: false });
+    const settled = await waitSettled(job.id);
+    expect(settled.state).toBe('cancelled');
+    // Stopped on the host (not left running out of sight): the worker reports idle well before 50 steps of 100 ms.
+    await waitWorkers(1);
+    expect(remote.status()[0]).toMatchObject({ state: 'idle', jobId: undefined });
+    const next = await waitSettled(submit(service, 'after', 2).id);
+    expect(next.state).toBe('done');
+  });
+
   it('Redis restarted mid-job: the job is found lost and runs again once the hosts are back', async () => {
     await startHost('a', ['a0']);
     const { service, done, waitSettled, runningOn, waitWorkers } = await coordinator(tempDir());
