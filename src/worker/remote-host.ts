@@ -9,12 +9,13 @@ import type { PoolWorker } from './worker-pool.js';
 import { WatchdogTimeoutError, WorkerCrashedError } from './worker-errors.js';
 import {
   CANCEL_CHANNEL,
+  DONE_CHANNEL,
   QUEUE_PREFIX,
   REMOTE_PROTOCOL_VERSION,
   cancelKey,
   decodeValue,
   encodeProgress,
-  encodeValue,
+  encodeResult,
   heartbeatKey,
   queueName,
   resultKey,
@@ -133,6 +134,13 @@ export class RemoteWorkerHost {
   }
 
   async #process(worker: PoolWorker, job: QueueJob<RemoteJobData, RemoteReturn>): Promise<RemoteReturn> {
+    const value = await this.#attempt(worker, job);
+    // The bot hears it now rather than after BullMQ has moved the job and streamed the event (the idle gap).
+    await this.#redis.publish(DONE_CHANNEL, JSON.stringify({ attempt: job.id, value })).catch(() => undefined);
+    return value;
+  }
+
+  async #attempt(worker: PoolWorker, job: QueueJob<RemoteJobData, RemoteReturn>): Promise<RemoteReturn> {
     const attempt = job.id!;
     const controller = new AbortController();
     this.#running.set(attempt, controller);
@@ -148,7 +156,7 @@ export class RemoteWorkerHost {
         watchdogMs,
         onProgress: (progress) => void job.updateProgress(encodeProgress(progress) as unknown as object).catch(() => undefined),
       });
-      await this.#redis.set(resultKey(attempt), encodeValue(result), 'PX', this.#options.resultTtlMs);
+      await this.#redis.set(resultKey(attempt), encodeResult(result), 'PX', this.#options.resultTtlMs);
       return { ok: true, resultKey: resultKey(attempt) };
     } catch (error) {
       const kind = error instanceof WorkerCrashedError ? 'crashed' : error instanceof WatchdogTimeoutError ? 'watchdog' : 'error';

@@ -10,6 +10,7 @@ import { reviveError } from './revive-error.js';
 import { WatchdogTimeoutError, WorkerCrashedError } from './worker-errors.js';
 import {
   CANCEL_CHANNEL,
+  DONE_CHANNEL,
   HEARTBEAT_PATTERN,
   HeartbeatSchema,
   QUEUE_PREFIX,
@@ -17,7 +18,7 @@ import {
   RemoteReturnSchema,
   cancelKey,
   decodeProgress,
-  decodeValue,
+  decodeResult,
   encodeValue,
   queueName,
   type RemoteJobData,
@@ -41,6 +42,8 @@ interface Attempt {
   onProgress: (progress: StepProgress) => void;
   timers: NodeJS.Timeout[];
   settled: boolean;
+  /** Its completion is being read (the done channel, BullMQ's event and the poll may all report it). */
+  finishing: boolean;
 }
 
 /**
@@ -119,6 +122,7 @@ export class RemoteWorker implements WorkerRunner {
         onProgress: options.onProgress,
         timers: [],
         settled: false,
+        finishing: false,
       };
       this.#current = attempt;
       attempt.timers.push(
@@ -148,7 +152,12 @@ export class RemoteWorker implements WorkerRunner {
       );
       const data: RemoteJobData = { payload: encodeValue({ request, watchdogMs: options.watchdogMs }) };
       this.#queue
-        .add('generate', data, { jobId: attempt.id, attempts: 1, removeOnComplete: { age: 3600 }, removeOnFail: { age: 3600 } })
+        .add('generate', data, {
+          jobId: attempt.id,
+          attempts: 1,
+          removeOnComplete: { age: 3600, count: 1000 },
+          removeOnFail: { age: 3600, count: 1000 },
+        })
         .catch((error: unknown) =>
           this.#settle(
             attempt,
@@ -189,7 +198,8 @@ export class RemoteWorker implements WorkerRunner {
   /** BullMQ says the attempt completed (event or poll); a late or duplicate one for an attempt we left is ignored. */
   onCompleted(attemptId: string, returnvalue: unknown): void {
     const attempt = this.#current;
-    if (!attempt || attempt.id !== attemptId || attempt.settled) return;
+    if (!attempt || attempt.id !== attemptId || attempt.settled || attempt.finishing) return;
+    attempt.finishing = true;
     void this.#finish(attempt, returnvalue);
   }
 
@@ -236,9 +246,9 @@ export class RemoteWorker implements WorkerRunner {
       return this.#settle(attempt, error);
     }
     try {
-      const text = await this.#redis.getdel(value.resultKey);
-      if (text === null) throw new Error('the images expired before the bot read them');
-      const result = decodeValue<GenerateResult>(text);
+      const stored = await this.#redis.getdelBuffer(value.resultKey);
+      if (stored === null) throw new Error('the images expired before the bot read them');
+      const result = decodeResult(stored);
       this.#settle(attempt, undefined, result);
     } catch (error) {
       this.#settle(
@@ -246,7 +256,6 @@ export class RemoteWorker implements WorkerRunner {
         new WorkerCrashedError(`Could not read job ${attempt.jobId}'s images from Redis: ${(error as Error).message}`, null, null),
       );
     }
-    void this.#queue.remove(attempt.id).catch(() => undefined);
   }
 
   #settle(attempt: Attempt, error: Error | undefined, result?: GenerateResult): void {
@@ -291,6 +300,7 @@ export interface RemoteWorkersEvents {
 export class RemoteWorkers extends EventEmitter<RemoteWorkersEvents> {
   readonly #options: Required<Omit<RemoteWorkersOptions, 'logger'>> & Pick<RemoteWorkersOptions, 'logger'>;
   readonly #redis: Redis;
+  readonly #subscriber: Redis;
   readonly #workers = new Map<string, RemoteWorker>();
   readonly #events = new Map<string, QueueEvents>();
   #timer: NodeJS.Timeout | undefined;
@@ -301,7 +311,10 @@ export class RemoteWorkers extends EventEmitter<RemoteWorkersEvents> {
     super();
     this.#options = { pollMs: 1_000, ...options };
     this.#redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-    this.#redis.on('error', (error) => this.#options.logger?.warn({ err: error }, 'Redis connection error; reconnecting'));
+    this.#subscriber = this.#redis.duplicate();
+    for (const connection of [this.#redis, this.#subscriber]) {
+      connection.on('error', (error) => this.#options.logger?.warn({ err: error }, 'Redis connection error; reconnecting'));
+    }
   }
 
   get workers(): RemoteWorker[] {
@@ -320,6 +333,13 @@ export class RemoteWorkers extends EventEmitter<RemoteWorkersEvents> {
 
   /** Reads the heartbeats once (so workers already up are known), then keeps polling. */
   async start(): Promise<void> {
+    await this.#subscriber.subscribe(DONE_CHANNEL);
+    this.#subscriber.on('message', (_channel, text: string) => {
+      const message = safeParse(text) as { attempt?: unknown; value?: unknown } | undefined;
+      if (typeof message?.attempt !== 'string') return;
+      // Each worker ignores attempts that are not its current one.
+      for (const worker of this.#workers.values()) worker.onCompleted(message.attempt, message.value);
+    });
     await this.poll();
     const tick = () => {
       if (this.#stopped) return;
@@ -382,6 +402,7 @@ export class RemoteWorkers extends EventEmitter<RemoteWorkersEvents> {
     await this.#polling;
     await Promise.allSettled([...this.#events.values()].map((events) => events.close()));
     await Promise.allSettled(this.workers.map((worker) => worker.close()));
+    this.#subscriber.disconnect();
     this.#redis.disconnect();
   }
 
