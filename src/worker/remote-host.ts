@@ -1,7 +1,6 @@
 import os from 'node:os';
 import { Worker as QueueWorker, type Job as QueueJob } from 'bullmq';
 import { Redis } from 'ioredis';
-import { CancelledError } from '../errors.js';
 import type { GenerateRequest } from '../protocol/generate-request.js';
 import { serializeError } from '../protocol/serialized-error.js';
 import type { Logger } from '../logger.js';
@@ -147,10 +146,13 @@ export class RemoteWorkerHost {
     try {
       // Between the bot's look at our heartbeat and now the engine may have crashed: wait for its respawn.
       await worker.whenReady();
-      if ((await this.#redis.exists(cancelKey(attempt))) === 1) controller.abort();
       const { request, watchdogMs } = decodeValue<{ request: GenerateRequest; watchdogMs: number }>(job.data.payload);
-      if (controller.signal.aborted) throw new CancelledError();
-      void this.beat().catch(() => undefined);
+      // A cancel published before we subscribed to this attempt left its key: checked alongside the start rather
+      // than before it, so the common case pays no extra round trip (the engine stops at its next step).
+      void this.#redis.exists(cancelKey(attempt)).then(
+        (found) => found === 1 && controller.abort(),
+        () => undefined,
+      );
       const result = await worker.run(attempt, request, {
         signal: controller.signal,
         watchdogMs,
