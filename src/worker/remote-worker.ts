@@ -65,6 +65,7 @@ export class RemoteWorker implements WorkerRunner {
   /** The last attempt we settled: a heartbeat still calling it busy is only late. */
   #lastAttempt: string | undefined;
   #waiters: Array<() => void> = [];
+  #suspended = false;
 
   constructor(id: string, redis: Redis, logger?: Logger) {
     this.id = id;
@@ -74,7 +75,7 @@ export class RemoteWorker implements WorkerRunner {
   }
 
   get ready(): boolean {
-    if (!this.#alive || !this.#state || this.#current) return false;
+    if (!this.#alive || this.#suspended || !this.#state || this.#current) return false;
     if (this.#state.state === 'starting') return false;
     // Busy with an attempt we no longer wait for (moved away, or from before a bot restart): not free yet.
     return this.#state.state === 'idle' || this.#state.jobId === this.#lastAttempt;
@@ -174,7 +175,13 @@ export class RemoteWorker implements WorkerRunner {
     this.#state = state;
     this.#hostname = hostname;
     this.#alive = true;
+    this.#suspended = false;
     this.#releaseIfReady();
+  }
+
+  /** Redis is unreachable for now: no new job goes here; the running one, if any, is still waited for. */
+  suspend(): void {
+    this.#suspended = true;
   }
 
   /** Its host's heartbeat expired (host gone, frozen or cut off from Redis): whatever ran there is moved. */
@@ -285,6 +292,8 @@ export interface RemoteWorkersOptions {
   redisUrl: string;
   /** How often heartbeats are read and running attempts checked. @default 1_000 */
   pollMs?: number;
+  /** Redis unreachable this long: every remote worker counts as gone and its job moves (as a heartbeat expiring). @default 10_000 */
+  lostAfterMs?: number;
   logger?: Logger;
 }
 
@@ -306,12 +315,15 @@ export class RemoteWorkers extends EventEmitter<RemoteWorkersEvents> {
   #timer: NodeJS.Timeout | undefined;
   #polling: Promise<void> | undefined;
   #stopped = false;
+  /** When the polls started failing (Redis unreachable); undefined while they succeed. */
+  #unreachableSince: number | undefined;
 
   constructor(options: RemoteWorkersOptions) {
     super();
-    this.#options = { pollMs: 1_000, ...options };
-    this.#redis = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
-    this.#subscriber = this.#redis.duplicate();
+    this.#options = { pollMs: 1_000, lostAfterMs: 10_000, ...options };
+    // Commands fail (rather than wait forever) while Redis is down, so a poll can tell and the bot never hangs on it.
+    this.#redis = new Redis(options.redisUrl, { maxRetriesPerRequest: 1 });
+    this.#subscriber = new Redis(options.redisUrl, { maxRetriesPerRequest: null });
     for (const connection of [this.#redis, this.#subscriber]) {
       connection.on('error', (error) => this.#options.logger?.warn({ err: error }, 'Redis connection error; reconnecting'));
     }
@@ -333,7 +345,8 @@ export class RemoteWorkers extends EventEmitter<RemoteWorkersEvents> {
 
   /** Reads the heartbeats once (so workers already up are known), then keeps polling. */
   async start(): Promise<void> {
-    await this.#subscriber.subscribe(DONE_CHANNEL);
+    // Not awaited: with Redis down the bot still starts (local workers serve); ioredis subscribes once connected.
+    this.#subscriber.subscribe(DONE_CHANNEL).catch(() => undefined);
     this.#subscriber.on('message', (_channel, text: string) => {
       const message = safeParse(text) as { attempt?: unknown; value?: unknown } | undefined;
       if (typeof message?.attempt !== 'string') return;
@@ -363,10 +376,19 @@ export class RemoteWorkers extends EventEmitter<RemoteWorkersEvents> {
       } while (cursor !== '0');
       beats = keys.length === 0 ? [] : (await this.#redis.mget(keys)).map((text) => (text === null ? undefined : safeParse(text)));
     } catch (error) {
-      // Redis is down: nothing is known to be lost yet; a restarted Redis shows up as missing heartbeats and jobs.
-      this.#options.logger?.debug({ err: error }, 'could not read the heartbeats');
+      // Redis is down: no new job goes to a remote worker meanwhile, but one that runs may finish once Redis is
+      // back. Past lostAfterMs the hosts count as gone, as when their heartbeats expire.
+      const now = Date.now();
+      this.#unreachableSince ??= now;
+      const lost = now - this.#unreachableSince >= this.#options.lostAfterMs;
+      this.#options.logger?.warn({ err: error }, 'Redis unreachable: remote workers take no new jobs until it is back');
+      for (const worker of this.#workers.values()) {
+        if (lost) worker.lost('Redis unreachable');
+        else worker.suspend();
+      }
       return;
     }
+    this.#unreachableSince = undefined;
     const heard = new Set<string>();
     for (const raw of beats) {
       const parsed = HeartbeatSchema.safeParse(raw);

@@ -250,6 +250,14 @@ describe.skipIf(!hasRedisServer)('remote workers through Redis', () => {
     expect(done).toEqual([job.id]);
   });
 
+  it('a bot whose Redis is unreachable still starts, with no remote worker, and stops cleanly', async () => {
+    // Port 1 on loopback: nothing listens, every connection is refused.
+    const remote = new RemoteWorkers({ redisUrl: 'redis://127.0.0.1:1', pollMs: 50 });
+    await remote.start();
+    expect(remote.status()).toEqual([]);
+    await remote.stop();
+  });
+
   it('coordinator restart mid-job: the new coordinator reruns the job from its store and delivers it', async () => {
     await startHost('a', ['a0']);
     const dir = tempDir();
