@@ -275,6 +275,9 @@ export class RemoteWorker implements WorkerRunner {
       // Until the next heartbeat: the model is now loaded there.
       this.#state = { ...this.#state, models: [attempt.model, ...this.#state.models.filter((model) => model !== attempt.model)] };
     }
+    // An attempt given up on (host lost, cancel unanswered) may still be waiting in the worker's queue: removed,
+    // so a host that comes back does not spend its time on it. An active one is locked and stays; its result is ignored.
+    if (error) void this.#queue.remove(attempt.id).catch(() => undefined);
     if (error) attempt.reject(error);
     else attempt.resolve(result!);
     this.#releaseIfReady();
