@@ -10,8 +10,11 @@
  *      next job arriving, measured with instant jobs.
  *   2. The whole bot side on real worker processes: WorkerPool of fake-engine fixture workers (IPC, store,
  *      image files), throughput for 1, 2 and 4 workers.
+ *   3. Remote workers through Redis on loopback (a redis-server this benchmark starts; skipped when none is
+ *      installed): the same fake-engine worker process served through BullMQ (RemoteWorkerHost) vs. run locally,
+ *      one worker, jobs back to back; the difference per job is what Redis dispatch costs (target ≤ 2 ms).
  *
- * Run: npm run bench:scale
+ * Run: npm run bench:scale (BENCH_PARTS=3 npm run bench:scale for part 3 only)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +25,10 @@ import { FairQueue, type FairQueueItem } from '../src/queue/fair-queue.js';
 import { JobService } from '../src/queue/job-service.js';
 import { Store } from '../src/store/store.js';
 import type { RunOptions, WorkerRunner } from '../src/worker/job-runner.js';
+import { RemoteWorkerHost } from '../src/worker/remote-host.js';
+import { RemoteWorkers } from '../src/worker/remote-worker.js';
 import { WorkerPool } from '../src/worker/worker-pool.js';
+import { RedisFixture, REDIS_MISSING, hasRedisServer } from '../test/fixtures/redis-server.js';
 import { fakeRequest, fixtureWorker } from '../test/fixtures/workers/fixtures.js';
 
 const WORKER_COUNTS = [1, 2, 4];
@@ -194,48 +200,120 @@ async function processRun(workerCount: number): Promise<{ jobs: number; wallMs: 
 }
 
 console.log(`imagine-bot scaling benchmark (node ${process.version}, ${process.platform}/${process.arch})\n`);
-console.log(
-  `Part 1: in-process fake workers, ${BACKLOGGED.length} backlogged guilds × ${JOBS_PER_GUILD} jobs (costs ${BACKLOGGED.map((g) => `${g.cost}×`).join(', ')}, ${UNIT_MS} ms per 1×), newcomer after ${NEWCOMER_AFTER} dispatches`,
-);
-const header = [
-  'workers',
-  'jobs/s',
-  'speed-up',
-  "Jain's index (served cost)",
-  'newcomer wait, 4 guilds backlogged (in service + dispatched ahead)',
-  'newcomer wait, 1 guild flooding',
-  'dispatch overhead per job, mean / p99',
-];
-console.log(header.join(' | '));
-let base: number | undefined;
-for (const count of WORKER_COUNTS) {
-  const run = await fakeRun(count, UNIT_MS);
-  // Overhead with instant jobs, so nothing but the dispatch path is between two jobs on a worker.
-  const instant = await fakeRun(count, 0);
-  const flood = await fakeRun(count, UNIT_MS, [{ guild: 'flood', cost: 3 }]);
-  const gaps = instant.gapsUs.sort((a, b) => a - b);
-  const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
-  const rate = (run.jobs / run.wallMs) * 1000;
-  base ??= rate;
+/** Which parts to run (all by default). */
+const PARTS = new Set((process.env.BENCH_PARTS ?? '1,2,3').split(',').map((part) => part.trim()));
+
+if (PARTS.has('1')) {
   console.log(
-    [
-      count,
-      rate.toFixed(1),
-      `${(rate / base).toFixed(2)}×`,
-      run.jain.toFixed(5),
-      `${run.newcomerInService + run.newcomerDispatchedAhead} (${run.newcomerInService} + ${run.newcomerDispatchedAhead})`,
-      `${flood.newcomerInService + flood.newcomerDispatchedAhead} (${flood.newcomerInService} + ${flood.newcomerDispatchedAhead})`,
-      `${mean.toFixed(1)} / ${percentile(gaps, 99).toFixed(1)} µs`,
-    ].join(' | '),
+    `Part 1: in-process fake workers, ${BACKLOGGED.length} backlogged guilds × ${JOBS_PER_GUILD} jobs (costs ${BACKLOGGED.map((g) => `${g.cost}×`).join(', ')}, ${UNIT_MS} ms per 1×), newcomer after ${NEWCOMER_AFTER} dispatches`,
   );
+  const header = [
+    'workers',
+    'jobs/s',
+    'speed-up',
+    "Jain's index (served cost)",
+    'newcomer wait, 4 guilds backlogged (in service + dispatched ahead)',
+    'newcomer wait, 1 guild flooding',
+    'dispatch overhead per job, mean / p99',
+  ];
+  console.log(header.join(' | '));
+  let base: number | undefined;
+  for (const count of WORKER_COUNTS) {
+    const run = await fakeRun(count, UNIT_MS);
+    // Overhead with instant jobs, so nothing but the dispatch path is between two jobs on a worker.
+    const instant = await fakeRun(count, 0);
+    const flood = await fakeRun(count, UNIT_MS, [{ guild: 'flood', cost: 3 }]);
+    const gaps = instant.gapsUs.sort((a, b) => a - b);
+    const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
+    const rate = (run.jobs / run.wallMs) * 1000;
+    base ??= rate;
+    console.log(
+      [
+        count,
+        rate.toFixed(1),
+        `${(rate / base).toFixed(2)}×`,
+        run.jain.toFixed(5),
+        `${run.newcomerInService + run.newcomerDispatchedAhead} (${run.newcomerInService} + ${run.newcomerDispatchedAhead})`,
+        `${flood.newcomerInService + flood.newcomerDispatchedAhead} (${flood.newcomerInService} + ${flood.newcomerDispatchedAhead})`,
+        `${mean.toFixed(1)} / ${percentile(gaps, 99).toFixed(1)} µs`,
+      ].join(' | '),
+    );
+  }
 }
 
-console.log('\nPart 2: worker processes (fake engine, 10 steps × 10 ms, 400 kB images), JobService + store, 48 jobs from 6 guilds');
-console.log(['workers', 'jobs/s', 'speed-up', 'wall'].join(' | '));
-let processBase: number | undefined;
-for (const count of WORKER_COUNTS) {
-  const run = await processRun(count);
-  const rate = (run.jobs / run.wallMs) * 1000;
-  processBase ??= rate;
-  console.log([count, rate.toFixed(2), `${(rate / processBase).toFixed(2)}×`, `${(run.wallMs / 1000).toFixed(2)} s`].join(' | '));
+if (PARTS.has('2')) {
+  console.log('\nPart 2: worker processes (fake engine, 10 steps × 10 ms, 400 kB images), JobService + store, 48 jobs from 6 guilds');
+  console.log(['workers', 'jobs/s', 'speed-up', 'wall'].join(' | '));
+  let processBase: number | undefined;
+  for (const count of WORKER_COUNTS) {
+    const run = await processRun(count);
+    const rate = (run.jobs / run.wallMs) * 1000;
+    processBase ??= rate;
+    console.log([count, rate.toFixed(2), `${(rate / processBase).toFixed(2)}×`, `${(run.wallMs / 1000).toFixed(2)} s`].join(' | '));
+  }
+}
+
+/** Part 3: `jobs` jobs back to back on one worker process, locally or through Redis; ms per job after a warm-up. */
+async function serialRun(redisUrl: string | undefined, jobs: number): Promise<number> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'imagine-bench-remote-'));
+  const store = Store.open(dir);
+  const pool = new WorkerPool({
+    workers: [{ id: 'r0' }],
+    engine: { modelsDir: '/unused' },
+    host: { entry: fixtureWorker('ok'), env: { ...process.env, FAKE_STEP_MS: '0', FAKE_IMAGE_BYTES: '400000' } },
+  });
+  const host = redisUrl ? new RemoteWorkerHost({ redisUrl, hostId: 'bench', workers: pool.workers }) : undefined;
+  const remote = redisUrl ? new RemoteWorkers({ redisUrl }) : undefined;
+  const service = new JobService({ store, workers: remote ? [] : pool.workers });
+  remote?.on('worker', (worker) => service.addWorker(worker));
+  try {
+    await pool.start();
+    await host?.start();
+    await remote?.start();
+    service.start();
+    const one = (i: number) =>
+      new Promise<void>((resolve) => {
+        const job = service.submit(
+          { kind: 'imagine', guildId: 'g', channelId: 'c', userId: 'u', request: fakeRequest({ steps: 2, seed: i }) },
+          { maxQueuedPerUser: 100, maxQueuedPerGuild: 100, maxQueuedTotal: 1000 },
+        );
+        const listener = (done: { id: string }) => {
+          if (done.id !== job.id) return;
+          service.off('done', listener);
+          resolve();
+        };
+        service.on('done', listener);
+      });
+    for (let i = 0; i < 5; i += 1) await one(i);
+    const started = performance.now();
+    for (let i = 0; i < jobs; i += 1) await one(100 + i);
+    return (performance.now() - started) / jobs;
+  } finally {
+    await service.stop();
+    await remote?.stop();
+    await host?.stop();
+    await pool.stop();
+    store.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (PARTS.has('3')) {
+  console.log('\nPart 3: Redis on loopback (BullMQ), 1 worker process (fake engine, 2 steps × 0 ms, 400 kB image), 100 jobs back to back');
+  if (!hasRedisServer) {
+    console.log(`skipped: ${REDIS_MISSING}`);
+  } else {
+    const redis = new RedisFixture();
+    await redis.start();
+    try {
+      const local = await serialRun(undefined, 100);
+      const viaRedis = await serialRun(redis.url, 100);
+      console.log(['path', 'ms per job'].join(' | '));
+      console.log(['local (IPC)', local.toFixed(2)].join(' | '));
+      console.log(['remote (Redis)', viaRedis.toFixed(2)].join(' | '));
+      console.log(`Redis dispatch overhead per job: ${(viaRedis - local).toFixed(2)} ms (target ≤ 2 ms)`);
+    } finally {
+      await redis.dispose();
+    }
+  }
 }

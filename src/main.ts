@@ -12,12 +12,15 @@ import { isModelLoadFailure } from './queue/job-failure.js';
 import { JobService } from './queue/job-service.js';
 import { Store } from './store/store.js';
 import { WorkerPool } from './worker/worker-pool.js';
+import { RemoteWorkers } from './worker/remote-worker.js';
 
 export interface RunningApp {
   bot: ImagineBot;
   jobs: JobService;
   /** The local workers (WORKERS / EXECUTION_DEVICE_IDS); may be empty. */
   pool: WorkerPool;
+  /** The remote workers (REDIS_URL), announced by their hosts' heartbeats; undefined without Redis. */
+  remote: RemoteWorkers | undefined;
   store: Store;
   logger: Logger;
   /** Stops taking jobs, delivers what is in flight, stops the workers, disconnects, closes the store. */
@@ -71,7 +74,12 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
   // the kernel should favour the bot: each worker runs at a lower priority, set again after every (re)start.
   const workerNice = overrides.workerNice ?? WORKER_NICE;
   if (workerNice > 0) pool.on('ready', (_worker, info) => lowerPriority(info.pid, workerNice, logger));
-  const jobs = new JobService({ store, workers: pool.workers, logger: logger.child({ component: 'jobs' }) });
+  // With REDIS_URL this bot is the coordinator: its queue and store stay the source of order and record, and
+  // remote workers join the dispatcher as their hosts announce them. A lost host or Redis restart is no more the
+  // job's fault than a crash, hence one more retry.
+  const remote = env.REDIS_URL ? new RemoteWorkers({ redisUrl: env.REDIS_URL, logger: logger.child({ component: 'remote' }) }) : undefined;
+  const jobs = new JobService({ store, workers: pool.workers, logger: logger.child({ component: 'jobs' }), maxRetries: remote ? 2 : 1 });
+  remote?.on('worker', (worker) => jobs.addWorker(worker));
   // The bot reads MODELS_DIR itself, so /imagine knows every model's name, defaults and size before the worker is up;
   // it reads it again when a worker (re)starts and every minute, and sets aside a model that failed to load.
   const catalog = new ModelCatalog(env.MODELS_DIR, logger.child({ component: 'models' }));
@@ -90,8 +98,8 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     jobs,
     models: () => catalog.list(),
     brokenReason: (model) => catalog.brokenReason(model),
-    executionProvider: () => pool.executionProvider,
-    workers: () => pool.status(),
+    executionProvider: () => pool.executionProvider ?? remote?.executionProvider,
+    workers: () => [...pool.status(), ...(remote?.status() ?? [])],
     logger: logger.child({ component: 'discord' }),
     defaultModel: env.DEFAULT_MODEL,
     ...overrides,
@@ -101,13 +109,15 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     (stopping ??= (async () => {
       clearInterval(rescan);
       await jobs.stop();
+      await remote?.stop();
       await bot.stop();
       await pool.stop();
       store.close();
     })());
   try {
     // The workers load while the bot logs in; jobs wait for them in the dispatcher.
-    if (pool.size === 0) logger.warn('WORKERS=0: no local worker runs on this bot, so jobs wait in the queue');
+    if (pool.size === 0 && !remote) logger.warn('WORKERS=0: no local worker runs on this bot, so jobs wait in the queue');
+    if (pool.size === 0 && remote) logger.info('WORKERS=0: jobs run on remote workers only (npm run worker on each host)');
     const workerReady = pool.workers.map((worker) =>
       worker.start().then(
         (info) => logger.info({ workerId: worker.id, models: info.models.map((m) => m.name), provider: info.executionProvider }, 'worker ready'),
@@ -115,6 +125,8 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
       ),
     );
     await bot.start();
+    // Hosts already up are known before the restored jobs are dispatched.
+    await remote?.start();
     jobs.start();
     bot.deliverUndelivered();
     void workerReady;
@@ -122,7 +134,7 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     await stop().catch(() => undefined);
     throw error;
   }
-  return { bot, jobs, pool, store, logger, stop };
+  return { bot, jobs, pool, remote, store, logger, stop };
 }
 
 async function main(): Promise<void> {

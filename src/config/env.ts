@@ -64,6 +64,16 @@ export const EngineEnvSchema = z.object({
   ),
 });
 
+/** Remote workers (docs/scaling.md): the Redis both the bot (coordinator) and `npm run worker` hosts connect to. */
+const RedisUrl = optionalString.pipe(
+  z
+    .url({
+      protocol: /^rediss?$/,
+      error: 'REDIS_URL must be a redis:// (or rediss://) URL such as redis://127.0.0.1:6379; leave it empty to run local workers only.',
+    })
+    .optional(),
+);
+
 /**
  * Every environment key the bot reads: the engine's keys plus Discord's and the store's. Messages never include the
  * value of DISCORD_TOKEN: zod's default messages would echo it in some cases, so every check on it sets its own.
@@ -114,10 +124,34 @@ export const EnvSchema = EngineEnvSchema.extend({
       .refine((ids) => ids.length <= MAX_WORKERS, { error: `EXECUTION_DEVICE_IDS may list at most ${MAX_WORKERS} GPUs.` })
       .optional(),
   ),
+  REDIS_URL: RedisUrl,
 });
 
 export type Env = z.infer<typeof EnvSchema>;
 export type EngineEnv = z.infer<typeof EngineEnvSchema>;
+
+/**
+ * What `npm run worker` (src/worker/remote-main.ts) reads on a worker host: the engine's keys, its local workers
+ * (WORKERS / EXECUTION_DEVICE_IDS, as on the bot), the Redis to serve and a name for this host. No Discord token.
+ */
+export const RemoteWorkerEnvSchema = EngineEnvSchema.extend({
+  REDIS_URL: RedisUrl.pipe(z.string({ error: 'REDIS_URL is missing: set it to the Redis the bot uses, e.g. redis://10.0.0.5:6379.' })),
+  WORKER_ID: optionalString.pipe(
+    z
+      .string({ error: 'WORKER_ID is missing: name this worker host, e.g. WORKER_ID=gpu-box-1 (letters, digits, - and _).' })
+      .regex(/^[A-Za-z0-9_-]{1,48}$/, {
+        error: 'WORKER_ID must be 1 to 48 letters, digits, - or _ (it names Redis keys and queues), e.g. gpu-box-1.',
+      }),
+  ),
+  WORKERS: EnvSchema.shape.WORKERS,
+  EXECUTION_DEVICE_IDS: EnvSchema.shape.EXECUTION_DEVICE_IDS,
+});
+export type RemoteWorkerEnv = z.infer<typeof RemoteWorkerEnvSchema>;
+
+/** Parses a worker host's environment (`npm run worker`). */
+export function parseRemoteWorkerEnv(source: Record<string, string | undefined>): EnvResult<RemoteWorkerEnv> {
+  return parseWith(RemoteWorkerEnvSchema, source);
+}
 
 export type EnvResult<E = Env> = { ok: true; env: E } | { ok: false; issues: string[] };
 

@@ -64,7 +64,8 @@ export interface Assignment<T> {
  */
 export class Dispatcher<T extends FairQueueItem> {
   readonly #queue: FairQueue<T>;
-  readonly #workers: readonly WorkerRunner[];
+  readonly #workers: WorkerRunner[];
+  readonly #maxRetries: number;
   readonly #hooks: DispatchHooks<T>;
   /** Jobs out of the queue and not settled yet (on a worker or waiting for their retry), in dispatch order. */
   readonly #running = new Map<string, Running<T>>();
@@ -77,12 +78,27 @@ export class Dispatcher<T extends FairQueueItem> {
   #stopped = false;
   #seq = 0;
 
-  constructor(queue: FairQueue<T>, workers: readonly WorkerRunner[], hooks: DispatchHooks<T>) {
+  /**
+   * `maxRetries`: how many times a job whose worker died under it goes back to the head of the line (1 for local
+   * processes; remote workers add lost hosts and Redis restarts, which are no more the job's fault).
+   */
+  constructor(queue: FairQueue<T>, workers: readonly WorkerRunner[], hooks: DispatchHooks<T>, options: { maxRetries?: number } = {}) {
     const ids = new Set(workers.map((worker) => worker.id));
     if (ids.size !== workers.length) throw new TypeError(`Expected distinct worker ids, got ${workers.map((w) => w.id).join(', ')}`);
     this.#queue = queue;
-    this.#workers = workers;
+    this.#workers = [...workers];
     this.#hooks = hooks;
+    this.#maxRetries = options.maxRetries ?? 1;
+  }
+
+  /**
+   * Adds a worker that appeared after the start (a remote worker announced by its heartbeat). A worker that goes
+   * away stays listed, not ready: its id may come back, and a job on it fails over through `run` rejecting.
+   */
+  addWorker(worker: WorkerRunner): void {
+    if (this.#workers.some((other) => other.id === worker.id)) throw new TypeError(`Expected a new worker id, got ${worker.id}`);
+    this.#workers.push(worker);
+    this.pump();
   }
 
   /** How many workers jobs are dispatched to (ready or not). */
@@ -238,9 +254,9 @@ export class Dispatcher<T extends FairQueueItem> {
       const result = await worker.run(item.id, request, { signal: controller.signal, onProgress, watchdogMs });
       return { ok: true, result, crashes: running.crashes, workerId: worker.id };
     } catch (error) {
-      // Retry once, and only when the worker died under the job: the job may not be at fault (another process
+      // Retry (once by default), and only when the worker died under the job: the job may not be at fault (another process
       // took the memory). A second crash, a hang or a protocol error is not retried.
-      if (error instanceof WorkerCrashedError && running.crashes === 0 && reason() === undefined && !this.#stopped) {
+      if (error instanceof WorkerCrashedError && running.crashes < this.#maxRetries && reason() === undefined && !this.#stopped) {
         running.crashes += 1;
         running.crashed = true;
         this.#hooks.retry?.(item, error, worker.id);

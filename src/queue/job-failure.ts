@@ -75,8 +75,8 @@ export function toJobFailure(error: unknown, model?: string): JobFailure {
     return {
       name: error.name,
       message:
-        'The image worker crashed twice while making this image, so it was stopped. A smaller size, fewer ' +
-        'images or fewer steps may fit in memory.',
+        'The image worker crashed (or went away) on every try while making this image, so it was stopped. A smaller ' +
+        'size, fewer images or fewer steps may fit in memory; if it keeps happening, ask the bot owner to check the workers.',
       userFacing: true,
       ref,
     };

@@ -38,6 +38,8 @@ export interface JobServiceOptions {
   rateSmoothing?: number;
   /** Clock, for ETAs. @default Date.now */
   now?: () => number;
+  /** How often a job whose worker died or went away under it runs again elsewhere before it fails. @default 1 */
+  maxRetries?: number;
 }
 
 const DEFAULT_LIMITS: QueueLimits = { maxQueuedPerUser: 3, maxQueuedPerGuild: 20, maxQueuedTotal: 200 };
@@ -66,6 +68,8 @@ export class JobService extends EventEmitter<JobEvents> {
   #stopping = false;
   /** Settlements in progress (writing images, committing), awaited by `stop`. */
   readonly #settling = new Set<Promise<void>>();
+  /** Jobs moved off a worker that died or went away, with the note their result carries. */
+  readonly #moved = new Map<string, string>();
 
   constructor(options: JobServiceOptions) {
     super();
@@ -83,10 +87,17 @@ export class JobService extends EventEmitter<JobEvents> {
         this.#logger?.warn({ jobId: job.id, workerId, err: error }, 'worker crashed under a job; retrying it once, on the next idle worker');
         this.#store.jobs.markRunning(job.id, this.#now());
         job.attempts += 1;
+        // The user sees why the image took longer (and that nothing needs doing).
+        this.#moved.set(job.id, `Worker ${workerId} went away while making this image, so it was moved to another worker and made again.`);
       },
       resume: (job, workerId) => this.#logger?.info({ jobId: job.id, workerId }, 'retrying a job after a worker crash'),
       model: (job) => job.request.model,
-    });
+    }, { maxRetries: options.maxRetries });
+  }
+
+  /** Adds a worker that appeared after the start (a remote worker, announced by its heartbeat). */
+  addWorker(worker: WorkerRunner): void {
+    this.#dispatcher.addWorker(worker);
   }
 
   /**
@@ -339,6 +350,9 @@ export class JobService extends EventEmitter<JobEvents> {
   async #onSettled(job: Job, outcome: DispatchOutcome): Promise<void> {
     const cancelledBy = this.#cancelRequests.get(job.id);
     this.#cancelRequests.delete(job.id);
+    const moved = this.#moved.get(job.id);
+    this.#moved.delete(job.id);
+    if (outcome.ok && moved) outcome = { ...outcome, result: { ...outcome.result, warnings: [moved, ...outcome.result.warnings] } };
     if (outcome.ok) {
       await this.#complete(job, outcome.result);
       return;

@@ -48,6 +48,8 @@ export interface WorkerStatus {
   models: readonly string[];
   /** The GPU its engine uses, where that means something. */
   deviceId?: number;
+  /** The machine a remote worker runs on (`npm run worker`); undefined for this bot's own workers. */
+  host?: string;
 }
 
 /** A plain runner as the only worker of a pool (`w0`), for callers that have one runner and no pool. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { engineOptionsFromEnv, localWorkersFromEnv, parseEngineEnv, parseEnv } from '../../src/config/env.js';
+import { engineOptionsFromEnv, localWorkersFromEnv, parseEngineEnv, parseEnv, parseRemoteWorkerEnv } from '../../src/config/env.js';
 
 // Shaped like a bot token, but made up.
 const TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4.GabCdE.abcdefghijklmnopqrstuvwxyz0123456789AB';
@@ -192,5 +192,26 @@ describe('parseEngineEnv', () => {
       ok: false,
       issues: ['EXECUTION_PROVIDER_FALLBACK must be cpu (fall back to the CPU) or none (fail fast).'],
     });
+  });
+});
+
+describe('remote workers (REDIS_URL)', () => {
+  it('makes the bot a coordinator only when REDIS_URL is set, and refuses a URL that is not redis://', () => {
+    const plain = parseEnv({ DISCORD_TOKEN: TOKEN });
+    expect(plain.ok && plain.env.REDIS_URL).toBeUndefined();
+    expect(parseEnv({ DISCORD_TOKEN: TOKEN, REDIS_URL: ' redis://10.0.0.5:6379 ' })).toMatchObject({ ok: true, env: { REDIS_URL: 'redis://10.0.0.5:6379' } });
+    const bad = parseEnv({ DISCORD_TOKEN: TOKEN, REDIS_URL: 'http://10.0.0.5:6379' });
+    expect(bad).toEqual({ ok: false, issues: [expect.stringMatching(/^REDIS_URL must be a redis:\/\/ .*URL such as redis:\/\/127\.0\.0\.1:6379/)] });
+  });
+
+  it('a worker host needs REDIS_URL and WORKER_ID, no Discord token, and says how to set them', () => {
+    expect(parseRemoteWorkerEnv({ REDIS_URL: 'redis://r:6379', WORKER_ID: 'gpu-box-1', EXECUTION_DEVICE_IDS: '0,1' })).toMatchObject({
+      ok: true,
+      env: { REDIS_URL: 'redis://r:6379', WORKER_ID: 'gpu-box-1', EXECUTION_DEVICE_IDS: [0, 1], WORKERS: 1 },
+    });
+    const missing = parseRemoteWorkerEnv({});
+    expect(missing.ok).toBe(false);
+    expect(!missing.ok && missing.issues).toEqual([expect.stringContaining('REDIS_URL is missing'), expect.stringContaining('WORKER_ID is missing')]);
+    expect(parseRemoteWorkerEnv({ REDIS_URL: 'redis://r', WORKER_ID: 'a:b' })).toEqual({ ok: false, issues: [expect.stringContaining('WORKER_ID must be 1 to 48 letters')] });
   });
 });

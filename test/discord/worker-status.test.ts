@@ -43,6 +43,8 @@ describe('worker status lines', () => {
     // Past four workers, ids and states only.
     const sixteen = Array.from({ length: 16 }, (_, i) => ({ id: `gpu${i}`, state: 'busy' as const, jobId: 'j', models: Array.from({ length: 8 }, (_, m) => `a-long-model-name-${m}`) }));
     expect(workersLine(sixteen)).toBe(`Workers: ${sixteen.map((w) => `\`${w.id}\` busy`).join(' · ')}`);
+    // A remote worker (REDIS_URL) names its machine.
+    expect(workersLine([{ id: 'box1', state: 'idle', jobId: undefined, models: ['anime'], host: 'gpu_box' }])).toBe('Workers: `box1` on `gpu_box` idle (anime)');
     expect(statusLine('cuda', ['anime', 'photo'], 'anime', workers)).toBe(
       '_Status: images run on **cuda** with 3 workers, 2 ready, the others starting; models: anime (default), photo._',
     );

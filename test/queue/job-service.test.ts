@@ -270,7 +270,7 @@ describe('JobService', () => {
     (await runner.next()).reject(new WorkerCrashedError('exit', 137, null));
     const [failedJob, error] = (await failed) as [Job, Error];
     expect(error).toBeInstanceOf(WorkerCrashedError);
-    expect(failedJob.error).toMatchObject({ userFacing: true, message: expect.stringContaining('crashed twice') });
+    expect(failedJob.error).toMatchObject({ userFacing: true, message: expect.stringContaining('on every try') });
     expect(store.jobs.get(job.id)).toMatchObject({ state: 'failed', error: { name: 'WorkerCrashedError', userFacing: true } });
     expect((await runner.next()).jobId).toBe(next.id);
   });

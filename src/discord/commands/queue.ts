@@ -29,7 +29,10 @@ export function workersLine(workers: readonly WorkerStatus[]): string {
     const names = withModels ? worker.models.slice(0, MODELS_SHOWN).map(escapeMarkdown) : [];
     if (withModels && worker.models.length > MODELS_SHOWN) names.push(`+${worker.models.length - MODELS_SHOWN}`);
     const models = names.length > 0 ? ` (${names.join(', ')})` : '';
-    return `\`${worker.id}\` ${worker.state}${models}`;
+    // Remote workers (REDIS_URL) say which machine they are on, so an operator knows where to look.
+    // In a code span like the id: host names are full of `-` and `_`, which escaping would litter with backslashes.
+    const host = worker.host ? ` on \`${worker.host.replaceAll('`', '')}\`` : '';
+    return `\`${worker.id}\`${host} ${worker.state}${models}`;
   });
   return `Workers: ${described.join(' · ')}`;
 }
