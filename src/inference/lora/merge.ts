@@ -1,0 +1,175 @@
+/**
+ * Merges LoRA deltas into an ONNX graph's weights in memory (reference: next-capabilities.md §2, onnx-web's
+ * blend_loras): ΔW = weight · alpha/rank · up @ down, summed over LoRAs, in float32, then added to the initializer
+ * and cast back to its dtype. Weights are found by node name: a Linear exports as a MatMul whose weight is an
+ * anonymous initializer stored TRANSPOSED ([in, out]), named through `/…/attn1/to_q/MatMul`; Conv and Gemm weights
+ * keep their PyTorch names and layout. The model's bytes are a fresh copy read from disk, patched in place (same
+ * length, no protobuf re-encode); external weights are read into buffers handed to onnxruntime as `externalData`.
+ * Nothing is written to disk.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Identifiers, UserError } from '../../errors.js';
+import { toFloat16Bits } from '../model/float16.js';
+import { externalDataFiles, scanGraph, type GraphScan, type InitializerLocation } from '../model/onnx-initializers.js';
+import { normalise } from './lora-keys.js';
+import type { LoraModule } from './lora-file.js';
+
+/** Ops that ORT/Olive fusion leaves in place of the per-projection MatMuls a LoRA patches. */
+const FUSED_OPS = new Set(['MultiHeadAttention', 'Attention', 'PackedAttention', 'PackedMultiHeadAttention', 'GroupQueryAttention']);
+
+export interface WeightTarget {
+  init: InitializerLocation;
+  /** A MatMul's weight is [in, out]: add ΔWᵀ. */
+  transposed: boolean;
+}
+
+export interface LoadedGraph {
+  file: string;
+  bytes: Uint8Array;
+  scan: GraphScan;
+  /** Normalised module path → its weight. */
+  index: Map<string, WeightTarget>;
+  fusedOps: string[];
+}
+
+export async function loadGraph(file: string): Promise<LoadedGraph> {
+  // readFile returns a new buffer: patching it never touches the file or another session's bytes.
+  const bytes = new Uint8Array(await readFile(file));
+  const scan = scanGraph(bytes, file);
+  return { file, bytes, scan, index: moduleIndex(scan), fusedOps: [...new Set(scan.nodes.filter((n) => FUSED_OPS.has(n.op)).map((n) => n.op))] };
+}
+
+/** Module path → weight, from node names (`/a/b.0/c/MatMul` → `a_b_0_c`) first, then initializer names (`a.b.weight`). */
+export function moduleIndex(scan: GraphScan): Map<string, WeightTarget> {
+  const index = new Map<string, WeightTarget>();
+  for (const node of scan.nodes) {
+    if (node.op !== 'MatMul' && node.op !== 'Conv' && node.op !== 'Gemm') continue;
+    const segments = node.name.split('/').filter(Boolean);
+    if (segments.length < 2) continue;
+    const weight = node.op === 'MatMul' ? node.inputs.find((i) => scan.initializers.has(i)) : node.inputs[1];
+    const init = weight === undefined ? undefined : scan.initializers.get(weight);
+    if (!init) continue;
+    const module = normalise(segments.slice(0, -1).join('/'));
+    if (!index.has(module)) index.set(module, { init, transposed: node.op === 'MatMul' });
+  }
+  for (const init of scan.initializers.values()) {
+    if (!init.name.endsWith('.weight') || init.dims.length < 2) continue;
+    const module = normalise(init.name.slice(0, -'.weight'.length));
+    if (!index.has(module)) index.set(module, { init, transposed: false });
+  }
+  return index;
+}
+
+export interface ScaledModule {
+  module: LoraModule;
+  /** weight · alpha / rank. */
+  scale: number;
+  /** The LoRA file, for errors. */
+  file: string;
+}
+
+/** Adds scale · up @ down to `delta`, laid out as the initializer is (transposed for a MatMul). */
+export function accumulateDelta(delta: Float32Array, target: WeightTarget, item: ScaledModule, graphFile: string): void {
+  const { down, up } = item.module;
+  const rank = down.shape[0];
+  const out = up.shape[0];
+  const k = down.data.length / rank;
+  const dims = target.init.dims;
+  const fits = target.transposed ? dims.length === 2 && dims[0] === k && dims[1] === out : dims[0] === out && dims.slice(1).reduce((a, b) => a * b, 1) === k;
+  if (!fits) {
+    throw new UserError(
+      Identifiers.InvalidArgument,
+      `LoRA ${item.file}: module "${item.module.module}" gives a [${out}, ${k}] delta but ${graphFile} has "${target.init.name}" [${dims.join(', ')}]; the LoRA is for a different model architecture`,
+    );
+  }
+  const row = new Float32Array(k);
+  const upData = up.data;
+  const downData = down.data;
+  for (let o = 0; o < out; o++) {
+    row.fill(0);
+    for (let r = 0; r < rank; r++) {
+      const a = item.scale * upData[o * rank + r];
+      if (a === 0) continue;
+      const off = r * k;
+      for (let j = 0; j < k; j++) row[j] += a * downData[off + j];
+    }
+    if (target.transposed) for (let j = 0; j < k; j++) delta[j * out + o] += row[j];
+    else {
+      const base = o * k;
+      for (let j = 0; j < k; j++) delta[base + j] += row[j];
+    }
+  }
+}
+
+let halfTable: Float32Array | undefined;
+/** float16 bits → float32 by table: patching visits tens of millions of weights. */
+function halfToFloat(): Float32Array {
+  if (halfTable) return halfTable;
+  halfTable = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >>> 10) & 0x1f;
+    const mant = h & 0x3ff;
+    halfTable[h] = exp === 0 ? sign * mant * 2 ** -24 : exp === 0x1f ? (mant ? Number.NaN : sign * Number.POSITIVE_INFINITY) : sign * (1 + mant / 1024) * 2 ** (exp - 15);
+  }
+  return halfTable;
+}
+
+/** Adds `delta` to the element bytes `bytes[start, start + n·size)` in place. */
+function addInto(bytes: Uint8Array, start: number, dtype: 'float32' | 'float16', delta: Float32Array): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + start, delta.length * (dtype === 'float32' ? 4 : 2));
+  if (dtype === 'float32') {
+    for (let i = 0; i < delta.length; i++) view.setFloat32(i * 4, view.getFloat32(i * 4, true) + delta[i], true);
+    return;
+  }
+  const table = halfToFloat();
+  for (let i = 0; i < delta.length; i++) {
+    if (delta[i] === 0) continue;
+    view.setUint16(i * 2, toFloat16Bits(table[view.getUint16(i * 2, true)] + delta[i]), true);
+  }
+}
+
+export interface PatchedGraph {
+  bytes: Uint8Array;
+  externalData?: { path: string; data: Uint8Array }[];
+  /** Initializers changed. */
+  patched: number;
+  /** Bytes held for this graph (model bytes and external buffers). */
+  heldBytes: number;
+}
+
+/**
+ * Applies every item to the graph: one float32 delta per initializer (so several LoRAs on one layer round once),
+ * then the addition in the initializer's dtype. `graph.bytes` is patched in place: load a fresh graph per set.
+ */
+export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarget; item: ScaledModule }[]): Promise<PatchedGraph> {
+  const deltas = new Map<string, { target: WeightTarget; delta: Float32Array }>();
+  for (const { target, item } of items) {
+    let d = deltas.get(target.init.name);
+    if (!d) {
+      d = { target, delta: new Float32Array(target.init.dims.reduce((a, b) => a * b, 1)) };
+      deltas.set(target.init.name, d);
+    }
+    accumulateDelta(d.delta, target, item, graph.file);
+  }
+  const externalFiles = externalDataFiles(graph.bytes, graph.file);
+  const external = new Map<string, Uint8Array>();
+  // Loaded from bytes, onnxruntime cannot find the model's external files itself: every one is handed over.
+  for (const location of externalFiles) external.set(location, new Uint8Array(await readFile(path.resolve(path.dirname(graph.file), location))));
+  for (const { target, delta } of deltas.values()) {
+    const { init } = target;
+    if (init.inline) addInto(graph.bytes, init.inline.start, init.dtype, delta);
+    else if (init.external) {
+      const data = external.get(init.external.location)!;
+      addInto(data, init.external.offset, init.dtype, delta);
+    }
+  }
+  const externalData = [...external].map(([p, data]) => ({ path: p, data }));
+  return {
+    bytes: graph.bytes,
+    ...(externalData.length ? { externalData } : {}),
+    patched: deltas.size,
+    heldBytes: graph.bytes.byteLength + externalData.reduce((n, e) => n + e.data.byteLength, 0),
+  };
+}
