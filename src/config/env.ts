@@ -33,6 +33,7 @@ const booleanFlag = z
 export const EngineEnvSchema = z.object({
   MODELS_DIR: optionalString.pipe(z.string().default('./models')),
   EMBEDDINGS_DIR: optionalString.pipe(z.string().default('./embeddings')),
+  LORAS_DIR: optionalString.pipe(z.string().default('./loras')),
   DEFAULT_MODEL: optionalString,
   EXECUTION_PROVIDER: optionalString.pipe(
     z
@@ -134,6 +135,7 @@ export function engineOptionsFromEnv(env: EngineEnv): EngineOptions {
   return {
     modelsDir: env.MODELS_DIR,
     embeddingsDir: env.EMBEDDINGS_DIR,
+    lorasDir: env.LORAS_DIR,
     executionProvider: env.EXECUTION_PROVIDER,
     deviceId: env.EXECUTION_DEVICE_ID,
     threads: env.CPU_THREADS,

@@ -43,6 +43,8 @@ export interface ImageParameters {
   clipSkip?: number;
   /** Textual-inversion embeddings the prompts used, written as A1111's `TI hashes` so sites can link them. */
   embeddings?: { name: string; hash: string }[];
+  /** LoRAs the prompt applied, written as A1111's `Lora hashes` (networks.py: `alias: shorthash`, ":" and "," taken out of names). */
+  loras?: { name: string; hash: string }[];
 }
 
 /**
@@ -89,6 +91,8 @@ export function formatParameters(p: ImageParameters): string {
   }
   if (p.clipSkip !== undefined && p.clipSkip > 1) fields.push(['Clip skip', String(p.clipSkip)]);
   if (p.embeddings?.length) fields.push(['TI hashes', quote(formatTiHashes(p.embeddings))]);
+  // Same `name: hash, …` form as TI hashes; A1111 always quotes it.
+  if (p.loras?.length) fields.push(['Lora hashes', JSON.stringify(formatTiHashes(p.loras))]);
   if (p.upscale !== undefined) fields.push(['Upscale', round(p.upscale)]);
   if (p.maskBlur !== undefined) fields.push(['Mask blur', String(p.maskBlur)]);
   if (p.maskedContent !== undefined) fields.push(['Masked content', quote(p.maskedContent)]);
@@ -173,5 +177,6 @@ export function parseParameters(text: string): ImageParameters {
     maskBlur: num('Mask blur', false),
     clipSkip: num('Clip skip', false),
     embeddings: f.has('TI hashes') ? parseTiHashes(f.get('TI hashes')!) : undefined,
+    loras: f.has('Lora hashes') ? parseTiHashes(f.get('Lora hashes')!) : undefined,
   };
 }

@@ -78,6 +78,7 @@ export async function runPipeline(
     cfg: req.cfg,
     model: model.folder.name,
     clipSkip: req.clipSkip,
+    ...(model.loras?.length ? { loras: model.loras } : {}),
   };
 
   if (mode.kind === 'upscale') {
