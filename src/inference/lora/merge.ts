@@ -83,21 +83,33 @@ export function accumulateDelta(delta: Float32Array, target: WeightTarget, item:
       `LoRA ${item.file}: module "${item.module.module}" gives a [${out}, ${k}] delta but ${graphFile} has "${target.init.name}" [${dims.join(', ')}]; the LoRA is for a different model architecture`,
     );
   }
-  const row = new Float32Array(k);
-  const upData = up.data;
-  const downData = down.data;
-  for (let o = 0; o < out; o++) {
-    row.fill(0);
-    for (let r = 0; r < rank; r++) {
-      const a = item.scale * upData[o * rank + r];
-      if (a === 0) continue;
-      const off = r * k;
-      for (let j = 0; j < k; j++) row[j] += a * downData[off + j];
+  // ΔW[o][j] = Σ_r (s·up[o,r]) · down[r,j], as dot products of two contiguous rank-long rows (up and downᵀ), so
+  // each delta element is written once; the loop order follows the initializer's layout.
+  const upS = new Float32Array(out * rank);
+  for (let i = 0; i < upS.length; i++) upS[i] = item.scale * up.data[i];
+  const downT = new Float32Array(k * rank);
+  for (let r = 0; r < rank; r++) for (let j = 0; j < k; j++) downT[j * rank + r] = down.data[r * k + j];
+  if (target.transposed) {
+    for (let j = 0; j < k; j++) {
+      const dj = j * rank;
+      const base = j * out;
+      for (let o = 0; o < out; o++) {
+        const uo = o * rank;
+        let acc = 0;
+        for (let r = 0; r < rank; r++) acc += upS[uo + r] * downT[dj + r];
+        delta[base + o] += acc;
+      }
     }
-    if (target.transposed) for (let j = 0; j < k; j++) delta[j * out + o] += row[j];
-    else {
-      const base = o * k;
-      for (let j = 0; j < k; j++) delta[base + j] += row[j];
+    return;
+  }
+  for (let o = 0; o < out; o++) {
+    const uo = o * rank;
+    const base = o * k;
+    for (let j = 0; j < k; j++) {
+      const dj = j * rank;
+      let acc = 0;
+      for (let r = 0; r < rank; r++) acc += upS[uo + r] * downT[dj + r];
+      delta[base + j] += acc;
     }
   }
 }
@@ -118,16 +130,18 @@ function halfToFloat(): Float32Array {
 
 /** Adds `delta` to the element bytes `bytes[start, start + n·size)` in place. */
 function addInto(bytes: Uint8Array, start: number, dtype: 'float32' | 'float16', delta: Float32Array): void {
-  const view = new DataView(bytes.buffer, bytes.byteOffset + start, delta.length * (dtype === 'float32' ? 4 : 2));
+  const size = dtype === 'float32' ? 4 : 2;
+  // The bytes may sit at any offset in the protobuf: work on an aligned copy, then copy it back.
+  const aligned = bytes.slice(start, start + delta.length * size);
   if (dtype === 'float32') {
-    for (let i = 0; i < delta.length; i++) view.setFloat32(i * 4, view.getFloat32(i * 4, true) + delta[i], true);
-    return;
+    const w = new Float32Array(aligned.buffer);
+    for (let i = 0; i < delta.length; i++) w[i] += delta[i];
+  } else {
+    const table = halfToFloat();
+    const w = new Uint16Array(aligned.buffer);
+    for (let i = 0; i < delta.length; i++) if (delta[i] !== 0) w[i] = toFloat16Bits(table[w[i]] + delta[i]);
   }
-  const table = halfToFloat();
-  for (let i = 0; i < delta.length; i++) {
-    if (delta[i] === 0) continue;
-    view.setUint16(i * 2, toFloat16Bits(table[view.getUint16(i * 2, true)] + delta[i]), true);
-  }
+  bytes.set(aligned, start);
 }
 
 export interface PatchedGraph {
