@@ -16,6 +16,8 @@ export const BOUNDS = {
   previewEvery: { min: 1, max: 50 },
   allowedChannels: 25,
   bannedWords: 100,
+  loras: 100,
+  loraNameChars: 100,
   bannedWordChars: 50,
 } as const;
 
@@ -81,6 +83,17 @@ export const GuildSettingsSchema = z
       })
       .strict()
       .default({ enabled: true, everySteps: 2 }),
+    /**
+     * Which installed LoRAs `<lora:name:weight>` may use here: all of them, none, or the names listed (`/config
+     * loras`). @default { mode: 'all', allowed: [] }
+     */
+    loras: z
+      .object({
+        mode: z.enum(['all', 'none', 'list']).default('all'),
+        allowed: z.array(z.string().trim().min(1).max(BOUNDS.loraNameChars)).max(BOUNDS.loras).default([]),
+      })
+      .strict()
+      .default({ mode: 'all', allowed: [] }),
   })
   .strict()
   .superRefine((settings, ctx) => {

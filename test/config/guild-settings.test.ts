@@ -9,6 +9,7 @@ describe('GuildSettingsSchema', () => {
       allowedChannels: [],
       bannedWords: [],
       preview: { enabled: true, everySteps: 2 },
+      loras: { mode: 'all', allowed: [] },
     });
   });
 

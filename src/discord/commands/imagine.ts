@@ -56,7 +56,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
           count: o.getInteger(IMAGINE_OPTIONS.count) ?? undefined,
           model: o.getString(IMAGINE_OPTIONS.model) ?? undefined,
         },
-        { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel },
+        { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const submitted = submitJob(context, interaction, settings, {
