@@ -1,9 +1,20 @@
 import type { GenerateRequest } from '../protocol/generate-request.js';
+import { loraSetKey, parseLoraTags } from '../protocol/lora-tags.js';
 
 /**
- * The unit of fairness and of ETAs: steps × pixels × images, the work a UNet does. Upscale and variation jobs
- * are priced the same way from their request. Always positive, so the queue can divide by it.
+ * What a job with `<lora:…>` tags adds for merging its LoRA set, in the same unit: about 4 steps at 512×512 per LoRA.
+ * An estimate (docs/loras.md): merging a rank-16 SD 1.5 LoRA takes a few seconds of CPU, about 4 CPU steps of
+ * SD 1.5 at 512×512; the queue cannot know whether the worker still holds the set merged (then it costs nothing),
+ * so every LoRA job is charged, which errs toward fairness for the jobs without.
  */
-export function jobCost(request: Pick<GenerateRequest, 'steps' | 'width' | 'height' | 'count'>): number {
-  return Math.max(1, request.steps) * Math.max(1, request.width * request.height) * Math.max(1, request.count);
+export const LORA_MERGE_COST = 4 * 512 * 512;
+
+/**
+ * The unit of fairness and of ETAs: steps × pixels × images, the work a UNet does, plus the LoRA merge. Upscale
+ * and variation jobs are priced the same way from their request. Always positive, so the queue can divide by it.
+ */
+export function jobCost(request: Pick<GenerateRequest, 'steps' | 'width' | 'height' | 'count'> & Partial<Pick<GenerateRequest, 'prompt'>>): number {
+  const unet = Math.max(1, request.steps) * Math.max(1, request.width * request.height) * Math.max(1, request.count);
+  const loras = request.prompt ? loraSetKey(parseLoraTags(request.prompt)) : '';
+  return unet + (loras ? loras.split(',').length * LORA_MERGE_COST : 0);
 }

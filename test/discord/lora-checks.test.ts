@@ -35,3 +35,13 @@ describe('LoRA tags before queueing', () => {
     expect(parseImagineOptions({ prompt: 'a cat <lora:ink:0.5>' }, { settings: all, models, loras: installed }).ok).toBe(true);
   });
 });
+
+describe('/help topic:loras', () => {
+  it('lists the LoRAs this server allows, with trigger words', async () => {
+    const { lorasHelp } = await import('../../src/discord/commands/help.js');
+    const loras = [{ name: 'style', triggerWords: ['inkpunk', 'bold lines'], baseModel: 'sd_v1' }, { name: 'secret', triggerWords: [] }];
+    expect(lorasHelp(loras, listed)).toBe('**LoRAs** — add `<lora:name:0.8>` to a prompt (weight 1 when left out); trigger words call up their subject or style:\n`style` — inkpunk, bold lines _(sd v1)_');
+    expect(lorasHelp(loras, none)).toMatch(/allows none of the installed LoRAs/);
+    expect(lorasHelp([], all)).toMatch(/No LoRA is installed/);
+  });
+});
