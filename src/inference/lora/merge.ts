@@ -115,32 +115,35 @@ function halfToFloat(): Float32Array {
   return halfTable;
 }
 
+const one = new Float32Array(1);
+const oneBits = new Uint32Array(one.buffer);
+
 /** Adds `delta` to the element bytes `bytes[start, start + n·size)` in place. */
 function addInto(bytes: Uint8Array, start: number, dtype: 'float32' | 'float16', delta: Float32Array): void {
   const size = dtype === 'float32' ? 4 : 2;
-  // The bytes may sit at any offset in the protobuf: work on an aligned copy, then copy it back.
-  const aligned = bytes.slice(start, start + delta.length * size);
+  // The bytes may sit at any offset in the protobuf: in place when aligned, else on an aligned copy copied back.
+  const at = bytes.byteOffset + start;
+  const inPlace = at % size === 0;
+  const aligned = inPlace ? new Uint8Array(bytes.buffer, at, delta.length * size) : bytes.slice(start, start + delta.length * size);
   if (dtype === 'float32') {
-    const w = new Float32Array(aligned.buffer);
+    const w = new Float32Array(aligned.buffer, aligned.byteOffset, delta.length);
     for (let i = 0; i < delta.length; i++) w[i] += delta[i];
   } else {
     const table = halfToFloat();
-    const w = new Uint16Array(aligned.buffer);
-    // Sums go through a float32 buffer whose bits are rounded to half in bulk: normal halves by integer
-    // arithmetic (round to nearest even), the rare rest (subnormal, overflow, NaN) by toFloat16Bits.
-    const sum = new Float32Array(delta.length);
-    const bits = new Uint32Array(sum.buffer);
-    for (let i = 0; i < delta.length; i++) sum[i] = table[w[i]] + delta[i];
+    const w = new Uint16Array(aligned.buffer, aligned.byteOffset, delta.length);
+    // Each sum is rounded to half by integer arithmetic on its float32 bits (round to nearest even) for normal
+    // halves, by toFloat16Bits for the rare rest (subnormal, overflow, NaN): no per-weight call or allocation.
     for (let i = 0; i < delta.length; i++) {
       if (delta[i] === 0) continue;
-      const x = bits[i];
+      one[0] = table[w[i]] + delta[i];
+      const x = oneBits[0];
       const abs = x & 0x7fffffff;
       // 0x38800000 = 2^-14 (smallest normal half); 0x477fefff rounds to at most 65504 (largest half).
       if (abs >= 0x38800000 && abs <= 0x477fefff) w[i] = ((x >>> 16) & 0x8000) | ((abs - 0x38000000 + 0xfff + ((abs >>> 13) & 1)) >>> 13);
-      else w[i] = toFloat16Bits(sum[i]);
+      else w[i] = toFloat16Bits(one[0]);
     }
   }
-  bytes.set(aligned, start);
+  if (!inPlace) bytes.set(aligned, start);
 }
 
 export interface PatchedGraph {
