@@ -24,9 +24,9 @@ const { onnx } = onnxProto;
 
 /** SD 1.5's transformer blocks: [module prefix, width]. */
 const blocks: [string, number][] = [];
-[320, 640, 1280].forEach((w, b) => [0, 1].forEach((a) => blocks.push([`down_blocks.${b}.attentions.${a}`, w])));
+for (const [b, w] of [320, 640, 1280].entries()) for (const a of [0, 1]) blocks.push([`down_blocks.${b}.attentions.${a}`, w]);
 blocks.push(['mid_block.attentions.0', 1280]);
-[1280, 640, 320].forEach((w, b) => [0, 1, 2].forEach((a) => blocks.push([`up_blocks.${b + 1}.attentions.${a}`, w])));
+for (const [b, w] of [1280, 640, 320].entries()) for (const a of [0, 1, 2]) blocks.push([`up_blocks.${b + 1}.attentions.${a}`, w]);
 
 /** [module path, in, out] of every Linear the LoRA targets. */
 const linears: [string, number, number][] = [];

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { Identifiers, UserError } from '../../errors.js';
 import type { ModelFamily } from '../../model-folder/model-manifest.js';
-import { SafetensorsFile, type Tensor } from '../weights/safetensors.js';
+import type { SafetensorsFile, Tensor } from '../weights/safetensors.js';
 import { parseLoraKey, type LoraGraph } from './lora-keys.js';
 
 export interface LoraModule {

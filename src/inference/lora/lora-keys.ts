@@ -27,6 +27,14 @@ const PARTS: [RegExp, ParsedKey['part']][] = [
   [/\.dora_scale$/, 'dora'],
 ];
 
+/** Where a tensor name says its module lives; the last group is the module path. */
+const PREFIXES: [RegExp, LoraGraph | ((m: RegExpExecArray) => LoraGraph)][] = [
+  [/^lora_unet_(.+)$/, 'unet'],
+  [/^lora_te([12]?)_(.+)$/, (m) => (m[1] === '2' ? 'te2' : 'te1')],
+  [/^(?:base_model\.model\.)?unet\.(.+)$/, 'unet'],
+  [/^text_encoder(_2)?\.(.+)$/, (m) => (m[1] ? 'te2' : 'te1')],
+];
+
 export const normalise = (path: string) => path.replace(/[./]/g, '_');
 
 /** Parses one tensor name; undefined for names that are no LoRA tensor (e.g. kohya's `lora_te_…` bias diffs handled as 'other'). */
@@ -41,14 +49,11 @@ export function parseLoraKey(key: string): ParsedKey | undefined {
       break;
     }
   }
-  let graph: LoraGraph;
-  let module: string;
-  let m: RegExpExecArray | null;
-  if ((m = /^lora_unet_(.+)$/.exec(base))) [graph, module] = ['unet', m[1]];
-  else if ((m = /^lora_te([12]?)_(.+)$/.exec(base))) [graph, module] = [m[1] === '2' ? 'te2' : 'te1', m[2]];
-  else if ((m = /^(?:base_model\.model\.)?unet\.(.+)$/.exec(base))) [graph, module] = ['unet', m[1]];
-  else if ((m = /^text_encoder(_2)?\.(.+)$/.exec(base))) [graph, module] = [m[1] ? 'te2' : 'te1', m[2]];
-  else return undefined;
+  const prefix = PREFIXES.map(([re, graph]) => [re.exec(base), graph] as const).find(([m]) => m !== null);
+  if (!prefix) return undefined;
+  const [match, which] = prefix;
+  const graph: LoraGraph = typeof which === 'function' ? which(match!) : which;
+  let module = match![match!.length - 1];
   // Old diffusers attention processors: `….attn1.processor.to_q_lora.down.weight` is the LoRA of `….attn1.to_q`.
   module = module.replace(/\.processor\.(to_[qkv])_lora$/, '.$1').replace(/\.processor\.to_out_lora$/, '.to_out.0');
   module = normalise(module);
@@ -76,11 +81,11 @@ function resnetPart(rest: string): string {
  * module goes unmatched and is reported rather than guessed.
  */
 export function sgmToDiffusers(module: string): string | undefined {
-  let m: RegExpExecArray | null;
-  if ((m = /^input_blocks_(\d+)_(\d+)_(.+)$/.exec(module))) {
-    const i = Number(m[1]);
-    const sub = Number(m[2]);
-    const rest = m[3];
+  const input = /^input_blocks_(\d+)_(\d+)_(.+)$/.exec(module);
+  if (input) {
+    const i = Number(input[1]);
+    const sub = Number(input[2]);
+    const rest = input[3];
     if (i === 0) return undefined;
     const block = Math.floor((i - 1) / 3);
     const layer = (i - 1) % 3;
@@ -89,16 +94,18 @@ export function sgmToDiffusers(module: string): string | undefined {
     if (sub === 1) return `down_blocks_${block}_attentions_${layer}_${rest}`;
     return undefined;
   }
-  if ((m = /^input_blocks_0_0$/.exec(module))) return 'conv_in';
-  if ((m = /^middle_block_(\d)_(.+)$/.exec(module))) {
-    const sub = Number(m[1]);
-    if (sub === 1) return `mid_block_attentions_0_${m[2]}`;
-    return `mid_block_resnets_${sub === 0 ? 0 : 1}_${resnetPart(m[2])}`;
+  if (module === 'input_blocks_0_0') return 'conv_in';
+  const middle = /^middle_block_(\d)_(.+)$/.exec(module);
+  if (middle) {
+    const sub = Number(middle[1]);
+    if (sub === 1) return `mid_block_attentions_0_${middle[2]}`;
+    return `mid_block_resnets_${sub === 0 ? 0 : 1}_${resnetPart(middle[2])}`;
   }
-  if ((m = /^output_blocks_(\d+)_(\d+)_(.+)$/.exec(module))) {
-    const i = Number(m[1]);
-    const sub = Number(m[2]);
-    const rest = m[3];
+  const output = /^output_blocks_(\d+)_(\d+)_(.+)$/.exec(module);
+  if (output) {
+    const i = Number(output[1]);
+    const sub = Number(output[2]);
+    const rest = output[3];
     const block = Math.floor(i / 3);
     const layer = i % 3;
     if (rest === 'conv' && sub > 0) return `up_blocks_${block}_upsamplers_0_conv`;
