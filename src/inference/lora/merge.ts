@@ -7,9 +7,10 @@
  * length, no protobuf re-encode); external weights are read into buffers handed to onnxruntime as `externalData`.
  * Nothing is written to disk.
  */
-import { readFile } from 'node:fs/promises';
+import { constants as bufferConstants } from 'node:buffer';
+import { open, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, ModelLoadError, UserError } from '../../errors.js';
 import { toFloat16Bits } from '../model/float16.js';
 import { externalDataFiles, scanGraph, type GraphScan, type InitializerLocation } from '../model/onnx-initializers.js';
 import { normalise } from './lora-keys.js';
@@ -146,6 +147,35 @@ function addInto(bytes: Uint8Array, start: number, dtype: 'float32' | 'float16',
   if (!inPlace) bytes.set(aligned, start);
 }
 
+/**
+ * A whole external-data file in one buffer, as onnxruntime's `externalData` takes it: read in chunks (readFile stops
+ * at 2 GiB), refused above the 4 GiB a Node buffer holds (an SDXL UNet's single model.onnx_data is ~5 GB in fp16).
+ */
+async function readWhole(file: string, modelFile: string): Promise<Uint8Array> {
+  const handle = await open(file, 'r');
+  try {
+    const { size } = await handle.stat();
+    if (size > MAX_BUFFER) {
+      throw new UserError(
+        Identifiers.InvalidArgument,
+        `LoRAs cannot be merged into ${modelFile}: its external weights ${file} are ${(size / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB one in-memory buffer can hold. Use an export that splits the weights into files under 4 GiB.`,
+      );
+    }
+    const out = new Uint8Array(size);
+    for (let at = 0; at < size; ) {
+      const { bytesRead } = await handle.read(out, at, Math.min(CHUNK, size - at), at);
+      if (bytesRead === 0) throw new Error(`${file}: ended after ${at} of ${size} bytes`);
+      at += bytesRead;
+    }
+    return out;
+  } finally {
+    await handle.close();
+  }
+}
+
+const MAX_BUFFER = bufferConstants.MAX_LENGTH;
+const CHUNK = 256 * 2 ** 20;
+
 export interface PatchedGraph {
   bytes: Uint8Array;
   externalData?: { path: string; data: Uint8Array }[];
@@ -171,12 +201,14 @@ export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarg
   const externalFiles = externalDataFiles(graph.bytes, graph.file);
   const external = new Map<string, Uint8Array>();
   // Loaded from bytes, onnxruntime cannot find the model's external files itself: every one is handed over.
-  for (const location of externalFiles) external.set(location, new Uint8Array(await readFile(path.resolve(path.dirname(graph.file), location))));
+  for (const location of externalFiles) external.set(location, await readWhole(path.resolve(path.dirname(graph.file), location), graph.file));
   for (const { target, delta } of deltas.values()) {
     const { init } = target;
     if (init.inline) addInto(graph.bytes, init.inline.start, init.dtype, delta);
     else if (init.external) {
       const data = external.get(init.external.location)!;
+      const end = init.external.offset + delta.length * (init.dtype === 'float32' ? 4 : 2);
+      if (end > data.length) throw new ModelLoadError(`${graph.file}: "${init.name}" lies at bytes ${init.external.offset}–${end} of ${init.external.location}, which has ${data.length}; the weights file is truncated`, graph.file);
       addInto(data, init.external.offset, init.dtype, delta);
     }
   }
