@@ -32,7 +32,8 @@ const MIN_MATCHED = 0.5;
 
 const GRAPH_TEXT: Record<LoraGraph, string> = { unet: 'UNet', te1: 'text encoder', te2: 'second text encoder' };
 
-export async function mergeLoras(model: MergeTarget, loras: readonly WeightedLora[]): Promise<MergedSet> {
+/** `maxPiece`: external files above it are handed over in pieces (default 2 GiB; tests lower it). */
+export async function mergeLoras(model: MergeTarget, loras: readonly WeightedLora[], options: { maxPiece?: number } = {}): Promise<MergedSet> {
   const started = performance.now();
   const notes: string[] = [];
   for (const { network } of loras) {
@@ -91,7 +92,7 @@ export async function mergeLoras(model: MergeTarget, loras: readonly WeightedLor
   const out: MergedSet['graphs'] = {};
   let heldBytes = 0;
   for (const [g, items] of work) {
-    const patched = await patchGraph(graphs.get(g)!, items);
+    const patched = await patchGraph(graphs.get(g)!, items, options.maxPiece);
     out[g] = patched;
     heldBytes += patched.heldBytes;
   }

@@ -8,11 +8,11 @@
  * Nothing is written to disk.
  */
 import { constants as bufferConstants } from 'node:buffer';
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Identifiers, ModelLoadError, UserError } from '../../errors.js';
 import { toFloat16Bits } from '../model/float16.js';
-import { externalDataFiles, scanGraph, type GraphScan, type InitializerLocation } from '../model/onnx-initializers.js';
+import { relocateExternalData, scanGraph, type ExternalLocation, type GraphScan, type InitializerLocation } from '../model/onnx-initializers.js';
 import { normalise } from './lora-keys.js';
 import { matmul } from './matmul.js';
 import type { LoraModule } from './lora-file.js';
@@ -147,24 +147,14 @@ function addInto(bytes: Uint8Array, start: number, dtype: 'float32' | 'float16',
   if (!inPlace) bytes.set(aligned, start);
 }
 
-/**
- * A whole external-data file in one buffer, as onnxruntime's `externalData` takes it: read in chunks (readFile stops
- * at 2 GiB), refused above the 4 GiB a Node buffer holds (an SDXL UNet's single model.onnx_data is ~5 GB in fp16).
- */
-async function readWhole(file: string, modelFile: string): Promise<Uint8Array> {
+/** Bytes [start, start + length) of a file, read in chunks (readFile stops at 2 GiB). */
+async function readRange(file: string, start: number, length: number): Promise<Uint8Array> {
   const handle = await open(file, 'r');
   try {
-    const { size } = await handle.stat();
-    if (size > MAX_BUFFER) {
-      throw new UserError(
-        Identifiers.InvalidArgument,
-        `LoRAs cannot be merged into ${modelFile}: its external weights ${file} are ${(size / 2 ** 30).toFixed(1)} GiB, more than the 4 GiB one in-memory buffer can hold. Use an export that splits the weights into files under 4 GiB.`,
-      );
-    }
-    const out = new Uint8Array(size);
-    for (let at = 0; at < size; ) {
-      const { bytesRead } = await handle.read(out, at, Math.min(CHUNK, size - at), at);
-      if (bytesRead === 0) throw new Error(`${file}: ended after ${at} of ${size} bytes`);
+    const out = new Uint8Array(length);
+    for (let at = 0; at < length; ) {
+      const { bytesRead } = await handle.read(out, at, Math.min(CHUNK, length - at), start + at);
+      if (bytesRead === 0) throw new ModelLoadError(`${file}: ended after ${start + at} bytes, expected ${start + length}; the weights file is truncated`, file);
       at += bytesRead;
     }
     return out;
@@ -175,6 +165,8 @@ async function readWhole(file: string, modelFile: string): Promise<Uint8Array> {
 
 const MAX_BUFFER = bufferConstants.MAX_LENGTH;
 const CHUNK = 256 * 2 ** 20;
+/** External files above this are handed to onnxruntime in pieces (tests lower it). */
+export const MAX_PIECE = 2 ** 31;
 
 export interface PatchedGraph {
   bytes: Uint8Array;
@@ -189,7 +181,7 @@ export interface PatchedGraph {
  * Applies every item to the graph: one float32 delta per initializer (so several LoRAs on one layer round once),
  * then the addition in the initializer's dtype. `graph.bytes` is patched in place: load a fresh graph per set.
  */
-export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarget; item: ScaledModule }[]): Promise<PatchedGraph> {
+export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarget; item: ScaledModule }[], maxPiece = MAX_PIECE): Promise<PatchedGraph> {
   const deltas = new Map<string, { target: WeightTarget; delta: Float32Array }>();
   for (const { target, item } of items) {
     const product = await moduleDelta(target, item, graph.file);
@@ -198,13 +190,44 @@ export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarg
     if (!d) deltas.set(target.init.name, { target, delta: product });
     else for (let i = 0; i < product.length; i++) d.delta[i] += product[i];
   }
-  const externalFiles = externalDataFiles(graph.bytes, graph.file);
+  // Loaded from bytes, onnxruntime cannot find the model's external files itself: every one is handed over, in
+  // pieces of at most `maxPiece` bytes (a Node buffer holds 4 GiB; an SDXL UNet's model.onnx_data is ~5 GB).
   const external = new Map<string, Uint8Array>();
-  // Loaded from bytes, onnxruntime cannot find the model's external files itself: every one is handed over.
-  for (const location of externalFiles) external.set(location, await readWhole(path.resolve(path.dirname(graph.file), location), graph.file));
+  const moves = new Map<string, { location: string; offset: number }>();
+  const dir = path.dirname(graph.file);
+  const byLocation = new Map<string, { name: string; location: ExternalLocation }[]>();
+  for (const e of graph.scan.external) byLocation.set(e.location.location, [...(byLocation.get(e.location.location) ?? []), e]);
+  for (const [location, tensors] of byLocation) {
+    const file = path.resolve(dir, location);
+    const size = (await stat(file)).size;
+    if (size <= maxPiece) {
+      external.set(location, await readRange(file, 0, size));
+      continue;
+    }
+    tensors.sort((x, y) => x.location.offset - y.location.offset);
+    const ends = tensors.map((t, i) => t.location.offset + (t.location.length ?? (tensors[i + 1]?.location.offset ?? size) - t.location.offset));
+    let start = 0;
+    while (start < tensors.length) {
+      const pieceStart = tensors[start].location.offset;
+      let end = start + 1;
+      while (end < tensors.length && ends[end] - pieceStart <= maxPiece) end++;
+      const pieceEnd = Math.max(...ends.slice(start, end));
+      if (pieceEnd - pieceStart > MAX_BUFFER) throw new UserError(Identifiers.InvalidArgument, `LoRAs cannot be merged into ${graph.file}: "${tensors[start].name}" alone is over the 4 GiB one in-memory buffer can hold.`);
+      const piece = `${location}.lora-piece${external.size}`;
+      external.set(piece, await readRange(file, pieceStart, pieceEnd - pieceStart));
+      for (const t of tensors.slice(start, end)) moves.set(t.name, { location: piece, offset: t.location.offset - pieceStart });
+      start = end;
+    }
+  }
+  let bytes = graph.bytes;
+  let scan = graph.scan;
+  if (moves.size) {
+    bytes = relocateExternalData(bytes, moves, graph.file);
+    scan = scanGraph(bytes, graph.file);
+  }
   for (const { target, delta } of deltas.values()) {
-    const { init } = target;
-    if (init.inline) addInto(graph.bytes, init.inline.start, init.dtype, delta);
+    const init = scan.initializers.get(target.init.name)!;
+    if (init.inline) addInto(bytes, init.inline.start, init.dtype, delta);
     else if (init.external) {
       const data = external.get(init.external.location)!;
       const end = init.external.offset + delta.length * (init.dtype === 'float32' ? 4 : 2);
@@ -214,9 +237,9 @@ export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarg
   }
   const externalData = [...external].map(([p, data]) => ({ path: p, data }));
   return {
-    bytes: graph.bytes,
+    bytes,
     ...(externalData.length ? { externalData } : {}),
     patched: deltas.size,
-    heldBytes: graph.bytes.byteLength + externalData.reduce((n, e) => n + e.data.byteLength, 0),
+    heldBytes: bytes.byteLength + externalData.reduce((n, e) => n + e.data.byteLength, 0),
   };
 }

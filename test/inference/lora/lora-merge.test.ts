@@ -147,6 +147,23 @@ describe('mergeLoras', () => {
     expectClose(Array.from(out.q.data), [0, 1, 2].map((o) => baseQ(o, 0) + dq(0.5, o, 0)), 1e-5);
   });
 
+  it('hands an external file larger than a buffer may be to onnxruntime in pieces, relocating the initializers', async () => {
+    const g = tinyUnetGraph({ external: true });
+    const unet = await writeGraph(g);
+    // 50-byte pieces: q (48 bytes) alone, then conv (72 bytes, over the limit) alone.
+    const merged = await mergeLoras(model(unet), [{ network: network(kohya({ alpha: 1 })), weight: 1 }], { maxPiece: 50 });
+    const patched = merged.graphs.unet!;
+    expect(patched.externalData?.map((e) => [e.path, e.data.length])).toEqual([['weights.pb.lora-piece0', 48], ['weights.pb.lora-piece1', 72]]);
+    expectClose(weights(patched.bytes, Q_INIT, patched.externalData), expectedQ(0.5), 1e-6);
+    expectClose(weights(patched.bytes, CONV_INIT, patched.externalData), expectedConv(0.5), 1e-6);
+    const session = await ModelSession.fromBytes(patched.bytes, unet, { externalData: patched.externalData });
+    const out = await session.run({ x: { data: [1, 0, 0, 0], dims: [1, 4] }, img: { data: new Array(9).fill(1), dims: [1, 1, 3, 3] } }, ['q', 'c']);
+    await session.release();
+    expectClose(Array.from(out.q.data), [0, 1, 2].map((o) => baseQ(o, 0) + dq(0.5, o, 0)), 1e-5);
+    const conv = expectedConv(0.5);
+    expectClose(Array.from(out.c.data), [0, 1].map((o) => conv.slice(o * 9, o * 9 + 9).reduce((a, b) => a + b, 0)), 1e-5);
+  });
+
   it('merges kohya text-encoder modules (lora_te_) into the text encoder graph', async () => {
     const unet = await writeGraph(tinyUnetGraph());
     const te1 = await writeGraph({ bytes: tinyTextGraph() });
