@@ -85,7 +85,7 @@ try {
     const merged = await mergeLoras({ name: 'sd15-shapes', family: 'sd1', files: { unet: file } }, [{ network, weight: 0.8 }]);
     const ms = performance.now() - started;
     const cpu = process.cpuUsage(cpu0);
-    // CPU time of this process: steady on a shared machine, where wall time is not (the merge is single-threaded).
+    // CPU time of this process, all threads: with wall time, it shows how much a loaded machine slowed the run.
     const cpuMs = (cpu.user + cpu.system) / 1000;
     times.push(ms);
     cpuTimes.push(cpuMs);
@@ -94,7 +94,9 @@ try {
   }
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const cpuMedian = median(cpuTimes);
-  console.log(`median ${Math.round(median(times))} ms wall, ${Math.round(cpuMedian)} ms CPU; target ≤ 2000 ms (CPU): ${cpuMedian <= 2000 ? 'met' : 'NOT met'}`);
+  // The target is wall time on a CPU machine; CPU time adds onnxruntime's MatMul threads, and shows contention.
+  const wall = median(times);
+  console.log(`median ${Math.round(wall)} ms wall, ${Math.round(cpuMedian)} ms CPU (all threads); target ≤ 2000 ms wall: ${wall <= 2000 ? 'met' : 'NOT met'}`);
 } finally {
   await rm(dir, { recursive: true, force: true });
 }
