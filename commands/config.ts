@@ -13,6 +13,7 @@ export const CONFIG_SUBCOMMANDS = {
   bannedWords: 'banned-words',
   preview: 'preview',
   translate: 'translate',
+  loras: 'loras',
   reset: 'reset',
 } as const;
 
@@ -37,11 +38,14 @@ export const CONFIG_OPTIONS = {
   words: 'words',
   enabled: 'enabled',
   every: 'every',
+  names: 'names',
 } as const;
 
 /** Defaults that `/config defaults unset:` can clear (back to the model's own). */
 export const UNSETTABLE_DEFAULTS = ['model', 'steps', 'cfg', 'sampler', 'size', 'negative', 'count', 'all'] as const;
 export const LIST_ACTIONS = ['add', 'remove', 'clear'] as const;
+/** `/config loras`: allow every installed LoRA, none, or a list edited with add/remove/clear. */
+export const LORA_ACTIONS = ['all', 'none', ...LIST_ACTIONS] as const;
 /** Where /imagine can run and so what `/config channels` offers: text channels, threads and a voice channel's chat. */
 export const CONFIG_CHANNEL_TYPES = [ChannelType.GuildText, ChannelType.PublicThread, ChannelType.GuildVoice] as const;
 
@@ -116,5 +120,12 @@ export const data = new SlashCommandBuilder()
       .setName(CONFIG_SUBCOMMANDS.translate)
       .setDescription('Translate Chinese prompts to English for models that read English only')
       .addBooleanOption((o) => o.setName(CONFIG_OPTIONS.enabled).setDescription('Translate (on) or keep prompts as typed (off)').setRequired(true)),
+  )
+  .addSubcommand((s) =>
+    s
+      .setName(CONFIG_SUBCOMMANDS.loras)
+      .setDescription('Which installed LoRAs <lora:name:weight> may use here')
+      .addStringOption((o) => o.setName(CONFIG_OPTIONS.action).setDescription('all, none, or edit the allowed list').setRequired(true).addChoices(...LORA_ACTIONS.map((name) => ({ name, value: name }))))
+      .addStringOption((o) => o.setName(CONFIG_OPTIONS.names).setDescription('Comma-separated LoRA names (see /help loras)').setMaxLength(1000)),
   )
   .addSubcommand((s) => s.setName(CONFIG_SUBCOMMANDS.reset).setDescription('Back to the bot defaults'));

@@ -8,6 +8,7 @@ import { ImagineBot, type ImagineBotOptions } from './discord/bot.js';
 import { safeError } from './discord/safe-error.js';
 import { createLogger, type Logger } from './logger.js';
 import { ModelCatalog } from './model-folder/model-catalog.js';
+import { LoraCatalog } from './model-folder/lora-catalog.js';
 import { isModelLoadFailure } from './queue/job-failure.js';
 import { JobService } from './queue/job-service.js';
 import { Store } from './store/store.js';
@@ -85,7 +86,9 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
   const catalog = new ModelCatalog(env.MODELS_DIR, logger.child({ component: 'models' }));
   await catalog.refresh();
   pool.on('ready', () => void catalog.refresh());
-  const rescan = setInterval(() => void catalog.refresh(), CATALOG_REFRESH_MS);
+  const loraCatalog = new LoraCatalog(env.LORAS_DIR, logger.child({ component: 'loras' }));
+  await loraCatalog.refresh();
+  const rescan = setInterval(() => void Promise.all([catalog.refresh(), loraCatalog.refresh()]), CATALOG_REFRESH_MS);
   rescan.unref();
   jobs.on('failed', (job, error) => {
     if (isModelLoadFailure(error)) void catalog.markBroken(job.request.model, error.message);
@@ -97,6 +100,7 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     store,
     jobs,
     models: () => catalog.list(),
+    loras: () => loraCatalog.list(),
     brokenReason: (model) => catalog.brokenReason(model),
     executionProvider: () => pool.executionProvider ?? remote?.executionProvider,
     workers: () => [...pool.status(), ...(remote?.status() ?? [])],

@@ -9,10 +9,12 @@ import { isTranslatorRepo, KNOWN_MODELS, TRANSLATOR } from '../hub/known-models.
 import { formatDefaults, formatModelTable, listInstalledModels } from '../hub/list-installed-models.js';
 import { ProgressBar, type ProgressStream } from '../hub/progress-bar.js';
 import { checkModelName, defaultModelName, pullModel } from '../hub/pull-model.js';
+import { parseLoraSpec, pullLora } from '../hub/pull-lora.js';
 
 const USAGE = `Usage:
   npm run models:pull -- <owner/name> [--revision REV] [--name NAME] [--force] [--models-dir DIR]
   npm run models:pull -- opus-mt-zh-en   (the zh→en prompt translator, ${TRANSLATOR.repo}; docs/translation.md)
+  npm run models:pull -- --lora <owner/name>[:FILE.safetensors] [--revision REV] [--loras-dir DIR]
   npm run models:list [-- --json | --known] [--models-dir DIR]
 Environment: MODELS_DIR (default ./models), HF_TOKEN (gated or private repositories),
   HF_ENDPOINT (a Hub mirror; default https://huggingface.co).`;
@@ -74,10 +76,13 @@ async function runPull(args: string[], io: CliIo): Promise<number> {
       name: { type: 'string' },
       force: { type: 'boolean' },
       'models-dir': { type: 'string' },
+      lora: { type: 'string' },
+      'loras-dir': { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
   });
+  if (values.lora !== undefined) return runPullLora(values.lora, values.revision, values['loras-dir'], positionals, io);
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length === 0
@@ -130,6 +135,28 @@ async function runPull(args: string[], io: CliIo): Promise<number> {
     `Installed ${result.name} (${formatBytes(result.bytes)}, ${result.files} files) from ${result.repo}@` +
       `${result.commit.slice(0, 12)} in ${result.path}\n` +
       `Per-model defaults: ${path.join(result.path, 'imagine-bot.json')}, ${manifestNote}.\n`,
+  );
+  return 0;
+}
+
+/** `models:pull -- --lora OWNER/REPO[:FILE]`: one LoRA file into LORAS_DIR. */
+async function runPullLora(spec: string, revision: string | undefined, lorasDirFlag: string | undefined, positionals: string[], io: CliIo): Promise<number> {
+  if (positionals.length) throw new UsageError(`--lora takes the repository itself (--lora OWNER/REPO[:FILE]); got extra ${positionals.join(' ')}.`);
+  let endpoint: string;
+  try {
+    parseLoraSpec(spec);
+    endpoint = parseHubEndpoint(io.env.HF_ENDPOINT);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const parsed = parseEngineEnv({ LORAS_DIR: io.env.LORAS_DIR });
+  if (!parsed.ok) throw new UsageError(parsed.issues.join(' '));
+  const lorasDir = path.resolve(lorasDirFlag ?? parsed.env.LORAS_DIR);
+  const client = new HubClient({ endpoint, token: io.env.HF_TOKEN });
+  const result = await pullLora({ spec, revision, lorasDir, client, signal: io.signal, retryDelayMs: io.pullOverrides?.retryDelayMs, onRetry: (m) => io.stderr.write(`${m}\n`) });
+  io.stdout.write(
+    `${result.alreadyComplete ? 'Already installed' : 'Installed'} LoRA ${result.name} (${formatBytes(result.size)}) from ${result.repo}@${result.commit.slice(0, 12)} in ${result.path}\n` +
+      `Use it in a prompt: <lora:${result.name}:0.8>\n`,
   );
   return 0;
 }

@@ -35,6 +35,7 @@ export const EngineEnvSchema = z.object({
   EMBEDDINGS_DIR: optionalString.pipe(z.string().default('./embeddings')),
   /** The zh→en translator's folder (docs/translation.md); unset means MODELS_DIR/opus-mt-zh-en. */
   TRANSLATOR_DIR: optionalString,
+  LORAS_DIR: optionalString.pipe(z.string().default('./loras')),
   DEFAULT_MODEL: optionalString,
   EXECUTION_PROVIDER: optionalString.pipe(
     z
@@ -171,6 +172,7 @@ export function engineOptionsFromEnv(env: EngineEnv): EngineOptions {
     modelsDir: env.MODELS_DIR,
     embeddingsDir: env.EMBEDDINGS_DIR,
     ...(env.TRANSLATOR_DIR ? { translatorDir: env.TRANSLATOR_DIR } : {}),
+    lorasDir: env.LORAS_DIR,
     executionProvider: env.EXECUTION_PROVIDER,
     deviceId: env.EXECUTION_DEVICE_ID,
     threads: env.CPU_THREADS,

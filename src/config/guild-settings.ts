@@ -16,6 +16,8 @@ export const BOUNDS = {
   previewEvery: { min: 1, max: 50 },
   allowedChannels: 25,
   bannedWords: 100,
+  loras: 100,
+  loraNameChars: 100,
   bannedWordChars: 50,
   /** Bytes of one uploaded picture (/imagine image, /edit); Discord itself delivers at most 25 MiB without Nitro boosts. */
   uploadBytes: { min: 64 * 1024, max: 25 * 1024 * 1024 },
@@ -87,6 +89,17 @@ export const GuildSettingsSchema = z
       .default({ enabled: true, everySteps: 2 }),
     /** Translate Chinese prompts to English for models that read English only (docs/translation.md). @default true */
     translate: z.boolean().default(true),
+    /**
+     * Which installed LoRAs `<lora:name:weight>` may use here: all of them, none, or the names listed (`/config
+     * loras`). @default { mode: 'all', allowed: [] }
+     */
+    loras: z
+      .object({
+        mode: z.enum(['all', 'none', 'list']).default('all'),
+        allowed: z.array(z.string().trim().min(1).max(BOUNDS.loraNameChars)).max(BOUNDS.loras).default([]),
+      })
+      .strict()
+      .default({ mode: 'all', allowed: [] }),
   })
   .strict()
   .superRefine((settings, ctx) => {

@@ -1,5 +1,6 @@
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { ModelSummary } from '../protocol/generate-request.js';
+import type { LoraSummary } from '../model-folder/lora-catalog.js';
 import type { Logger } from '../logger.js';
 import type { JobService } from '../queue/job-service.js';
 import type { ImageFiles } from '../store/image-files.js';
@@ -16,6 +17,8 @@ export interface BotContext {
   settings: GuildSettingsSource;
   /** The installed models users may pick, read from MODELS_DIR by the bot itself (ModelCatalog). */
   models: () => readonly ModelSummary[];
+  /** The installed LoRAs (LORAS_DIR, read by the bot: LoraCatalog); absent in setups without LoRA support. */
+  loras?: () => readonly LoraSummary[];
   /** Why an installed model is set aside (it failed to load), if it is. */
   brokenReason: (model: string) => string | undefined;
   /** The provider the worker runs on ('cpu', 'cuda', …); undefined until its first `ready`. */

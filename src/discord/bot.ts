@@ -26,6 +26,7 @@ import type { WorkerStatus } from '../worker/job-runner.js';
 import { replyRefineHandler } from './messages/reply-refine.js';
 import { CooldownTracker } from './preconditions/cooldown-tracker.js';
 import { safeError } from './safe-error.js';
+import type { LoraSummary } from '../model-folder/lora-catalog.js';
 
 const COMMANDS_HASH_KEY = 'discord.commandsHash';
 
@@ -38,6 +39,8 @@ export interface ImagineBotOptions {
   store: Store;
   jobs: JobService;
   models: () => readonly ModelSummary[];
+  /** Installed LoRAs (LoraCatalog): `<lora:…>` tags are checked against them before queueing. */
+  loras?: () => readonly LoraSummary[];
   /** Why an installed model is set aside (it failed to load), if it is. */
   brokenReason?: (model: string) => string | undefined;
   /** The execution provider the worker really runs on (after any CPU fallback); undefined before its first ready. */
@@ -81,6 +84,7 @@ export class ImagineBot {
       jobs: options.jobs,
       settings,
       models: options.models,
+      ...(options.loras ? { loras: options.loras } : {}),
       brokenReason: options.brokenReason ?? (() => undefined),
       executionProvider: options.executionProvider ?? (() => undefined),
       workers: options.workers,

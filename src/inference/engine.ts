@@ -2,7 +2,7 @@
  * The engine the worker process and the CLI call: resolves model names, keeps models loaded between jobs
  * (least recently used unloaded first when the memory budget would be exceeded), and runs the pipeline.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Identifiers, ModelLoadError, UserError } from '../errors.js';
 import {
@@ -17,7 +17,10 @@ import type { JobEmbeddings } from './pipelines/generation.js';
 import { runPipeline } from './pipelines/run-pipeline.js';
 import { EmbeddingLibrary } from './prompt/embedding-files.js';
 import { embeddingSetFor, type EmbeddingSet } from './prompt/embedding-set.js';
-import { RunClock, supportedBackends, type SessionOptions } from './model/session.js';
+import { ModelSession, RunClock, supportedBackends, type SessionOptions } from './model/session.js';
+import { mergeLoras } from './lora/apply-loras.js';
+import { LoraLibrary } from './lora/lora-library.js';
+import { invalidLoraTags, loraSetKey, parseLoraTags } from '../protocol/lora-tags.js';
 import { ClipTokenizer } from './prompt/clip-tokenizer.js';
 import { chunkPrompt, type PromptChunk } from './prompt/prompt-chunks.js';
 import { isTranslatorFolder, MarianTranslator } from './prompt/translation/marian.js';
@@ -41,6 +44,15 @@ interface CacheEntry {
   lastUsed: number;
 }
 
+/** A loaded model with a LoRA set merged: the patched sessions replace the base ones, the rest is shared. */
+interface LoraVariant {
+  key: string;
+  model: Promise<LoadedModel>;
+  /** Sessions built for the variant (released with it), and what they hold. */
+  sessions: ModelSession[];
+  heldBytes: number;
+}
+
 class OnnxEngine implements Engine {
   private readonly cache = new Map<string, CacheEntry>();
   private readonly tokenizers = new Map<string, Promise<ClipTokenizer>>();
@@ -54,6 +66,12 @@ class OnnxEngine implements Engine {
   private readonly embeddingSets = new Map<LoadedModel, EmbeddingSet>();
   /** The zh→en translator, loaded on the first Chinese prompt; undefined inside when it is not installed. */
   private translator?: Promise<{ prompts: PromptTranslator; marian: MarianTranslator } | undefined>;
+  /**
+   * Per loaded model, the last LoRA set merged into it. One set per model: a merged UNet is a second copy of the
+   * UNet's weights, so a new set replaces the old one; a job without LoRAs uses the base sessions, untouched.
+   */
+  private readonly loraVariants = new Map<LoadedModel, LoraVariant>();
+  private loraLibrary?: LoraLibrary;
 
   constructor(private readonly options: Required<EngineOptions>) {
     this.plan = resolveExecutionProviders(
@@ -147,7 +165,11 @@ class OnnxEngine implements Engine {
     const budget = this.options.memoryBudgetMiB * MIB;
     const loaded = async () => {
       let total = 0;
-      for (const [d, e] of this.cache) if (d !== keep) total += (await e.model.catch(() => undefined))?.sizeBytes ?? 0;
+      for (const [d, e] of this.cache) {
+        if (d === keep) continue;
+        const m = await e.model.catch(() => undefined);
+        total += (m?.sizeBytes ?? 0) + (m ? (this.loraVariants.get(m)?.heldBytes ?? 0) : 0);
+      }
       return total;
     };
     while (this.cache.size > 0 && (await loaded()) + needBytes > budget) {
@@ -180,7 +202,64 @@ class OnnxEngine implements Engine {
     return { lookup, withTextEncoder: (fn) => grown.withTextEncoder(lookup, fn) };
   }
 
+  /**
+   * The model with the prompt's `<lora:name:weight>` set merged, built once per (model, sorted set with weights) and
+   * kept until another set is asked for on that model; the base model itself when the prompt names none.
+   */
+  private async withLoras(dir: string, model: LoadedModel, prompt: string): Promise<{ model: LoadedModel; mergeMs: number }> {
+    const bad = invalidLoraTags(prompt);
+    if (bad.length) throw new UserError(Identifiers.InvalidArgument, `LoRA weight must be a number, as in <lora:name:0.8>; got ${bad.join(', ')}.`);
+    const tags = parseLoraTags(prompt).filter((t) => t.weight !== 0);
+    if (tags.length === 0) return { model, mergeMs: 0 };
+    const key = loraSetKey(tags);
+    const current = this.loraVariants.get(model);
+    if (current?.key === key) return { model: await current.model, mergeMs: 0 };
+    this.loraLibrary ??= new LoraLibrary(this.options.lorasDir);
+    const library = this.loraLibrary;
+    // Load every file first: an unknown name or a LoHa is refused before the current set is dropped.
+    const loras = await Promise.all(tags.map(async (t) => ({ ...(await library.load(t.name)), weight: t.weight })));
+    if (current) await this.releaseVariant(model);
+    const files = { unet: model.folder.files.unet, te1: model.folder.files.textEncoder, ...(model.sdxl && model.folder.files.textEncoder2 ? { te2: model.folder.files.textEncoder2 } : {}) };
+    const touched = new Set(loras.flatMap((l) => l.network.modules.map((m) => m.graph)));
+    const estimate = (await Promise.all([...touched].map((g) => files[g as keyof typeof files]).filter(Boolean).map((f) => stat(f!).then((s) => s.size, () => 0)))).reduce((a, b) => a + b, 0);
+    await this.makeRoom(model.sizeBytes + estimate, dir);
+    const started = performance.now();
+    const variant: LoraVariant = { key, sessions: [], heldBytes: 0, model: Promise.resolve(model) };
+    variant.model = (async () => {
+      const merged = await mergeLoras({ name: model.folder.name, family: model.family, files }, loras);
+      this.notes.push(...merged.notes);
+      const open = async (g: 'unet' | 'te1' | 'te2', file: string, base: ModelSession) => {
+        const patched = merged.graphs[g];
+        if (!patched) return base;
+        const session = await ModelSession.fromBytes(patched.bytes, file, { ...this.sessionOptions(), ...(patched.externalData ? { externalData: patched.externalData } : {}) });
+        variant.sessions.push(session);
+        variant.heldBytes += patched.heldBytes;
+        return session;
+      };
+      const unet = await open('unet', files.unet, model.unet);
+      const textEncoder = await open('te1', files.te1, model.textEncoder);
+      const sdxl = model.sdxl && files.te2 ? { ...model.sdxl, textEncoder2: await open('te2', files.te2, model.sdxl.textEncoder2) } : model.sdxl;
+      return { ...model, unet, textEncoder, ...(sdxl ? { sdxl } : {}), loras: loras.map((l) => ({ name: l.network.name, hash: l.hash })) };
+    })();
+    this.loraVariants.set(model, variant);
+    try {
+      return { model: await variant.model, mergeMs: performance.now() - started };
+    } catch (error) {
+      await this.releaseVariant(model);
+      throw error;
+    }
+  }
+
+  private async releaseVariant(model: LoadedModel): Promise<void> {
+    const variant = this.loraVariants.get(model);
+    if (!variant) return;
+    this.loraVariants.delete(model);
+    await variant.model.catch(() => undefined);
+    await Promise.all(variant.sessions.map((s) => s.release()));
+  }
+
   private async unload(model: LoadedModel): Promise<void> {
+    await this.releaseVariant(model);
     await this.embeddingSets.get(model)?.release();
     this.embeddingSets.delete(model);
     await releaseModel(model);
@@ -195,14 +274,17 @@ class OnnxEngine implements Engine {
     const started = performance.now();
     checkGenerateRequest(request);
     const dir = await resolveModelDir(this.options.modelsDir, request.model, { allowPaths: this.options.allowModelPaths });
-    const { model, loadMs } = await this.model(dir);
+    const { model: base, loadMs: baseLoadMs } = await this.model(dir);
+    const { model, mergeMs } = await this.withLoras(dir, base, request.prompt);
+    const loadMs = baseLoadMs + mergeMs;
     const clock = new RunClock();
     const depth = async (): Promise<DepthFn> => {
       const estimator = await this.depthEstimator();
       return (rgb, width, height) => estimator.estimate(rgb, width, height, clock);
     };
     const translation = await this.translatePrompts(request, model);
-    const out = await runPipeline(model, translation.request, options, clock, await this.jobEmbeddings(model), translation.typed, depth);
+    // Embeddings grow the base text encoder (embedding-set.ts): a prompt using both gets the LoRA's UNet part only.
+    const out = await runPipeline(model, translation.request, options, clock, await this.jobEmbeddings(base), translation.typed, depth);
     this.notes.push(...out.notes);
     return {
       images: out.images,
@@ -371,5 +453,6 @@ export async function createEngine(options: EngineOptions): Promise<OnnxEngineHa
     allowModelPaths: options.allowModelPaths ?? false,
     embeddingsDir: path.resolve(options.embeddingsDir ?? './embeddings'),
     translatorDir: path.resolve(options.translatorDir ?? path.join(options.modelsDir, 'opus-mt-zh-en')),
+    lorasDir: path.resolve(options.lorasDir ?? './loras'),
   });
 }

@@ -10,6 +10,8 @@ export interface EngineOptions {
   modelsDir: string;
   /** Folder of textual-inversion embeddings, used by file name in prompts. @default './embeddings' */
   embeddingsDir?: string;
+  /** Folder of LoRA files (`<name>.safetensors`), used in prompts as `<lora:name:weight>`. @default './loras' */
+  lorasDir?: string;
   /** onnxruntime execution provider. @default 'cpu' */
   executionProvider?: string;
   /** GPU device id for cuda/dml. @default 0 */
@@ -40,6 +42,7 @@ const NonNegativeInt = z.number().int().nonnegative();
 export const EngineOptionsSchema = z.object({
   modelsDir: z.string(),
   embeddingsDir: z.string().optional(),
+  lorasDir: z.string().optional(),
   executionProvider: z.string().optional(),
   deviceId: NonNegativeInt.optional(),
   threads: NonNegativeInt.optional(),

@@ -51,6 +51,8 @@ export interface ImageParameters {
   translatedNegativePrompt?: string;
   /** ControlNet units (issue #15), written as sd-webui-controlnet's `ControlNet 0: "Module: canny, Model: …, Weight: 1, …"`. */
   controlNets?: ControlNetParameters[];
+  /** LoRAs the prompt applied, written as A1111's `Lora hashes` (networks.py: `alias: shorthash`, ":" and "," taken out of names). */
+  loras?: { name: string; hash: string }[];
 }
 
 export interface ControlNetParameters {
@@ -133,6 +135,8 @@ export function formatParameters(p: ImageParameters): string {
   }
   if (p.clipSkip !== undefined && p.clipSkip > 1) fields.push(['Clip skip', String(p.clipSkip)]);
   if (p.embeddings?.length) fields.push(['TI hashes', quote(formatTiHashes(p.embeddings))]);
+  // Same `name: hash, …` form as TI hashes; A1111 always quotes it.
+  if (p.loras?.length) fields.push(['Lora hashes', JSON.stringify(formatTiHashes(p.loras))]);
   if (p.upscale !== undefined) fields.push(['Upscale', round(p.upscale)]);
   if (p.maskBlur !== undefined) fields.push(['Mask blur', String(p.maskBlur)]);
   if (p.maskedContent !== undefined) fields.push(['Masked content', quote(p.maskedContent)]);
@@ -225,5 +229,6 @@ export function parseParameters(text: string): ImageParameters {
     translatedPrompt: f.get('Translated prompt'),
     translatedNegativePrompt: f.get('Translated negative prompt'),
     controlNets: f.has('ControlNet 0') ? [...f.keys()].filter((k) => /^ControlNet \d+$/.test(k)).map((k) => parseControlNet(f.get(k)!)) : undefined,
+    loras: f.has('Lora hashes') ? parseTiHashes(f.get('Lora hashes')!) : undefined,
   };
 }

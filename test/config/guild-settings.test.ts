@@ -10,6 +10,7 @@ describe('GuildSettingsSchema', () => {
       bannedWords: [],
       preview: { enabled: true, everySteps: 2 },
       translate: true,
+      loras: { mode: 'all', allowed: [] },
     });
   });
 

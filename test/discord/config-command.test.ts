@@ -216,7 +216,7 @@ describe('/config change: banned words', () => {
 
 describe('/config change: subcommands', () => {
   it('refuses a subcommand it does not know', () => {
-    expect(message(run('teleport'))).toBe('Unknown subcommand `teleport`; use show, defaults, limits, channels, banned-words, preview, translate or reset.');
+    expect(message(run('teleport'))).toBe('Unknown subcommand `teleport`; use show, defaults, limits, channels, banned-words, preview, translate, loras or reset.');
   });
 });
 
@@ -321,5 +321,25 @@ describe('/config handler', () => {
     const s = store({ [GUILD]: settingsWith({ bannedWords: ['gore'] }) });
     expect(await execute('reset', [], s)).toMatch(/^Settings reset\.\n[\s\S]*\*\*Banned words\*\*: \(none\)/);
     expect(s.writes).toEqual([`reset ${GUILD}`]);
+  });
+});
+
+describe('/config change: loras', () => {
+  const loras = [{ name: 'style', triggerWords: [] }, { name: 'ink', triggerWords: [] }];
+  const runLoras = (options: Option[], current: GuildSettings = base()) =>
+    change({ options: resolver('loras', options), guildId: GUILD }, current, { models: () => MODELS, loras: () => loras });
+
+  it('allows all, none, or a list edited with add/remove/clear (editing turns the list on)', () => {
+    expect(next(runLoras([str('action', 'none')])).loras).toEqual({ mode: 'none', allowed: [] });
+    const added = next(runLoras([str('action', 'add'), str('names', 'style, ink')]));
+    expect(added.loras).toEqual({ mode: 'list', allowed: ['style', 'ink'] });
+    expect(next(runLoras([str('action', 'remove'), str('names', 'ink')], added)).loras).toEqual({ mode: 'list', allowed: ['style'] });
+    expect(next(runLoras([str('action', 'all')], added)).loras).toEqual({ mode: 'all', allowed: ['style', 'ink'] });
+    expect(next(runLoras([str('action', 'clear')], added)).loras).toEqual({ mode: 'list', allowed: [] });
+  });
+
+  it('refuses a name that is not installed, and an unknown action', () => {
+    expect(message(runLoras([str('action', 'add'), str('names', 'stlye')]))).toBe('Unknown LoRA `stlye`; installed: style, ink.');
+    expect(message(runLoras([str('action', 'maybe')]))).toBe('Unknown action `maybe`; use all, none, add, remove or clear.');
   });
 });

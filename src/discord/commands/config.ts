@@ -1,5 +1,5 @@
 import { MessageFlags, PermissionFlagsBits, type AutocompleteInteraction, type ChannelType, type ChatInputCommandInteraction } from 'discord.js';
-import { CONFIG_CHANNEL_TYPES, CONFIG_OPTIONS, CONFIG_SUBCOMMANDS, LIST_ACTIONS, MIB, UNSETTABLE_DEFAULTS } from '../../../commands/config.js';
+import { CONFIG_CHANNEL_TYPES, CONFIG_OPTIONS, CONFIG_SUBCOMMANDS, LIST_ACTIONS, LORA_ACTIONS, MIB, UNSETTABLE_DEFAULTS } from '../../../commands/config.js';
 import { GuildSettingsSchema, describeSettingsIssues, type GuildSettings } from '../../config/guild-settings.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
@@ -23,6 +23,7 @@ export function describeSettings(settings: GuildSettings): string {
     `**Banned words**: ${settings.bannedWords.length === 0 ? '(none)' : settings.bannedWords.map((w) => `\`${w}\``).join(', ')}`,
     `**Previews**: ${settings.preview.enabled ? `on, every ${settings.preview.everySteps} steps` : 'off'}`,
     `**Translate Chinese prompts**: ${settings.translate ? 'on' : 'off'}`,
+    `**LoRAs**: ${settings.loras.mode === 'all' ? 'all installed' : settings.loras.mode === 'none' ? 'none' : settings.loras.allowed.map((n) => `\`${n}\``).join(', ') || '(empty list: none)'}`,
   ].join('\n');
 }
 
@@ -45,7 +46,7 @@ function applyList(list: readonly string[], action: string, items: readonly stri
  * Reads the subcommand's options into a candidate settings object; the schema decides whether it is valid. Exported
  * (and narrowed to what it reads) so the tests can drive it without Discord.
  */
-export function change(interaction: Pick<ChatInputCommandInteraction, 'options' | 'guildId'>, current: GuildSettings, context: Pick<BotContext, 'models'>): Change {
+export function change(interaction: Pick<ChatInputCommandInteraction, 'options' | 'guildId'>, current: GuildSettings, context: Pick<BotContext, 'models' | 'loras'>): Change {
   const o = interaction.options;
   const sub = o.getSubcommand(true);
   switch (sub) {
@@ -141,6 +142,20 @@ export function change(interaction: Pick<ChatInputCommandInteraction, 'options' 
     case CONFIG_SUBCOMMANDS.translate: {
       const translate = o.getBoolean(CONFIG_OPTIONS.enabled, true);
       return { ok: true, next: { ...current, translate }, summary: translate ? 'Chinese prompts will be translated.' : 'Prompts will be used as typed.' };
+    }
+    case CONFIG_SUBCOMMANDS.loras: {
+      const action = o.getString(CONFIG_OPTIONS.action, true);
+      if (!isOneOf(LORA_ACTIONS, action)) return { ok: false, message: `Unknown action \`${action}\`; use ${listOr(LORA_ACTIONS)}.` };
+      if (action === 'all' || action === 'none') return { ok: true, next: { ...current, loras: { mode: action, allowed: current.loras.allowed } }, summary: 'LoRA settings saved.' };
+      const names = (o.getString(CONFIG_OPTIONS.names) ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+      // Installed LoRAs only, as for models: a typo saved here would allow nothing and say nothing.
+      const installed = context.loras?.().map((l) => l.name);
+      const unknown = action === 'add' && installed ? names.filter((n) => !installed.includes(n)) : [];
+      if (unknown.length) return { ok: false, message: `Unknown LoRA ${unknown.map((n) => `\`${n.replace(/[`\r\n]/g, '').slice(0, 100)}\``).join(', ')}; installed: ${installed!.join(', ') || 'none'}.` };
+      const result = applyList(current.loras.allowed, action, names, 'LoRAs');
+      if (!result.ok) return result;
+      // Editing the list turns the list on: "add x" means "x is allowed", not "x is allowed once you switch to list".
+      return { ok: true, next: { ...current, loras: { mode: 'list', allowed: result.list } }, summary: 'LoRA list saved.' };
     }
     default:
       return { ok: false, message: `Unknown subcommand \`${sub}\`; use ${listOr(Object.values(CONFIG_SUBCOMMANDS))}.` };

@@ -34,7 +34,7 @@ export function imagineThisCommand(context: BotContext): CommandHandler<MessageC
       if (text.trim() === '') {
         return replyUserError(interaction, invalid('That message has no text to draw from. Use "Imagine this" on a message that describes an image, or run /imagine.'), context.logger);
       }
-      const parsed = parseImagineOptions({ prompt: text }, { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel });
+      const parsed = parseImagineOptions({ prompt: text }, { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() });
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const submitted = submitFromMessage(
         context,

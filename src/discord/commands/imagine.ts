@@ -76,7 +76,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
           count: o.getInteger(IMAGINE_OPTIONS.count) ?? undefined,
           model: o.getString(IMAGINE_OPTIONS.model) ?? undefined,
         },
-        { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel },
+        { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const request = toJobRequest(parsed.value, previewEveryOf(settings), settings.translate);

@@ -77,7 +77,7 @@ export function replyRefineHandler(context: BotContext, botId: () => string | un
       if (!channel.ok) return await answer(channel.error);
       const built = buildRefineInput(original, reply);
       if (!built.ok) return await answer(built.error);
-      const parsed = parseImagineOptions(built.value.input, { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel });
+      const parsed = parseImagineOptions(built.value.input, { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() });
       if (!parsed.ok) return await answer(parsed.error);
       const submitted = submitFromMessage(
         context,

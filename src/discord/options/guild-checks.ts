@@ -4,6 +4,7 @@ import type { JobRequest, ModelSummary } from '../../protocol/generate-request.j
 import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
 import { findBannedWord } from './prompt-checks.js';
+import { checkLorasAllowed } from './lora-checks.js';
 
 /** A name typed by a user, shown back inside backticks: no backticks or line breaks of its own. */
 function escapeName(name: string): string {
@@ -61,6 +62,9 @@ export function checkAgainstGuild(request: JobRequest, settings: GuildSettings, 
       );
     }
   }
+  // A LoRA an admin has disallowed since the job ran (/config loras) stops its buttons too.
+  const loras = checkLorasAllowed(request.prompt, settings);
+  if (!loras.ok) return loras;
   if (request.steps > limits.maxSteps) {
     return err(
       invalid(`This image used ${request.steps} steps; this server now allows ${limits.maxSteps} ${lowered('max steps')}. Run /imagine with ${limits.maxSteps} steps or fewer.`, {

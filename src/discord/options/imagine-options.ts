@@ -4,6 +4,7 @@ import { REQUEST_DEFAULTS, type JobRequest, type ModelSummary } from '../../prot
 import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
 import { err, ok, type Result } from '../result.js';
 import { unknownModelError } from './guild-checks.js';
+import { checkLoraTags } from './lora-checks.js';
 import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
 import { cleanPromptText, findBannedWord, hasVisibleCharacter, promptTooLongMessage } from './prompt-checks.js';
@@ -33,6 +34,8 @@ export interface ImagineContext {
   brokenReason?: (model: string) => string | undefined;
   /** DEFAULT_MODEL from the environment; the first listed model when unset. */
   defaultModel?: string;
+  /** Installed LoRAs (LORAS_DIR, read by the bot); `<lora:…>` tags are checked against them when given. */
+  loras?: readonly { name: string }[];
 }
 
 /** A fully resolved request (the request contract's fields, every bound checked) and what to tell the user about it. */
@@ -66,6 +69,8 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (banned !== undefined) {
     return err(new UserError(Identifiers.NotAllowed, `This server does not allow \`${banned}\` in prompts; remove it and try again.`, { word: banned }));
   }
+  const loras = checkLoraTags(prompt, settings, context.loras);
+  if (!loras.ok) return loras;
 
   // Model first: its defaults fill what the user and the guild leave unset.
   const modelChoice = pick(input.model?.trim() || undefined, flags.model, 'The model', (a, b) => a === b);

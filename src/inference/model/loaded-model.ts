@@ -79,6 +79,8 @@ export interface LoadedModel {
   finalLayerNorm?: Promise<import('../prompt/clip-skip.js').FinalLayerNorm>;
   /** Words the model knows (lower case), from imagine-bot.json; prompts using others get a warning. */
   knownWords?: ReadonlySet<string>;
+  /** Set on a model with LoRAs merged (engine.ts): their names and A1111 short hashes, for the PNG's `Lora hashes`. */
+  loras?: { name: string; hash: string }[];
   /** Bytes of every loaded model file, charged against the engine's memory budget. */
   sizeBytes: number;
   /**

@@ -28,6 +28,7 @@ import {
   GRAPH_NODE,
   MODEL_GRAPH,
   NODE_INPUT,
+  NODE_NAME,
   NODE_OP_TYPE,
   NODE_OUTPUT,
   ProtoError,
@@ -364,6 +365,126 @@ export function readTokenEmbeddingRow(model: Uint8Array, id: number, file = 'tex
       out[i] = info.dtype === 'float32' ? view.getFloat32(k * 4, true) : fromFloat16Bits(view.getUint16(k * 2, true));
     }
     return out;
+  } catch (error) {
+    throw asLoadError(error, file);
+  }
+}
+
+/** Where one float initializer's bytes are, for patching them in place (LoRA merging, src/inference/lora). */
+export interface InitializerLocation {
+  name: string;
+  dims: number[];
+  dtype: 'float32' | 'float16';
+  /** Byte range of the little-endian element bytes inside the model (raw_data, or packed float_data: the same bytes). */
+  inline?: { start: number; end: number };
+  external?: ExternalLocation;
+}
+
+export interface GraphNode {
+  name: string;
+  op: string;
+  inputs: string[];
+}
+
+export interface GraphScan {
+  nodes: GraphNode[];
+  /** Float initializers whose bytes can be patched without re-encoding the model. */
+  initializers: Map<string, InitializerLocation>;
+  /** Every initializer kept in an external file, whatever its type (relocating them must move them all). */
+  external: { name: string; location: ExternalLocation }[];
+}
+
+/**
+ * The graph's nodes (name, op type, inputs) and where each float32/float16 initializer's bytes sit, without
+ * decoding any weight: a LoRA merge looks weights up by node name and adds to them in a copy of these bytes.
+ * float16 kept in int32_data (one varint each) cannot be patched in place and is left out.
+ */
+export function scanGraph(model: Uint8Array, file = 'model.onnx'): GraphScan {
+  try {
+    const graphs = [...fields(model, 0, model.length)].filter((f) => f.field === MODEL_GRAPH && f.wire === WIRE_LEN);
+    if (graphs.length !== 1) throw new ModelLoadError(`${file}: expected one graph in the ONNX model, found ${graphs.length}; is it an ONNX file?`, file);
+    const graph = graphs[0];
+    const nodes: GraphNode[] = [];
+    const initializers = new Map<string, InitializerLocation>();
+    const externals: GraphScan['external'] = [];
+    for (const f of fields(model, graph.valueStart, graph.end)) {
+      if (f.wire !== WIRE_LEN) continue;
+      if (f.field === GRAPH_NODE) {
+        const node: GraphNode = { name: '', op: '', inputs: [] };
+        for (const g of fields(model, f.valueStart, f.end)) {
+          if (g.wire !== WIRE_LEN) continue;
+          if (g.field === NODE_INPUT) node.inputs.push(str(model, g));
+          else if (g.field === NODE_OP_TYPE) node.op = str(model, g);
+          else if (g.field === NODE_NAME) node.name = str(model, g);
+        }
+        nodes.push(node);
+      } else if (f.field === GRAPH_INITIALIZER) {
+        let name = '';
+        const dims: number[] = [];
+        let dataType = 0;
+        let inline: InitializerLocation['inline'];
+        for (const g of fields(model, f.valueStart, f.end)) {
+          if (g.field === TENSOR_NAME && g.wire === WIRE_LEN) name = str(model, g);
+          else if (g.field === TENSOR_DIMS) readInt64s(model, g, dims);
+          else if (g.field === TENSOR_DATA_TYPE && g.wire === WIRE_VARINT) dataType = g.varint;
+          else if ((g.field === TENSOR_RAW_DATA || g.field === TENSOR_FLOAT_DATA) && g.wire === WIRE_LEN) inline = { start: g.valueStart, end: g.end };
+        }
+        const external = externalLocation(model, f);
+        if (external) externals.push({ name, location: external });
+        if (dataType !== DATA_TYPE_FLOAT && dataType !== DATA_TYPE_FLOAT16) continue;
+        const dtype = dataType === DATA_TYPE_FLOAT ? 'float32' : 'float16';
+        const count = dims.reduce((a, b) => a * b, 1);
+        const loc: InitializerLocation = { name, dims, dtype };
+        if (external) loc.external = { ...external, length: external.length ?? count * (dtype === 'float32' ? 4 : 2) };
+        else if (inline && inline.end - inline.start === count * (dtype === 'float32' ? 4 : 2)) loc.inline = inline;
+        else continue;
+        initializers.set(name, loc);
+      }
+    }
+    return { nodes, initializers, external: externals };
+  } catch (error) {
+    throw asLoadError(error, file);
+  }
+}
+
+/**
+ * A copy of the model whose external initializers point at new (location, offset) pairs, for handing onnxruntime
+ * one external file as several in-memory pieces (`externalData` takes one buffer per location, and a Node buffer
+ * holds at most 4 GiB). Only the external_data entries of the named initializers change; the graph's and the
+ * model's length prefixes are rewritten around them. Byte ranges (`length`) are kept.
+ */
+export function relocateExternalData(model: Uint8Array, moves: ReadonlyMap<string, { location: string; offset: number }>, file = 'model.onnx'): Uint8Array {
+  try {
+    const graph = [...fields(model, 0, model.length)].find((f) => f.field === MODEL_GRAPH && f.wire === WIRE_LEN);
+    if (!graph) throw new ProtoError('no graph');
+    const enc = new TextEncoder();
+    const lenField = (field: number, payload: Uint8Array) => concat([tagBytes(field, WIRE_LEN), varintBytes(payload.length), payload]);
+    const parts: Uint8Array[] = [];
+    for (const f of fields(model, graph.valueStart, graph.end)) {
+      let name: string | undefined;
+      if (f.field === GRAPH_INITIALIZER && f.wire === WIRE_LEN) {
+        for (const g of fields(model, f.valueStart, f.end)) if (g.field === TENSOR_NAME && g.wire === WIRE_LEN) name = str(model, g);
+      }
+      const move = name === undefined ? undefined : moves.get(name);
+      if (!move) {
+        parts.push(model.subarray(f.start, f.end));
+        continue;
+      }
+      const tensor: Uint8Array[] = [];
+      for (const g of fields(model, f.valueStart, f.end)) {
+        if (g.field !== TENSOR_EXTERNAL_DATA || g.wire !== WIRE_LEN) {
+          tensor.push(model.subarray(g.start, g.end));
+          continue;
+        }
+        let key = '';
+        for (const kv of fields(model, g.valueStart, g.end)) if (kv.field === 1 && kv.wire === WIRE_LEN) key = str(model, kv);
+        const value = key === 'location' ? move.location : key === 'offset' ? String(move.offset) : undefined;
+        if (value === undefined) tensor.push(model.subarray(g.start, g.end));
+        else tensor.push(lenField(TENSOR_EXTERNAL_DATA, concat([lenField(1, enc.encode(key)), lenField(2, enc.encode(value))])));
+      }
+      parts.push(lenField(GRAPH_INITIALIZER, concat(tensor)));
+    }
+    return concat([model.subarray(0, graph.start), lenField(MODEL_GRAPH, concat(parts)), model.subarray(graph.end)]);
   } catch (error) {
     throw asLoadError(error, file);
   }

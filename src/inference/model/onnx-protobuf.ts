@@ -11,6 +11,7 @@ export const GRAPH_INPUT = 11;
 export const NODE_INPUT = 1;
 export const NODE_OUTPUT = 2;
 export const NODE_OP_TYPE = 4;
+export const NODE_NAME = 3;
 export const VALUE_INFO_NAME = 1;
 export const TENSOR_DIMS = 1;
 export const TENSOR_DATA_TYPE = 2;

@@ -92,6 +92,7 @@ export async function runPipeline(
     model: model.folder.name,
     clipSkip: req.clipSkip,
     ...(req.controls?.length ? { controlNets: req.controls.map((u) => controlParameters(u, req)) } : {}),
+    ...(model.loras?.length ? { loras: model.loras } : {}),
   };
 
   if (mode.kind === 'upscale') {

@@ -11,6 +11,7 @@
  * weight are merged. Out of scope (A1111 features of other modules): `AND`, `[a:b:when]`, `[a|b]`.
  */
 import { Identifiers, UserError } from '../../errors.js';
+import { stripLoraTags } from '../../protocol/lora-tags.js';
 
 /** One run of prompt text and its attention multiplier. `BREAK` is its own run with weight -1, as in A1111. */
 export interface PromptRun {
@@ -48,7 +49,8 @@ export function parsePromptAttention(text: string): PromptRun[] {
     for (let p = start; p < res.length; p++) res[p].weight *= multiplier;
   };
 
-  for (const m of text.matchAll(ATTENTION)) {
+  // LoRA tags pick networks, they are not text (A1111 strips them before parsing): every encoder path comes through here.
+  for (const m of stripLoraTags(text).matchAll(ATTENTION)) {
     const token = m[0];
     const weight = m[1];
     if (token.startsWith('\\')) {

@@ -158,6 +158,16 @@ function parseHeader(header: Uint8Array, dataBytes: number, file: string): { ent
   return { entries, metadata };
 }
 
+let halfValues: Float32Array | undefined;
+/** Every float16 bit pattern's value, built on first use (256 KB). */
+function halfTable(): Float32Array {
+  if (!halfValues) {
+    halfValues = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfValues[h] = fromFloat16Bits(h);
+  }
+  return halfValues;
+}
+
 /** Little-endian F32/F16/BF16 bytes → float32 (copied: the result never aliases the file's buffer). */
 export function decodeFloats(raw: Uint8Array, dtype: string, what: string, file: string): Float32Array {
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
@@ -168,8 +178,10 @@ export function decodeFloats(raw: Uint8Array, dtype: string, what: string, file:
       return out;
     }
     case 'F16': {
+      // By table: a LoRA holds millions of fp16 values, and fromFloat16Bits computes a power of two for each.
+      const table = halfTable();
       const out = new Float32Array(raw.byteLength / 2);
-      for (let i = 0; i < out.length; i++) out[i] = fromFloat16Bits(view.getUint16(i * 2, true));
+      for (let i = 0; i < out.length; i++) out[i] = table[view.getUint16(i * 2, true)];
       return out;
     }
     case 'BF16': {
