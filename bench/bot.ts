@@ -76,9 +76,12 @@ async function inProcessFake(guilds: FakeGuild[]): Promise<BenchFake> {
       });
       return { ids, lateness: summarizeLateness(lateness) };
     },
-    acked: () => fake.waitFor(() => ids.every((id) => fake.interactions.get(id)?.ackAt !== undefined) || undefined, 600_000, 'all acks').then(() => undefined),
+    acked: () =>
+      fake.waitFor(() => ids.every((id) => fake.interactions.get(id)?.ackAt !== undefined) || undefined, 600_000, 'all acks').then(() => undefined),
     finals: () =>
-      fake.waitFor(() => ids.every((id) => fake.replyOf(id)?.attachments.some((a) => isFinal(a.filename))) || undefined, 600_000, 'all finals').then(() => undefined),
+      fake
+        .waitFor(() => ids.every((id) => fake.replyOf(id)?.attachments.some((a) => isFinal(a.filename))) || undefined, 600_000, 'all finals')
+        .then(() => undefined),
     async report() {
       return {
         interactions: ids.map((id) => {
@@ -102,9 +105,20 @@ const root = await makeTempDir('imagine-bot-bench-');
 const modelsDir = path.join(root, 'models');
 await mkdir(modelsDir, { recursive: true });
 await writeTinyModel(path.join(modelsDir, 'tiny'), { manifest: { defaults: { width: 64, height: 64, steps: 8, sampler: 'euler' } } });
-const guilds: FakeGuild[] = Array.from({ length: GUILDS }, (_, i) => ({ id: snowflake(), name: `guild ${i}`, channels: [snowflake()], ownerId: snowflake() }));
+const guilds: FakeGuild[] = Array.from({ length: GUILDS }, (_, i) => ({
+  id: snowflake(),
+  name: `guild ${i}`,
+  channels: [snowflake()],
+  ownerId: snowflake(),
+}));
 const fake = MODE === 'inprocess' ? await inProcessFake(guilds) : await processFake(guilds);
-const env = parseEnv({ DISCORD_TOKEN: TOKEN, DISCORD_API_BASE: fake.apiBase, MODELS_DIR: modelsDir, DATA_DIR: path.join(root, 'data'), LOG_LEVEL: 'silent' });
+const env = parseEnv({
+  DISCORD_TOKEN: TOKEN,
+  DISCORD_API_BASE: fake.apiBase,
+  MODELS_DIR: modelsDir,
+  DATA_DIR: path.join(root, 'data'),
+  LOG_LEVEL: 'silent',
+});
 if (!env.ok) throw new Error(env.issues.join('\n'));
 // Production edit pacing (1 s base interval): the edits-per-job number is what a real deployment would send.
 const app = await start(env.env, { logger: createLogger({ level: 'silent' }), maxQueuedTotal: JOBS });
@@ -169,7 +183,9 @@ if (RATE !== undefined) {
   );
 }
 console.log(`gateway delivery p50 ${ms(percentile(lag, 50))}   p99 ${ms(percentile(lag, 99))}`);
-console.log(`ack latency   p50 ${ms(percentile(acks, 50))}   p99 ${ms(percentile(acks, 99))}   max ${ms(acks[acks.length - 1])}   (target p99 < 100 ms)`);
+console.log(
+  `ack latency   p50 ${ms(percentile(acks, 50))}   p99 ${ms(percentile(acks, 99))}   max ${ms(acks[acks.length - 1])}   (target p99 < 100 ms)`,
+);
 console.log(
   `bot process until all acked: ${(ackedAt - started).toFixed(0)} ms wall, CPU ${((burstCpu.user + burstCpu.system) / 1000).toFixed(0)} ms, event-loop delay ${loop(burstLoopDelay)}`,
 );
@@ -184,7 +200,9 @@ if (process.env.BENCH_ACKS_ONLY !== '1') {
   const edits = rest.filter((r) => /^PATCH \/(webhooks|channels)/.test(r.route));
   const callbacks = rest.filter((r) => r.route.startsWith('POST /interactions'));
   console.log(`bot event-loop delay from all acked to all finals: ${loop(runLoopDelay)}`);
-  console.log(`REST calls    ${(rest.length / JOBS).toFixed(2)} per job   (${callbacks.length} acks, ${edits.length} edits, ${rest.length - callbacks.length - edits.length} other)`);
+  console.log(
+    `REST calls    ${(rest.length / JOBS).toFixed(2)} per job   (${callbacks.length} acks, ${edits.length} edits, ${rest.length - callbacks.length - edits.length} other)`,
+  );
   console.log(`edits         ${(edits.length / JOBS).toFixed(2)} per job   429s: ${rest.filter((r) => r.status === 429).length}`);
   console.log(`edit scheduler ${JSON.stringify(app.bot.scheduler.stats)}`);
   console.log(`wall          ${(wallMs / 1000).toFixed(1)} s for all ${JOBS} results (from handing the commands to the fake)`);

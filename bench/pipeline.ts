@@ -91,7 +91,13 @@ const request: GenerateRequest = {
 };
 await engine.generate({ ...request, steps: 2 }); // load and warm up
 
-interface Sample { wall: number; inference: number; preview: number; firstPreview?: number; firstStep?: number }
+interface Sample {
+  wall: number;
+  inference: number;
+  preview: number;
+  firstPreview?: number;
+  firstStep?: number;
+}
 async function measure(withPreviews: boolean): Promise<Sample> {
   const started = performance.now();
   let firstPreview: number | undefined;
@@ -131,7 +137,9 @@ const rows: [string, string, string][] = [
   ["(c') wall time added by previews", `${(wallDelta * 100).toFixed(2)} %`, ''],
   ['(d) peak RSS', `${rssMiB.toFixed(0)} MiB`, ''],
 ];
-console.log(`bench:pipeline${sdxl ? ' (SDXL layout)' : ''} — ${runs} runs each, median; onnxruntime on ${engine.executionProvider}, node ${process.version}`);
+console.log(
+  `bench:pipeline${sdxl ? ' (SDXL layout)' : ''} — ${runs} runs each, median; onnxruntime on ${engine.executionProvider}, node ${process.version}`,
+);
 console.log('| measure | value | target |\n| --- | --- | --- |');
 for (const [k, v, t] of rows) console.log(`| ${k} | ${v} | ${t} |`);
 await engine.dispose();

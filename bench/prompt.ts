@@ -35,17 +35,26 @@ const WIDTH = 768;
 function textEncoder(batch: number | string): Uint8Array {
   const g = new GraphBuilder();
   let seed = 1;
-  const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => {
-    seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
-    return ((seed / 2 ** 32) * 2 - 1) * scale;
-  });
+  const rand = (n: number, scale: number) =>
+    Float32Array.from({ length: n }, () => {
+      seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0;
+      return ((seed / 2 ** 32) * 2 - 1) * scale;
+    });
   const ids = g.op('Cast', ['input_ids'], { to: 1 });
   const col = g.op('Unsqueeze', [ids, g.int64Const([2])]);
   let x = g.op('Sin', [g.op('Mul', [col, g.floatConst(rand(WIDTH, 0.01), [WIDTH])])]);
   for (let i = 0; i < layers; i++) {
-    x = g.op('Tanh', [g.op('MatMul', [x, g.floatConst(rand(WIDTH * WIDTH, 0.05), [WIDTH, WIDTH])])], {}, i === layers - 1 ? 'last_hidden_state' : undefined);
+    x = g.op(
+      'Tanh',
+      [g.op('MatMul', [x, g.floatConst(rand(WIDTH * WIDTH, 0.05), [WIDTH, WIDTH])])],
+      {},
+      i === layers - 1 ? 'last_hidden_state' : undefined,
+    );
   }
-  return g.build([{ name: 'input_ids', type: 'int32', shape: [batch, 77] }], [{ name: 'last_hidden_state', type: 'float32', shape: [batch, 77, WIDTH] }]);
+  return g.build(
+    [{ name: 'input_ids', type: 'int32', shape: [batch, 77] }],
+    [{ name: 'last_hidden_state', type: 'float32', shape: [batch, 77, WIDTH] }],
+  );
 }
 
 const dir = await makeTempDir('imagine-bench-prompt-');
@@ -53,15 +62,33 @@ const ONE = '(a lighthouse on a cliff:1.2), [fog], dramatic sky';
 const EIGHT = Array.from({ length: 8 }, () => ONE).join(' BREAK ');
 
 function request(prompt: string): GenerateRequest {
-  return { model: 'bench', prompt, negativePrompt: '', steps: 1, cfg: 1, sampler: 'euler', width: 64, height: 64, count: 1, mode: { kind: 'txt2img' }, previewEvery: 0 };
+  return {
+    model: 'bench',
+    prompt,
+    negativePrompt: '',
+    steps: 1,
+    cfg: 1,
+    sampler: 'euler',
+    width: 64,
+    height: 64,
+    count: 1,
+    mode: { kind: 'txt2img' },
+    previewEvery: 0,
+  };
 }
 
 try {
-  for (const [label, batch] of [['batched encoder', 'batch'], ['batch fixed to 1', 1]] as const) {
+  for (const [label, batch] of [
+    ['batched encoder', 'batch'],
+    ['batch fixed to 1', 1],
+  ] as const) {
     const modelDir = path.join(dir, String(batch));
     await writeTinyModel(modelDir, { hiddenSize: WIDTH });
     await writeFile(path.join(modelDir, 'text_encoder', 'model.onnx'), textEncoder(batch));
-    const model = await loadModel(await inspectModelFolder(modelDir), { graphOptimizationLevel: 'all', ...(threads > 0 ? { intraOpNumThreads: threads } : {}) });
+    const model = await loadModel(await inspectModelFolder(modelDir), {
+      graphOptimizationLevel: 'all',
+      ...(threads > 0 ? { intraOpNumThreads: threads } : {}),
+    });
     const clock = new RunClock();
     const gen = new Generation(model, request(ONE), clock, {});
     const once = async (prompt: string, expected: number) => {

@@ -86,7 +86,11 @@ function benchQueue(): void {
   rows.push(['dequeue + enqueue at 10,000 queued (mean per op)', `${mean.toFixed(2)} µs`, '≤ 50 µs']);
   rows.push(['dequeue + enqueue at 10,000 queued (p99 of 100-op batches, per op)', `${percentile(batches, 99).toFixed(2)} µs`, '≤ 50 µs']);
   rows.push(['remove (cancel) + enqueue at 10,000 queued (mean per op)', `${removeUs.toFixed(2)} µs`, '≤ 50 µs']);
-  rows.push(['full position listing, order() of 10,000 jobs (median)', `${percentile(orderRuns, 50).toFixed(2)} ms`, 'n/a (O(n log n), coalesced per tick)']);
+  rows.push([
+    'full position listing, order() of 10,000 jobs (median)',
+    `${percentile(orderRuns, 50).toFixed(2)} ms`,
+    'n/a (O(n log n), coalesced per tick)',
+  ]);
 }
 
 /**
@@ -112,7 +116,11 @@ function benchNewcomerWait(): void {
     worst = Math.max(worst, waited);
     total += waited;
   }
-  rows.push([`newcomer guild waits behind a flood of mixed-cost jobs, mean / worst of ${trials} (jobs, incl. the running one)`, `${(total / trials).toFixed(2)} / ${worst}`, '≤ 1 job']);
+  rows.push([
+    `newcomer guild waits behind a flood of mixed-cost jobs, mean / worst of ${trials} (jobs, incl. the running one)`,
+    `${(total / trials).toFixed(2)} / ${worst}`,
+    '≤ 1 job',
+  ]);
 }
 
 async function withService<T>(
@@ -152,13 +160,23 @@ async function benchIdleGap(): Promise<void> {
     );
     for (let i = 0; i < jobs; i += 1) {
       service.submit(
-        { kind: 'imagine', guildId: `g${i % 20}`, channelId: 'c', userId: `u${i % 7}`, request: fakeRequest({ steps: 5, seed: i, width: 512, height: 512 }) },
+        {
+          kind: 'imagine',
+          guildId: `g${i % 20}`,
+          channelId: 'c',
+          userId: `u${i % 7}`,
+          request: fakeRequest({ steps: 5, seed: i, width: 512, height: 512 }),
+        },
         limits,
       );
     }
     await finished;
   });
-  const gaps = readFileSync(gapFile, 'utf8').trim().split('\n').map(Number).sort((a, b) => a - b);
+  const gaps = readFileSync(gapFile, 'utf8')
+    .trim()
+    .split('\n')
+    .map(Number)
+    .sort((a, b) => a - b);
   rmSync(gapFile, { force: true });
   const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
   rows.push([`worker idle gap between queued jobs (${gaps.length} gaps, 400 kB results), mean`, `${mean.toFixed(2)} ms`, '≤ 5 ms']);
@@ -173,11 +191,23 @@ async function benchEventLoop(): Promise<void> {
     let progress = 0;
     service.on('progress', () => (progress += 1));
     const done = new Promise<void>((resolve) => service.once('done', () => resolve()));
-    service.submit({ kind: 'imagine', guildId: 'long', channelId: 'c', userId: 'u', request: fakeRequest({ steps: 400, previewEvery: 1, width: 512, height: 512, count: 2 }) }, limits);
+    service.submit(
+      {
+        kind: 'imagine',
+        guildId: 'long',
+        channelId: 'c',
+        userId: 'u',
+        request: fakeRequest({ steps: 400, previewEvery: 1, width: 512, height: 512, count: 2 }),
+      },
+      limits,
+    );
     histogram.enable();
     const traffic = setInterval(() => {
       for (let i = 0; i < 5; i += 1) {
-        service.submit({ kind: 'imagine', guildId: `g${i}`, channelId: 'c', userId: `u${progress % 50}`, request: fakeRequest({ steps: 1 }) }, limits);
+        service.submit(
+          { kind: 'imagine', guildId: `g${i}`, channelId: 'c', userId: `u${progress % 50}`, request: fakeRequest({ steps: 1 }) },
+          limits,
+        );
       }
       service.list();
     }, 50);

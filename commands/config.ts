@@ -63,12 +63,23 @@ export const data = new SlashCommandBuilder()
       .setName(CONFIG_SUBCOMMANDS.defaults)
       .setDescription('Set what /imagine uses when an option is not given')
       .addStringOption((o) => o.setName(CONFIG_OPTIONS.model).setDescription('Default model').setAutocomplete(true).setMaxLength(100))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.steps).setDescription('Default steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max))
-      .addNumberOption((o) => o.setName(CONFIG_OPTIONS.cfg).setDescription('Default guidance scale').setMinValue(BOUNDS.cfg.min).setMaxValue(BOUNDS.cfg.max))
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.sampler).setDescription('Default sampler').addChoices(...SAMPLER_NAMES.map((name) => ({ name, value: name }))))
+      .addIntegerOption((o) =>
+        o.setName(CONFIG_OPTIONS.steps).setDescription('Default steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max),
+      )
+      .addNumberOption((o) =>
+        o.setName(CONFIG_OPTIONS.cfg).setDescription('Default guidance scale').setMinValue(BOUNDS.cfg.min).setMaxValue(BOUNDS.cfg.max),
+      )
+      .addStringOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.sampler)
+          .setDescription('Default sampler')
+          .addChoices(...SAMPLER_NAMES.map((name) => ({ name, value: name }))),
+      )
       .addStringOption((o) => o.setName(CONFIG_OPTIONS.size).setDescription('Default size, WxH such as 512x512').setMaxLength(20))
       .addStringOption((o) => o.setName(CONFIG_OPTIONS.negative).setDescription('Default negative prompt').setMaxLength(BOUNDS.negativeChars))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.count).setDescription('Default image count').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max))
+      .addIntegerOption((o) =>
+        o.setName(CONFIG_OPTIONS.count).setDescription('Default image count').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max),
+      )
       .addStringOption((o) =>
         o
           .setName(CONFIG_OPTIONS.unset)
@@ -80,12 +91,40 @@ export const data = new SlashCommandBuilder()
     s
       .setName(CONFIG_SUBCOMMANDS.limits)
       .setDescription('Set the limits every /imagine must stay within')
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.maxSteps).setDescription('Most steps a job may use').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.maxPixels).setDescription('Most pixels per image (width × height)').setMinValue(BOUNDS.pixels.min).setMaxValue(BOUNDS.pixels.max))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.maxCount).setDescription('Most images per job').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.userQueue).setDescription('Jobs one member may have waiting or running').setMinValue(BOUNDS.userQueued.min).setMaxValue(BOUNDS.userQueued.max))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.userCooldown).setDescription('Seconds between two jobs of one member (0 = off)').setMinValue(BOUNDS.cooldownSeconds.min).setMaxValue(BOUNDS.cooldownSeconds.max))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.guildQueue).setDescription('Jobs this server may have waiting or running').setMinValue(BOUNDS.guildQueued.min).setMaxValue(BOUNDS.guildQueued.max))
+      .addIntegerOption((o) =>
+        o.setName(CONFIG_OPTIONS.maxSteps).setDescription('Most steps a job may use').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max),
+      )
+      .addIntegerOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.maxPixels)
+          .setDescription('Most pixels per image (width × height)')
+          .setMinValue(BOUNDS.pixels.min)
+          .setMaxValue(BOUNDS.pixels.max),
+      )
+      .addIntegerOption((o) =>
+        o.setName(CONFIG_OPTIONS.maxCount).setDescription('Most images per job').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max),
+      )
+      .addIntegerOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.userQueue)
+          .setDescription('Jobs one member may have waiting or running')
+          .setMinValue(BOUNDS.userQueued.min)
+          .setMaxValue(BOUNDS.userQueued.max),
+      )
+      .addIntegerOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.userCooldown)
+          .setDescription('Seconds between two jobs of one member (0 = off)')
+          .setMinValue(BOUNDS.cooldownSeconds.min)
+          .setMaxValue(BOUNDS.cooldownSeconds.max),
+      )
+      .addIntegerOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.guildQueue)
+          .setDescription('Jobs this server may have waiting or running')
+          .setMinValue(BOUNDS.guildQueued.min)
+          .setMaxValue(BOUNDS.guildQueued.max),
+      )
       .addIntegerOption((o) =>
         o
           .setName(CONFIG_OPTIONS.maxUpload)
@@ -98,14 +137,31 @@ export const data = new SlashCommandBuilder()
     s
       .setName(CONFIG_SUBCOMMANDS.channels)
       .setDescription('Limit /imagine to some channels (none listed = everywhere)')
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.action).setDescription('What to do').setRequired(true).addChoices(...LIST_ACTIONS.map((name) => ({ name, value: name }))))
-      .addChannelOption((o) => o.setName(CONFIG_OPTIONS.channel).setDescription('The channel to add or remove').addChannelTypes(...CONFIG_CHANNEL_TYPES)),
+      .addStringOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.action)
+          .setDescription('What to do')
+          .setRequired(true)
+          .addChoices(...LIST_ACTIONS.map((name) => ({ name, value: name }))),
+      )
+      .addChannelOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.channel)
+          .setDescription('The channel to add or remove')
+          .addChannelTypes(...CONFIG_CHANNEL_TYPES),
+      ),
   )
   .addSubcommand((s) =>
     s
       .setName(CONFIG_SUBCOMMANDS.bannedWords)
       .setDescription('Words refused in prompts')
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.action).setDescription('What to do').setRequired(true).addChoices(...LIST_ACTIONS.map((name) => ({ name, value: name }))))
+      .addStringOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.action)
+          .setDescription('What to do')
+          .setRequired(true)
+          .addChoices(...LIST_ACTIONS.map((name) => ({ name, value: name }))),
+      )
       .addStringOption((o) => o.setName(CONFIG_OPTIONS.words).setDescription('Comma-separated words or phrases').setMaxLength(1000)),
   )
   .addSubcommand((s) =>
@@ -113,7 +169,13 @@ export const data = new SlashCommandBuilder()
       .setName(CONFIG_SUBCOMMANDS.preview)
       .setDescription('Live previews while an image is generated')
       .addBooleanOption((o) => o.setName(CONFIG_OPTIONS.enabled).setDescription('Show previews'))
-      .addIntegerOption((o) => o.setName(CONFIG_OPTIONS.every).setDescription('A preview every this many steps').setMinValue(BOUNDS.previewEvery.min).setMaxValue(BOUNDS.previewEvery.max)),
+      .addIntegerOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.every)
+          .setDescription('A preview every this many steps')
+          .setMinValue(BOUNDS.previewEvery.min)
+          .setMaxValue(BOUNDS.previewEvery.max),
+      ),
   )
   .addSubcommand((s) =>
     s
@@ -125,7 +187,13 @@ export const data = new SlashCommandBuilder()
     s
       .setName(CONFIG_SUBCOMMANDS.loras)
       .setDescription('Which installed LoRAs <lora:name:weight> may use here')
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.action).setDescription('all, none, or edit the allowed list').setRequired(true).addChoices(...LORA_ACTIONS.map((name) => ({ name, value: name }))))
+      .addStringOption((o) =>
+        o
+          .setName(CONFIG_OPTIONS.action)
+          .setDescription('all, none, or edit the allowed list')
+          .setRequired(true)
+          .addChoices(...LORA_ACTIONS.map((name) => ({ name, value: name }))),
+      )
       .addStringOption((o) => o.setName(CONFIG_OPTIONS.names).setDescription('Comma-separated LoRA names (see /help loras)').setMaxLength(1000)),
   )
   .addSubcommand((s) => s.setName(CONFIG_SUBCOMMANDS.reset).setDescription('Back to the bot defaults'));

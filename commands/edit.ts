@@ -26,8 +26,12 @@ export const data = new SlashCommandBuilder()
   .setDescription('Repaint part of a picture: white in the mask is redrawn from the prompt, black is kept (inpaint)')
   .setContexts(InteractionContextType.Guild)
   .addAttachmentOption((o) => o.setName(EDIT_OPTIONS.image).setDescription('The picture to edit (PNG, JPEG or WebP)').setRequired(true))
-  .addAttachmentOption((o) => o.setName(EDIT_OPTIONS.mask).setDescription('Black and white picture: white = repaint (stretched to the picture)').setRequired(true))
-  .addStringOption((o) => o.setName(EDIT_OPTIONS.prompt).setDescription('What to paint in the white area').setRequired(true).setMaxLength(BOUNDS.promptChars))
+  .addAttachmentOption((o) =>
+    o.setName(EDIT_OPTIONS.mask).setDescription('Black and white picture: white = repaint (stretched to the picture)').setRequired(true),
+  )
+  .addStringOption((o) =>
+    o.setName(EDIT_OPTIONS.prompt).setDescription('What to paint in the white area').setRequired(true).setMaxLength(BOUNDS.promptChars),
+  )
   .addNumberOption((o) =>
     o
       .setName(EDIT_OPTIONS.strength)
@@ -35,9 +39,21 @@ export const data = new SlashCommandBuilder()
       .setMinValue(STRENGTH_RANGE.min)
       .setMaxValue(STRENGTH_RANGE.max),
   )
-  .addIntegerOption((o) => o.setName(EDIT_OPTIONS.maskBlur).setDescription(`Soften the mask edge by this many pixels; default ${REQUEST_DEFAULTS.inpaint.maskBlur}`).setMinValue(0).setMaxValue(MASK_BLUR_MAX))
-  .addBooleanOption((o) => o.setName(EDIT_OPTIONS.onlyMasked).setDescription('Work on the masked area only, at full resolution (more detail in small areas)'))
+  .addIntegerOption((o) =>
+    o
+      .setName(EDIT_OPTIONS.maskBlur)
+      .setDescription(`Soften the mask edge by this many pixels; default ${REQUEST_DEFAULTS.inpaint.maskBlur}`)
+      .setMinValue(0)
+      .setMaxValue(MASK_BLUR_MAX),
+  )
+  .addBooleanOption((o) =>
+    o.setName(EDIT_OPTIONS.onlyMasked).setDescription('Work on the masked area only, at full resolution (more detail in small areas)'),
+  )
   .addStringOption((o) => o.setName(EDIT_OPTIONS.negative).setDescription('What to keep out of the white area').setMaxLength(BOUNDS.negativeChars))
-  .addIntegerOption((o) => o.setName(EDIT_OPTIONS.steps).setDescription('Denoising steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max))
-  .addIntegerOption((o) => o.setName(EDIT_OPTIONS.seed).setDescription('Seed, for repeatable edits').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max))
+  .addIntegerOption((o) =>
+    o.setName(EDIT_OPTIONS.steps).setDescription('Denoising steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max),
+  )
+  .addIntegerOption((o) =>
+    o.setName(EDIT_OPTIONS.seed).setDescription('Seed, for repeatable edits').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max),
+  )
   .addStringOption((o) => o.setName(EDIT_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100));

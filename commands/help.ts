@@ -6,4 +6,9 @@ export const HELP_TOPICS = ['loras'] as const;
 export const data = new SlashCommandBuilder()
   .setName('help')
   .setDescription('How to use the image bot')
-  .addStringOption((o) => o.setName('topic').setDescription('More on one topic').addChoices(...HELP_TOPICS.map((name) => ({ name, value: name }))));
+  .addStringOption((o) =>
+    o
+      .setName('topic')
+      .setDescription('More on one topic')
+      .addChoices(...HELP_TOPICS.map((name) => ({ name, value: name }))),
+  );

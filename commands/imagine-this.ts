@@ -4,4 +4,7 @@ import { ApplicationCommandType, ContextMenuCommandBuilder, InteractionContextTy
 export const IMAGINE_THIS = 'Imagine this';
 
 // Guild-only, as /imagine: settings, limits and the fair queue are per guild.
-export const data = new ContextMenuCommandBuilder().setName(IMAGINE_THIS).setType(ApplicationCommandType.Message).setContexts(InteractionContextType.Guild);
+export const data = new ContextMenuCommandBuilder()
+  .setName(IMAGINE_THIS)
+  .setType(ApplicationCommandType.Message)
+  .setContexts(InteractionContextType.Guild);

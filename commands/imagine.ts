@@ -28,23 +28,45 @@ export const data = new SlashCommandBuilder()
   .setDescription('Generate an image from a prompt (flags work too: --ar 16:9 --seed 42 --no text)')
   .setContexts(InteractionContextType.Guild)
   .addStringOption((o) =>
-    o.setName(IMAGINE_OPTIONS.prompt).setDescription('What to draw; (word:1.3) stronger, [word] weaker, BREAK; may end with --ar, --seed, --no').setRequired(true).setMaxLength(BOUNDS.promptChars),
+    o
+      .setName(IMAGINE_OPTIONS.prompt)
+      .setDescription('What to draw; (word:1.3) stronger, [word] weaker, BREAK; may end with --ar, --seed, --no')
+      .setRequired(true)
+      .setMaxLength(BOUNDS.promptChars),
   )
   .addStringOption((o) => o.setName(IMAGINE_OPTIONS.negative).setDescription('What to keep out of the image').setMaxLength(BOUNDS.negativeChars))
-  .addStringOption((o) => o.setName(IMAGINE_OPTIONS.size).setDescription('Aspect (16:9, portrait, wide...) or WxH such as 512x768').setAutocomplete(true).setMaxLength(20))
-  .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.steps).setDescription('Denoising steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max))
-  .addNumberOption((o) => o.setName(IMAGINE_OPTIONS.cfg).setDescription('Guidance scale: how closely to follow the prompt').setMinValue(BOUNDS.cfg.min).setMaxValue(BOUNDS.cfg.max))
+  .addStringOption((o) =>
+    o.setName(IMAGINE_OPTIONS.size).setDescription('Aspect (16:9, portrait, wide...) or WxH such as 512x768').setAutocomplete(true).setMaxLength(20),
+  )
+  .addIntegerOption((o) =>
+    o.setName(IMAGINE_OPTIONS.steps).setDescription('Denoising steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max),
+  )
+  .addNumberOption((o) =>
+    o
+      .setName(IMAGINE_OPTIONS.cfg)
+      .setDescription('Guidance scale: how closely to follow the prompt')
+      .setMinValue(BOUNDS.cfg.min)
+      .setMaxValue(BOUNDS.cfg.max),
+  )
   .addStringOption((o) =>
     o
       .setName(IMAGINE_OPTIONS.sampler)
       .setDescription('Sampler')
       .addChoices(...SAMPLER_NAMES.map((name) => ({ name, value: name }))),
   )
-  .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.seed).setDescription('Seed, for repeatable images').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max))
-  .addIntegerOption((o) => o.setName(IMAGINE_OPTIONS.count).setDescription('Images (a grid when more than 1)').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max))
+  .addIntegerOption((o) =>
+    o.setName(IMAGINE_OPTIONS.seed).setDescription('Seed, for repeatable images').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max),
+  )
+  .addIntegerOption((o) =>
+    o.setName(IMAGINE_OPTIONS.count).setDescription('Images (a grid when more than 1)').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max),
+  )
   .addStringOption((o) => o.setName(IMAGINE_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100))
   .addIntegerOption((o) =>
-    o.setName(IMAGINE_OPTIONS.clipSkip).setDescription('Clip skip as in AUTOMATIC1111 (2 for many anime models)').setMinValue(BOUNDS.clipSkip.min).setMaxValue(BOUNDS.clipSkip.max),
+    o
+      .setName(IMAGINE_OPTIONS.clipSkip)
+      .setDescription('Clip skip as in AUTOMATIC1111 (2 for many anime models)')
+      .setMinValue(BOUNDS.clipSkip.min)
+      .setMaxValue(BOUNDS.clipSkip.max),
   )
   .addAttachmentOption((o) => o.setName(IMAGINE_OPTIONS.image).setDescription('Start from this picture (PNG, JPEG or WebP): img2img'))
   .addNumberOption((o) =>

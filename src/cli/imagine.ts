@@ -67,7 +67,9 @@ function float(name: string, value: string | undefined, { min, max }: { min: num
   if (value === undefined) return undefined;
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max || (minExclusive && n === min)) {
-    throw usageError(`--${name} must be a number ${minExclusive ? 'above' : 'from'} ${min} ${minExclusive ? 'and up to' : 'to'} ${max}; got "${value}".`);
+    throw usageError(
+      `--${name} must be a number ${minExclusive ? 'above' : 'from'} ${min} ${minExclusive ? 'and up to' : 'to'} ${max}; got "${value}".`,
+    );
   }
   return n;
 }
@@ -90,7 +92,10 @@ async function readInput(file: string, what: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (error) {
-    throw new UserError(Identifiers.UnreadableImage, `Cannot read the ${what} "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`);
+    throw new UserError(
+      Identifiers.UnreadableImage,
+      `Cannot read the ${what} "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}.`,
+    );
   }
 }
 
@@ -126,7 +131,12 @@ function progressBar(label: string): (step: number, total: number, image: number
 }
 
 async function runTokens(argv: string[], env: EngineEnv): Promise<void> {
-  const { values, positionals } = parseArgs({ args: argv, options: { model: { type: 'string' }, chunks: { type: 'boolean' } }, allowPositionals: true, strict: true });
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: { model: { type: 'string' }, chunks: { type: 'boolean' } },
+    allowPositionals: true,
+    strict: true,
+  });
   if (positionals.length === 0) throw usageError('tokens needs at least one prompt: npm run imagine -- tokens "a cat"');
   const engine = await createEngine({ modelsDir: env.MODELS_DIR, allowModelPaths: true });
   const model = values.model ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL;
@@ -202,7 +212,11 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
   const editing = [values.mask && '--mask', values['zoom-out'] && '--zoom-out', values.pan && '--pan'].filter(Boolean);
   if (editing.length > 1) throw usageError(`Use one of --mask, --zoom-out and --pan; got ${editing.join(' and ')}.`);
   if (editing.length === 1 && !values.init) throw usageError(`${editing[0]} needs --init IMG: the picture to edit.`);
-  const inpaintOnly = [values['mask-blur'] !== undefined && '--mask-blur', values['masked-content'] && '--masked-content', values['inpaint-only-masked'] && '--inpaint-only-masked'].filter(Boolean);
+  const inpaintOnly = [
+    values['mask-blur'] !== undefined && '--mask-blur',
+    values['masked-content'] && '--masked-content',
+    values['inpaint-only-masked'] && '--inpaint-only-masked',
+  ].filter(Boolean);
   if (inpaintOnly.length > 0 && !values.mask) throw usageError(`${inpaintOnly[0]} needs --mask MASK.`);
   if ((values['variation-seed'] === undefined) !== (values['variation-strength'] === undefined) && values['variation-seed'] === undefined) {
     throw usageError('--variation-strength needs --variation-seed N.');
@@ -224,7 +238,8 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
     size ??= gridSize(await imageSize(image, '--init image'));
     if (values.mask) {
       const fill = values['masked-content'] ?? REQUEST_DEFAULTS.inpaint.fill;
-      if (!(MASKED_CONTENT as readonly string[]).includes(fill)) throw usageError(`--masked-content must be one of ${MASKED_CONTENT.join(', ')}; got "${fill}".`);
+      if (!(MASKED_CONTENT as readonly string[]).includes(fill))
+        throw usageError(`--masked-content must be one of ${MASKED_CONTENT.join(', ')}; got "${fill}".`);
       mode = {
         kind: 'inpaint',
         image,
@@ -236,17 +251,31 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
         padding: REQUEST_DEFAULTS.inpaint.padding,
       };
     } else if (values['zoom-out']) {
-      mode = { kind: 'outpaint', image, strength: strength ?? REQUEST_DEFAULTS.outpaintStrength, zoom: float('zoom-out', values['zoom-out'], { min: 1.1, max: 4 }) };
+      mode = {
+        kind: 'outpaint',
+        image,
+        strength: strength ?? REQUEST_DEFAULTS.outpaintStrength,
+        zoom: float('zoom-out', values['zoom-out'], { min: 1.1, max: 4 }),
+      };
     } else {
       const pan = values.pan!;
       if (!(PAN_DIRECTIONS as readonly string[]).includes(pan)) throw usageError(`--pan must be one of ${PAN_DIRECTIONS.join(', ')}; got "${pan}".`);
       mode = { kind: 'outpaint', image, strength: strength ?? REQUEST_DEFAULTS.outpaintStrength, pan: pan as PanDirection };
     }
-  } else if (values.init) mode = { kind: 'img2img', image: await readInput(values.init, '--init image'), strength: strength ?? REQUEST_DEFAULTS.img2imgStrength };
-  else if (values.upscale) mode = { kind: 'upscale', image: await readInput(values.upscale, '--upscale image'), strength: strength ?? REQUEST_DEFAULTS.upscaleStrength };
+  } else if (values.init)
+    mode = { kind: 'img2img', image: await readInput(values.init, '--init image'), strength: strength ?? REQUEST_DEFAULTS.img2imgStrength };
+  else if (values.upscale)
+    mode = { kind: 'upscale', image: await readInput(values.upscale, '--upscale image'), strength: strength ?? REQUEST_DEFAULTS.upscaleStrength };
   const variationSeed = int('variation-seed', values['variation-seed'], REQUEST_BOUNDS.seed) ?? from?.variationSeed;
   if (variationSeed !== undefined && mode.kind === 'txt2img') {
-    mode = { kind: 'variation', subseed: variationSeed, strength: float('variation-strength', values['variation-strength'], { min: 0, max: 1 }) ?? from?.variationStrength ?? REQUEST_DEFAULTS.variationStrength };
+    mode = {
+      kind: 'variation',
+      subseed: variationSeed,
+      strength:
+        float('variation-strength', values['variation-strength'], { min: 0, max: 1 }) ??
+        from?.variationStrength ??
+        REQUEST_DEFAULTS.variationStrength,
+    };
   }
   const request: GenerateRequest = {
     model,
@@ -276,7 +305,10 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
   if (result.translations?.prompt !== undefined) process.stderr.write(`translated prompt: ${result.translations.prompt}\n`);
   if (result.translations?.negativePrompt !== undefined) process.stderr.write(`translated negative prompt: ${result.translations.negativePrompt}\n`);
   for (const n of engine.notes.splice(0)) process.stderr.write(`note: ${n}\n`);
-  const files = outputNames(values.out, result.images.map((i) => i.seed));
+  const files = outputNames(
+    values.out,
+    result.images.map((i) => i.seed),
+  );
   for (const [i, image] of result.images.entries()) {
     await writeAtomic(files[i], image.png);
     process.stdout.write(`${files[i]}  seed ${image.seed}  ${image.width}x${image.height}\n`);
@@ -289,7 +321,9 @@ async function runGenerate(argv: string[], env: EngineEnv): Promise<void> {
     process.stdout.write(`${file}  control map ${i + 1} (${request.controls![i].preprocess})\n`);
   }
   const t = result.timings;
-  process.stderr.write(`done in ${(t.totalMs / 1000).toFixed(2)} s (model load ${(t.loadMs / 1000).toFixed(2)} s, onnxruntime ${(t.inferenceMs / 1000).toFixed(2)} s) on ${engine.executionProvider}\n`);
+  process.stderr.write(
+    `done in ${(t.totalMs / 1000).toFixed(2)} s (model load ${(t.loadMs / 1000).toFixed(2)} s, onnxruntime ${(t.inferenceMs / 1000).toFixed(2)} s) on ${engine.executionProvider}\n`,
+  );
   await engine.dispose();
 }
 
@@ -304,7 +338,8 @@ async function controlUnits(values: Record<string, string | boolean | string[] |
   if (images.length !== nets.length) throw usageError(`Give one --control NAME per --control-image FILE; got ${nets.length} and ${images.length}.`);
   const per = (name: string) => {
     const v = list(name);
-    if (v.length > 1 && v.length !== images.length) throw usageError(`--${name} is given ${v.length} times for ${images.length} ControlNets; give it once, or once per --control.`);
+    if (v.length > 1 && v.length !== images.length)
+      throw usageError(`--${name} is given ${v.length} times for ${images.length} ControlNets; give it once, or once per --control.`);
     return (i: number) => v[v.length > 1 ? i : 0];
   };
   for (const name of ['control-strength', 'preprocess', 'canny-low', 'canny-high']) {
@@ -317,7 +352,8 @@ async function controlUnits(values: Record<string, string | boolean | string[] |
   const units: ControlUnit[] = [];
   for (const [i, file] of images.entries()) {
     const pre = preprocess(i) ?? 'none';
-    if (!(CONTROL_PREPROCESSORS as readonly string[]).includes(pre)) throw usageError(`--preprocess must be one of ${CONTROL_PREPROCESSORS.join(', ')}; got "${pre}".`);
+    if (!(CONTROL_PREPROCESSORS as readonly string[]).includes(pre))
+      throw usageError(`--preprocess must be one of ${CONTROL_PREPROCESSORS.join(', ')}; got "${pre}".`);
     units.push({
       net: nets[i],
       image: await readInput(file, '--control-image'),

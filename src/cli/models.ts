@@ -140,7 +140,13 @@ async function runPull(args: string[], io: CliIo): Promise<number> {
 }
 
 /** `models:pull -- --lora OWNER/REPO[:FILE]`: one LoRA file into LORAS_DIR. */
-async function runPullLora(spec: string, revision: string | undefined, lorasDirFlag: string | undefined, positionals: string[], io: CliIo): Promise<number> {
+async function runPullLora(
+  spec: string,
+  revision: string | undefined,
+  lorasDirFlag: string | undefined,
+  positionals: string[],
+  io: CliIo,
+): Promise<number> {
   if (positionals.length) throw new UsageError(`--lora takes the repository itself (--lora OWNER/REPO[:FILE]); got extra ${positionals.join(' ')}.`);
   let endpoint: string;
   try {
@@ -153,7 +159,15 @@ async function runPullLora(spec: string, revision: string | undefined, lorasDirF
   if (!parsed.ok) throw new UsageError(parsed.issues.join(' '));
   const lorasDir = path.resolve(lorasDirFlag ?? parsed.env.LORAS_DIR);
   const client = new HubClient({ endpoint, token: io.env.HF_TOKEN });
-  const result = await pullLora({ spec, revision, lorasDir, client, signal: io.signal, retryDelayMs: io.pullOverrides?.retryDelayMs, onRetry: (m) => io.stderr.write(`${m}\n`) });
+  const result = await pullLora({
+    spec,
+    revision,
+    lorasDir,
+    client,
+    signal: io.signal,
+    retryDelayMs: io.pullOverrides?.retryDelayMs,
+    onRetry: (m) => io.stderr.write(`${m}\n`),
+  });
   io.stdout.write(
     `${result.alreadyComplete ? 'Already installed' : 'Installed'} LoRA ${result.name} (${formatBytes(result.size)}) from ${result.repo}@${result.commit.slice(0, 12)} in ${result.path}\n` +
       `Use it in a prompt: <lora:${result.name}:0.8>\n`,
@@ -168,9 +182,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
   try {
     if (command === 'pull') return await runPull(rest, io);
     if (command === 'list') return await runList(rest, io);
-    throw new UsageError(
-      command ? `Unknown command "${command}": use pull or list.` : 'Missing command: use pull or list.',
-    );
+    throw new UsageError(command ? `Unknown command "${command}": use pull or list.` : 'Missing command: use pull or list.');
   } catch (error) {
     if (io.signal?.aborted) {
       io.stderr.write('\nInterrupted: run the same command again to resume the download.\n');
@@ -178,9 +190,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
     }
     // Every message is scrubbed of the token: a server or proxy could echo request headers back.
     const message = redactSecret((error as Error).message, token);
-    const usage =
-      error instanceof UsageError ||
-      (error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS'));
+    const usage = error instanceof UsageError || (error instanceof TypeError && (error as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS'));
     if (usage) {
       io.stderr.write(`${message}\n${USAGE}\n`);
       return 2;

@@ -51,7 +51,11 @@ export const EngineEnvSchema = z.object({
     z.coerce.number<string>({ error: 'CPU_THREADS must be a whole number (0 lets onnxruntime decide).' }).int().min(0).default(0),
   ),
   EXECUTION_PROVIDER_FALLBACK: optionalString.pipe(
-    z.string().transform((value) => value.toLowerCase()).pipe(booleanFlag).default(false),
+    z
+      .string()
+      .transform((value) => value.toLowerCase())
+      .pipe(booleanFlag)
+      .default(false),
   ),
   MODEL_MEMORY_BUDGET_MIB: optionalString.pipe(
     z.coerce
@@ -60,9 +64,7 @@ export const EngineEnvSchema = z.object({
       .min(64, { error: 'MODEL_MEMORY_BUDGET_MIB must be at least 64 (MiB).' })
       .default(8192),
   ),
-  LOG_LEVEL: optionalString.pipe(
-    z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.` }).default('info'),
-  ),
+  LOG_LEVEL: optionalString.pipe(z.enum(LOG_LEVELS, { error: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}.` }).default('info')),
 });
 
 /** Remote workers (docs/scaling.md): the Redis both the bot (coordinator) and `npm run worker` hosts connect to. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_SEED, REQUEST_BOUNDS } from '../protocol/generate-request.js';
+import { REQUEST_BOUNDS } from '../protocol/generate-request.js';
 import { SAMPLER_NAMES } from '../protocol/samplers.js';
 
 /**
@@ -74,10 +74,7 @@ export const GuildSettingsSchema = z
     /** Channels where /imagine may run; empty means every channel. @default [] */
     allowedChannels: z.array(snowflake).max(BOUNDS.allowedChannels).default([]),
     /** Lower-case words refused in prompts (whole words, case-insensitive). @default [] */
-    bannedWords: z
-      .array(z.string().trim().toLowerCase().min(1).max(BOUNDS.bannedWordChars))
-      .max(BOUNDS.bannedWords)
-      .default([]),
+    bannedWords: z.array(z.string().trim().toLowerCase().min(1).max(BOUNDS.bannedWordChars)).max(BOUNDS.bannedWords).default([]),
     preview: z
       .object({
         /** @default true */

@@ -1,4 +1,3 @@
-import type { GuildSettings } from '../config/guild-settings.js';
 import type { ModelSummary } from '../protocol/generate-request.js';
 import type { LoraSummary } from '../model-folder/lora-catalog.js';
 import type { Logger } from '../logger.js';

@@ -75,7 +75,8 @@ export class ImagineBot {
     this.scheduler = new EditScheduler({
       ...options.edits,
       retryAfterMs: (error) => (error instanceof RateLimitError ? Math.max(error.retryAfter, error.sublimitTimeout) : undefined),
-      onError: (key, error, final) => logger.warn({ jobId: key, final, err: safeError(error) }, final ? 'final message edit failed; retrying' : 'preview edit dropped'),
+      onError: (key, error, final) =>
+        logger.warn({ jobId: key, final, err: safeError(error) }, final ? 'final message edit failed; retrying' : 'preview edit dropped'),
     });
     const settings = new GuildSettingsCache(options.store.guildSettings<GuildSettings>(GuildSettingsSchema));
     // The reporter needs the application id, known after login; handlers reach it through the context lazily.
@@ -100,7 +101,14 @@ export class ImagineBot {
       maxQueuedTotal: options.maxQueuedTotal ?? 200,
       images: options.store.images,
     };
-    this.registry = new CommandRegistry(commandDefinitions, [imagineCommand(context), editCommand(context), configCommand(context), queueCommand(context), helpCommand(context), imagineThisCommand(context)]);
+    this.registry = new CommandRegistry(commandDefinitions, [
+      imagineCommand(context),
+      editCommand(context),
+      configCommand(context),
+      queueCommand(context),
+      helpCommand(context),
+      imagineThisCommand(context),
+    ]);
     const route = createInteractionRouter(this.registry, [imageButtons(context), editButtons(context), cancelButton(context)], logger);
     this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
     // Replies to a result that mention the bot refine it; the handler catches its own errors.
@@ -122,7 +130,9 @@ export class ImagineBot {
       await this.client.login(this.#options.token);
     } catch (error) {
       // discord.js's messages never contain the token, but keep only what is useful.
-      throw new Error(`Discord login failed: ${(error as Error).message}. Check DISCORD_TOKEN (and DISCORD_API_BASE if set).`, { cause: safeError(error) });
+      throw new Error(`Discord login failed: ${(error as Error).message}. Check DISCORD_TOKEN (and DISCORD_API_BASE if set).`, {
+        cause: safeError(error),
+      });
     }
     await ready;
     const applicationId = this.client.application!.id;

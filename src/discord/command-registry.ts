@@ -9,7 +9,10 @@ import type {
   SlashCommandSubcommandsOnlyBuilder,
 } from 'discord.js';
 
-export type CommandDefinition = Pick<SlashCommandBuilder | SlashCommandOptionsOnlyBuilder | SlashCommandSubcommandsOnlyBuilder | ContextMenuCommandBuilder, 'name' | 'toJSON'>;
+export type CommandDefinition = Pick<
+  SlashCommandBuilder | SlashCommandOptionsOnlyBuilder | SlashCommandSubcommandsOnlyBuilder | ContextMenuCommandBuilder,
+  'name' | 'toJSON'
+>;
 
 /** The interactions a command handler gets: a slash command, or a message command (right-click a message → Apps). */
 export type CommandInteraction = ChatInputCommandInteraction | MessageContextMenuCommandInteraction;
@@ -29,7 +32,10 @@ export class CommandRegistry {
   readonly #handlers: ReadonlyMap<string, CommandHandler<CommandInteraction>>;
   readonly definitions: readonly CommandDefinition[];
 
-  constructor(definitions: readonly CommandDefinition[], handlers: readonly (CommandHandler | CommandHandler<MessageContextMenuCommandInteraction>)[]) {
+  constructor(
+    definitions: readonly CommandDefinition[],
+    handlers: readonly (CommandHandler | CommandHandler<MessageContextMenuCommandInteraction>)[],
+  ) {
     const problems: string[] = [];
     const defined = new Set<string>();
     for (const definition of definitions) {

@@ -58,7 +58,17 @@ export function imageIndexOf(action: ImageAction): number | undefined {
 export type EditAction = 'zoom2' | 'zoom15' | 'panleft' | 'panright' | 'panup' | 'pandown' | 'subtle' | 'strong' | 'region';
 
 /** Zoom Out 2x / 1.5x, pan ⬅️➡️⬆️⬇️, Vary (Subtle), Vary (Strong), Vary (Region) under a single finished image. */
-export const editButtonIds = new CustomIdCodec<EditAction>('edit', ['zoom2', 'zoom15', 'panleft', 'panright', 'panup', 'pandown', 'subtle', 'strong', 'region']);
+export const editButtonIds = new CustomIdCodec<EditAction>('edit', [
+  'zoom2',
+  'zoom15',
+  'panleft',
+  'panright',
+  'panup',
+  'pandown',
+  'subtle',
+  'strong',
+  'region',
+]);
 
 /** The Vary (Region) form: which part of the image to redraw. */
 export const regionModalIds = new CustomIdCodec<'submit'>('region', ['submit']);

@@ -21,14 +21,20 @@ export function createInteractionRouter(registry: CommandRegistry, components: r
       } else if (interaction.isButton()) {
         const handler = components.find((c) => c.matches(interaction.customId));
         if (!handler) {
-          await interaction.reply({ content: 'This button belongs to an older version of the bot and no longer works. Run /imagine again.', flags: MessageFlags.Ephemeral });
+          await interaction.reply({
+            content: 'This button belongs to an older version of the bot and no longer works. Run /imagine again.',
+            flags: MessageFlags.Ephemeral,
+          });
           return;
         }
         await handler.handle(interaction);
       } else if (interaction.isModalSubmit()) {
         const handler = components.find((c) => c.matchesModal?.(interaction.customId));
         if (!handler?.handleModal) {
-          await interaction.reply({ content: 'This form belongs to an older version of the bot and no longer works. Press the button again.', flags: MessageFlags.Ephemeral });
+          await interaction.reply({
+            content: 'This form belongs to an older version of the bot and no longer works. Press the button again.',
+            flags: MessageFlags.Ephemeral,
+          });
           return;
         }
         await handler.handleModal(interaction);

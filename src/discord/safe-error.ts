@@ -14,10 +14,24 @@ export function redactTokens(text: string): string {
  */
 export function safeError(error: unknown): Record<string, unknown> {
   if (error instanceof DiscordAPIError) {
-    return { type: 'DiscordAPIError', message: redactTokens(error.message), code: error.code, status: error.status, method: error.method, url: redactTokens(error.url) };
+    return {
+      type: 'DiscordAPIError',
+      message: redactTokens(error.message),
+      code: error.code,
+      status: error.status,
+      method: error.method,
+      url: redactTokens(error.url),
+    };
   }
   if (error instanceof RateLimitError) {
-    return { type: 'RateLimitError', retryAfter: error.retryAfter, route: error.route, method: error.method, global: error.global, scope: error.scope };
+    return {
+      type: 'RateLimitError',
+      retryAfter: error.retryAfter,
+      route: error.route,
+      method: error.method,
+      global: error.global,
+      scope: error.scope,
+    };
   }
   if (error instanceof Error) {
     const out: Record<string, unknown> = { type: error.name, message: redactTokens(error.message), stack: error.stack && redactTokens(error.stack) };

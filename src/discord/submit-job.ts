@@ -1,4 +1,4 @@
-import { type ButtonInteraction, type ChatInputCommandInteraction, type ModalSubmitInteraction } from 'discord.js';
+import type { ButtonInteraction, ChatInputCommandInteraction, ModalSubmitInteraction } from 'discord.js';
 import { Identifiers, newReferenceId, UserError } from '../errors.js';
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { JobRequest } from '../protocol/generate-request.js';
@@ -45,7 +45,11 @@ export function submitJob(
   const userId = interaction.user.id;
   const cooldown = context.cooldowns.check(guildId, userId, settings.limits.userCooldownSeconds);
   if (!cooldown.ok) return cooldown;
-  const limits = { maxQueuedPerUser: settings.limits.userQueued, maxQueuedPerGuild: settings.limits.guildQueued, maxQueuedTotal: context.maxQueuedTotal };
+  const limits = {
+    maxQueuedPerUser: settings.limits.userQueued,
+    maxQueuedPerGuild: settings.limits.guildQueued,
+    maxQueuedTotal: context.maxQueuedTotal,
+  };
   const refused = context.jobs.refusal({ guildId, userId }, limits, [...context.pending]);
   if (refused) return err(refused);
   context.cooldowns.record(guildId, userId);
@@ -166,7 +170,11 @@ export function submitFromMessage(
   const { guildId, userId } = origin;
   const cooldown = context.cooldowns.check(guildId, userId, settings.limits.userCooldownSeconds);
   if (!cooldown.ok) return cooldown;
-  const limits = { maxQueuedPerUser: settings.limits.userQueued, maxQueuedPerGuild: settings.limits.guildQueued, maxQueuedTotal: context.maxQueuedTotal };
+  const limits = {
+    maxQueuedPerUser: settings.limits.userQueued,
+    maxQueuedPerGuild: settings.limits.guildQueued,
+    maxQueuedTotal: context.maxQueuedTotal,
+  };
   const refused = context.jobs.refusal({ guildId, userId }, limits, [...context.pending]);
   if (refused) return err(refused);
   let job: Job;

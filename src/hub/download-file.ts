@@ -89,11 +89,9 @@ function targetPath(destDir: string, repoPath: string): string {
   const target = path.resolve(root, ...repoPath.split('/'));
   const relative = path.relative(root, target);
   if (relative === '' || relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative)) {
-    throw new UserError(
-      Identifiers.InvalidModel,
-      `Refusing to download ${JSON.stringify(repoPath)}: it would be written outside ${root}.`,
-      { file: repoPath },
-    );
+    throw new UserError(Identifiers.InvalidModel, `Refusing to download ${JSON.stringify(repoPath)}: it would be written outside ${root}.`, {
+      file: repoPath,
+    });
   }
   return target;
 }
@@ -268,9 +266,7 @@ async function fetchWithRetries(
         );
       }
       const delay = Math.min(30_000, retryDelayMs * 2 ** (failures - 1));
-      options.onRetry?.(
-        `${file.path}: ${reason}; retrying from byte ${written} in ${(delay / 1000).toFixed(1)} s`,
-      );
+      options.onRetry?.(`${file.path}: ${reason}; retrying from byte ${written} in ${(delay / 1000).toFixed(1)} s`);
       if (delay > 0) await sleep(delay, undefined, { signal });
     }
   }

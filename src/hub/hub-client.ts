@@ -86,11 +86,9 @@ const SHA1_HEX = /^[0-9a-f]{40}$/;
 /** Throws a UserError unless `repo` looks like `owner/name`. */
 export function checkRepoId(repo: string): void {
   if (!REPO_ID.test(repo) || repo.includes('..') || repo.endsWith('.git')) {
-    throw new UserError(
-      Identifiers.InvalidArgument,
-      `"${repo}" is not a Hugging Face repository id: use owner/name, e.g. stabilityai/sd-turbo.`,
-      { repo },
-    );
+    throw new UserError(Identifiers.InvalidArgument, `"${repo}" is not a Hugging Face repository id: use owner/name, e.g. stabilityai/sd-turbo.`, {
+      repo,
+    });
   }
 }
 
@@ -152,8 +150,7 @@ export class HubClient {
   /** Resolve `revision` to a commit and list the repository's files with sizes and LFS hashes. */
   async getRepoSnapshot(repo: string, revision: string, signal?: AbortSignal): Promise<RepoSnapshot> {
     checkRepoId(repo);
-    const url =
-      `${this.endpoint}/api/models/${encodePath(repo)}/revision/${encodeURIComponent(revision)}` + '?blobs=true';
+    const url = `${this.endpoint}/api/models/${encodePath(repo)}/revision/${encodeURIComponent(revision)}?blobs=true`;
     const response = await this.#request(url, {}, signal, { repo, revision });
     let json: unknown;
     try {
@@ -183,13 +180,7 @@ export class HubClient {
   }
 
   /** GET `resolve/{commit}/{path}` from byte `offset` on. A 416 (offset at or past the end) comes back as null. */
-  async download(
-    repo: string,
-    commit: string,
-    path: string,
-    offset = 0,
-    signal?: AbortSignal,
-  ): Promise<HubDownload | null> {
+  async download(repo: string, commit: string, path: string, offset = 0, signal?: AbortSignal): Promise<HubDownload | null> {
     const url = `${this.endpoint}/${encodePath(repo)}/resolve/${encodeURIComponent(commit)}/${encodePath(path)}`;
     const headers: Record<string, string> = offset > 0 ? { Range: `bytes=${offset}-` } : {};
     // HEAD-like headers (X-Linked-*) come on the hub's redirect, not on the CDN's final response.
@@ -299,11 +290,10 @@ export class HubClient {
       );
     }
     if (code === 'RevisionNotFound') {
-      return new UserError(
-        Identifiers.NotFound,
-        `${repo} has no revision "${revision}": pass --revision with an existing branch, tag or commit.`,
-        { repo, revision },
-      );
+      return new UserError(Identifiers.NotFound, `${repo} has no revision "${revision}": pass --revision with an existing branch, tag or commit.`, {
+        repo,
+        revision,
+      });
     }
     if (code === 'EntryNotFound' && path) {
       return new HubRequestError(`${repo}@${revision} lists ${path} but the hub cannot serve it.`, false, 404);

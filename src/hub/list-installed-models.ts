@@ -141,6 +141,11 @@ export function formatModelTable(models: readonly InstalledModel[]): string {
   const widths = rows[0].map((_, col) => Math.max(...rows.map((r) => r[col].length)));
   // The last column is not padded, so lines carry no trailing spaces.
   return rows
-    .map((r) => r.map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col]))).join('  ').trimEnd())
+    .map((r) =>
+      r
+        .map((cell, col) => (col === r.length - 1 ? cell : cell.padEnd(widths[col])))
+        .join('  ')
+        .trimEnd(),
+    )
     .join('\n');
 }

@@ -30,10 +30,7 @@ export function renderProgressLine(p: DownloadProgress, bytesPerSecond?: number)
   const bar = '#'.repeat(filled) + '-'.repeat(BAR_WIDTH - filled);
   const speed = bytesPerSecond !== undefined && bytesPerSecond > 0 ? ` ${formatBytes(bytesPerSecond)}/s` : '';
   const percent = `${Math.floor(ratio * 100)}%`.padStart(4);
-  return (
-    `[${bar}] ${percent} ${formatBytes(p.doneBytes)}/${formatBytes(p.totalBytes)}${speed}` +
-    ` (${p.fileIndex}/${p.fileCount}) ${p.file}`
-  );
+  return `[${bar}] ${percent} ${formatBytes(p.doneBytes)}/${formatBytes(p.totalBytes)}${speed}` + ` (${p.fileIndex}/${p.fileCount}) ${p.file}`;
 }
 
 /**
@@ -50,11 +47,7 @@ export class ProgressBar {
   #startedAt: number | undefined;
   #startBytes = 0;
 
-  constructor(
-    stream: ProgressStream,
-    now: () => number = () => performance.now(),
-    plainIntervalMs = PLAIN_INTERVAL_MS,
-  ) {
+  constructor(stream: ProgressStream, now: () => number = () => performance.now(), plainIntervalMs = PLAIN_INTERVAL_MS) {
     this.#stream = stream;
     this.#now = now;
     this.#plainIntervalMs = plainIntervalMs;
@@ -79,7 +72,7 @@ export class ProgressBar {
     this.#lastDraw = now;
     let line = renderProgressLine(p, this.#speed(p, now));
     const columns = this.#stream.columns ?? 120;
-    if (line.length > columns - 1) line = line.slice(0, columns - 2) + '…';
+    if (line.length > columns - 1) line = `${line.slice(0, columns - 2)}…`;
     this.#stream.write(`\r${line.padEnd(this.#lastLength)}`);
     this.#lastLength = line.length;
   }

@@ -39,7 +39,10 @@ export function parseLoraSpec(spec: string): { repo: string; file?: string } {
   const file = colon < 0 ? undefined : spec.slice(colon + 1);
   checkRepoId(repo);
   if (file !== undefined && !file.toLowerCase().endsWith('.safetensors')) {
-    throw new UserError(Identifiers.InvalidArgument, `--lora ${spec}: name a .safetensors file after the colon (LoRAs in .ckpt/.pt pickles are not loaded).`);
+    throw new UserError(
+      Identifiers.InvalidArgument,
+      `--lora ${spec}: name a .safetensors file after the colon (LoRAs in .ckpt/.pt pickles are not loaded).`,
+    );
   }
   return { repo, ...(file ? { file } : {}) };
 }
@@ -53,11 +56,14 @@ export async function pullLora(options: PullLoraOptions): Promise<PulledLora> {
     const list = candidates.map((f) => f.path).join(', ') || 'none';
     throw new UserError(
       Identifiers.NotFound,
-      file ? `${repo} has no file ${file}; its .safetensors files: ${list}.` : `${repo} has ${candidates.length} .safetensors files (${list}); name one: --lora ${repo}:FILE.`,
+      file
+        ? `${repo} has no file ${file}; its .safetensors files: ${list}.`
+        : `${repo} has ${candidates.length} .safetensors files (${list}); name one: --lora ${repo}:FILE.`,
     );
   }
   const name = path.posix.basename(chosen.path).slice(0, -'.safetensors'.length);
-  if (!/^[\w.+-]+$/.test(name)) throw new UserError(Identifiers.InvalidArgument, `"${name}" cannot be a LoRA name in prompts; rename it after downloading.`);
+  if (!/^[\w.+-]+$/.test(name))
+    throw new UserError(Identifiers.InvalidArgument, `"${name}" cannot be a LoRA name in prompts; rename it after downloading.`);
   const target = path.join(options.lorasDir, `${name}.safetensors`);
   const existing = await stat(target).catch(() => undefined);
   if (existing && (chosen.size === undefined || existing.size === chosen.size)) {
@@ -82,7 +88,10 @@ export async function pullLora(options: PullLoraOptions): Promise<PulledLora> {
     await readSafetensorsMetadata(downloaded);
   } catch (error) {
     await rm(downloaded, { force: true });
-    throw new UserError(Identifiers.InvalidModel, `${repo}:${chosen.path} is not a readable safetensors file (${(error as Error).message}); it was deleted.`);
+    throw new UserError(
+      Identifiers.InvalidModel,
+      `${repo}:${chosen.path} is not a readable safetensors file (${(error as Error).message}); it was deleted.`,
+    );
   }
   await rename(downloaded, target);
   await rm(path.join(options.lorasDir, '.pull'), { recursive: true, force: true }).catch(() => undefined);

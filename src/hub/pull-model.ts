@@ -72,8 +72,7 @@ export function checkModelName(name: string): void {
   if (!MODEL_NAME.test(name)) {
     throw new UserError(
       Identifiers.InvalidArgument,
-      `"${name}" cannot be a model folder name: use lower-case letters, digits, ".", "_" or "-", starting with a ` +
-        'letter or digit (pass --name).',
+      `"${name}" cannot be a model folder name: use lower-case letters, digits, ".", "_" or "-", starting with a letter or digit (pass --name).`,
       { name },
     );
   }
@@ -129,12 +128,7 @@ export async function pullModel(pullOptions: PullModelOptions): Promise<PullResu
   }
 }
 
-async function pullLocked(
-  options: PullModelOptions,
-  name: string,
-  partialDir: string,
-  say: (text: string) => void,
-): Promise<PullResult> {
+async function pullLocked(options: PullModelOptions, name: string, partialDir: string, say: (text: string) => void): Promise<PullResult> {
   const { repo, client, modelsDir, signal } = options;
   const known = findKnownModel(repo);
   const revision = options.revision ?? known?.revision ?? 'main';
@@ -144,8 +138,7 @@ async function pullLocked(
   if (installed && !options.force) {
     throw new UserError(
       Identifiers.InvalidArgument,
-      `${target} already exists: pass --force to download it again (keeping its ${MANIFEST_FILE}), or --name ` +
-        'to install under another name.',
+      `${target} already exists: pass --force to download it again (keeping its ${MANIFEST_FILE}), or --name to install under another name.`,
       { target },
     );
   }
@@ -165,8 +158,7 @@ async function pullLocked(
   for (const unsafe of selection.unsafe) {
     say(`skipping ${JSON.stringify(unsafe)}: ${unsafePathReason(unsafe)}, and the engine does not need it`);
   }
-  const origin = (file: HubFile): RepoSnapshot =>
-    configSnapshot && !snapshot.files.includes(file) ? configSnapshot : snapshot;
+  const origin = (file: HubFile): RepoSnapshot => (configSnapshot && !snapshot.files.includes(file) ? configSnapshot : snapshot);
 
   await preparePartialDir(partialDir, repo, snapshot.commit, say);
 
@@ -216,9 +208,7 @@ async function pullLocked(
       onRetry: say,
     });
     done = base + result.size;
-    const note = result.alreadyComplete
-      ? '(already downloaded)'
-      : `${verifiedBy(result)} ok${result.resumedFrom > 0 ? ', resumed' : ''}`;
+    const note = result.alreadyComplete ? '(already downloaded)' : `${verifiedBy(result)} ok${result.resumedFrom > 0 ? ', resumed' : ''}`;
     options.onFileDone?.(file.path, result.size, note);
     // model_index.json comes first: refuse an unsupported pipeline before the gigabytes.
     if (file.path === 'model_index.json') {
@@ -355,12 +345,7 @@ async function patchSchedulerConfig(dir: string, patch: Record<string, unknown>)
  * `source` is brought up to date), else the known repository's settings, else the family guessed from the
  * tokenizer and no defaults.
  */
-async function writeManifest(
-  dir: string,
-  installedDir: string | undefined,
-  repo: string,
-  commit: string,
-): Promise<PullResult['manifest']> {
+async function writeManifest(dir: string, installedDir: string | undefined, repo: string, commit: string): Promise<PullResult['manifest']> {
   // The commit, not the branch name: it says exactly which files these are, and re-pulling it is reproducible.
   const source = { repo, revision: commit };
   const file = path.join(dir, MANIFEST_FILE);

@@ -34,13 +34,7 @@ const COMPONENTS = ['text_encoder', 'text_encoder_2', 'unet', 'vae_decoder', 'va
 // The graph, its external weights under the names each exporter uses (diffusers/Olive `weights.pb`, optimum
 // `model.onnx_data`, torch.onnx `*.onnx.data`), and the component's config.json (vae scaling_factor).
 function isComponentFile(name: string): boolean {
-  return (
-    name === 'model.onnx' ||
-    name === 'config.json' ||
-    name === 'weights.pb' ||
-    name.endsWith('.onnx_data') ||
-    name.endsWith('.onnx.data')
-  );
+  return name === 'model.onnx' || name === 'config.json' || name === 'weights.pb' || name.endsWith('.onnx_data') || name.endsWith('.onnx.data');
 }
 
 // SDXL's second encoder: the engine runs it (#12). A third one is SD3, which it does not run.
@@ -83,11 +77,7 @@ export function unsafePathReason(repoPath: string): string | undefined {
  * Pick the files the engine needs from a repository listing. `configFiles` (a known model's config repository)
  * fills in config files the main listing lacks. Throws a UserError listing what is missing, or refusing SD3.
  */
-export function selectModelFiles(
-  repo: string,
-  listing: readonly HubFile[],
-  configFiles: readonly HubFile[] = [],
-): FileSelection {
+export function selectModelFiles(repo: string, listing: readonly HubFile[], configFiles: readonly HubFile[] = []): FileSelection {
   if (listing.some((f) => THIRD_ENCODER.test(f.path))) throw unsupportedPipeline(repo, 'it has text_encoder_3');
   const selection = selectFiles(repo, listing, configFiles);
   const bad = selection.files.find((f) => unsafePathReason(f.path) !== undefined);
@@ -104,11 +94,7 @@ export function selectModelFiles(
   return { ...selection, skipped: selection.skipped.filter((p) => !unsafe.includes(p)), unsafe };
 }
 
-function selectFiles(
-  repo: string,
-  listing: readonly HubFile[],
-  configFiles: readonly HubFile[],
-): Omit<FileSelection, 'unsafe'> {
+function selectFiles(repo: string, listing: readonly HubFile[], configFiles: readonly HubFile[]): Omit<FileSelection, 'unsafe'> {
   const byPath = new Map(listing.map((f) => [f.path, f]));
   const configByPath = new Map(configFiles.map((f) => [f.path, f]));
   const files: HubFile[] = [];
@@ -135,9 +121,7 @@ function selectFiles(
   const chosen = new Set(files.map((f) => f.path));
   const missing = [...REQUIRED_FILES, ...(sdxl ? SDXL_REQUIRED_FILES : [])].filter((p) => !chosen.has(p));
   if (missing.length > 0) {
-    const pytorchOnly =
-      !listing.some((f) => f.path.endsWith('.onnx')) &&
-      listing.some((f) => /\.(safetensors|bin|ckpt)$/.test(f.path));
+    const pytorchOnly = !listing.some((f) => f.path.endsWith('.onnx')) && listing.some((f) => /\.(safetensors|bin|ckpt)$/.test(f.path));
     throw new UserError(
       Identifiers.InvalidModel,
       `${repo} is not a diffusers ONNX export the engine can use: missing ${missing.join(', ')}.` +
@@ -181,7 +165,15 @@ function unsupportedPipeline(repo: string, evidence: string): UserError {
 }
 
 /** The translator's small files (tokenizer and generation settings): the first four are required. */
-const TRANSLATOR_CONFIG_FILES = ['config.json', 'source.spm', 'target.spm', 'vocab.json', 'generation_config.json', 'tokenizer_config.json', 'special_tokens_map.json'] as const;
+const TRANSLATOR_CONFIG_FILES = [
+  'config.json',
+  'source.spm',
+  'target.spm',
+  'vocab.json',
+  'generation_config.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+] as const;
 const TRANSLATOR_REQUIRED = new Set(['config.json', 'source.spm', 'target.spm', 'vocab.json']);
 // Best first, as MarianTranslator.load picks them (translation/marian.ts): fp32 for quality, then the int8 export
 // transformers.js uses in browsers; the merged decoder before the decoder + decoder_with_past pair.
@@ -220,6 +212,11 @@ export function selectTranslatorFiles(repo: string, listing: readonly HubFile[])
   }
   const chosen = new Set(files.map((f) => f.path));
   const bad = files.find((f) => unsafePathReason(f.path) !== undefined);
-  if (bad) throw new UserError(Identifiers.InvalidModel, `${repo} lists ${JSON.stringify(bad.path)}: ${unsafePathReason(bad.path)}. Nothing was downloaded.`, { repo, file: bad.path });
+  if (bad)
+    throw new UserError(
+      Identifiers.InvalidModel,
+      `${repo} lists ${JSON.stringify(bad.path)}: ${unsafePathReason(bad.path)}. Nothing was downloaded.`,
+      { repo, file: bad.path },
+    );
   return { files, skipped: listing.map((f) => f.path).filter((p) => !chosen.has(p)), unsafe: [] };
 }

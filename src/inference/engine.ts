@@ -5,12 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Identifiers, ModelLoadError, UserError } from '../errors.js';
-import {
-  classifyProviderFailure,
-  cpuFallbackPlan,
-  resolveExecutionProviders,
-  type ExecutionProviderPlan,
-} from './model/execution-provider.js';
+import { classifyProviderFailure, cpuFallbackPlan, resolveExecutionProviders, type ExecutionProviderPlan } from './model/execution-provider.js';
 import { loadModel, releaseModel, type LoadedModel } from './model/loaded-model.js';
 import { inspectModelFolder, listModelDirs, modelSummary, resolveModelDir, type ModelFolder } from '../model-folder/model-folder.js';
 import type { JobEmbeddings } from './pipelines/generation.js';
@@ -151,7 +146,7 @@ class OnnxEngine implements Engine {
     try {
       return await loadModel(folder, this.sessionOptions());
     } catch (error) {
-      const cause = error instanceof ModelLoadError ? error.cause ?? error : error;
+      const cause = error instanceof ModelLoadError ? (error.cause ?? error) : error;
       const providerProblem = classifyProviderFailure(cause, this.plan);
       if (!providerProblem) throw error;
       if (!this.options.allowCpuFallback) throw providerProblem;
@@ -219,9 +214,25 @@ class OnnxEngine implements Engine {
     // Load every file first: an unknown name or a LoHa is refused before the current set is dropped.
     const loras = await Promise.all(tags.map(async (t) => ({ ...(await library.load(t.name)), weight: t.weight })));
     if (current) await this.releaseVariant(model);
-    const files = { unet: model.folder.files.unet, te1: model.folder.files.textEncoder, ...(model.sdxl && model.folder.files.textEncoder2 ? { te2: model.folder.files.textEncoder2 } : {}) };
+    const files = {
+      unet: model.folder.files.unet,
+      te1: model.folder.files.textEncoder,
+      ...(model.sdxl && model.folder.files.textEncoder2 ? { te2: model.folder.files.textEncoder2 } : {}),
+    };
     const touched = new Set(loras.flatMap((l) => l.network.modules.map((m) => m.graph)));
-    const estimate = (await Promise.all([...touched].map((g) => files[g as keyof typeof files]).filter(Boolean).map((f) => stat(f!).then((s) => s.size, () => 0)))).reduce((a, b) => a + b, 0);
+    const estimate = (
+      await Promise.all(
+        [...touched]
+          .map((g) => files[g as keyof typeof files])
+          .filter(Boolean)
+          .map((f) =>
+            stat(f!).then(
+              (s) => s.size,
+              () => 0,
+            ),
+          ),
+      )
+    ).reduce((a, b) => a + b, 0);
     await this.makeRoom(model.sizeBytes + estimate, dir);
     const started = performance.now();
     const variant: LoraVariant = { key, sessions: [], heldBytes: 0, model: Promise.resolve(model) };
@@ -231,7 +242,10 @@ class OnnxEngine implements Engine {
       const open = async (g: 'unet' | 'te1' | 'te2', file: string, base: ModelSession) => {
         const patched = merged.graphs[g];
         if (!patched) return base;
-        const session = await ModelSession.fromBytes(patched.bytes, file, { ...this.sessionOptions(), ...(patched.externalData ? { externalData: patched.externalData } : {}) });
+        const session = await ModelSession.fromBytes(patched.bytes, file, {
+          ...this.sessionOptions(),
+          ...(patched.externalData ? { externalData: patched.externalData } : {}),
+        });
         variant.sessions.push(session);
         variant.heldBytes += patched.heldBytes;
         return session;
@@ -406,7 +420,14 @@ class OnnxEngine implements Engine {
       dir = await resolveModelDir(this.options.modelsDir, model, { allowPaths: this.options.allowModelPaths });
     } catch (error) {
       const candidate = path.join(this.options.modelsDir, model);
-      if (!(error instanceof UserError) || !(await readFile(path.join(candidate, 'tokenizer', 'vocab.json')).then(() => true, () => false))) throw error;
+      if (
+        !(error instanceof UserError) ||
+        !(await readFile(path.join(candidate, 'tokenizer', 'vocab.json')).then(
+          () => true,
+          () => false,
+        ))
+      )
+        throw error;
       dir = path.resolve(candidate);
     }
     let t = this.tokenizers.get(dir);

@@ -5,7 +5,13 @@ import type { ModelManifest } from './model-manifest.js';
 /** SDXL's second text encoder or tokenizer (text_encoder_2/, tokenizer_2/): a folder fact, no session needed. */
 export async function hasSdxlLayout(modelDir: string): Promise<boolean> {
   for (const name of ['text_encoder_2', 'tokenizer_2']) {
-    if (await stat(path.join(modelDir, name)).then(() => true, () => false)) return true;
+    if (
+      await stat(path.join(modelDir, name)).then(
+        () => true,
+        () => false,
+      )
+    )
+      return true;
   }
   return false;
 }

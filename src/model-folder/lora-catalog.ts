@@ -42,7 +42,12 @@ export async function readSafetensorsMetadata(file: string): Promise<Record<stri
 /** Trigger words: the explicit trigger phrase, else the 5 most frequent kohya training tags. */
 export function triggerWords(metadata: Record<string, string>): string[] {
   const phrase = metadata['modelspec.trigger_phrase']?.trim();
-  if (phrase) return phrase.split(',').map((w) => w.trim()).filter(Boolean).slice(0, 10);
+  if (phrase)
+    return phrase
+      .split(',')
+      .map((w) => w.trim())
+      .filter(Boolean)
+      .slice(0, 10);
   const frequency = metadata.ss_tag_frequency;
   if (!frequency) return [];
   try {
@@ -50,7 +55,11 @@ export function triggerWords(metadata: Record<string, string>): string[] {
     for (const tags of Object.values(JSON.parse(frequency) as Record<string, Record<string, number>>)) {
       for (const [tag, n] of Object.entries(tags)) counts.set(tag.trim(), (counts.get(tag.trim()) ?? 0) + Number(n));
     }
-    return [...counts].filter(([t]) => t).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([t]) => t);
+    return [...counts]
+      .filter(([t]) => t)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 5)
+      .map(([t]) => t);
   } catch {
     return [];
   }

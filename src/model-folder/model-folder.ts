@@ -4,6 +4,7 @@
  * file that is wrong. Plain fs and JSON: the bot (to know installed models before the worker is up), the engine
  * (before loading) and `models:list` all ask here.
  */
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Identifiers, ModelLoadError, UserError } from '../errors.js';
@@ -151,7 +152,10 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
   const pipelineClass = typeof index?._class_name === 'string' ? index._class_name : '';
   if (!pipelineClass) throw new ModelLoadError(`${indexFile} has no "_class_name"`, indexFile);
   if (!SUPPORTED_PIPELINES.has(pipelineClass)) {
-    throw new ModelLoadError(`${indexFile}: pipeline "${pipelineClass}" is not supported (supported: ${[...SUPPORTED_PIPELINES].join(', ')})`, indexFile);
+    throw new ModelLoadError(
+      `${indexFile}: pipeline "${pipelineClass}" is not supported (supported: ${[...SUPPORTED_PIPELINES].join(', ')})`,
+      indexFile,
+    );
   }
   const schedulerConfig = await readJson(path.join(resolved, 'scheduler', 'scheduler_config.json'), 'scheduler config');
 
@@ -181,7 +185,8 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
     textEncoder2 = (await component('text_encoder_2', true))!;
     for (const f of ['vocab.json', 'merges.txt']) {
       const file = path.join(tokenizer2Dir, f);
-      if (!(await exists(file))) throw new ModelLoadError(`Missing SDXL tokenizer_2 file: ${file} (SDXL folders need tokenizer_2/ next to text_encoder_2/)`, file);
+      if (!(await exists(file)))
+        throw new ModelLoadError(`Missing SDXL tokenizer_2 file: ${file} (SDXL folders need tokenizer_2/ next to text_encoder_2/)`, file);
     }
   }
   const forceZeros = index.force_zeros_for_empty_prompt;
@@ -222,14 +227,23 @@ export async function inspectModelFolder(dir: string): Promise<ModelFolder> {
     schedulerConfig,
     vaeScalingFactor,
     ...(unetInChannels === undefined ? {} : { unetInChannels }),
-    files: { textEncoder, unet, vaeDecoder, vaeEncoder, previewDecoder, tokenizerDir, ...(sdxlLayout ? { textEncoder2, tokenizer2Dir } : {}), ...(Object.keys(controlNets).length ? { controlNets } : {}) },
+    files: {
+      textEncoder,
+      unet,
+      vaeDecoder,
+      vaeEncoder,
+      previewDecoder,
+      tokenizerDir,
+      ...(sdxlLayout ? { textEncoder2, tokenizer2Dir } : {}),
+      ...(Object.keys(controlNets).length ? { controlNets } : {}),
+    },
     sizeBytes,
   };
 }
 
 /** Sub-folders of `modelsDir` that hold a model_index.json (hidden and partial downloads are skipped). */
 export async function listModelDirs(modelsDir: string): Promise<string[]> {
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(modelsDir, { withFileTypes: true });
   } catch {

@@ -75,10 +75,7 @@ export const modelManifestSchema = z
       .strict()
       .optional(),
     /** Where the model came from (models:pull writes the hub repository and revision). */
-    source: z
-      .object({ repo: z.string(), revision: z.string().optional() })
-      .strict()
-      .optional(),
+    source: z.object({ repo: z.string(), revision: z.string().optional() }).strict().optional(),
   })
   .strict();
 

@@ -103,7 +103,7 @@ export type GenerateMode<I = Uint8Array> =
    * Midjourney's Zoom Out and Pan: `image` shrunk by `zoom` on a canvas of the same size, or shifted so the canvas
    * grows by half in `pan`'s direction; the new area is generated (an inpaint of it) and the source kept as it is.
    */
-  | { kind: 'outpaint'; image: I; strength: number; /** Exactly one of `zoom` and `pan`. */ zoom?: number; pan?: PanDirection };
+  | { kind: 'outpaint'; image: I; strength: number /** Exactly one of `zoom` and `pan`. */; zoom?: number; pan?: PanDirection };
 
 export const PAN_DIRECTIONS = ['left', 'right', 'up', 'down'] as const;
 export type PanDirection = (typeof PAN_DIRECTIONS)[number];
@@ -284,7 +284,10 @@ const side = (label: string) => {
   const { min, max, multiple } = REQUEST_BOUNDS.side;
   return z.number().superRefine((v, ctx) => {
     if (!Number.isInteger(v) || v % multiple !== 0) {
-      ctx.addIssue({ code: 'custom', message: `${label} must be a multiple of ${multiple}; got ${v} (try ${Math.max(multiple, Math.round(v / multiple) * multiple)}).` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `${label} must be a multiple of ${multiple}; got ${v} (try ${Math.max(multiple, Math.round(v / multiple) * multiple)}).`,
+      });
     } else if (v < min || v > max) {
       ctx.addIssue({ code: 'custom', message: `${label} must be from ${min} to ${max} pixels; got ${v}.` });
     }
@@ -359,14 +362,17 @@ function requestSchema<I extends z.ZodType>(image: I) {
       .array(
         z
           .object({
-            net: z.string().min(1, 'Name the ControlNet (a folder under the model\'s controlnet/).'),
+            net: z.string().min(1, "Name the ControlNet (a folder under the model's controlnet/)."),
             image,
             strength: numberIn('ControlNet strength', REQUEST_BOUNDS.controlStrength),
             preprocess: z.enum(CONTROL_PREPROCESSORS),
             cannyLow: numberIn('Canny low threshold', REQUEST_BOUNDS.cannyThreshold).optional(),
             cannyHigh: numberIn('Canny high threshold', REQUEST_BOUNDS.cannyThreshold).optional(),
           })
-          .refine((u) => (u.cannyLow ?? REQUEST_DEFAULTS.control.cannyLow) <= (u.cannyHigh ?? REQUEST_DEFAULTS.control.cannyHigh), 'The Canny low threshold must not be above the high one.'),
+          .refine(
+            (u) => (u.cannyLow ?? REQUEST_DEFAULTS.control.cannyLow) <= (u.cannyHigh ?? REQUEST_DEFAULTS.control.cannyHigh),
+            'The Canny low threshold must not be above the high one.',
+          ),
       )
       .max(REQUEST_BOUNDS.controls.max, `At most ${REQUEST_BOUNDS.controls.max} ControlNet units per image.`)
       .optional(),

@@ -29,10 +29,12 @@ export function parseLoraTags(prompt: string): LoraTag[] {
 
 /** Tags whose weight is not a finite number (`<lora:x:abc>`), for a clear refusal before queueing. */
 export function invalidLoraTags(prompt: string): string[] {
-  return [...prompt.matchAll(LORA_TAG)].filter((m) => {
-    const first = m[2]?.split(':')[0]?.trim();
-    return first !== undefined && first !== '' && !Number.isFinite(Number(first));
-  }).map((m) => m[0]);
+  return [...prompt.matchAll(LORA_TAG)]
+    .filter((m) => {
+      const first = m[2]?.split(':')[0]?.trim();
+      return first !== undefined && first !== '' && !Number.isFinite(Number(first));
+    })
+    .map((m) => m[0]);
 }
 
 /** The prompt without its LoRA tags, as the text encoder should see it. */
@@ -42,5 +44,9 @@ export function stripLoraTags(prompt: string): string {
 
 /** The cache key of a LoRA set: names sorted, weights rounded as the PNG prints them. */
 export function loraSetKey(tags: readonly LoraTag[]): string {
-  return [...tags].filter((t) => t.weight !== 0).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)).map((t) => `${t.name}:${Math.round(t.weight * 1e4) / 1e4}`).join(',');
+  return [...tags]
+    .filter((t) => t.weight !== 0)
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    .map((t) => `${t.name}:${Math.round(t.weight * 1e4) / 1e4}`)
+    .join(',');
 }

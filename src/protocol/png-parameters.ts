@@ -83,12 +83,21 @@ export function formatControlNet(c: ControlNetParameters): string {
 }
 
 function parseControlNet(value: string): ControlNetParameters {
-  const f = new Map(value.split(',').map((pair) => {
-    const colon = pair.indexOf(':');
-    return [pair.slice(0, colon).trim(), pair.slice(colon + 1).trim()] as [string, string];
-  }));
+  const f = new Map(
+    value.split(',').map((pair) => {
+      const colon = pair.indexOf(':');
+      return [pair.slice(0, colon).trim(), pair.slice(colon + 1).trim()] as [string, string];
+    }),
+  );
   const n = (key: string) => (f.has(key) && Number.isFinite(Number(f.get(key))) ? Number(f.get(key)) : undefined);
-  return { module: f.get('Module') ?? 'none', model: f.get('Model') ?? '', weight: n('Weight') ?? 1, thresholdA: n('Threshold A'), thresholdB: n('Threshold B'), processorRes: n('Processor Res') };
+  return {
+    module: f.get('Module') ?? 'none',
+    model: f.get('Model') ?? '',
+    weight: n('Weight') ?? 1,
+    thresholdA: n('Threshold A'),
+    thresholdB: n('Threshold B'),
+    processorRes: n('Processor Res'),
+  };
 }
 
 /**

@@ -16,9 +16,7 @@ export const SerializedErrorSchema = z.object({
   /** `UserError.context`, when it is plain data. */
   context: z.record(z.string(), z.unknown()).optional(),
   /** One level of `cause`, flattened the same way; deeper chains are cut to keep messages small. */
-  cause: z
-    .object({ name: z.string(), message: z.string(), stack: z.string().optional() })
-    .optional(),
+  cause: z.object({ name: z.string(), message: z.string(), stack: z.string().optional() }).optional(),
 });
 export type SerializedError = z.infer<typeof SerializedErrorSchema>;
 

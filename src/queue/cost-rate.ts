@@ -50,8 +50,7 @@ export class CostRate {
     const workMs = Math.max(0, timings.totalMs - timings.loadMs);
     if (workMs <= 0) return;
     const sample = workMs / cost;
-    this.#msPerCostUnit =
-      this.#msPerCostUnit === null ? sample : this.#msPerCostUnit + this.#smoothing * (sample - this.#msPerCostUnit);
+    this.#msPerCostUnit = this.#msPerCostUnit === null ? sample : this.#msPerCostUnit + this.#smoothing * (sample - this.#msPerCostUnit);
     this.#store.setMeta(COST_RATE_KEY, this.#msPerCostUnit);
   }
 

@@ -15,7 +15,8 @@ export const LORA_MERGE_COST = 4 * 512 * 512;
  * can divide by it.
  */
 export function jobCost(
-  request: Pick<GenerateRequest, 'steps' | 'width' | 'height' | 'count'> & Partial<Pick<GenerateRequest, 'prompt'>> & { controls?: readonly unknown[] },
+  request: Pick<GenerateRequest, 'steps' | 'width' | 'height' | 'count'> &
+    Partial<Pick<GenerateRequest, 'prompt'>> & { controls?: readonly unknown[] },
 ): number {
   const unet = Math.max(1, request.steps) * Math.max(1, request.width * request.height) * Math.max(1, request.count);
   // A ControlNet is the UNet's encoder half run beside it every step (issue #15): about half a UNet per unit.

@@ -16,10 +16,7 @@ const LIMIT_MESSAGES: Record<LimitExceeded['limit'], (max: number) => [Identifie
     Identifiers.QueueFull,
     `This server already has ${max} ${max === 1 ? 'image' : 'images'} queued or running, the most it allows. Try again when some have finished.`,
   ],
-  maxQueuedTotal: (max) => [
-    Identifiers.QueueFull,
-    `The bot's queue is full (${max} images across all servers). Try again in a few minutes.`,
-  ],
+  maxQueuedTotal: (max) => [Identifiers.QueueFull, `The bot's queue is full (${max} images across all servers). Try again in a few minutes.`],
 };
 
 /** The refusal for a cap that a new job would exceed, naming the cap and its number. */

@@ -1,28 +1,18 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CancelledError, Identifiers, UserError, newReferenceId, type Identifier } from '../errors.js';
+import { CancelledError, Identifiers, UserError, newReferenceId } from '../errors.js';
 import type { GeneratedImage, GenerateResult, StepProgress } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
 import { JobRequestSchema, type GenerateRequest, type JobRequest } from '../protocol/generate-request.js';
 import type { JobInsert } from '../store/job-repository.js';
 import type { Store } from '../store/store.js';
-import { WatchdogTimeoutError, WorkerCrashedError } from '../worker/worker-errors.js';
 import { Dispatcher, type DispatchOutcome, type DispatchStart } from './dispatcher.js';
-import { FairQueue, type LimitExceeded } from './fair-queue.js';
+import { FairQueue } from './fair-queue.js';
 import { CostRate, type WatchdogOptions } from './cost-rate.js';
 import { jobCost } from './job-cost.js';
 import { jobNotStored, limitReached, resultNotStored, toJobFailure } from './job-failure.js';
 import { singleWorker, type JobRunner, type WorkerRunner } from '../worker/job-runner.js';
-import {
-  type CancelRequest,
-  type Job,
-  type JobEvents,
-  type JobFailure,
-  type JobListing,
-  type NewJob,
-  type QueueLimits,
-  type QueuePosition,
-} from './job.js';
+import type { CancelRequest, Job, JobEvents, JobListing, NewJob, QueueLimits, QueuePosition } from './job.js';
 
 export interface JobServiceOptions {
   store: Store;
@@ -80,19 +70,24 @@ export class JobService extends EventEmitter<JobEvents> {
     this.#rate = new CostRate(this.#store, { watchdog: options.watchdog, smoothing: options.rateSmoothing });
     const workers = options.workers ?? (options.runner ? [singleWorker(options.runner)] : undefined);
     if (!workers) throw new TypeError('Expected `workers` or `runner`');
-    this.#dispatcher = new Dispatcher(this.#queue, workers, {
-      start: (job, workerId) => this.#onStart(job, workerId),
-      settle: (job, outcome) => this.#track(this.#onSettled(job, outcome)),
-      retry: (job, error, workerId) => {
-        this.#logger?.warn({ jobId: job.id, workerId, err: error }, 'worker crashed under a job; retrying it once, on the next idle worker');
-        this.#store.jobs.markRunning(job.id, this.#now());
-        job.attempts += 1;
-        // The user sees why the image took longer (and that nothing needs doing).
-        this.#moved.set(job.id, `Worker ${workerId} went away while making this image, so it was moved to another worker and made again.`);
+    this.#dispatcher = new Dispatcher(
+      this.#queue,
+      workers,
+      {
+        start: (job, workerId) => this.#onStart(job, workerId),
+        settle: (job, outcome) => this.#track(this.#onSettled(job, outcome)),
+        retry: (job, error, workerId) => {
+          this.#logger?.warn({ jobId: job.id, workerId, err: error }, 'worker crashed under a job; retrying it once, on the next idle worker');
+          this.#store.jobs.markRunning(job.id, this.#now());
+          job.attempts += 1;
+          // The user sees why the image took longer (and that nothing needs doing).
+          this.#moved.set(job.id, `Worker ${workerId} went away while making this image, so it was moved to another worker and made again.`);
+        },
+        resume: (job, workerId) => this.#logger?.info({ jobId: job.id, workerId }, 'retrying a job after a worker crash'),
+        model: (job) => job.request.model,
       },
-      resume: (job, workerId) => this.#logger?.info({ jobId: job.id, workerId }, 'retrying a job after a worker crash'),
-      model: (job) => job.request.model,
-    }, { maxRetries: options.maxRetries });
+      { maxRetries: options.maxRetries },
+    );
   }
 
   /** Adds a worker that appeared after the start (a remote worker, announced by its heartbeat). */
@@ -191,7 +186,11 @@ export class JobService extends EventEmitter<JobEvents> {
    * caller has accepted but not submitted yet. In memory only, so the Discord layer can refuse before it
    * acknowledges an interaction and write the job to the store after.
    */
-  refusal(newJob: Pick<NewJob, 'guildId' | 'userId'>, limits: QueueLimits = this.#limits, pending: readonly Pick<NewJob, 'guildId' | 'userId'>[] = []): UserError | undefined {
+  refusal(
+    newJob: Pick<NewJob, 'guildId' | 'userId'>,
+    limits: QueueLimits = this.#limits,
+    pending: readonly Pick<NewJob, 'guildId' | 'userId'>[] = [],
+  ): UserError | undefined {
     if (this.#stopping) return new UserError(Identifiers.QueueFull, 'The bot is restarting; try again in a minute.');
     const exceeded = this.#queue.exceededLimit(newJob, limits, [...this.#dispatcher.running, ...pending]);
     if (!exceeded) return undefined;
@@ -213,11 +212,9 @@ export class JobService extends EventEmitter<JobEvents> {
     }
     const moderator = by.canManageGuild && (by.guildId === undefined || by.guildId === job.guildId);
     if (by.userId !== job.userId && !moderator) {
-      throw new UserError(
-        Identifiers.NotAllowed,
-        'Only the member who asked for this image, or someone with Manage Server, can cancel it.',
-        { jobId },
-      );
+      throw new UserError(Identifiers.NotAllowed, 'Only the member who asked for this image, or someone with Manage Server, can cancel it.', {
+        jobId,
+      });
     }
     if (this.#queue.remove(jobId)) {
       this.#finish(job, () => this.#store.jobs.cancel(jobId, by.userId, this.#now()), {
@@ -332,7 +329,8 @@ export class JobService extends EventEmitter<JobEvents> {
       }
     }
     // ControlNet images (issue #15) are stored references too.
-    const controls = request.controls && (await Promise.all(request.controls.map(async (unit) => ({ ...unit, image: await this.#readImage(unit.image) }))));
+    const controls =
+      request.controls && (await Promise.all(request.controls.map(async (unit) => ({ ...unit, image: await this.#readImage(unit.image) }))));
     const { controls: _refs, ...rest } = request;
     return { ...rest, mode: mode as GenerateRequest['mode'], ...(controls ? { controls } : {}) };
   }
@@ -345,7 +343,6 @@ export class JobService extends EventEmitter<JobEvents> {
       throw new UserError(Identifiers.NotFound, 'A control image this job uses is no longer stored on the bot. Run /imagine again.');
     }
   }
-
 
   async #onSettled(job: Job, outcome: DispatchOutcome): Promise<void> {
     const cancelledBy = this.#cancelRequests.get(job.id);

@@ -5,7 +5,19 @@
 import type { GenerateTimings, JobRequest } from '../protocol/generate-request.js';
 
 /** What made a job: the slash commands (or "Imagine this" on a message), one of the buttons under a finished image, or a reply to one (refine). */
-export const JOB_KINDS = ['imagine', 'reroll', 'variation', 'upscale', 'refine', 'edit', 'zoom', 'pan', 'vary-subtle', 'vary-strong', 'vary-region'] as const;
+export const JOB_KINDS = [
+  'imagine',
+  'reroll',
+  'variation',
+  'upscale',
+  'refine',
+  'edit',
+  'zoom',
+  'pan',
+  'vary-subtle',
+  'vary-strong',
+  'vary-region',
+] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
 /**
@@ -79,4 +91,3 @@ export interface Job {
   /** When the Discord layer confirmed it posted the final state (`JobService.markDelivered`). */
   deliveredAt: number | null;
 }
-

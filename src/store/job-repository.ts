@@ -78,25 +78,17 @@ export class JobRepository {
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       byMessage: db.prepare('SELECT * FROM jobs WHERE message_id = ? ORDER BY seq DESC LIMIT 1'),
       unfinished: db.prepare(`SELECT * FROM jobs WHERE ${UNFINISHED} ORDER BY seq`),
-      undelivered: db.prepare(
-        'SELECT * FROM jobs WHERE delivered_at IS NULL AND finished_at IS NOT NULL ORDER BY finished_at',
-      ),
+      undelivered: db.prepare('SELECT * FROM jobs WHERE delivered_at IS NULL AND finished_at IS NOT NULL ORDER BY finished_at'),
       byGuild: db.prepare('SELECT * FROM jobs WHERE guild_id = ? ORDER BY seq DESC LIMIT ?'),
-      start: db.prepare(
-        `UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ? AND ${UNFINISHED}`,
-      ),
+      start: db.prepare(`UPDATE jobs SET state = 'running', started_at = ?, attempts = attempts + 1 WHERE id = ? AND ${UNFINISHED}`),
       requeue: db.prepare(`UPDATE jobs SET state = 'queued', started_at = NULL WHERE id = ? AND state = 'running'`),
       complete: db.prepare(`UPDATE jobs SET state = 'done', outputs = ?, seeds = ?, warnings = ?, timings = ?,
         finished_at = ? WHERE id = ? AND ${UNFINISHED}`),
       fail: db.prepare(`UPDATE jobs SET state = 'failed', error = ?, finished_at = ? WHERE id = ? AND ${UNFINISHED}`),
-      cancel: db.prepare(
-        `UPDATE jobs SET state = 'cancelled', cancelled_by = ?, finished_at = ? WHERE id = ? AND ${UNFINISHED}`,
-      ),
+      cancel: db.prepare(`UPDATE jobs SET state = 'cancelled', cancelled_by = ?, finished_at = ? WHERE id = ? AND ${UNFINISHED}`),
       setMessageId: db.prepare('UPDATE jobs SET message_id = ? WHERE id = ?'),
       // Once the final message is posted the token has no further use; keep no secret that is not needed.
-      markDelivered: db.prepare(
-        'UPDATE jobs SET delivered_at = ?, interaction_token = NULL WHERE id = ? AND delivered_at IS NULL',
-      ),
+      markDelivered: db.prepare('UPDATE jobs SET delivered_at = ?, interaction_token = NULL WHERE id = ? AND delivered_at IS NULL'),
       // Without a creation time the Discord layer never uses a token, so those go too.
       clearExpiredTokens: db.prepare(`UPDATE jobs SET interaction_token = NULL
         WHERE interaction_token IS NOT NULL AND (interaction_created_at IS NULL OR interaction_created_at <= ?)`),

@@ -37,7 +37,11 @@ export class Store {
   readonly #db: Database;
   readonly #logger: Logger | undefined;
 
-  private constructor(db: Database, readonly dataDir: string, logger: Logger | undefined) {
+  private constructor(
+    db: Database,
+    readonly dataDir: string,
+    logger: Logger | undefined,
+  ) {
     this.#db = db;
     this.#logger = logger;
     this.databasePath = db.name;
@@ -57,11 +61,7 @@ export class Store {
       created = mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
       accessSync(dir, constants.W_OK);
     } catch (error) {
-      throw new StoreError(
-        `DATA_DIR ${dir} cannot be created or written to. Point DATA_DIR at a writable folder.`,
-        dir,
-        { cause: error },
-      );
+      throw new StoreError(`DATA_DIR ${dir} cannot be created or written to. Point DATA_DIR at a writable folder.`, dir, { cause: error });
     }
     // A folder someone else set up (a mount, a shared path) is theirs to change: say what to do, don't chmod it.
     if (created === undefined) warnIfShared(dir, options.logger);
@@ -171,8 +171,6 @@ function restrict(file: string, logger: Logger | undefined): void {
 }
 
 function currentVersionOrZero(db: Database): number {
-  const table = db
-    .prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`)
-    .get();
+  const table = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'`).get();
   return table ? currentVersion(db) : 0;
 }

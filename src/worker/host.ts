@@ -3,15 +3,15 @@ import { EventEmitter } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { CancelledError } from '../errors.js';
 import type { EngineOptions } from '../protocol/engine-options.js';
-import { checkGenerateRequest, type GenerateRequest, type GenerateResult, type ModelSummary, type StepProgress } from '../protocol/generate-request.js';
-import type { Logger } from '../logger.js';
 import {
-  BotMessageSchema,
-  PROTOCOL_VERSION,
-  WorkerMessageSchema,
-  type BotMessage,
-  type WorkerMessage,
-} from '../protocol/messages.js';
+  checkGenerateRequest,
+  type GenerateRequest,
+  type GenerateResult,
+  type ModelSummary,
+  type StepProgress,
+} from '../protocol/generate-request.js';
+import type { Logger } from '../logger.js';
+import { BotMessageSchema, PROTOCOL_VERSION, WorkerMessageSchema, type BotMessage, type WorkerMessage } from '../protocol/messages.js';
 import type { JobRunner, RunOptions } from './job-runner.js';
 import { reviveError } from './revive-error.js';
 import { ProtocolError, WatchdogTimeoutError, WorkerCrashedError, WorkerStartError } from './worker-errors.js';
@@ -76,9 +76,21 @@ const DEFAULT_ENTRY = new URL('./main.js', import.meta.url);
  * the worker's Node flags are `execArgv`.
  */
 const WORKER_ENV_NAMES = new Set([
-  'PATH', 'HOME', 'TMPDIR', 'TMP', 'TEMP', 'LANG', 'TZ', 'NODE_ENV', 'LD_LIBRARY_PATH', 'DYLD_LIBRARY_PATH',
+  'PATH',
+  'HOME',
+  'TMPDIR',
+  'TMP',
+  'TEMP',
+  'LANG',
+  'TZ',
+  'NODE_ENV',
+  'LD_LIBRARY_PATH',
+  'DYLD_LIBRARY_PATH',
   // Windows: Node and DirectML need the system folders.
-  'SYSTEMROOT', 'WINDIR', 'PATHEXT', 'USERPROFILE',
+  'SYSTEMROOT',
+  'WINDIR',
+  'PATHEXT',
+  'USERPROFILE',
 ]);
 const WORKER_ENV_PREFIXES = ['LC_', 'CUDA_', 'CUDNN_', 'ORT_', 'OMP_', 'ONNX', 'VK_'];
 
@@ -193,10 +205,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> implements JobRun
       this.#state = 'busy';
       current.timers.push(
         setTimeout(() => {
-          this.#kill(
-            current,
-            new WatchdogTimeoutError(`Job ${jobId} ran past its watchdog time of ${options.watchdogMs} ms`, options.watchdogMs),
-          );
+          this.#kill(current, new WatchdogTimeoutError(`Job ${jobId} ran past its watchdog time of ${options.watchdogMs} ms`, options.watchdogMs));
         }, options.watchdogMs),
       );
       options.signal.addEventListener(
@@ -254,9 +263,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> implements JobRun
       if (child.pid === undefined) this.#onExit(child, null, null);
     });
     this.#startTimer = setTimeout(() => {
-      this.#startKillReason = new WorkerStartError(
-        `The worker did not become ready within ${this.#options.startTimeoutMs} ms`,
-      );
+      this.#startKillReason = new WorkerStartError(`The worker did not become ready within ${this.#options.startTimeoutMs} ms`);
       child.kill('SIGKILL');
     }, this.#options.startTimeoutMs);
     this.#send(child, { type: 'init', protocolVersion: PROTOCOL_VERSION, options: this.#options.engine });
@@ -320,10 +327,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> implements JobRun
     };
     this.#state = 'ready';
     this.#readyAt = Date.now();
-    this.#options.logger?.info(
-      { pid: child.pid, models: message.models.length, executionProvider: message.executionProvider },
-      'worker ready',
-    );
+    this.#options.logger?.info({ pid: child.pid, models: message.models.length, executionProvider: message.executionProvider }, 'worker ready');
     this.#firstStart?.resolve(this.#info);
     this.#firstStart = undefined;
     this.emit('ready', this.#info);
@@ -351,8 +355,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> implements JobRun
       return;
     }
     if (wasStarting) {
-      const error =
-        this.#startKillReason ?? new WorkerStartError(`The worker exited with code ${code} and signal ${signal} before it was ready`);
+      const error = this.#startKillReason ?? new WorkerStartError(`The worker exited with code ${code} and signal ${signal} before it was ready`);
       this.#options.logger?.error({ err: error, code, signal }, 'worker failed to start');
       this.#firstStart?.reject(error);
       this.#firstStart = undefined;
@@ -411,9 +414,7 @@ export class WorkerHost extends EventEmitter<WorkerHostEvents> implements JobRun
 
 function describe(raw: unknown): unknown {
   try {
-    return JSON.parse(
-      JSON.stringify(raw, (_key, value: unknown) => (value instanceof Uint8Array ? `<${value.byteLength} bytes>` : value)),
-    );
+    return JSON.parse(JSON.stringify(raw, (_key, value: unknown) => (value instanceof Uint8Array ? `<${value.byteLength} bytes>` : value)));
   } catch {
     return String(raw);
   }

@@ -48,9 +48,7 @@ export function runWorker(createEngine: CreateEngine): void {
     if (message.protocolVersion !== PROTOCOL_VERSION) {
       await send({
         type: 'init-failed',
-        error: serializeError(
-          new Error(`Protocol version mismatch: bot speaks ${message.protocolVersion}, worker ${PROTOCOL_VERSION}`),
-        ),
+        error: serializeError(new Error(`Protocol version mismatch: bot speaks ${message.protocolVersion}, worker ${PROTOCOL_VERSION}`)),
       });
       process.exit(WORKER_EXIT_CODES.initFailed);
     }

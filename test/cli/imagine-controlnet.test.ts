@@ -16,7 +16,10 @@ let dir: string;
 
 async function imagine(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', tsx, cli, ...args], { cwd: dir, env: { ...process.env, MODELS_DIR: path.join(dir, 'models'), DEFAULT_MODEL: 'cn' } });
+    const { stdout, stderr } = await run(process.execPath, ['--import', tsx, cli, ...args], {
+      cwd: dir,
+      env: { ...process.env, MODELS_DIR: path.join(dir, 'models'), DEFAULT_MODEL: 'cn' },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -31,13 +34,33 @@ beforeAll(async () => {
   await addControlNets(model, { edges: {} });
   // A bright disc on a dark background: a ring of Canny edges.
   for (let i = 0; i < 64 * 64; i++) rgb.fill(((i % 64) - 32) ** 2 + (Math.floor(i / 64) - 32) ** 2 < 300 ? 230 : 20, i * 3, i * 3 + 3);
-  await sharp(rgb, { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(path.join(dir, 'disc.png'));
+  await sharp(rgb, { raw: { width: 64, height: 64, channels: 3 } })
+    .png()
+    .toFile(path.join(dir, 'disc.png'));
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
 describe('imagine CLI with ControlNet', () => {
   it('--control-image/--control with --preprocess canny writes the image, <out>-control.png with the edges, and the A1111 infotext', async () => {
-    const r = await imagine(['a planet', '--seed', '1', '--control-image', 'disc.png', '--control', 'edges', '--control-strength', '0.8', '--preprocess', 'canny', '--canny-low', '50', '--canny-high', '120', '--out', 'cn.png']);
+    const r = await imagine([
+      'a planet',
+      '--seed',
+      '1',
+      '--control-image',
+      'disc.png',
+      '--control',
+      'edges',
+      '--control-strength',
+      '0.8',
+      '--preprocess',
+      'canny',
+      '--canny-low',
+      '50',
+      '--canny-high',
+      '120',
+      '--out',
+      'cn.png',
+    ]);
     expect(r.stderr).not.toMatch(/imagine:/);
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('cn-control.png  control map 1 (canny)');
@@ -45,7 +68,9 @@ describe('imagine CLI with ControlNet', () => {
     const edges = canny(rgb, 64, 64, 3, 50, 120);
     expect(edges.filter((v) => v === 255).length).toBeGreaterThan(20);
     for (let i = 0; i < edges.length; i++) expect(data[i * 3]).toBe(edges[i]);
-    expect(readPngText(await readFile(path.join(dir, 'cn.png'))).get('parameters')).toContain('ControlNet 0: "Module: canny, Model: edges, Weight: 0.8, Resize Mode: Crop and Resize, Processor Res: 64, Threshold A: 50, Threshold B: 120,');
+    expect(readPngText(await readFile(path.join(dir, 'cn.png'))).get('parameters')).toContain(
+      'ControlNet 0: "Module: canny, Model: edges, Weight: 0.8, Resize Mode: Crop and Resize, Processor Res: 64, Threshold A: 50, Threshold B: 120,',
+    );
   });
 
   it('refuses a --control without its --control-image, and an unknown preprocessor', async () => {

@@ -39,7 +39,9 @@ describe('imagine CLI', () => {
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/cat\.png {2}seed 5 {2}64x64/);
     const png = await readFile(path.join(dir, 'cat.png'));
-    expect(readPngText(png).get('parameters')).toBe('a cat in a space suit\nSteps: 5, Sampler: DDIM, CFG scale: 4, Seed: 5, Size: 64x64, Model: tiny');
+    expect(readPngText(png).get('parameters')).toBe(
+      'a cat in a space suit\nSteps: 5, Sampler: DDIM, CFG scale: 4, Seed: 5, Size: 64x64, Model: tiny',
+    );
     const again = await imagine(['--from', 'cat.png', '--out', 'again.png']);
     expect(again.code).toBe(0);
     expect((await readFile(path.join(dir, 'again.png'))).equals(png)).toBe(true);
@@ -49,7 +51,11 @@ describe('imagine CLI', () => {
     // A tiny translator that answers "a cat" to anything (test/fixtures/tiny-marian.ts), where models:pull puts it.
     const vocab = JSON.parse(await readFile(path.join(SPM_FIXTURE_DIR, 'vocab.json'), 'utf-8')) as Record<string, number>;
     const sequence = [vocab['\u2581a'], vocab['\u2581ca'], vocab.t, 0];
-    await writeTinyMarian({ vocab: Object.keys(vocab).length, sequence, startToken: vocab['<pad>'], errorToken: vocab['\u2581mars'] }, 'merged', path.join(dir, 'models', 'opus-mt-zh-en'));
+    await writeTinyMarian(
+      { vocab: Object.keys(vocab).length, sequence, startToken: vocab['<pad>'], errorToken: vocab['\u2581mars'] },
+      'merged',
+      path.join(dir, 'models', 'opus-mt-zh-en'),
+    );
     const r = await imagine(['一只猫', '--seed', '5', '--out', 'zh.png']);
     expect(r.code).toBe(0);
     expect(r.stderr).toContain('translated prompt: a cat');
@@ -69,21 +75,38 @@ describe('imagine CLI', () => {
     expect((await readdir(path.join(dir, 'dogs'))).sort()).toEqual(['dog-1.png', 'dog-2.png']);
     const meta = await sharp(path.join(dir, 'dogs', 'dog-2.png')).metadata();
     expect([meta.width, meta.height]).toEqual([128, 64]);
-    expect(readPngText(await readFile(path.join(dir, 'dogs', 'dog-2.png'))).get('parameters')).toMatch(/Sampler: DPM\+\+ 2M Karras, CFG scale: 4, Seed: 10,/);
+    expect(readPngText(await readFile(path.join(dir, 'dogs', 'dog-2.png'))).get('parameters')).toMatch(
+      /Sampler: DPM\+\+ 2M Karras, CFG scale: 4, Seed: 10,/,
+    );
   });
 
   it('inpaints with --mask and outpaints with --zoom-out and --pan, keeping the source where it is not repainted', async () => {
     await imagine(['a cat', '--seed', '3', '--size', '96x64', '--out', 'edit-src.png']);
     const mask = Buffer.alloc(96 * 64);
     for (let y = 0; y < 64; y++) mask.fill(255, y * 96, y * 96 + 32);
-    await sharp(mask, { raw: { width: 96, height: 64, channels: 1 } }).png().toFile(path.join(dir, 'mask.png'));
-    const inpainted = await imagine(['a dog', '--init', 'edit-src.png', '--mask', 'mask.png', '--mask-blur', '2', '--seed', '4', '--out', 'inpainted.png']);
+    await sharp(mask, { raw: { width: 96, height: 64, channels: 1 } })
+      .png()
+      .toFile(path.join(dir, 'mask.png'));
+    const inpainted = await imagine([
+      'a dog',
+      '--init',
+      'edit-src.png',
+      '--mask',
+      'mask.png',
+      '--mask-blur',
+      '2',
+      '--seed',
+      '4',
+      '--out',
+      'inpainted.png',
+    ]);
     expect(inpainted.code).toBe(0);
     expect(inpainted.stdout).toMatch(/inpainted\.png {2}seed 4 {2}96x64/);
     const srcRgb = await sharp(path.join(dir, 'edit-src.png')).raw().toBuffer();
     const outRgb = await sharp(path.join(dir, 'inpainted.png')).raw().toBuffer();
     // Right of the mask (plus the blur's reach) the source comes back byte for byte.
-    for (let y = 0; y < 64; y++) expect(outRgb.subarray((y * 96 + 40) * 3, (y * 96 + 96) * 3).equals(srcRgb.subarray((y * 96 + 40) * 3, (y * 96 + 96) * 3))).toBe(true);
+    for (let y = 0; y < 64; y++)
+      expect(outRgb.subarray((y * 96 + 40) * 3, (y * 96 + 96) * 3).equals(srcRgb.subarray((y * 96 + 40) * 3, (y * 96 + 96) * 3))).toBe(true);
     expect(readPngText(await readFile(path.join(dir, 'inpainted.png'))).get('parameters')).toMatch(/Mask blur: 2, Masked content: original$/);
 
     const zoomed = await imagine(['a dog', '--init', 'edit-src.png', '--zoom-out', '2', '--out', 'zoomed.png']);
@@ -114,18 +137,28 @@ describe('imagine CLI', () => {
   it('prints token ids as one JSON line per prompt', async () => {
     const r = await imagine(['tokens', 'a photo of a cat', 'how are you doing?']);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
       { ids: [49406, 320, 1125, 539, 320, 2368, 49407], count: 7, truncated: false },
       { ids: [49406, 829, 631, 592, 1960, 286, 49407], count: 7, truncated: false },
     ]);
   });
 
-  it('prints each prompt\'s chunks with ids and multipliers with --chunks', async () => {
+  it("prints each prompt's chunks with ids and multipliers with --chunks", async () => {
     const r = await imagine(['tokens', '--chunks', 'a (cat:1.3) BREAK [dog]', 'photo']);
     expect(r.code).toBe(0);
     const eos = (n: number) => new Array<number>(n).fill(49407);
     const ones = (n: number) => new Array<number>(n).fill(1);
-    expect(r.stdout.trim().split('\n').map((l) => JSON.parse(l))).toEqual([
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
       { prompt: 0, chunk: 0, ids: [49406, 320, 2368, ...eos(74)], multipliers: [1, 1, 1.3, ...ones(74)] },
       { prompt: 0, chunk: 1, ids: [49406, 1929, ...eos(75)], multipliers: [1, 1 / 1.1, ...ones(75)] },
       { prompt: 1, chunk: 0, ids: [49406, 1125, ...eos(75)], multipliers: ones(77) },

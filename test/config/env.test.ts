@@ -174,7 +174,13 @@ describe('parseEngineEnv', () => {
       allowCpuFallback: false,
       memoryBudgetMiB: 8192,
     });
-    const set = parseEngineEnv({ EXECUTION_PROVIDER: 'CUDA', EXECUTION_DEVICE_ID: '1', CPU_THREADS: '4', EXECUTION_PROVIDER_FALLBACK: 'cpu', MODELS_DIR: '/m' });
+    const set = parseEngineEnv({
+      EXECUTION_PROVIDER: 'CUDA',
+      EXECUTION_DEVICE_ID: '1',
+      CPU_THREADS: '4',
+      EXECUTION_PROVIDER_FALLBACK: 'cpu',
+      MODELS_DIR: '/m',
+    });
     expect(set.ok && engineOptionsFromEnv(set.env)).toEqual({
       modelsDir: '/m',
       embeddingsDir: './embeddings',
@@ -204,7 +210,10 @@ describe('remote workers (REDIS_URL)', () => {
   it('makes the bot a coordinator only when REDIS_URL is set, and refuses a URL that is not redis://', () => {
     const plain = parseEnv({ DISCORD_TOKEN: TOKEN });
     expect(plain.ok && plain.env.REDIS_URL).toBeUndefined();
-    expect(parseEnv({ DISCORD_TOKEN: TOKEN, REDIS_URL: ' redis://10.0.0.5:6379 ' })).toMatchObject({ ok: true, env: { REDIS_URL: 'redis://10.0.0.5:6379' } });
+    expect(parseEnv({ DISCORD_TOKEN: TOKEN, REDIS_URL: ' redis://10.0.0.5:6379 ' })).toMatchObject({
+      ok: true,
+      env: { REDIS_URL: 'redis://10.0.0.5:6379' },
+    });
     const bad = parseEnv({ DISCORD_TOKEN: TOKEN, REDIS_URL: 'http://10.0.0.5:6379' });
     expect(bad).toEqual({ ok: false, issues: [expect.stringMatching(/^REDIS_URL must be a redis:\/\/ .*URL such as redis:\/\/127\.0\.0\.1:6379/)] });
   });
@@ -217,6 +226,9 @@ describe('remote workers (REDIS_URL)', () => {
     const missing = parseRemoteWorkerEnv({});
     expect(missing.ok).toBe(false);
     expect(!missing.ok && missing.issues).toEqual([expect.stringContaining('REDIS_URL is missing'), expect.stringContaining('WORKER_ID is missing')]);
-    expect(parseRemoteWorkerEnv({ REDIS_URL: 'redis://r', WORKER_ID: 'a:b' })).toEqual({ ok: false, issues: [expect.stringContaining('WORKER_ID must be 1 to 48 letters')] });
+    expect(parseRemoteWorkerEnv({ REDIS_URL: 'redis://r', WORKER_ID: 'a:b' })).toEqual({
+      ok: false,
+      issues: [expect.stringContaining('WORKER_ID must be 1 to 48 letters')],
+    });
   });
 });

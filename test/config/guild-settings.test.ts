@@ -5,7 +5,15 @@ describe('GuildSettingsSchema', () => {
   it('gives a new guild the documented defaults', () => {
     expect(defaultGuildSettings()).toEqual({
       defaults: {},
-      limits: { maxSteps: 50, maxPixels: 1024 * 1024, maxCount: 4, userQueued: 3, userCooldownSeconds: 0, guildQueued: 20, maxUploadBytes: 8 * 1024 * 1024 },
+      limits: {
+        maxSteps: 50,
+        maxPixels: 1024 * 1024,
+        maxCount: 4,
+        userQueued: 3,
+        userCooldownSeconds: 0,
+        guildQueued: 20,
+        maxUploadBytes: 8 * 1024 * 1024,
+      },
       allowedChannels: [],
       bannedWords: [],
       preview: { enabled: true, everySteps: 2 },
@@ -34,7 +42,8 @@ describe('GuildSettingsSchema', () => {
   it('rejects defaults that break the limits, saying which to change', () => {
     const result = GuildSettingsSchema.safeParse({ defaults: { steps: 60 }, limits: { maxSteps: 40 } });
     expect(result.success).toBe(false);
-    if (!result.success) expect(describeSettingsIssues(result.error)).toBe('The default steps (60) are over max steps (40); lower one or raise the other.');
+    if (!result.success)
+      expect(describeSettingsIssues(result.error)).toBe('The default steps (60) are over max steps (40); lower one or raise the other.');
     const size = GuildSettingsSchema.safeParse({ defaults: { width: 1024, height: 1024 }, limits: { maxPixels: 512 * 512 } });
     expect(!size.success && describeSettingsIssues(size.error)).toMatch(/default size 1024x1024 is over the max pixels limit \(262144\)/);
     const half = GuildSettingsSchema.safeParse({ defaults: { width: 512 } });

@@ -36,7 +36,11 @@ const channel = (id: string, resolved?: { type: ChannelType; guildId?: string })
 
 /** discord.js's own resolver (its constructor is private in the typings), so option types are checked as in the bot. */
 function resolver(sub: string, options: Option[]): ChatInputCommandInteraction['options'] {
-  const Resolver = CommandInteractionOptionResolver as unknown as new (client: unknown, options: Option[], resolved: unknown) => ChatInputCommandInteraction['options'];
+  const Resolver = CommandInteractionOptionResolver as unknown as new (
+    client: unknown,
+    options: Option[],
+    resolved: unknown,
+  ) => ChatInputCommandInteraction['options'];
   return new Resolver(null, [{ name: sub, type: T.Subcommand, options }], {});
 }
 
@@ -69,7 +73,16 @@ describe('/config change: defaults', () => {
       str('size', '640x384'),
     ]);
     expect(result).toMatchObject({ ok: true, summary: 'Defaults saved.' });
-    expect(next(result).defaults).toEqual({ model: 'emoji', steps: 30, cfg: 4.5, sampler: 'ddim', count: 2, negativePrompt: 'blurry, text', width: 640, height: 384 });
+    expect(next(result).defaults).toEqual({
+      model: 'emoji',
+      steps: 30,
+      cfg: 4.5,
+      sampler: 'ddim',
+      count: 2,
+      negativePrompt: 'blurry, text',
+      width: 640,
+      height: 384,
+    });
     expect(next(result).limits).toEqual(base().limits);
   });
 
@@ -92,7 +105,9 @@ describe('/config change: defaults', () => {
   });
 
   it('unsets each default, size as both sides and all of them at once', () => {
-    const full = settingsWith({ defaults: { model: 'tiny', steps: 30, cfg: 5, sampler: 'euler', width: 640, height: 384, negativePrompt: 'ugly', count: 2 } });
+    const full = settingsWith({
+      defaults: { model: 'tiny', steps: 30, cfg: 5, sampler: 'euler', width: 640, height: 384, negativePrompt: 'ugly', count: 2 },
+    });
     const without = (unset: string) => next(run('defaults', [str('unset', unset)], full)).defaults;
     const { model, steps, cfg, sampler, width, height, negativePrompt, count } = full.defaults;
     expect(without('model')).toEqual({ steps, cfg, sampler, width, height, negativePrompt, count });
@@ -119,9 +134,25 @@ describe('/config change: defaults', () => {
 
 describe('/config change: limits, preview', () => {
   it('maps every limit option to its setting and keeps the others', () => {
-    const result = run('limits', [int('max_steps', 80), int('max_pixels', 512 * 512), int('max_count', 2), int('user_queue', 5), int('user_cooldown', 30), int('guild_queue', 100), int('max_upload_mib', 3)]);
+    const result = run('limits', [
+      int('max_steps', 80),
+      int('max_pixels', 512 * 512),
+      int('max_count', 2),
+      int('user_queue', 5),
+      int('user_cooldown', 30),
+      int('guild_queue', 100),
+      int('max_upload_mib', 3),
+    ]);
     expect(result).toMatchObject({ ok: true, summary: 'Limits saved.' });
-    expect(next(result).limits).toEqual({ maxSteps: 80, maxPixels: 262144, maxCount: 2, userQueued: 5, userCooldownSeconds: 30, guildQueued: 100, maxUploadBytes: 3 * 1024 * 1024 });
+    expect(next(result).limits).toEqual({
+      maxSteps: 80,
+      maxPixels: 262144,
+      maxCount: 2,
+      userQueued: 5,
+      userCooldownSeconds: 30,
+      guildQueued: 100,
+      maxUploadBytes: 3 * 1024 * 1024,
+    });
     expect(next(run('limits', [int('user_cooldown', 0)])).limits).toEqual({ ...base().limits, userCooldownSeconds: 0 });
     expect(next(run('limits', [int('max_steps', 10)])).limits).toEqual({ ...base().limits, maxSteps: 10 });
   });
@@ -156,8 +187,12 @@ describe('/config change: channels', () => {
     expect(next(run('channels', [str('action', 'remove'), channel(CHANNEL, text)], two)).allowedChannels).toEqual([CHANNEL_2]);
     expect(next(run('channels', [str('action', 'clear')], two)).allowedChannels).toEqual([]);
     // A thread and a voice channel's text chat count as places /imagine can run.
-    expect(next(run('channels', [str('action', 'add'), channel(CHANNEL, { type: ChannelType.PublicThread, guildId: GUILD })])).allowedChannels).toEqual([CHANNEL]);
-    expect(next(run('channels', [str('action', 'add'), channel(CHANNEL, { type: ChannelType.GuildVoice, guildId: GUILD })])).allowedChannels).toEqual([CHANNEL]);
+    expect(
+      next(run('channels', [str('action', 'add'), channel(CHANNEL, { type: ChannelType.PublicThread, guildId: GUILD })])).allowedChannels,
+    ).toEqual([CHANNEL]);
+    expect(next(run('channels', [str('action', 'add'), channel(CHANNEL, { type: ChannelType.GuildVoice, guildId: GUILD })])).allowedChannels).toEqual(
+      [CHANNEL],
+    );
   });
 
   it('asks for the channel when add or remove has none', () => {
@@ -184,7 +219,9 @@ describe('/config change: channels', () => {
 
   it('refuses an unknown action, naming add, remove and clear', () => {
     const two = settingsWith({ allowedChannels: [CHANNEL, CHANNEL_2] });
-    expect(message(run('channels', [str('action', 'explode'), channel(CHANNEL, text)], two))).toBe('Unknown action `explode`; use add, remove or clear.');
+    expect(message(run('channels', [str('action', 'explode'), channel(CHANNEL, text)], two))).toBe(
+      'Unknown action `explode`; use add, remove or clear.',
+    );
   });
 });
 
@@ -210,13 +247,17 @@ describe('/config change: banned words', () => {
 
   it('refuses an unknown action, naming add, remove and clear', () => {
     const current = settingsWith({ bannedWords: ['gore'] });
-    expect(message(run('banned-words', [str('action', 'explode'), str('words', 'gore')], current))).toBe('Unknown action `explode`; use add, remove or clear.');
+    expect(message(run('banned-words', [str('action', 'explode'), str('words', 'gore')], current))).toBe(
+      'Unknown action `explode`; use add, remove or clear.',
+    );
   });
 });
 
 describe('/config change: subcommands', () => {
   it('refuses a subcommand it does not know', () => {
-    expect(message(run('teleport'))).toBe('Unknown subcommand `teleport`; use show, defaults, limits, channels, banned-words, preview, translate, loras or reset.');
+    expect(message(run('teleport'))).toBe(
+      'Unknown subcommand `teleport`; use show, defaults, limits, channels, banned-words, preview, translate, loras or reset.',
+    );
   });
 });
 
@@ -275,7 +316,9 @@ describe('/config handler', () => {
   it('refuses outside a server and saves nothing (a DM has no guild to save under)', async () => {
     const s = store();
     for (const sub of ['show', 'defaults', 'reset']) {
-      expect(await execute(sub, sub === 'defaults' ? [int('steps', 3)] : [], s, { guildId: null, permissions: null })).toBe('Use /config inside a server.');
+      expect(await execute(sub, sub === 'defaults' ? [int('steps', 3)] : [], s, { guildId: null, permissions: null })).toBe(
+        'Use /config inside a server.',
+      );
     }
     expect(s.writes).toEqual([]);
   });
@@ -301,7 +344,9 @@ describe('/config handler', () => {
   it('saves nothing for an unknown unset key, action or subcommand', async () => {
     const s = store({ [GUILD]: settingsWith({ defaults: { steps: 30 }, bannedWords: ['gore'], allowedChannels: [CHANNEL] }) });
     expect(await execute('defaults', [str('unset', 'bogus')], s)).toMatch(/^Unknown default `bogus` to unset; use one of: model, steps/);
-    expect(await execute('banned-words', [str('action', 'explode'), str('words', 'gore')], s)).toBe('Unknown action `explode`; use add, remove or clear.');
+    expect(await execute('banned-words', [str('action', 'explode'), str('words', 'gore')], s)).toBe(
+      'Unknown action `explode`; use add, remove or clear.',
+    );
     expect(await execute('channels', [str('action', 'explode')], s)).toBe('Unknown action `explode`; use add, remove or clear.');
     expect(await execute('teleport', [], s)).toMatch(/^Unknown subcommand `teleport`/);
     expect(s.writes).toEqual([]);
@@ -309,7 +354,9 @@ describe('/config handler', () => {
 
   it('saves nothing when the result breaks the schema, and says what to change', async () => {
     const s = store({ [GUILD]: settingsWith({ defaults: { steps: 30 } }) });
-    expect(await execute('limits', [int('max_steps', 20)], s)).toBe('Not saved: The default steps (30) are over max steps (20); lower one or raise the other.');
+    expect(await execute('limits', [int('max_steps', 20)], s)).toBe(
+      'Not saved: The default steps (30) are over max steps (20); lower one or raise the other.',
+    );
     expect(await execute('defaults', [int('count', 4)], store({ [GUILD]: settingsWith({ limits: { ...base().limits, maxCount: 2 } }) }))).toBe(
       'Not saved: The default count (4) is over max count (2); lower one or raise the other.',
     );
@@ -325,7 +372,10 @@ describe('/config handler', () => {
 });
 
 describe('/config change: loras', () => {
-  const loras = [{ name: 'style', triggerWords: [] }, { name: 'ink', triggerWords: [] }];
+  const loras = [
+    { name: 'style', triggerWords: [] },
+    { name: 'ink', triggerWords: [] },
+  ];
   const runLoras = (options: Option[], current: GuildSettings = base()) =>
     change({ options: resolver('loras', options), guildId: GUILD }, current, { models: () => MODELS, loras: () => loras });
 

@@ -1,5 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { CUSTOM_ID_MAX, CustomIdCodec, editButtonIds, imageButtonIds, imageIndexOf, jobButtonIds, regionModalIds } from '../../src/discord/custom-id-codec.js';
+import {
+  CUSTOM_ID_MAX,
+  CustomIdCodec,
+  editButtonIds,
+  imageButtonIds,
+  imageIndexOf,
+  jobButtonIds,
+  regionModalIds,
+} from '../../src/discord/custom-id-codec.js';
 
 describe('custom id codecs', () => {
   it('round-trips every image action and the cancel action', () => {

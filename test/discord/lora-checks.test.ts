@@ -17,12 +17,22 @@ describe('LoRA tags before queueing', () => {
   });
 
   it('refuses unknown, disallowed, too many, and non-numeric weights, saying what to change', () => {
-    expect(message(checkLoraTags('<lora:nope:1>', all, installed))).toBe('Unknown LoRA `nope`; available: `style`, `ink`, `secret` (see /help loras).');
-    expect(message(checkLoraTags('<lora:nope:1>', listed, installed))).toBe('This server does not allow the LoRA `nope`; allowed here: `style`, `ink`.');
-    expect(message(checkLoraTags('<lora:secret:1>', listed, installed))).toBe('This server does not allow the LoRA `secret`; allowed here: `style`, `ink`.');
-    expect(message(checkLoraTags('<lora:style:1>', none, installed))).toBe('This server does not allow LoRAs; remove `<lora:style…>` from the prompt.');
+    expect(message(checkLoraTags('<lora:nope:1>', all, installed))).toBe(
+      'Unknown LoRA `nope`; available: `style`, `ink`, `secret` (see /help loras).',
+    );
+    expect(message(checkLoraTags('<lora:nope:1>', listed, installed))).toBe(
+      'This server does not allow the LoRA `nope`; allowed here: `style`, `ink`.',
+    );
+    expect(message(checkLoraTags('<lora:secret:1>', listed, installed))).toBe(
+      'This server does not allow the LoRA `secret`; allowed here: `style`, `ink`.',
+    );
+    expect(message(checkLoraTags('<lora:style:1>', none, installed))).toBe(
+      'This server does not allow LoRAs; remove `<lora:style…>` from the prompt.',
+    );
     expect(message(checkLoraTags('<lora:a> <lora:b> <lora:c> <lora:d>', all, installed))).toBe('A prompt may use 3 LoRAs at most; it names 4.');
-    expect(message(checkLoraTags('<lora:style:strong>', all, installed))).toBe('A LoRA weight must be a number, as in `<lora:name:0.8>`; got `<lora:style:strong>`.');
+    expect(message(checkLoraTags('<lora:style:strong>', all, installed))).toBe(
+      'A LoRA weight must be a number, as in `<lora:name:0.8>`; got `<lora:style:strong>`.',
+    );
     // Stored requests (buttons) are held to the allow list as it is now.
     expect(checkLorasAllowed('<lora:secret:1>', listed).ok).toBe(false);
   });
@@ -39,8 +49,13 @@ describe('LoRA tags before queueing', () => {
 describe('/help topic:loras', () => {
   it('lists the LoRAs this server allows, with trigger words', async () => {
     const { lorasHelp } = await import('../../src/discord/commands/help.js');
-    const loras = [{ name: 'style', triggerWords: ['inkpunk', 'bold lines'], baseModel: 'sd_v1' }, { name: 'secret', triggerWords: [] }];
-    expect(lorasHelp(loras, listed)).toBe('**LoRAs** — add `<lora:name:0.8>` to a prompt (weight 1 when left out); trigger words call up their subject or style:\n`style` — inkpunk, bold lines _(sd v1)_');
+    const loras = [
+      { name: 'style', triggerWords: ['inkpunk', 'bold lines'], baseModel: 'sd_v1' },
+      { name: 'secret', triggerWords: [] },
+    ];
+    expect(lorasHelp(loras, listed)).toBe(
+      '**LoRAs** — add `<lora:name:0.8>` to a prompt (weight 1 when left out); trigger words call up their subject or style:\n`style` — inkpunk, bold lines _(sd v1)_',
+    );
     expect(lorasHelp(loras, none)).toMatch(/allows none of the installed LoRAs/);
     expect(lorasHelp([], all)).toMatch(/No LoRA is installed/);
   });

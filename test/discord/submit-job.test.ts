@@ -198,7 +198,9 @@ describe('submitJob', () => {
     const { jobs, context, interaction } = setup();
     const seen: string[] = [];
     const hooks = { onQueued: () => seen.push('queued'), onDropped: () => seen.push('dropped') };
-    expect(submitJob(context, interaction('200000000000000001'), GuildSettingsSchema.parse({}), { kind: 'imagine', request: fakeRequest(), ...hooks }).ok).toBe(true);
+    expect(
+      submitJob(context, interaction('200000000000000001'), GuildSettingsSchema.parse({}), { kind: 'imagine', request: fakeRequest(), ...hooks }).ok,
+    ).toBe(true);
     await jobs.stop();
     await nextTurn();
     expect(seen).toEqual(['dropped']);
@@ -217,19 +219,31 @@ describe('submitJob', () => {
 });
 
 describe('submitFromMessage', () => {
-  const origin = (userId: string, replyToMessageId: string) => ({ guildId: '100000000000000001', channelId: '100000000000000002', userId, replyToMessageId });
+  const origin = (userId: string, replyToMessageId: string) => ({
+    guildId: '100000000000000001',
+    channelId: '100000000000000002',
+    userId,
+    replyToMessageId,
+  });
 
   it('stores and queues at once with the message to reply to and no interaction token, under the same caps and cooldown', () => {
     const { context, store, attached } = setup();
     const settings = GuildSettingsSchema.parse({ limits: { userQueued: 1 } });
-    const submitted = submitFromMessage(context, origin('u1', 'reply1'), settings, { kind: 'refine', parentJobId: 'parent', request: fakeRequest({ previewEvery: 0 }) });
+    const submitted = submitFromMessage(context, origin('u1', 'reply1'), settings, {
+      kind: 'refine',
+      parentJobId: 'parent',
+      request: fakeRequest({ previewEvery: 0 }),
+    });
     expect(submitted.ok).toBe(true);
     const job = submitted.ok ? store.jobs.get(submitted.value.id) : undefined;
     expect(job).toMatchObject({ kind: 'refine', parentJobId: 'parent', replyToMessageId: 'reply1', interactionToken: null, state: 'queued' });
     expect(attached).toEqual([job!.id]);
     const capped = submitFromMessage(context, origin('u1', 'reply2'), settings, { kind: 'refine', request: fakeRequest() });
     expect(!capped.ok && capped.error.message).toMatch(/You already have 1 image queued or running here/);
-    const cooling = submitFromMessage(context, origin('u1', 'reply3'), GuildSettingsSchema.parse({ limits: { userCooldownSeconds: 60 } }), { kind: 'refine', request: fakeRequest() });
+    const cooling = submitFromMessage(context, origin('u1', 'reply3'), GuildSettingsSchema.parse({ limits: { userCooldownSeconds: 60 } }), {
+      kind: 'refine',
+      request: fakeRequest(),
+    });
     expect(!cooling.ok && cooling.error.message).toMatch(/cooldown between images/);
   });
 });

@@ -41,10 +41,17 @@ describe('worker status lines', () => {
     // Two most recent models each, so sixteen workers still fit in one message.
     expect(workersLine([{ ...workers[0]!, models: ['a_b', 'c', 'd', 'e'] }])).toBe('Workers: `gpu0` busy (a\\_b, c, +2)');
     // Past four workers, ids and states only.
-    const sixteen = Array.from({ length: 16 }, (_, i) => ({ id: `gpu${i}`, state: 'busy' as const, jobId: 'j', models: Array.from({ length: 8 }, (_, m) => `a-long-model-name-${m}`) }));
+    const sixteen = Array.from({ length: 16 }, (_, i) => ({
+      id: `gpu${i}`,
+      state: 'busy' as const,
+      jobId: 'j',
+      models: Array.from({ length: 8 }, (_, m) => `a-long-model-name-${m}`),
+    }));
     expect(workersLine(sixteen)).toBe(`Workers: ${sixteen.map((w) => `\`${w.id}\` busy`).join(' · ')}`);
     // A remote worker (REDIS_URL) names its machine.
-    expect(workersLine([{ id: 'box1', state: 'idle', jobId: undefined, models: ['anime'], host: 'gpu_box' }])).toBe('Workers: `box1` on `gpu_box` idle (anime)');
+    expect(workersLine([{ id: 'box1', state: 'idle', jobId: undefined, models: ['anime'], host: 'gpu_box' }])).toBe(
+      'Workers: `box1` on `gpu_box` idle (anime)',
+    );
     expect(statusLine('cuda', ['anime', 'photo'], 'anime', workers)).toBe(
       '_Status: images run on **cuda** with 3 workers, 2 ready, the others starting; models: anime (default), photo._',
     );
@@ -57,7 +64,13 @@ describe('worker status lines', () => {
 describe('/queue with several workers', () => {
   it('says which worker runs each job, only when there are several', async () => {
     const idle = { state: 'idle' as const, jobId: undefined, models: [] };
-    const two = await queueReply([listing(0, true, 'w1'), listing(1, false)], [{ id: 'w0', ...idle }, { id: 'w1', ...idle, state: 'busy', jobId: 'j0' }]);
+    const two = await queueReply(
+      [listing(0, true, 'w1'), listing(1, false)],
+      [
+        { id: 'w0', ...idle },
+        { id: 'w1', ...idle, state: 'busy', jobId: 'j0' },
+      ],
+    );
     expect(two.split('\n')[0]).toMatch(/^▶️ running on `w1` · <@u0> · prompt number 0 /);
     expect(two.split('\n').at(-1)).toBe('Workers: `w0` idle · `w1` busy');
     const one = await queueReply([listing(0, true, 'w0')], [{ id: 'w0', ...idle, state: 'busy', jobId: 'j0' }]);
@@ -66,7 +79,10 @@ describe('/queue with several workers', () => {
 
   it('drops job lines, never the workers line, to stay within 2,000 characters', async () => {
     const workers = Array.from({ length: 16 }, (_, i) => ({ id: `gpu${i}`, state: 'busy' as const, jobId: `j${i}`, models: ['m'] }));
-    const listings = [...Array.from({ length: 16 }, (_, i) => listing(i, true, `gpu${i}`)), ...Array.from({ length: 20 }, (_, i) => listing(16 + i, false))];
+    const listings = [
+      ...Array.from({ length: 16 }, (_, i) => listing(i, true, `gpu${i}`)),
+      ...Array.from({ length: 20 }, (_, i) => listing(16 + i, false)),
+    ];
     const reply = await queueReply(listings, workers);
     expect(reply.length).toBeLessThanOrEqual(2000);
     const lines = reply.split('\n');

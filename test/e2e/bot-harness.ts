@@ -62,9 +62,21 @@ export async function startHarness(overrides: StartOverrides = {}, harnessOption
       done();
     },
   });
-  const env = parseEnv({ DISCORD_TOKEN: BOT_TOKEN, DISCORD_API_BASE: fake.apiBase, MODELS_DIR: modelsDir, DATA_DIR: dataDir, DEFAULT_MODEL: harnessOptions.defaultModel ?? 'tiny', LOG_LEVEL: 'debug', ...harnessOptions.env });
+  const env = parseEnv({
+    DISCORD_TOKEN: BOT_TOKEN,
+    DISCORD_API_BASE: fake.apiBase,
+    MODELS_DIR: modelsDir,
+    DATA_DIR: dataDir,
+    DEFAULT_MODEL: harnessOptions.defaultModel ?? 'tiny',
+    LOG_LEVEL: 'debug',
+    ...harnessOptions.env,
+  });
   if (!env.ok) throw new Error(env.issues.join('\n'));
-  const options: StartOverrides = { edits: { baseIntervalMs: 0, finalRetryMs: 100 }, ...overrides, logger: createLogger({ level: 'debug', destination }) };
+  const options: StartOverrides = {
+    edits: { baseIntervalMs: 0, finalRetryMs: 100 },
+    ...overrides,
+    logger: createLogger({ level: 'debug', destination }),
+  };
   const harness: Harness = {
     fake,
     logs,

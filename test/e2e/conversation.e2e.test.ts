@@ -106,7 +106,12 @@ describe('working from the conversation: "Imagine this" and replies to results',
     const noMention = h.fake.postUserMessage({ content: 'make it green', user: bob, replyTo: result.id });
     const plain = h.fake.postUserMessage({ content: 'just chatting', user: carol });
     const notAResult = h.fake.postUserMessage({ content: `${mention} make it green`, user: bob, replyTo: plain.id });
-    const fromBot = h.fake.postUserMessage({ content: `${mention} make it green`, user: { id: '210000000000000099', username: 'otherbot' }, bot: true, replyTo: result.id });
+    const fromBot = h.fake.postUserMessage({
+      content: `${mention} make it green`,
+      user: { id: '210000000000000099', username: 'otherbot' },
+      bot: true,
+      replyTo: result.id,
+    });
     const refused = h.fake.postUserMessage({ content: `${mention} with GORE`, user: bob, replyTo: result.id });
     // Gateway events are handled in order: once the refusal is answered, the messages before it were handled too.
     expect(await answerTo(h.fake, refused.id)).toMatch(/does not allow `gore`/);
@@ -133,6 +138,8 @@ describe('working from the conversation: "Imagine this" and replies to results',
     expect(final.id).toBe(shown.id);
     expect(final.content).toContain('a windmill, at sunset');
     expect(final.content).toContain('Seed `5`');
-    await vi.waitFor(() => expect(h.app.store.jobs.get(job.id)).toMatchObject({ state: 'done', deliveredAt: expect.any(Number) }), { timeout: 10_000 });
+    await vi.waitFor(() => expect(h.app.store.jobs.get(job.id)).toMatchObject({ state: 'done', deliveredAt: expect.any(Number) }), {
+      timeout: 10_000,
+    });
   });
 });

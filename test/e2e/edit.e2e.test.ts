@@ -10,7 +10,11 @@ import type { FakeMessage, FakeUser } from './fake-discord/fake-discord.js';
 const alice: FakeUser = { id: '200000000000000011', username: 'alice' };
 const bob: FakeUser = { id: '200000000000000012', username: 'bob' };
 
-const opt = (name: string, value: string | number | boolean, type = typeof value === 'number' ? (Number.isInteger(value) ? 4 : 10) : typeof value === 'boolean' ? 5 : 3) => ({ name, type, value });
+const opt = (
+  name: string,
+  value: string | number | boolean,
+  type = typeof value === 'number' ? (Number.isInteger(value) ? 4 : 10) : typeof value === 'boolean' ? 5 : 3,
+) => ({ name, type, value });
 const file = (name: string, attachment: { id: string }) => ({ name, type: 11, value: attachment.id });
 
 const picture = (width: number, height: number) =>
@@ -22,14 +26,22 @@ const picture = (width: number, height: number) =>
 async function leftHalfMask(width: number, height: number): Promise<Buffer> {
   const data = Buffer.alloc(width * height);
   for (let y = 0; y < height; y++) data.fill(255, y * width, y * width + width / 2);
-  return sharp(data, { raw: { width, height, channels: 1 } }).png().toBuffer();
+  return sharp(data, { raw: { width, height, channels: 1 } })
+    .png()
+    .toBuffer();
 }
 
 /** What the deferred reply became when the job was refused after the acknowledgement. */
 const refusedAfterAck = (h: Harness, interactionId: string, pattern: RegExp) =>
-  h.fake.waitFor(() => (pattern.test(h.fake.replyOf(interactionId)?.content ?? '') ? h.fake.replyOf(interactionId)!.content : undefined), 30_000, () => `refusal ${pattern} of ${interactionId}, got ${JSON.stringify(h.fake.replyOf(interactionId)?.content)} ${h.logs.filter((l) => l.includes(interactionId)).join('')}`);
+  h.fake.waitFor(
+    () => (pattern.test(h.fake.replyOf(interactionId)?.content ?? '') ? h.fake.replyOf(interactionId)!.content : undefined),
+    30_000,
+    () =>
+      `refusal ${pattern} of ${interactionId}, got ${JSON.stringify(h.fake.replyOf(interactionId)?.content)} ${h.logs.filter((l) => l.includes(interactionId)).join('')}`,
+  );
 
-const jobOf = (h: Harness, interactionId: string) => h.app.store.jobs.listByGuild(h.fake.guilds[0].id, 500).find((job) => job.interactionId === interactionId);
+const jobOf = (h: Harness, interactionId: string) =>
+  h.app.store.jobs.listByGuild(h.fake.guilds[0].id, 500).find((job) => job.interactionId === interactionId);
 
 const button = (message: FakeMessage, prefix: string) => customIds(message).find((id) => id.startsWith(prefix))!;
 
@@ -44,7 +56,11 @@ describe('editing pictures in Discord, with the real worker and tiny models', ()
 
   it('/imagine image: downloads the upload after the ack, stores it under inputs/ and runs img2img at its aspect', async () => {
     const upload = h.fake.upload(await picture(96, 64), 'photo.png', { width: 96, height: 64 });
-    const interaction = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'a blue lake --seed 3'), file('image', upload), opt('strength', 0.6)] });
+    const interaction = h.fake.sendCommand({
+      name: 'imagine',
+      user: alice,
+      options: [opt('prompt', 'a blue lake --seed 3'), file('image', upload), opt('strength', 0.6)],
+    });
     const final = await finalMessageOf(h.fake, interaction.id);
     expect(h.fake.callbackOf(interaction.id)?.type).toBe(5);
     // The download came after the acknowledgement (the 3-second rule).
@@ -99,7 +115,14 @@ describe('editing pictures in Discord, with the real worker and tiny models', ()
     const interaction = h.fake.sendCommand({
       name: 'edit',
       user: alice,
-      options: [file('image', image), file('mask', mask), opt('prompt', 'a red boat --seed 9'), opt('strength', 0.9), opt('mask_blur', 2), opt('only_masked', true)],
+      options: [
+        file('image', image),
+        file('mask', mask),
+        opt('prompt', 'a red boat --seed 9'),
+        opt('strength', 0.9),
+        opt('mask_blur', 2),
+        opt('only_masked', true),
+      ],
     });
     const final = await finalMessageOf(h.fake, interaction.id);
     expect(final.content).toContain('🖌️ inpaint (strength 0.9)');
@@ -113,12 +136,22 @@ describe('editing pictures in Discord, with the real worker and tiny models', ()
     expect([data[(10 * 64 + 60) * 3], data[(10 * 64 + 60) * 3 + 1], data[(10 * 64 + 60) * 3 + 2]]).toEqual([30, 120, 200]);
     expect(readPngText(final.attachments[0].data).get('parameters')).toMatch(/Mask blur: 2/);
 
-    const black = h.fake.upload(await sharp({ create: { width: 16, height: 16, channels: 3, background: '#000' } }).png().toBuffer(), 'black.png');
+    const black = h.fake.upload(
+      await sharp({ create: { width: 16, height: 16, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer(),
+      'black.png',
+    );
     const empty = h.fake.sendCommand({ name: 'edit', user: alice, options: [file('image', image), file('mask', black), opt('prompt', 'anything')] });
     expect(await refusedAfterAck(h, empty.id, /The mask is empty \(all black\)/)).toBeTruthy();
     expect(jobOf(h, empty.id)).toBeUndefined();
 
-    const white = h.fake.upload(await sharp({ create: { width: 16, height: 16, channels: 3, background: '#fff' } }).png().toBuffer(), 'white.png');
+    const white = h.fake.upload(
+      await sharp({ create: { width: 16, height: 16, channels: 3, background: '#fff' } })
+        .png()
+        .toBuffer(),
+      'white.png',
+    );
     const whole = h.fake.sendCommand({ name: 'edit', user: alice, options: [file('image', image), file('mask', white), opt('prompt', 'all new')] });
     const wholeFinal = await finalMessageOf(h.fake, whole.id);
     expect(wholeFinal.content).toContain('edit, whole picture');
@@ -134,7 +167,12 @@ describe('editing pictures in Discord, with the real worker and tiny models', ()
     const zoom = h.fake.clickButton({ messageId: original.id, customId: button(original, 'edit:zoom2:'), user: bob });
     const zoomed = await finalMessageOf(h.fake, zoom.id);
     expect(zoomed.content).toContain('🔍 zoom out 2x');
-    expect(jobOf(h, zoom.id)).toMatchObject({ kind: 'zoom', parentJobId: parent.id, userId: bob.id, request: { width: 64, height: 64, count: 1, mode: { kind: 'outpaint', image: ref, strength: 1, zoom: 2 } } });
+    expect(jobOf(h, zoom.id)).toMatchObject({
+      kind: 'zoom',
+      parentJobId: parent.id,
+      userId: bob.id,
+      request: { width: 64, height: 64, count: 1, mode: { kind: 'outpaint', image: ref, strength: 1, zoom: 2 } },
+    });
     expect(readPngText(zoomed.attachments[0].data).get('parameters')).toMatch(/Zoom out 2/);
 
     const pan = h.fake.clickButton({ messageId: original.id, customId: button(original, 'edit:panleft:'), user: bob });
@@ -144,7 +182,10 @@ describe('editing pictures in Discord, with the real worker and tiny models', ()
     // The grown picture has the editing buttons too: a pan of a pan.
     expect(customIds(panned).some((id) => id.startsWith('edit:panup:'))).toBe(true);
 
-    for (const [action, kind, strength] of [['subtle', 'vary-subtle', 0.35], ['strong', 'vary-strong', 0.75]] as const) {
+    for (const [action, kind, strength] of [
+      ['subtle', 'vary-subtle', 0.35],
+      ['strong', 'vary-strong', 0.75],
+    ] as const) {
       const click = h.fake.clickButton({ messageId: original.id, customId: button(original, `edit:${action}:`), user: bob });
       const varied = await finalMessageOf(h.fake, click.id);
       expect(varied.content).toContain(`vary (${action})`);
@@ -160,7 +201,10 @@ describe('editing pictures in Discord, with the real worker and tiny models', ()
     const regioned = await finalMessageOf(h.fake, submit.id);
     expect(regioned.content).toContain('vary (region)');
     const regionJob = jobOf(h, submit.id)!;
-    expect(regionJob).toMatchObject({ kind: 'vary-region', request: { mode: { kind: 'inpaint', image: ref, mask: { ref: expect.stringMatching(/^inputs\//) } } } });
+    expect(regionJob).toMatchObject({
+      kind: 'vary-region',
+      request: { mode: { kind: 'inpaint', image: ref, mask: { ref: expect.stringMatching(/^inputs\//) } } },
+    });
     const maskPath = path.join(h.dataDir, (regionJob.request.mode as { mask: { ref: string } }).mask.ref);
     const { data } = await sharp(maskPath).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
     expect([data[0], data[63]]).toEqual([0, 255]);
@@ -169,19 +213,33 @@ describe('editing pictures in Discord, with the real worker and tiny models', ()
   it('refuses a pan over max pixels at the click, and a button whose image files were removed', async () => {
     const first = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'a tree')] });
     const original = await finalMessageOf(h.fake, first.id);
-    const admin = h.fake.sendCommand({ name: 'config', user: alice, admin: true, options: [{ name: 'limits', type: 1, options: [opt('max_pixels', 64 * 64)] }] });
+    const admin = h.fake.sendCommand({
+      name: 'config',
+      user: alice,
+      admin: true,
+      options: [{ name: 'limits', type: 1, options: [opt('max_pixels', 64 * 64)] }],
+    });
     await ephemeralOf(h.fake, admin.id);
     const pan = h.fake.clickButton({ messageId: original.id, customId: button(original, 'edit:panright:'), user: bob });
     expect(await ephemeralOf(h.fake, pan.id)).toMatch(/Panning right makes the picture 96x64 \(6144 pixels\); this server allows 4096/);
     h.app.store.images.remove(jobOf(h, first.id)!.id);
     const zoom = h.fake.clickButton({ messageId: original.id, customId: button(original, 'edit:zoom15:'), user: bob });
     expect(await ephemeralOf(h.fake, zoom.id)).toMatch(/no longer stored on the bot/);
-    const reset = h.fake.sendCommand({ name: 'config', user: alice, admin: true, options: [{ name: 'limits', type: 1, options: [opt('max_pixels', 1024 * 1024)] }] });
+    const reset = h.fake.sendCommand({
+      name: 'config',
+      user: alice,
+      admin: true,
+      options: [{ name: 'limits', type: 1, options: [opt('max_pixels', 1024 * 1024)] }],
+    });
     await ephemeralOf(h.fake, reset.id);
   });
 
   it('a Zoom Out clicked before a restart is delivered after it', async () => {
-    const first = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'a slow castle --seed 4'), opt('model', 'slow'), opt('steps', 4)] });
+    const first = h.fake.sendCommand({
+      name: 'imagine',
+      user: alice,
+      options: [opt('prompt', 'a slow castle --seed 4'), opt('model', 'slow'), opt('steps', 4)],
+    });
     const original = await finalMessageOf(h.fake, first.id);
     const zoom = h.fake.clickButton({ messageId: original.id, customId: button(original, 'edit:zoom15:'), user: bob });
     await h.fake.waitFor(() => jobOf(h, zoom.id));
@@ -189,6 +247,8 @@ describe('editing pictures in Discord, with the real worker and tiny models', ()
     await h.restart();
     const final = await finalMessageOf(h.fake, zoom.id);
     expect(final.content).toContain('zoom out 1.5x');
-    await vi.waitFor(() => expect(h.app.store.jobs.get(jobId)).toMatchObject({ state: 'done', request: { mode: { kind: 'outpaint', zoom: 1.5 } } }), { timeout: 10_000 });
+    await vi.waitFor(() => expect(h.app.store.jobs.get(jobId)).toMatchObject({ state: 'done', request: { mode: { kind: 'outpaint', zoom: 1.5 } } }), {
+      timeout: 10_000,
+    });
   });
 });

@@ -24,7 +24,11 @@ describe('a fresh install on the bundled model', () => {
   });
 
   it("draws the first /imagine at the model's own size, even when sent before the worker is ready", async () => {
-    const interaction = h.fake.sendCommand({ name: 'imagine', user: newcomer, options: [opt('prompt', 'a red apple on a blue background --seed 3')] });
+    const interaction = h.fake.sendCommand({
+      name: 'imagine',
+      user: newcomer,
+      options: [opt('prompt', 'a red apple on a blue background --seed 3')],
+    });
     const final = await finalMessageOf(h.fake, interaction.id);
     const png = final.attachments[0].data;
     const meta = await sharp(png).metadata();

@@ -9,7 +9,11 @@ const alice: FakeUser = { id: '200000000000000001', username: 'alice' };
 const bob: FakeUser = { id: '200000000000000002', username: 'bob' };
 const admin: FakeUser = { id: '200000000000000003', username: 'admin' };
 
-const opt = (name: string, value: string | number | boolean, type = typeof value === 'number' ? (Number.isInteger(value) ? 4 : 10) : typeof value === 'boolean' ? 5 : 3) => ({ name, type, value });
+const opt = (
+  name: string,
+  value: string | number | boolean,
+  type = typeof value === 'number' ? (Number.isInteger(value) ? 4 : 10) : typeof value === 'boolean' ? 5 : 3,
+) => ({ name, type, value });
 
 describe('the bot against a fake Discord, with the real worker and tiny models', () => {
   let h: Harness;
@@ -40,9 +44,18 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     expect(png.subarray(0, 8).equals(PNG_SIGNATURE)).toBe(true);
     expect(readPngText(png).get('parameters')).toMatch(/^a red fox\n[\s\S]*Seed: 42/);
     expect(customIds(final).map((id) => id.split(':').slice(0, 2).join(':'))).toEqual([
-      'img:reroll', 'img:u1', 'img:v1',
-      'edit:zoom2', 'edit:zoom15', 'edit:subtle', 'edit:strong', 'edit:region',
-      'edit:panleft', 'edit:panright', 'edit:panup', 'edit:pandown',
+      'img:reroll',
+      'img:u1',
+      'img:v1',
+      'edit:zoom2',
+      'edit:zoom15',
+      'edit:subtle',
+      'edit:strong',
+      'edit:region',
+      'edit:panleft',
+      'edit:panright',
+      'edit:panup',
+      'edit:pandown',
     ]);
   });
 
@@ -105,7 +118,11 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
   });
 
   it('cancels only for the owner or Manage Server, and the message says so', async () => {
-    const running = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'slow one'), opt('model', 'slow'), opt('steps', 40)] });
+    const running = h.fake.sendCommand({
+      name: 'imagine',
+      user: alice,
+      options: [opt('prompt', 'slow one'), opt('model', 'slow'), opt('steps', 40)],
+    });
     const queued = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'queued one'), opt('model', 'slow')] });
     const message = await h.fake.waitFor(() => {
       const m = h.fake.replyOf(queued.id);
@@ -129,13 +146,23 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
   it('keeps /config from members without Manage Server and applies an admin change to the next job', async () => {
     const blocked = h.fake.sendCommand({ name: 'config', user: bob, options: [{ name: 'defaults', type: 1, options: [opt('steps', 3)] }] });
     expect(blocked.blocked).toBe(true);
-    const change = h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: 'defaults', type: 1, options: [opt('steps', 3), opt('negative', 'blurry')] }] });
+    const change = h.fake.sendCommand({
+      name: 'config',
+      user: admin,
+      admin: true,
+      options: [{ name: 'defaults', type: 1, options: [opt('steps', 3), opt('negative', 'blurry')] }],
+    });
     expect(await ephemeralOf(h.fake, change.id)).toMatch(/^Defaults saved\.[\s\S]*steps: 3/);
     const next = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'after config')] });
     const final = await finalMessageOf(h.fake, next.id);
     expect(final.content).toContain('· 3 steps ·');
     expect(final.content).toContain('Negative: blurry');
-    const invalid = h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: 'limits', type: 1, options: [opt('max_steps', 2)] }] });
+    const invalid = h.fake.sendCommand({
+      name: 'config',
+      user: admin,
+      admin: true,
+      options: [{ name: 'limits', type: 1, options: [opt('max_steps', 2)] }],
+    });
     expect(await ephemeralOf(h.fake, invalid.id)).toMatch(/Not saved: The default steps \(3\) are over max steps \(2\)/);
     const reset = h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: 'reset', type: 1, options: [] }] });
     expect(await ephemeralOf(h.fake, reset.id)).toMatch(/Settings reset/);
@@ -158,7 +185,9 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
       ephemeralOf(h.fake, h.fake.sendCommand({ name: 'config', user: admin, admin: true, options: [{ name: sub, type: 1, options }] }).id);
     expect(await config('banned-words', [opt('action', 'add'), opt('words', 'gore')])).toMatch(/^Banned words saved/);
     expect(await ask('some GORE here')).toMatch(/does not allow `gore`/);
-    expect(await config('channels', [opt('action', 'add'), { name: 'channel', type: 7, value: h.fake.guilds[0].channels[0] }])).toMatch(/^Channels saved/);
+    expect(await config('channels', [opt('action', 'add'), { name: 'channel', type: 7, value: h.fake.guilds[0].channels[0] }])).toMatch(
+      /^Channels saved/,
+    );
     expect(await ask('a cat', [], alice, h.fake.guilds[0].channels[1])).toMatch(new RegExp(`Use <#${h.fake.guilds[0].channels[0]}>`));
     expect(await config('limits', [opt('user_queue', 1), opt('user_cooldown', 600)])).toMatch(/^Limits saved/);
     // Long enough (50 slow steps) to still be queued or running when the cap is checked.
@@ -213,7 +242,11 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
   });
 
   it('delivers the final image with the bot token after the interaction token expired', async () => {
-    const interaction = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'expired token'), opt('model', 'slow'), opt('steps', 12)] });
+    const interaction = h.fake.sendCommand({
+      name: 'imagine',
+      user: alice,
+      options: [opt('prompt', 'expired token'), opt('model', 'slow'), opt('steps', 12)],
+    });
     await h.fake.waitFor(() => h.fake.replyOf(interaction.id)?.edits || undefined);
     h.fake.expireToken(interaction.token);
     const final = await finalMessageOf(h.fake, interaction.id);
@@ -230,4 +263,3 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     for (const record of h.fake.interactions.values()) expect(logs).not.toContain(record.token);
   });
 });
-

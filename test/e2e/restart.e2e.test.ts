@@ -15,7 +15,11 @@ describe('a restart mid-queue', () => {
   it('updates the messages of queued and running jobs again and delivers every result', async () => {
     const users = ['300000000000000001', '300000000000000002', '300000000000000003'];
     const interactions = users.map((id, i) =>
-      h.fake.sendCommand({ name: 'imagine', user: { id, username: `u${i}` }, options: [opt('prompt', `restart job ${i}`), opt('model', 'slow'), opt('steps', 20)] }),
+      h.fake.sendCommand({
+        name: 'imagine',
+        user: { id, username: `u${i}` },
+        options: [opt('prompt', `restart job ${i}`), opt('model', 'slow'), opt('steps', 20)],
+      }),
     );
     // Every job is acknowledged and shown, and the first one is running.
     await h.fake.waitFor(() => interactions.every((i) => (h.fake.replyOf(i.id)?.edits ?? 0) > 0) || undefined);
@@ -33,8 +37,11 @@ describe('a restart mid-queue', () => {
     );
     expect(queuedAgain.length).toBeGreaterThanOrEqual(1);
     // Delivery is confirmed in the store once Discord answered the final edit.
-    await vi.waitFor(() => {
-      for (const id of unfinished) expect(h.app.store.jobs.get(id)).toMatchObject({ state: 'done', deliveredAt: expect.any(Number) });
-    }, { timeout: 10_000 });
+    await vi.waitFor(
+      () => {
+        for (const id of unfinished) expect(h.app.store.jobs.get(id)).toMatchObject({ state: 'done', deliveredAt: expect.any(Number) });
+      },
+      { timeout: 10_000 },
+    );
   });
 });

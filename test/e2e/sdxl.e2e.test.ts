@@ -36,6 +36,8 @@ describe('the bot on a tiny SDXL model', () => {
     const png = final.attachments[0].data;
     const meta = await sharp(png).metadata();
     expect([meta.width, meta.height]).toEqual([168, 96]);
-    expect(readPngText(png).get('parameters')).toMatch(/^a red fox in the snow\n[\s\S]*Steps: 3, Sampler: Euler, CFG scale: 5, Seed: 42, Size: 168x96, Model: xl/);
+    expect(readPngText(png).get('parameters')).toMatch(
+      /^a red fox in the snow\n[\s\S]*Steps: 3, Sampler: Euler, CFG scale: 5, Seed: 42, Size: 168x96, Model: xl/,
+    );
   });
 });

@@ -22,8 +22,16 @@ describe('WORKERS=2', () => {
   it('runs two jobs at once, one per worker, and /queue and /help show both workers', async () => {
     const help = h.fake.sendCommand({ name: 'help', user: alice });
     expect(await ephemeralOf(h.fake, help.id)).toMatch(/images run on \*\*cpu\*\* with 2 workers; models: /);
-    const first = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'first long job'), opt('model', 'slow'), opt('steps', 30)] });
-    const second = h.fake.sendCommand({ name: 'imagine', user: bob, options: [opt('prompt', 'second long job'), opt('model', 'slow'), opt('steps', 30)] });
+    const first = h.fake.sendCommand({
+      name: 'imagine',
+      user: alice,
+      options: [opt('prompt', 'first long job'), opt('model', 'slow'), opt('steps', 30)],
+    });
+    const second = h.fake.sendCommand({
+      name: 'imagine',
+      user: bob,
+      options: [opt('prompt', 'second long job'), opt('model', 'slow'), opt('steps', 30)],
+    });
     await h.fake.waitFor(() => h.fake.callbackOf(first.id) && h.fake.callbackOf(second.id));
     const queue = h.fake.sendCommand({ name: 'queue', user: bob });
     const text = await ephemeralOf(h.fake, queue.id);

@@ -34,9 +34,7 @@ describe('downloadFile', () => {
     }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).identifier).toBe(Identifiers.InvalidModel);
-    expect((error as Error).message).toBe(
-      `Refusing to download "../escape/model.onnx": it would be written outside ${path.resolve(destDir)}.`,
-    );
+    expect((error as Error).message).toBe(`Refusing to download "../escape/model.onnx": it would be written outside ${path.resolve(destDir)}.`);
     expect(hub.requests).toEqual([]);
     expect(await readdir(root)).toEqual([]);
   });
@@ -52,8 +50,7 @@ describe('downloadFile', () => {
       await handle.write(Buffer.from([weights[7] ^ 0xff]), 0, 1, 7);
       await handle.close();
     };
-    const flipped = await downloadFile({ client, repo: 'o/r', commit: COMMIT, file, destDir: root, beforeVerify: flipByte })
-      .catch((e: unknown) => e);
+    const flipped = await downloadFile({ client, repo: 'o/r', commit: COMMIT, file, destDir: root, beforeVerify: flipByte }).catch((e: unknown) => e);
     expect(flipped).toBeInstanceOf(ChecksumError);
     expect((flipped as ChecksumError).expected).toBe(sha256(weights));
     const corrupted = Buffer.from(weights);
@@ -71,10 +68,7 @@ describe('downloadFile', () => {
     }).catch((e: unknown) => e);
     expect(grown).toBeInstanceOf(ChecksumError);
     const indexSize = files.find((f) => f.path === 'model_index.json')!.content.length;
-    expect([(grown as ChecksumError).expected, (grown as ChecksumError).actual]).toEqual([
-      `${indexSize} bytes`,
-      `${indexSize + 1} bytes`,
-    ]);
+    expect([(grown as ChecksumError).expected, (grown as ChecksumError).actual]).toEqual([`${indexSize} bytes`, `${indexSize + 1} bytes`]);
     expect(await readdir(root)).toEqual(['unet']);
   });
 });

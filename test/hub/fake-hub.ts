@@ -114,7 +114,14 @@ function listen(server: http.Server): Promise<string> {
 
 export class FakeHub {
   readonly requests: RecordedRequest[] = [];
-  readonly faults: Faults = { drop: new Map(), truncate: new Map(), corrupt: new Set(), ignoreRange: false, hideBlobs: false, refusedTokens: new Set() };
+  readonly faults: Faults = {
+    drop: new Map(),
+    truncate: new Map(),
+    corrupt: new Set(),
+    ignoreRange: false,
+    hideBlobs: false,
+    refusedTokens: new Set(),
+  };
   url = '';
   cdnUrl = '';
   readonly #repos: FakeRepo[];

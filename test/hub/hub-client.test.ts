@@ -2,13 +2,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/errors.js';
-import {
-  checkRepoId,
-  HubClient,
-  HubRequestError,
-  parseHubEndpoint,
-  redactSecret,
-} from '../../src/hub/hub-client.js';
+import { checkRepoId, HubClient, HubRequestError, parseHubEndpoint, redactSecret } from '../../src/hub/hub-client.js';
 import { FakeHub, gitBlobSha1, sha256, tinyRepoFiles } from './fake-hub.js';
 
 const COMMIT = 'd'.repeat(40);

@@ -2,11 +2,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  formatDefaults,
-  formatModelTable,
-  listInstalledModels,
-} from '../../src/hub/list-installed-models.js';
+import { formatDefaults, formatModelTable, listInstalledModels } from '../../src/hub/list-installed-models.js';
 import { INCOMPLETE_MARKER } from '../../src/hub/pull-model.js';
 import { REQUIRED_FILES } from '../../src/hub/select-model-files.js';
 

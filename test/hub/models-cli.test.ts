@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main, type CliIo } from '../../src/cli/models.js';
 import { FakeHub, tinyRepoFiles } from './fake-hub.js';
 
-const COMMIT = '1234567890abcdef'.repeat(2) + '12345678';
+const COMMIT = `${'1234567890abcdef'.repeat(2)}12345678`;
 let modelsDir: string;
 let hub: FakeHub | undefined;
 
@@ -62,9 +62,7 @@ describe('models CLI', () => {
     hub = await FakeHub.start([{ id: 'tester/Tiny-SD', commit: COMMIT, files: tinyRepoFiles() }]);
     const pull = io({ HF_ENDPOINT: hub.url });
     expect(await main(['pull', 'tester/Tiny-SD'], pull)).toBe(0);
-    expect(pull.out()).toMatch(
-      new RegExp(`^Installed tiny-sd \\(2\\d\\d kB, 12 files\\) from tester/Tiny-SD@${COMMIT.slice(0, 12)} in `),
-    );
+    expect(pull.out()).toMatch(new RegExp(`^Installed tiny-sd \\(2\\d\\d kB, 12 files\\) from tester/Tiny-SD@${COMMIT.slice(0, 12)} in `));
     expect(pull.err()).toContain('  unet/weights.pb 200 kB sha256 ok\n');
     expect(pull.err()).toContain(`tester/Tiny-SD@main is commit ${COMMIT}`);
 

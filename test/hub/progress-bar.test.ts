@@ -33,12 +33,8 @@ describe('formatBytes', () => {
 
 describe('renderProgressLine', () => {
   it('draws the aggregate bar, percentage, sizes, speed and the current file', () => {
-    expect(renderProgressLine(progress, 25_000_000)).toBe(
-      '[############------------]  50% 2.00 GB/4.00 GB 25.0 MB/s (9/12) unet/weights.pb',
-    );
-    expect(renderProgressLine({ ...progress, doneBytes: 0 })).toBe(
-      '[------------------------]   0% 0 B/4.00 GB (9/12) unet/weights.pb',
-    );
+    expect(renderProgressLine(progress, 25_000_000)).toBe('[############------------]  50% 2.00 GB/4.00 GB 25.0 MB/s (9/12) unet/weights.pb');
+    expect(renderProgressLine({ ...progress, doneBytes: 0 })).toBe('[------------------------]   0% 0 B/4.00 GB (9/12) unet/weights.pb');
   });
 });
 
@@ -90,7 +86,7 @@ describe('ProgressBar', () => {
     bar.fileDone('unet/weights.pb', 3_440_000_000);
     expect(chunks).toHaveLength(3);
     expect(chunks[0]).toBe('\r[############------------]  50% 2.00 GB/4.00 GB (9/12) unet/weights.pb');
-    expect(chunks[1]).toMatch(/^\r\[##################------\]  75% 3\.00 GB\/4\.00 GB 1\.00 GB\/s /);
+    expect(chunks[1]).toMatch(/^\r\[##################------\] {2}75% 3\.00 GB\/4\.00 GB 1\.00 GB\/s /);
     expect(chunks[2]).toMatch(/^\r {2}unet\/weights\.pb 3\.44 GB +\n$/);
   });
 });

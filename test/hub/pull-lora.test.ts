@@ -6,10 +6,12 @@ import { main, type CliIo } from '../../src/cli/models.js';
 import { encodeSafetensors } from '../../src/inference/weights/safetensors.js';
 import { FakeHub } from './fake-hub.js';
 
-const COMMIT = 'abcdef0123456789'.repeat(2) + 'abcdef01';
+const COMMIT = `${'abcdef0123456789'.repeat(2)}abcdef01`;
 let lorasDir: string;
 let hub: FakeHub | undefined;
-const lora = Buffer.from(encodeSafetensors({ 'lora_unet_x.lora_down.weight': { shape: [1, 2], data: [1, 2] } }, { 'modelspec.trigger_phrase': 'ink' }));
+const lora = Buffer.from(
+  encodeSafetensors({ 'lora_unet_x.lora_down.weight': { shape: [1, 2], data: [1, 2] } }, { 'modelspec.trigger_phrase': 'ink' }),
+);
 
 function io(): CliIo & { out: () => string; err: () => string } {
   const out: string[] = [];
@@ -27,8 +29,22 @@ function io(): CliIo & { out: () => string; err: () => string } {
 beforeEach(async () => {
   lorasDir = await mkdtemp(path.join(tmpdir(), 'imagine-loras-'));
   hub = await FakeHub.start([
-    { id: 'someone/ink-lora', commit: COMMIT, files: [{ path: 'README.md', content: Buffer.from('hi') }, { path: 'weights/ink_v2.safetensors', content: lora, lfs: true }] },
-    { id: 'someone/two', commit: COMMIT, files: [{ path: 'a.safetensors', content: lora, lfs: true }, { path: 'b.safetensors', content: lora, lfs: true }] },
+    {
+      id: 'someone/ink-lora',
+      commit: COMMIT,
+      files: [
+        { path: 'README.md', content: Buffer.from('hi') },
+        { path: 'weights/ink_v2.safetensors', content: lora, lfs: true },
+      ],
+    },
+    {
+      id: 'someone/two',
+      commit: COMMIT,
+      files: [
+        { path: 'a.safetensors', content: lora, lfs: true },
+        { path: 'b.safetensors', content: lora, lfs: true },
+      ],
+    },
   ]);
 });
 

@@ -89,10 +89,7 @@ describe('pullModel', () => {
     for (const file of PULLED.filter((f) => f !== 'imagine-bot.json')) {
       expect((await readFile(path.join(target, file))).equals(content(tiny, file))).toBe(true);
     }
-    const expectedBytes = PULLED.filter((f) => f !== 'imagine-bot.json').reduce(
-      (sum, f) => sum + content(tiny, f).length,
-      0,
-    );
+    const expectedBytes = PULLED.filter((f) => f !== 'imagine-bot.json').reduce((sum, f) => sum + content(tiny, f).length, 0);
     expect(result.bytes).toBe(expectedBytes);
     // The download area is empty again: nothing half-done is left behind.
     expect(await readdir(path.join(modelsDir, PARTIAL_DIR))).toEqual([]);
@@ -125,9 +122,7 @@ describe('pullModel', () => {
 
   it('writes the known settings for a known repository and fills its config files from the base repository', async () => {
     const onnxOnly = tinyRepoFiles({ pad: '!' }).filter((f) => /\.onnx$|weights\.pb$/.test(f.path));
-    const base = tinyRepoFiles({ pad: '!', className: 'StableDiffusionPipeline' }).filter(
-      (f) => !/\.onnx$|weights\.pb$/.test(f.path),
-    );
+    const base = tinyRepoFiles({ pad: '!', className: 'StableDiffusionPipeline' }).filter((f) => !/\.onnx$|weights\.pb$/.test(f.path));
     const turbo: FakeRepo = { id: 'schmuell/sd-turbo-ort-web', commit: 'b'.repeat(40), files: onnxOnly };
     const config: FakeRepo = { id: 'stabilityai/sd-turbo', commit: 'c'.repeat(40), files: base };
     await start(turbo, config);
@@ -145,21 +140,15 @@ describe('pullModel', () => {
       timestep_spacing: 'trailing',
       num_train_timesteps: 1000,
     });
-    expect(JSON.parse(await readFile(path.join(target, 'model_index.json'), 'utf8'))._class_name).toBe(
-      'StableDiffusionPipeline',
-    );
-    expect(hub.requests.some((r) => r.path.startsWith(`/stabilityai/sd-turbo/resolve/${'c'.repeat(40)}/tokenizer/`))).toBe(
-      true,
-    );
+    expect(JSON.parse(await readFile(path.join(target, 'model_index.json'), 'utf8'))._class_name).toBe('StableDiffusionPipeline');
+    expect(hub.requests.some((r) => r.path.startsWith(`/stabilityai/sd-turbo/resolve/${'c'.repeat(40)}/tokenizer/`))).toBe(true);
   });
 
   it("uses a known repository's ONNX branch when no revision is given", async () => {
     await start({ id: 'stable-diffusion-v1-5/stable-diffusion-v1-5', commit: COMMIT, refs: { onnx: COMMIT }, files: tiny.files });
     await pull({ repo: 'stable-diffusion-v1-5/stable-diffusion-v1-5' });
     expect(hub.requests[0].path).toBe('/api/models/stable-diffusion-v1-5/stable-diffusion-v1-5/revision/onnx');
-    const manifest = JSON.parse(
-      await readFile(path.join(modelsDir, 'stable-diffusion-v1-5', 'imagine-bot.json'), 'utf8'),
-    );
+    const manifest = JSON.parse(await readFile(path.join(modelsDir, 'stable-diffusion-v1-5', 'imagine-bot.json'), 'utf8'));
     expect(manifest.defaults).toEqual({ sampler: 'dpmpp_2m_karras', steps: 25, cfg: 7, width: 512, height: 512 });
   });
 
@@ -167,11 +156,12 @@ describe('pullModel', () => {
     await start(tiny);
     hub.faults.truncate.set('unet/weights.pb', [60_000, 50_000]);
     await pull();
-    const ranges = hub.fileRequests('unet/weights.pb').filter((r) => r.server === 'cdn').map((r) => r.range);
+    const ranges = hub
+      .fileRequests('unet/weights.pb')
+      .filter((r) => r.server === 'cdn')
+      .map((r) => r.range);
     expect(ranges).toEqual([undefined, 'bytes=60000-', 'bytes=110000-']);
-    expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(
-      sha256(content(tiny, 'unet/weights.pb')),
-    );
+    expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(sha256(content(tiny, 'unet/weights.pb')));
     expect(messages.filter((m) => m.startsWith('unet/weights.pb: ')).length).toBe(2);
   });
 
@@ -208,15 +198,16 @@ describe('pullModel', () => {
     hub.requests.length = 0;
     messages = [];
     await pull();
-    expect(hub.fileRequests('unet/weights.pb').filter((r) => r.server === 'cdn').map((r) => r.range)).toEqual([
-      'bytes=70000-',
-    ]);
+    expect(
+      hub
+        .fileRequests('unet/weights.pb')
+        .filter((r) => r.server === 'cdn')
+        .map((r) => r.range),
+    ).toEqual(['bytes=70000-']);
     // Files finished in the first run are not fetched again.
     expect(hub.fileRequests('text_encoder/model.onnx')).toEqual([]);
     expect(messages.some((m) => m.startsWith('resuming the interrupted download'))).toBe(true);
-    expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(
-      sha256(content(tiny, 'unet/weights.pb')),
-    );
+    expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(sha256(content(tiny, 'unet/weights.pb')));
   });
 
   it('rejects a file whose sha256 does not match, deletes it, and installs nothing', async () => {
@@ -260,14 +251,14 @@ describe('pullModel', () => {
     await writeFile(path.join(partialDir, INCOMPLETE_MARKER), JSON.stringify({ repo: tiny.id, commit: COMMIT }));
     await writeFile(path.join(partialDir, 'unet', 'weights.pb.part'), bytes(99, 40_000));
     await pull();
-    expect(hub.fileRequests('unet/weights.pb').filter((r) => r.server === 'cdn').map((r) => r.range)).toEqual([
-      'bytes=40000-',
-      undefined,
-    ]);
+    expect(
+      hub
+        .fileRequests('unet/weights.pb')
+        .filter((r) => r.server === 'cdn')
+        .map((r) => r.range),
+    ).toEqual(['bytes=40000-', undefined]);
     expect(messages).toContain('unet/weights.pb: checksum mismatch after resuming; downloading it again from the start');
-    expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(
-      sha256(content(tiny, 'unet/weights.pb')),
-    );
+    expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(sha256(content(tiny, 'unet/weights.pb')));
   });
 
   describe('says "resumed" only when bytes from the earlier run were kept', () => {
@@ -295,9 +286,12 @@ describe('pullModel', () => {
       await start(tiny);
       hub.faults.ignoreRange = true;
       expect(await pullWithPart(content(tiny, 'unet/weights.pb').subarray(0, 40_000))).toBe('sha256 ok');
-      expect(hub.fileRequests('unet/weights.pb').filter((r) => r.server === 'cdn').map((r) => r.range)).toEqual([
-        'bytes=40000-',
-      ]);
+      expect(
+        hub
+          .fileRequests('unet/weights.pb')
+          .filter((r) => r.server === 'cdn')
+          .map((r) => r.range),
+      ).toEqual(['bytes=40000-']);
     });
   });
 
@@ -306,13 +300,13 @@ describe('pullModel', () => {
     hub.faults.ignoreRange = true;
     hub.faults.truncate.set('unet/weights.pb', [30_000]);
     await pull();
-    expect(hub.fileRequests('unet/weights.pb').filter((r) => r.server === 'cdn').map((r) => r.range)).toEqual([
-      undefined,
-      'bytes=30000-',
-    ]);
-    expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(
-      sha256(content(tiny, 'unet/weights.pb')),
-    );
+    expect(
+      hub
+        .fileRequests('unet/weights.pb')
+        .filter((r) => r.server === 'cdn')
+        .map((r) => r.range),
+    ).toEqual([undefined, 'bytes=30000-']);
+    expect(sha256(await readFile(path.join(modelsDir, 'tiny-sd', 'unet', 'weights.pb')))).toBe(sha256(content(tiny, 'unet/weights.pb')));
   });
 
   it('verifies against X-Linked-Etag and X-Linked-Size when the model info has no blob details', async () => {
@@ -400,9 +394,7 @@ describe('pullModel', () => {
     expect(missing.identifier).toBe(Identifiers.NotFound);
     expect(missing.message).toBe(`tester/nope was not found on ${hub.url}: check the id, or set HF_TOKEN if it is private.`);
     const badRev = (await pull({ revision: 'nope' }).catch((e: unknown) => e)) as UserError;
-    expect(badRev.message).toBe(
-      'tester/Tiny-SD has no revision "nope": pass --revision with an existing branch, tag or commit.',
-    );
+    expect(badRev.message).toBe('tester/Tiny-SD has no revision "nope": pass --revision with an existing branch, tag or commit.');
   });
 
   it('checks free disk space against the download size before fetching any file', async () => {
@@ -533,7 +525,13 @@ describe('pullModel', () => {
     const target = path.join(modelsDir, 'sdxl-turbo');
     expect(result.path).toBe(target);
     const pulled = await filesUnder(target);
-    for (const f of ['text_encoder_2/model.onnx', 'text_encoder_2/model.onnx_data', 'tokenizer_2/vocab.json', 'tokenizer_2/merges.txt', 'tokenizer_2/special_tokens_map.json']) {
+    for (const f of [
+      'text_encoder_2/model.onnx',
+      'text_encoder_2/model.onnx_data',
+      'tokenizer_2/vocab.json',
+      'tokenizer_2/merges.txt',
+      'tokenizer_2/special_tokens_map.json',
+    ]) {
       expect(pulled).toContain(f);
     }
     expect(JSON.parse(await readFile(path.join(target, 'imagine-bot.json'), 'utf8'))).toEqual({

@@ -80,9 +80,7 @@ describe('selectModelFiles', () => {
   });
 
   it('says a PyTorch-only repository holds no ONNX export', () => {
-    const error = caught(() =>
-      selectModelFiles('o/r', listing(['model_index.json', 'unet/diffusion_pytorch_model.safetensors'])),
-    );
+    const error = caught(() => selectModelFiles('o/r', listing(['model_index.json', 'unet/diffusion_pytorch_model.safetensors'])));
     expect(error.identifier).toBe(Identifiers.InvalidModel);
     expect(error.message).toBe(
       'o/r is not a diffusers ONNX export the engine can use: missing scheduler/scheduler_config.json, ' +
@@ -91,7 +89,7 @@ describe('selectModelFiles', () => {
     );
   });
 
-  it('takes an SDXL listing with its second encoder, second tokenizer and optimum\'s model.onnx_data', () => {
+  it("takes an SDXL listing with its second encoder, second tokenizer and optimum's model.onnx_data", () => {
     const sdxl = [
       ...CONFIG,
       'tokenizer_2/vocab.json',
@@ -126,9 +124,14 @@ describe('selectModelFiles', () => {
 
   it('names the missing half of an SDXL listing', () => {
     const error = caught(() =>
-      selectModelFiles('o/xl', listing([...CONFIG, 'tokenizer_2/vocab.json', 'text_encoder/model.onnx', 'unet/model.onnx', 'vae_decoder/model.onnx'])),
+      selectModelFiles(
+        'o/xl',
+        listing([...CONFIG, 'tokenizer_2/vocab.json', 'text_encoder/model.onnx', 'unet/model.onnx', 'vae_decoder/model.onnx']),
+      ),
     );
-    expect(error.message).toMatch(/^o\/xl is not a diffusers ONNX export the engine can use: missing text_encoder_2\/model\.onnx, tokenizer_2\/merges\.txt\./);
+    expect(error.message).toMatch(
+      /^o\/xl is not a diffusers ONNX export the engine can use: missing text_encoder_2\/model\.onnx, tokenizer_2\/merges\.txt\./,
+    );
   });
 
   it('refuses a listing with a third text encoder (SD3)', () => {
@@ -139,7 +142,13 @@ describe('selectModelFiles', () => {
 
 describe('checkPipelineClass', () => {
   it('accepts SD, LCM and SDXL pipelines and refuses SD3 and Flux ones', () => {
-    for (const ok of ['OnnxStableDiffusionPipeline', 'StableDiffusionPipeline', 'LatentConsistencyModelPipeline', 'ORTStableDiffusionXLPipeline', 'StableDiffusionXLPipeline']) {
+    for (const ok of [
+      'OnnxStableDiffusionPipeline',
+      'StableDiffusionPipeline',
+      'LatentConsistencyModelPipeline',
+      'ORTStableDiffusionXLPipeline',
+      'StableDiffusionXLPipeline',
+    ]) {
       expect(() => checkPipelineClass('o/r', JSON.stringify({ _class_name: ok }))).not.toThrow();
     }
     for (const bad of ['StableDiffusion3Pipeline', 'FluxPipeline']) {

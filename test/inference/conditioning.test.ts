@@ -45,7 +45,21 @@ afterAll(async () => {
 });
 
 function request(prompt: string, negativePrompt = '', cfg = 7, clipSkip?: number): GenerateRequest {
-  return { model: 'linear', prompt, negativePrompt, steps: 1, cfg, sampler: 'euler', width: 64, height: 64, count: 1, seed: 1, mode: { kind: 'txt2img' }, previewEvery: 0, clipSkip };
+  return {
+    model: 'linear',
+    prompt,
+    negativePrompt,
+    steps: 1,
+    cfg,
+    sampler: 'euler',
+    width: 64,
+    height: 64,
+    count: 1,
+    seed: 1,
+    mode: { kind: 'txt2img' },
+    previewEvery: 0,
+    clipSkip,
+  };
 }
 
 /**
@@ -118,13 +132,17 @@ describe('conditioning of weighted, chunked prompts', () => {
     expectClose(cond, [...a1111Chunk(Array(75).fill(CAT), Array(75).fill(1)), ...a1111Chunk(Array(5).fill(CAT), Array(5).fill(1))]);
   });
 
-  it('encodes chunk by chunk when the text encoder\'s batch is fixed to 1, with the same result', async () => {
+  it("encodes chunk by chunk when the text encoder's batch is fixed to 1, with the same result", async () => {
     const prompt = `${Array(80).fill('cat').join(' ')} BREAK (dog:1.3)`;
     const { cond } = await encode(batchOne, prompt, '', 1);
-    expectClose(cond, [...a1111Chunk(Array(75).fill(CAT), Array(75).fill(1)), ...a1111Chunk(Array(5).fill(CAT), Array(5).fill(1)), ...a1111Chunk([DOG], [1.3])]);
+    expectClose(cond, [
+      ...a1111Chunk(Array(75).fill(CAT), Array(75).fill(1)),
+      ...a1111Chunk(Array(5).fill(CAT), Array(5).fill(1)),
+      ...a1111Chunk([DOG], [1.3]),
+    ]);
   });
 
-  it('pads the negative prompt with empty-prompt chunks to the prompt\'s length (A1111 pad_cond)', async () => {
+  it("pads the negative prompt with empty-prompt chunks to the prompt's length (A1111 pad_cond)", async () => {
     const { cond, uncond } = await encode(model, 'a cat BREAK dog', 'dog');
     expectClose(cond, [...a1111Chunk([A, CAT], [1, 1]), ...a1111Chunk([DOG], [1])]);
     expectClose(uncond, [...a1111Chunk([DOG], [1]), ...a1111Chunk([], [])]);
@@ -141,7 +159,7 @@ describe('conditioning of weighted, chunked prompts', () => {
     expectClose(cond, a1111Chunk([CAT], [1.2], 0));
   });
 
-  it('feeds an embedding\'s ids in place of its name and lists it in the PNG\'s TI hashes', async () => {
+  it("feeds an embedding's ids in place of its name and lists it in the PNG's TI hashes", async () => {
     const easy = { name: 'EasyNegative', ids: [49408, 49409], hash: 'c74b4e810b' };
     const lookup: EmbeddingLookup = { find: (word) => (word === easy.name || word === `embedding:${easy.name}` ? easy : undefined) };
     // The linear tiny encoder reads ids as numbers, so the model's own encoder shows which ids were fed.
@@ -157,7 +175,7 @@ describe('conditioning of weighted, chunked prompts', () => {
 });
 
 describe('clip skip', () => {
-  it('is the last layer\'s normalised output at 1, the same LayerNorm the test applies', async () => {
+  it("is the last layer's normalised output at 1, the same LayerNorm the test applies", async () => {
     expectClose((await encode(layered, 'a cat', '', 1, 1)).cond, a1111ClipSkipChunk([A, CAT], [1, 1], 1));
   });
 

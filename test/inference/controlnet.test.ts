@@ -18,7 +18,14 @@ import { ModelSession, type Feed } from '../../src/inference/model/session.js';
 import { inspectModelFolder, modelSummary } from '../../src/model-folder/model-folder.js';
 import type { ControlUnit, GenerateRequest } from '../../src/protocol/generate-request.js';
 import { parseParameters } from '../../src/protocol/png-parameters.js';
-import { addControlNets, addSdxlControlNets, expectedResidual, residualNames, tinyControlNet, type ControlLayout } from '../fixtures/tiny-controlnet.js';
+import {
+  addControlNets,
+  addSdxlControlNets,
+  expectedResidual,
+  residualNames,
+  tinyControlNet,
+  type ControlLayout,
+} from '../fixtures/tiny-controlnet.js';
 import { makeTempDir, writeTinyModel, writeTinySdxlModel } from '../fixtures/tiny-models.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 
@@ -43,7 +50,13 @@ const base: GenerateRequest = {
   mode: { kind: 'txt2img' },
   previewEvery: 0,
 };
-const unit = (net: string, strength: number, extra: Partial<ControlUnit> = {}): ControlUnit => ({ net, image: controlPng, strength, preprocess: 'none', ...extra });
+const unit = (net: string, strength: number, extra: Partial<ControlUnit> = {}): ControlUnit => ({
+  net,
+  image: controlPng,
+  strength,
+  preprocess: 'none',
+  ...extra,
+});
 
 beforeAll(async () => {
   root = await makeTempDir();
@@ -61,7 +74,11 @@ beforeAll(async () => {
     const left = i % SIZE < SIZE / 2;
     controlRgb.set(left ? [255, 255, 255] : [120, 10, 30], i * 3);
   }
-  controlPng = new Uint8Array(await sharp(controlRgb, { raw: { width: SIZE, height: SIZE, channels: 3 } }).png().toBuffer());
+  controlPng = new Uint8Array(
+    await sharp(controlRgb, { raw: { width: SIZE, height: SIZE, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
   engine = await createEngine({ modelsDir: root });
 });
 
@@ -95,7 +112,15 @@ function expectedBatch(seed: number, feeds: Record<string, Feed>, i: number, sca
   const rows: Float32Array[] = [];
   for (let b = 0; b < n; b++) {
     const slice = (f: Feed) => (f.data as Float32Array).subarray((b * f.data.length) / n, ((b + 1) * f.data.length) / n);
-    rows.push(expectedResidual(layout, seed, i, { cond: slice(feeds.controlnet_cond), H, W, ehs: slice(feeds.encoder_hidden_states), sample: slice(feeds.sample), C, h, w }, scale).data);
+    rows.push(
+      expectedResidual(
+        layout,
+        seed,
+        i,
+        { cond: slice(feeds.controlnet_cond), H, W, ehs: slice(feeds.encoder_hidden_states), sample: slice(feeds.sample), C, h, w },
+        scale,
+      ).data,
+    );
   }
   const out = new Float32Array(rows.reduce((a, r) => a + r.length, 0));
   for (const [b, r] of rows.entries()) out.set(r, b * r.length);
@@ -175,8 +200,12 @@ describe('ControlNet jobs', () => {
     const plain = await engine.generate(base);
     expect(await pngToRgb(result.images[0].png)).not.toEqual(await pngToRgb(plain.images[0].png));
     const params = parseParameters(result.images[0].parameters);
-    expect(params.controlNets).toEqual([{ module: 'none', model: 'edges', weight: 0.5, processorRes: 64, thresholdA: undefined, thresholdB: undefined }]);
-    expect(result.images[0].parameters).toContain('ControlNet 0: "Module: none, Model: edges, Weight: 0.5, Resize Mode: Crop and Resize, Processor Res: 64, Guidance Start: 0, Guidance End: 1, Pixel Perfect: False, Control Mode: Balanced"');
+    expect(params.controlNets).toEqual([
+      { module: 'none', model: 'edges', weight: 0.5, processorRes: 64, thresholdA: undefined, thresholdB: undefined },
+    ]);
+    expect(result.images[0].parameters).toContain(
+      'ControlNet 0: "Module: none, Model: edges, Weight: 0.5, Resize Mode: Crop and Resize, Processor Res: 64, Guidance Start: 0, Guidance End: 1, Pixel Perfect: False, Control Mode: Balanced"',
+    );
   });
 
   it('adds the residuals of two nets, each at its own strength', async () => {
@@ -218,7 +247,9 @@ describe('ControlNet jobs', () => {
 
 describe('ControlNet errors say what to change', () => {
   it('an unknown net lists the ones the model has', async () => {
-    await expect(engine.generate({ ...base, controls: [unit('pose', 1)] })).rejects.toThrow(/no ControlNet "pose"; it has: edges, scaled, second, xl/);
+    await expect(engine.generate({ ...base, controls: [unit('pose', 1)] })).rejects.toThrow(
+      /no ControlNet "pose"; it has: edges, scaled, second, xl/,
+    );
   });
 
   it('a model whose UNet is not ControlNet-ready says to replace unet/model.onnx', async () => {
@@ -235,13 +266,17 @@ describe('ControlNet errors say what to change', () => {
   });
 
   it('depth without the depth model says how to install it', async () => {
-    await expect(engine.generate({ ...base, controls: [unit('edges', 1, { preprocess: 'depth' })] })).rejects.toThrow(/depth-anything-v2-small.*onnx\/model\.onnx/);
+    await expect(engine.generate({ ...base, controls: [unit('edges', 1, { preprocess: 'depth' })] })).rejects.toThrow(
+      /depth-anything-v2-small.*onnx\/model\.onnx/,
+    );
   });
 
   it('the request schema bounds units, strength and thresholds', async () => {
     await expect(engine.generate({ ...base, controls: [unit('edges', 2.5)] })).rejects.toThrow(/ControlNet strength must be from 0 to 2/);
     await expect(engine.generate({ ...base, controls: [unit('edges', 1, { cannyLow: 200, cannyHigh: 100 })] })).rejects.toThrow(/low threshold/);
-    await expect(engine.generate({ ...base, controls: Array.from({ length: 4 }, () => unit('edges', 1)) })).rejects.toThrow(/At most 3 ControlNet units/);
+    await expect(engine.generate({ ...base, controls: Array.from({ length: 4 }, () => unit('edges', 1)) })).rejects.toThrow(
+      /At most 3 ControlNet units/,
+    );
   });
 });
 

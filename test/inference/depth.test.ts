@@ -26,7 +26,10 @@ beforeAll(async () => {
   await mkdir(depthDir, { recursive: true });
   await writeFile(
     path.join(depthDir, 'model.onnx'),
-    g.build([{ name: 'pixel_values', type: 'float32', shape: ['batch', 3, 'height', 'width'] }], [{ name: 'predicted_depth', type: 'float32', shape: ['batch', 'height', 'width'] }]),
+    g.build(
+      [{ name: 'pixel_values', type: 'float32', shape: ['batch', 3, 'height', 'width'] }],
+      [{ name: 'predicted_depth', type: 'float32', shape: ['batch', 'height', 'width'] }],
+    ),
   );
   engine = await createEngine({ modelsDir: root });
 });
@@ -46,7 +49,11 @@ describe('depth preprocessor', () => {
   it('runs the installed depth model and returns its min–max map, bright where near', async () => {
     const rgb = Buffer.alloc(64 * 64 * 3);
     for (let i = 0; i < 64 * 64; i++) rgb.fill(i % 64 < 32 ? 250 : 10, i * 3, i * 3 + 3);
-    const image = new Uint8Array(await sharp(rgb, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer());
+    const image = new Uint8Array(
+      await sharp(rgb, { raw: { width: 64, height: 64, channels: 3 } })
+        .png()
+        .toBuffer(),
+    );
     const result = await engine.generate({
       model: 'cn',
       prompt: 'a room',

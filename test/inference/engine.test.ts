@@ -11,7 +11,7 @@ import { parseParameters } from '../../src/protocol/png-parameters.js';
 import { readPngText } from '../../src/protocol/png-text.js';
 import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
 import { SAMPLER_NAMES } from '../../src/protocol/samplers.js';
-import { type GenerateRequest, type StepProgress } from '../../src/protocol/generate-request.js';
+import type { GenerateRequest, StepProgress } from '../../src/protocol/generate-request.js';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../fixtures/tiny-models.js';
 
 let root: string;
@@ -207,7 +207,9 @@ describe('img2img, variations and upscale', () => {
   it('upscales with plain Lanczos when the model has no vae_encoder', async () => {
     const source = (await engine.generate(req({ model: 'no-encoder' }))).images[0].png;
     const steps: StepProgress[] = [];
-    const up = await engine.generate(req({ model: 'no-encoder', mode: { kind: 'upscale', image: source, strength: 0.3 } }), { onStep: (p) => steps.push(p) });
+    const up = await engine.generate(req({ model: 'no-encoder', mode: { kind: 'upscale', image: source, strength: 0.3 } }), {
+      onStep: (p) => steps.push(p),
+    });
     expect(await pngSize(up.images[0].png)).toEqual([128, 128]);
     const lanczos = await sharp(source).resize(128, 128, { kernel: 'lanczos3' }).removeAlpha().raw().toBuffer();
     expect((await pngToRgb(up.images[0].png)).equals(lanczos)).toBe(true);
@@ -337,7 +339,9 @@ describe('bad input gets one clear message', () => {
     const dir = path.join(root, 'sd3');
     await writeTinyModel(dir);
     await writeFile(path.join(dir, 'model_index.json'), JSON.stringify({ _class_name: 'StableDiffusion3Pipeline' }));
-    await expect(engine.generate(req({ model: 'sd3' }))).rejects.toThrow(/pipeline "StableDiffusion3Pipeline" is not supported \(supported: .*ORTStableDiffusionXLPipeline/);
+    await expect(engine.generate(req({ model: 'sd3' }))).rejects.toThrow(
+      /pipeline "StableDiffusion3Pipeline" is not supported \(supported: .*ORTStableDiffusionXLPipeline/,
+    );
     await rm(dir, { recursive: true });
   });
 
@@ -373,7 +377,9 @@ describe('warnings and parameters', () => {
   });
 
   it('refuses a prompt over 8 chunks, and a second chunk on a UNet fixed to 77 tokens, saying what to change', async () => {
-    await expect(engine.generate(req({ prompt: 'a BREAK '.repeat(8) + 'cat' }))).rejects.toThrow('Your prompt needs 9 chunks of 75 tokens; the most is 8 — shorten it.');
+    await expect(engine.generate(req({ prompt: `${'a BREAK '.repeat(8)}cat` }))).rejects.toThrow(
+      'Your prompt needs 9 chunks of 75 tokens; the most is 8 — shorten it.',
+    );
     await expect(engine.generate(req({ model: 'fixed-sequence', prompt: 'a cat BREAK a dog' }))).rejects.toThrow(
       'Model "fixed-sequence" was exported for 1 chunk(s) of 75 tokens and your prompt needs 2; shorten it (or remove BREAK).',
     );
@@ -419,7 +425,9 @@ describe('model management', () => {
     const tiny = await createEngine({ modelsDir: root, memoryBudgetMiB: 0.001 });
     const error = await tiny.generate(req({ model: 'base' })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ModelLoadError);
-    expect((error as Error).message).toMatch(/model "base" needs about 1 MiB \(its ONNX files\), more than the whole model memory budget of 0\.001 MiB; raise MODEL_MEMORY_BUDGET_MIB/);
+    expect((error as Error).message).toMatch(
+      /model "base" needs about 1 MiB \(its ONNX files\), more than the whole model memory budget of 0\.001 MiB; raise MODEL_MEMORY_BUDGET_MIB/,
+    );
     expect(tiny.loadedModels()).toEqual([]);
     await tiny.dispose();
   });
@@ -439,7 +447,15 @@ describe('model management', () => {
 describe('execution providers', () => {
   // The CUDA provider library is only present after the opt-in install step (README, GPU).
   const cudaInstalled = existsSync(
-    path.join(path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')), '..', 'bin', 'napi-v6', process.platform, process.arch, 'libonnxruntime_providers_cuda.so'),
+    path.join(
+      path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node')),
+      '..',
+      'bin',
+      'napi-v6',
+      process.platform,
+      process.arch,
+      'libonnxruntime_providers_cuda.so',
+    ),
   );
 
   it('explains how to install CUDA when it is missing, and falls back to the CPU only when asked', async () => {

@@ -16,7 +16,7 @@ import { ModelSession, RunClock, type Feed } from '../../src/inference/model/ses
 import { Generation } from '../../src/inference/pipelines/generation.js';
 import { ClipTokenizer } from '../../src/inference/prompt/clip-tokenizer.js';
 import { inspectModelFolder, modelSummary } from '../../src/model-folder/model-folder.js';
-import { type GenerateRequest, type StepProgress } from '../../src/protocol/generate-request.js';
+import type { GenerateRequest, GenerateResult, StepProgress } from '../../src/protocol/generate-request.js';
 import { parseParameters } from '../../src/protocol/png-parameters.js';
 import { SAMPLER_NAMES } from '../../src/protocol/samplers.js';
 import {
@@ -187,7 +187,11 @@ describe('SDXL detection and loading', () => {
   });
 
   it('gives the same picture whatever the timestep dtype, and fp16 I/O close to fp32', async () => {
-    const [a, b, c, h] = await Promise.all(['xl', 'xl-float-timestep', 'xl-scalar-timestep', 'xl-fp16'].map(async (m) => pngToRgb((await engine.generate(req({ model: m }))).images[0].png)));
+    const [a, b, c, h] = await Promise.all(
+      ['xl', 'xl-float-timestep', 'xl-scalar-timestep', 'xl-fp16'].map(async (m) =>
+        pngToRgb((await engine.generate(req({ model: m }))).images[0].png),
+      ),
+    );
     expect(b.equals(a)).toBe(true);
     expect(c.equals(a)).toBe(true);
     let worst = 0;
@@ -231,7 +235,9 @@ describe('SDXL detection and loading', () => {
     const dir = await writeTinySdxlModel(path.join(root, 'xl-no-hidden'), { hiddenStates: 'none' });
     const error = await engine.generate(req({ model: 'xl-no-hidden' })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ModelLoadError);
-    expect((error as Error).message).toMatch(/xl-no-hidden\/text_encoder\/model\.onnx: SDXL needs the text encoder's penultimate hidden state.*optimum-cli export onnx.*"hidden_states"/);
+    expect((error as Error).message).toMatch(
+      /xl-no-hidden\/text_encoder\/model\.onnx: SDXL needs the text encoder's penultimate hidden state.*optimum-cli export onnx.*"hidden_states"/,
+    );
     await rm(dir, { recursive: true });
   });
 
@@ -364,20 +370,33 @@ describe('the tiny SDXL UNet shows each conditioning mistake', () => {
   });
 
   it.each([
-    ['the last hidden state instead of the penultimate', () => ({ ...right(), ehs: expectedText('a red fox in the snow', [SDXL_TINY.layers1, SDXL_TINY.layers2]).embeds })],
-    ['hidden_states.11 of both encoders (diffusers.js)', () => ({ ...right(), ehs: expectedText('a red fox in the snow', [SDXL_TINY.layers1 - 1, SDXL_TINY.layers1 - 1]).embeds })],
-    ['the negative prompt\'s pooled vector', () => ({ ...right(), pooled: expectedText('blurry').pooled })],
-    ['an encoded "" instead of the zero negative', () => ({ ...right(), ehs: expectedText('').embeds, pooled: expectedText('').pooled }), () => ({ ehs: new Float32Array(77 * 20), pooled: new Float32Array(12), ids: [96, 64, 0, 0, 96, 64] })],
+    [
+      'the last hidden state instead of the penultimate',
+      () => ({ ...right(), ehs: expectedText('a red fox in the snow', [SDXL_TINY.layers1, SDXL_TINY.layers2]).embeds }),
+    ],
+    [
+      'hidden_states.11 of both encoders (diffusers.js)',
+      () => ({ ...right(), ehs: expectedText('a red fox in the snow', [SDXL_TINY.layers1 - 1, SDXL_TINY.layers1 - 1]).embeds }),
+    ],
+    ["the negative prompt's pooled vector", () => ({ ...right(), pooled: expectedText('blurry').pooled })],
+    [
+      'an encoded "" instead of the zero negative',
+      () => ({ ...right(), ehs: expectedText('').embeds, pooled: expectedText('').pooled }),
+      () => ({ ehs: new Float32Array(77 * 20), pooled: new Float32Array(12), ids: [96, 64, 0, 0, 96, 64] }),
+    ],
     ['width and height swapped in time_ids', () => ({ ...right(), ids: [64, 96, 0, 0, 64, 96] })],
     ['a non-zero crop in time_ids', () => ({ ...right(), ids: [96, 64, 8, 8, 96, 64] })],
-  ] as [string, () => ReturnType<typeof right>, (() => ReturnType<typeof right>)?][])('changes ε visibly when fed %s', async (_what, wrong, correct = right) => {
-    const w = wrong();
-    const c = correct();
-    const good = await eps(c.ehs, c.pooled, c.ids);
-    const bad = await eps(w.ehs, w.pooled, w.ids);
-    expectClose(bad, epsByHand(w.ehs, w.pooled, w.ids), 1e-4);
-    expect(meanAbsDiff(good, bad)).toBeGreaterThan(0.01);
-  });
+  ] as [string, () => ReturnType<typeof right>, (() => ReturnType<typeof right>)?][])(
+    'changes ε visibly when fed %s',
+    async (_what, wrong, correct = right) => {
+      const w = wrong();
+      const c = correct();
+      const good = await eps(c.ehs, c.pooled, c.ids);
+      const bad = await eps(w.ehs, w.pooled, w.ids);
+      expectClose(bad, epsByHand(w.ehs, w.pooled, w.ids), 1e-4);
+      expect(meanAbsDiff(good, bad)).toBeGreaterThan(0.01);
+    },
+  );
 });
 
 describe('existing features on SDXL', () => {
@@ -439,7 +458,7 @@ describe('existing features on SDXL', () => {
       if (this.file.endsWith(path.join('unet', 'model.onnx'))) feeds.push(f);
       return real.call(this, f, names, clock);
     });
-    let r;
+    let r: GenerateResult;
     try {
       r = await engine.generate(req({ prompt: long }));
     } finally {
@@ -449,7 +468,7 @@ describe('existing features on SDXL', () => {
     const ehs = feeds[0].encoder_hidden_states;
     expect(ehs.dims[1]).toBe(154);
     // The negative is the zero conditioning, stretched to the prompt's two chunks.
-    const rowLength = (ehs.data.length / ehs.dims[0]);
+    const rowLength = ehs.data.length / ehs.dims[0];
     expect([...(ehs.data as Float32Array).subarray(0, rowLength)].every((v) => v === 0)).toBe(true);
   });
 });

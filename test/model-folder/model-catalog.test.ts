@@ -16,13 +16,24 @@ afterEach(async () => {
 
 describe('ModelCatalog', () => {
   it('lists the usable model folders with their defaults and fixed size, and skips broken folders', async () => {
-    await writeTinyModel(path.join(root, 'tiny'), { manifest: { fixedSize: [64, 64], defaults: { steps: 4 }, variation: { subtle: 0.3, strong: 0.7 } } });
+    await writeTinyModel(path.join(root, 'tiny'), {
+      manifest: { fixedSize: [64, 64], defaults: { steps: 4 }, variation: { subtle: 0.3, strong: 0.7 } },
+    });
     await mkdir(path.join(root, 'half'), { recursive: true });
     await writeFile(path.join(root, 'half', 'model_index.json'), '{"_class_name": "OnnxStableDiffusionPipeline"}');
     const catalog = new ModelCatalog(root);
     await catalog.refresh();
     expect(catalog.list()).toEqual([
-      { name: 'tiny', family: 'sd1', hasVaeEncoder: true, hasPreviewDecoder: false, controlNets: [], defaults: { steps: 4 }, fixedSize: [64, 64], variation: { subtle: 0.3, strong: 0.7 } },
+      {
+        name: 'tiny',
+        family: 'sd1',
+        hasVaeEncoder: true,
+        hasPreviewDecoder: false,
+        controlNets: [],
+        defaults: { steps: 4 },
+        fixedSize: [64, 64],
+        variation: { subtle: 0.3, strong: 0.7 },
+      },
     ]);
   });
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { manifestDefaults, modelManifestSchema } from '../../src/model-folder/model-manifest.js';
 
 describe('imagine-bot.json defaults.clipSkip', () => {
-  it('is a per-model default carried into the engine contract\'s ModelDefaults', () => {
+  it("is a per-model default carried into the engine contract's ModelDefaults", () => {
     const manifest = modelManifestSchema.parse({ defaults: { clipSkip: 2 } });
     expect(manifestDefaults(manifest)).toEqual({ clipSkip: 2 });
   });

@@ -83,8 +83,15 @@ describe('the bundled model starts from a picture', () => {
     // A flat colour survives the 8×8 average pool and the ×8 bilinear upscale exactly; only the one low-noise
     // denoising step changes it (about 7/255 on average). A wrong encoder (another scale, another size) drifts by
     // tens to a hundred.
-    const flat = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 40, g: 120, b: 200 } } }).png().toBuffer();
-    const result = await engine.generate({ ...base, prompt: 'a blue background', seed: 1, mode: { kind: 'img2img', image: new Uint8Array(flat), strength: 0.05 } });
+    const flat = await sharp({ create: { width: 256, height: 256, channels: 3, background: { r: 40, g: 120, b: 200 } } })
+      .png()
+      .toBuffer();
+    const result = await engine.generate({
+      ...base,
+      prompt: 'a blue background',
+      seed: 1,
+      mode: { kind: 'img2img', image: new Uint8Array(flat), strength: 0.05 },
+    });
     const { data } = await sharp(result.images[0].png).raw().toBuffer({ resolveWithObject: true });
     let drift = 0;
     for (let i = 0; i < data.length; i += 3) drift += Math.abs(data[i] - 40) + Math.abs(data[i + 1] - 120) + Math.abs(data[i + 2] - 200);

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CancelledError, Identifiers, ModelLoadError, UserError } from '../../src/errors.js';
-import {
-  BotMessageSchema,
-  PROTOCOL_VERSION,
-  WorkerMessageSchema,
-  type BotMessage,
-  type WorkerMessage,
-} from '../../src/protocol/messages.js';
+import { BotMessageSchema, PROTOCOL_VERSION, WorkerMessageSchema, type BotMessage, type WorkerMessage } from '../../src/protocol/messages.js';
 import { serializeError, SerializedErrorSchema } from '../../src/protocol/serialized-error.js';
 import { reviveError } from '../../src/worker/revive-error.js';
 import { RemoteError } from '../../src/worker/worker-errors.js';
@@ -92,7 +86,10 @@ describe('protocol messages', () => {
     ['generate with an empty jobId', { type: 'generate', jobId: '', request: fakeRequest() }],
     ['generate with an unknown sampler', { type: 'generate', jobId: 'j', request: fakeRequest({ sampler: 'plms' as never }) }],
     ['generate with fractional steps', { type: 'generate', jobId: 'j', request: fakeRequest({ steps: 2.5 }) }],
-    ['img2img without image bytes', { type: 'generate', jobId: 'j', request: fakeRequest({ mode: { kind: 'img2img', image: 'abc', strength: 1 } as never }) }],
+    [
+      'img2img without image bytes',
+      { type: 'generate', jobId: 'j', request: fakeRequest({ mode: { kind: 'img2img', image: 'abc', strength: 1 } as never }) },
+    ],
     ['init without options', { type: 'init', protocolVersion: 1 }],
   ])('rejects a bot message that is %s', (_what, garbage) => {
     expect(BotMessageSchema.safeParse(garbage).success).toBe(false);
@@ -104,7 +101,10 @@ describe('protocol messages', () => {
     ['a result with no images', { ...workerMessages[4], images: [] }],
     ['progress without jobId', { type: 'progress', step: 1, total: 2, image: 0 }],
     ['progress with a negative step', { type: 'progress', jobId: 'j', step: -1, total: 2, image: 0 }],
-    ['a preview with base64 instead of bytes', { type: 'progress', jobId: 'j', step: 1, total: 2, image: 0, preview: { png: 'iVBOR', width: 1, height: 1 } }],
+    [
+      'a preview with base64 instead of bytes',
+      { type: 'progress', jobId: 'j', step: 1, total: 2, image: 0, preview: { png: 'iVBOR', width: 1, height: 1 } },
+    ],
     ['failed without error', { type: 'failed', jobId: 'j' }],
     ['ready without models', { type: 'ready', protocolVersion: 1, samplers: [], executionProvider: 'cpu' }],
   ])('rejects a worker message that is %s', (_what, garbage) => {
@@ -130,7 +130,12 @@ describe('serialized errors', () => {
     const inner = new Error('ENOENT: no such file');
     const error = Object.assign(new ModelLoadError('cannot read unet', '/m', { cause: inner }), { code: 'ENOENT' });
     const wire = serializeError(error);
-    expect(wire).toMatchObject({ name: 'ModelLoadError', message: 'cannot read unet', code: 'ENOENT', cause: { name: 'Error', message: 'ENOENT: no such file' } });
+    expect(wire).toMatchObject({
+      name: 'ModelLoadError',
+      message: 'cannot read unet',
+      code: 'ENOENT',
+      cause: { name: 'Error', message: 'ENOENT: no such file' },
+    });
     const revived = reviveError(wire);
     expect(revived).toBeInstanceOf(RemoteError);
     expect(revived.message).toBe('ModelLoadError: cannot read unet');

@@ -70,8 +70,19 @@ describe('A1111 parameters text', () => {
   });
 
   it("reads A1111's own output, including the separate Schedule type field", () => {
-    const text = 'masterpiece, 1girl\nNegative prompt: lowres\nSteps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 5.5, Seed: 123, Size: 832x1216, Model hash: abc123, Model: anything, Version: v1.10.1';
-    expect(parseParameters(text)).toMatchObject({ prompt: 'masterpiece, 1girl', negativePrompt: 'lowres', steps: 28, sampler: 'dpmpp_2m_karras', cfg: 5.5, seed: 123, width: 832, height: 1216, model: 'anything' });
+    const text =
+      'masterpiece, 1girl\nNegative prompt: lowres\nSteps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 5.5, Seed: 123, Size: 832x1216, Model hash: abc123, Model: anything, Version: v1.10.1';
+    expect(parseParameters(text)).toMatchObject({
+      prompt: 'masterpiece, 1girl',
+      negativePrompt: 'lowres',
+      steps: 28,
+      sampler: 'dpmpp_2m_karras',
+      cfg: 5.5,
+      seed: 123,
+      width: 832,
+      height: 1216,
+      model: 'anything',
+    });
   });
 
   it.each([

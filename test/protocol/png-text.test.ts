@@ -20,7 +20,9 @@ function textBytes(file: Buffer): { type: string; text: Buffer } {
   throw new Error('no text chunk');
 }
 
-const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#336699' } }).png().toBuffer();
+const png = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#336699' } })
+  .png()
+  .toBuffer();
 
 describe('PNG text chunks', () => {
   it('round-trips a tEXt "parameters" chunk and keeps the image readable', async () => {

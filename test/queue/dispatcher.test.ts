@@ -1,4 +1,4 @@
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -10,12 +10,11 @@ import { FairQueue, type FairQueueItem } from '../../src/queue/fair-queue.js';
 import { JobService } from '../../src/queue/job-service.js';
 import type { Job, NewJob } from '../../src/queue/job.js';
 import { Store } from '../../src/store/store.js';
-import type { RunOptions, WorkerRunner } from '../../src/worker/job-runner.js';
 import { WorkerCrashedError } from '../../src/worker/worker-errors.js';
 import { statusLine } from '../../src/discord/commands/help.js';
 import { workersLine } from '../../src/discord/commands/queue.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
-import { ManualRunner, type ManualCall } from '../fixtures/manual-runner.js';
+import { ManualRunner } from '../fixtures/manual-runner.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
 
 function result(request: GenerateRequest): GenerateResult {
@@ -269,7 +268,9 @@ describe('Dispatcher with several workers', () => {
     workers[0]!.current.reject(new WorkerCrashedError('killed', null, 'SIGKILL'));
     await flush();
     expect(dispatcher.abort(job.id, 'cancel')).toBe(true);
-    expect(settled).toEqual([{ id: job.id, outcome: { ok: false, error: expect.any(CancelledError), crashes: 1, aborted: 'cancel', workerId: undefined } }]);
+    expect(settled).toEqual([
+      { id: job.id, outcome: { ok: false, error: expect.any(CancelledError), crashes: 1, aborted: 'cancel', workerId: undefined } },
+    ]);
     workers[0]!.setReady();
     await flush();
     expect(workers[0]!.calls).toHaveLength(1);

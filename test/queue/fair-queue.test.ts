@@ -185,14 +185,27 @@ describe('FairQueue', () => {
     expect(() => queue.enqueue({ ...job('g'), cost: Number.NaN })).toThrow(TypeError);
   });
 
-
   it('matches a plain-array reference SFQ under random enqueues, removals, bursts of guilds and dequeues', () => {
     // The same policy written with arrays and linear scans, to catch slips in the heap bookkeeping. The reference
     // never forgets an idle flow; the queue forgets (sweeps) those at or behind the virtual time, which must not
     // change the order.
-    interface RefFlow { id: string; start: number; finish: number; seq: number; active: boolean }
-    interface RefUser extends RefFlow { jobs: FairQueueItem[] }
-    interface RefGuild extends RefFlow { users: RefUser[]; vtime: number; seq: number; size: number; userSeq: number }
+    interface RefFlow {
+      id: string;
+      start: number;
+      finish: number;
+      seq: number;
+      active: boolean;
+    }
+    interface RefUser extends RefFlow {
+      jobs: FairQueueItem[];
+    }
+    interface RefGuild extends RefFlow {
+      users: RefUser[];
+      vtime: number;
+      seq: number;
+      size: number;
+      userSeq: number;
+    }
     const reference = {
       guilds: [] as RefGuild[],
       vtime: 0,
@@ -358,7 +371,7 @@ describe('FairQueue', () => {
     expect(jain([served.flood, served.eager])).toBeGreaterThanOrEqual(0.99);
   });
 
-  it('starts a user who arrives while another user of the same guild floods at that guild\'s next dispatch (300 seeds)', () => {
+  it("starts a user who arrives while another user of the same guild floods at that guild's next dispatch (300 seeds)", () => {
     for (let seed = 1; seed <= 300; seed += 1) {
       const random = mulberry32(seed);
       const queue = new FairQueue();

@@ -59,7 +59,9 @@ describe('JobService with ControlNet units (#15)', () => {
   it('stores control images by reference and hands the worker their bytes', async () => {
     const { store, runner, service } = setup();
     await store.images.write('src-job', 0, new Uint8Array([1, 2, 3]));
-    service.submit(job([{ net: 'canny', image: { ref: 'outputs/src-job/0.png' }, strength: 0.8, preprocess: 'canny', cannyLow: 50, cannyHigh: 150 }]));
+    service.submit(
+      job([{ net: 'canny', image: { ref: 'outputs/src-job/0.png' }, strength: 0.8, preprocess: 'canny', cannyLow: 50, cannyHigh: 150 }]),
+    );
     await expect.poll(() => runner.requests.length).toBe(1);
     const [unit] = runner.requests[0].controls!;
     expect(unit).toMatchObject({ net: 'canny', strength: 0.8, preprocess: 'canny', cannyLow: 50, cannyHigh: 150 });

@@ -1,19 +1,18 @@
-import { EventEmitter, once } from 'node:events';
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { CancelledError, Identifiers, UserError } from '../../src/errors.js';
+import { Identifiers, UserError } from '../../src/errors.js';
 import type { GenerateRequest, GenerateResult, JobRequest } from '../../src/protocol/generate-request.js';
 import { createLogger } from '../../src/logger.js';
-import type { JobRunner, RunOptions } from '../../src/worker/job-runner.js';
 import { JobService, type JobServiceOptions } from '../../src/queue/job-service.js';
 import type { Job, JobEventName, NewJob, QueuePosition } from '../../src/queue/job.js';
 import { Store } from '../../src/store/store.js';
 import { WorkerCrashedError } from '../../src/worker/worker-errors.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
-import { ManualRunner, type ManualCall } from '../fixtures/manual-runner.js';
+import { ManualRunner } from '../fixtures/manual-runner.js';
 import { fakeRequest } from '../fixtures/workers/fixtures.js';
 
 function result(request: GenerateRequest, totalMs = 1000): GenerateResult {
@@ -77,7 +76,12 @@ describe('JobService', () => {
   it('stores a submitted job, runs it, writes its images and commits the result', async () => {
     const { service, runner, store, events } = setup();
     const job = service.submit(newJob('g1', 'u1', { count: 2, seed: 10 }));
-    expect(store.jobs.get(job.id)).toMatchObject({ state: 'queued', guildId: 'g1', cost: 4 * 64 * 64 * 2, interactionToken: 'super-secret-interaction-token' });
+    expect(store.jobs.get(job.id)).toMatchObject({
+      state: 'queued',
+      guildId: 'g1',
+      cost: 4 * 64 * 64 * 2,
+      interactionToken: 'super-secret-interaction-token',
+    });
     const call = await runner.next();
     expect(call.jobId).toBe(job.id);
     expect(service.get(job.id)).toMatchObject({ state: 'running', attempts: 1 });
@@ -364,7 +368,12 @@ describe('JobService', () => {
       'The bot could not save your job (its disk may be full); nothing was queued. Try again later; if it keeps happening tell the bot owner.',
     );
     await tick();
-    expect(service.list().map((listing) => listing.job.id).sort()).toEqual(accepted.map((job) => job.id).sort());
+    expect(
+      service
+        .list()
+        .map((listing) => listing.job.id)
+        .sort(),
+    ).toEqual(accepted.map((job) => job.id).sort());
     await service.stop();
     store.close();
     const reopened = Store.open(dir);

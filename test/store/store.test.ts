@@ -202,7 +202,10 @@ describe('JobRepository', () => {
   });
 
   it('revives image bytes from rows written before image references, so an upgrade loses no queued job', () => {
-    const legacy = JSON.stringify({ ...fakeRequest(), mode: { kind: 'upscale', image: { $bytes: Buffer.from([1, 2, 3, 250]).toString('base64') }, strength: 0.3 } });
+    const legacy = JSON.stringify({
+      ...fakeRequest(),
+      mode: { kind: 'upscale', image: { $bytes: Buffer.from([1, 2, 3, 250]).toString('base64') }, strength: 0.3 },
+    });
     const mode = decodeRequest(legacy).mode as unknown as { image: Uint8Array };
     expect(mode.image).toBeInstanceOf(Uint8Array);
     expect([...mode.image]).toEqual([1, 2, 3, 250]);
@@ -329,7 +332,13 @@ describe('JobRepository', () => {
     const store = open(dir);
     store.jobs.insert(newJob('a'));
     const output = { path: path.join(dir, 'outputs', 'a', '0.png'), seed: 1, width: 8, height: 8, parameters: '' };
-    store.jobs.complete('a', { outputs: [output], seeds: [1], warnings: [], timings: { totalMs: 1, inferenceMs: 1, previewMs: 0, loadMs: 0 }, finishedAt: 1 });
+    store.jobs.complete('a', {
+      outputs: [output],
+      seeds: [1],
+      warnings: [],
+      timings: { totalMs: 1, inferenceMs: 1, previewMs: 0, loadMs: 0 },
+      finishedAt: 1,
+    });
     store.close();
     const moved = `${dir}-moved`;
     dirs.push(moved);

@@ -6,12 +6,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CancelledError, Identifiers, UserError } from '../../src/errors.js';
 import type { StepProgress } from '../../src/protocol/generate-request.js';
 import { WorkerHost, workerEnv, type WorkerHostOptions } from '../../src/worker/host.js';
-import {
-  ProtocolError,
-  WatchdogTimeoutError,
-  WorkerCrashedError,
-  WorkerStartError,
-} from '../../src/worker/worker-errors.js';
+import { ProtocolError, WatchdogTimeoutError, WorkerCrashedError, WorkerStartError } from '../../src/worker/worker-errors.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
 import { fakeRequest, fixtureWorker, isAlive, type WorkerFixture } from '../fixtures/workers/fixtures.js';
 
@@ -226,7 +221,10 @@ describe('the worker environment', () => {
     const out = path.join(dir, 'env.json');
     const entry = path.join(dir, 'env-probe.mjs');
     // A worker that only reports what it was given, then exits (the host counts that as a failed start).
-    writeFileSync(entry, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(out)}, JSON.stringify(process.env));\nprocess.exit(0);\n`);
+    writeFileSync(
+      entry,
+      `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(out)}, JSON.stringify(process.env));\nprocess.exit(0);\n`,
+    );
     const saved = { DISCORD_TOKEN: process.env.DISCORD_TOKEN, HF_TOKEN: process.env.HF_TOKEN };
     process.env.DISCORD_TOKEN = 'discord-secret';
     process.env.HF_TOKEN = 'hf-secret';

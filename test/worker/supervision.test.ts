@@ -103,7 +103,11 @@ describe('supervision through the JobService', () => {
   it('keeps jobs queued while the worker starts slowly and runs them once it is ready', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'imagine-slow-'));
     const store = Store.open(dir);
-    const host = new WorkerHost({ engine: { modelsDir: '/unused' }, entry: fixtureWorker('slow-start'), env: { ...process.env, SLOW_START_MS: '1000' } });
+    const host = new WorkerHost({
+      engine: { modelsDir: '/unused' },
+      entry: fixtureWorker('slow-start'),
+      env: { ...process.env, SLOW_START_MS: '1000' },
+    });
     host.on('ready', (info) => pids.add(info.pid));
     const service = new JobService({ store, runner: host });
     cleanups.push(async () => {

@@ -114,7 +114,12 @@ describe('WorkerPool with fixture workers', () => {
     // Three jobs overlapped, never four: one per worker.
     expect(maxOverlap(timeline)).toBe(3);
     // The first three started before any finished: true concurrency, not a fast serial line.
-    expect(timeline.filter((e) => e.event !== 'done').slice(0, 4).map((entry) => entry.event)).toEqual(['started', 'started', 'started', 'last-step']);
+    expect(
+      timeline
+        .filter((e) => e.event !== 'done')
+        .slice(0, 4)
+        .map((entry) => entry.event),
+    ).toEqual(['started', 'started', 'started', 'last-step']);
     const perWorker = new Map<string, number>();
     for (const entry of timeline) if (entry.event === 'started') perWorker.set(entry.workerId!, (perWorker.get(entry.workerId!) ?? 0) + 1);
     expect([...perWorker.keys()].sort()).toEqual(['w0', 'w1', 'w2']);
@@ -178,7 +183,9 @@ describe('WorkerPool with fixture workers', () => {
     expect(a!.state).toBe('done');
     expect(store.jobs.get(fine.id)!.attempts).toBe(1);
     // The cancel grace ran out on w1 only: it was killed and respawned, w0 kept its process.
-    expect(timeline.findIndex((e) => e.id === hung.id && e.event === 'cancelled')).toBeLessThan(timeline.findIndex((e) => e.id === fine.id && e.event === 'done'));
+    expect(timeline.findIndex((e) => e.id === hung.id && e.event === 'cancelled')).toBeLessThan(
+      timeline.findIndex((e) => e.id === fine.id && e.event === 'done'),
+    );
     expect(w0!.pid).toBe(before[0]);
     await w1!.whenReady();
     expect(w1!.pid).not.toBe(before[1]);

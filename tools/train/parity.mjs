@@ -27,7 +27,11 @@ const te = await ort.InferenceSession.create(path.join(modelDir, 'text_encoder',
 const unet = await ort.InferenceSession.create(path.join(modelDir, 'unet', 'model.onnx'), opts);
 const dec = await ort.InferenceSession.create(path.join(modelDir, 'vae_decoder', 'model.onnx'), opts);
 const loadMs = performance.now() - tLoad;
-for (const [n, s] of [['text_encoder', te], ['unet', unet], ['vae_decoder', dec]]) {
+for (const [n, s] of [
+  ['text_encoder', te],
+  ['unet', unet],
+  ['vae_decoder', dec],
+]) {
   console.log(n, JSON.stringify(s.inputMetadata ?? s.inputNames), '->', JSON.stringify(s.outputNames));
 }
 
@@ -64,9 +68,9 @@ function generateOnce(steps = 20, cfg = 3) {
     for (let k = 0; k < steps; k++) tsteps.push(Math.round(N - (k * N) / steps) - 1);
     const sig = tsteps.map((t) => sigmasAll[t]).concat([0]);
     const n = 3 * 32 * 32;
-    let x = new Float32Array(n);
+    const x = new Float32Array(n);
     let seed = 12345;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
     for (let i = 0; i < n; i++) x[i] = Math.sqrt(-2 * Math.log(rnd() + 1e-12)) * Math.cos(2 * Math.PI * rnd()) * sig[0];
     let previewPx = 0;
     for (let k = 0; k < steps; k++) {
@@ -74,11 +78,13 @@ function generateOnce(steps = 20, cfg = 3) {
       const inp = new Float32Array(2 * n);
       const scale = 1 / Math.sqrt(s * s + 1);
       for (let i = 0; i < n; i++) inp[i] = inp[n + i] = x[i] * scale;
-      const e = (await unet.run({
-        sample: new ort.Tensor('float32', inp, [2, 3, 32, 32]),
-        timestep: new ort.Tensor('float32', Float32Array.from([tsteps[k], tsteps[k]]), [2]),
-        encoder_hidden_states: ctxT,
-      })).out_sample.data;
+      const e = (
+        await unet.run({
+          sample: new ort.Tensor('float32', inp, [2, 3, 32, 32]),
+          timestep: new ort.Tensor('float32', Float32Array.from([tsteps[k], tsteps[k]]), [2]),
+          encoder_hidden_states: ctxT,
+        })
+      ).out_sample.data;
       const x0 = new Float32Array(n);
       for (let i = 0; i < n; i++) {
         const eps = e[i] + cfg * (e[n + i] - e[i]);
@@ -97,4 +103,6 @@ await generateOnce();
 const times = [];
 for (let r = 0; r < 5; r++) times.push((await generateOnce()).ms);
 times.sort((a, b) => a - b);
-console.log(`session load ${loadMs.toFixed(0)} ms; default generation (20 Euler steps, cfg 3, batch 2, previews, 256x256 decode): median ${times[2].toFixed(0)} ms, min ${times[0].toFixed(0)} ms, max ${times[4].toFixed(0)} ms`);
+console.log(
+  `session load ${loadMs.toFixed(0)} ms; default generation (20 Euler steps, cfg 3, batch 2, previews, 256x256 decode): median ${times[2].toFixed(0)} ms, min ${times[0].toFixed(0)} ms, max ${times[4].toFixed(0)} ms`,
+);

@@ -38,7 +38,11 @@ export function checkAttachment(attachment: AttachmentInfo, what: string, maxByt
     return err(refuse(`The ${what} must be a PNG, JPEG or WebP picture; \`${attachment.name.replace(/[`\r\n]/g, '').slice(0, 80)}\` is ${type}.`));
   }
   if (attachment.size > maxBytes) {
-    return err(refuse(`The ${what} is ${mib(attachment.size)}; this server takes pictures up to ${mib(maxBytes)}. Upload a smaller file (or ask an admin: /config limits max_upload_mib).`));
+    return err(
+      refuse(
+        `The ${what} is ${mib(attachment.size)}; this server takes pictures up to ${mib(maxBytes)}. Upload a smaller file (or ask an admin: /config limits max_upload_mib).`,
+      ),
+    );
   }
   if (attachment.width && attachment.height && attachment.width * attachment.height > MAX_UPLOAD_PIXELS) {
     return err(tooManyPixels(what, attachment.width, attachment.height));
@@ -47,7 +51,9 @@ export function checkAttachment(attachment: AttachmentInfo, what: string, maxByt
 }
 
 const tooManyPixels = (what: string, width: number, height: number) =>
-  refuse(`The ${what} is ${width}x${height}; the bot takes pictures up to ${MAX_UPLOAD_PIXELS} pixels (4096x4096). Scale it down and upload it again.`);
+  refuse(
+    `The ${what} is ${width}x${height}; the bot takes pictures up to ${MAX_UPLOAD_PIXELS} pixels (4096x4096). Scale it down and upload it again.`,
+  );
 
 /**
  * Downloads `url`, refusing more than `maxBytes` while it streams (a wrong or missing Content-Length cannot make it
@@ -130,7 +136,11 @@ export async function inspectUpload(bytes: Uint8Array, what: string): Promise<{ 
  * draws by default), sides multiples of 8 within the request bounds, and at most `maxPixels`. A model that draws one
  * size gets that size (the picture is then cropped to its aspect).
  */
-export function fitToGrid(width: number, height: number, options: { area: number; maxPixels: number; fixedSize?: readonly [number, number] }): { width: number; height: number } {
+export function fitToGrid(
+  width: number,
+  height: number,
+  options: { area: number; maxPixels: number; fixedSize?: readonly [number, number] },
+): { width: number; height: number } {
   if (options.fixedSize) return { width: options.fixedSize[0], height: options.fixedSize[1] };
   const { min, max, multiple } = REQUEST_BOUNDS.side;
   const aspect = width / height;
@@ -165,12 +175,16 @@ export async function toMaskPng(bytes: Uint8Array, width: number, height: number
     .toBuffer();
   let white = 0;
   for (const v of grey) if (v >= 128) white++;
-  const png = await sharp(grey, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  const png = await sharp(grey, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
   return { png, empty: white === 0, full: white === grey.length };
 }
 
 /** The refusal for a mask with nothing white in it, before anything is queued. */
-export const emptyMaskError = () => refuse('The mask is empty (all black): nothing to repaint. Paint white where the picture should change, and upload it again.');
+export const emptyMaskError = () =>
+  refuse('The mask is empty (all black): nothing to repaint. Paint white where the picture should change, and upload it again.');
 
 // ---- Vary (Region) ---------------------------------------------------------------------------------------
 
@@ -221,5 +235,8 @@ export async function regionMask(region: Region | RegionBox, width: number, heig
   const h = Math.max(1, Math.min(height - top, Math.round((box.h / 100) * height)));
   const data = Buffer.alloc(width * height);
   for (let y = top; y < top + h; y++) data.fill(255, y * width + left, y * width + left + w);
-  return sharp(data, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  return sharp(data, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }

@@ -15,7 +15,14 @@ export interface UploadStore {
 
 /** discord.js's Attachment as the checks read it. */
 export function attachmentInfo(attachment: Attachment): AttachmentInfo {
-  return { url: attachment.url, name: attachment.name, size: attachment.size, contentType: attachment.contentType, width: attachment.width, height: attachment.height };
+  return {
+    url: attachment.url,
+    name: attachment.name,
+    size: attachment.size,
+    contentType: attachment.contentType,
+    width: attachment.width,
+    height: attachment.height,
+  };
 }
 
 /**
@@ -26,8 +33,11 @@ export function checkCanEdit(modelName: string, models: readonly ModelSummary[],
   const model = models.find((m) => m.name === modelName);
   if (model && !model.hasVaeEncoder) {
     const others = models.filter((m) => m.hasVaeEncoder).map((m) => `\`${m.name}\``);
-    const hint = others.length > 0 ? ` Choose one that can: ${others.join(', ')}.` : ' No installed model can; ask the bot owner for one with a vae_encoder.';
-    return err(new UserError(Identifiers.InvalidModel, `The model \`${modelName}\` has no vae_encoder, so it can't ${what}.${hint}`, { model: modelName }));
+    const hint =
+      others.length > 0 ? ` Choose one that can: ${others.join(', ')}.` : ' No installed model can; ask the bot owner for one with a vae_encoder.';
+    return err(
+      new UserError(Identifiers.InvalidModel, `The model \`${modelName}\` has no vae_encoder, so it can't ${what}.${hint}`, { model: modelName }),
+    );
   }
   return ok(undefined);
 }
@@ -43,8 +53,18 @@ export interface UploadTarget {
  * After the acknowledgement: downloads the picture, checks its bytes, fits it to the model's grid keeping its aspect
  * and stores it under DATA_DIR/inputs. Returns the reference the request carries (never the URL: it expires).
  */
-export async function storeUpload(store: UploadStore, attachment: AttachmentInfo, what: string, settings: GuildSettings, target: UploadTarget): Promise<{ ref: string; width: number; height: number }> {
-  const bytes = await downloadAttachment(attachment.url, what, { maxBytes: settings.limits.maxUploadBytes, fetch: store.fetch, timeoutMs: store.timeoutMs });
+export async function storeUpload(
+  store: UploadStore,
+  attachment: AttachmentInfo,
+  what: string,
+  settings: GuildSettings,
+  target: UploadTarget,
+): Promise<{ ref: string; width: number; height: number }> {
+  const bytes = await downloadAttachment(attachment.url, what, {
+    maxBytes: settings.limits.maxUploadBytes,
+    fetch: store.fetch,
+    timeoutMs: store.timeoutMs,
+  });
   const { width, height } = await inspectUpload(bytes, what);
   const size = fitToGrid(width, height, target);
   const png = await toRequestPng(bytes, size.width, size.height);
@@ -52,11 +72,20 @@ export async function storeUpload(store: UploadStore, attachment: AttachmentInfo
 }
 
 /** Same for a mask, stretched to the picture's request size; refuses an empty one. `full` = all white. */
-export async function storeMask(store: UploadStore, attachment: AttachmentInfo, settings: GuildSettings, width: number, height: number): Promise<{ ref: string; empty: boolean; full: boolean }> {
-  const bytes = await downloadAttachment(attachment.url, 'mask', { maxBytes: settings.limits.maxUploadBytes, fetch: store.fetch, timeoutMs: store.timeoutMs });
+export async function storeMask(
+  store: UploadStore,
+  attachment: AttachmentInfo,
+  settings: GuildSettings,
+  width: number,
+  height: number,
+): Promise<{ ref: string; empty: boolean; full: boolean }> {
+  const bytes = await downloadAttachment(attachment.url, 'mask', {
+    maxBytes: settings.limits.maxUploadBytes,
+    fetch: store.fetch,
+    timeoutMs: store.timeoutMs,
+  });
   await inspectUpload(bytes, 'mask');
   const mask = await toMaskPng(bytes, width, height);
   if (mask.empty) return { ref: '', empty: true, full: false };
   return { ref: await store.images.writeInput(mask.png), empty: false, full: mask.full };
 }
-

@@ -1,5 +1,13 @@
 import { MessageFlags, PermissionFlagsBits, type AutocompleteInteraction, type ChannelType, type ChatInputCommandInteraction } from 'discord.js';
-import { CONFIG_CHANNEL_TYPES, CONFIG_OPTIONS, CONFIG_SUBCOMMANDS, LIST_ACTIONS, LORA_ACTIONS, MIB, UNSETTABLE_DEFAULTS } from '../../../commands/config.js';
+import {
+  CONFIG_CHANNEL_TYPES,
+  CONFIG_OPTIONS,
+  CONFIG_SUBCOMMANDS,
+  LIST_ACTIONS,
+  LORA_ACTIONS,
+  MIB,
+  UNSETTABLE_DEFAULTS,
+} from '../../../commands/config.js';
 import { GuildSettingsSchema, describeSettingsIssues, type GuildSettings } from '../../config/guild-settings.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
@@ -13,7 +21,7 @@ export function describeSettings(settings: GuildSettings): string {
   const l = settings.limits;
   const unset = "model's default";
   return [
-    '**Defaults** (unset = the model\'s own)',
+    "**Defaults** (unset = the model's own)",
     `model: ${d.model ?? unset} · steps: ${d.steps ?? unset} · cfg: ${d.cfg ?? unset} · sampler: ${d.sampler ?? unset}`,
     `size: ${d.width ? `${d.width}x${d.height}` : unset} · count: ${d.count ?? 1} · negative: ${d.negativePrompt ? escapeMarkdown(d.negativePrompt) : '(none)'}`,
     '**Limits**',
@@ -34,7 +42,12 @@ export type Change = { ok: true; next: unknown; summary: string } | { ok: false;
 const isOneOf = <T extends string>(values: readonly T[], value: string): value is T => (values as readonly string[]).includes(value);
 const listOr = (values: readonly string[]) => `${values.slice(0, -1).join(', ')} or ${values.at(-1)}`;
 
-function applyList(list: readonly string[], action: string, items: readonly string[], what: string): { ok: true; list: string[] } | { ok: false; message: string } {
+function applyList(
+  list: readonly string[],
+  action: string,
+  items: readonly string[],
+  what: string,
+): { ok: true; list: string[] } | { ok: false; message: string } {
   if (!isOneOf(LIST_ACTIONS, action)) return { ok: false, message: `Unknown action \`${action}\`; use ${listOr(LIST_ACTIONS)}.` };
   if (action === 'clear') return { ok: true, list: [] };
   if (items.length === 0) return { ok: false, message: `Name the ${what} to ${action}.` };
@@ -46,7 +59,11 @@ function applyList(list: readonly string[], action: string, items: readonly stri
  * Reads the subcommand's options into a candidate settings object; the schema decides whether it is valid. Exported
  * (and narrowed to what it reads) so the tests can drive it without Discord.
  */
-export function change(interaction: Pick<ChatInputCommandInteraction, 'options' | 'guildId'>, current: GuildSettings, context: Pick<BotContext, 'models' | 'loras'>): Change {
+export function change(
+  interaction: Pick<ChatInputCommandInteraction, 'options' | 'guildId'>,
+  current: GuildSettings,
+  context: Pick<BotContext, 'models' | 'loras'>,
+): Change {
   const o = interaction.options;
   const sub = o.getSubcommand(true);
   switch (sub) {
@@ -57,15 +74,20 @@ export function change(interaction: Pick<ChatInputCommandInteraction, 'options' 
         return { ok: false, message: `Unknown default \`${unset}\` to unset; use one of: ${UNSETTABLE_DEFAULTS.join(', ')}.` };
       }
       if (unset === 'all') for (const key of Object.keys(defaults)) delete defaults[key];
-      else if (unset === 'size') delete defaults.width, delete defaults.height;
-      else if (unset === 'negative') delete defaults.negativePrompt;
+      else if (unset === 'size') {
+        delete defaults.width;
+        delete defaults.height;
+      } else if (unset === 'negative') delete defaults.negativePrompt;
       else if (unset) delete defaults[unset];
       const model = o.getString(CONFIG_OPTIONS.model);
       if (model !== null) {
         const known = context.models().map((m) => m.name);
         // Installed models only, whether or not the worker is up: a path saved here would reach the worker.
         if (!known.includes(model)) {
-          return { ok: false, message: `Unknown model \`${model.replace(/[`\r\n]/g, '').slice(0, 100)}\`; choose one of: ${known.join(', ') || 'none installed'}.` };
+          return {
+            ok: false,
+            message: `Unknown model \`${model.replace(/[`\r\n]/g, '').slice(0, 100)}\`; choose one of: ${known.join(', ') || 'none installed'}.`,
+          };
         }
         defaults.model = model;
       }
@@ -141,17 +163,29 @@ export function change(interaction: Pick<ChatInputCommandInteraction, 'options' 
     }
     case CONFIG_SUBCOMMANDS.translate: {
       const translate = o.getBoolean(CONFIG_OPTIONS.enabled, true);
-      return { ok: true, next: { ...current, translate }, summary: translate ? 'Chinese prompts will be translated.' : 'Prompts will be used as typed.' };
+      return {
+        ok: true,
+        next: { ...current, translate },
+        summary: translate ? 'Chinese prompts will be translated.' : 'Prompts will be used as typed.',
+      };
     }
     case CONFIG_SUBCOMMANDS.loras: {
       const action = o.getString(CONFIG_OPTIONS.action, true);
       if (!isOneOf(LORA_ACTIONS, action)) return { ok: false, message: `Unknown action \`${action}\`; use ${listOr(LORA_ACTIONS)}.` };
-      if (action === 'all' || action === 'none') return { ok: true, next: { ...current, loras: { mode: action, allowed: current.loras.allowed } }, summary: 'LoRA settings saved.' };
-      const names = (o.getString(CONFIG_OPTIONS.names) ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+      if (action === 'all' || action === 'none')
+        return { ok: true, next: { ...current, loras: { mode: action, allowed: current.loras.allowed } }, summary: 'LoRA settings saved.' };
+      const names = (o.getString(CONFIG_OPTIONS.names) ?? '')
+        .split(',')
+        .map((n) => n.trim())
+        .filter(Boolean);
       // Installed LoRAs only, as for models: a typo saved here would allow nothing and say nothing.
       const installed = context.loras?.().map((l) => l.name);
       const unknown = action === 'add' && installed ? names.filter((n) => !installed.includes(n)) : [];
-      if (unknown.length) return { ok: false, message: `Unknown LoRA ${unknown.map((n) => `\`${n.replace(/[`\r\n]/g, '').slice(0, 100)}\``).join(', ')}; installed: ${installed!.join(', ') || 'none'}.` };
+      if (unknown.length)
+        return {
+          ok: false,
+          message: `Unknown LoRA ${unknown.map((n) => `\`${n.replace(/[`\r\n]/g, '').slice(0, 100)}\``).join(', ')}; installed: ${installed!.join(', ') || 'none'}.`,
+        };
       const result = applyList(current.loras.allowed, action, names, 'LoRAs');
       if (!result.ok) return result;
       // Editing the list turns the list on: "add x" means "x is allowed", not "x is allowed once you switch to list".

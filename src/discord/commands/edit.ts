@@ -40,7 +40,10 @@ export function editCommand(context: BotContext): CommandHandler {
       const base: JobRequest = { ...toJobRequest(parsed.value, previewEveryOf(settings), settings.translate), count: 1 };
       const image = attachmentInfo(o.getAttachment(EDIT_OPTIONS.image, true));
       const mask = attachmentInfo(o.getAttachment(EDIT_OPTIONS.mask, true));
-      for (const [upload, what] of [[image, 'image'], [mask, 'mask']] as const) {
+      for (const [upload, what] of [
+        [image, 'image'],
+        [mask, 'mask'],
+      ] as const) {
         const checked = checkUploadFirst(context, upload, what, settings, base.model, 'edit pictures');
         if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
       }

@@ -13,7 +13,9 @@ const MAX_CHARS = 1900;
 export function lorasHelp(loras: readonly LoraSummary[], settings?: GuildSettings): string {
   const usable = settings ? loras.filter((l) => loraAllowed(settings, l.name)) : loras;
   if (usable.length === 0) {
-    return loras.length === 0 ? 'No LoRA is installed. The bot\'s operator puts `<name>.safetensors` files in LORAS_DIR.' : 'This server allows none of the installed LoRAs (an admin sets them with /config loras).';
+    return loras.length === 0
+      ? "No LoRA is installed. The bot's operator puts `<name>.safetensors` files in LORAS_DIR."
+      : 'This server allows none of the installed LoRAs (an admin sets them with /config loras).';
   }
   const lines = ['**LoRAs** — add `<lora:name:0.8>` to a prompt (weight 1 when left out); trigger words call up their subject or style:'];
   let shown = 0;
@@ -32,11 +34,11 @@ export const HELP_TEXT = [
   '**/edit** `image` `mask` `prompt` repaints the white part of the mask (inpaint). Options: strength, mask_blur, only_masked.',
   'Flags in the prompt work too: `a lighthouse at dusk --ar 16:9 --seed 42 --no text --steps 25 --cfg 7 --sampler euler_a --count 4`.',
   'Prompts read as in AUTOMATIC1111: `(word)` or `(word:1.3)` stronger, `[word]` weaker, `\\(` for a real bracket; long prompts are read in chunks of 75 tokens (8 at most) and `BREAK` starts a new chunk; `--clip-skip 2` as in A1111 (models exported with hidden states).',
-  'While it waits you see its place in line; while it runs, the steps and a live preview. ✖️ cancels (yours, or anyone\'s with Manage Server).',
+  "While it waits you see its place in line; while it runs, the steps and a live preview. ✖️ cancels (yours, or anyone's with Manage Server).",
   'Under a finished image: 🔄 new seed, **V1–V4** a variation of that image, **U1–U4** a 2x upscale. On a single image also Zoom Out 2x/1.5x, pan ⬅️➡️⬆️⬇️, Vary (Subtle/Strong/Region). Anyone may press them; the new job is yours.',
   'Right-click a message → **Apps → Imagine this** to draw its text. Reply to a finished image and mention the bot (`@bot make it blue, at night`) for a new one from its prompt plus yours, same seed; add `--replace` to use your words alone.',
   'LoRAs as in A1111: `<lora:name:0.8>` in the prompt (weight 1 when left out, 3 at most); **/help topic:loras** lists them and their trigger words.',
-  '**/queue** shows this server\'s queue. **/config** (Manage Server) sets defaults, limits, channels, banned words, previews and LoRAs.',
+  "**/queue** shows this server's queue. **/config** (Manage Server) sets defaults, limits, channels, banned words, previews and LoRAs.",
 ].join('\n');
 
 /**
@@ -50,7 +52,7 @@ export function statusLine(
   workers: readonly Pick<WorkerStatus, 'state'>[] = [{ state: provider ? 'idle' : 'starting' }],
 ): string {
   if (workers.length === 0) {
-    return '_Status: no image worker runs on this bot (WORKERS=0), so images wait in the queue. The bot\'s operator can set WORKERS=1 (or EXECUTION_DEVICE_IDS) and restart it._';
+    return "_Status: no image worker runs on this bot (WORKERS=0), so images wait in the queue. The bot's operator can set WORKERS=1 (or EXECUTION_DEVICE_IDS) and restart it._";
   }
   const up = workers.filter((worker) => worker.state !== 'starting').length;
   const count = workers.length === 1 ? '1 worker' : `${workers.length} workers`;
@@ -60,15 +62,26 @@ export function statusLine(
   return `_Status: images run on **${provider}** with ${count}${ready}; models: ${names}._`;
 }
 
-export function helpCommand(context: Pick<BotContext, 'executionProvider' | 'models' | 'defaultModel' | 'workers' | 'loras'> & Partial<Pick<BotContext, 'settings'>>): CommandHandler {
+export function helpCommand(
+  context: Pick<BotContext, 'executionProvider' | 'models' | 'defaultModel' | 'workers' | 'loras'> & Partial<Pick<BotContext, 'settings'>>,
+): CommandHandler {
   return {
     name: 'help',
     async execute(interaction: ChatInputCommandInteraction) {
       if (interaction.options.getString('topic') === 'loras') {
         const settings = interaction.guildId && context.settings ? context.settings.get(interaction.guildId) : undefined;
-        return void (await interaction.reply({ content: lorasHelp(context.loras?.() ?? [], settings), flags: MessageFlags.Ephemeral, allowedMentions: { parse: [] } }));
+        return void (await interaction.reply({
+          content: lorasHelp(context.loras?.() ?? [], settings),
+          flags: MessageFlags.Ephemeral,
+          allowedMentions: { parse: [] },
+        }));
       }
-      const status = statusLine(context.executionProvider(), context.models().map((m) => m.name), context.defaultModel, context.workers());
+      const status = statusLine(
+        context.executionProvider(),
+        context.models().map((m) => m.name),
+        context.defaultModel,
+        context.workers(),
+      );
       await interaction.reply({ content: `${HELP_TEXT}\n${status}`, flags: MessageFlags.Ephemeral });
     },
   };

@@ -28,17 +28,34 @@ export function imagineThisCommand(context: BotContext): CommandHandler<MessageC
       const botId = interaction.client.user.id;
       // A result's text is its caption (prompt, seed, settings), not a description to draw again.
       if (target.author.id === botId) {
-        return replyUserError(interaction, invalid('That is one of my images. To change it, reply to it and mention me (`@bot make it blue`); to redo it, use its buttons.'), context.logger);
+        return replyUserError(
+          interaction,
+          invalid('That is one of my images. To change it, reply to it and mention me (`@bot make it blue`); to redo it, use its buttons.'),
+          context.logger,
+        );
       }
       const text = stripBotMention(target.content, botId) ?? target.content;
       if (text.trim() === '') {
-        return replyUserError(interaction, invalid('That message has no text to draw from. Use "Imagine this" on a message that describes an image, or run /imagine.'), context.logger);
+        return replyUserError(
+          interaction,
+          invalid('That message has no text to draw from. Use "Imagine this" on a message that describes an image, or run /imagine.'),
+          context.logger,
+        );
       }
-      const parsed = parseImagineOptions({ prompt: text }, { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() });
+      const parsed = parseImagineOptions(
+        { prompt: text },
+        { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() },
+      );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const submitted = submitFromMessage(
         context,
-        { guildId: interaction.guildId!, channelId: interaction.channelId, userId: interaction.user.id, replyToMessageId: target.id, interactionId: interaction.id },
+        {
+          guildId: interaction.guildId!,
+          channelId: interaction.channelId,
+          userId: interaction.user.id,
+          replyToMessageId: target.id,
+          interactionId: interaction.id,
+        },
         settings,
         { kind: 'imagine', request: toJobRequest(parsed.value, previewEveryOf(settings), settings.translate), notes: parsed.value.notes },
       );

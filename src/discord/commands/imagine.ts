@@ -1,6 +1,6 @@
 import type { AutocompleteInteraction, ChatInputCommandInteraction } from 'discord.js';
 import { IMAGINE_OPTIONS } from '../../../commands/imagine.js';
-import { GuildSettingsSchema } from '../../config/guild-settings.js';
+import type { GuildSettingsSchema } from '../../config/guild-settings.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
 import { parseImagineOptions, type ImagineParams } from '../options/imagine-options.js';
@@ -48,7 +48,14 @@ export function uploadStore(context: BotContext): UploadStore {
 }
 
 /** The checks an upload gets before the acknowledgement: the model can encode pictures, and Discord's type and size. */
-export function checkUploadFirst(context: BotContext, upload: AttachmentInfo, what: string, settings: GuildSettings, model: string, doing: string): Result<void, UserError> {
+export function checkUploadFirst(
+  context: BotContext,
+  upload: AttachmentInfo,
+  what: string,
+  settings: GuildSettings,
+  model: string,
+  doing: string,
+): Result<void, UserError> {
   const encoder = checkCanEdit(model, context.models(), doing);
   if (!encoder.ok) return encoder;
   return checkAttachment(upload, what, settings.limits.maxUploadBytes);
@@ -92,10 +99,19 @@ export function imagineCommand(context: BotContext): CommandHandler {
         const target = { area: request.width * request.height, maxPixels: settings.limits.maxPixels, fixedSize };
         prepare = async () => {
           const stored = await storeUpload(uploadStore(context), upload, 'image', settings, target);
-          return { ...request, width: stored.width, height: stored.height, mode: { kind: 'img2img', image: { ref: stored.ref }, strength: strength ?? REQUEST_DEFAULTS.img2imgStrength } };
+          return {
+            ...request,
+            width: stored.width,
+            height: stored.height,
+            mode: { kind: 'img2img', image: { ref: stored.ref }, strength: strength ?? REQUEST_DEFAULTS.img2imgStrength },
+          };
         };
       } else if (strength !== null) {
-        return replyUserError(interaction, invalid('`strength` says how much of an uploaded picture changes; add one with the `image` option, or leave strength out.'), context.logger);
+        return replyUserError(
+          interaction,
+          invalid('`strength` says how much of an uploaded picture changes; add one with the `image` option, or leave strength out.'),
+          context.logger,
+        );
       }
       const submitted = submitJob(context, interaction, settings, {
         kind: 'imagine',

@@ -22,7 +22,7 @@ function short(prompt: string): string {
  */
 export function workersLine(workers: readonly WorkerStatus[]): string {
   if (workers.length === 0) {
-    return '⚠️ No image worker runs on this bot (WORKERS=0), so images wait here and none will start. The bot\'s operator can set WORKERS=1 (or EXECUTION_DEVICE_IDS) and restart it.';
+    return "⚠️ No image worker runs on this bot (WORKERS=0), so images wait here and none will start. The bot's operator can set WORKERS=1 (or EXECUTION_DEVICE_IDS) and restart it.";
   }
   const withModels = workers.length <= WORKERS_WITH_MODELS;
   const described = workers.map((worker) => {

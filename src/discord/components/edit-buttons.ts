@@ -3,7 +3,14 @@ import { existsSync } from 'node:fs';
 import { ComponentType, TextInputStyle, type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
 import { Identifiers, UserError } from '../../errors.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
-import { MAX_SEED, REQUEST_BOUNDS, REQUEST_DEFAULTS, type JobRequest, type ModelSummary, type PanDirection } from '../../protocol/generate-request.js';
+import {
+  MAX_SEED,
+  REQUEST_BOUNDS,
+  REQUEST_DEFAULTS,
+  type JobRequest,
+  type ModelSummary,
+  type PanDirection,
+} from '../../protocol/generate-request.js';
 import { outputRef } from '../../store/image-files.js';
 import type { Job, JobKind } from '../../queue/job.js';
 import { parseRegionBox, regionMask, REGIONS, type Region, type RegionBox } from '../attachments/attachments.js';
@@ -55,7 +62,9 @@ export function requestFromEditButton(
   region?: Region | RegionBox,
 ): Result<EditButtonJob, UserError> {
   if (parent.outputs.length !== 1) {
-    return err(new UserError(Identifiers.InvalidArgument, 'These buttons work on a single image. Press U under the one you want first, then use them on it.'));
+    return err(
+      new UserError(Identifiers.InvalidArgument, 'These buttons work on a single image. Press U under the one you want first, then use them on it.'),
+    );
   }
   const output = parent.outputs[0];
   if (!existsSync(output.path)) return err(noLongerStored('That image'));
@@ -63,7 +72,14 @@ export function requestFromEditButton(
   const encoder = checkCanEdit(parent.request.model, models, 'edit pictures');
   if (!encoder.ok) return encoder;
   const image = { ref: outputRef(parent.id, 0) };
-  const base: JobRequest = { ...parent.request, previewEvery: previewEveryOf(settings), seed: randomInt(0, MAX_SEED), count: 1, width: output.width, height: output.height };
+  const base: JobRequest = {
+    ...parent.request,
+    previewEvery: previewEveryOf(settings),
+    seed: randomInt(0, MAX_SEED),
+    count: 1,
+    width: output.width,
+    height: output.height,
+  };
   let built: EditButtonJob;
   const zoom = ZOOM[action];
   const pan = PAN[action];
@@ -71,14 +87,27 @@ export function requestFromEditButton(
     built = { kind: 'zoom', request: { ...base, mode: { kind: 'outpaint', image, strength: REQUEST_DEFAULTS.outpaintStrength, zoom } } };
   } else if (pan !== undefined) {
     if (model?.fixedSize) {
-      return err(new UserError(Identifiers.InvalidSize, `The model \`${parent.request.model}\` only draws one size, so it cannot pan (the picture grows). Use Zoom Out instead.`));
+      return err(
+        new UserError(
+          Identifiers.InvalidSize,
+          `The model \`${parent.request.model}\` only draws one size, so it cannot pan (the picture grows). Use Zoom Out instead.`,
+        ),
+      );
     }
     // The picture grows by half: refused here, at the click, rather than after it waited its turn.
     const canvas = panCanvas(output.width, output.height, pan);
     const pixels = canvas.width * canvas.height;
     if (pixels > settings.limits.maxPixels || canvas.width > REQUEST_BOUNDS.side.max || canvas.height > REQUEST_BOUNDS.side.max) {
-      const limit = pixels > settings.limits.maxPixels ? `this server allows ${settings.limits.maxPixels} per image` : `the most is ${REQUEST_BOUNDS.side.max} a side`;
-      return err(new UserError(Identifiers.InvalidSize, `Panning ${pan} makes the picture ${canvas.width}x${canvas.height} (${pixels} pixels); ${limit}. Use Zoom Out instead, or ask an admin to raise max pixels in /config limits.`));
+      const limit =
+        pixels > settings.limits.maxPixels
+          ? `this server allows ${settings.limits.maxPixels} per image`
+          : `the most is ${REQUEST_BOUNDS.side.max} a side`;
+      return err(
+        new UserError(
+          Identifiers.InvalidSize,
+          `Panning ${pan} makes the picture ${canvas.width}x${canvas.height} (${pixels} pixels); ${limit}. Use Zoom Out instead, or ask an admin to raise max pixels in /config limits.`,
+        ),
+      );
     }
     built = { kind: 'pan', request: { ...base, mode: { kind: 'outpaint', image, strength: REQUEST_DEFAULTS.outpaintStrength, pan } } };
   } else if (action === 'subtle' || action === 'strong') {
@@ -97,11 +126,22 @@ export function requestFromEditButton(
 /** A region as typed in the form: one of the names (a few spellings) or a box `x,y,w,h` in percent. */
 export function parseRegion(text: string): Result<Region | RegionBox, UserError> {
   const word = text.trim().toLowerCase();
-  const aliases: Record<string, Region> = { center: 'centre', middle: 'centre', up: 'top', down: 'bottom', 'top half': 'top', 'bottom half': 'bottom', 'left half': 'left', 'right half': 'right' };
+  const aliases: Record<string, Region> = {
+    center: 'centre',
+    middle: 'centre',
+    up: 'top',
+    down: 'bottom',
+    'top half': 'top',
+    'bottom half': 'bottom',
+    'left half': 'left',
+    'right half': 'right',
+  };
   const named = (REGIONS as readonly string[]).includes(word) ? (word as Region) : aliases[word];
   if (named) return ok(named);
   if (/^[\d.,%\s]+$/.test(word)) return parseRegionBox(word);
-  return err(new UserError(Identifiers.InvalidArgument, `Name a region (${REGIONS.join(', ')}) or give a box as x,y,w,h in percent, such as 25,25,50,50.`));
+  return err(
+    new UserError(Identifiers.InvalidArgument, `Name a region (${REGIONS.join(', ')}) or give a box as x,y,w,h in percent, such as 25,25,50,50.`),
+  );
 }
 
 /** The parent of a click or form, checked as the image buttons check theirs. */

@@ -44,12 +44,18 @@ export function requestFromButton(
   return checked.ok ? built : checked;
 }
 
-function buildFromButton(parent: Job, action: ImageAction, settings: GuildSettings, hasImage: (ref: string) => boolean): Result<ButtonJob, UserError> {
+function buildFromButton(
+  parent: Job,
+  action: ImageAction,
+  settings: GuildSettings,
+  hasImage: (ref: string) => boolean,
+): Result<ButtonJob, UserError> {
   const base: JobRequest = { ...parent.request, previewEvery: previewEveryOf(settings) };
   if (action === 'reroll') {
     // A reroll of an img2img or an edit starts from the same stored pictures; refused now if one was removed.
     const mode = parent.request.mode as { image?: { ref: string }; mask?: { ref: string } };
-    for (const input of [mode.image, mode.mask]) if (input?.ref && !hasImage(input.ref)) return err(noLongerStored('A picture this image was made from'));
+    for (const input of [mode.image, mode.mask])
+      if (input?.ref && !hasImage(input.ref)) return err(noLongerStored('A picture this image was made from'));
     const { seed: _seed, ...rest } = base;
     return ok({ kind: 'reroll', request: { ...rest, mode: parent.request.mode } });
   }
@@ -73,7 +79,17 @@ function buildFromButton(parent: Job, action: ImageAction, settings: GuildSettin
   const image = { ref: outputRef(parent.id, index) };
   if (action.startsWith('v')) {
     // An upscaled or img2img image has no seed noise to vary; redo it from its own pixels instead.
-    return ok({ kind: 'variation', request: { ...base, seed: randomInt(0, MAX_SEED), count: 1, width: output.width, height: output.height, mode: { kind: 'img2img', image, strength: REQUEST_DEFAULTS.imageVariationStrength } } });
+    return ok({
+      kind: 'variation',
+      request: {
+        ...base,
+        seed: randomInt(0, MAX_SEED),
+        count: 1,
+        width: output.width,
+        height: output.height,
+        mode: { kind: 'img2img', image, strength: REQUEST_DEFAULTS.imageVariationStrength },
+      },
+    });
   }
   const width = output.width * 2;
   const height = output.height * 2;
@@ -85,7 +101,10 @@ function buildFromButton(parent: Job, action: ImageAction, settings: GuildSettin
       ),
     );
   }
-  return ok({ kind: 'upscale', request: { ...base, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image, strength: REQUEST_DEFAULTS.upscaleStrength } } });
+  return ok({
+    kind: 'upscale',
+    request: { ...base, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image, strength: REQUEST_DEFAULTS.upscaleStrength } },
+  });
 }
 
 /** One claimed button; `jobId` once the job is in the store. */
@@ -171,7 +190,8 @@ export function imageButtons(context: BotContext): ComponentHandler {
       if (parent.guildId !== interaction.guildId) {
         return replyUserError(interaction, new UserError(Identifiers.NotAllowed, 'That image belongs to another server.'), context.logger);
       }
-      if (parent.state !== 'done') return replyUserError(interaction, new UserError(Identifiers.NotFound, 'That job has no finished image to work from.'), context.logger);
+      if (parent.state !== 'done')
+        return replyUserError(interaction, new UserError(Identifiers.NotFound, 'That job has no finished image to work from.'), context.logger);
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);

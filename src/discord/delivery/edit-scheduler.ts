@@ -237,9 +237,12 @@ export class EditScheduler {
       this.#buckets.delete(key);
       return;
     }
-    setTimeout(() => {
-      if (bucket.intervalMs > this.#options.baseIntervalMs) bucket.intervalMs = this.#options.baseIntervalMs;
-      this.#sweepBucket(key, bucket);
-    }, Math.max(1000, busyUntil - Date.now()) + 30_000).unref();
+    setTimeout(
+      () => {
+        if (bucket.intervalMs > this.#options.baseIntervalMs) bucket.intervalMs = this.#options.baseIntervalMs;
+        this.#sweepBucket(key, bucket);
+      },
+      Math.max(1000, busyUntil - Date.now()) + 30_000,
+    ).unref();
   }
 }

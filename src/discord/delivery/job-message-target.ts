@@ -85,7 +85,11 @@ export class JobMessageTarget {
     const { body, files } = this.#payload(state);
     if (this.#tokenUsable()) {
       try {
-        const message = (await rest.patch(Routes.webhookMessage(applicationId, this.#ref.interactionToken!, '@original'), { body, files, auth: false })) as RawMessage;
+        const message = (await rest.patch(Routes.webhookMessage(applicationId, this.#ref.interactionToken!, '@original'), {
+          body,
+          files,
+          auth: false,
+        })) as RawMessage;
         this.#remember(message, state);
         return;
       } catch (error) {
@@ -115,7 +119,11 @@ export class JobMessageTarget {
     // A job made from a message has no other way to show itself: its first state becomes the reply (no ping; the
     // member just wrote the message it answers).
     if (replyToMessage !== null && this.#ref.messageId === null) {
-      const first = { ...body, allowed_mentions: { parse: [], replied_user: false }, message_reference: { message_id: replyToMessage, fail_if_not_exists: false } };
+      const first = {
+        ...body,
+        allowed_mentions: { parse: [], replied_user: false },
+        message_reference: { message_id: replyToMessage, fail_if_not_exists: false },
+      };
       const message = (await rest.post(Routes.channelMessages(this.#ref.channelId), { body: first, files })) as RawMessage;
       this.#remember(message, state);
       return;

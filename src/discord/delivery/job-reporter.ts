@@ -39,7 +39,7 @@ interface Tracked {
 export class JobReporter {
   readonly #options: JobReporterOptions;
   readonly #tracked = new Map<string, Tracked>();
-  readonly #listeners: [string, (...args: any[]) => void][] = [];
+  readonly #listeners: [string, (...args: unknown[]) => void][] = [];
   /** Finals in flight, awaited by `drain` (shutdown, tests). */
   readonly #finals = new Set<Promise<void>>();
 
@@ -54,7 +54,7 @@ export class JobReporter {
         }
       };
       (options.jobs as unknown as NodeJS.EventEmitter).on(event, wrapped);
-      this.#listeners.push([event, wrapped as (...args: any[]) => void]);
+      this.#listeners.push([event, wrapped as (...args: unknown[]) => void]);
     };
     on('queued', (job: Job, position: QueuePosition) => this.#queued(job, position));
     on('position', (job: Job, position: QueuePosition) => this.#queued(job, position));
@@ -188,7 +188,13 @@ export class JobReporter {
 
   async #storedDoneState(job: Job): Promise<MessageState> {
     const images = await Promise.all(
-      job.outputs.map(async (output) => ({ png: await readFile(output.path), width: output.width, height: output.height, seed: output.seed, parameters: output.parameters })),
+      job.outputs.map(async (output) => ({
+        png: await readFile(output.path),
+        width: output.width,
+        height: output.height,
+        seed: output.seed,
+        parameters: output.parameters,
+      })),
     );
     return renderDone(job, await this.#finalImage(job, images));
   }

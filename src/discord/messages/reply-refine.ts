@@ -77,13 +77,24 @@ export function replyRefineHandler(context: BotContext, botId: () => string | un
       if (!channel.ok) return await answer(channel.error);
       const built = buildRefineInput(original, reply);
       if (!built.ok) return await answer(built.error);
-      const parsed = parseImagineOptions(built.value.input, { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() });
+      const parsed = parseImagineOptions(built.value.input, {
+        settings,
+        models: context.models(),
+        brokenReason: context.brokenReason,
+        defaultModel: context.defaultModel,
+        loras: context.loras?.(),
+      });
       if (!parsed.ok) return await answer(parsed.error);
       const submitted = submitFromMessage(
         context,
         { guildId, channelId: message.channelId, userId: message.author.id, replyToMessageId: message.id },
         settings,
-        { kind: 'refine', parentJobId: original.id, request: toJobRequest(parsed.value, previewEveryOf(settings), settings.translate), notes: [refineNote(original, built.value), ...parsed.value.notes] },
+        {
+          kind: 'refine',
+          parentJobId: original.id,
+          request: toJobRequest(parsed.value, previewEveryOf(settings), settings.translate),
+          notes: [refineNote(original, built.value), ...parsed.value.notes],
+        },
       );
       if (!submitted.ok) return await answer(submitted.error);
       context.logger.debug({ jobId: submitted.value.id, parentJobId: original.id, guildId }, 'refine job queued from a reply');

@@ -52,13 +52,20 @@ const lowered = (limit: string) => `(an admin lowered ${limit} in /config limits
  */
 export function checkAgainstGuild(request: JobRequest, settings: GuildSettings, models: readonly ModelSummary[]): Result<void, UserError> {
   const { limits } = settings;
-  for (const [text, which] of [[request.prompt, 'prompt'], [request.negativePrompt, 'negative prompt']] as const) {
+  for (const [text, which] of [
+    [request.prompt, 'prompt'],
+    [request.negativePrompt, 'negative prompt'],
+  ] as const) {
     const banned = findBannedWord(text, settings.bannedWords);
     if (banned !== undefined) {
       return err(
-        new UserError(Identifiers.NotAllowed, `This server does not allow \`${banned}\` in prompts, and this image's ${which} has it; run /imagine with a new ${which}.`, {
-          word: banned,
-        }),
+        new UserError(
+          Identifiers.NotAllowed,
+          `This server does not allow \`${banned}\` in prompts, and this image's ${which} has it; run /imagine with a new ${which}.`,
+          {
+            word: banned,
+          },
+        ),
       );
     }
   }
@@ -67,10 +74,13 @@ export function checkAgainstGuild(request: JobRequest, settings: GuildSettings, 
   if (!loras.ok) return loras;
   if (request.steps > limits.maxSteps) {
     return err(
-      invalid(`This image used ${request.steps} steps; this server now allows ${limits.maxSteps} ${lowered('max steps')}. Run /imagine with ${limits.maxSteps} steps or fewer.`, {
-        value: request.steps,
-        max: limits.maxSteps,
-      }),
+      invalid(
+        `This image used ${request.steps} steps; this server now allows ${limits.maxSteps} ${lowered('max steps')}. Run /imagine with ${limits.maxSteps} steps or fewer.`,
+        {
+          value: request.steps,
+          max: limits.maxSteps,
+        },
+      ),
     );
   }
   if (request.count > limits.maxCount) {
@@ -90,7 +100,9 @@ export function checkAgainstGuild(request: JobRequest, settings: GuildSettings, 
       ),
     );
   }
-  const unknown = unknownModelError(request.model, models, { lead: (name) => `The model \`${name}\` of this image is no longer installed; run /imagine with another model` });
+  const unknown = unknownModelError(request.model, models, {
+    lead: (name) => `The model \`${name}\` of this image is no longer installed; run /imagine with another model`,
+  });
   if (unknown) return err(unknown);
   // img2img starts by encoding the image, which needs the encoder; the worker would fail the job after it waited
   // its turn. Upscale does not need it (plain Lanczos then), so only img2img is refused here.

@@ -59,7 +59,8 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (!flagged.ok) return flagged;
   const flags = flagged.value;
   const prompt = flags.prompt.trim();
-  if (!hasVisibleCharacter(prompt)) return err(invalid('The prompt is empty: describe the image before the flags, e.g. `a lighthouse at dusk --ar 16:9`.'));
+  if (!hasVisibleCharacter(prompt))
+    return err(invalid('The prompt is empty: describe the image before the flags, e.g. `a lighthouse at dusk --ar 16:9`.'));
   if (prompt.length > BOUNDS.promptChars) {
     return err(new UserError(Identifiers.PromptTooLong, `The prompt has ${prompt.length} characters; shorten it to ${BOUNDS.promptChars} or fewer.`));
   }
@@ -67,7 +68,9 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (promptTooLong) return err(new UserError(Identifiers.PromptTooLong, promptTooLong));
   const banned = findBannedWord(prompt, settings.bannedWords);
   if (banned !== undefined) {
-    return err(new UserError(Identifiers.NotAllowed, `This server does not allow \`${banned}\` in prompts; remove it and try again.`, { word: banned }));
+    return err(
+      new UserError(Identifiers.NotAllowed, `This server does not allow \`${banned}\` in prompts; remove it and try again.`, { word: banned }),
+    );
   }
   const loras = checkLoraTags(prompt, settings, context.loras);
   if (!loras.ok) return loras;
@@ -88,13 +91,28 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   const modelDefaults = model.defaults;
 
   const stepsMax = Math.min(BOUNDS.steps.max, limits.maxSteps);
-  const stepsWhy = limits.maxSteps < BOUNDS.steps.max ? ' (this server\'s max steps)' : '';
-  const stepsPicked = optionOrFlag(parseIntOption, { option: 'Steps', flag: '`--steps`', both: 'Steps' }, input.steps, flags.steps, BOUNDS.steps.min, stepsMax, stepsWhy);
+  const stepsWhy = limits.maxSteps < BOUNDS.steps.max ? " (this server's max steps)" : '';
+  const stepsPicked = optionOrFlag(
+    parseIntOption,
+    { option: 'Steps', flag: '`--steps`', both: 'Steps' },
+    input.steps,
+    flags.steps,
+    BOUNDS.steps.min,
+    stepsMax,
+    stepsWhy,
+  );
   if (!stepsPicked.ok) return stepsPicked;
   // Defaults above the guild's max (a model default, a limit lowered later) are clamped, not refused: the user did not ask for them.
   const steps = stepsPicked.value ?? Math.min(settings.defaults.steps ?? modelDefaults.steps ?? REQUEST_DEFAULTS.steps, stepsMax);
 
-  const cfgPicked = optionOrFlag(parseNumberOption, { option: 'CFG', flag: '`--cfg`', both: 'CFG' }, input.cfg, flags.cfg, BOUNDS.cfg.min, BOUNDS.cfg.max);
+  const cfgPicked = optionOrFlag(
+    parseNumberOption,
+    { option: 'CFG', flag: '`--cfg`', both: 'CFG' },
+    input.cfg,
+    flags.cfg,
+    BOUNDS.cfg.min,
+    BOUNDS.cfg.max,
+  );
   if (!cfgPicked.ok) return cfgPicked;
   const cfg = cfgPicked.value ?? settings.defaults.cfg ?? modelDefaults.cfg ?? REQUEST_DEFAULTS.cfg;
 
@@ -109,16 +127,38 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
     sampler = name;
   }
 
-  const clipSkipPicked = optionOrFlag(parseIntOption, { option: 'Clip skip', flag: '`--clip-skip`', both: 'Clip skip' }, input.clipSkip, flags.clipSkip, BOUNDS.clipSkip.min, BOUNDS.clipSkip.max);
+  const clipSkipPicked = optionOrFlag(
+    parseIntOption,
+    { option: 'Clip skip', flag: '`--clip-skip`', both: 'Clip skip' },
+    input.clipSkip,
+    flags.clipSkip,
+    BOUNDS.clipSkip.min,
+    BOUNDS.clipSkip.max,
+  );
   if (!clipSkipPicked.ok) return clipSkipPicked;
   const clipSkip = clipSkipPicked.value ?? modelDefaults.clipSkip ?? REQUEST_DEFAULTS.clipSkip;
 
-  const seedPicked = optionOrFlag(parseIntOption, { option: 'Seed', flag: '`--seed`', both: 'The seed' }, input.seed, flags.seed, BOUNDS.seed.min, BOUNDS.seed.max);
+  const seedPicked = optionOrFlag(
+    parseIntOption,
+    { option: 'Seed', flag: '`--seed`', both: 'The seed' },
+    input.seed,
+    flags.seed,
+    BOUNDS.seed.min,
+    BOUNDS.seed.max,
+  );
   if (!seedPicked.ok) return seedPicked;
 
   const countMax = Math.min(BOUNDS.count.max, limits.maxCount);
   const countWhy = limits.maxCount < BOUNDS.count.max ? " (this server's max count)" : '';
-  const countPicked = optionOrFlag(parseIntOption, { option: 'Count', flag: '`--count`', both: 'Count' }, input.count, flags.count, BOUNDS.count.min, countMax, countWhy);
+  const countPicked = optionOrFlag(
+    parseIntOption,
+    { option: 'Count', flag: '`--count`', both: 'Count' },
+    input.count,
+    flags.count,
+    BOUNDS.count.min,
+    countMax,
+    countWhy,
+  );
   if (!countPicked.ok) return countPicked;
   const count = countPicked.value ?? Math.min(settings.defaults.count ?? 1, countMax);
 
@@ -160,7 +200,8 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   // A model exported for one size draws that size only: fit the request to it here rather than fail in the worker.
   const fixed = model.fixedSize;
   if (fixed && (width !== fixed[0] || height !== fixed[1])) {
-    if (userSized || settings.defaults.width !== undefined) notes.push(`${modelName} draws ${fixed[0]}x${fixed[1]} only; used that instead of ${width}x${height}`);
+    if (userSized || settings.defaults.width !== undefined)
+      notes.push(`${modelName} draws ${fixed[0]}x${fixed[1]} only; used that instead of ${width}x${height}`);
     [width, height] = fixed;
   }
   if (fixed && width * height > limits.maxPixels) {
@@ -202,7 +243,13 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   // The negative prompt is shown in the public result message too, so the server's banned words apply to it as well.
   const bannedNegative = findBannedWord(negativePrompt, settings.bannedWords);
   if (bannedNegative !== undefined) {
-    return err(new UserError(Identifiers.NotAllowed, `This server does not allow \`${bannedNegative}\` in prompts; remove it from the negative prompt and try again.`, { word: bannedNegative }));
+    return err(
+      new UserError(
+        Identifiers.NotAllowed,
+        `This server does not allow \`${bannedNegative}\` in prompts; remove it from the negative prompt and try again.`,
+        { word: bannedNegative },
+      ),
+    );
   }
   const negativeTooLong = promptTooLongMessage(negativePrompt, 'negative prompt');
   if (negativeTooLong) return err(new UserError(Identifiers.PromptTooLong, negativeTooLong));

@@ -22,10 +22,15 @@ export function loraAllowed(settings: GuildSettings, name: string): boolean {
 /** The server's allow list only: for stored requests (buttons), whose LoRAs were installed when the job ran. */
 export function checkLorasAllowed(prompt: string, settings: GuildSettings): Result<void, UserError> {
   for (const tag of parseLoraTags(prompt)) {
-    if (settings.loras.mode === 'none') return err(new UserError(Identifiers.NotAllowed, `This server does not allow LoRAs; remove \`<lora:${shown(tag.name)}…>\` from the prompt.`));
+    if (settings.loras.mode === 'none')
+      return err(new UserError(Identifiers.NotAllowed, `This server does not allow LoRAs; remove \`<lora:${shown(tag.name)}…>\` from the prompt.`));
     if (!loraAllowed(settings, tag.name)) {
       const list = settings.loras.allowed.map((n) => `\`${shown(n)}\``).join(', ');
-      return err(new UserError(Identifiers.NotAllowed, `This server does not allow the LoRA \`${shown(tag.name)}\`; allowed here: ${list || 'none'}.`, { lora: tag.name }));
+      return err(
+        new UserError(Identifiers.NotAllowed, `This server does not allow the LoRA \`${shown(tag.name)}\`; allowed here: ${list || 'none'}.`, {
+          lora: tag.name,
+        }),
+      );
     }
   }
   return ok(undefined);
@@ -42,8 +47,15 @@ export function checkLoraTags(prompt: string, settings: GuildSettings, installed
   // Without the list (a caller that has none) the worker still refuses an unknown LoRA, naming the installed ones.
   for (const tag of installed ? tags : []) {
     if (!installed!.some((l) => l.name.toLowerCase() === tag.name.toLowerCase())) {
-      const names = installed!.filter((l) => loraAllowed(settings, l.name)).map((l) => `\`${l.name}\``).join(', ');
-      return err(new UserError(Identifiers.NotFound, `Unknown LoRA \`${shown(tag.name)}\`; available: ${names || 'none installed'} (see /help loras).`, { lora: tag.name }));
+      const names = installed!
+        .filter((l) => loraAllowed(settings, l.name))
+        .map((l) => `\`${l.name}\``)
+        .join(', ');
+      return err(
+        new UserError(Identifiers.NotFound, `Unknown LoRA \`${shown(tag.name)}\`; available: ${names || 'none installed'} (see /help loras).`, {
+          lora: tag.name,
+        }),
+      );
     }
   }
   return ok(undefined);

@@ -42,7 +42,10 @@ export interface PromptFlags {
  * pair, so those count as `--` too.
  */
 export function extractPromptFlags(text: string): Result<PromptFlags, UserError> {
-  const words = text.replace(/[\u2014\u2013]{1,2}(?=[a-z])/gi, '--').split(/\s+/).filter((word) => word !== '');
+  const words = text
+    .replace(/[\u2014\u2013]{1,2}(?=[a-z])/gi, '--')
+    .split(/\s+/)
+    .filter((word) => word !== '');
   const promptWords: string[] = [];
   const flags: PromptFlags = { prompt: '', no: [] };
   for (let i = 0; i < words.length; i++) {

@@ -45,7 +45,8 @@ export function buildRefineInput(original: Pick<Job, 'request' | 'seeds'>, reply
   if (!flagged.ok) return flagged;
   const flags = flagged.value;
   const addition = flags.prompt.trim();
-  const hasFlags = flags.no.length > 0 || (['ar', 'seed', 'steps', 'cfg', 'sampler', 'count', 'size', 'model'] as const).some((name) => flags[name] !== undefined);
+  const hasFlags =
+    flags.no.length > 0 || (['ar', 'seed', 'steps', 'cfg', 'sampler', 'count', 'size', 'model'] as const).some((name) => flags[name] !== undefined);
   if (!hasVisibleCharacter(addition) && !hasFlags) {
     return err(
       invalid(

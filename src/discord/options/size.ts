@@ -31,7 +31,9 @@ export function parseSizeSpec(raw: string): Result<SizeSpec, UserError> {
   const exact = /^(\d{1,5})\s*[x×*]\s*(\d{1,5})$/.exec(text);
   if (exact) return ok({ kind: 'exact', width: Number(exact[1]), height: Number(exact[2]) });
   return err(
-    invalid(`Size \`${raw}\` is not one I understand. Use a ratio such as 16:9, a preset (${SIZE_PRESETS.map((p) => p.name).join(', ')}) or WxH such as 512x768.`),
+    invalid(
+      `Size \`${raw}\` is not one I understand. Use a ratio such as 16:9, a preset (${SIZE_PRESETS.map((p) => p.name).join(', ')}) or WxH such as 512x768.`,
+    ),
   );
 }
 

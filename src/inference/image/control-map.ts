@@ -16,12 +16,25 @@ export interface ControlMap {
 
 export type DepthFn = (rgb: Uint8Array, width: number, height: number) => Promise<Buffer>;
 
-export async function controlMap(unit: ControlUnit, index: number, width: number, height: number, depth: () => Promise<DepthFn>): Promise<ControlMap> {
+export async function controlMap(
+  unit: ControlUnit,
+  index: number,
+  width: number,
+  height: number,
+  depth: () => Promise<DepthFn>,
+): Promise<ControlMap> {
   const img = await readImage(unit.image, `control image ${index + 1}`);
   const rgb = await img.removeAlpha().toColourspace('srgb').resize(width, height, { fit: 'cover', kernel: 'lanczos3' }).raw().toBuffer();
   let map: Buffer;
   if (unit.preprocess === 'canny') {
-    const edges = canny(rgb, width, height, 3, unit.cannyLow ?? REQUEST_DEFAULTS.control.cannyLow, unit.cannyHigh ?? REQUEST_DEFAULTS.control.cannyHigh);
+    const edges = canny(
+      rgb,
+      width,
+      height,
+      3,
+      unit.cannyLow ?? REQUEST_DEFAULTS.control.cannyLow,
+      unit.cannyHigh ?? REQUEST_DEFAULTS.control.cannyHigh,
+    );
     map = Buffer.alloc(width * height * 3);
     for (let i = 0; i < edges.length; i++) map[i * 3] = map[i * 3 + 1] = map[i * 3 + 2] = edges[i];
   } else if (unit.preprocess === 'depth') {

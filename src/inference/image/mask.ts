@@ -26,7 +26,12 @@ export interface Mask {
 /** Any image sharp reads, resized to exactly `width`×`height` (stretched: the mask must stay aligned with it). */
 export async function readRgb(bytes: Uint8Array, width: number, height: number, what: string): Promise<Rgb> {
   const img = await readImage(bytes, what);
-  const data = await img.flatten({ background: '#000000' }).toColourspace('srgb').resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+  const data = await img
+    .flatten({ background: '#000000' })
+    .toColourspace('srgb')
+    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer();
   return { data, width, height };
 }
 
@@ -36,7 +41,13 @@ export async function readRgb(bytes: Uint8Array, width: number, height: number, 
  */
 export async function readMask(bytes: Uint8Array, width: number, height: number): Promise<Mask> {
   const img = await readImage(bytes, 'mask');
-  const data = await img.flatten({ background: '#000000' }).greyscale().resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).extractChannel(0).raw().toBuffer();
+  const data = await img
+    .flatten({ background: '#000000' })
+    .greyscale()
+    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
   return { data, width, height };
 }
 
@@ -48,7 +59,11 @@ export function isEmptyMask(mask: Mask): boolean {
 /** Gaussian blur of the mask edge (A1111's "Mask blur"); 0 keeps it as it is. */
 export async function blurMask(mask: Mask, sigma: number): Promise<Mask> {
   if (sigma <= 0) return mask;
-  const data = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).blur(Math.max(0.3, sigma)).extractChannel(0).raw().toBuffer();
+  const data = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
+    .blur(Math.max(0.3, sigma))
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
   return { data, width: mask.width, height: mask.height };
 }
 
@@ -59,7 +74,11 @@ export async function blurMask(mask: Mask, sigma: number): Promise<Mask> {
 export async function latentMask(mask: Mask, kernel: 'cubic' | 'nearest' = 'cubic'): Promise<Float32Array> {
   const w = mask.width / 8;
   const h = mask.height / 8;
-  const small = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } }).resize(w, h, { fit: 'fill', kernel }).extractChannel(0).raw().toBuffer();
+  const small = await sharp(mask.data, { raw: { width: mask.width, height: mask.height, channels: 1 } })
+    .resize(w, h, { fit: 'fill', kernel })
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
   return Float32Array.from(small, (v) => (v >= 128 ? 1 : 0));
 }
 
@@ -72,7 +91,12 @@ export function pasteBack(source: Rgb, generated: Rgb, mask: Mask): Buffer {
   for (let i = 0, p = 0; p < mask.data.length; p++, i += 3) {
     const a = mask.data[p];
     for (let c = 0; c < 3; c++) {
-      out[i + c] = a === 0 ? source.data[i + c] : a === 255 ? generated.data[i + c] : Math.round((source.data[i + c] * (255 - a) + generated.data[i + c] * a) / 255);
+      out[i + c] =
+        a === 0
+          ? source.data[i + c]
+          : a === 255
+            ? generated.data[i + c]
+            : Math.round((source.data[i + c] * (255 - a) + generated.data[i + c] * a) / 255);
     }
   }
   return out;
@@ -113,7 +137,10 @@ export function crop<T extends Rgb | Mask>(image: T, box: { x: number; y: number
 
 /** Resize raw pixels (`channels` bytes each). */
 export async function resizeRaw<T extends Rgb | Mask>(image: T, width: number, height: number, channels: 1 | 3): Promise<T> {
-  const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels } }).resize(width, height, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+  const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels } })
+    .resize(width, height, { fit: 'fill', kernel: 'lanczos3' })
+    .raw()
+    .toBuffer();
   return { ...image, data, width, height };
 }
 
@@ -132,7 +159,10 @@ export function paste<T extends Rgb | Mask>(into: T, part: T, x: number, y: numb
  * multiple of 8). The new area is filled by repeating the source's edge pixels (a neutral start for the encoder)
  * and is white in the mask; where the source sits the mask is black, so the source is kept as it is.
  */
-export async function outpaintCanvas(source: Rgb, how: { zoom?: number; pan?: PanDirection }): Promise<{ canvas: Rgb; mask: Mask; placed: { x: number; y: number; width: number; height: number } }> {
+export async function outpaintCanvas(
+  source: Rgb,
+  how: { zoom?: number; pan?: PanDirection },
+): Promise<{ canvas: Rgb; mask: Mask; placed: { x: number; y: number; width: number; height: number } }> {
   const { width, height } = source;
   let canvasW = width;
   let canvasH = height;
@@ -166,5 +196,8 @@ export async function outpaintCanvas(source: Rgb, how: { zoom?: number; pan?: Pa
 
 /** The refusal for a mask with nothing white in it. */
 export function emptyMaskError(): UserError {
-  return new UserError(Identifiers.InvalidArgument, 'The mask is empty (all black): nothing to repaint. Paint white where the picture should change.');
+  return new UserError(
+    Identifiers.InvalidArgument,
+    'The mask is empty (all black): nothing to repaint. Paint white where the picture should change.',
+  );
 }

@@ -26,7 +26,9 @@ export function tensorToRgb(data: Float32Array, width: number, height: number, o
 }
 
 export async function rgbToPng(rgb: Buffer, width: number, height: number): Promise<Buffer> {
-  return sharp(rgb, { raw: { width, height, channels: 3 } }).png(PNG_OPTIONS).toBuffer();
+  return sharp(rgb, { raw: { width, height, channels: 3 } })
+    .png(PNG_OPTIONS)
+    .toBuffer();
 }
 
 /** Decode any image sharp reads (PNG, JPEG, WebP, GIF, AVIF, TIFF), or throw a UserError naming the problem. */
@@ -36,10 +38,7 @@ export async function readImage(bytes: Uint8Array, what: string): Promise<Sharp>
     const meta = await img.metadata();
     if (!meta.width || !meta.height) throw new Error('no dimensions');
   } catch (error) {
-    throw new UserError(
-      Identifiers.UnreadableImage,
-      `Cannot read the ${what}: ${(error as Error).message}. Use a PNG, JPEG or WebP file.`,
-    );
+    throw new UserError(Identifiers.UnreadableImage, `Cannot read the ${what}: ${(error as Error).message}. Use a PNG, JPEG or WebP file.`);
   }
   return img;
 }
@@ -67,11 +66,15 @@ export async function imageToTensor(bytes: Uint8Array, width: number, height: nu
 /** Size of an image without decoding its pixels. */
 export async function imageSize(bytes: Uint8Array, what = 'image'): Promise<{ width: number; height: number }> {
   const meta = await (await readImage(bytes, what)).metadata();
-  return { width: meta.width!, height: meta.height!, };
+  return { width: meta.width!, height: meta.height! };
 }
 
 /** Lanczos resize by `factor` (sharp's lanczos3), returned as PNG. */
-export async function lanczosUpscale(bytes: Uint8Array, factor: number, what = 'image to upscale'): Promise<{ png: Buffer; width: number; height: number }> {
+export async function lanczosUpscale(
+  bytes: Uint8Array,
+  factor: number,
+  what = 'image to upscale',
+): Promise<{ png: Buffer; width: number; height: number }> {
   const img = await readImage(bytes, what);
   const meta = await img.metadata();
   const width = meta.width! * factor;

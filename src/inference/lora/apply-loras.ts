@@ -79,7 +79,10 @@ export async function mergeLoras(model: MergeTarget, loras: readonly WeightedLor
     if (matched < total * MIN_MATCHED) {
       const fused = [...graphs.values()].find((g) => g.fusedOps.length);
       if (fused) {
-        throw new UserError(Identifiers.InvalidArgument, `${fused.file} was fused by an optimizer (${fused.fusedOps.join(', ')} nodes), so LoRA "${network.name}" finds no separate weights to merge into. Use an unoptimized export of the model.`);
+        throw new UserError(
+          Identifiers.InvalidArgument,
+          `${fused.file} was fused by an optimizer (${fused.fusedOps.join(', ')} nodes), so LoRA "${network.name}" finds no separate weights to merge into. Use an unoptimized export of the model.`,
+        );
       }
       const family = network.family ? ` (it looks like a ${familyText(network.family)} LoRA)` : '';
       throw new UserError(
@@ -87,7 +90,10 @@ export async function mergeLoras(model: MergeTarget, loras: readonly WeightedLor
         `LoRA "${network.name}" (${network.file}) does not fit model "${model.name}" (${familyText(model.family)})${family}: only ${matched} of ${total} layers match, e.g. no ${missing.slice(0, 3).join(', ')}. Use a LoRA made for this model's architecture.`,
       );
     }
-    if (missing.length) notes.push(`LoRA "${network.name}": ${missing.length} of ${total} layers have no weight in "${model.name}" and were skipped (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`);
+    if (missing.length)
+      notes.push(
+        `LoRA "${network.name}": ${missing.length} of ${total} layers have no weight in "${model.name}" and were skipped (${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ', …' : ''})`,
+      );
   }
   const out: MergedSet['graphs'] = {};
   let heldBytes = 0;
@@ -97,7 +103,11 @@ export async function mergeLoras(model: MergeTarget, loras: readonly WeightedLor
     heldBytes += patched.heldBytes;
   }
   const ms = performance.now() - started;
-  const summary = Object.entries(out).map(([g, p]) => `${GRAPH_TEXT[g as LoraGraph]} ${p!.patched} weights`).join(', ');
-  notes.push(`merged LoRA ${loras.map((l) => `${l.network.name}:${l.weight}`).join(', ')} into "${model.name}" in ${Math.round(ms)} ms (${summary}; ${Math.round(heldBytes / 2 ** 20)} MiB held)`);
+  const summary = Object.entries(out)
+    .map(([g, p]) => `${GRAPH_TEXT[g as LoraGraph]} ${p!.patched} weights`)
+    .join(', ');
+  notes.push(
+    `merged LoRA ${loras.map((l) => `${l.network.name}:${l.weight}`).join(', ')} into "${model.name}" in ${Math.round(ms)} ms (${summary}; ${Math.round(heldBytes / 2 ** 20)} MiB held)`,
+  );
   return { graphs: out, notes, ms, heldBytes };
 }

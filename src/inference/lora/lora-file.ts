@@ -44,10 +44,14 @@ export function readLoraNetwork(st: SafetensorsFile, name = path.basename(st.fil
       unknown.push(key);
       continue;
     }
-    if (parsed.part === 'loha') throw refuse(file, 'is a LoHa (hada_w1_a/hada_w2_b tensors); only LoRA and LoCon files can be merged. Use a LoRA/LoCon version of it.');
-    if (parsed.part === 'lokr') throw refuse(file, 'is a LoKr (lokr_w1 tensors); only LoRA and LoCon files can be merged. Use a LoRA/LoCon version of it.');
-    if (parsed.part === 'dora') throw refuse(file, 'is a DoRA (dora_scale tensors), which cannot be merged as a plain delta; use a LoRA version of it.');
-    if (parsed.part === 'mid') throw refuse(file, 'is a Tucker-decomposed LoCon (lora_mid tensors); only plain LoRA/LoCon (up @ down) can be merged.');
+    if (parsed.part === 'loha')
+      throw refuse(file, 'is a LoHa (hada_w1_a/hada_w2_b tensors); only LoRA and LoCon files can be merged. Use a LoRA/LoCon version of it.');
+    if (parsed.part === 'lokr')
+      throw refuse(file, 'is a LoKr (lokr_w1 tensors); only LoRA and LoCon files can be merged. Use a LoRA/LoCon version of it.');
+    if (parsed.part === 'dora')
+      throw refuse(file, 'is a DoRA (dora_scale tensors), which cannot be merged as a plain delta; use a LoRA version of it.');
+    if (parsed.part === 'mid')
+      throw refuse(file, 'is a Tucker-decomposed LoCon (lora_mid tensors); only plain LoRA/LoCon (up @ down) can be merged.');
     if (parsed.part === 'other') {
       unknown.push(key);
       continue;
@@ -60,20 +64,30 @@ export function readLoraNetwork(st: SafetensorsFile, name = path.basename(st.fil
   const modules: LoraModule[] = [];
   for (const g of groups.values()) {
     if (!g.down || !g.up) {
-      if (g.down || g.up) throw refuse(file, `module "${g.module}" has a ${g.down ? 'down' : 'up'} matrix but no ${g.down ? 'up' : 'down'} one; the file is incomplete`);
+      if (g.down || g.up)
+        throw refuse(
+          file,
+          `module "${g.module}" has a ${g.down ? 'down' : 'up'} matrix but no ${g.down ? 'up' : 'down'} one; the file is incomplete`,
+        );
       continue;
     }
     const down = st.tensor(g.down);
     const up = st.tensor(g.up);
     const rank = down.shape[0];
     if (up.shape.length < 2 || up.shape[1] !== rank || up.shape.slice(2).some((d) => d !== 1)) {
-      throw refuse(file, `module "${g.module}": up [${up.shape.join(', ')}] does not fit down [${down.shape.join(', ')}] (expected [out, ${rank}(, 1, 1)])`);
+      throw refuse(
+        file,
+        `module "${g.module}": up [${up.shape.join(', ')}] does not fit down [${down.shape.join(', ')}] (expected [out, ${rank}(, 1, 1)])`,
+      );
     }
     const alpha = g.alpha ? st.tensor(g.alpha).data[0] : undefined;
     modules.push({ graph: g.graph, module: g.module, down, up, alpha });
   }
   if (modules.length === 0) {
-    throw refuse(file, `holds no LoRA modules (no lora_down/lora_up or lora_A/lora_B pairs under lora_unet_, lora_te_, unet. or text_encoder.); first tensors: ${st.names.slice(0, 5).join(', ')}`);
+    throw refuse(
+      file,
+      `holds no LoRA modules (no lora_down/lora_up or lora_A/lora_B pairs under lora_unet_, lora_te_, unet. or text_encoder.); first tensors: ${st.names.slice(0, 5).join(', ')}`,
+    );
   }
   const sgm = [...groups.values()].some((g) => g.sgm);
   return { name, file, modules, family: detectFamily(modules, sgm, st.metadata) };

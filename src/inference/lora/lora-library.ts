@@ -19,7 +19,9 @@ export interface LoadedLora {
 /** sha256 of a safetensors file's data section (after the 8-byte length and the JSON header), as A1111 hashes LoRAs. */
 export function addnetHash(bytes: Uint8Array): string {
   const n = Number(new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true));
-  return createHash('sha256').update(bytes.subarray(8 + n)).digest('hex');
+  return createHash('sha256')
+    .update(bytes.subarray(8 + n))
+    .digest('hex');
 }
 
 export class LoraLibrary {
@@ -31,7 +33,10 @@ export class LoraLibrary {
   /** Names of the installed LoRAs, sorted. A missing folder has none. */
   async names(): Promise<string[]> {
     const entries = await readdir(this.dir).catch(() => [] as string[]);
-    return entries.filter((f) => f.toLowerCase().endsWith('.safetensors')).map((f) => f.slice(0, -'.safetensors'.length)).sort();
+    return entries
+      .filter((f) => f.toLowerCase().endsWith('.safetensors'))
+      .map((f) => f.slice(0, -'.safetensors'.length))
+      .sort();
   }
 
   async load(name: string): Promise<LoadedLora> {
@@ -39,7 +44,9 @@ export class LoraLibrary {
     // Tags are typed by people: an exact name first, else the one name equal ignoring case.
     const found = names.includes(name) ? name : names.filter((n) => n.toLowerCase() === name.toLowerCase()).at(0);
     if (found === undefined || name.includes('/') || name.includes('\\')) {
-      const list = names.length ? `Available: ${names.join(', ')}` : `None is installed: put <name>.safetensors files in ${this.dir} (npm run models:pull -- --lora OWNER/REPO)`;
+      const list = names.length
+        ? `Available: ${names.join(', ')}`
+        : `None is installed: put <name>.safetensors files in ${this.dir} (npm run models:pull -- --lora OWNER/REPO)`;
       throw new UserError(Identifiers.NotFound, `Unknown LoRA "${name}". ${list}.`);
     }
     const file = path.join(this.dir, `${found}.safetensors`);

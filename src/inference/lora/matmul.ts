@@ -29,7 +29,13 @@ function matrix(name: string, rows: string, cols: string): number[] {
 /** ModelProto bytes for y = a @ b (ONNX field numbers from onnx.proto3). */
 export function matmulModel(): Uint8Array {
   const node = [...text(1, 'a'), ...text(1, 'b'), ...text(2, 'y'), ...text(3, 'matmul'), ...text(4, 'MatMul')];
-  const graph = [...len(1, node), ...text(2, 'lora_delta'), ...len(11, matrix('a', 'm', 'k')), ...len(11, matrix('b', 'k', 'n')), ...len(12, matrix('y', 'm', 'n'))];
+  const graph = [
+    ...len(1, node),
+    ...text(2, 'lora_delta'),
+    ...len(11, matrix('a', 'm', 'k')),
+    ...len(11, matrix('b', 'k', 'n')),
+    ...len(12, matrix('y', 'm', 'n')),
+  ];
   const model = [...num(1, 8), ...len(8, [...text(1, ''), ...num(2, 17)]), ...len(7, graph)];
   return Uint8Array.from(model);
 }

@@ -78,7 +78,9 @@ export async function moduleDelta(target: WeightTarget, item: ScaledModule, grap
   const out = up.shape[0];
   const k = down.data.length / rank;
   const dims = target.init.dims;
-  const fits = target.transposed ? dims.length === 2 && dims[0] === k && dims[1] === out : dims[0] === out && dims.slice(1).reduce((a, b) => a * b, 1) === k;
+  const fits = target.transposed
+    ? dims.length === 2 && dims[0] === k && dims[1] === out
+    : dims[0] === out && dims.slice(1).reduce((a, b) => a * b, 1) === k;
   if (!fits) {
     throw new UserError(
       Identifiers.InvalidArgument,
@@ -111,7 +113,14 @@ function halfToFloat(): Float32Array {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >>> 10) & 0x1f;
     const mant = h & 0x3ff;
-    halfTable[h] = exp === 0 ? sign * mant * 2 ** -24 : exp === 0x1f ? (mant ? Number.NaN : sign * Number.POSITIVE_INFINITY) : sign * (1 + mant / 1024) * 2 ** (exp - 15);
+    halfTable[h] =
+      exp === 0
+        ? sign * mant * 2 ** -24
+        : exp === 0x1f
+          ? mant
+            ? Number.NaN
+            : sign * Number.POSITIVE_INFINITY
+          : sign * (1 + mant / 1024) * 2 ** (exp - 15);
   }
   return halfTable;
 }
@@ -154,7 +163,8 @@ async function readRange(file: string, start: number, length: number): Promise<U
     const out = new Uint8Array(length);
     for (let at = 0; at < length; ) {
       const { bytesRead } = await handle.read(out, at, Math.min(CHUNK, length - at), start + at);
-      if (bytesRead === 0) throw new ModelLoadError(`${file}: ended after ${start + at} bytes, expected ${start + length}; the weights file is truncated`, file);
+      if (bytesRead === 0)
+        throw new ModelLoadError(`${file}: ended after ${start + at} bytes, expected ${start + length}; the weights file is truncated`, file);
       at += bytesRead;
     }
     return out;
@@ -181,7 +191,11 @@ export interface PatchedGraph {
  * Applies every item to the graph: one float32 delta per initializer (so several LoRAs on one layer round once),
  * then the addition in the initializer's dtype. `graph.bytes` is patched in place: load a fresh graph per set.
  */
-export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarget; item: ScaledModule }[], maxPiece = MAX_PIECE): Promise<PatchedGraph> {
+export async function patchGraph(
+  graph: LoadedGraph,
+  items: { target: WeightTarget; item: ScaledModule }[],
+  maxPiece = MAX_PIECE,
+): Promise<PatchedGraph> {
   const deltas = new Map<string, { target: WeightTarget; delta: Float32Array }>();
   for (const { target, item } of items) {
     const product = await moduleDelta(target, item, graph.file);
@@ -212,7 +226,11 @@ export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarg
       let end = start + 1;
       while (end < tensors.length && ends[end] - pieceStart <= maxPiece) end++;
       const pieceEnd = Math.max(...ends.slice(start, end));
-      if (pieceEnd - pieceStart > MAX_BUFFER) throw new UserError(Identifiers.InvalidArgument, `LoRAs cannot be merged into ${graph.file}: "${tensors[start].name}" alone is over the 4 GiB one in-memory buffer can hold.`);
+      if (pieceEnd - pieceStart > MAX_BUFFER)
+        throw new UserError(
+          Identifiers.InvalidArgument,
+          `LoRAs cannot be merged into ${graph.file}: "${tensors[start].name}" alone is over the 4 GiB one in-memory buffer can hold.`,
+        );
       const piece = `${location}.lora-piece${external.size}`;
       external.set(piece, await readRange(file, pieceStart, pieceEnd - pieceStart));
       for (const t of tensors.slice(start, end)) moves.set(t.name, { location: piece, offset: t.location.offset - pieceStart });
@@ -231,7 +249,11 @@ export async function patchGraph(graph: LoadedGraph, items: { target: WeightTarg
     else if (init.external) {
       const data = external.get(init.external.location)!;
       const end = init.external.offset + delta.length * (init.dtype === 'float32' ? 4 : 2);
-      if (end > data.length) throw new ModelLoadError(`${graph.file}: "${init.name}" lies at bytes ${init.external.offset}–${end} of ${init.external.location}, which has ${data.length}; the weights file is truncated`, graph.file);
+      if (end > data.length)
+        throw new ModelLoadError(
+          `${graph.file}: "${init.name}" lies at bytes ${init.external.offset}–${end} of ${init.external.location}, which has ${data.length}; the weights file is truncated`,
+          graph.file,
+        );
       addInto(data, init.external.offset, init.dtype, delta);
     }
   }

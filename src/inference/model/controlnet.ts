@@ -49,7 +49,10 @@ export function controlResidualInputs(unet: ModelSession): ControlResiduals | un
   const specs = [...down.map((d) => d.spec), mid];
   for (const spec of specs) {
     if (spec.shape.length !== 4 || typeof spec.shape[1] !== 'number' || spec.shape[1] <= 0) {
-      throw new ModelLoadError(`${unet.file}: residual input "${spec.name}" must be [batch, channels, h, w] with a fixed channel count, it is [${spec.shape.join(', ')}]`, unet.file);
+      throw new ModelLoadError(
+        `${unet.file}: residual input "${spec.name}" must be [batch, channels, h, w] with a fixed channel count, it is [${spec.shape.join(', ')}]`,
+        unet.file,
+      );
     }
   }
   return { names: specs.map((s) => s.name), specs };
@@ -93,7 +96,9 @@ export function zeroResidualFeeds(residuals: ControlResiduals, n: number, h: num
   let feeds = bySize.get(key);
   if (!feeds) {
     const dims = residualDims(residuals, n, h, w);
-    feeds = Object.fromEntries(residuals.names.map((name, i) => [name, { data: new Float32Array(dims[i].reduce((a, b) => a * b, 1)), dims: dims[i] }]));
+    feeds = Object.fromEntries(
+      residuals.names.map((name, i) => [name, { data: new Float32Array(dims[i].reduce((a, b) => a * b, 1)), dims: dims[i] }]),
+    );
     bySize.set(key, feeds);
   }
   return feeds;
@@ -118,12 +123,18 @@ export function controlNetContract(name: string, session: ModelSession, residual
   for (const required of ['sample', 'timestep', 'encoder_hidden_states', 'controlnet_cond']) session.input(required);
   for (const input of session.inputs.keys()) {
     if (!CONTROLNET_INPUTS.includes(input)) {
-      throw new ModelLoadError(`${session.file}: unexpected ControlNet input "${input}" (expected ${CONTROLNET_INPUTS.join(', ')}: the axodox/OnnxStack export)`, session.file);
+      throw new ModelLoadError(
+        `${session.file}: unexpected ControlNet input "${input}" (expected ${CONTROLNET_INPUTS.join(', ')}: the axodox/OnnxStack export)`,
+        session.file,
+      );
     }
   }
   const sdxl = session.inputs.has('text_embeds') && session.inputs.has('time_ids');
   if (sdxl !== unetIsSdxl) {
-    throw new ModelLoadError(`${session.file}: this is ${sdxl ? 'an SDXL' : 'an SD 1.x/2.x'} ControlNet, but the model's UNet is ${unetIsSdxl ? 'SDXL' : 'SD 1.x/2.x'}; use a ControlNet made for the model's base`, session.file);
+    throw new ModelLoadError(
+      `${session.file}: this is ${sdxl ? 'an SDXL' : 'an SD 1.x/2.x'} ControlNet, but the model's UNet is ${unetIsSdxl ? 'SDXL' : 'SD 1.x/2.x'}; use a ControlNet made for the model's base`,
+      session.file,
+    );
   }
   const down = new Map<number, string>();
   let mid: string | undefined;

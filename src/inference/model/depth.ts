@@ -30,7 +30,13 @@ export function depthModelMissing(modelsDir: string): UserError {
 export async function findDepthModel(modelsDir: string): Promise<string | undefined> {
   for (const candidate of CANDIDATES) {
     const file = path.join(modelsDir, DEPTH_MODEL_FOLDER, candidate);
-    if (await access(file).then(() => true, () => false)) return file;
+    if (
+      await access(file).then(
+        () => true,
+        () => false,
+      )
+    )
+      return file;
   }
   return undefined;
 }
@@ -59,7 +65,10 @@ export class DepthEstimator {
     const fixed = (d: number | string | undefined) => (typeof d === 'number' && d > 0 ? d : undefined);
     const auto = depthInputSize(width, height);
     const size = { width: fixed(input.shape[3]) ?? auto.width, height: fixed(input.shape[2]) ?? auto.height };
-    const resized = await sharp(rgb, { raw: { width, height, channels: 3 } }).resize(size.width, size.height, { fit: 'fill', kernel: 'cubic' }).raw().toBuffer();
+    const resized = await sharp(rgb, { raw: { width, height, channels: 3 } })
+      .resize(size.width, size.height, { fit: 'fill', kernel: 'cubic' })
+      .raw()
+      .toBuffer();
     const plane = size.width * size.height;
     const pixels = new Float32Array(3 * plane);
     for (let i = 0; i < plane; i++) for (let c = 0; c < 3; c++) pixels[c * plane + i] = (resized[i * 3 + c] / 255 - MEAN[c]) / STD[c];
@@ -77,7 +86,11 @@ export class DepthEstimator {
     const range = max - min || 1;
     const grey = Buffer.alloc(dh * dw);
     for (let i = 0; i < grey.length; i++) grey[i] = Math.round(((data[i] - min) / range) * 255);
-    return sharp(grey, { raw: { width: dw, height: dh, channels: 1 } }).resize(width, height, { fit: 'fill', kernel: 'cubic' }).toColourspace('srgb').raw().toBuffer();
+    return sharp(grey, { raw: { width: dw, height: dh, channels: 1 } })
+      .resize(width, height, { fit: 'fill', kernel: 'cubic' })
+      .toColourspace('srgb')
+      .raw()
+      .toBuffer();
   }
 
   async release(): Promise<void> {

@@ -7,7 +7,6 @@ import { Identifiers, UserError } from '../../errors.js';
  * without loading the native addon. The environment is parsed once, in src/config/env.ts.
  */
 
-
 /** One row of `ort.listSupportedBackends()`: `bundled: false` means the provider's library is installed separately. */
 export interface SupportedBackend {
   name: string;
@@ -85,11 +84,7 @@ export function providerInstallHint(provider: ExecutionProviderName): string {
 export function parseExecutionProvider(value: string | undefined): ExecutionProviderName {
   const name = (value ?? '').trim().toLowerCase() || 'cpu';
   if ((EXECUTION_PROVIDERS as readonly string[]).includes(name)) return name as ExecutionProviderName;
-  throw new UserError(
-    Identifiers.InvalidArgument,
-    `EXECUTION_PROVIDER must be one of ${EXECUTION_PROVIDERS.join(', ')}; got "${value}".`,
-    { value },
-  );
+  throw new UserError(Identifiers.InvalidArgument, `EXECUTION_PROVIDER must be one of ${EXECUTION_PROVIDERS.join(', ')}; got "${value}".`, { value });
 }
 
 function checkCount(name: string, value: number | undefined, fallback: number): number {
@@ -112,12 +107,7 @@ function unavailable(provider: ExecutionProviderName, why: string, extra: Record
   );
 }
 
-function cpuPlan(
-  requested: ExecutionProviderName,
-  deviceId: number,
-  threads: number,
-  fallbackReason?: string,
-): ExecutionProviderPlan {
+function cpuPlan(requested: ExecutionProviderName, deviceId: number, threads: number, fallbackReason?: string): ExecutionProviderPlan {
   return {
     executionProviders: ['cpu'],
     sessionOptions: threads > 0 ? { intraOpNumThreads: threads } : {},
@@ -165,8 +155,7 @@ export function resolveExecutionProviders(
   }
 
   // Only CUDA and DirectML take a device index in the Node binding; WebGPU and CoreML pick the system's GPU.
-  const entry: ExecutionProviderConfig =
-    provider === 'cuda' || provider === 'dml' ? { name: provider, deviceId } : provider;
+  const entry: ExecutionProviderConfig = provider === 'cuda' || provider === 'dml' ? { name: provider, deviceId } : provider;
   return {
     // onnxruntime places any node the GPU provider cannot run on the CPU provider by itself; listing 'cpu'
     // is not needed.
@@ -227,9 +216,7 @@ const FAILURE_PATTERNS: { test: RegExp; providers: readonly ExecutionProviderNam
 export function classifyProviderFailure(error: unknown, plan: ExecutionProviderPlan): UserError | undefined {
   if (plan.effectiveProvider === 'cpu') return undefined;
   const detail = error instanceof Error ? error.message : String(error);
-  const match = FAILURE_PATTERNS.find(
-    (p) => p.providers.includes(plan.effectiveProvider) && p.test.test(detail),
-  );
+  const match = FAILURE_PATTERNS.find((p) => p.providers.includes(plan.effectiveProvider) && p.test.test(detail));
   if (!match) return undefined;
   // The raw onnxruntime text is kept for the log (context), not put in the one-line message.
   return unavailable(plan.effectiveProvider, match.why, { detail, deviceId: plan.deviceId });

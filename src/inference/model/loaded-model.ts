@@ -14,7 +14,6 @@ import { createScheduler, SchedulerConfigError, type CreatedScheduler } from '..
 import { ClipTokenizer } from '../prompt/clip-tokenizer.js';
 import type { SamplerName } from '../../protocol/samplers.js';
 
-
 export interface UnetContract {
   /** Channels the scheduler steps (the `sample` input's, less the inpainting conditioning). */
   latentChannels: number;
@@ -104,13 +103,15 @@ function unetContract(unet: ModelSession, configInChannels?: number): UnetContra
   const ehs = unet.input('encoder_hidden_states');
   const timestep = unet.input('timestep');
   unet.output('out_sample');
-  if (sample.shape.length !== 4) throw new ModelLoadError(`${unet.file}: "sample" must be 4-D [batch, channels, h, w], it is [${sample.shape.join(', ')}]`, unet.file);
+  if (sample.shape.length !== 4)
+    throw new ModelLoadError(`${unet.file}: "sample" must be 4-D [batch, channels, h, w], it is [${sample.shape.join(', ')}]`, unet.file);
   const inChannels = fixedDim(sample.shape[1]) ?? configInChannels ?? 4;
   const inpaint = inChannels === INPAINT_UNET_CHANNELS;
   // An inpainting UNet denoises 4 latent channels; the other 5 are the mask and the masked image's latents.
   const latentChannels = inpaint ? 4 : inChannels;
   const hiddenSize = fixedDim(ehs.shape[2]);
-  if (!hiddenSize) throw new ModelLoadError(`${unet.file}: "encoder_hidden_states" must declare its width (dim 2), it is [${ehs.shape.join(', ')}]`, unet.file);
+  if (!hiddenSize)
+    throw new ModelLoadError(`${unet.file}: "encoder_hidden_states" must declare its width (dim 2), it is [${ehs.shape.join(', ')}]`, unet.file);
   if (timestep.type !== 'float32' && timestep.type !== 'int64' && timestep.type !== 'float16' && timestep.type !== 'int32') {
     throw new ModelLoadError(`${unet.file}: unsupported timestep dtype ${timestep.type}`, unet.file);
   }
@@ -119,7 +120,10 @@ function unetContract(unet: ModelSession, configInChannels?: number): UnetContra
   const cond = unet.inputs.get('timestep_cond');
   const control = controlResidualInputs(unet);
   for (const name of unet.inputs.keys()) {
-    if (!['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond', 'text_embeds', 'time_ids'].includes(name) && !isControlResidualInput(name)) {
+    if (
+      !['sample', 'timestep', 'encoder_hidden_states', 'timestep_cond', 'text_embeds', 'time_ids'].includes(name) &&
+      !isControlResidualInput(name)
+    ) {
       throw new ModelLoadError(`${unet.file}: unexpected UNet input "${name}" (the engine drives SD 1.x/2.x, LCM and SDXL inputs only)`, unet.file);
     }
   }
@@ -146,16 +150,23 @@ function sdxlUnet(unet: ModelSession): Pick<UnetContract, 'sdxl'> {
   const timeIds = unet.inputs.get('time_ids');
   if (!textEmbeds && !timeIds) return {};
   if (!textEmbeds || !timeIds) {
-    throw new ModelLoadError(`${unet.file}: an SDXL UNet needs both "text_embeds" and "time_ids" inputs, this one has only "${(textEmbeds ?? timeIds)!.name}"; re-export the UNet`, unet.file);
+    throw new ModelLoadError(
+      `${unet.file}: an SDXL UNet needs both "text_embeds" and "time_ids" inputs, this one has only "${(textEmbeds ?? timeIds)!.name}"; re-export the UNet`,
+      unet.file,
+    );
   }
   const idsWidth = fixedDim(timeIds.shape[1]);
   if (idsWidth === 5) {
-    throw new ModelLoadError(`${unet.file}: SDXL refiner models are not supported yet ("time_ids" has 5 values: the refiner's aesthetic-score conditioning); use an SDXL base or Turbo model`, unet.file);
+    throw new ModelLoadError(
+      `${unet.file}: SDXL refiner models are not supported yet ("time_ids" has 5 values: the refiner's aesthetic-score conditioning); use an SDXL base or Turbo model`,
+      unet.file,
+    );
   }
   if (timeIds.shape.length !== 2 || (idsWidth !== undefined && idsWidth !== 6)) {
     throw new ModelLoadError(`${unet.file}: "time_ids" must be [batch, 6], it is [${timeIds.shape.join(', ')}]`, unet.file);
   }
-  if (textEmbeds.shape.length !== 2) throw new ModelLoadError(`${unet.file}: "text_embeds" must be [batch, width], it is [${textEmbeds.shape.join(', ')}]`, unet.file);
+  if (textEmbeds.shape.length !== 2)
+    throw new ModelLoadError(`${unet.file}: "text_embeds" must be [batch, width], it is [${textEmbeds.shape.join(', ')}]`, unet.file);
   return { sdxl: { pooledWidth: fixedDim(textEmbeds.shape[1]) } };
 }
 
@@ -173,7 +184,13 @@ export function penultimateHiddenState(encoder: ModelSession): string {
     const last = Math.max(...indices);
     const name = `hidden_states.${last - 1}`;
     if (!encoder.outputs.has(name)) {
-      throw new ModelLoadError(`${encoder.file}: SDXL reads the penultimate hidden state "${name}", which is missing (it has ${indices.sort((a, b) => a - b).map((i) => `hidden_states.${i}`).join(', ')}); re-export it with all hidden states (optimum-cli export onnx)`, encoder.file);
+      throw new ModelLoadError(
+        `${encoder.file}: SDXL reads the penultimate hidden state "${name}", which is missing (it has ${indices
+          .sort((a, b) => a - b)
+          .map((i) => `hidden_states.${i}`)
+          .join(', ')}); re-export it with all hidden states (optimum-cli export onnx)`,
+        encoder.file,
+      );
     }
     return name;
   }
@@ -216,24 +233,36 @@ function sdxlContract(
 ): SdxlContract {
   if (!textEncoder2 || !tokenizer2) {
     const missing = !textEncoder2 ? path.join(folder.dir, 'text_encoder_2', 'model.onnx') : path.join(folder.dir, 'tokenizer_2', 'vocab.json');
-    throw new ModelLoadError(`${folder.files.unet} is an SDXL UNet ("text_embeds" and "time_ids" inputs), which needs a second text encoder and tokenizer: missing ${missing}`, missing);
+    throw new ModelLoadError(
+      `${folder.files.unet} is an SDXL UNet ("text_embeds" and "time_ids" inputs), which needs a second text encoder and tokenizer: missing ${missing}`,
+      missing,
+    );
   }
   textEncoder2.input('input_ids');
   const pooled = textEncoder2.outputs.get('text_embeds');
   if (!pooled) {
-    throw new ModelLoadError(`${textEncoder2.file}: SDXL's second text encoder must output the pooled projection "text_embeds" (CLIPTextModelWithProjection); it has ${[...textEncoder2.outputs.keys()].join(', ')}`, textEncoder2.file);
+    throw new ModelLoadError(
+      `${textEncoder2.file}: SDXL's second text encoder must output the pooled projection "text_embeds" (CLIPTextModelWithProjection); it has ${[...textEncoder2.outputs.keys()].join(', ')}`,
+      textEncoder2.file,
+    );
   }
   const hiddenState1 = penultimateHiddenState(textEncoder);
   const hiddenState2 = penultimateHiddenState(textEncoder2);
   const w1 = fixedDim(textEncoder.output(hiddenState1).shape[2]);
   const w2 = fixedDim(textEncoder2.output(hiddenState2).shape[2]);
   if (w1 && w2 && w1 + w2 !== contract.hiddenSize) {
-    throw new ModelLoadError(`${folder.files.unet}: "encoder_hidden_states" is ${contract.hiddenSize} wide, but the text encoders give ${w1} + ${w2} = ${w1 + w2}; the encoders and the UNet are from different models`, folder.files.unet);
+    throw new ModelLoadError(
+      `${folder.files.unet}: "encoder_hidden_states" is ${contract.hiddenSize} wide, but the text encoders give ${w1} + ${w2} = ${w1 + w2}; the encoders and the UNet are from different models`,
+      folder.files.unet,
+    );
   }
   const pw = fixedDim(pooled.shape[1]);
   const uw = contract.sdxl?.pooledWidth;
   if (pw && uw && pw !== uw) {
-    throw new ModelLoadError(`${folder.files.unet}: "text_embeds" is ${uw} wide, but text_encoder_2 gives ${pw}; the encoders and the UNet are from different models`, folder.files.unet);
+    throw new ModelLoadError(
+      `${folder.files.unet}: "text_embeds" is ${uw} wide, but text_encoder_2 gives ${pw}; the encoders and the UNet are from different models`,
+      folder.files.unet,
+    );
   }
   return { textEncoder2, tokenizer2, hiddenState1, hiddenState2, forceZerosForEmptyPrompt: folder.forceZerosForEmptyPrompt ?? true };
 }
@@ -260,7 +289,10 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
   }
   const sdxl = contract.sdxl ? sdxlContract(folder, contract, textEncoder, textEncoder2, tokenizer2) : undefined;
   if (!contract.sdxl && textEncoder2) {
-    throw new ModelLoadError(`${folder.files.unet}: the folder has text_encoder_2/ (SDXL layout) but the UNet has no "text_embeds"/"time_ids" inputs; the UNet does not belong with these encoders`, folder.files.unet);
+    throw new ModelLoadError(
+      `${folder.files.unet}: the folder has text_encoder_2/ (SDXL layout) but the UNet has no "text_embeds"/"time_ids" inputs; the UNet does not belong with these encoders`,
+      folder.files.unet,
+    );
   }
   vaeDecoder.input('latent_sample');
   let vaeEncoderOutput: LoadedModel['vaeEncoderOutput'];
@@ -275,7 +307,10 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
   const fixedLatent = contract.fixedLatentSize;
   if (fixed && !(fixedLatent && fixedLatent[0] * 8 === fixed[1] && fixedLatent[1] * 8 === fixed[0])) {
     const drawn = fixedLatent ? `${fixedLatent[1] * 8}x${fixedLatent[0] * 8} only` : 'any size';
-    throw new ModelLoadError(`${path.join(folder.dir, 'imagine-bot.json')}: "fixedSize" says ${fixed[0]}x${fixed[1]}, but the UNet draws ${drawn}; correct or remove it`, folder.dir);
+    throw new ModelLoadError(
+      `${path.join(folder.dir, 'imagine-bot.json')}: "fixedSize" says ${fixed[0]}x${fixed[1]}, but the UNet draws ${drawn}; correct or remove it`,
+      folder.dir,
+    );
   }
   const manifestPreview = folder.manifest.preview;
   const previewMatrix: LatentRgbMatrix | undefined = manifestPreview
@@ -303,7 +338,10 @@ export async function loadModel(folder: ModelFolder, sessionOptions: SessionOpti
     sizeBytes: folder.sizeBytes,
   };
   // An opened ControlNet's bytes join the model's, so the engine's memory budget counts them from then on.
-  return Object.assign(model, controlNetLoader(folder, contract, sessionOptions, (bytes) => (model.sizeBytes += bytes)));
+  return Object.assign(
+    model,
+    controlNetLoader(folder, contract, sessionOptions, (bytes) => (model.sizeBytes += bytes)),
+  );
 }
 
 /** The lazy ControlNet loader of a ControlNet-ready UNet; each net is opened once. */

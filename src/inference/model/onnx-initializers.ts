@@ -10,7 +10,7 @@
  * an external file (data_location = EXTERNAL) is read by the caller (readExternalTable) and written inline in the
  * grown copy; the model's other external initializers keep pointing at their files.
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelLoadError } from '../../errors.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
@@ -33,7 +33,6 @@ import {
   NODE_OUTPUT,
   ProtoError,
   readInt64s,
-  readVarint,
   str,
   tagBytes,
   TENSOR_DATA_LOCATION,
@@ -147,7 +146,8 @@ function embeddingName(bytes: Uint8Array, graph: Field, initializers: Set<string
 
 function locate(bytes: Uint8Array, file: string): Located {
   const graphs = [...fields(bytes, 0, bytes.length)].filter((f) => f.field === MODEL_GRAPH && f.wire === WIRE_LEN);
-  if (graphs.length !== 1) throw new ModelLoadError(`${file}: expected one graph in the ONNX model, found ${graphs.length}; is it an ONNX file?`, file);
+  if (graphs.length !== 1)
+    throw new ModelLoadError(`${file}: expected one graph in the ONNX model, found ${graphs.length}; is it an ONNX file?`, file);
   const graph = graphs[0];
   const initializers = new Map<string, Field>();
   let hasInputIds = false;
@@ -158,7 +158,8 @@ function locate(bytes: Uint8Array, file: string): Located {
         if (g.field === TENSOR_NAME && g.wire === WIRE_LEN) initializers.set(str(bytes, g), f);
       }
     } else if (f.field === GRAPH_INPUT) {
-      for (const g of fields(bytes, f.valueStart, f.end)) if (g.field === VALUE_INFO_NAME && g.wire === WIRE_LEN && str(bytes, g) === 'input_ids') hasInputIds = true;
+      for (const g of fields(bytes, f.valueStart, f.end))
+        if (g.field === VALUE_INFO_NAME && g.wire === WIRE_LEN && str(bytes, g) === 'input_ids') hasInputIds = true;
     }
   }
   if (!hasInputIds) throw new ModelLoadError(`${file}: the model has no "input_ids" input, so it is not a CLIP text encoder`, file);
@@ -177,9 +178,13 @@ function locate(bytes: Uint8Array, file: string): Located {
     else if (g.field === TENSOR_DATA_TYPE && g.wire === WIRE_VARINT) dataType = g.varint;
   }
   const external = externalLocation(bytes, tensor);
-  if (dims.length !== 2) throw new ModelLoadError(`${file}: the token embedding "${name}" has dims [${dims.join(', ')}], expected [vocab, width]`, file);
+  if (dims.length !== 2)
+    throw new ModelLoadError(`${file}: the token embedding "${name}" has dims [${dims.join(', ')}], expected [vocab, width]`, file);
   if (dataType !== DATA_TYPE_FLOAT && dataType !== DATA_TYPE_FLOAT16) {
-    throw new ModelLoadError(`${file}: the token embedding "${name}" has ONNX data type ${dataType}; only float32 (1) and float16 (10) can be extended`, file);
+    throw new ModelLoadError(
+      `${file}: the token embedding "${name}" has ONNX data type ${dataType}; only float32 (1) and float16 (10) can be extended`,
+      file,
+    );
   }
   const info: TokenEmbeddingInfo = { name, vocabSize: dims[0], width: dims[1], dtype: dataType === DATA_TYPE_FLOAT ? 'float32' : 'float16' };
   if (external) info.external = external;
@@ -197,7 +202,10 @@ export function findTokenEmbedding(model: Uint8Array, file = 'text_encoder/model
 
 function asLoadError(error: unknown, file: string): unknown {
   if (error instanceof ExternalTableMissing) {
-    return new ModelLoadError(`${file}: the token embedding is stored as external data; read it with readExternalTable and pass it to growTokenEmbedding`, file);
+    return new ModelLoadError(
+      `${file}: the token embedding is stored as external data; read it with readExternalTable and pass it to growTokenEmbedding`,
+      file,
+    );
   }
   if (error instanceof ProtoError) return new ModelLoadError(`${file}: not a readable ONNX protobuf (${error.message})`, file, { cause: error });
   return error;
@@ -210,7 +218,9 @@ function tableBytes(bytes: Uint8Array, tensor: Field, info: TokenEmbeddingInfo, 
   if (info.external) {
     if (!externalTable) throw new ExternalTableMissing();
     if (externalTable.length !== count * elemSize) {
-      throw new ProtoError(`the external data of "${info.name}" (${info.external.location} at ${info.external.offset}) is ${externalTable.length} bytes, expected ${count * elemSize}`);
+      throw new ProtoError(
+        `the external data of "${info.name}" (${info.external.location} at ${info.external.offset}) is ${externalTable.length} bytes, expected ${count * elemSize}`,
+      );
     }
     return externalTable;
   }
@@ -263,7 +273,12 @@ export interface GrownTextEncoder {
  * Returns new model bytes whose token table has `rows.length / width` more rows, in order, after the old ones.
  * `rows` are float32 and cast to float16 when the table is float16. The input bytes are not modified.
  */
-export function growTokenEmbedding(model: Uint8Array, rows: Float32Array, file = 'text_encoder/model.onnx', externalTable?: Uint8Array): GrownTextEncoder {
+export function growTokenEmbedding(
+  model: Uint8Array,
+  rows: Float32Array,
+  file = 'text_encoder/model.onnx',
+  externalTable?: Uint8Array,
+): GrownTextEncoder {
   try {
     return grow(model, rows, file, externalTable);
   } catch (error) {
@@ -301,7 +316,6 @@ function grow(model: Uint8Array, rows: Float32Array, file: string, externalTable
       const packed = concat([varintBytes(info.vocabSize + added), varintBytes(info.width)]);
       parts.push(tagBytes(TENSOR_DIMS, WIRE_LEN), varintBytes(packed.length), packed);
     } else if (g.field === TENSOR_EXTERNAL_DATA || g.field === TENSOR_DATA_LOCATION) {
-      continue;
     } else if (dataFields.has(g.field)) {
       if (dataWritten) continue;
       dataWritten = true;
@@ -336,16 +350,24 @@ export async function readExternalTable(modelFile: string, info: TokenEmbeddingI
   const { location, offset } = info.external;
   const expected = info.vocabSize * info.width * (info.dtype === 'float32' ? 4 : 2);
   const dataFile = path.resolve(path.dirname(modelFile), location);
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(dataFile, 'r');
   } catch (error) {
-    throw new ModelLoadError(`${modelFile}: the token embedding's external data file ${dataFile} cannot be opened (${(error as Error).message})`, dataFile, { cause: error });
+    throw new ModelLoadError(
+      `${modelFile}: the token embedding's external data file ${dataFile} cannot be opened (${(error as Error).message})`,
+      dataFile,
+      { cause: error },
+    );
   }
   try {
     const out = new Uint8Array(info.external.length ?? expected);
     const { bytesRead } = await handle.read(out, 0, out.length, offset);
-    if (bytesRead !== out.length) throw new ModelLoadError(`${dataFile}: ${bytesRead} bytes at offset ${offset}, expected ${out.length} for "${info.name}"; the file is truncated`, dataFile);
+    if (bytesRead !== out.length)
+      throw new ModelLoadError(
+        `${dataFile}: ${bytesRead} bytes at offset ${offset}, expected ${out.length} for "${info.name}"; the file is truncated`,
+        dataFile,
+      );
     return out;
   } finally {
     await handle.close();
@@ -356,7 +378,8 @@ export async function readExternalTable(modelFile: string, info: TokenEmbeddingI
 export function readTokenEmbeddingRow(model: Uint8Array, id: number, file = 'text_encoder/model.onnx'): Float32Array {
   try {
     const { info, tensor } = locate(model, file);
-    if (!Number.isInteger(id) || id < 0 || id >= info.vocabSize) throw new ModelLoadError(`${file}: token id ${id} is outside the table (0..${info.vocabSize - 1})`, file);
+    if (!Number.isInteger(id) || id < 0 || id >= info.vocabSize)
+      throw new ModelLoadError(`${file}: token id ${id} is outside the table (0..${info.vocabSize - 1})`, file);
     const table = tableBytes(model, tensor, info);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const out = new Float32Array(info.width);
@@ -402,7 +425,8 @@ export interface GraphScan {
 export function scanGraph(model: Uint8Array, file = 'model.onnx'): GraphScan {
   try {
     const graphs = [...fields(model, 0, model.length)].filter((f) => f.field === MODEL_GRAPH && f.wire === WIRE_LEN);
-    if (graphs.length !== 1) throw new ModelLoadError(`${file}: expected one graph in the ONNX model, found ${graphs.length}; is it an ONNX file?`, file);
+    if (graphs.length !== 1)
+      throw new ModelLoadError(`${file}: expected one graph in the ONNX model, found ${graphs.length}; is it an ONNX file?`, file);
     const graph = graphs[0];
     const nodes: GraphNode[] = [];
     const initializers = new Map<string, InitializerLocation>();
@@ -427,7 +451,8 @@ export function scanGraph(model: Uint8Array, file = 'model.onnx'): GraphScan {
           if (g.field === TENSOR_NAME && g.wire === WIRE_LEN) name = str(model, g);
           else if (g.field === TENSOR_DIMS) readInt64s(model, g, dims);
           else if (g.field === TENSOR_DATA_TYPE && g.wire === WIRE_VARINT) dataType = g.varint;
-          else if ((g.field === TENSOR_RAW_DATA || g.field === TENSOR_FLOAT_DATA) && g.wire === WIRE_LEN) inline = { start: g.valueStart, end: g.end };
+          else if ((g.field === TENSOR_RAW_DATA || g.field === TENSOR_FLOAT_DATA) && g.wire === WIRE_LEN)
+            inline = { start: g.valueStart, end: g.end };
         }
         const external = externalLocation(model, f);
         if (external) externals.push({ name, location: external });
@@ -453,7 +478,11 @@ export function scanGraph(model: Uint8Array, file = 'model.onnx'): GraphScan {
  * holds at most 4 GiB). Only the external_data entries of the named initializers change; the graph's and the
  * model's length prefixes are rewritten around them. Byte ranges (`length`) are kept.
  */
-export function relocateExternalData(model: Uint8Array, moves: ReadonlyMap<string, { location: string; offset: number }>, file = 'model.onnx'): Uint8Array {
+export function relocateExternalData(
+  model: Uint8Array,
+  moves: ReadonlyMap<string, { location: string; offset: number }>,
+  file = 'model.onnx',
+): Uint8Array {
   try {
     const graph = [...fields(model, 0, model.length)].find((f) => f.field === MODEL_GRAPH && f.wire === WIRE_LEN);
     if (!graph) throw new ProtoError('no graph');

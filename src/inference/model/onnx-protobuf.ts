@@ -45,7 +45,6 @@ export interface Field {
 
 export class ProtoError extends Error {}
 
-
 /** Varints up to 2^53 (Number arithmetic, not 32-bit bitwise: graphs approach 2 GB). */
 export function readVarint(bytes: Uint8Array, at: number, limit: number): [value: number, next: number] {
   let value = 0;

@@ -58,7 +58,8 @@ function readTensor(buf: Uint8Array, tensor: Field): RawTensor {
     if (f.field === TENSOR_DIMS) readInt64s(buf, f, t.dims);
     else if (f.field === TENSOR_DATA_TYPE && f.wire === WIRE_VARINT) t.dataType = f.varint;
     else if (f.field === TENSOR_FLOAT_DATA && f.wire === WIRE_I32) t.floats.push(view.getFloat32(f.valueStart, true));
-    else if (f.field === TENSOR_FLOAT_DATA && f.wire === WIRE_LEN) for (let at = f.valueStart; at < f.end; at += 4) t.floats.push(view.getFloat32(at, true));
+    else if (f.field === TENSOR_FLOAT_DATA && f.wire === WIRE_LEN)
+      for (let at = f.valueStart; at < f.end; at += 4) t.floats.push(view.getFloat32(at, true));
     else if (f.field === TENSOR_NAME && f.wire === WIRE_LEN) t.name = str(buf, f);
     else if (f.field === TENSOR_RAW_DATA && f.wire === WIRE_LEN) t.raw = buf.subarray(f.valueStart, f.end);
     else if (f.field === TENSOR_EXTERNAL_DATA && f.wire === WIRE_LEN) {

@@ -59,7 +59,11 @@ export class ControlStep {
         feeds.time_ids = unet.time_ids;
       }
       if (scaleInput) feeds.conditioning_scale = { data: [unit.strength], dims: scaleInput.shape.length === 0 ? [] : [1] };
-      const out = await session.run(feeds, outputs.map(([o]) => o), clock);
+      const out = await session.run(
+        feeds,
+        outputs.map(([o]) => o),
+        clock,
+      );
       const scale = scaleInput ? 1 : unit.strength;
       for (const [output, input] of outputs) {
         const r = out[output];
@@ -69,7 +73,9 @@ export class ControlStep {
           continue;
         }
         if (acc.data.length !== r.data.length) {
-          throw new InferenceError(`${session.file}: residual "${output}" is [${r.dims.join(', ')}], another ControlNet gave [${acc.dims.join(', ')}]; the nets are for different base models`);
+          throw new InferenceError(
+            `${session.file}: residual "${output}" is [${r.dims.join(', ')}], another ControlNet gave [${acc.dims.join(', ')}]; the nets are for different base models`,
+          );
         }
         for (let i = 0; i < acc.data.length; i++) acc.data[i] += scale * r.data[i];
       }
@@ -99,7 +105,10 @@ export async function prepareControl(
   }
   const mode = req.mode.kind;
   if (mode !== 'txt2img' && mode !== 'img2img' && mode !== 'variation') {
-    throw new UserError(Identifiers.InvalidArgument, `ControlNet works with text-to-image, img2img and variations, not with ${mode}; drop the control image.`);
+    throw new UserError(
+      Identifiers.InvalidArgument,
+      `ControlNet works with text-to-image, img2img and variations, not with ${mode}; drop the control image.`,
+    );
   }
   const units: ActiveUnit[] = [];
   const maps: Preview[] = [];

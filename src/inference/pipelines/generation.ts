@@ -219,7 +219,14 @@ export class Generation {
    */
   private async encodeSdxl(text: string, what: 'prompt' | 'negative prompt', zerosForEmpty: boolean): Promise<EncodedPrompt> {
     const sdxl = this.model.sdxl!;
-    if (zerosForEmpty && what === 'negative prompt' && text.trim() === '' && sdxl.forceZerosForEmptyPrompt && this.sdxlShape && this.sdxlPooled.prompt) {
+    if (
+      zerosForEmpty &&
+      what === 'negative prompt' &&
+      text.trim() === '' &&
+      sdxl.forceZerosForEmptyPrompt &&
+      this.sdxlShape &&
+      this.sdxlPooled.prompt
+    ) {
       // encodePrompts encodes the prompt first; the zero negative takes its shape.
       const prompt = this.sdxlShape!;
       this.sdxlPooled[what] = new Float32Array(this.sdxlPooled.prompt.length);
@@ -264,9 +271,7 @@ export class Generation {
   private sdxlFeeds(rows: 'prompt' | 'negative prompt' | 'pair', n: number, dims: number[]): Record<string, Feed> {
     if (!this.model.sdxl) return {};
     const pooled =
-      rows === 'pair'
-        ? (this.sdxlPooled.pair ??= concat(this.sdxlPooled['negative prompt']!, this.sdxlPooled.prompt!))
-        : this.sdxlPooled[rows]!;
+      rows === 'pair' ? (this.sdxlPooled.pair ??= concat(this.sdxlPooled['negative prompt']!, this.sdxlPooled.prompt!)) : this.sdxlPooled[rows]!;
     const ids = sdxlTimeIds(dims[3] * 8, dims[2] * 8);
     return {
       text_embeds: { data: pooled, dims: [n, pooled.length / n] },
@@ -313,7 +318,10 @@ export class Generation {
       // A1111's pad_cond: the shorter side gets encodings of the empty prompt appended, whole chunks at a time,
       // so both have 77·k tokens and still go through the UNet as one [2, 77·k, C] batch.
       if (prompt.chunks !== negative.chunks) {
-        const empty = this.req.negativePrompt === '' && !this.model.sdxl ? negative.z : (await this.encodeText('', 'negative prompt', { zerosForEmpty: false })).z;
+        const empty =
+          this.req.negativePrompt === '' && !this.model.sdxl
+            ? negative.z
+            : (await this.encodeText('', 'negative prompt', { zerosForEmpty: false })).z;
         const pad = (z: Float32Array, times: number) => concat(z, repeat(empty, times));
         if (prompt.chunks < negative.chunks) cond = pad(cond, negative.chunks - prompt.chunks);
         else uncond = pad(uncond, prompt.chunks - negative.chunks);
@@ -325,7 +333,11 @@ export class Generation {
     for (const embedding of used) if (!this.embeddingsUsed.some((e) => e.name === embedding.name)) this.embeddingsUsed.push(embedding);
     if (this.model.knownWords) {
       // Words as the text encoder sees them: without attention brackets, weights and BREAK.
-      const text = [this.req.prompt, this.req.negativePrompt].flatMap((p) => parsePromptAttention(p).filter((run) => !isBreak(run)).map((run) => run.text));
+      const text = [this.req.prompt, this.req.negativePrompt].flatMap((p) =>
+        parsePromptAttention(p)
+          .filter((run) => !isBreak(run))
+          .map((run) => run.text),
+      );
       const words = textCleanup(text.join(' ')).match(/\p{L}+/gu) ?? [];
       const unknown = [...new Set(words.filter((w) => !this.model.knownWords!.has(w)))];
       if (unknown.length) {
@@ -357,7 +369,12 @@ export class Generation {
       };
       // ControlNet hook (issue #15): a ControlNet-ready UNet takes the units' summed residuals, or zeros.
       if (c.control) {
-        Object.assign(feeds, this.control ? await this.control.residuals(feeds, { data: latents, dims: [n, dims[1], dims[2], dims[3]] }, t, this.clock) : zeroResidualFeeds(c.control, n, dims[2], dims[3]));
+        Object.assign(
+          feeds,
+          this.control
+            ? await this.control.residuals(feeds, { data: latents, dims: [n, dims[1], dims[2], dims[3]] }, t, this.clock)
+            : zeroResidualFeeds(c.control, n, dims[2], dims[3]),
+        );
       }
       const out = await unet.run(feeds, ['out_sample'], this.clock);
       return out.out_sample.data;
@@ -429,7 +446,8 @@ export class Generation {
       // diffusers get_timesteps: run the last ⌊steps·strength⌋ steps (at least one).
       begin = steps - Math.max(1, Math.min(Math.floor(steps * init.strength), steps));
       // A1111's "latent noise" masked content: the masked area starts from fresh noise instead of the source.
-      const start = repaint && init.fill === 'latent-noise' ? masked(new Float32Array(n), new TorchCpuRng(seed + 1).randn(n), init.latent) : init.latent;
+      const start =
+        repaint && init.fill === 'latent-noise' ? masked(new Float32Array(n), new TorchCpuRng(seed + 1).randn(n), init.latent) : init.latent;
       x = scheduler.addNoise(start, noise, begin);
     } else {
       x = noise.map((v) => v * scheduler.initNoiseSigma);
@@ -484,9 +502,9 @@ export class Generation {
       this.clock,
     );
     const { data, dims } = out.sample;
-    if (dims.length !== 4 || dims[1] !== 3) throw new InferenceError(`${this.model.vaeDecoder.file}: expected [1, 3, H, W] output, got [${dims.join(', ')}]`);
+    if (dims.length !== 4 || dims[1] !== 3)
+      throw new InferenceError(`${this.model.vaeDecoder.file}: expected [1, 3, H, W] output, got [${dims.join(', ')}]`);
     checkFinite(data, this.model.folder.name);
     return { rgb: tensorToRgb(data, dims[3], dims[2]), width: dims[3], height: dims[2] };
   }
 }
-

@@ -70,7 +70,10 @@ export async function runInpaint(gen: Generation, model: LoadedModel, req: Gener
     const made = await outpaintCanvas(original, mode);
     const { max } = REQUEST_BOUNDS.side;
     if (made.canvas.width > max || made.canvas.height > max) {
-      throw new UserError(Identifiers.InvalidSize, `Panning makes the picture ${made.canvas.width}x${made.canvas.height}; the most is ${max} a side. Zoom out instead.`);
+      throw new UserError(
+        Identifiers.InvalidSize,
+        `Panning makes the picture ${made.canvas.width}x${made.canvas.height}; the most is ${max} a side. Zoom out instead.`,
+      );
     }
     source = made.canvas;
     mask = made.mask;
@@ -94,7 +97,10 @@ export async function runInpaint(gen: Generation, model: LoadedModel, req: Gener
   if (options.area === 'only-masked') {
     box = maskBox(mask, options.padding)!;
     // The crop is worked at the request's size (full resolution for a small region) and scaled back after.
-    work = { source: await resizeRaw(crop(source, box, 3), req.width, req.height, 3), mask: await resizeRaw(crop(mask, box, 1), req.width, req.height, 1) };
+    work = {
+      source: await resizeRaw(crop(source, box, 3), req.width, req.height, 3),
+      mask: await resizeRaw(crop(mask, box, 1), req.width, req.height, 1),
+    };
   }
   const generated = await inpaintAt(gen, model, req, seed, work.source, work.mask, options);
   let full: Rgb = generated;

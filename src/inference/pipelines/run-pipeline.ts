@@ -4,10 +4,16 @@
  */
 import { randomInt } from 'node:crypto';
 import { Identifiers, UserError } from '../../errors.js';
-import { MAX_SEED, REQUEST_BOUNDS, REQUEST_DEFAULTS, type GenerateRequest, type GeneratedImage, type Preview } from '../../protocol/generate-request.js';
-import { formatParameters, type ImageParameters } from '../../protocol/png-parameters.js';
-import { addPngText } from '../../protocol/png-text.js';
-import { imageToTensor, lanczosUpscale, pngToRgb, rgbToPng } from '../image/pixels.js';
+import {
+  MAX_SEED,
+  REQUEST_BOUNDS,
+  REQUEST_DEFAULTS,
+  type GenerateRequest,
+  type GeneratedImage,
+  type Preview,
+} from '../../protocol/generate-request.js';
+import type { ImageParameters } from '../../protocol/png-parameters.js';
+import { imageToTensor, lanczosUpscale, pngToRgb } from '../image/pixels.js';
 import { makeScheduler, type LoadedModel } from '../model/loaded-model.js';
 import type { RunClock } from '../model/session.js';
 import type { GenerateOptions } from '../types.js';
@@ -46,7 +52,10 @@ export function checkRequestForModel(model: LoadedModel, req: GenerateRequest): 
     throw invalid(Identifiers.InvalidArgument, `Model "${model.folder.name}" has no vae_encoder, so ${what}. Use another model or drop the image.`);
   }
   if (mode.kind === 'outpaint' && mode.pan !== undefined && model.unetContract.fixedLatentSize) {
-    throw invalid(Identifiers.InvalidSize, `Model "${model.folder.name}" only draws one size, so it cannot pan (the picture grows). Zoom out instead.`);
+    throw invalid(
+      Identifiers.InvalidSize,
+      `Model "${model.folder.name}" only draws one size, so it cannot pan (the picture grows). Zoom out instead.`,
+    );
   }
   if (mode.kind !== 'upscale') checkSize(model, req.width, req.height);
   clipSkipOutput(model, req.clipSkip ?? 1); // refuses a clip skip the text encoder has no output for, before any work
@@ -60,7 +69,6 @@ function checkSize(model: LoadedModel, width: number, height: number): void {
     throw invalid(Identifiers.InvalidSize, `Model "${model.folder.name}" only draws ${w * 8}x${h * 8}; got ${width}x${height}.`);
   }
 }
-
 
 /** Run one request on a loaded model. `clock` collects session.run time. */
 export async function runPipeline(
@@ -158,7 +166,10 @@ export async function runPipeline(
   return { images, seed, warnings: gen.warnings, previewMs: gen.previewMs, notes: gen.notes, ...(control ? { controlMaps: control.maps } : {}) };
 }
 
-const noDepth = (): Promise<DepthFn> => Promise.reject(new UserError(Identifiers.InvalidArgument, 'The "depth" preprocessor is not available here; send a ready depth map with preprocess "none".'));
+const noDepth = (): Promise<DepthFn> =>
+  Promise.reject(
+    new UserError(Identifiers.InvalidArgument, 'The "depth" preprocessor is not available here; send a ready depth map with preprocess "none".'),
+  );
 
 /** A unit as sd-webui-controlnet's infotext names it. */
 function controlParameters(unit: NonNullable<GenerateRequest['controls']>[number], req: GenerateRequest): ControlNetParameters {
@@ -169,7 +180,9 @@ function controlParameters(unit: NonNullable<GenerateRequest['controls']>[number
     model: unit.net,
     weight: unit.strength,
     processorRes: Math.min(req.width, req.height),
-    ...(canny ? { thresholdA: unit.cannyLow ?? REQUEST_DEFAULTS.control.cannyLow, thresholdB: unit.cannyHigh ?? REQUEST_DEFAULTS.control.cannyHigh } : {}),
+    ...(canny
+      ? { thresholdA: unit.cannyLow ?? REQUEST_DEFAULTS.control.cannyLow, thresholdB: unit.cannyHigh ?? REQUEST_DEFAULTS.control.cannyHigh }
+      : {}),
   };
 }
 

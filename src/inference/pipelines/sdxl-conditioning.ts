@@ -63,7 +63,13 @@ export async function encodeSdxlText(model: LoadedModel, sdxl: SdxlContract, tex
  * The negative side of guidance. diffusers zeroes it only when no negative prompt was given
  * (`negative_prompt is None and force_zeros_for_empty_prompt`); the bot's "no negative prompt" is the empty string.
  */
-export async function encodeSdxlNegative(model: LoadedModel, sdxl: SdxlContract, negative: string, cond: SdxlText, clock: RunClock): Promise<SdxlText> {
+export async function encodeSdxlNegative(
+  model: LoadedModel,
+  sdxl: SdxlContract,
+  negative: string,
+  cond: SdxlText,
+  clock: RunClock,
+): Promise<SdxlText> {
   if (negative.trim() === '' && sdxl.forceZerosForEmptyPrompt) {
     return { embeds: new Float32Array(cond.embeds.length), pooled: new Float32Array(cond.pooled.length), truncated: false, droppedText: '' };
   }

@@ -113,7 +113,10 @@ function parseVocab(value: unknown, source: Source): Map<string, number> {
       source.fail(`${source.vocab}: token ${JSON.stringify(token)} has id ${describe(id)}; ids must be non-negative integers.`, source.vocab);
     }
     if (owner[id] !== undefined) {
-      source.fail(`${source.vocab}: tokens ${JSON.stringify(owner[id])} and ${JSON.stringify(token)} both have id ${id}; each id must belong to one token.`, source.vocab);
+      source.fail(
+        `${source.vocab}: tokens ${JSON.stringify(owner[id])} and ${JSON.stringify(token)} both have id ${id}; each id must belong to one token.`,
+        source.vocab,
+      );
     }
     owner[id] = token;
     vocab.set(token, id);
@@ -239,12 +242,16 @@ export class ClipTokenizer {
     };
     const specialFile = path.join(tokenizerDir, 'special_tokens_map.json');
     const configFile = path.join(tokenizerDir, 'tokenizer_config.json');
-    const [vocabText, mergesText, specialText, configText] = await Promise.all(
-      [vocabFile, mergesFile, specialFile, configFile].map(readOptional),
-    );
-    for (const [text, file] of [[vocabText, vocabFile], [mergesText, mergesFile]] as const) {
+    const [vocabText, mergesText, specialText, configText] = await Promise.all([vocabFile, mergesFile, specialFile, configFile].map(readOptional));
+    for (const [text, file] of [
+      [vocabText, vocabFile],
+      [mergesText, mergesFile],
+    ] as const) {
       if (text === undefined) {
-        source.fail(`Missing tokenizer file ${file}: a CLIP tokenizer folder needs vocab.json and merges.txt (the diffusers tokenizer/ layout).`, file);
+        source.fail(
+          `Missing tokenizer file ${file}: a CLIP tokenizer folder needs vocab.json and merges.txt (the diffusers tokenizer/ layout).`,
+          file,
+        );
       }
     }
     const vocab = parseVocab(parseJson(vocabText!, vocabFile, source), source);
@@ -254,7 +261,10 @@ export class ClipTokenizer {
     let padTokenId = options.padTokenId;
     if (padTokenId === undefined) {
       // transformers lets special_tokens_map.json override tokenizer_config.json, so it is read first.
-      for (const [text, file] of [[specialText, specialFile], [configText, configFile]] as const) {
+      for (const [text, file] of [
+        [specialText, specialFile],
+        [configText, configFile],
+      ] as const) {
         if (text === undefined) continue;
         const pad = padTokenName(parseJson(text, file, source), file, source);
         if (pad === undefined) continue;
@@ -411,7 +421,7 @@ export class ClipTokenizer {
       let bestRank = Infinity;
       let best = -1;
       for (let i = 0; i < symbols.length - 1; i++) {
-        const rank = this.ranks.get(symbols[i] + ' ' + symbols[i + 1]);
+        const rank = this.ranks.get(`${symbols[i]} ${symbols[i + 1]}`);
         if (rank !== undefined && rank < bestRank) {
           bestRank = rank;
           best = i;

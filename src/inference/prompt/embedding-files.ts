@@ -79,8 +79,16 @@ export function embeddingFromEntries(entries: Entries, file: string): Pick<Embed
     const l = rows(asTensor(entries.get('clip_l'), 'clip_l', file), 'clip_l', file);
     const g = rows(asTensor(entries.get('clip_g'), 'clip_g', file), 'clip_g', file);
     if (l.count !== g.count) throw new WeightsFileError(`${file}: clip_l has ${l.count} vectors but clip_g has ${g.count}; they must match`, file);
-    if (l.width === g.width) throw new WeightsFileError(`${file}: clip_l and clip_g are both ${l.width} wide; an SDXL embedding has 768 and 1280`, file);
-    return { kind: 'sdxl', vectors: new Map([[l.width, l.data], [g.width, g.data]]), count: l.count };
+    if (l.width === g.width)
+      throw new WeightsFileError(`${file}: clip_l and clip_g are both ${l.width} wide; an SDXL embedding has 768 and 1280`, file);
+    return {
+      kind: 'sdxl',
+      vectors: new Map([
+        [l.width, l.data],
+        [g.width, g.data],
+      ]),
+      count: l.count,
+    };
   }
   if (entries.has('emb_params')) return single(entries.get('emb_params'), 'emb_params');
   const tensors = [...entries].filter(([, v]) => isTensor(v));
@@ -111,7 +119,8 @@ export function parseEmbeddingFile(bytes: Uint8Array, file: string): EmbeddingFi
     entries = new Map(st.names.map((n) => [n, st.tensor(n)]));
   } else if (ext === '.pt' || ext === '.bin') {
     const root = readTorchFile(bytes, file);
-    if (!(root instanceof Map)) throw new WeightsFileError(`${file} holds a ${Array.isArray(root) ? 'list' : typeof root}, not a dict; not an embedding`, file);
+    if (!(root instanceof Map))
+      throw new WeightsFileError(`${file} holds a ${Array.isArray(root) ? 'list' : typeof root}, not a dict; not an embedding`, file);
     entries = root;
   } else {
     throw new WeightsFileError(`${file}: embeddings are read from ${EMBEDDING_EXTENSIONS.join(', ')} files`, file);
@@ -158,7 +167,15 @@ export class EmbeddingLibrary {
   /** Rescans when the folder's files changed; returns whether it did. A missing folder is an empty library. */
   async refresh(): Promise<boolean> {
     const files = await listFiles(this.dir);
-    const stats = await Promise.all(files.map(async (f) => ({ file: f, ...(await stat(f).then((s) => ({ size: s.size, mtime: s.mtimeMs }), () => ({ size: 0, mtime: 0 }))) })));
+    const stats = await Promise.all(
+      files.map(async (f) => ({
+        file: f,
+        ...(await stat(f).then(
+          (s) => ({ size: s.size, mtime: s.mtimeMs }),
+          () => ({ size: 0, mtime: 0 }),
+        )),
+      })),
+    );
     const signature = stats.map((s) => `${s.file}\0${s.size}\0${s.mtime}`).join('\n');
     if (signature === this.signature) return false;
     this.signature = signature;
@@ -243,7 +260,11 @@ async function listFiles(dir: string, depth = 0): Promise<string[]> {
   for (const entry of names) {
     const full = path.join(dir, entry.name);
     let isDir = entry.isDirectory();
-    if (entry.isSymbolicLink()) isDir = await stat(full).then((s) => s.isDirectory(), () => false);
+    if (entry.isSymbolicLink())
+      isDir = await stat(full).then(
+        (s) => s.isDirectory(),
+        () => false,
+      );
     // A depth bound instead of cycle detection: a symlink loop must not hang the scan.
     if (isDir) {
       if (depth < 8) out.push(...(await listFiles(full, depth + 1)));

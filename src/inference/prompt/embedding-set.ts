@@ -95,7 +95,10 @@ export class EmbeddingSet {
       );
     }
     if (grown.info.width !== o.width) {
-      throw new ModelLoadError(`${o.modelFile}: the token table is ${grown.info.width} wide but the encoder's output is ${o.width} wide`, o.modelFile);
+      throw new ModelLoadError(
+        `${o.modelFile}: the token table is ${grown.info.width} wide but the encoder's output is ${o.width} wide`,
+        o.modelFile,
+      );
     }
     const files = externalDataFiles(grown.bytes, o.modelFile);
     const externalData = await Promise.all(
@@ -111,7 +114,10 @@ export class EmbeddingSet {
     while (this.cache.size > limit && idle.length > 0) {
       const [key, entry] = idle.shift()!;
       this.cache.delete(key);
-      await entry.session.then((s) => s.release(), () => {});
+      await entry.session.then(
+        (s) => s.release(),
+        () => {},
+      );
     }
   }
 
@@ -119,7 +125,14 @@ export class EmbeddingSet {
   async release(): Promise<void> {
     const entries = [...this.cache.values()];
     this.cache.clear();
-    await Promise.all(entries.map((e) => e.session.then((s) => s.release(), () => {})));
+    await Promise.all(
+      entries.map((e) =>
+        e.session.then(
+          (s) => s.release(),
+          () => {},
+        ),
+      ),
+    );
   }
 }
 
@@ -127,7 +140,12 @@ export class EmbeddingSet {
  * The EmbeddingSet of a loaded model's text encoder: vocabulary size from its tokenizer, width from the encoder's
  * `last_hidden_state` (else the UNet's context width). Release it with the model (`set.release()`).
  */
-export function embeddingSetFor(model: Pick<LoadedModel, 'textEncoder' | 'tokenizer' | 'unetContract'>, library: EmbeddingSource, sessionOptions?: SessionOptions, cacheSize?: number): EmbeddingSet {
+export function embeddingSetFor(
+  model: Pick<LoadedModel, 'textEncoder' | 'tokenizer' | 'unetContract'>,
+  library: EmbeddingSource,
+  sessionOptions?: SessionOptions,
+  cacheSize?: number,
+): EmbeddingSet {
   const declared = model.textEncoder.outputs.get('last_hidden_state')?.shape[2];
   const width = typeof declared === 'number' && declared > 0 ? declared : model.unetContract.hiddenSize;
   return new EmbeddingSet({

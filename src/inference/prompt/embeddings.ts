@@ -8,9 +8,15 @@
 import type { EmbeddingFile } from './embedding-files.js';
 
 /** A textual-inversion embedding as the chunker sees it: the token ids it occupies in the (extended) vocabulary. */
-export interface PromptEmbedding { name: string; ids: readonly number[]; hash: string }
+export interface PromptEmbedding {
+  name: string;
+  ids: readonly number[];
+  hash: string;
+}
 /** Finds embeddings by the names users type (`EasyNegative`, `embedding:EasyNegative`). */
-export interface EmbeddingLookup { find(word: string): PromptEmbedding | undefined }
+export interface EmbeddingLookup {
+  find(word: string): PromptEmbedding | undefined;
+}
 
 /** An embedding a prompt used, with the vectors its ids stand for. */
 export interface UsedEmbedding extends PromptEmbedding {

@@ -79,7 +79,7 @@ function replaceCharref(_match: string, ref: string): string {
     const value = table.get(ref.slice(0, end));
     if (value !== undefined) return value + ref.slice(end);
   }
-  return '&' + ref;
+  return `&${ref}`;
 }
 
 /**

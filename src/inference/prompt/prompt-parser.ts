@@ -95,11 +95,7 @@ export function parsePromptAttention(text: string): PromptRun[] {
 /** Python's float() on `[+-]?[.\d]+`: "1.", ".5" and "+2" are numbers, "1.2.3" and "." are not. */
 function parseWeight(weight: string, prompt: string): number {
   if (!/^[+-]?(\d+\.?\d*|\.\d+)$/.test(weight)) {
-    throw new UserError(
-      Identifiers.InvalidArgument,
-      `"${weight}" in "(…:${weight})" is not a number; write the weight like (word:1.2).`,
-      { prompt },
-    );
+    throw new UserError(Identifiers.InvalidArgument, `"${weight}" in "(…:${weight})" is not a number; write the weight like (word:1.2).`, { prompt });
   }
   return Number(weight);
 }

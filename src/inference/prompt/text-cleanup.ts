@@ -39,9 +39,9 @@ function ftfyEntityTable(): Map<string, string> {
   const table = new Map<string, string>();
   for (const [name, char] of html5Entities()) {
     if (!name.endsWith(';')) continue;
-    table.set('&' + name, char);
+    table.set(`&${name}`, char);
     if (name === name.toLowerCase()) {
-      const upper = '&' + name.toUpperCase();
+      const upper = `&${name.toUpperCase()}`;
       if (htmlUnescape(upper) === upper) table.set(upper, char.toUpperCase());
     }
   }
@@ -68,14 +68,32 @@ function unescapeHtml(text: string): string {
 
 // fix_c1_controls: C1 controls are almost always windows-1252 bytes read as Latin-1 ("\x93" meant “).
 const C1_CONTROL = /[\x80-\x9f]/g;
-const fixC1Controls = (text: string): string =>
-  text.replace(C1_CONTROL, (c) => cp1252ForC1(c.charCodeAt(0)));
+const fixC1Controls = (text: string): string => text.replace(C1_CONTROL, (c) => cp1252ForC1(c.charCodeAt(0)));
 
 // chardata.LIGATURES. ftfy leaves ligatures such as æ and œ alone on purpose; ﬅ really becomes "ſt" (long s).
 const LIGATURES: Record<string, string> = {
-  Ĳ: 'IJ', ĳ: 'ij', ŉ: 'ʼn', Ǳ: 'DZ', ǲ: 'Dz', ǳ: 'dz', Ǆ: 'DŽ', ǅ: 'Dž', ǆ: 'dž',
-  Ǉ: 'LJ', ǈ: 'Lj', ǉ: 'lj', Ǌ: 'NJ', ǋ: 'Nj', ǌ: 'nj',
-  ﬀ: 'ff', ﬁ: 'fi', ﬂ: 'fl', ﬃ: 'ffi', ﬄ: 'ffl', ﬅ: 'ſt', ﬆ: 'st',
+  Ĳ: 'IJ',
+  ĳ: 'ij',
+  ŉ: 'ʼn',
+  Ǳ: 'DZ',
+  ǲ: 'Dz',
+  ǳ: 'dz',
+  Ǆ: 'DŽ',
+  ǅ: 'Dž',
+  ǆ: 'dž',
+  Ǉ: 'LJ',
+  ǈ: 'Lj',
+  ǉ: 'lj',
+  Ǌ: 'NJ',
+  ǋ: 'Nj',
+  ǌ: 'nj',
+  ﬀ: 'ff',
+  ﬁ: 'fi',
+  ﬂ: 'fl',
+  ﬃ: 'ffi',
+  ﬄ: 'ffl',
+  ﬅ: 'ſt',
+  ﬆ: 'st',
 };
 const LIGATURE = new RegExp(`[${Object.keys(LIGATURES).join('')}]`, 'g');
 const fixLatinLigatures = (text: string): string => text.replace(LIGATURE, (c) => LIGATURES[c]);
@@ -107,8 +125,7 @@ const SINGLE_QUOTE = /[\u02bc\u2018-\u201b]/g;
 const DOUBLE_QUOTE = /[\u201c-\u201f]/g;
 const uncurlQuotes = (text: string): string => text.replace(DOUBLE_QUOTE, '"').replace(SINGLE_QUOTE, "'");
 
-const fixLineBreaks = (text: string): string =>
-  text.replace(/\r\n/g, '\n').replace(/[\r\u2028\u2029\u0085]/g, '\n');
+const fixLineBreaks = (text: string): string => text.replace(/\r\n/g, '\n').replace(/[\r\u2028\u2029\u0085]/g, '\n');
 
 // fix_surrogates: a JavaScript string can only hold a surrogate pair as a real astral character, so what is left
 // are lone surrogates, which ftfy turns into U+FFFD.
@@ -128,11 +145,11 @@ const removeControlChars = (text: string): string => text.replace(CONTROL_CHARS,
 // settles any input. The bound only guards against a bug here turning into a hang.
 const MAX_PASSES = 32;
 
-function fixSegment(segment: string, unescape: boolean): string {
+function fixSegment(segment: string, unescapeEntities: boolean): string {
   let text = segment;
   for (let pass = 0; pass < MAX_PASSES; pass++) {
     const before = text;
-    if (unescape) text = unescapeHtml(text);
+    if (unescapeEntities) text = unescapeHtml(text);
     text = fixC1Controls(text);
     text = fixLatinLigatures(text);
     text = fixCharacterWidth(text);
@@ -156,15 +173,15 @@ function fixSegment(segment: string, unescape: boolean): string {
  * for that line and every later one.
  */
 export function fixText(text: string): string {
-  let unescape = true;
+  let unescapeEntities = true;
   let out = '';
   let pos = 0;
   while (pos < text.length) {
     const newline = text.indexOf('\n', pos);
     const end = newline === -1 ? text.length : newline + 1;
     const segment = text.slice(pos, end);
-    if (unescape && segment.includes('<')) unescape = false;
-    out += fixSegment(segment, unescape);
+    if (unescapeEntities && segment.includes('<')) unescapeEntities = false;
+    out += fixSegment(segment, unescapeEntities);
     pos = end;
   }
   return out;

@@ -7,9 +7,7 @@
 export function assertStepIndex(stepIndex: number, count: number): void {
   if (count === 0) throw new TypeError('Call `setTimesteps(n)` before stepping the scheduler');
   if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= count) {
-    throw new TypeError(
-      `Expected \`stepIndex\` to be an integer 0–${count - 1}, got \`${String(stepIndex)}\` (${typeof stepIndex})`,
-    );
+    throw new TypeError(`Expected \`stepIndex\` to be an integer 0–${count - 1}, got \`${String(stepIndex)}\` (${typeof stepIndex})`);
   }
 }
 

@@ -25,10 +25,7 @@ export class EulerAncestralDiscreteScheduler extends EulerDiscreteScheduler {
     const eta = this.config.eta;
     // Going to σ = 0 there is no noise left to re-inject: the step is plain Euler to the clean estimate.
     if (eta === 0 || sigmaNext === 0) return { sigmaUp: 0, sigmaDown: sigmaNext };
-    const sigmaUp = Math.min(
-      sigmaNext,
-      eta * Math.sqrt((sigmaNext * sigmaNext * (sigma * sigma - sigmaNext * sigmaNext)) / (sigma * sigma)),
-    );
+    const sigmaUp = Math.min(sigmaNext, eta * Math.sqrt((sigmaNext * sigmaNext * (sigma * sigma - sigmaNext * sigmaNext)) / (sigma * sigma)));
     return { sigmaUp, sigmaDown: Math.sqrt(sigmaNext * sigmaNext - sigmaUp * sigmaUp) };
   }
 

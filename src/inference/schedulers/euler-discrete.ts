@@ -6,13 +6,7 @@
  * trained on x/√(σ²+1), gets the scaled copy from `scaleModelInput`.
  */
 import { assertSameLength, assertStepIndex } from './assert-step-args.js';
-import {
-  assertInferenceSteps,
-  eulerPredOriginal,
-  noiseSchedule,
-  sigmaSchedule,
-  type NoiseSchedule,
-} from './noise-schedule.js';
+import { assertInferenceSteps, eulerPredOriginal, noiseSchedule, sigmaSchedule, type NoiseSchedule } from './noise-schedule.js';
 import type { NoiseSource, Scheduler, SchedulerConfig, SchedulerStepOutput } from './scheduler.js';
 
 export class EulerDiscreteScheduler implements Scheduler {

@@ -12,12 +12,7 @@ import { EulerAncestralDiscreteScheduler } from './euler-ancestral-discrete.js';
 import { EulerDiscreteScheduler } from './euler-discrete.js';
 import { LCMScheduler } from './lcm.js';
 import type { Scheduler, SchedulerConfig } from './scheduler.js';
-import {
-  parseSchedulerConfig,
-  SCHEDULER_CLASS_NAMES,
-  SchedulerConfigError,
-  type SchedulerClassName,
-} from './scheduler-config.js';
+import { parseSchedulerConfig, SCHEDULER_CLASS_NAMES, SchedulerConfigError, type SchedulerClassName } from './scheduler-config.js';
 
 export type { NoiseSource, Scheduler, SchedulerConfig, SchedulerStepOutput } from './scheduler.js';
 export { parseSchedulerConfig, SchedulerConfigError, SCHEDULER_CLASS_NAMES, type SchedulerClassName };
@@ -70,8 +65,7 @@ export function createScheduler(sampler: SamplerName, rawConfig: unknown): Creat
  * `createScheduler` instead.
  */
 export function schedulerFromConfig(rawConfig: unknown): CreatedScheduler {
-  const className =
-    typeof rawConfig === 'object' && rawConfig !== null ? (rawConfig as Record<string, unknown>)._class_name : undefined;
+  const className = typeof rawConfig === 'object' && rawConfig !== null ? (rawConfig as Record<string, unknown>)._class_name : undefined;
   if (!isSchedulerClassName(className)) {
     const message = `scheduler_config.json names _class_name ${JSON.stringify(className)}; supported: ${SCHEDULER_CLASS_NAMES.join(', ')}`;
     throw new SchedulerConfigError(message, [{ key: '_class_name', message }]);

@@ -54,11 +54,10 @@ export class LCMScheduler implements Scheduler {
     const original = this.config.originalInferenceSteps;
     // Steps beyond the distillation grid are something the user asked for and can change.
     if (Number.isInteger(numInferenceSteps) && numInferenceSteps > original) {
-      throw new UserError(
-        Identifiers.StepsOutOfRange,
-        `LCM models run at most ${original} steps (usually 2–8); ask for ${original} or fewer.`,
-        { steps: numInferenceSteps, max: original },
-      );
+      throw new UserError(Identifiers.StepsOutOfRange, `LCM models run at most ${original} steps (usually 2–8); ask for ${original} or fewer.`, {
+        steps: numInferenceSteps,
+        max: original,
+      });
     }
     assertInferenceSteps(numInferenceSteps, original);
     this.timesteps = lcmTimesteps(this.config.numTrainTimesteps, original, numInferenceSteps);

@@ -163,19 +163,19 @@ export interface ParsedSchedulerConfig {
  */
 export function parseSchedulerConfig(raw: unknown, className: SchedulerClassName): ParsedSchedulerConfig {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    throw new SchedulerConfigError('scheduler_config.json must hold a JSON object', [
-      { key: '(root)', message: 'expected an object' },
-    ]);
+    throw new SchedulerConfigError('scheduler_config.json must hold a JSON object', [{ key: '(root)', message: 'expected an object' }]);
   }
   // One safeParse reports every bad key at once, so a broken model folder is fixed in one edit, not one per run.
   const parsed = schedulerConfigJsonSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = dedupe(parsed.error.issues.map((issue) => {
-      const key = String(issue.path[0] ?? '(root)');
-      const allowed = key in KEYS ? KEYS[key as Key].allowed : 'a valid value';
-      const got = JSON.stringify((raw as Record<string, unknown>)[key]);
-      return { key, message: `"${key}" is ${got ?? 'undefined'}; use ${allowed}` };
-    }));
+    const issues = dedupe(
+      parsed.error.issues.map((issue) => {
+        const key = String(issue.path[0] ?? '(root)');
+        const allowed = key in KEYS ? KEYS[key as Key].allowed : 'a valid value';
+        const got = JSON.stringify((raw as Record<string, unknown>)[key]);
+        return { key, message: `"${key}" is ${got ?? 'undefined'}; use ${allowed}` };
+      }),
+    );
     throw new SchedulerConfigError(`Invalid scheduler_config.json: ${issues.map((i) => i.message).join('; ')}`, issues);
   }
   const json = parsed.data;

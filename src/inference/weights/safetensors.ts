@@ -13,7 +13,21 @@ export const SAFETENSORS_FLOAT_DTYPES = ['F32', 'F16', 'BF16'] as const;
 export type SafetensorsDtype = (typeof SAFETENSORS_FLOAT_DTYPES)[number];
 
 const DTYPE_BYTES: Record<string, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, U16: 2, U32: 4, U64: 8, BOOL: 1, F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8,
+  F32: 4,
+  F16: 2,
+  BF16: 2,
+  I64: 8,
+  I32: 4,
+  I16: 2,
+  I8: 1,
+  U8: 1,
+  U16: 2,
+  U32: 4,
+  U64: 8,
+  BOOL: 1,
+  F8_E4M3: 1,
+  F8_E5M2: 1,
 };
 
 export interface SafetensorsEntry {
@@ -95,7 +109,10 @@ export class SafetensorsFile {
     const entry = this.entries.get(name);
     if (!entry) {
       const names = this.names;
-      throw new WeightsFileError(`${this.file} has no tensor "${name}"; it has: ${names.slice(0, 10).join(', ')}${names.length > 10 ? `, … (${names.length})` : ''}`, this.file);
+      throw new WeightsFileError(
+        `${this.file} has no tensor "${name}"; it has: ${names.slice(0, 10).join(', ')}${names.length > 10 ? `, … (${names.length})` : ''}`,
+        this.file,
+      );
     }
     const raw = this.bytes.subarray(this.dataStart + entry.begin, this.dataStart + entry.end);
     return { shape: [...entry.shape], data: decodeFloats(raw, entry.dtype, `${this.file}: tensor "${name}"`, this.file) };
@@ -106,13 +123,20 @@ function headerLength(prefix: Uint8Array, fileSize: number, file: string): numbe
   if (fileSize < 8) throw new WeightsFileError(`${file} is ${fileSize} bytes, too short for a safetensors file (8-byte header length first)`, file);
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(fileSize - 8)) {
-    throw new WeightsFileError(`${file}: header length ${n} runs past the end of the file (${fileSize} bytes); the file is truncated or not safetensors`, file);
+    throw new WeightsFileError(
+      `${file}: header length ${n} runs past the end of the file (${fileSize} bytes); the file is truncated or not safetensors`,
+      file,
+    );
   }
   if (n > BigInt(MAX_HEADER_BYTES)) throw new WeightsFileError(`${file}: header of ${n} bytes is implausibly large; not a safetensors file?`, file);
   return Number(n);
 }
 
-function parseHeader(header: Uint8Array, dataBytes: number, file: string): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
+function parseHeader(
+  header: Uint8Array,
+  dataBytes: number,
+  file: string,
+): { entries: Map<string, SafetensorsEntry>; metadata: Record<string, string> } {
   let json: unknown;
   try {
     json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(header));
@@ -124,14 +148,16 @@ function parseHeader(header: Uint8Array, dataBytes: number, file: string): { ent
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new WeightsFileError(`${file}: __metadata__ must be an object of strings`, file);
+      if (typeof value !== 'object' || value === null || Array.isArray(value))
+        throw new WeightsFileError(`${file}: __metadata__ must be an object of strings`, file);
       metadata = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
       continue;
     }
     const v = value as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     const where = `${file}: tensor "${name}"`;
     if (typeof v !== 'object' || v === null) throw new WeightsFileError(`${where} must be an object with dtype, shape and data_offsets`, file);
-    if (typeof v.dtype !== 'string' || !(v.dtype in DTYPE_BYTES)) throw new WeightsFileError(`${where} has unknown dtype ${JSON.stringify(v.dtype)}`, file);
+    if (typeof v.dtype !== 'string' || !(v.dtype in DTYPE_BYTES))
+      throw new WeightsFileError(`${where} has unknown dtype ${JSON.stringify(v.dtype)}`, file);
     if (!Array.isArray(v.shape) || !v.shape.every((d) => Number.isInteger(d) && d >= 0)) {
       throw new WeightsFileError(`${where} has an invalid shape ${JSON.stringify(v.shape)}`, file);
     }
@@ -140,11 +166,18 @@ function parseHeader(header: Uint8Array, dataBytes: number, file: string): { ent
       throw new WeightsFileError(`${where} has invalid data_offsets ${JSON.stringify(off)}`, file);
     }
     const [begin, end] = off as [number, number];
-    if (end > dataBytes) throw new WeightsFileError(`${where}: data_offsets [${begin}, ${end}] run past the end of the data (${dataBytes} bytes); the file is truncated`, file);
+    if (end > dataBytes)
+      throw new WeightsFileError(
+        `${where}: data_offsets [${begin}, ${end}] run past the end of the data (${dataBytes} bytes); the file is truncated`,
+        file,
+      );
     const shape = v.shape as number[];
     const expected = shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[v.dtype];
     if (expected !== end - begin) {
-      throw new WeightsFileError(`${where}: shape [${shape.join(', ')}] × ${v.dtype} is ${expected} bytes but data_offsets span ${end - begin}`, file);
+      throw new WeightsFileError(
+        `${where}: shape [${shape.join(', ')}] × ${v.dtype} is ${expected} bytes but data_offsets span ${end - begin}`,
+        file,
+      );
     }
     entries.set(name, { name, dtype: v.dtype, shape, begin, end });
   }
@@ -152,7 +185,10 @@ function parseHeader(header: Uint8Array, dataBytes: number, file: string): { ent
   const sorted = [...entries.values()].filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
   for (let i = 1; i < sorted.length; i++) {
     if (sorted[i].begin < sorted[i - 1].end) {
-      throw new WeightsFileError(`${file}: tensors "${sorted[i - 1].name}" and "${sorted[i].name}" overlap in the data section; the file is corrupt`, file);
+      throw new WeightsFileError(
+        `${file}: tensors "${sorted[i - 1].name}" and "${sorted[i].name}" overlap in the data section; the file is corrupt`,
+        file,
+      );
     }
   }
   return { entries, metadata };
@@ -197,7 +233,10 @@ export function decodeFloats(raw: Uint8Array, dtype: string, what: string, file:
 }
 
 /** Builds a safetensors file in memory (tests, and tools that convert .pt files). Tensors are float32 unless `dtype` says F16/BF16. */
-export function encodeSafetensors(tensors: Record<string, { shape: number[]; data: ArrayLike<number>; dtype?: SafetensorsDtype }>, metadata?: Record<string, string>): Uint8Array {
+export function encodeSafetensors(
+  tensors: Record<string, { shape: number[]; data: ArrayLike<number>; dtype?: SafetensorsDtype }>,
+  metadata?: Record<string, string>,
+): Uint8Array {
   const header: Record<string, unknown> = {};
   if (metadata) header.__metadata__ = metadata;
   const parts: Uint8Array[] = [];

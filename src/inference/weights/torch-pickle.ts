@@ -73,14 +73,18 @@ export class UnsafePickleError extends WeightsFileError {}
 export function readTorchFile(bytes: Uint8Array, file: string): unknown {
   if (!ZipArchive.looksLikeZip(bytes)) {
     // Before torch 1.6 torch.save wrote a bare pickle stream followed by the storages; very old TI files.
-    throw new WeightsFileError(`${file} is not a zip archive: it is either not a PyTorch file or uses the pre-1.6 torch.save format; convert it to .safetensors`, file);
+    throw new WeightsFileError(
+      `${file} is not a zip archive: it is either not a PyTorch file or uses the pre-1.6 torch.save format; convert it to .safetensors`,
+      file,
+    );
   }
   const zip = ZipArchive.parse(bytes, file);
   const pkl = [...zip.entries.keys()].find((n) => n === 'data.pkl' || n.endsWith('/data.pkl'));
   if (!pkl) throw new WeightsFileError(`${file}: the zip has no data.pkl, so it is not a torch.save archive`, file);
   const prefix = pkl.slice(0, -'data.pkl'.length);
   const byteorder = zip.entries.has(`${prefix}byteorder`) ? new TextDecoder().decode(zip.read(`${prefix}byteorder`)).trim() : 'little';
-  if (byteorder !== 'little') throw new WeightsFileError(`${file} was saved on a ${byteorder}-endian machine; only little-endian archives are read`, file);
+  if (byteorder !== 'little')
+    throw new WeightsFileError(`${file} was saved on a ${byteorder}-endian machine; only little-endian archives are read`, file);
   const storages = new Map<string, Uint8Array>();
   const loadStorage = (ref: StorageRef): Uint8Array => {
     let data = storages.get(ref.key);
@@ -105,15 +109,23 @@ function rebuildTensor(args: unknown[], file: string, loadStorage: (ref: Storage
   }
   const shape = size as number[];
   const strides = stride as number[];
-  if (!shape.every((d) => Number.isInteger(d) && d >= 0) || !strides.every((d) => Number.isInteger(d) && d >= 0) || shape.length !== strides.length || !Number.isInteger(offset) || offset < 0) {
+  if (
+    !shape.every((d) => Number.isInteger(d) && d >= 0) ||
+    !strides.every((d) => Number.isInteger(d) && d >= 0) ||
+    shape.length !== strides.length ||
+    !Number.isInteger(offset) ||
+    offset < 0
+  ) {
     throw new WeightsFileError(`${file}: malformed tensor size/stride in data.pkl`, file);
   }
   const count = shape.reduce((a, b) => a * b, 1);
   // A crafted size with stride 0 could ask for any number of elements from a tiny storage.
-  if (count > MAX_TENSOR_ELEMENTS) throw new WeightsFileError(`${file}: a tensor of ${count} elements is larger than this reader accepts (${MAX_TENSOR_ELEMENTS})`, file);
+  if (count > MAX_TENSOR_ELEMENTS)
+    throw new WeightsFileError(`${file}: a tensor of ${count} elements is larger than this reader accepts (${MAX_TENSOR_ELEMENTS})`, file);
   const elemSize = storage.dtype === 'F32' ? 4 : 2;
   const raw = loadStorage(storage);
-  if (raw.length % elemSize !== 0) throw new WeightsFileError(`${file}: storage ${storage.key} is ${raw.length} bytes, not a whole number of ${storage.dtype} elements`, file);
+  if (raw.length % elemSize !== 0)
+    throw new WeightsFileError(`${file}: storage ${storage.key} is ${raw.length} bytes, not a whole number of ${storage.dtype} elements`, file);
   const all = decodeFloats(raw, storage.dtype, `${file}: storage ${storage.key}`, file);
   const out = new Float32Array(count);
   // Walk the indices in row-major order and apply the strides (a saved tensor can be a transposed view).
@@ -158,7 +170,13 @@ function apply(fn: unknown, args: unknown, file: string, loadStorage: (ref: Stor
  * The pickle virtual machine, restricted to the opcodes torch.save (protocol 2) and protocols up to 5 emit for
  * dicts, lists, tuples, strings, numbers and tensors. Opcode semantics as in CPython's pickletools.
  */
-export function unpickle(data: Uint8Array, file: string, loadStorage: (ref: StorageRef) => Uint8Array = () => { throw new WeightsFileError(`${file}: the pickle references tensor storage but has no archive`, file); }): unknown {
+export function unpickle(
+  data: Uint8Array,
+  file: string,
+  loadStorage: (ref: StorageRef) => Uint8Array = () => {
+    throw new WeightsFileError(`${file}: the pickle references tensor storage but has no archive`, file);
+  },
+): unknown {
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const stack: unknown[] = [];
   const memo = new Map<number, unknown>();
@@ -167,10 +185,16 @@ export function unpickle(data: Uint8Array, file: string, loadStorage: (ref: Stor
   const need = (n: number) => {
     if (at + n > data.length) throw new WeightsFileError(`${file}: data.pkl ends in the middle of an opcode`, file);
   };
-  const u8 = () => (need(1), data[at++]);
-  const u16 = () => (need(2), (at += 2), view.getUint16(at - 2, true));
-  const u32 = () => (need(4), (at += 4), view.getUint32(at - 4, true));
-  const bytes = (n: number) => (need(n), (at += n), data.subarray(at - n, at));
+  // Each reader checks that the bytes are there, then moves past them.
+  const take = (n: number) => {
+    need(n);
+    at += n;
+    return at - n;
+  };
+  const u8 = () => data[take(1)];
+  const u16 = () => view.getUint16(take(2), true);
+  const u32 = () => view.getUint32(take(4), true);
+  const bytes = (n: number) => data.subarray(take(n), at);
   const line = () => {
     const end = data.indexOf(0x0a, at);
     if (end < 0) throw new WeightsFileError(`${file}: data.pkl ends inside a GLOBAL opcode`, file);
@@ -233,12 +257,14 @@ export function unpickle(data: Uint8Array, file: string, loadStorage: (ref: Stor
       case 0x85: // TUPLE1
         stack.push([pop()]);
         break;
-      case 0x86: { // TUPLE2
+      case 0x86: {
+        // TUPLE2
         const b = pop();
         stack.push([pop(), b]);
         break;
       }
-      case 0x87: { // TUPLE3
+      case 0x87: {
+        // TUPLE3
         const c = pop();
         const b = pop();
         stack.push([pop(), b, c]);
@@ -264,7 +290,8 @@ export function unpickle(data: Uint8Array, file: string, loadStorage: (ref: Stor
         stack.push(view.getInt32(at, true));
         at += 4;
         break;
-      case 0x8a: { // LONG1: little-endian two's complement of n bytes
+      case 0x8a: {
+        // LONG1: little-endian two's complement of n bytes
         const n = u8();
         const b = bytes(n);
         let v = 0n;
@@ -284,7 +311,8 @@ export function unpickle(data: Uint8Array, file: string, loadStorage: (ref: Stor
       case 0x8c: // SHORT_BINUNICODE
         stack.push(decoder.decode(bytes(u8())));
         break;
-      case 0x8d: { // BINUNICODE8
+      case 0x8d: {
+        // BINUNICODE8
         need(8);
         const n = Number(view.getBigUint64(at, true));
         at += 8;
@@ -313,25 +341,30 @@ export function unpickle(data: Uint8Array, file: string, loadStorage: (ref: Stor
         memo.set(memo.size, top());
         break;
       case 0x68: // BINGET
-      case 0x6a: { // LONG_BINGET
+      case 0x6a: {
+        // LONG_BINGET
         const k = op === 0x68 ? u8() : u32();
         if (!memo.has(k)) throw new WeightsFileError(`${file}: data.pkl reads memo slot ${k} before writing it`, file);
         stack.push(memo.get(k));
         break;
       }
-      case 0x63: { // GLOBAL "module\nname\n": checked against the allowlist before anything else happens
+      case 0x63: {
+        // GLOBAL "module\nname\n": checked against the allowlist before anything else happens
         const module = line();
         global(module, line());
         break;
       }
-      case 0x93: { // STACK_GLOBAL
+      case 0x93: {
+        // STACK_GLOBAL
         const name = pop();
         const module = pop();
-        if (typeof module !== 'string' || typeof name !== 'string') throw new WeightsFileError(`${file}: data.pkl has a malformed STACK_GLOBAL`, file);
+        if (typeof module !== 'string' || typeof name !== 'string')
+          throw new WeightsFileError(`${file}: data.pkl has a malformed STACK_GLOBAL`, file);
         global(module, name);
         break;
       }
-      case 0x51: { // BINPERSID: torch's storage reference ('storage', StorageClass, key, location, numel)
+      case 0x51: {
+        // BINPERSID: torch's storage reference ('storage', StorageClass, key, location, numel)
         const pid = pop();
         if (!Array.isArray(pid) || pid[0] !== 'storage' || !(pid[1] instanceof Global) || !(pid[1].name in STORAGE_DTYPES)) {
           throw new WeightsFileError(`${file}: data.pkl has a persistent id that is not a float tensor storage`, file);
@@ -339,41 +372,48 @@ export function unpickle(data: Uint8Array, file: string, loadStorage: (ref: Stor
         stack.push(new StorageRef(STORAGE_DTYPES[pid[1].name], String(pid[2]), Number(pid[4])));
         break;
       }
-      case 0x52: { // REDUCE
+      case 0x52: {
+        // REDUCE
         const args = pop();
         stack.push(apply(pop(), args, file, loadStorage));
         break;
       }
-      case 0x81: { // NEWOBJ
+      case 0x81: {
+        // NEWOBJ
         const args = pop();
         stack.push(apply(pop(), args, file, loadStorage));
         break;
       }
-      case 0x62: { // BUILD: set an object's state; tensors and dicts ignore it (only hooks and flags go there)
+      case 0x62: {
+        // BUILD: set an object's state; tensors and dicts ignore it (only hooks and flags go there)
         const state = pop();
         const obj = top();
         if (obj instanceof PickledObject) obj.state = state;
         break;
       }
-      case 0x73: { // SETITEM
+      case 0x73: {
+        // SETITEM
         const value = pop();
         const key = pop();
         setItems(top(), [key, value]);
         break;
       }
-      case 0x75: { // SETITEMS
+      case 0x75: {
+        // SETITEMS
         const items = popMark();
         setItems(top(), items);
         break;
       }
-      case 0x61: { // APPEND
+      case 0x61: {
+        // APPEND
         const value = pop();
         const list = top();
         if (!Array.isArray(list)) throw new WeightsFileError(`${file}: data.pkl appends to something that is not a list`, file);
         list.push(value);
         break;
       }
-      case 0x65: { // APPENDS
+      case 0x65: {
+        // APPENDS
         const items = popMark();
         const list = top();
         if (!Array.isArray(list)) throw new WeightsFileError(`${file}: data.pkl appends to something that is not a list`, file);

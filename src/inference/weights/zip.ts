@@ -45,13 +45,17 @@ export class ZipArchive {
     const dirSize = view.getUint32(eocd + 12, true);
     const dirOffset = view.getUint32(eocd + 16, true);
     if (count === 0xffff || dirOffset === 0xffffffff) {
-      throw new WeightsFileError(`${file} is a zip64 archive (over 4 GB or 65,535 entries); that is not an embedding — convert it to .safetensors`, file);
+      throw new WeightsFileError(
+        `${file} is a zip64 archive (over 4 GB or 65,535 entries); that is not an embedding — convert it to .safetensors`,
+        file,
+      );
     }
     if (dirOffset + dirSize > eocd) throw new WeightsFileError(`${file}: zip central directory lies outside the file`, file);
     const entries = new Map<string, ZipEntry>();
     let at = dirOffset;
     for (let i = 0; i < count; i++) {
-      if (at + 46 > eocd || view.getUint32(at, true) !== CENTRAL) throw new WeightsFileError(`${file}: zip central directory entry ${i} is corrupt`, file);
+      if (at + 46 > eocd || view.getUint32(at, true) !== CENTRAL)
+        throw new WeightsFileError(`${file}: zip central directory entry ${i} is corrupt`, file);
       const nameLength = view.getUint16(at + 28, true);
       const extraLength = view.getUint16(at + 30, true);
       const commentLength = view.getUint16(at + 32, true);
@@ -74,7 +78,8 @@ export class ZipArchive {
     if (!entry) throw new WeightsFileError(`${this.file}: the archive has no entry "${name}"`, this.file);
     const view = new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
     const at = entry.localHeaderOffset;
-    if (at + 30 > this.bytes.length || view.getUint32(at, true) !== LOCAL) throw new WeightsFileError(`${this.file}: zip entry "${name}" has no local header`, this.file);
+    if (at + 30 > this.bytes.length || view.getUint32(at, true) !== LOCAL)
+      throw new WeightsFileError(`${this.file}: zip entry "${name}" has no local header`, this.file);
     // The local header's name and extra lengths may differ from the central directory's (torch pads with extra).
     const start = at + 30 + view.getUint16(at + 26, true) + view.getUint16(at + 28, true);
     const end = start + entry.compressedSize;
@@ -84,9 +89,13 @@ export class ZipArchive {
     if (entry.method === 8) {
       // Bounded by the declared size, so a crafted entry cannot inflate into gigabytes.
       const out = inflateRawSync(raw, { maxOutputLength: Math.max(1, entry.size) });
-      if (out.length !== entry.size) throw new WeightsFileError(`${this.file}: zip entry "${name}" inflates to ${out.length} bytes, expected ${entry.size}`, this.file);
+      if (out.length !== entry.size)
+        throw new WeightsFileError(`${this.file}: zip entry "${name}" inflates to ${out.length} bytes, expected ${entry.size}`, this.file);
       return new Uint8Array(out.buffer, out.byteOffset, out.length);
     }
-    throw new WeightsFileError(`${this.file}: zip entry "${name}" uses compression method ${entry.method}; only stored and deflated entries are read`, this.file);
+    throw new WeightsFileError(
+      `${this.file}: zip entry "${name}" uses compression method ${entry.method}; only stored and deflated entries are read`,
+      this.file,
+    );
   }
 }

@@ -35,7 +35,8 @@ const picture = (width: number, height: number, format: 'png' | 'jpeg' | 'webp' 
 describe('checkAttachment (before the acknowledgement)', () => {
   const base = { url: 'http://x/a.png', name: 'a.png', size: 1000, contentType: 'image/png', width: 512, height: 512 };
   it('takes PNG, JPEG and WebP within the byte cap', () => {
-    for (const contentType of ['image/png', 'image/jpeg', 'image/webp', null]) expect(checkAttachment({ ...base, contentType }, 'image', 8 << 20).ok).toBe(true);
+    for (const contentType of ['image/png', 'image/jpeg', 'image/webp', null])
+      expect(checkAttachment({ ...base, contentType }, 'image', 8 << 20).ok).toBe(true);
   });
   it('refuses another type, too many bytes and too many pixels, saying what to do', () => {
     const pdf = checkAttachment({ ...base, name: 'doc.pdf', contentType: 'application/pdf' }, 'image', 8 << 20);
@@ -122,9 +123,15 @@ describe('fitToGrid', () => {
 
 describe('masks', () => {
   it('stretches a mask to the picture and tells empty and full ones', async () => {
-    const black = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#000' } }).png().toBuffer();
-    const white = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#fff' } }).png().toBuffer();
-    const dim = await sharp({ create: { width: 30, height: 20, channels: 3, background: { r: 120, g: 120, b: 120 } } }).png().toBuffer();
+    const black = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#000' } })
+      .png()
+      .toBuffer();
+    const white = await sharp({ create: { width: 30, height: 20, channels: 3, background: '#fff' } })
+      .png()
+      .toBuffer();
+    const dim = await sharp({ create: { width: 30, height: 20, channels: 3, background: { r: 120, g: 120, b: 120 } } })
+      .png()
+      .toBuffer();
     expect(await toMaskPng(black, 64, 64)).toMatchObject({ empty: true, full: false });
     expect(await toMaskPng(dim, 64, 64)).toMatchObject({ empty: true });
     const full = await toMaskPng(white, 64, 48);
@@ -155,7 +162,12 @@ describe('masks', () => {
 
   it('parses boxes in percent and says what is wrong', () => {
     expect(parseRegionBox('25, 25, 50%, 50')).toEqual({ ok: true, value: { x: 25, y: 25, w: 50, h: 50 } });
-    for (const [text, why] of [['1,2,3', /x,y,w,h in percent/], ['0,0,0,50', /box is empty/], ['60,0,50,50', /past the picture's edge/], ['a,b,c,d', /x,y,w,h/]] as const) {
+    for (const [text, why] of [
+      ['1,2,3', /x,y,w,h in percent/],
+      ['0,0,0,50', /box is empty/],
+      ['60,0,50,50', /past the picture's edge/],
+      ['a,b,c,d', /x,y,w,h/],
+    ] as const) {
       const parsed = parseRegionBox(text);
       expect(!parsed.ok && parsed.error.message).toMatch(why);
     }

@@ -12,8 +12,20 @@ import { fakeJob } from '../../fixtures/jobs.js';
 vi.mock('node:crypto', async (importOriginal) => ({ ...(await importOriginal<typeof import('node:crypto')>()), randomInt: () => 424242 }));
 
 const PARENT = 'parentJob01';
-const model = (name: string, extra: Partial<ModelSummary> = {}): ModelSummary => ({ name, family: 'sd15', hasVaeEncoder: true, hasPreviewDecoder: false, defaults: {}, ...extra });
-const MODELS = [model('sd15'), model('tuned', { variation: { subtle: 0.2, strong: 0.6 } }), model('no-encoder', { hasVaeEncoder: false }), model('fixed', { fixedSize: [256, 256] })];
+const model = (name: string, extra: Partial<ModelSummary> = {}): ModelSummary => ({
+  name,
+  family: 'sd15',
+  hasVaeEncoder: true,
+  hasPreviewDecoder: false,
+  defaults: {},
+  ...extra,
+});
+const MODELS = [
+  model('sd15'),
+  model('tuned', { variation: { subtle: 0.2, strong: 0.6 } }),
+  model('no-encoder', { hasVaeEncoder: false }),
+  model('fixed', { fixedSize: [256, 256] }),
+];
 
 const cleanups: (() => void)[] = [];
 afterEach(() => {
@@ -41,13 +53,39 @@ function parentJob(overrides: Partial<Job['request']> = {}, options: { write?: b
   return fakeJob({
     id: PARENT,
     state: 'done',
-    request: { model: 'sd15', prompt: 'a red heart', negativePrompt: 'blurry', steps: 8, cfg: 7, sampler: 'euler_a', width: 512, height: 768, count: outputs.length, seed: 1000, mode: { kind: 'txt2img' }, previewEvery: 0, ...overrides },
+    request: {
+      model: 'sd15',
+      prompt: 'a red heart',
+      negativePrompt: 'blurry',
+      steps: 8,
+      cfg: 7,
+      sampler: 'euler_a',
+      width: 512,
+      height: 768,
+      count: outputs.length,
+      seed: 1000,
+      mode: { kind: 'txt2img' },
+      previewEvery: 0,
+      ...overrides,
+    },
     seeds: outputs.map((o) => o.seed),
     outputs,
   });
 }
 
-const kept = { model: 'sd15', prompt: 'a red heart', negativePrompt: 'blurry', steps: 8, cfg: 7, sampler: 'euler_a', previewEvery: 2, seed: 424242, count: 1, width: 512, height: 768 } as const;
+const kept = {
+  model: 'sd15',
+  prompt: 'a red heart',
+  negativePrompt: 'blurry',
+  steps: 8,
+  cfg: 7,
+  sampler: 'euler_a',
+  previewEvery: 2,
+  seed: 424242,
+  count: 1,
+  width: 512,
+  height: 768,
+} as const;
 const image = { ref: `outputs/${PARENT}/0.png` };
 
 const refusal = (result: ReturnType<typeof requestFromEditButton>) => {
@@ -68,8 +106,16 @@ describe('requestFromEditButton', () => {
 
   it('pans in each direction, and refuses at the click when the grown canvas is over max pixels', () => {
     const settings = settingsWith();
-    for (const [action, pan] of [['panleft', 'left'], ['panright', 'right'], ['panup', 'up'], ['pandown', 'down']] as const) {
-      expect(requestFromEditButton(parentJob(), action, settings, MODELS)).toEqual({ ok: true, value: { kind: 'pan', request: { ...kept, mode: { kind: 'outpaint', image, strength: 1, pan } } } });
+    for (const [action, pan] of [
+      ['panleft', 'left'],
+      ['panright', 'right'],
+      ['panup', 'up'],
+      ['pandown', 'down'],
+    ] as const) {
+      expect(requestFromEditButton(parentJob(), action, settings, MODELS)).toEqual({
+        ok: true,
+        value: { kind: 'pan', request: { ...kept, mode: { kind: 'outpaint', image, strength: 1, pan } } },
+      });
     }
     expect(panCanvas(512, 768, 'left')).toEqual({ width: 768, height: 768 });
     expect(panCanvas(512, 768, 'up')).toEqual({ width: 512, height: 1152 });
@@ -84,8 +130,14 @@ describe('requestFromEditButton', () => {
 
   it('Vary (Subtle) and (Strong): img2img of the image at the model strengths, the defaults when it sets none', () => {
     const settings = settingsWith();
-    expect(requestFromEditButton(parentJob(), 'subtle', settings, MODELS)).toEqual({ ok: true, value: { kind: 'vary-subtle', request: { ...kept, mode: { kind: 'img2img', image, strength: 0.35 } } } });
-    expect(requestFromEditButton(parentJob(), 'strong', settings, MODELS)).toEqual({ ok: true, value: { kind: 'vary-strong', request: { ...kept, mode: { kind: 'img2img', image, strength: 0.75 } } } });
+    expect(requestFromEditButton(parentJob(), 'subtle', settings, MODELS)).toEqual({
+      ok: true,
+      value: { kind: 'vary-subtle', request: { ...kept, mode: { kind: 'img2img', image, strength: 0.35 } } },
+    });
+    expect(requestFromEditButton(parentJob(), 'strong', settings, MODELS)).toEqual({
+      ok: true,
+      value: { kind: 'vary-strong', request: { ...kept, mode: { kind: 'img2img', image, strength: 0.75 } } },
+    });
     const tuned = requestFromEditButton(parentJob({ model: 'tuned' }), 'subtle', settings, MODELS);
     expect(tuned.ok && tuned.value.request.mode).toEqual({ kind: 'img2img', image, strength: 0.2 });
   });
@@ -97,7 +149,10 @@ describe('requestFromEditButton', () => {
       value: {
         kind: 'vary-region',
         region: { x: 10, y: 20, w: 30, h: 40 },
-        request: { ...kept, mode: { kind: 'inpaint', image, mask: image, strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 } },
+        request: {
+          ...kept,
+          mode: { kind: 'inpaint', image, mask: image, strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 },
+        },
       },
     });
   });
@@ -106,7 +161,9 @@ describe('requestFromEditButton', () => {
     const settings = settingsWith();
     expect(refusal(requestFromEditButton(parentJob({}, { write: false }), 'zoom2', settings, MODELS))).toMatch(/no longer stored on the bot/);
     expect(refusal(requestFromEditButton(parentJob({ count: 2 }, { outputs: 2 }), 'subtle', settings, MODELS))).toMatch(/single image. Press U/);
-    expect(refusal(requestFromEditButton(parentJob({ model: 'no-encoder' }), 'strong', settings, MODELS))).toMatch(/has no vae_encoder, so it can't edit pictures/);
+    expect(refusal(requestFromEditButton(parentJob({ model: 'no-encoder' }), 'strong', settings, MODELS))).toMatch(
+      /has no vae_encoder, so it can't edit pictures/,
+    );
     expect(refusal(requestFromEditButton(parentJob({ model: 'gone' }), 'strong', settings, MODELS))).toMatch(/no longer installed/);
     const banned = settingsWith((s) => (s.bannedWords = ['heart']));
     expect(refusal(requestFromEditButton(parentJob(), 'zoom2', banned, MODELS))).toMatch(/does not allow `heart`/);

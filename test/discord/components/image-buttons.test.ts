@@ -26,7 +26,13 @@ const ALICE = '200000000000000001';
 const BOB = '200000000000000002';
 const PARENT = 'parentJob01';
 
-const model = (name: string, hasVaeEncoder: boolean): ModelSummary => ({ name, family: 'sd15', hasVaeEncoder, hasPreviewDecoder: false, defaults: {} });
+const model = (name: string, hasVaeEncoder: boolean): ModelSummary => ({
+  name,
+  family: 'sd15',
+  hasVaeEncoder,
+  hasPreviewDecoder: false,
+  defaults: {},
+});
 const MODELS = [model('sd15', true), model('no-encoder', false)];
 
 const cleanups: (() => void)[] = [];
@@ -61,7 +67,20 @@ function parentJob(dataDir: string, overrides: Partial<Job> = {}): Job {
     channelId: CHANNEL,
     userId: ALICE,
     messageId: '300000000000000001',
-    request: { model: 'sd15', prompt: 'a red heart', negativePrompt: 'blurry', steps: 8, cfg: 7, sampler: 'euler_a', width: 512, height: 768, count: 2, seed: 1000, mode: { kind: 'txt2img' }, previewEvery: 0 },
+    request: {
+      model: 'sd15',
+      prompt: 'a red heart',
+      negativePrompt: 'blurry',
+      steps: 8,
+      cfg: 7,
+      sampler: 'euler_a',
+      width: 512,
+      height: 768,
+      count: 2,
+      seed: 1000,
+      mode: { kind: 'txt2img' },
+      previewEvery: 0,
+    },
     state: 'done',
     attempts: 1,
     startedAt: 0,
@@ -85,18 +104,32 @@ describe('requestFromButton', () => {
   it('rerolls an edit from the same stored inputs, and refuses when one of them was removed', () => {
     const image = { ref: 'inputs/upload1/image.png' };
     const mask = { ref: 'inputs/mask1/image.png' };
-    const mode = { kind: 'inpaint' as const, image, mask, strength: 0.75, maskBlur: 4, fill: 'original' as const, area: 'whole' as const, padding: 32 };
+    const mode = {
+      kind: 'inpaint' as const,
+      image,
+      mask,
+      strength: 0.75,
+      maskBlur: 4,
+      fill: 'original' as const,
+      area: 'whole' as const,
+      padding: 32,
+    };
     const parent = parentJob(tempDir(), { kind: 'edit', request: { ...parentJob(tempDir()).request, count: 1, mode } });
     const stored = new Set([image.ref, mask.ref]);
     const rerolled = requestFromButton(parent, 'reroll', settingsWith(), MODELS, (ref) => stored.has(ref));
     expect(rerolled.ok && rerolled.value.request.mode).toEqual(mode);
     stored.delete(mask.ref);
-    expect(refusalOf(requestFromButton(parent, 'reroll', settingsWith(), MODELS, (ref) => stored.has(ref)))).toMatch(/A picture this image was made from is no longer stored on the bot/);
+    expect(refusalOf(requestFromButton(parent, 'reroll', settingsWith(), MODELS, (ref) => stored.has(ref)))).toMatch(
+      /A picture this image was made from is no longer stored on the bot/,
+    );
   });
 
   it('rerolls with the same request and mode, without the seed', () => {
     const result = requestFromButton(parentJob(tempDir()), 'reroll', settingsWith(), MODELS);
-    expect(result).toEqual({ ok: true, value: { kind: 'reroll', request: { ...kept, width: 512, height: 768, count: 2, mode: { kind: 'txt2img' } } } });
+    expect(result).toEqual({
+      ok: true,
+      value: { kind: 'reroll', request: { ...kept, width: 512, height: 768, count: 2, mode: { kind: 'txt2img' } } },
+    });
     if (result.ok) expect('seed' in result.value.request).toBe(false);
   });
 
@@ -104,17 +137,31 @@ describe('requestFromButton', () => {
     const result = requestFromButton(parentJob(tempDir()), 'v2', settingsWith(), MODELS);
     expect(result).toEqual({
       ok: true,
-      value: { kind: 'variation', request: { ...kept, seed: 1001, count: 1, width: 512, height: 768, mode: { kind: 'variation', subseed: 424242, strength: 0.3 } } },
+      value: {
+        kind: 'variation',
+        request: { ...kept, seed: 1001, count: 1, width: 512, height: 768, mode: { kind: 'variation', subseed: 424242, strength: 0.3 } },
+      },
     });
   });
 
   it('varies an img2img or upscaled image from its stored PNG (img2img mode, a new seed)', () => {
-    for (const mode of [{ kind: 'img2img', image: { ref: 'outputs/someone/0.png' }, strength: 0.75 }, { kind: 'upscale', image: { ref: 'outputs/someone/0.png' }, strength: 0.3 }] as const) {
+    for (const mode of [
+      { kind: 'img2img', image: { ref: 'outputs/someone/0.png' }, strength: 0.75 },
+      { kind: 'upscale', image: { ref: 'outputs/someone/0.png' }, strength: 0.3 },
+    ] as const) {
       const parent = parentJob(tempDir());
-      const result = requestFromButton({ ...parent, kind: mode.kind === 'upscale' ? 'upscale' : 'imagine', request: { ...parent.request, mode } }, 'v1', settingsWith(), MODELS);
+      const result = requestFromButton(
+        { ...parent, kind: mode.kind === 'upscale' ? 'upscale' : 'imagine', request: { ...parent.request, mode } },
+        'v1',
+        settingsWith(),
+        MODELS,
+      );
       expect(result).toEqual({
         ok: true,
-        value: { kind: 'variation', request: { ...kept, seed: 424242, count: 1, width: 512, height: 768, mode: { kind: 'img2img', image: ref(0), strength: 0.45 } } },
+        value: {
+          kind: 'variation',
+          request: { ...kept, seed: 424242, count: 1, width: 512, height: 768, mode: { kind: 'img2img', image: ref(0), strength: 0.45 } },
+        },
       });
     }
   });
@@ -124,7 +171,10 @@ describe('requestFromButton', () => {
     const result = requestFromButton(parentJob(tempDir()), 'u2', settings, MODELS);
     expect(result).toEqual({
       ok: true,
-      value: { kind: 'upscale', request: { ...kept, seed: 1001, count: 1, width: 1024, height: 1536, mode: { kind: 'upscale', image: ref(1), strength: 0.3 } } },
+      value: {
+        kind: 'upscale',
+        request: { ...kept, seed: 1001, count: 1, width: 1024, height: 1536, mode: { kind: 'upscale', image: ref(1), strength: 0.3 } },
+      },
     });
   });
 
@@ -137,7 +187,7 @@ describe('requestFromButton', () => {
   it('says an image that is gone is no longer stored', () => {
     const dir = tempDir();
     const parent = parentJob(dir);
-    const gone = 'Image 2 of that job is no longer stored on the bot, so this button can\'t use it. Run /imagine again.';
+    const gone = "Image 2 of that job is no longer stored on the bot, so this button can't use it. Run /imagine again.";
     expect(refusalOf(requestFromButton({ ...parent, outputs: parent.outputs.slice(0, 1) }, 'v2', settingsWith(), MODELS))).toBe(gone);
     rmSync(parent.outputs[1].path);
     expect(refusalOf(requestFromButton(parent, 'u2', settingsWith(), MODELS))).toBe(gone);
@@ -151,7 +201,7 @@ describe('requestFromButton', () => {
       });
       for (const action of ['reroll', 'v1', 'u1'] as const) {
         expect(refusalOf(requestFromButton(parentJob(tempDir()), action, settings, MODELS))).toBe(
-          'This server does not allow `heart` in prompts, and this image\'s prompt has it; run /imagine with a new prompt.',
+          "This server does not allow `heart` in prompts, and this image's prompt has it; run /imagine with a new prompt.",
         );
       }
     });
@@ -159,7 +209,7 @@ describe('requestFromButton', () => {
     it('refuses a negative prompt with a banned word', () => {
       const settings = settingsWith((s) => (s.bannedWords = ['blurry']));
       expect(refusalOf(requestFromButton(parentJob(tempDir()), 'reroll', settings, MODELS))).toBe(
-        'This server does not allow `blurry` in prompts, and this image\'s negative prompt has it; run /imagine with a new negative prompt.',
+        "This server does not allow `blurry` in prompts, and this image's negative prompt has it; run /imagine with a new negative prompt.",
       );
     });
 
@@ -199,11 +249,22 @@ describe('requestFromButton', () => {
 
     it('refuses V on an image-based job when the model has no vae_encoder; U and V on txt2img work without it', () => {
       const parent = parentJob(tempDir());
-      const upscaled: Job = { ...parent, kind: 'upscale', request: { ...parent.request, model: 'no-encoder', mode: { kind: 'upscale', image: { ref: 'outputs/x/0.png' }, strength: 0.3 } } };
+      const upscaled: Job = {
+        ...parent,
+        kind: 'upscale',
+        request: { ...parent.request, model: 'no-encoder', mode: { kind: 'upscale', image: { ref: 'outputs/x/0.png' }, strength: 0.3 } },
+      };
       expect(refusalOf(requestFromButton(upscaled, 'v1', settingsWith(), MODELS))).toBe(
-        'The model `no-encoder` has no vae_encoder, so it can\'t vary an upscaled or img2img image. Use 🔄, or V on an image made from text.',
+        "The model `no-encoder` has no vae_encoder, so it can't vary an upscaled or img2img image. Use 🔄, or V on an image made from text.",
       );
-      expect(requestFromButton(upscaled, 'u1', settingsWith((s) => (s.limits.maxPixels = 2048 * 2048)), MODELS).ok).toBe(true);
+      expect(
+        requestFromButton(
+          upscaled,
+          'u1',
+          settingsWith((s) => (s.limits.maxPixels = 2048 * 2048)),
+          MODELS,
+        ).ok,
+      ).toBe(true);
       expect(requestFromButton({ ...parent, request: { ...parent.request, model: 'no-encoder' } }, 'v1', settingsWith(), MODELS).ok).toBe(true);
     });
   });
@@ -283,7 +344,9 @@ describe('imageButtons', () => {
   it('refuses a reroll whose prompt has a word banned since, privately, and queues nothing', async () => {
     const { click, events, queued } = setup(settingsWith((s) => (s.bannedWords = ['heart'])));
     const id = await click(`img:reroll:${PARENT}`);
-    expect(events).toEqual([`reply ${id} (ephemeral): This server does not allow \`heart\` in prompts, and this image's prompt has it; run /imagine with a new prompt.`]);
+    expect(events).toEqual([
+      `reply ${id} (ephemeral): This server does not allow \`heart\` in prompts, and this image's prompt has it; run /imagine with a new prompt.`,
+    ]);
     expect(queued()).toEqual([]);
   });
 
@@ -293,7 +356,10 @@ describe('imageButtons', () => {
     const second = await click(`img:u1:${PARENT}`, { userId: ALICE });
     expect(queued()).toHaveLength(1);
     const job = queued()[0];
-    expect(events).toEqual([`defer ${first}`, `reply ${second} (ephemeral): That is already queued: it is running now. Wait for it, or use another button.`]);
+    expect(events).toEqual([
+      `defer ${first}`,
+      `reply ${second} (ephemeral): That is already queued: it is running now. Wait for it, or use another button.`,
+    ]);
 
     // Another button of the same message is another job.
     const other = await click(`img:u2:${PARENT}`, { userId: ALICE });
@@ -302,7 +368,9 @@ describe('imageButtons', () => {
 
     jobs.setMessageId(queued()[1].id, '300000000000000009');
     const third = await click(`img:u2:${PARENT}`);
-    expect(events.at(-1)).toBe(`reply ${third} (ephemeral): That is already queued: https://discord.com/channels/${GUILD}/${CHANNEL}/300000000000000009. Wait for it, or use another button.`);
+    expect(events.at(-1)).toBe(
+      `reply ${third} (ephemeral): That is already queued: https://discord.com/channels/${GUILD}/${CHANNEL}/300000000000000009. Wait for it, or use another button.`,
+    );
 
     jobs.cancel(job.id, { userId: BOB, canManageGuild: false });
     await vi.waitFor(() => expect(jobs.get(job.id)?.state).toBe('cancelled'));
@@ -311,10 +379,12 @@ describe('imageButtons', () => {
   });
 
   it('releases the button when the submission is refused', async () => {
-    const { click, events } = setup(settingsWith((s) => {
-      s.limits.maxPixels = 2048 * 2048;
-      s.limits.userCooldownSeconds = 60;
-    }));
+    const { click, events } = setup(
+      settingsWith((s) => {
+        s.limits.maxPixels = 2048 * 2048;
+        s.limits.userCooldownSeconds = 60;
+      }),
+    );
     await click(`img:reroll:${PARENT}`);
     const refused = await click(`img:u1:${PARENT}`);
     expect(events.at(-1)).toMatch(new RegExp(`^reply ${refused} \\(ephemeral\\): .*(wait|cooldown)`, 'i'));

@@ -27,19 +27,28 @@ function recorder() {
   let inFlight = 0;
   let maxInFlight = 0;
   const failures: unknown[] = [];
-  const send = (label: string, delayMs = 0) => async () => {
-    inFlight++;
-    maxInFlight = Math.max(maxInFlight, inFlight);
-    try {
-      if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-      const failure = failures.shift();
-      if (failure) throw failure;
-      sent.push(label);
-    } finally {
-      inFlight--;
-    }
+  const send =
+    (label: string, delayMs = 0) =>
+    async () => {
+      inFlight++;
+      maxInFlight = Math.max(maxInFlight, inFlight);
+      try {
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        const failure = failures.shift();
+        if (failure) throw failure;
+        sent.push(label);
+      } finally {
+        inFlight--;
+      }
+    };
+  return {
+    sent,
+    send,
+    failures,
+    get maxInFlight() {
+      return maxInFlight;
+    },
   };
-  return { sent, send, failures, get maxInFlight() { return maxInFlight; } };
 }
 
 describe('EditScheduler', () => {

@@ -32,15 +32,31 @@ describe('JobMessageTarget for a job made from a message', () => {
     await target.send(state('⏳ Queued'), false);
     await target.send(state('🎨 step 1/4'), false);
     await target.send(state('done'), true);
-    expect(calls.map((c) => `${c.method} ${c.route}`)).toEqual(['POST /channels/c1/messages', 'PATCH /channels/c1/messages/posted1', 'PATCH /channels/c1/messages/posted1']);
-    expect(calls[0].body).toMatchObject({ content: '⏳ Queued', message_reference: { message_id: 'reply1' }, allowed_mentions: { parse: [], replied_user: false } });
+    expect(calls.map((c) => `${c.method} ${c.route}`)).toEqual([
+      'POST /channels/c1/messages',
+      'PATCH /channels/c1/messages/posted1',
+      'PATCH /channels/c1/messages/posted1',
+    ]);
+    expect(calls[0].body).toMatchObject({
+      content: '⏳ Queued',
+      message_reference: { message_id: 'reply1' },
+      allowed_mentions: { parse: [], replied_user: false },
+    });
     expect(stored).toEqual(['posted1']);
   });
 
   it('after a restart edits the message it showed before', async () => {
     const { rest, calls } = fakeRest();
     const target = new JobMessageTarget(
-      { jobId: 'j1', userId: 'u1', channelId: 'c1', interactionToken: null, interactionCreatedAt: null, messageId: 'shown1', replyToMessageId: 'reply1' },
+      {
+        jobId: 'j1',
+        userId: 'u1',
+        channelId: 'c1',
+        interactionToken: null,
+        interactionCreatedAt: null,
+        messageId: 'shown1',
+        replyToMessageId: 'reply1',
+      },
       { rest, applicationId: 'app' },
     );
     await target.send(state('⏳ Queued'), false);
@@ -49,7 +65,10 @@ describe('JobMessageTarget for a job made from a message', () => {
 
   it('still posts nothing for an intermediate state of an interaction job without a message', async () => {
     const { rest, calls } = fakeRest();
-    const target = new JobMessageTarget({ jobId: 'j1', userId: 'u1', channelId: 'c1', interactionToken: null, interactionCreatedAt: null, messageId: null }, { rest, applicationId: 'app' });
+    const target = new JobMessageTarget(
+      { jobId: 'j1', userId: 'u1', channelId: 'c1', interactionToken: null, interactionCreatedAt: null, messageId: null },
+      { rest, applicationId: 'app' },
+    );
     await target.send(state('⏳ Queued'), false);
     expect(calls).toEqual([]);
   });

@@ -33,11 +33,19 @@ function job(overrides: Partial<Job> = {}, request: Partial<JobRequest> = {}): J
   });
 }
 
-const output = (seed: number, width = 512, height = 512): JobOutput => ({ path: `/data/outputs/${JOB_ID}/${seed}.png`, seed, width, height, parameters: '' });
+const output = (seed: number, width = 512, height = 512): JobOutput => ({
+  path: `/data/outputs/${JOB_ID}/${seed}.png`,
+  seed,
+  width,
+  height,
+  parameters: '',
+});
 const image: StateImage = { key: 'final', name: 'image.png', png: new Uint8Array([1, 2, 3]) };
 const cancelRow = {
   type: ComponentType.ActionRow,
-  components: [{ type: ComponentType.Button, style: ButtonStyle.Secondary, label: 'Cancel', emoji: { name: '✖️' }, custom_id: `job:cancel:${JOB_ID}` }],
+  components: [
+    { type: ComponentType.Button, style: ButtonStyle.Secondary, label: 'Cancel', emoji: { name: '✖️' }, custom_id: `job:cancel:${JOB_ID}` },
+  ],
 };
 
 /** The buttons as the member sees them: label (or emoji) and what the custom id decodes to. */
@@ -45,7 +53,11 @@ function buttons(state: MessageState) {
   return state.components.map((row) =>
     row.components.map((component) => {
       const button = component as APIButtonComponentWithCustomId;
-      return { shown: button.label ?? button.emoji?.name, style: button.style, decoded: imageButtonIds.decode(button.custom_id) ?? editButtonIds.decode(button.custom_id) };
+      return {
+        shown: button.label ?? button.emoji?.name,
+        style: button.style,
+        decoded: imageButtonIds.decode(button.custom_id) ?? editButtonIds.decode(button.custom_id),
+      };
     }),
   );
 }
@@ -57,7 +69,10 @@ describe('renderQueued', () => {
       content: `${HEADER}\n⏳ Queued: #3 in line · starts in ~45 s\n-# Steps lowered to 50 (this server’s max).\n-# Seed 42.`,
       components: [cancelRow],
     });
-    expect(jobButtonIds.decode((state.components[0].components[0] as APIButtonComponentWithCustomId).custom_id)).toEqual({ action: 'cancel', jobId: JOB_ID });
+    expect(jobButtonIds.decode((state.components[0].components[0] as APIButtonComponentWithCustomId).custom_id)).toEqual({
+      action: 'cancel',
+      jobId: JOB_ID,
+    });
   });
 
   it('leaves the ETA out until one is measured, and says when no worker has taken the queue yet', () => {
@@ -85,8 +100,12 @@ describe('renderRunning', () => {
 
   it('counts images of a grid from 1 and rounds the percentage', () => {
     const grid = job({ state: 'running' }, { count: 4, steps: 3 });
-    expect(renderRunning(grid, { step: 1, total: 3, image: 1 }, undefined).content).toBe(`${HEADER}\n🎨 image 2/4 · step 1/3 \`█████░░░░░░░░░░░\` 33%`);
-    expect(renderRunning(grid, { step: 3, total: 3, image: 3 }, undefined).content).toBe(`${HEADER}\n🎨 image 4/4 · step 3/3 \`████████████████\` 100%`);
+    expect(renderRunning(grid, { step: 1, total: 3, image: 1 }, undefined).content).toBe(
+      `${HEADER}\n🎨 image 2/4 · step 1/3 \`█████░░░░░░░░░░░\` 33%`,
+    );
+    expect(renderRunning(grid, { step: 3, total: 3, image: 3 }, undefined).content).toBe(
+      `${HEADER}\n🎨 image 4/4 · step 3/3 \`████████████████\` 100%`,
+    );
   });
 
   it('starts at step 0 of the requested steps, without an attachment, before the first progress', () => {
@@ -134,24 +153,38 @@ describe('renderDone', () => {
     const label = (kind: Job['kind'], mode: Job['request']['mode']) => kindLabel(job({ kind }, { mode }));
     expect(label('imagine', { kind: 'txt2img' })).toBe('');
     expect(label('imagine', { kind: 'img2img', image: img, strength: 0.6 })).toBe(' · 🖼️ from a picture (strength 0.6)');
-    expect(label('edit', { kind: 'inpaint', image: img, mask: img, strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 })).toBe(' · 🖌️ inpaint (strength 0.75)');
+    expect(label('edit', { kind: 'inpaint', image: img, mask: img, strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 })).toBe(
+      ' · 🖌️ inpaint (strength 0.75)',
+    );
     expect(label('zoom', { kind: 'outpaint', image: img, strength: 1, zoom: 2 })).toBe(' · 🔍 zoom out 2x');
     expect(label('zoom', { kind: 'outpaint', image: img, strength: 1, zoom: 1.5 })).toBe(' · 🔍 zoom out 1.5x');
     expect(label('pan', { kind: 'outpaint', image: img, strength: 1, pan: 'left' })).toBe(' · ⬅️ pan left');
     expect(label('vary-subtle', { kind: 'img2img', image: img, strength: 0.35 })).toBe(' · vary (subtle)');
     expect(label('vary-strong', { kind: 'img2img', image: img, strength: 0.75 })).toBe(' · vary (strong)');
-    expect(label('vary-region', { kind: 'inpaint', image: img, mask: img, strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 })).toBe(' · vary (region)');
+    expect(
+      label('vary-region', { kind: 'inpaint', image: img, mask: img, strength: 0.75, maskBlur: 4, fill: 'original', area: 'whole', padding: 32 }),
+    ).toBe(' · vary (region)');
   });
 
   it('lists every seed of a grid, the negative prompt and warnings, and puts 🔄 U1..U4 then V1..V4 under it', () => {
     const grid = job(
-      { state: 'done', seeds: [1, 2, 3, 4], outputs: [output(1, 640, 384), output(2, 640, 384), output(3, 640, 384), output(4, 640, 384)], warnings: ['Prompt cut to 75 tokens.'] },
+      {
+        state: 'done',
+        seeds: [1, 2, 3, 4],
+        outputs: [output(1, 640, 384), output(2, 640, 384), output(3, 640, 384), output(4, 640, 384)],
+        warnings: ['Prompt cut to 75 tokens.'],
+      },
       { count: 4, width: 640, height: 384, negativePrompt: 'blurry, text', model: 'sd-1_5', sampler: 'dpmpp_2m', cfg: 6.5 },
     );
     const state = renderDone(grid, image);
     expect(state.content).toBe(
       // The model name is escaped (an admin names the folder); the sampler is one of a fixed list, shown as is.
-      [HEADER, 'Seeds `1, 2, 3, 4` · 640x384 · 20 steps · cfg 6.5 · dpmpp_2m · sd\\-1\\_5', '-# Negative: blurry, text', '⚠️ Prompt cut to 75 tokens.'].join('\n'),
+      [
+        HEADER,
+        'Seeds `1, 2, 3, 4` · 640x384 · 20 steps · cfg 6.5 · dpmpp_2m · sd\\-1\\_5',
+        '-# Negative: blurry, text',
+        '⚠️ Prompt cut to 75 tokens.',
+      ].join('\n'),
     );
     expect(buttons(state).map((row) => row.map((b) => b.shown))).toEqual([
       ['🔄', 'U1', 'U2', 'U3', 'U4'],
@@ -161,7 +194,11 @@ describe('renderDone', () => {
       ['reroll', 'u1', 'u2', 'u3', 'u4'],
       ['v1', 'v2', 'v3', 'v4'],
     ]);
-    expect(buttons(state).flat().every((b) => b.decoded?.jobId === JOB_ID)).toBe(true);
+    expect(
+      buttons(state)
+        .flat()
+        .every((b) => b.decoded?.jobId === JOB_ID),
+    ).toBe(true);
   });
 
   it('shows the first 300 characters of a long negative prompt, escaped', () => {
@@ -172,24 +209,45 @@ describe('renderDone', () => {
 
   it('shows 🌐 and the English a Chinese prompt and negative were translated to, read from the PNG parameters', () => {
     const parameters = formatParameters({
-      prompt: '一只猫', negativePrompt: '模糊', steps: 20, sampler: 'euler', cfg: 7, seed: 42, width: 512, height: 512, model: 'tiny',
-      translatedPrompt: '(a cat:1.2), on *mars*', translatedNegativePrompt: 'blurry',
+      prompt: '一只猫',
+      negativePrompt: '模糊',
+      steps: 20,
+      sampler: 'euler',
+      cfg: 7,
+      seed: 42,
+      width: 512,
+      height: 512,
+      model: 'tiny',
+      translatedPrompt: '(a cat:1.2), on *mars*',
+      translatedNegativePrompt: 'blurry',
     });
     const translated = job({ state: 'done', seeds: [42], outputs: [{ ...output(42), parameters }] }, { prompt: '一只猫', negativePrompt: '模糊' });
-    expect(renderDone(translated, image).content.split('\n').slice(2)).toEqual(['-# Negative: 模糊', '🌐 \\(a cat:1.2\\), on \\*mars\\*', '-# 🌐 Negative: blurry']);
+    expect(renderDone(translated, image).content.split('\n').slice(2)).toEqual([
+      '-# Negative: 模糊',
+      '🌐 \\(a cat:1.2\\), on \\*mars\\*',
+      '-# 🌐 Negative: blurry',
+    ]);
     // Without a translation (or with parameters it cannot read) nothing is added.
-    expect(renderDone(job({ state: 'done', seeds: [42], outputs: [{ ...output(42), parameters: 'garbage' }] }), image).content.split('\n')).toHaveLength(2);
+    expect(
+      renderDone(job({ state: 'done', seeds: [42], outputs: [{ ...output(42), parameters: 'garbage' }] }), image).content.split('\n'),
+    ).toHaveLength(2);
   });
 });
 
 describe('renderFailed', () => {
   it('shows a message written for the member, escaped', () => {
-    const failed = job({ state: 'failed', error: { name: 'UserError', message: 'The model `emoji` is not installed.', userFacing: true, ref: 'r1' } });
+    const failed = job({
+      state: 'failed',
+      error: { name: 'UserError', message: 'The model `emoji` is not installed.', userFacing: true, ref: 'r1' },
+    });
     expect(renderFailed(failed)).toEqual({ content: `${HEADER}\n❌ The model \\\`emoji\\\` is not installed.`, components: [] });
   });
 
   it('shows only a reference for an internal error, never its message', () => {
-    const failed = job({ state: 'failed', error: { name: 'Error', message: 'ENOENT /srv/secret/models/tiny.onnx', userFacing: false, ref: 'x7Kp2' } });
+    const failed = job({
+      state: 'failed',
+      error: { name: 'Error', message: 'ENOENT /srv/secret/models/tiny.onnx', userFacing: false, ref: 'x7Kp2' },
+    });
     const state = renderFailed(failed);
     expect(state).toEqual({ content: `${HEADER}\n❌ Something went wrong (ref \`x7Kp2\`).`, components: [] });
     expect(state.content).not.toContain('ENOENT');
@@ -207,7 +265,9 @@ describe('renderCancelled', () => {
 
 describe('markdown and length', () => {
   it('escapes every character Discord markdown would read in a prompt', () => {
-    expect(escapeMarkdown('*b* _i_ ~~s~~ ||x|| `c` > q # h [l](u) - a\\b')).toBe('\\*b\\* \\_i\\_ \\~\\~s\\~\\~ \\|\\|x\\|\\| \\`c\\` \\> q \\# h \\[l\\]\\(u\\) \\- a\\\\b');
+    expect(escapeMarkdown('*b* _i_ ~~s~~ ||x|| `c` > q # h [l](u) - a\\b')).toBe(
+      '\\*b\\* \\_i\\_ \\~\\~s\\~\\~ \\|\\|x\\|\\| \\`c\\` \\> q \\# h \\[l\\]\\(u\\) \\- a\\\\b',
+    );
     const state = renderQueued(job({}, { prompt: '**not bold** # not a heading' }), undefined);
     expect(state.content).toBe(`**\\*\\*not bold\\*\\* \\# not a heading** — <@${OWNER}>\n⏳ Queued: waiting for the worker`);
   });
@@ -225,7 +285,13 @@ describe('markdown and length', () => {
     const states = [
       renderQueued(job({}, { prompt }), { position: 1, etaMs: 1000 }, [long, long]),
       renderRunning(job({ state: 'running' }, { prompt, count: 4 }), { step: 19, total: 20, image: 3 }, undefined),
-      renderDone(job({ state: 'done', seeds: [1, 2, 3, 4], outputs: [output(1), output(2), output(3), output(4)], warnings: [long, long, long] }, { prompt, count: 4, negativePrompt: long }), image),
+      renderDone(
+        job(
+          { state: 'done', seeds: [1, 2, 3, 4], outputs: [output(1), output(2), output(3), output(4)], warnings: [long, long, long] },
+          { prompt, count: 4, negativePrompt: long },
+        ),
+        image,
+      ),
       renderFailed(job({ state: 'failed', error: { name: 'UserError', message: long, userFacing: true, ref: 'r' } }, { prompt })),
       renderCancelled(job({ state: 'cancelled', cancelledBy: MODERATOR }, { prompt })),
     ];

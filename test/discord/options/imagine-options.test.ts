@@ -62,7 +62,10 @@ describe('extractPromptFlags', () => {
 describe('clip skip', () => {
   const withAnime = [...models, { name: 'anime', defaults: { clipSkip: 2 } }];
   it('takes --clip-skip from the prompt, the clip_skip option, the model default, else 1', () => {
-    expect(extractPromptFlags('a cat --clip-skip 2').ok && extractPromptFlags('a cat --clip-skip 2')).toEqual({ ok: true, value: { prompt: 'a cat', no: [], clipSkip: '2' } });
+    expect(extractPromptFlags('a cat --clip-skip 2').ok && extractPromptFlags('a cat --clip-skip 2')).toEqual({
+      ok: true,
+      value: { prompt: 'a cat', no: [], clipSkip: '2' },
+    });
     const value = (input: Partial<ImagineInput> & { prompt: string }) => {
       const result = parse(input, {}, { models: withAnime });
       return result.ok ? result.value.clipSkip : result.error.message;
@@ -85,23 +88,75 @@ describe('parseImagineOptions', () => {
     const result = parse({ prompt: 'a cat', model: 'emoji' });
     expect(result).toEqual({
       ok: true,
-      value: { model: 'emoji', prompt: 'a cat', negativePrompt: 'blurry', steps: 30, cfg: 4, sampler: 'ddim', width: 256, height: 256, count: 1, seed: undefined, clipSkip: 1, notes: [] },
+      value: {
+        model: 'emoji',
+        prompt: 'a cat',
+        negativePrompt: 'blurry',
+        steps: 30,
+        cfg: 4,
+        sampler: 'ddim',
+        width: 256,
+        height: 256,
+        count: 1,
+        seed: undefined,
+        clipSkip: 1,
+        notes: [],
+      },
     });
     const plain = parse({ prompt: 'a cat' });
-    expect(plain.ok && plain.value).toMatchObject({ model: 'tiny', steps: 20, cfg: 7, sampler: 'euler_a', width: 512, height: 512, negativePrompt: '' });
+    expect(plain.ok && plain.value).toMatchObject({
+      model: 'tiny',
+      steps: 20,
+      cfg: 7,
+      sampler: 'euler_a',
+      width: 512,
+      height: 512,
+      negativePrompt: '',
+    });
   });
 
   it('lets guild defaults win over model defaults and options win over both', () => {
     const settings = { defaults: { steps: 12, cfg: 5, sampler: 'euler', width: 384, height: 384, negativePrompt: 'ugly', count: 2, model: 'emoji' } };
     const guild = parse({ prompt: 'a cat' }, settings);
-    expect(guild.ok && guild.value).toMatchObject({ model: 'emoji', steps: 12, cfg: 5, sampler: 'euler', width: 384, height: 384, negativePrompt: 'ugly', count: 2 });
-    const typed = parse({ prompt: 'a cat', steps: 8, cfg: 3.5, sampler: 'ddim', size: '256x320', negative: 'dark', count: 1, model: 'tiny' }, settings);
-    expect(typed.ok && typed.value).toMatchObject({ model: 'tiny', steps: 8, cfg: 3.5, sampler: 'ddim', width: 256, height: 320, negativePrompt: 'dark', count: 1 });
+    expect(guild.ok && guild.value).toMatchObject({
+      model: 'emoji',
+      steps: 12,
+      cfg: 5,
+      sampler: 'euler',
+      width: 384,
+      height: 384,
+      negativePrompt: 'ugly',
+      count: 2,
+    });
+    const typed = parse(
+      { prompt: 'a cat', steps: 8, cfg: 3.5, sampler: 'ddim', size: '256x320', negative: 'dark', count: 1, model: 'tiny' },
+      settings,
+    );
+    expect(typed.ok && typed.value).toMatchObject({
+      model: 'tiny',
+      steps: 8,
+      cfg: 3.5,
+      sampler: 'ddim',
+      width: 256,
+      height: 320,
+      negativePrompt: 'dark',
+      count: 1,
+    });
   });
 
   it('applies prompt flags like options', () => {
     const result = parse({ prompt: 'a cat --steps 9 --cfg 6.5 --sampler "dpmpp_2m" --seed 7 --count 3 --no dogs --size 640x448'.replace(/"/g, '') });
-    expect(result.ok && result.value).toMatchObject({ prompt: 'a cat', steps: 9, cfg: 6.5, sampler: 'dpmpp_2m', seed: 7, count: 3, negativePrompt: 'dogs', width: 640, height: 448 });
+    expect(result.ok && result.value).toMatchObject({
+      prompt: 'a cat',
+      steps: 9,
+      cfg: 6.5,
+      sampler: 'dpmpp_2m',
+      seed: 7,
+      count: 3,
+      negativePrompt: 'dogs',
+      width: 640,
+      height: 448,
+    });
   });
 
   it('adds --no to the guild negative prompt instead of replacing it', () => {
@@ -163,7 +218,10 @@ describe('parseImagineOptions', () => {
 
   it('refuses sizes that are not multiples of 8 or over the pixel limit, with a size to try', () => {
     expectError(parse({ prompt: 'a cat', size: '500x500' }), /multiple of 8 from 64 to 2048\. Try 504x504/);
-    expectError(parse({ prompt: 'a cat', size: '1024x1024' }, { limits: { maxPixels: 512 * 512 } }), /1048576 pixels; this server allows 262144 per image\. Try 512x512/);
+    expectError(
+      parse({ prompt: 'a cat', size: '1024x1024' }, { limits: { maxPixels: 512 * 512 } }),
+      /1048576 pixels; this server allows 262144 per image\. Try 512x512/,
+    );
     expectError(parse({ prompt: 'a cat', size: 'huge' }), /Size `huge` is not one I understand/);
     expectError(parse({ prompt: 'a cat --ar 10:1' }), /between 1:4 and 4:1/);
   });
@@ -227,7 +285,10 @@ describe('parseImagineOptions', () => {
   it('refuses banned words as whole words, case-insensitively', () => {
     const settings = { bannedWords: ['Gore', 'red panda'] };
     // The negative prompt is public in the result message too.
-    expectError(parse({ prompt: 'a cat', negative: 'blurry, gore' }, settings), /does not allow `gore` in prompts; remove it from the negative prompt/);
+    expectError(
+      parse({ prompt: 'a cat', negative: 'blurry, gore' }, settings),
+      /does not allow `gore` in prompts; remove it from the negative prompt/,
+    );
     expectError(parse({ prompt: 'a cat --no red panda' }, settings), /does not allow `red panda`/);
     expectError(parse({ prompt: 'a GORE scene' }, settings), /does not allow `gore`/);
     expectError(parse({ prompt: 'a Red Panda, eating' }, settings), /does not allow `red panda`/);
@@ -240,7 +301,10 @@ describe('parseImagineOptions', () => {
     expect(parse({ prompt: words(80) }).ok).toBe(true);
     // 600 tokens of text plus attention syntax that is not counted.
     expect(parse({ prompt: `(${'a '.repeat(300)}:1.3) [x] BREAK ${'a '.repeat(299)}` }).ok).toBe(true);
-    expectError(parse({ prompt: 'a,'.repeat(330) }), /^The prompt is at least 660 tokens and the most is 8 chunks of 75 \(600 tokens\); remove about 60 words or symbols\.$/);
+    expectError(
+      parse({ prompt: 'a,'.repeat(330) }),
+      /^The prompt is at least 660 tokens and the most is 8 chunks of 75 \(600 tokens\); remove about 60 words or symbols\.$/,
+    );
     expectError(parse({ prompt: 'a cat', negative: 'a,'.repeat(320) }), /^The negative prompt is at least 640 tokens/);
   });
 

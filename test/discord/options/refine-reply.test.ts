@@ -7,14 +7,26 @@ import { fakeJob } from '../../fixtures/jobs.js';
 import { fakeRequest } from '../../fixtures/workers/fixtures.js';
 
 const BOT = '900000000000000001';
-const models = [{ name: 'fake-model', defaults: {} }, { name: 'other', defaults: {} }];
+const models = [
+  { name: 'fake-model', defaults: {} },
+  { name: 'other', defaults: {} },
+];
 const settings = (value: unknown = {}) => GuildSettingsSchema.parse(value) as GuildSettings;
 const original = fakeJob({
   id: 'orig',
   state: 'done',
   messageId: 'm1',
   seeds: [1234],
-  request: fakeRequest({ prompt: 'a red fox in snow', negativePrompt: 'blurry', steps: 6, cfg: 5, sampler: 'ddim', width: 96, height: 64, seed: undefined }),
+  request: fakeRequest({
+    prompt: 'a red fox in snow',
+    negativePrompt: 'blurry',
+    steps: 6,
+    cfg: 5,
+    sampler: 'ddim',
+    width: 96,
+    height: 64,
+    seed: undefined,
+  }),
 });
 
 function refine(reply: string, guild: unknown = {}) {
@@ -55,9 +67,15 @@ describe('buildRefineInput', () => {
     expect(parsed?.ok && parsed.value).toMatchObject({ prompt: 'a blue heron at night', seed: 1234, steps: 6 });
   });
 
-  it('lets the reply\'s own flags change settings, parsed as /imagine parses them', () => {
+  it("lets the reply's own flags change settings, parsed as /imagine parses them", () => {
     const { parsed } = refine('at night --ar 1:1 --seed 9 --steps 3 --no text --model other');
-    expect(parsed?.ok && parsed.value).toMatchObject({ prompt: 'a red fox in snow, at night', seed: 9, steps: 3, model: 'other', negativePrompt: 'blurry, text' });
+    expect(parsed?.ok && parsed.value).toMatchObject({
+      prompt: 'a red fox in snow, at night',
+      seed: 9,
+      steps: 3,
+      model: 'other',
+      negativePrompt: 'blurry, text',
+    });
     expect(parsed?.ok && parsed.value.width).toBe(parsed?.ok && parsed.value.height);
     const flagsOnly = refine('--cfg 9');
     expect(flagsOnly.parsed?.ok && flagsOnly.parsed.value).toMatchObject({ prompt: 'a red fox in snow', cfg: 9, seed: 1234 });
@@ -70,7 +88,7 @@ describe('buildRefineInput', () => {
     expect(!flag.ok && flag.error.message).toMatch(/Unknown flag `--chaos`/);
   });
 
-  it('runs the server\'s checks on the combined prompt', () => {
+  it("runs the server's checks on the combined prompt", () => {
     const { parsed } = refine('with gore', { bannedWords: ['gore'] });
     expect(parsed?.ok === false && parsed.error.message).toMatch(/does not allow `gore`/);
   });
@@ -105,6 +123,8 @@ describe('refineNote', () => {
     const built = buildRefineInput(original, 'make it *blue*');
     expect(built.ok && refineNote(original, built.value)).toBe('✏️ "a red fox in snow" + "make it \\*blue\\*", same seed 1234');
     const replaced = buildRefineInput(original, 'a heron --replace');
-    expect(replaced.ok && refineNote(original, replaced.value)).toMatch(/^✏️ new prompt \(--replace\) instead of "a red fox in snow", same seed 1234$/);
+    expect(replaced.ok && refineNote(original, replaced.value)).toMatch(
+      /^✏️ new prompt \(--replace\) instead of "a red fox in snow", same seed 1234$/,
+    );
   });
 });

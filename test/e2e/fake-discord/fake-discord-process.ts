@@ -33,7 +33,11 @@ function onRequest(): void {
   }
   if (pendingFinals.size > 0) {
     for (const message of fake.messages.values()) {
-      if (message.interactionId && pendingFinals.has(message.interactionId) && message.attachments.some((a) => a.filename.endsWith('.png') && a.filename !== 'preview.png')) {
+      if (
+        message.interactionId &&
+        pendingFinals.has(message.interactionId) &&
+        message.attachments.some((a) => a.filename.endsWith('.png') && a.filename !== 'preview.png')
+      ) {
         pendingFinals.delete(message.interactionId);
       }
     }

@@ -178,7 +178,15 @@ export class FakeDiscord extends EventEmitter {
     const contentType = claims.contentType ?? 'image/png';
     this.#uploads.set(id, { data, contentType });
     const url = `http://127.0.0.1:${this.#port}/attachments/${id}/${filename}`;
-    const attachment = { id, filename, size: claims.size ?? data.length, url, proxy_url: url, content_type: contentType, ...(claims.width ? { width: claims.width, height: claims.height } : {}) };
+    const attachment = {
+      id,
+      filename,
+      size: claims.size ?? data.length,
+      url,
+      proxy_url: url,
+      content_type: contentType,
+      ...(claims.width ? { width: claims.width, height: claims.height } : {}),
+    };
     this.#uploadJson.set(id, attachment);
     return attachment;
   }
@@ -186,14 +194,7 @@ export class FakeDiscord extends EventEmitter {
   readonly #uploadJson = new Map<string, any>();
 
   /** Dispatches a slash command; returns its id and token. */
-  sendCommand(input: {
-    name: string;
-    options?: any[];
-    user?: FakeUser;
-    admin?: boolean;
-    guild?: FakeGuild;
-    channelId?: string;
-  }): InteractionRecord {
+  sendCommand(input: { name: string; options?: any[]; user?: FakeUser; admin?: boolean; guild?: FakeGuild; channelId?: string }): InteractionRecord {
     const guild = input.guild ?? this.guilds[0];
     const channelId = input.channelId ?? guild.channels[0];
     const commandId = this.#commandId(input.name, guild.id);
@@ -202,7 +203,16 @@ export class FakeDiscord extends EventEmitter {
     const required = registered?.default_member_permissions ? BigInt(registered.default_member_permissions) : 0n;
     const held = input.admin ? ADMIN_PERMISSIONS : MEMBER_PERMISSIONS;
     if ((held & required) !== required) {
-      return { id: snowflake(), token: '', createdAt: Date.now(), acknowledged: false, dispatchedAt: performance.now(), channelId, expired: false, blocked: true };
+      return {
+        id: snowflake(),
+        token: '',
+        createdAt: Date.now(),
+        acknowledged: false,
+        dispatchedAt: performance.now(),
+        channelId,
+        expired: false,
+        blocked: true,
+      };
     }
     // Channel and attachment options arrive with their object in `resolved`, as on Discord.
     const channels: Record<string, unknown> = {};
@@ -215,7 +225,10 @@ export class FakeDiscord extends EventEmitter {
       }
     };
     collect(input.options ?? []);
-    const resolvedParts = { ...(Object.keys(channels).length > 0 ? { channels } : {}), ...(Object.keys(attachments).length > 0 ? { attachments } : {}) };
+    const resolvedParts = {
+      ...(Object.keys(channels).length > 0 ? { channels } : {}),
+      ...(Object.keys(attachments).length > 0 ? { attachments } : {}),
+    };
     const resolved = Object.keys(resolvedParts).length > 0 ? { resolved: resolvedParts } : {};
     return this.#dispatchInteraction(
       { type: 2, data: { id: commandId, name: input.name, type: 1, options: input.options ?? [], guild_id: guild.id, ...resolved } },
@@ -262,7 +275,12 @@ export class FakeDiscord extends EventEmitter {
     const guild = input.guild ?? this.guilds[0];
     const channelId = input.channelId ?? (input.replyTo ? this.messages.get(input.replyTo)?.channel_id : undefined) ?? guild.channels[0];
     const user = input.user ?? { id: snowflake(), username: 'member' };
-    const message = this.#createMessage(channelId, guild.id, { content: input.content, ...(input.replyTo ? { message_reference: { message_id: input.replyTo } } : {}) }, []);
+    const message = this.#createMessage(
+      channelId,
+      guild.id,
+      { content: input.content, ...(input.replyTo ? { message_reference: { message_id: input.replyTo } } : {}) },
+      [],
+    );
     message.author = { ...user, bot: input.bot ?? false };
     const referenced = input.replyTo ? this.messages.get(input.replyTo) : undefined;
     this.#dispatch('MESSAGE_CREATE', {
@@ -281,7 +299,14 @@ export class FakeDiscord extends EventEmitter {
     return this.#dispatchInteraction(
       {
         type: 2,
-        data: { id: this.#commandId(input.name, guild.id), name: input.name, type: 3, target_id: target.id, guild_id: guild.id, resolved: { messages: { [target.id]: this.#messageJson(target) } } },
+        data: {
+          id: this.#commandId(input.name, guild.id),
+          name: input.name,
+          type: 3,
+          target_id: target.id,
+          guild_id: guild.id,
+          resolved: { messages: { [target.id]: this.#messageJson(target) } },
+        },
       },
       guild,
       target.channel_id,
@@ -296,7 +321,13 @@ export class FakeDiscord extends EventEmitter {
     if (!message) throw new Error(`no message ${input.messageId}`);
     const guild = this.guilds.find((g) => g.id === message.guild_id) ?? this.guilds[0];
     const components = Object.entries(input.fields).map(([custom_id, value]) => ({ type: 1, components: [{ type: 4, custom_id, value }] }));
-    const record = this.#dispatchInteraction({ type: 5, data: { custom_id: input.customId, components }, message: this.#messageJson(message) }, guild, message.channel_id, input.user, false);
+    const record = this.#dispatchInteraction(
+      { type: 5, data: { custom_id: input.customId, components }, message: this.#messageJson(message) },
+      guild,
+      message.channel_id,
+      input.user,
+      false,
+    );
     record.sourceMessageId = message.id;
     return record;
   }
@@ -306,10 +337,25 @@ export class FakeDiscord extends EventEmitter {
     return list.find((c) => c.name === name)?.id ?? snowflake();
   }
 
-  #dispatchInteraction(partial: any, guild: FakeGuild, channelId: string, user: FakeUser = { id: snowflake(), username: 'member' }, admin = false): InteractionRecord {
+  #dispatchInteraction(
+    partial: any,
+    guild: FakeGuild,
+    channelId: string,
+    user: FakeUser = { id: snowflake(), username: 'member' },
+    admin = false,
+  ): InteractionRecord {
     const id = snowflake();
     const token = `tok_${id}_${Math.random().toString(36).slice(2)}`;
-    const record: InteractionRecord = { id, token, createdAt: Date.now(), acknowledged: false, dispatchedAt: performance.now(), guildId: guild.id, channelId, expired: false };
+    const record: InteractionRecord = {
+      id,
+      token,
+      createdAt: Date.now(),
+      acknowledged: false,
+      dispatchedAt: performance.now(),
+      guildId: guild.id,
+      channelId,
+      expired: false,
+    };
     this.interactions.set(id, record);
     const permissions = (admin ? ADMIN_PERMISSIONS : MEMBER_PERMISSIONS).toString();
     this.#dispatch('INTERACTION_CREATE', {
@@ -398,8 +444,7 @@ export class FakeDiscord extends EventEmitter {
       else if (packet.op === 2) {
         this.identifiedIntents = packet.d?.intents;
         this.#identify(socket);
-      }
-      else if (packet.op === 6) this.#send(socket, 'RESUMED', {});
+      } else if (packet.op === 6) this.#send(socket, 'RESUMED', {});
     });
   }
 
@@ -426,8 +471,27 @@ export class FakeDiscord extends EventEmitter {
         features: [],
         emojis: [],
         stickers: [],
-        roles: [{ id: guild.id, name: '@everyone', permissions: MEMBER_PERMISSIONS.toString(), position: 0, color: 0, hoist: false, managed: false, mentionable: false, flags: 0 }],
-        channels: guild.channels.map((id, position) => ({ id, type: 0, name: `channel-${position}`, guild_id: guild.id, position, permission_overwrites: [] })),
+        roles: [
+          {
+            id: guild.id,
+            name: '@everyone',
+            permissions: MEMBER_PERMISSIONS.toString(),
+            position: 0,
+            color: 0,
+            hoist: false,
+            managed: false,
+            mentionable: false,
+            flags: 0,
+          },
+        ],
+        channels: guild.channels.map((id, position) => ({
+          id,
+          type: 0,
+          name: `channel-${position}`,
+          guild_id: guild.id,
+          position,
+          permission_overwrites: [],
+        })),
         members: [],
         voice_states: [],
         presences: [],
@@ -490,16 +554,30 @@ export class FakeDiscord extends EventEmitter {
       record.status = upload ? 200 : 404;
       this.requests.push(record);
       if (!upload) res.writeHead(404).end();
-      else res.writeHead(200, { 'content-type': 'contentType' in upload ? upload.contentType : upload.content_type, 'content-length': String(upload.data.length) }).end(upload.data);
+      else
+        res
+          .writeHead(200, {
+            'content-type': 'contentType' in upload ? upload.contentType : upload.content_type,
+            'content-length': String(upload.data.length),
+          })
+          .end(upload.data);
       return;
     }
-    const limit = this.#rateLimits.find((rule) => rule.remaining > 0 && rule.method === method && (rule.route.test(record.route) || rule.route.test(record.path)));
+    const limit = this.#rateLimits.find(
+      (rule) => rule.remaining > 0 && rule.method === method && (rule.route.test(record.route) || rule.route.test(record.path)),
+    );
     if (limit) {
       limit.remaining--;
       reply(
         429,
         { message: 'You are being rate limited.', retry_after: limit.retryAfterSeconds, global: false },
-        { 'retry-after': String(limit.retryAfterSeconds), 'x-ratelimit-scope': 'user', 'x-ratelimit-limit': '5', 'x-ratelimit-remaining': '0', 'x-ratelimit-reset-after': String(limit.retryAfterSeconds) },
+        {
+          'retry-after': String(limit.retryAfterSeconds),
+          'x-ratelimit-scope': 'user',
+          'x-ratelimit-limit': '5',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-reset-after': String(limit.retryAfterSeconds),
+        },
       );
       return;
     }
@@ -516,13 +594,22 @@ export class FakeDiscord extends EventEmitter {
     const needsBot = () => (record.botAuth ? undefined : ([401, { code: 0, message: '401: Unauthorized' }] as [number, unknown]));
 
     if (method === 'GET' && path === '/gateway/bot') {
-      return [200, { url: `ws://127.0.0.1:${this.#port}/gateway`, shards: 1, session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 } }];
+      return [
+        200,
+        {
+          url: `ws://127.0.0.1:${this.#port}/gateway`,
+          shards: 1,
+          session_start_limit: { total: 1000, remaining: 1000, reset_after: 0, max_concurrency: 1 },
+        },
+      ];
     }
     if (method === 'GET' && path === '/users/@me') return needsBot() ?? [200, { ...this.botUser, discriminator: '0', bot: true, avatar: null }];
-    if (method === 'GET' && path === '/applications/@me') return needsBot() ?? [200, { id: this.applicationId, name: 'imagine-bot', flags: 0, bot_public: true }];
+    if (method === 'GET' && path === '/applications/@me')
+      return needsBot() ?? [200, { id: this.applicationId, name: 'imagine-bot', flags: 0, bot_public: true }];
 
     if (parts[0] === 'applications' && parts[2] === 'commands' && parts.length === 3) return this.#commandsRoute(method, 'global', record);
-    if (parts[0] === 'applications' && parts[2] === 'guilds' && parts[4] === 'commands' && parts.length === 5) return this.#commandsRoute(method, parts[3], record);
+    if (parts[0] === 'applications' && parts[2] === 'guilds' && parts[4] === 'commands' && parts.length === 5)
+      return this.#commandsRoute(method, parts[3], record);
 
     if (parts[0] === 'interactions' && parts[3] === 'callback' && method === 'POST') return this.#callback(parts[1], parts[2], record, url);
 
@@ -530,7 +617,8 @@ export class FakeDiscord extends EventEmitter {
       const token = parts[2];
       const interaction = [...this.interactions.values()].find((i) => i.token === token);
       if (!interaction) return [404, { code: 10015, message: 'Unknown Webhook' }];
-      if (interaction.expired || Date.now() - interaction.createdAt > this.tokenLifetimeMs) return [401, { code: 50027, message: 'Invalid Webhook Token' }];
+      if (interaction.expired || Date.now() - interaction.createdAt > this.tokenLifetimeMs)
+        return [401, { code: 50027, message: 'Invalid Webhook Token' }];
       if (parts.length === 3 && method === 'POST') {
         const message = this.#createMessage(interaction.channelId, interaction.guildId, record.json ?? {}, record.files);
         return [200, this.#messageJson(message)];
@@ -553,7 +641,8 @@ export class FakeDiscord extends EventEmitter {
       const channelId = parts[1];
       const guild = this.guilds.find((g) => g.channels.includes(channelId));
       if (!guild) return [404, { code: 10003, message: 'Unknown Channel' }];
-      if (parts.length === 3 && method === 'POST') return [200, this.#messageJson(this.#createMessage(channelId, guild.id, record.json ?? {}, record.files))];
+      if (parts.length === 3 && method === 'POST')
+        return [200, this.#messageJson(this.#createMessage(channelId, guild.id, record.json ?? {}, record.files))];
       if (parts.length === 4) {
         const message = this.messages.get(parts[3]);
         if (!message || message.channel_id !== channelId) return [404, { code: 10008, message: 'Unknown Message' }];
@@ -569,7 +658,12 @@ export class FakeDiscord extends EventEmitter {
     if (!record.botAuth) return [401, { code: 0, message: '401: Unauthorized' }];
     if (method === 'GET') return [200, this.commands.get(scope) ?? []];
     if (method === 'PUT') {
-      const list = (record.json as any[]).map((command) => ({ ...command, id: snowflake(), application_id: this.applicationId, version: snowflake() }));
+      const list = (record.json as any[]).map((command) => ({
+        ...command,
+        id: snowflake(),
+        application_id: this.applicationId,
+        version: snowflake(),
+      }));
       this.commands.set(scope, list);
       return [200, list];
     }
@@ -587,7 +681,12 @@ export class FakeDiscord extends EventEmitter {
     interaction.ackAt = performance.now();
     if (type === 4 || type === 5) {
       // The original response exists from now on ("thinking…" for a deferred one).
-      const message = this.#createMessage(interaction.channelId, interaction.guildId, type === 4 ? data ?? {} : { content: '', flags: data?.flags ?? 0 }, record.files);
+      const message = this.#createMessage(
+        interaction.channelId,
+        interaction.guildId,
+        type === 4 ? (data ?? {}) : { content: '', flags: data?.flags ?? 0 },
+        record.files,
+      );
       message.interactionId = interaction.id;
     }
     if (type === 7 && interaction.sourceMessageId) {
@@ -600,7 +699,8 @@ export class FakeDiscord extends EventEmitter {
 
   #originalOf(interaction: InteractionRecord): FakeMessage | undefined {
     if (!interaction.acknowledged) return undefined;
-    if (interaction.callbackType === 6 || interaction.callbackType === 7) return interaction.sourceMessageId ? this.messages.get(interaction.sourceMessageId) : undefined;
+    if (interaction.callbackType === 6 || interaction.callbackType === 7)
+      return interaction.sourceMessageId ? this.messages.get(interaction.sourceMessageId) : undefined;
     return this.replyOf(interaction.id);
   }
 
@@ -665,7 +765,8 @@ export class FakeDiscord extends EventEmitter {
     const author = message.author ?? { ...this.botUser, bot: true };
     // Who `<@id>` in the text mentions: the bot, or members who wrote here.
     const mentioned = [...new Set([...message.content.matchAll(/<@!?(\d+)>/g)].map((m) => m[1]))];
-    const known = (id: string) => (id === this.botUser.id ? { ...this.botUser, bot: true } : [...this.messages.values()].find((m) => m.author?.id === id)?.author);
+    const known = (id: string) =>
+      id === this.botUser.id ? { ...this.botUser, bot: true } : [...this.messages.values()].find((m) => m.author?.id === id)?.author;
     return {
       id: message.id,
       channel_id: message.channel_id,
@@ -682,7 +783,14 @@ export class FakeDiscord extends EventEmitter {
       tts: false,
       mention_everyone: false,
       mentions: message.author
-        ? mentioned.map((id) => ({ id, username: known(id)?.username ?? 'member', discriminator: '0', bot: known(id)?.bot ?? false, avatar: null, global_name: null }))
+        ? mentioned.map((id) => ({
+            id,
+            username: known(id)?.username ?? 'member',
+            discriminator: '0',
+            bot: known(id)?.bot ?? false,
+            avatar: null,
+            global_name: null,
+          }))
         : [],
       mention_roles: [],
       pinned: false,

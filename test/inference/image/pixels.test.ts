@@ -20,7 +20,10 @@ describe('previewPng', () => {
     expect([p.width, p.height]).toEqual([32, 24]);
     const { data, info } = await sharp(p.png).raw().toBuffer({ resolveWithObject: true });
     expect([info.width, info.height, info.channels]).toEqual([32, 24, 3]);
-    const ref = await sharp(rgb, { raw: { width: 8, height: 6, channels: 3 } }).resize(32, 24, { kernel: 'nearest' }).raw().toBuffer();
+    const ref = await sharp(rgb, { raw: { width: 8, height: 6, channels: 3 } })
+      .resize(32, 24, { kernel: 'nearest' })
+      .raw()
+      .toBuffer();
     expect(data.equals(ref)).toBe(true);
   });
 
@@ -48,7 +51,9 @@ describe('reading images', () => {
   });
 
   it('upscales 2x with Lanczos', async () => {
-    const src = await sharp({ create: { width: 10, height: 6, channels: 3, background: '#808080' } }).png().toBuffer();
+    const src = await sharp({ create: { width: 10, height: 6, channels: 3, background: '#808080' } })
+      .png()
+      .toBuffer();
     const up = await lanczosUpscale(src, 2);
     expect([up.width, up.height]).toEqual([20, 12]);
     expect((await sharp(up.png).metadata()).width).toBe(20);

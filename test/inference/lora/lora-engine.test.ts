@@ -19,7 +19,18 @@ let hash: string;
 const pixels = async (r: { images: { png: Uint8Array }[] }) => pngToRgb(r.images[0].png);
 
 const request = (prompt: string): GenerateRequest => ({
-  model: 'tiny', prompt, negativePrompt: '', steps: 3, cfg: 7, sampler: 'euler', width: 64, height: 64, count: 1, seed: 7, mode: { kind: 'txt2img' }, previewEvery: 0,
+  model: 'tiny',
+  prompt,
+  negativePrompt: '',
+  steps: 3,
+  cfg: 7,
+  sampler: 'euler',
+  width: 64,
+  height: 64,
+  count: 1,
+  seed: 7,
+  mode: { kind: 'txt2img' },
+  previewEvery: 0,
 });
 
 beforeAll(async () => {
@@ -71,6 +82,8 @@ describe('LoRAs in the engine', () => {
     const err = await engine.generate(request('a cat <lora:nope:1>')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UserError);
     expect((err as Error).message).toBe('Unknown LoRA "nope". Available: style.');
-    await expect(engine.generate(request('a cat <lora:style:abc>'))).rejects.toThrow(/LoRA weight must be a number, as in <lora:name:0\.8>; got <lora:style:abc>/);
+    await expect(engine.generate(request('a cat <lora:style:abc>'))).rejects.toThrow(
+      /LoRA weight must be a number, as in <lora:name:0\.8>; got <lora:style:abc>/,
+    );
   });
 });

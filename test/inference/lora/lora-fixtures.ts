@@ -79,13 +79,23 @@ export function tinyUnetGraph(options: { dtype?: 'float32' | 'float16'; external
     { name: '/down_blocks.0/attentions.0/transformer_blocks.0/attn1/MatMul', opType: 'MatMul', input: ['q', 'qt'], output: ['s'] },
     { name: 'qt_node', opType: 'Transpose', input: ['q'], output: ['qt'] },
   ];
-  if (options.fused) node.push({ name: '/fused/Attention', opType: 'MultiHeadAttention', domain: 'com.microsoft', input: ['q', 'q', 'q'], output: ['m'] });
-  const vi = (name: string, shape: number[]) => ({ name, type: { tensorType: { elemType: dataType, shape: { dim: shape.map((d) => ({ dimValue: d })) } } } });
+  if (options.fused)
+    node.push({ name: '/fused/Attention', opType: 'MultiHeadAttention', domain: 'com.microsoft', input: ['q', 'q', 'q'], output: ['m'] });
+  const vi = (name: string, shape: number[]) => ({
+    name,
+    type: { tensorType: { elemType: dataType, shape: { dim: shape.map((d) => ({ dimValue: d })) } } },
+  });
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'imagine-bot-tests',
     opsetImport: [{ domain: '', version: 17 }, ...(options.fused ? [{ domain: 'com.microsoft', version: 1 }] : [])],
-    graph: { name: 'unet', node, initializer, input: [vi('x', [1, Q_IN]), vi('img', [1, 1, 3, 3])], output: [vi('q', [1, Q_OUT]), vi('c', [1, 2, 1, 1]), vi('s', [1, 1])] },
+    graph: {
+      name: 'unet',
+      node,
+      initializer,
+      input: [vi('x', [1, Q_IN]), vi('img', [1, 1, 3, 3])],
+      output: [vi('q', [1, Q_OUT]), vi('c', [1, 2, 1, 1]), vi('s', [1, 1])],
+    },
   });
   return { bytes: onnx.ModelProto.encode(model).finish(), external };
 }

@@ -104,8 +104,8 @@ describe('mergeLoras', () => {
   it('alpha defaults to the rank (scale = weight); a diffusers/PEFT file (lora_A/lora_B) merges the same', async () => {
     const unet = await writeGraph(tinyUnetGraph());
     const peft = encodeSafetensors({
-      [`unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight`]: { shape: [RANK, Q_IN], data: qDown },
-      [`unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_B.weight`]: { shape: [Q_OUT, RANK], data: qUp },
+      'unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_A.weight': { shape: [RANK, Q_IN], data: qDown },
+      'unet.down_blocks.0.attentions.0.transformer_blocks.0.attn1.to_q.lora_B.weight': { shape: [Q_OUT, RANK], data: qUp },
     });
     const a = await mergeLoras(model(unet), [{ network: network(peft), weight: 1 }]);
     const b = await mergeLoras(model(unet), [{ network: network(kohya({ conv: false })), weight: 1 }]);
@@ -117,7 +117,10 @@ describe('mergeLoras', () => {
     const unet = await writeGraph(tinyUnetGraph());
     const one = network(kohya({ alpha: 2 }), 'one');
     const two = network(kohya({ alpha: 1 }), 'two');
-    const merged = await mergeLoras(model(unet), [{ network: one, weight: 1 }, { network: two, weight: 0.5 }]);
+    const merged = await mergeLoras(model(unet), [
+      { network: one, weight: 1 },
+      { network: two, weight: 0.5 },
+    ]);
     const s = 1 + 0.5 * (1 / RANK);
     expectClose(weights(merged.graphs.unet!.bytes, Q_INIT), expectedQ(s), 1e-6);
     expectClose(weights(merged.graphs.unet!.bytes, CONV_INIT), expectedConv(s), 1e-6);
@@ -144,7 +147,11 @@ describe('mergeLoras', () => {
     const session = await ModelSession.fromBytes(patched.bytes, unet, { externalData: patched.externalData });
     const out = await session.run({ x: { data: [1, 0, 0, 0], dims: [1, 4] }, img: { data: new Array(9).fill(0), dims: [1, 1, 3, 3] } }, ['q']);
     await session.release();
-    expectClose(Array.from(out.q.data), [0, 1, 2].map((o) => baseQ(o, 0) + dq(0.5, o, 0)), 1e-5);
+    expectClose(
+      Array.from(out.q.data),
+      [0, 1, 2].map((o) => baseQ(o, 0) + dq(0.5, o, 0)),
+      1e-5,
+    );
   });
 
   it('hands an external file larger than a buffer may be to onnxruntime in pieces, relocating the initializers', async () => {
@@ -153,15 +160,26 @@ describe('mergeLoras', () => {
     // 50-byte pieces: q (48 bytes) alone, then conv (72 bytes, over the limit) alone.
     const merged = await mergeLoras(model(unet), [{ network: network(kohya({ alpha: 1 })), weight: 1 }], { maxPiece: 50 });
     const patched = merged.graphs.unet!;
-    expect(patched.externalData?.map((e) => [e.path, e.data.length])).toEqual([['weights.pb.lora-piece0', 48], ['weights.pb.lora-piece1', 72]]);
+    expect(patched.externalData?.map((e) => [e.path, e.data.length])).toEqual([
+      ['weights.pb.lora-piece0', 48],
+      ['weights.pb.lora-piece1', 72],
+    ]);
     expectClose(weights(patched.bytes, Q_INIT, patched.externalData), expectedQ(0.5), 1e-6);
     expectClose(weights(patched.bytes, CONV_INIT, patched.externalData), expectedConv(0.5), 1e-6);
     const session = await ModelSession.fromBytes(patched.bytes, unet, { externalData: patched.externalData });
     const out = await session.run({ x: { data: [1, 0, 0, 0], dims: [1, 4] }, img: { data: new Array(9).fill(1), dims: [1, 1, 3, 3] } }, ['q', 'c']);
     await session.release();
-    expectClose(Array.from(out.q.data), [0, 1, 2].map((o) => baseQ(o, 0) + dq(0.5, o, 0)), 1e-5);
+    expectClose(
+      Array.from(out.q.data),
+      [0, 1, 2].map((o) => baseQ(o, 0) + dq(0.5, o, 0)),
+      1e-5,
+    );
     const conv = expectedConv(0.5);
-    expectClose(Array.from(out.c.data), [0, 1].map((o) => conv.slice(o * 9, o * 9 + 9).reduce((a, b) => a + b, 0)), 1e-5);
+    expectClose(
+      Array.from(out.c.data),
+      [0, 1].map((o) => conv.slice(o * 9, o * 9 + 9).reduce((a, b) => a + b, 0)),
+      1e-5,
+    );
   });
 
   it('merges kohya text-encoder modules (lora_te_) into the text encoder graph', async () => {
@@ -189,7 +207,9 @@ describe('mergeLoras', () => {
       /LoRA "style" \(style\.safetensors\) is for SD 1\.x; the model "tiny" is SDXL/,
     );
     const fused = await writeGraph(tinyUnetGraph({ fused: true }));
-    await expect(mergeLoras(model(fused), [{ network: network(kohya()), weight: 1 }])).rejects.toThrow(/fused by an optimizer \(MultiHeadAttention nodes\)/);
+    await expect(mergeLoras(model(fused), [{ network: network(kohya()), weight: 1 }])).rejects.toThrow(
+      /fused by an optimizer \(MultiHeadAttention nodes\)/,
+    );
     const other = encodeSafetensors({
       'lora_unet_up_blocks_3_attentions_2_proj_in.lora_down.weight': { shape: [1, 4], data: [1, 1, 1, 1] },
       'lora_unet_up_blocks_3_attentions_2_proj_in.lora_up.weight': { shape: [3, 1], data: [1, 1, 1] },
@@ -203,7 +223,10 @@ describe('mergeLoras', () => {
 describe('LoRA keys', () => {
   it('maps kohya SDXL SGM names to diffusers names deterministically', () => {
     expect(parseLoraKey('lora_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.lora_down.weight')).toEqual({
-      graph: 'unet', module: 'down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q', part: 'down', sgm: true,
+      graph: 'unet',
+      module: 'down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q',
+      part: 'down',
+      sgm: true,
     });
     expect(sgmToDiffusers('input_blocks_8_1_proj_in')).toBe('down_blocks_2_attentions_1_proj_in');
     expect(sgmToDiffusers('input_blocks_1_0_in_layers_2')).toBe('down_blocks_0_resnets_0_conv1');
@@ -213,8 +236,16 @@ describe('LoRA keys', () => {
     expect(sgmToDiffusers('output_blocks_5_1_transformer_blocks_1_ff_net_2')).toBe('up_blocks_1_attentions_2_transformer_blocks_1_ff_net_2');
     expect(sgmToDiffusers('output_blocks_2_2_conv')).toBe('up_blocks_0_upsamplers_0_conv');
     expect(sgmToDiffusers('output_blocks_7_0_skip_connection')).toBe('up_blocks_2_resnets_1_conv_shortcut');
-    expect(parseLoraKey('lora_te2_text_model_encoder_layers_3_mlp_fc1.alpha')).toEqual({ graph: 'te2', module: 'text_model_encoder_layers_3_mlp_fc1', part: 'alpha' });
-    expect(parseLoraKey('text_encoder_2.text_model.encoder.layers.3.self_attn.k_proj.lora_B.weight')).toEqual({ graph: 'te2', module: 'text_model_encoder_layers_3_self_attn_k_proj', part: 'up' });
+    expect(parseLoraKey('lora_te2_text_model_encoder_layers_3_mlp_fc1.alpha')).toEqual({
+      graph: 'te2',
+      module: 'text_model_encoder_layers_3_mlp_fc1',
+      part: 'alpha',
+    });
+    expect(parseLoraKey('text_encoder_2.text_model.encoder.layers.3.self_attn.k_proj.lora_B.weight')).toEqual({
+      graph: 'te2',
+      module: 'text_model_encoder_layers_3_self_attn_k_proj',
+      part: 'up',
+    });
   });
 
   it('hashes the data section as A1111 does for Lora hashes (header changes do not change it)', () => {

@@ -74,9 +74,7 @@ describe('resolveExecutionProviders', () => {
   });
 
   it('uses the bare provider name for WebGPU and CoreML, which take no device id', () => {
-    expect(resolveExecutionProviders({ provider: 'webgpu', deviceId: 1 }, LINUX, 'linux').executionProviders).toEqual([
-      'webgpu',
-    ]);
+    expect(resolveExecutionProviders({ provider: 'webgpu', deviceId: 1 }, LINUX, 'linux').executionProviders).toEqual(['webgpu']);
     expect(resolveExecutionProviders({ provider: 'coreml' }, MAC, 'darwin').executionProviders).toEqual(['coreml']);
   });
 
@@ -114,11 +112,7 @@ describe('resolveExecutionProviders', () => {
   });
 
   it('falls back to the CPU only when the operator allows it, and says why', () => {
-    const plan = resolveExecutionProviders(
-      { provider: 'cuda', threads: 4, allowCpuFallback: true },
-      CPU_ONLY,
-      'linux',
-    );
+    const plan = resolveExecutionProviders({ provider: 'cuda', threads: 4, allowCpuFallback: true }, CPU_ONLY, 'linux');
     expect(plan.executionProviders).toEqual(['cpu']);
     expect(plan.effectiveProvider).toBe('cpu');
     expect(plan.requestedProvider).toBe('cuda');
@@ -154,9 +148,7 @@ describe('classifyProviderFailure', () => {
 
   it('turns a missing libcudnn into the cuDNN 9 install message', () => {
     const error = classifyProviderFailure(
-      new Error(
-        'Failed to load library libonnxruntime_providers_cuda.so with error: libcudnn.so.9: cannot open shared object file',
-      ),
+      new Error('Failed to load library libonnxruntime_providers_cuda.so with error: libcudnn.so.9: cannot open shared object file'),
       cuda,
     );
     expect(error?.identifier).toBe(Identifiers.ProviderUnavailable);
@@ -212,9 +204,7 @@ describe('classifyProviderFailure', () => {
 
 describe('describeExecutionProvider', () => {
   it('shows the device for CUDA and nothing extra for the default CPU plan', () => {
-    expect(describeExecutionProvider(resolveExecutionProviders({ provider: 'cuda', deviceId: 1 }, LINUX, 'linux'))).toBe(
-      'cuda (device 1)',
-    );
+    expect(describeExecutionProvider(resolveExecutionProviders({ provider: 'cuda', deviceId: 1 }, LINUX, 'linux'))).toBe('cuda (device 1)');
     expect(describeExecutionProvider(resolveExecutionProviders({}, LINUX, 'linux'))).toBe('cpu');
     expect(describeExecutionProvider(resolveExecutionProviders({ threads: 1 }, LINUX, 'linux'))).toBe('cpu, 1 thread');
   });

@@ -4,7 +4,14 @@ import path from 'node:path';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { ModelLoadError } from '../../../src/errors.js';
-import { externalDataFiles, findTokenEmbedding, growTokenEmbedding, readExternalTable, readTokenEmbeddingRow, TOKEN_EMBEDDING_NAME } from '../../../src/inference/model/onnx-initializers.js';
+import {
+  externalDataFiles,
+  findTokenEmbedding,
+  growTokenEmbedding,
+  readExternalTable,
+  readTokenEmbeddingRow,
+  TOKEN_EMBEDDING_NAME,
+} from '../../../src/inference/model/onnx-initializers.js';
 import { ModelSession } from '../../../src/inference/model/session.js';
 import { tableValue, tinyEncoder, tinyEncoderWithExternalData } from './tiny-encoder.js';
 
@@ -27,7 +34,12 @@ const NEW_ROWS = Float32Array.from([1.5, -2, 3.25, 4, -0.5, 0.75, 100, -1000]); 
 describe('growTokenEmbedding', () => {
   it.each(['raw32', 'float_data', 'raw16', 'int32_data16'] as const)('appends rows to a %s table; old ids keep their rows', async (storage) => {
     const model = tinyEncoder({ storage });
-    expect(findTokenEmbedding(model)).toEqual({ name: TOKEN_EMBEDDING_NAME, vocabSize: 10, width: 4, dtype: storage.endsWith('16') ? 'float16' : 'float32' });
+    expect(findTokenEmbedding(model)).toEqual({
+      name: TOKEN_EMBEDDING_NAME,
+      vocabSize: 10,
+      width: 4,
+      dtype: storage.endsWith('16') ? 'float16' : 'float32',
+    });
     const grown = growTokenEmbedding(model, NEW_ROWS);
     expect(grown.firstId).toBe(10);
     expect(findTokenEmbedding(grown.bytes).vocabSize).toBe(12);
@@ -48,7 +60,10 @@ describe('growTokenEmbedding', () => {
     expect(findTokenEmbedding(model)).toMatchObject({ vocabSize: 200, width: 4 });
     const grown = growTokenEmbedding(model, NEW_ROWS);
     expect(findTokenEmbedding(grown.bytes).vocabSize).toBe(202);
-    expect(await embed(grown.bytes, [199, 201])).toEqual([[99.5, 99.75, 100, 100.25], [-0.5, 0.75, 100, -1000]]);
+    expect(await embed(grown.bytes, [199, 201])).toEqual([
+      [99.5, 99.75, 100, 100.25],
+      [-0.5, 0.75, 100, -1000],
+    ]);
   });
 
   it('rounds rows to the nearest float16 for a float16 table', () => {
@@ -73,7 +88,10 @@ describe('growTokenEmbedding', () => {
     const model = tinyEncoder({ name: 'onnx::Gather_123', cast: true });
     expect(findTokenEmbedding(model).name).toBe('onnx::Gather_123');
     const grown = growTokenEmbedding(model, NEW_ROWS.subarray(0, 4));
-    expect(await embed(grown.bytes, [10, 1])).toEqual([[1.5, -2, 3.25, 4], [0.5, 0.75, 1, 1.25]]);
+    expect(await embed(grown.bytes, [10, 1])).toEqual([
+      [1.5, -2, 3.25, 4],
+      [0.5, 0.75, 1, 1.25],
+    ]);
   });
 
   it('inlines an external-data table when given its bytes; other initializers stay external', async () => {
@@ -84,7 +102,9 @@ describe('growTokenEmbedding', () => {
     await writeFile(path.join(dir, 'weights.pb'), data);
     const info = findTokenEmbedding(model, file);
     expect(info).toMatchObject({ vocabSize: 10, width: 4, external: { location: 'weights.pb', offset: 16, length: 160 } });
-    expect(() => growTokenEmbedding(model, NEW_ROWS, file)).toThrow(`${file}: the token embedding is stored as external data; read it with readExternalTable`);
+    expect(() => growTokenEmbedding(model, NEW_ROWS, file)).toThrow(
+      `${file}: the token embedding is stored as external data; read it with readExternalTable`,
+    );
     const grown = growTokenEmbedding(model, NEW_ROWS, file, await readExternalTable(file, info));
     expect(findTokenEmbedding(grown.bytes)).toEqual({ name: TOKEN_EMBEDDING_NAME, vocabSize: 12, width: 4, dtype: 'float32' });
     expect(externalDataFiles(grown.bytes)).toEqual(['weights.pb']);
@@ -98,7 +118,9 @@ describe('growTokenEmbedding', () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'external-'));
     const file = path.join(dir, 'model.onnx');
     const { model } = tinyEncoderWithExternalData(10, 4, [0, 0, 0, 0]);
-    await expect(readExternalTable(file, findTokenEmbedding(model, file))).rejects.toThrow(`${file}: the token embedding's external data file ${path.join(dir, 'weights.pb')} cannot be opened`);
+    await expect(readExternalTable(file, findTokenEmbedding(model, file))).rejects.toThrow(
+      `${file}: the token embedding's external data file ${path.join(dir, 'weights.pb')} cannot be opened`,
+    );
   });
 
   it('refuses rows that do not match the encoder width', () => {
@@ -111,11 +133,20 @@ describe('growTokenEmbedding', () => {
   });
 
   it('refuses a model without the table', () => {
-    const g = onnx.ModelProto.encode(onnx.ModelProto.create({
-      irVersion: 8,
-      opsetImport: [{ version: 17 }],
-      graph: { name: 'g', node: [{ opType: 'Identity', input: ['input_ids'], output: ['y'] }], input: [{ name: 'input_ids', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimValue: 1 }] } } } }], output: [{ name: 'y', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimValue: 1 }] } } } }] },
-    })).finish();
-    expect(() => findTokenEmbedding(g, 'te.onnx')).toThrow(/te\.onnx: found neither the initializer "text_model\.embeddings\.token_embedding\.weight" nor a Gather/);
+    const g = onnx.ModelProto.encode(
+      onnx.ModelProto.create({
+        irVersion: 8,
+        opsetImport: [{ version: 17 }],
+        graph: {
+          name: 'g',
+          node: [{ opType: 'Identity', input: ['input_ids'], output: ['y'] }],
+          input: [{ name: 'input_ids', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimValue: 1 }] } } } }],
+          output: [{ name: 'y', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimValue: 1 }] } } } }],
+        },
+      }),
+    ).finish();
+    expect(() => findTokenEmbedding(g, 'te.onnx')).toThrow(
+      /te\.onnx: found neither the initializer "text_model\.embeddings\.token_embedding\.weight" nor a Gather/,
+    );
   });
 });

@@ -42,11 +42,22 @@ export function tinyEncoder(o: TinyEncoderOptions = {}): Uint8Array {
   const nodes: onnxProto.onnx.INodeProto[] = [];
   let ids = 'input_ids';
   if (o.cast) {
-    nodes.push({ opType: 'Cast', input: ['input_ids'], output: ['ids64'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: DataType.INT64 }] });
+    nodes.push({
+      opType: 'Cast',
+      input: ['input_ids'],
+      output: ['ids64'],
+      attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: DataType.INT64 }],
+    });
     ids = 'ids64';
   }
   nodes.push({ opType: 'Gather', input: [name, ids], output: [fp16 ? 'h16' : 'last_hidden_state'] });
-  if (fp16) nodes.push({ opType: 'Cast', input: ['h16'], output: ['last_hidden_state'], attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: DataType.FLOAT }] });
+  if (fp16)
+    nodes.push({
+      opType: 'Cast',
+      input: ['h16'],
+      output: ['last_hidden_state'],
+      attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: DataType.FLOAT }],
+    });
   if (o.unpackedDims) {
     // protobufjs always packs; append the tensor as hand-written fields (protobuf allows fields in any order).
     const body = onnx.TensorProto.encode({ ...tensor, dims: [] }).finish();
@@ -75,11 +86,16 @@ function varint(n: number): number[] {
 
 function graphOf(nodes: onnxProto.onnx.INodeProto[], initializer: onnxProto.onnx.ITensorProto[], width: number): onnxProto.onnx.IGraphProto {
   return {
-      name: 'g',
-      node: nodes,
-      initializer,
-      input: [{ name: 'input_ids', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } }],
-      output: [{ name: 'last_hidden_state', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: width }] } } } }],
+    name: 'g',
+    node: nodes,
+    initializer,
+    input: [{ name: 'input_ids', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } }],
+    output: [
+      {
+        name: 'last_hidden_state',
+        type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: width }] } } },
+      },
+    ],
   };
 }
 
@@ -94,24 +110,37 @@ export function tinyEncoderWithExternalData(vocab: number, width: number, bias: 
   data.set(new Uint8Array(Float32Array.from(bias).buffer), 16 + table.byteLength);
   const external = (offset: number, length: number) => ({
     dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
-    externalData: [{ key: 'location', value: 'weights.pb' }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }],
+    externalData: [
+      { key: 'location', value: 'weights.pb' },
+      { key: 'offset', value: String(offset) },
+      { key: 'length', value: String(length) },
+    ],
   });
-  const model = onnx.ModelProto.encode(onnx.ModelProto.create({
-    irVersion: 8,
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: {
-      name: 'g',
-      node: [
-        { opType: 'Gather', input: [TOKEN_EMBEDDING_NAME, 'input_ids'], output: ['rows'] },
-        { opType: 'Add', input: ['rows', 'bias'], output: ['last_hidden_state'] },
-      ],
-      initializer: [
-        { name: TOKEN_EMBEDDING_NAME, dims: [vocab, width], dataType: DataType.FLOAT, ...external(16, table.byteLength) },
-        { name: 'bias', dims: [width], dataType: DataType.FLOAT, ...external(16 + table.byteLength, width * 4) },
-      ],
-      input: [{ name: 'input_ids', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } }],
-      output: [{ name: 'last_hidden_state', type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: width }] } } } }],
-    },
-  })).finish();
+  const model = onnx.ModelProto.encode(
+    onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      graph: {
+        name: 'g',
+        node: [
+          { opType: 'Gather', input: [TOKEN_EMBEDDING_NAME, 'input_ids'], output: ['rows'] },
+          { opType: 'Add', input: ['rows', 'bias'], output: ['last_hidden_state'] },
+        ],
+        initializer: [
+          { name: TOKEN_EMBEDDING_NAME, dims: [vocab, width], dataType: DataType.FLOAT, ...external(16, table.byteLength) },
+          { name: 'bias', dims: [width], dataType: DataType.FLOAT, ...external(16 + table.byteLength, width * 4) },
+        ],
+        input: [
+          { name: 'input_ids', type: { tensorType: { elemType: DataType.INT32, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }] } } } },
+        ],
+        output: [
+          {
+            name: 'last_hidden_state',
+            type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimParam: 'batch' }, { dimParam: 'seq' }, { dimValue: width }] } } },
+          },
+        ],
+      },
+    }),
+  ).finish();
   return { model, data };
 }

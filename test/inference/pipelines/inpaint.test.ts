@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UserError } from '../../../src/errors.js';
 import { createEngine, type OnnxEngineHandle } from '../../../src/inference/engine.js';
 import { ModelSession, type Feed } from '../../../src/inference/model/session.js';
-import type { GenerateRequest } from '../../../src/protocol/generate-request.js';
+import type { GenerateRequest, GenerateResult } from '../../../src/protocol/generate-request.js';
 import { parseParameters } from '../../../src/protocol/png-parameters.js';
 import { readPngText } from '../../../src/protocol/png-text.js';
 import { makeTempDir, writeTinyModel } from '../../fixtures/tiny-models.js';
@@ -42,7 +42,21 @@ async function maskPng(white: (x: number, y: number) => boolean, width = SIZE, h
 }
 
 function req(mode: GenerateRequest['mode'], overrides: Partial<GenerateRequest> = {}): GenerateRequest {
-  return { model: 'base', prompt: 'a red fox', negativePrompt: '', steps: 6, cfg: 7, sampler: 'euler', width: SIZE, height: SIZE, count: 1, seed: 7, mode, previewEvery: 0, ...overrides };
+  return {
+    model: 'base',
+    prompt: 'a red fox',
+    negativePrompt: '',
+    steps: 6,
+    cfg: 7,
+    sampler: 'euler',
+    width: SIZE,
+    height: SIZE,
+    count: 1,
+    seed: 7,
+    mode,
+    previewEvery: 0,
+    ...overrides,
+  };
 }
 
 const inpaint = (mask: Uint8Array, extra: Partial<Extract<GenerateRequest['mode'], { kind: 'inpaint' }>> = {}): GenerateRequest['mode'] => ({
@@ -137,7 +151,7 @@ describe('inpainting with an ordinary (4-channel) UNet: masked img2img', () => {
 });
 
 describe('inpainting with a 9-channel inpainting UNet', () => {
-  it("feeds latents ‖ mask ‖ masked-image latents as diffusers does, to both halves of the guidance batch", async () => {
+  it('feeds latents ‖ mask ‖ masked-image latents as diffusers does, to both halves of the guidance batch', async () => {
     const feeds: Record<string, Feed>[] = [];
     // Capture without changing behaviour: wrap the real method.
     const real = ModelSession.prototype.run;
@@ -145,7 +159,7 @@ describe('inpainting with a 9-channel inpainting UNet', () => {
       if (this.file.includes(`${path.sep}inpaint9${path.sep}unet`)) feeds.push(f);
       return real.call(this, f, names, clock);
     });
-    let result;
+    let result: GenerateResult;
     try {
       result = await engine.generate(req(inpaint(await maskPng((x) => x < SIZE / 2)), { model: 'inpaint9' }));
     } finally {
@@ -187,7 +201,10 @@ describe('outpainting', () => {
     const result = await engine.generate(req({ kind: 'outpaint', image: sourcePng, strength: 1, zoom: 2 }));
     const out = await rgbOf(result.images[0].png);
     expect([out.width, out.height]).toEqual([SIZE, SIZE]);
-    const half = await sharp(source, { raw: { width: SIZE, height: SIZE, channels: 3 } }).resize(SIZE / 2, SIZE / 2, { fit: 'fill', kernel: 'lanczos3' }).raw().toBuffer();
+    const half = await sharp(source, { raw: { width: SIZE, height: SIZE, channels: 3 } })
+      .resize(SIZE / 2, SIZE / 2, { fit: 'fill', kernel: 'lanczos3' })
+      .raw()
+      .toBuffer();
     const inner = (x: number, y: number) => x >= 16 + MARGIN && x < 48 - MARGIN && y >= 16 + MARGIN && y < 48 - MARGIN;
     let checked = 0;
     for (let y = 0; y < SIZE; y++) {
@@ -221,6 +238,8 @@ describe('outpainting', () => {
   });
 
   it('asks for exactly one of zoom and pan', async () => {
-    await expect(engine.generate(req({ kind: 'outpaint', image: sourcePng, strength: 1 }))).rejects.toThrow('Give either a zoom-out factor or a pan direction.');
+    await expect(engine.generate(req({ kind: 'outpaint', image: sourcePng, strength: 1 }))).rejects.toThrow(
+      'Give either a zoom-out factor or a pan direction.',
+    );
   });
 });

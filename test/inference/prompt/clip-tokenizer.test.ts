@@ -146,7 +146,8 @@ describe('the 77-token window', () => {
   });
 
   it('encodes a 77-token prompt in well under 1 ms once warm', () => {
-    const prompt = 'masterpiece, best quality, a painting of a fox sitting in a field at sunrise, cyberpunk city street at night, neon signs, rain, reflections, (cinematic lighting:1.2), 8k';
+    const prompt =
+      'masterpiece, best quality, a painting of a fox sitting in a field at sunrise, cyberpunk city street at night, neon signs, rain, reflections, (cinematic lighting:1.2), 8k';
     for (let i = 0; i < 200; i++) clip.encodePadded(prompt);
     const runs = 2000;
     const start = performance.now();
@@ -159,10 +160,38 @@ describe('the 77-token window', () => {
 // small enough to work each row out by hand from the merge ranks.
 describe('ClipTokenizer on a hand-made vocabulary', () => {
   const tokens = [
-    'h', 'e', 'l', 'o', 'w', 'r', 'd', '!', 'Ã', '©',
-    'h</w>', 'e</w>', 'l</w>', 'o</w>', 'w</w>', 'r</w>', 'd</w>', '!</w>', '1</w>', '2</w>',
-    'he', 'll', 'lo</w>', 'hell', 'hello</w>', 'wo', 'rl', 'worl', 'world</w>', '!!</w>',
-    '<|startoftext|>', '<|endoftext|>',
+    'h',
+    'e',
+    'l',
+    'o',
+    'w',
+    'r',
+    'd',
+    '!',
+    'Ã',
+    '©',
+    'h</w>',
+    'e</w>',
+    'l</w>',
+    'o</w>',
+    'w</w>',
+    'r</w>',
+    'd</w>',
+    '!</w>',
+    '1</w>',
+    '2</w>',
+    'he',
+    'll',
+    'lo</w>',
+    'hell',
+    'hello</w>',
+    'wo',
+    'rl',
+    'worl',
+    'world</w>',
+    '!!</w>',
+    '<|startoftext|>',
+    '<|endoftext|>',
   ];
   const vocab = Object.fromEntries(tokens.map((token, id) => [token, id]));
   // Rank = line order. "he ll" needs both "he" and "ll" first, so "hello" takes four merges.
@@ -185,7 +214,12 @@ describe('ClipTokenizer on a hand-made vocabulary', () => {
     { text: 'héllo', tokens: ['h', 'Ã', '©', 'll', 'o</w>'], ids: [S, 0, 8, 9, 21, 13, E], decoded: '<|startoftext|>héllo <|endoftext|>' },
     // "y</w>" is not in the vocabulary: it encodes as <|endoftext|>, as transformers' CLIPTokenizer does.
     { text: 'hey', tokens: ['he', 'y</w>'], ids: [S, 20, E, E], decoded: '<|startoftext|>he<|endoftext|><|endoftext|>' },
-    { text: 'hello<|endoftext|>', tokens: ['hello</w>', '<|endoftext|>'], ids: [S, 24, E, E], decoded: '<|startoftext|>hello <|endoftext|><|endoftext|>' },
+    {
+      text: 'hello<|endoftext|>',
+      tokens: ['hello</w>', '<|endoftext|>'],
+      ids: [S, 24, E, E],
+      decoded: '<|startoftext|>hello <|endoftext|><|endoftext|>',
+    },
   ];
 
   it.each(rows)('tokenizes "$text"', (row) => {
@@ -288,7 +322,12 @@ describe('ClipTokenizer.fromFolder', () => {
     ['a missing vocab.json', { 'vocab.json': null }, 'vocab.json', /Missing tokenizer file .*vocab\.json/],
     ['a missing merges.txt', { 'merges.txt': null }, 'merges.txt', /Missing tokenizer file .*merges\.txt/],
     ['vocab.json that is not JSON', { 'vocab.json': '{"a": 0,' }, 'vocab.json', /vocab\.json is not valid JSON/],
-    ['vocab.json holding an array', { 'vocab.json': '[1, 2]' }, 'vocab.json', /vocab\.json must be a JSON object mapping each token to its id, got an array/],
+    [
+      'vocab.json holding an array',
+      { 'vocab.json': '[1, 2]' },
+      'vocab.json',
+      /vocab\.json must be a JSON object mapping each token to its id, got an array/,
+    ],
     ['vocab.json with a string id', { 'vocab.json': '{"a": "0"}' }, 'vocab.json', /token "a" has id the string "0"/],
     ['vocab.json without CLIP special tokens', { 'vocab.json': '{"a": 0}' }, 'vocab.json', /has no <\|startoftext\|> token/],
     [
@@ -297,11 +336,31 @@ describe('ClipTokenizer.fromFolder', () => {
       'vocab.json',
       /lacks 512 of the 512 byte-level CLIP tokens .*not a CLIP BPE vocabulary/,
     ],
-    ['merges.txt with a bad line', { 'merges.txt': '#version: 0.2\ni n\nt h e\n' }, 'merges.txt', /merges\.txt line 3: expected two tokens separated by one space, got "t h e"/],
+    [
+      'merges.txt with a bad line',
+      { 'merges.txt': '#version: 0.2\ni n\nt h e\n' },
+      'merges.txt',
+      /merges\.txt line 3: expected two tokens separated by one space, got "t h e"/,
+    ],
     ['merges.txt with no merges', { 'merges.txt': '#version: 0.2\n' }, 'merges.txt', /merges\.txt has no merges/],
-    ['special_tokens_map.json that is not JSON', { 'special_tokens_map.json': 'pad_token: "!"' }, 'special_tokens_map.json', /special_tokens_map\.json is not valid JSON/],
-    ['a pad_token missing from the vocabulary', { 'special_tokens_map.json': '{"pad_token": "<pad>"}' }, 'special_tokens_map.json', /pad_token "<pad>" is not in .*vocab\.json/],
-    ['a pad_token of the wrong type', { 'tokenizer_config.json': '{"pad_token": 0}' }, 'tokenizer_config.json', /pad_token must be a token string or an object with a string "content", got number 0/],
+    [
+      'special_tokens_map.json that is not JSON',
+      { 'special_tokens_map.json': 'pad_token: "!"' },
+      'special_tokens_map.json',
+      /special_tokens_map\.json is not valid JSON/,
+    ],
+    [
+      'a pad_token missing from the vocabulary',
+      { 'special_tokens_map.json': '{"pad_token": "<pad>"}' },
+      'special_tokens_map.json',
+      /pad_token "<pad>" is not in .*vocab\.json/,
+    ],
+    [
+      'a pad_token of the wrong type',
+      { 'tokenizer_config.json': '{"pad_token": 0}' },
+      'tokenizer_config.json',
+      /pad_token must be a token string or an object with a string "content", got number 0/,
+    ],
   ] as const)('throws a ModelLoadError naming the file for %s', async (_name, files, file, message) => {
     const dir = await folder(files);
     const error = await loadError(dir);

@@ -16,7 +16,14 @@ const row = (width: number, base: number) => Array.from({ length: width }, (_, i
 
 /** A diffusers concept (`learned_embeds.bin`): {'<cat-toy>': tensor [width]}. */
 function diffusersConcept(token: string, values: number[]): Uint8Array {
-  const p = new PickleWriter().proto(2).op(Op.EMPTY_DICT).put().str(token).tensor('FloatStorage', '0', values.length, [values.length], [1]).op(Op.SETITEM).op(Op.STOP);
+  const p = new PickleWriter()
+    .proto(2)
+    .op(Op.EMPTY_DICT)
+    .put()
+    .str(token)
+    .tensor('FloatStorage', '0', values.length, [values.length], [1])
+    .op(Op.SETITEM)
+    .op(Op.STOP);
   return zip({ 'learned_embeds/data.pkl': p.bytes(), 'learned_embeds/data/0': f32Bytes(values) });
 }
 
@@ -35,8 +42,14 @@ describe('loadEmbeddingFile', () => {
 
   it('reads .safetensors emb_params (fp16), SDXL clip_l + clip_g, and a diffusers concept .bin', async () => {
     const dir = await tempDir();
-    await writeFile(path.join(dir, 'neg.safetensors'), encodeSafetensors({ emb_params: { shape: [3, 1024], data: [...row(1024, 0), ...row(1024, 1), ...row(1024, 2)], dtype: 'F16' } }));
-    await writeFile(path.join(dir, 'xl.safetensors'), encodeSafetensors({ clip_g: { shape: [1, 1280], data: row(1280, 5) }, clip_l: { shape: [1, 768], data: row(768, 6) } }));
+    await writeFile(
+      path.join(dir, 'neg.safetensors'),
+      encodeSafetensors({ emb_params: { shape: [3, 1024], data: [...row(1024, 0), ...row(1024, 1), ...row(1024, 2)], dtype: 'F16' } }),
+    );
+    await writeFile(
+      path.join(dir, 'xl.safetensors'),
+      encodeSafetensors({ clip_g: { shape: [1, 1280], data: row(1280, 5) }, clip_l: { shape: [1, 768], data: row(768, 6) } }),
+    );
     await writeFile(path.join(dir, 'learned_embeds.bin'), diffusersConcept('<cat-toy>', row(768, 3)));
     const neg = await loadEmbeddingFile(path.join(dir, 'neg.safetensors'));
     expect(neg).toMatchObject({ kind: 'single', count: 3 });
@@ -51,14 +64,48 @@ describe('loadEmbeddingFile', () => {
   });
 
   it.each([
-    ['two terms in string_to_param', () => {
-      const p = new PickleWriter().proto(2).op(Op.EMPTY_DICT).put().str('string_to_param').op(Op.EMPTY_DICT).put().op(Op.MARK);
-      p.str('*').tensor('FloatStorage', '0', 4, [1, 4], [4, 1]).str('#').tensor('FloatStorage', '0', 4, [1, 4], [4, 1]).op(Op.SETITEMS).op(Op.SETITEM).op(Op.STOP);
-      return { name: 'two.pt', bytes: zip({ 'a/data.pkl': p.bytes(), 'a/data/0': f32Bytes([1, 2, 3, 4]) }) };
-    }, /two\.pt has 2 terms in string_to_param/],
-    ['an unrelated safetensors (a LoRA)', () => ({ name: 'lora.safetensors', bytes: encodeSafetensors({ 'lora_te_x.lora_up.weight': { shape: [2, 2], data: [1, 2, 3, 4] }, 'lora_te_x.lora_down.weight': { shape: [2, 2], data: [1, 2, 3, 4] } }) }), /lora\.safetensors is neither an A1111 embedding .* it has: lora_te_x\.lora_up\.weight, lora_te_x\.lora_down\.weight/],
-    ['NaN vectors', () => ({ name: 'nan.safetensors', bytes: encodeSafetensors({ emb_params: { shape: [1, 2], data: [1, Number.NaN] } }) }), /nan\.safetensors: the 2-wide vectors contain NaN/],
-    ['SDXL halves with different counts', () => ({ name: 'xl.safetensors', bytes: encodeSafetensors({ clip_l: { shape: [2, 768], data: new Float32Array(1536) }, clip_g: { shape: [1, 1280], data: new Float32Array(1280) } }) }), /clip_l has 2 vectors but clip_g has 1/],
+    [
+      'two terms in string_to_param',
+      () => {
+        const p = new PickleWriter().proto(2).op(Op.EMPTY_DICT).put().str('string_to_param').op(Op.EMPTY_DICT).put().op(Op.MARK);
+        p.str('*')
+          .tensor('FloatStorage', '0', 4, [1, 4], [4, 1])
+          .str('#')
+          .tensor('FloatStorage', '0', 4, [1, 4], [4, 1])
+          .op(Op.SETITEMS)
+          .op(Op.SETITEM)
+          .op(Op.STOP);
+        return { name: 'two.pt', bytes: zip({ 'a/data.pkl': p.bytes(), 'a/data/0': f32Bytes([1, 2, 3, 4]) }) };
+      },
+      /two\.pt has 2 terms in string_to_param/,
+    ],
+    [
+      'an unrelated safetensors (a LoRA)',
+      () => ({
+        name: 'lora.safetensors',
+        bytes: encodeSafetensors({
+          'lora_te_x.lora_up.weight': { shape: [2, 2], data: [1, 2, 3, 4] },
+          'lora_te_x.lora_down.weight': { shape: [2, 2], data: [1, 2, 3, 4] },
+        }),
+      }),
+      /lora\.safetensors is neither an A1111 embedding .* it has: lora_te_x\.lora_up\.weight, lora_te_x\.lora_down\.weight/,
+    ],
+    [
+      'NaN vectors',
+      () => ({ name: 'nan.safetensors', bytes: encodeSafetensors({ emb_params: { shape: [1, 2], data: [1, Number.NaN] } }) }),
+      /nan\.safetensors: the 2-wide vectors contain NaN/,
+    ],
+    [
+      'SDXL halves with different counts',
+      () => ({
+        name: 'xl.safetensors',
+        bytes: encodeSafetensors({
+          clip_l: { shape: [2, 768], data: new Float32Array(1536) },
+          clip_g: { shape: [1, 1280], data: new Float32Array(1280) },
+        }),
+      }),
+      /clip_l has 2 vectors but clip_g has 1/,
+    ],
   ])('refuses %s', async (_what, build, message) => {
     const dir = await tempDir();
     const { name, bytes } = build();
@@ -71,7 +118,10 @@ describe('EmbeddingLibrary', () => {
   async function library(): Promise<{ dir: string; lib: EmbeddingLibrary; logged: string[] }> {
     const dir = await tempDir();
     await mkdir(path.join(dir, 'negatives'));
-    await writeFile(path.join(dir, 'negatives', 'EasyNegative.safetensors'), encodeSafetensors({ emb_params: { shape: [2, 768], data: new Float32Array(1536).fill(0.5) } }));
+    await writeFile(
+      path.join(dir, 'negatives', 'EasyNegative.safetensors'),
+      encodeSafetensors({ emb_params: { shape: [2, 768], data: new Float32Array(1536).fill(0.5) } }),
+    );
     await writeFile(path.join(dir, 'sd2-style.pt'), a1111Embedding('sd2-style', [row(1024, 0)]));
     await writeFile(path.join(dir, 'broken.pt'), new Uint8Array([1, 2, 3]));
     await writeFile(path.join(dir, 'empty.pt'), new Uint8Array(0));
@@ -102,8 +152,12 @@ describe('EmbeddingLibrary', () => {
     const sd1 = lib.find('EasyNegative')!;
     expect(lib.vectorsFor(sd1, 768)).toHaveLength(1536);
     expect(() => lib.vectorsFor(sd1, 1024)).toThrow(UserError);
-    expect(() => lib.vectorsFor(sd1, 1024)).toThrow('The embedding EasyNegative is for SD 1.x (768 wide) models, but this model is SD 2.x (text encoder 1024 wide).');
-    expect(() => lib.vectorsFor(sd1, 768, [768, 1280])).toThrow('is for SD 1.x (768 wide) models, but this model is SDXL (text encoder 768 + 1280 wide)');
+    expect(() => lib.vectorsFor(sd1, 1024)).toThrow(
+      'The embedding EasyNegative is for SD 1.x (768 wide) models, but this model is SD 2.x (text encoder 1024 wide).',
+    );
+    expect(() => lib.vectorsFor(sd1, 768, [768, 1280])).toThrow(
+      'is for SD 1.x (768 wide) models, but this model is SDXL (text encoder 768 + 1280 wide)',
+    );
   });
 
   it('keeps the first (by path) of two names differing only in case, and rescans when files change', async () => {
@@ -111,7 +165,9 @@ describe('EmbeddingLibrary', () => {
     await writeFile(path.join(dir, 'easynegative.pt'), a1111Embedding('x', [row(768, 9)]));
     expect(await lib.refresh()).toBe(true);
     expect(lib.find('EasyNegative')!.file).toBe(path.join(dir, 'easynegative.pt'));
-    expect(lib.skipped.map((s) => s.reason)).toContainEqual(expect.stringMatching(/EasyNegative\.safetensors: an embedding named "easynegative" is already loaded from .*easynegative\.pt/));
+    expect(lib.skipped.map((s) => s.reason)).toContainEqual(
+      expect.stringMatching(/EasyNegative\.safetensors: an embedding named "easynegative" is already loaded from .*easynegative\.pt/),
+    );
     expect(await lib.refresh()).toBe(false);
   });
 

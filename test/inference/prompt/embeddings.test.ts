@@ -21,7 +21,10 @@ let library: EmbeddingLibrary;
 let model: Uint8Array;
 let base: ModelSession;
 
-const NEG = [[1.5, -2, 3.25, 4], [-0.5, 0.75, 100, -1000]];
+const NEG = [
+  [1.5, -2, 3.25, 4],
+  [-0.5, 0.75, 100, -1000],
+];
 const STYLE = [[9, 8, 7, 6]];
 
 beforeAll(async () => {
@@ -48,10 +51,22 @@ function promptIds(prompt: string, lookup: EmbeddingLookup): number[] {
 }
 
 function makeSet(cacheSize = 2): EmbeddingSet {
-  return new EmbeddingSet({ library, textEncoder: base, modelFile: 'text_encoder/model.onnx', vocabSize: tokenizer.vocabSize, width: WIDTH, cacheSize, readModel: async () => model });
+  return new EmbeddingSet({
+    library,
+    textEncoder: base,
+    modelFile: 'text_encoder/model.onnx',
+    vocabSize: tokenizer.vocabSize,
+    width: WIDTH,
+    cacheSize,
+    readModel: async () => model,
+  });
 }
 
-async function hidden(set: EmbeddingSet, lookup: ReturnType<EmbeddingSet['lookup']>, ids: number[]): Promise<{ rows: number[][]; encoder: ModelSession }> {
+async function hidden(
+  set: EmbeddingSet,
+  lookup: ReturnType<EmbeddingSet['lookup']>,
+  ids: number[],
+): Promise<{ rows: number[][]; encoder: ModelSession }> {
   return set.withTextEncoder(lookup, async (encoder) => {
     const out = await encoder.run({ input_ids: { data: ids, dims: [1, ids.length] } }, ['last_hidden_state']);
     const rows = ids.map((_, k) => Array.from(out.last_hidden_state.data.subarray(k * WIDTH, (k + 1) * WIDTH)));
@@ -68,7 +83,11 @@ describe('EmbeddingSet end to end', () => {
     const ids = promptIds('a photo, embedding:my-style cat easynegative', lookup);
     // Ids are handed out in order of first use, after the vocabulary.
     expect(lookup.find('my-style')).toMatchObject({ name: 'my-style', ids: [VOCAB] });
-    expect(lookup.find('EasyNegative')).toMatchObject({ name: 'EasyNegative', ids: [VOCAB + 1, VOCAB + 2], hash: expect.stringMatching(/^[0-9a-f]{12}$/) });
+    expect(lookup.find('EasyNegative')).toMatchObject({
+      name: 'EasyNegative',
+      ids: [VOCAB + 1, VOCAB + 2],
+      hash: expect.stringMatching(/^[0-9a-f]{12}$/),
+    });
     expect(ids.slice(3)).toEqual([VOCAB, ...tokenizer.encode('cat').ids.slice(1, -1), VOCAB + 1, VOCAB + 2, tokenizer.eosTokenId]);
     const { rows } = await hidden(set, lookup, ids);
     expect(rows[3]).toEqual(STYLE[0]);
@@ -143,11 +162,20 @@ describe('EmbeddingSet end to end', () => {
   });
 
   it('refuses a tokenizer that does not match the text encoder', async () => {
-    const set = new EmbeddingSet({ library, textEncoder: base, modelFile: 'te/model.onnx', vocabSize: 1000, width: WIDTH, readModel: async () => model });
+    const set = new EmbeddingSet({
+      library,
+      textEncoder: base,
+      modelFile: 'te/model.onnx',
+      vocabSize: 1000,
+      width: WIDTH,
+      readModel: async () => model,
+    });
     const lookup = set.lookup();
     lookup.find('my-style');
     await expect(set.withTextEncoder(lookup, async () => 0)).rejects.toThrow(ModelLoadError);
-    await expect(set.withTextEncoder(lookup, async () => 0)).rejects.toThrow('te/model.onnx: the token table has 49408 rows but the tokenizer has 1000 tokens');
+    await expect(set.withTextEncoder(lookup, async () => 0)).rejects.toThrow(
+      'te/model.onnx: the token table has 49408 rows but the tokenizer has 1000 tokens',
+    );
     expect(set.cachedSessions).toBe(0);
   });
 });

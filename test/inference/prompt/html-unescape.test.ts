@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 
 import { htmlUnescape } from '../../../src/inference/prompt/html-unescape.js';
 
-const { cases } = JSON.parse(
-  readFileSync(new URL('../../fixtures/clip-tokenizer/html-unescape-cases.json', import.meta.url), 'utf8'),
-) as { cases: Array<{ input: string; expected: string }> };
+const { cases } = JSON.parse(readFileSync(new URL('../../fixtures/clip-tokenizer/html-unescape-cases.json', import.meta.url), 'utf8')) as {
+  cases: Array<{ input: string; expected: string }>;
+};
 
 describe('htmlUnescape', () => {
   // Expected values from CPython 3.11.7's html.unescape (generate-reference-cases.py).

@@ -120,7 +120,7 @@ describe('chunkPrompt', () => {
     expect(chunkPrompt(sd2, '').chunks[0].ids).toEqual([BOS, EOS, ...times(75, 0)]);
   });
 
-  it('puts an embedding\'s ids in place of its name, with the run\'s weight', () => {
+  it("puts an embedding's ids in place of its name, with the run's weight", () => {
     const { chunks, embeddings } = chunkPrompt(clip, 'a cat, (EasyNegative:0.8), embedding:EasyNegative.', { embeddings: lookup(EASY) });
     expect(chunks[0].ids).toEqual(chunkIds([A, CAT, COMMA, ...EASY.ids, COMMA, ...EASY.ids, 269]));
     expect(chunks[0].multipliers).toEqual(chunkMults([1, 1, 1, 0.8, 0.8, 0.8, 1, 1, 1, 1, 1]));
@@ -146,7 +146,9 @@ describe('chunkPrompt', () => {
 
   it('refuses an embedding longer than a chunk', () => {
     const huge: PromptEmbedding = { name: 'huge', ids: times(76, 49408), hash: '0' };
-    expect(() => chunkPrompt(clip, 'huge', { embeddings: lookup(huge) })).toThrow('The embedding "huge" has 76 vectors, more than the 75 one chunk holds; remove it from the prompt.');
+    expect(() => chunkPrompt(clip, 'huge', { embeddings: lookup(huge) })).toThrow(
+      'The embedding "huge" has 76 vectors, more than the 75 one chunk holds; remove it from the prompt.',
+    );
   });
 
   it('allows 8 chunks and refuses 9 with a message that says what to change', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { schedulerFromConfig } from '../../../src/inference/schedulers/index.js';
-import { DDIMScheduler } from '../../../src/inference/schedulers/ddim.js';
+import type { DDIMScheduler } from '../../../src/inference/schedulers/ddim.js';
 import type { NoiseSource } from '../../../src/inference/schedulers/scheduler.js';
 import { dummySampleDeter, fullLoop, meanAbs, noNoise, sd15Config, sumAbs } from './harness.js';
 

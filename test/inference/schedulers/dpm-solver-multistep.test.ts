@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { schedulerFromConfig } from '../../../src/inference/schedulers/index.js';
-import { DPMSolverMultistepScheduler } from '../../../src/inference/schedulers/dpm-solver-multistep.js';
+import type { DPMSolverMultistepScheduler } from '../../../src/inference/schedulers/dpm-solver-multistep.js';
 import { dummyModel, dummySampleDeter, fullLoop, meanAbs, noNoise, sd15Config, sumAbs } from './harness.js';
 
 /** diffusers tests/schedulers/test_scheduler_dpm_multi.py get_scheduler_config (non-default final steps). */

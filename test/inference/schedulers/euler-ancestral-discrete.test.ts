@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { schedulerFromConfig } from '../../../src/inference/schedulers/index.js';
-import { EulerAncestralDiscreteScheduler } from '../../../src/inference/schedulers/euler-ancestral-discrete.js';
-import { EulerDiscreteScheduler } from '../../../src/inference/schedulers/euler-discrete.js';
+import type { EulerAncestralDiscreteScheduler } from '../../../src/inference/schedulers/euler-ancestral-discrete.js';
+import type { EulerDiscreteScheduler } from '../../../src/inference/schedulers/euler-discrete.js';
 import type { NoiseSource } from '../../../src/inference/schedulers/scheduler.js';
 import { fullLoop, meanAbs, sumAbs } from './harness.js';
 import { TorchCpuRng } from '../../../src/inference/rng.js';
@@ -70,14 +70,19 @@ describe('EulerAncestralDiscreteScheduler', () => {
       },
     };
     let x: Float32Array = new Float32Array(768).fill(1);
-    for (let i = 0; i < 5; i++) x = s.step(x.map((v) => v * 0.1), i, x, counting).prevSample;
+    for (let i = 0; i < 5; i++)
+      x = s.step(
+        x.map((v) => v * 0.1),
+        i,
+        x,
+        counting,
+      ).prevSample;
     expect(draws).toEqual([768, 768, 768, 768]);
   });
 
   it('equals plain Euler with η = 0', () => {
     const a = fullLoop(eulerA({ eta: 0 }), 10, { scaleAndOverwrite: true, useInitNoiseSigma: true });
-    const euler = schedulerFromConfig({ ...diffusersConfig, _class_name: 'EulerDiscreteScheduler' })
-      .scheduler as EulerDiscreteScheduler;
+    const euler = schedulerFromConfig({ ...diffusersConfig, _class_name: 'EulerDiscreteScheduler' }).scheduler as EulerDiscreteScheduler;
     const b = fullLoop(euler, 10, { scaleAndOverwrite: true, useInitNoiseSigma: true });
     expect(Array.from(a)).toEqual(Array.from(b));
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { schedulerFromConfig } from '../../../src/inference/schedulers/index.js';
-import { EulerDiscreteScheduler } from '../../../src/inference/schedulers/euler-discrete.js';
+import type { EulerDiscreteScheduler } from '../../../src/inference/schedulers/euler-discrete.js';
 import { dummySampleDeter, fullLoop, meanAbs, noNoise, sd15Config, sumAbs } from './harness.js';
 
 /** diffusers tests/schedulers/test_scheduler_euler.py get_scheduler_config. */

@@ -10,7 +10,6 @@ import {
   schedulerFromConfig,
   SCHEDULERS,
 } from '../../../src/inference/schedulers/index.js';
-import { SAMPLER_NAMES } from '../../../src/protocol/samplers.js';
 import { sd15Config } from './harness.js';
 
 describe('createScheduler', () => {
@@ -34,8 +33,7 @@ describe('createScheduler', () => {
 
   it('lets the sampler name decide Karras sigmas, whatever the config says', () => {
     const karras = createScheduler('dpmpp_2m_karras', sd15Config).scheduler as DPMSolverMultistepScheduler;
-    const plain = createScheduler('dpmpp_2m', { ...sd15Config, use_karras_sigmas: true })
-      .scheduler as DPMSolverMultistepScheduler;
+    const plain = createScheduler('dpmpp_2m', { ...sd15Config, use_karras_sigmas: true }).scheduler as DPMSolverMultistepScheduler;
     expect(karras.config.useKarrasSigmas).toBe(true);
     expect(plain.config.useKarrasSigmas).toBe(false);
     karras.setTimesteps(10);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Identifiers, UserError } from '../../../src/errors.js';
 import { createScheduler, schedulerFromConfig } from '../../../src/inference/schedulers/index.js';
-import { LCMScheduler, lcmTimesteps } from '../../../src/inference/schedulers/lcm.js';
+import { type LCMScheduler, lcmTimesteps } from '../../../src/inference/schedulers/lcm.js';
 import type { NoiseSource } from '../../../src/inference/schedulers/scheduler.js';
 import { dummySampleDeter, fullLoop, meanAbs, noNoise, sd15Config, sumAbs } from './harness.js';
 import { TorchCpuRng } from '../../../src/inference/rng.js';
@@ -66,10 +66,7 @@ describe('LCMScheduler', () => {
     const fixed: NoiseSource = { randn: () => z };
     const first = s.step(eps, 0, x, fixed);
     const aPrev = s.schedule.alphasCumprod[s.timesteps[1]];
-    expect(first.prevSample[5]).toBeCloseTo(
-      Math.sqrt(aPrev) * first.predOriginalSample[5] + Math.sqrt(1 - aPrev) * 0.25,
-      5,
-    );
+    expect(first.prevSample[5]).toBeCloseTo(Math.sqrt(aPrev) * first.predOriginalSample[5] + Math.sqrt(1 - aPrev) * 0.25, 5);
     const last = s.step(eps, 1, first.prevSample, noNoise);
     expect(Array.from(last.prevSample)).toEqual(Array.from(last.predOriginalSample));
     expect(last.prevSample).not.toBe(last.predOriginalSample);

@@ -32,10 +32,7 @@ describe('noiseSchedule', () => {
   it('builds scaled_linear betas linearly in √β between beta_start and beta_end', () => {
     expect(sd.betas[0]).toBeCloseTo(0.00085, 12);
     expect(sd.betas[999]).toBeCloseTo(0.012, 12);
-    expect(Math.sqrt(sd.betas[500]) - Math.sqrt(sd.betas[499])).toBeCloseTo(
-      (Math.sqrt(0.012) - Math.sqrt(0.00085)) / 999,
-      12,
-    );
+    expect(Math.sqrt(sd.betas[500]) - Math.sqrt(sd.betas[499])).toBeCloseTo((Math.sqrt(0.012) - Math.sqrt(0.00085)) / 999, 12);
   });
 
   it('caps squaredcos_cap_v2 betas at 0.999 and keeps ᾱ decreasing', () => {

@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  defaultSchedulerConfig,
-  parseSchedulerConfig,
-  SchedulerConfigError,
-} from '../../../src/inference/schedulers/scheduler-config.js';
+import { defaultSchedulerConfig, parseSchedulerConfig, SchedulerConfigError } from '../../../src/inference/schedulers/scheduler-config.js';
 import { sd15Config } from './harness.js';
 
 function configError(raw: unknown): SchedulerConfigError {

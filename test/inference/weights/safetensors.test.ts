@@ -47,13 +47,41 @@ describe('SafetensorsFile', () => {
   });
 
   it.each([
-    ['a header past the end', () => { const b = raw({}); new DataView(b.buffer).setBigUint64(0, 1000n, true); return b; }, /header length 1000 runs past the end/],
+    [
+      'a header past the end',
+      () => {
+        const b = raw({});
+        new DataView(b.buffer).setBigUint64(0, 1000n, true);
+        return b;
+      },
+      /header length 1000 runs past the end/,
+    ],
     ['a short file', () => new Uint8Array(4), /too short/],
-    ['offsets past the data', () => raw({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(4)), /run past the end of the data \(4 bytes\)/],
-    ['overlapping tensors', () => raw({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)), /"a" and "b" overlap/],
+    [
+      'offsets past the data',
+      () => raw({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, new Uint8Array(4)),
+      /run past the end of the data \(4 bytes\)/,
+    ],
+    [
+      'overlapping tensors',
+      () => raw({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, new Uint8Array(8)),
+      /"a" and "b" overlap/,
+    ],
     ['an unknown dtype', () => raw({ w: { dtype: 'F33', shape: [1], data_offsets: [0, 4] } }, new Uint8Array(4)), /unknown dtype "F33"/],
-    ['shape × dtype ≠ byte length', () => raw({ w: { dtype: 'F16', shape: [3], data_offsets: [0, 4] } }, new Uint8Array(4)), /shape \[3\] × F16 is 6 bytes but data_offsets span 4/],
-    ['a header that is not JSON', () => { const b = raw({}); b[8] = 0x7a; return b; }, /not valid UTF-8 JSON/],
+    [
+      'shape × dtype ≠ byte length',
+      () => raw({ w: { dtype: 'F16', shape: [3], data_offsets: [0, 4] } }, new Uint8Array(4)),
+      /shape \[3\] × F16 is 6 bytes but data_offsets span 4/,
+    ],
+    [
+      'a header that is not JSON',
+      () => {
+        const b = raw({});
+        b[8] = 0x7a;
+        return b;
+      },
+      /not valid UTF-8 JSON/,
+    ],
   ])('refuses %s', (_what, build, message) => {
     expect(() => SafetensorsFile.parse(build(), 'bad.safetensors')).toThrow(WeightsFileError);
     expect(() => SafetensorsFile.parse(build(), 'bad.safetensors')).toThrow(message);

@@ -6,10 +6,37 @@ import { deflateRawSync } from 'node:zlib';
 
 /** Pickle opcodes used below (CPython Lib/pickletools.py). */
 export const Op = {
-  PROTO: 0x80, STOP: 0x2e, MARK: 0x28, EMPTY_DICT: 0x7d, EMPTY_LIST: 0x5d, EMPTY_TUPLE: 0x29, TUPLE: 0x74, TUPLE1: 0x85, TUPLE2: 0x86,
-  TUPLE3: 0x87, NONE: 0x4e, NEWTRUE: 0x88, NEWFALSE: 0x89, BININT1: 0x4b, BININT2: 0x4d, BININT: 0x4a, BINUNICODE: 0x58, BINPUT: 0x71,
-  BINGET: 0x68, GLOBAL: 0x63, STACK_GLOBAL: 0x93, BINPERSID: 0x51, REDUCE: 0x52, NEWOBJ: 0x81, BUILD: 0x62, SETITEM: 0x73, SETITEMS: 0x75,
-  APPEND: 0x61, BINFLOAT: 0x47, LONG1: 0x8a, SHORT_BINUNICODE: 0x8c,
+  PROTO: 0x80,
+  STOP: 0x2e,
+  MARK: 0x28,
+  EMPTY_DICT: 0x7d,
+  EMPTY_LIST: 0x5d,
+  EMPTY_TUPLE: 0x29,
+  TUPLE: 0x74,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  NONE: 0x4e,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  BININT1: 0x4b,
+  BININT2: 0x4d,
+  BININT: 0x4a,
+  BINUNICODE: 0x58,
+  BINPUT: 0x71,
+  BINGET: 0x68,
+  GLOBAL: 0x63,
+  STACK_GLOBAL: 0x93,
+  BINPERSID: 0x51,
+  REDUCE: 0x52,
+  NEWOBJ: 0x81,
+  BUILD: 0x62,
+  SETITEM: 0x73,
+  SETITEMS: 0x75,
+  APPEND: 0x61,
+  BINFLOAT: 0x47,
+  LONG1: 0x8a,
+  SHORT_BINUNICODE: 0x8c,
 } as const;
 
 export class PickleWriter {
@@ -35,7 +62,10 @@ export class PickleWriter {
 
   int(n: number): this {
     if (n >= 0 && n < 256) return this.op(Op.BININT1).op(n);
-    if (n >= 0 && n < 65536) return this.op(Op.BININT2).op(n & 0xff).op(n >> 8);
+    if (n >= 0 && n < 65536)
+      return this.op(Op.BININT2)
+        .op(n & 0xff)
+        .op(n >> 8);
     this.op(Op.BININT);
     const b = new Uint8Array(4);
     new DataView(b.buffer).setInt32(0, n, true);
@@ -77,7 +107,10 @@ export class PickleWriter {
     this.global('torch._utils', '_rebuild_tensor_v2');
     this.op(Op.MARK);
     this.op(Op.MARK).str('storage').global('torch', storageClass).str(key).str('cpu').int(numel).op(Op.TUPLE).put().op(Op.BINPERSID);
-    this.int(offset).ints(size).ints(stride).op(requiresGrad ? Op.NEWTRUE : Op.NEWFALSE);
+    this.int(offset)
+      .ints(size)
+      .ints(stride)
+      .op(requiresGrad ? Op.NEWTRUE : Op.NEWFALSE);
     this.global('collections', 'OrderedDict').op(Op.EMPTY_TUPLE).op(Op.REDUCE).put();
     return this.op(Op.TUPLE).put().op(Op.REDUCE).put();
   }
@@ -152,11 +185,21 @@ export function a1111Embedding(name: string, rows: number[][], archive = 'archiv
   const width = rows[0].length;
   const p = new PickleWriter().proto(2).op(Op.EMPTY_DICT).put().op(Op.MARK);
   p.str('string_to_token').op(Op.EMPTY_DICT).put().str('*').int(265).op(Op.SETITEM);
-  p.str('string_to_param').op(Op.EMPTY_DICT).put().str('*').tensor('FloatStorage', '0', rows.length * width, [rows.length, width], [width, 1], 0, true).op(Op.SETITEM);
+  p.str('string_to_param')
+    .op(Op.EMPTY_DICT)
+    .put()
+    .str('*')
+    .tensor('FloatStorage', '0', rows.length * width, [rows.length, width], [width, 1], 0, true)
+    .op(Op.SETITEM);
   p.str('name').str(name);
   p.str('step').int(1500);
   p.str('sd_checkpoint').op(Op.NONE);
   p.str('sd_checkpoint_name').op(Op.NONE);
   p.op(Op.SETITEMS).op(Op.STOP);
-  return zip({ [`${archive}/data.pkl`]: p.bytes(), [`${archive}/byteorder`]: new TextEncoder().encode('little'), [`${archive}/data/0`]: f32Bytes(rows.flat()), [`${archive}/version`]: new TextEncoder().encode('3\n') });
+  return zip({
+    [`${archive}/data.pkl`]: p.bytes(),
+    [`${archive}/byteorder`]: new TextEncoder().encode('little'),
+    [`${archive}/data/0`]: f32Bytes(rows.flat()),
+    [`${archive}/version`]: new TextEncoder().encode('3\n'),
+  });
 }

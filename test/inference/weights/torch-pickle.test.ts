@@ -9,7 +9,13 @@ function halfBytes(bits: number[]): Uint8Array {
 
 describe('readTorchFile', () => {
   it('reads an A1111 embedding: dicts, strings, ints, None and a float32 tensor', () => {
-    const value = readTorchFile(a1111Embedding('EasyNegative', [[1, 2, 3, 4], [5, 6, 7, 8.5]]), 'EasyNegative.pt') as Map<string, unknown>;
+    const value = readTorchFile(
+      a1111Embedding('EasyNegative', [
+        [1, 2, 3, 4],
+        [5, 6, 7, 8.5],
+      ]),
+      'EasyNegative.pt',
+    ) as Map<string, unknown>;
     expect([...value.keys()]).toEqual(['string_to_token', 'string_to_param', 'name', 'step', 'sd_checkpoint', 'sd_checkpoint_name']);
     expect(value.get('string_to_token')).toEqual(new Map([['*', 265]]));
     expect(value.get('name')).toBe('EasyNegative');
@@ -62,7 +68,9 @@ describe('readTorchFile', () => {
     p.str('touch /tmp/pwned').op(Op.TUPLE1).op(Op.REDUCE).op(0x69 /* INST */).op(Op.STOP);
     const file = zip({ 'archive/data.pkl': p.bytes() });
     expect(() => readTorchFile(file, '/embeddings/evil.pt')).toThrow(UnsafePickleError);
-    expect(() => readTorchFile(file, '/embeddings/evil.pt')).toThrow(`evil.pt needs code to load (it references ${name}); only tensor data is read — convert it to .safetensors`);
+    expect(() => readTorchFile(file, '/embeddings/evil.pt')).toThrow(
+      `evil.pt needs code to load (it references ${name}); only tensor data is read — convert it to .safetensors`,
+    );
   });
 
   it('reuses memoised values (BINGET) and reads floats and long ints', () => {
@@ -79,19 +87,27 @@ describe('readTorchFile', () => {
 
   it('refuses storage classes other than float ones', () => {
     const p = new PickleWriter().proto(2).tensor('LongStorage', '0', 1, [1], [1]).op(Op.STOP);
-    expect(() => readTorchFile(zip({ 'a/data.pkl': p.bytes(), 'a/data/0': new Uint8Array(8) }), 'ints.pt')).toThrow('ints.pt needs code to load (it references torch.LongStorage)');
+    expect(() => readTorchFile(zip({ 'a/data.pkl': p.bytes(), 'a/data/0': new Uint8Array(8) }), 'ints.pt')).toThrow(
+      'ints.pt needs code to load (it references torch.LongStorage)',
+    );
   });
 
   it('refuses a tensor that reads past its storage', () => {
     const p = new PickleWriter().proto(2).tensor('FloatStorage', '0', 4, [2, 4], [4, 1]).op(Op.STOP);
-    expect(() => readTorchFile(zip({ 'a/data.pkl': p.bytes(), 'a/data/0': f32Bytes([1, 2, 3, 4]) }), 'short.pt')).toThrow('short.pt: tensor reads past the end of storage 0');
+    expect(() => readTorchFile(zip({ 'a/data.pkl': p.bytes(), 'a/data/0': f32Bytes([1, 2, 3, 4]) }), 'short.pt')).toThrow(
+      'short.pt: tensor reads past the end of storage 0',
+    );
   });
 
   it('refuses a storage with a partial element and a tensor that would not fit in memory', () => {
     const odd = new PickleWriter().proto(2).tensor('FloatStorage', '0', 1, [1], [1]).op(Op.STOP);
-    expect(() => readTorchFile(zip({ 'a/data.pkl': odd.bytes(), 'a/data/0': new Uint8Array(6) }), 'odd.pt')).toThrow('odd.pt: storage 0 is 6 bytes, not a whole number of F32 elements');
+    expect(() => readTorchFile(zip({ 'a/data.pkl': odd.bytes(), 'a/data/0': new Uint8Array(6) }), 'odd.pt')).toThrow(
+      'odd.pt: storage 0 is 6 bytes, not a whole number of F32 elements',
+    );
     const huge = new PickleWriter().proto(2).tensor('FloatStorage', '0', 1, [65536, 65536], [0, 0]).op(Op.STOP);
-    expect(() => readTorchFile(zip({ 'a/data.pkl': huge.bytes(), 'a/data/0': new Uint8Array(4) }), 'huge.pt')).toThrow('huge.pt: a tensor of 4294967296 elements is larger than this reader accepts');
+    expect(() => readTorchFile(zip({ 'a/data.pkl': huge.bytes(), 'a/data/0': new Uint8Array(4) }), 'huge.pt')).toThrow(
+      'huge.pt: a tensor of 4294967296 elements is larger than this reader accepts',
+    );
   });
 
   it.each([

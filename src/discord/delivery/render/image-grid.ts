@@ -12,7 +12,9 @@ export async function imageGrid(images: readonly { png: Uint8Array; width: numbe
   const columns = 2;
   const rows = Math.ceil(images.length / columns);
   const grid = await sharp({ create: { width: width * columns, height: height * rows, channels: 3, background: { r: 0, g: 0, b: 0 } } })
-    .composite(images.map((image, index) => ({ input: Buffer.from(image.png), left: (index % columns) * width, top: Math.floor(index / columns) * height })))
+    .composite(
+      images.map((image, index) => ({ input: Buffer.from(image.png), left: (index % columns) * width, top: Math.floor(index / columns) * height })),
+    )
     .png()
     .toBuffer();
   return addPngText(grid, 'parameters', parameters);

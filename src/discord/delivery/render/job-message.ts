@@ -69,7 +69,9 @@ export function kindLabel(job: Job): string {
     case 'refine':
       return ' · ✏️ refined';
     case 'edit':
-      return mode.kind === 'inpaint' ? ` · 🖌️ inpaint (strength ${mode.strength})` : ` · 🖌️ edit, whole picture (strength ${mode.kind === 'img2img' ? mode.strength : '?'})`;
+      return mode.kind === 'inpaint'
+        ? ` · 🖌️ inpaint (strength ${mode.strength})`
+        : ` · 🖌️ edit, whole picture (strength ${mode.kind === 'img2img' ? mode.strength : '?'})`;
     case 'zoom':
       return ` · 🔍 zoom out ${mode.kind === 'outpaint' ? mode.zoom : '?'}x`;
     case 'pan':
@@ -95,7 +97,15 @@ function clip(content: string): string {
 function cancelRow(job: Job): APIActionRowComponent<APIButtonComponent> {
   return {
     type: ComponentType.ActionRow,
-    components: [{ type: ComponentType.Button, style: ButtonStyle.Secondary, label: 'Cancel', emoji: { name: '✖️' }, custom_id: jobButtonIds.encode('cancel', job.id) }],
+    components: [
+      {
+        type: ComponentType.Button,
+        style: ButtonStyle.Secondary,
+        label: 'Cancel',
+        emoji: { name: '✖️' },
+        custom_id: jobButtonIds.encode('cancel', job.id),
+      },
+    ],
   };
 }
 
@@ -200,9 +210,18 @@ export function finalButtons(job: Job): APIActionRowComponent<APIButtonComponent
     });
     rows.push({
       type: ComponentType.ActionRow,
-      components: [edit('zoom2', 'Zoom Out 2x', '🔍'), edit('zoom15', 'Zoom Out 1.5x', '🔍'), edit('subtle', 'Vary (Subtle)'), edit('strong', 'Vary (Strong)'), edit('region', 'Vary (Region)', '🖌️')],
+      components: [
+        edit('zoom2', 'Zoom Out 2x', '🔍'),
+        edit('zoom15', 'Zoom Out 1.5x', '🔍'),
+        edit('subtle', 'Vary (Subtle)'),
+        edit('strong', 'Vary (Strong)'),
+        edit('region', 'Vary (Region)', '🖌️'),
+      ],
     });
-    rows.push({ type: ComponentType.ActionRow, components: [edit('panleft', '', '⬅️'), edit('panright', '', '➡️'), edit('panup', '', '⬆️'), edit('pandown', '', '⬇️')] });
+    rows.push({
+      type: ComponentType.ActionRow,
+      components: [edit('panleft', '', '⬅️'), edit('panright', '', '➡️'), edit('panup', '', '⬆️'), edit('pandown', '', '⬇️')],
+    });
   }
   return rows;
 }
