@@ -1,31 +1,16 @@
-import { execFile } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canny } from '../../src/inference/image/canny.js';
 import { readPngText } from '../../src/protocol/png-text.js';
 import { addControlNets } from '../fixtures/tiny-controlnet.js';
+import { runImagineCli } from '../fixtures/run-imagine-cli.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
 
-const run = promisify(execFile);
-const cli = path.resolve('src/cli/imagine.ts');
-const tsx = import.meta.resolve('tsx');
 let dir: string;
 
-async function imagine(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', tsx, cli, ...args], {
-      cwd: dir,
-      env: { ...process.env, MODELS_DIR: path.join(dir, 'models'), DEFAULT_MODEL: 'cn' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const imagine = (args: string[]) => runImagineCli(dir, 'cn', args);
 
 const rgb = Buffer.alloc(64 * 64 * 3);
 beforeAll(async () => {

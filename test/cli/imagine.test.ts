@@ -1,31 +1,15 @@
-import { execFile } from 'node:child_process';
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPngText } from '../../src/protocol/png-text.js';
+import { runImagineCli } from '../fixtures/run-imagine-cli.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
 import { SPM_FIXTURE_DIR, writeTinyMarian } from '../fixtures/tiny-marian.js';
 
-const run = promisify(execFile);
-const cli = path.resolve('src/cli/imagine.ts');
-// Resolved here: the CLI runs with its cwd in a temp folder, where a bare 'tsx' would not resolve.
-const tsx = import.meta.resolve('tsx');
 let dir: string;
 
-async function imagine(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', tsx, cli, ...args], {
-      cwd: dir,
-      env: { ...process.env, MODELS_DIR: path.join(dir, 'models'), DEFAULT_MODEL: 'tiny' },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const imagine = (args: string[]) => runImagineCli(dir, 'tiny', args);
 
 beforeAll(async () => {
   dir = await makeTempDir();
