@@ -13,7 +13,8 @@ import { FairQueue, type FairQueueItem } from '../src/queue/fair-queue.js';
 import { JobService } from '../src/queue/job-service.js';
 import { Store } from '../src/store/store.js';
 import { WorkerHost } from '../src/worker/host.js';
-import { fakeRequest, fixtureWorker } from '../test/fixtures/workers/fixtures.js';
+import { smallRequest } from '../test/fixtures/requests.js';
+import { fixtureWorker } from '../test/fixtures/workers/fixtures.js';
 
 const GUILDS = 500;
 const JOBS = 10_000;
@@ -165,7 +166,7 @@ async function benchIdleGap(): Promise<void> {
           guildId: `g${i % 20}`,
           channelId: 'c',
           userId: `u${i % 7}`,
-          request: fakeRequest({ steps: 5, seed: i, width: 512, height: 512 }),
+          request: smallRequest({ steps: 5, seed: i, width: 512, height: 512 }),
         },
         limits,
       );
@@ -197,7 +198,7 @@ async function benchEventLoop(): Promise<void> {
         guildId: 'long',
         channelId: 'c',
         userId: 'u',
-        request: fakeRequest({ steps: 400, previewEvery: 1, width: 512, height: 512, count: 2 }),
+        request: smallRequest({ steps: 400, previewEvery: 1, width: 512, height: 512, count: 2 }),
       },
       limits,
     );
@@ -205,7 +206,7 @@ async function benchEventLoop(): Promise<void> {
     const traffic = setInterval(() => {
       for (let i = 0; i < 5; i += 1) {
         service.submit(
-          { kind: 'imagine', guildId: `g${i}`, channelId: 'c', userId: `u${progress % 50}`, request: fakeRequest({ steps: 1 }) },
+          { kind: 'imagine', guildId: `g${i}`, channelId: 'c', userId: `u${progress % 50}`, request: smallRequest({ steps: 1 }) },
           limits,
         );
       }

@@ -29,7 +29,8 @@ import { RemoteWorkerHost } from '../src/worker/remote-host.js';
 import { RemoteWorkers } from '../src/worker/remote-worker.js';
 import { WorkerPool } from '../src/worker/worker-pool.js';
 import { RedisFixture, REDIS_MISSING, hasRedisServer } from '../test/fixtures/redis-server.js';
-import { fakeRequest, fixtureWorker } from '../test/fixtures/workers/fixtures.js';
+import { smallRequest } from '../test/fixtures/requests.js';
+import { fixtureWorker } from '../test/fixtures/workers/fixtures.js';
 
 const WORKER_COUNTS = [1, 2, 4];
 /** ms per cost unit in part 1. */
@@ -126,7 +127,7 @@ async function fakeRun(workerCount: number, unitMs: number, backlogged = BACKLOG
           dispatcher.pump();
         });
       }
-      return { request: async () => fakeRequest({ seed: item.index }), watchdogMs: 600_000, onProgress: () => {} };
+      return { request: async () => smallRequest({ seed: item.index }), watchdogMs: 600_000, onProgress: () => {} };
     },
     settle: () => {
       settled += 1;
@@ -185,7 +186,7 @@ async function processRun(workerCount: number): Promise<{ jobs: number; wallMs: 
     const started = performance.now();
     for (let i = 0; i < jobs; i += 1) {
       service.submit(
-        { kind: 'imagine', guildId: `g${i % 6}`, channelId: 'c', userId: `u${i % 4}`, request: fakeRequest({ steps: 10, seed: i }) },
+        { kind: 'imagine', guildId: `g${i % 6}`, channelId: 'c', userId: `u${i % 4}`, request: smallRequest({ steps: 10, seed: i }) },
         { maxQueuedPerUser: 100, maxQueuedPerGuild: 100, maxQueuedTotal: 1000 },
       );
     }
@@ -274,7 +275,7 @@ async function serialRun(redisUrl: string | undefined, jobs: number): Promise<nu
     const one = (i: number) =>
       new Promise<void>((resolve) => {
         const job = service.submit(
-          { kind: 'imagine', guildId: 'g', channelId: 'c', userId: 'u', request: fakeRequest({ steps: 2, seed: i }) },
+          { kind: 'imagine', guildId: 'g', channelId: 'c', userId: 'u', request: smallRequest({ steps: 2, seed: i }) },
           { maxQueuedPerUser: 100, maxQueuedPerGuild: 100, maxQueuedTotal: 1000 },
         );
         const listener = (done: { id: string }) => {

@@ -13,7 +13,7 @@ import type { JobRequest } from '../../src/protocol/generate-request.js';
 import type { JobRunner } from '../../src/worker/job-runner.js';
 import { JobService } from '../../src/queue/job-service.js';
 import { Store } from '../../src/store/store.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 /** A worker that takes jobs and never finishes them: queued and running jobs stay put. */
 const idleRunner: JobRunner = { ready: true, whenReady: async () => undefined, run: () => new Promise(() => undefined) };
@@ -82,7 +82,7 @@ describe('submitJob', () => {
   it('acknowledges first and writes the job to the store on a later turn of the event loop', async () => {
     const { jobs, context, events, attached, interaction } = setup();
     const settings = GuildSettingsSchema.parse({});
-    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() });
+    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: smallRequest() });
     expect(result.ok).toBe(true);
     expect(events).toEqual(['defer 900000000000000000']);
     expect(jobs.list()).toHaveLength(0);
@@ -95,7 +95,9 @@ describe('submitJob', () => {
     const { jobs, context, events, interaction } = setup();
     const base = GuildSettingsSchema.parse({});
     const settings = GuildSettingsSchema.parse({ ...base, limits: { ...base.limits, userQueued: 2 } });
-    const results = [0, 1, 2].map(() => submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() }));
+    const results = [0, 1, 2].map(() =>
+      submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: smallRequest() }),
+    );
     expect(results.map((r) => r.ok)).toEqual([true, true, false]);
     const refused = results[2];
     if (refused.ok) throw new Error('expected a refusal');
@@ -110,7 +112,7 @@ describe('submitJob', () => {
   it('turns the "thinking…" reply into the reason when the queue refuses after the acknowledgement', async () => {
     const { jobs, context, events, interaction } = setup();
     const settings = GuildSettingsSchema.parse({});
-    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() });
+    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: smallRequest() });
     expect(result.ok).toBe(true);
     await jobs.stop();
     await nextTurn();
@@ -126,10 +128,10 @@ describe('submitJob', () => {
     const settings = GuildSettingsSchema.parse({});
     let release!: () => void;
     const downloaded = new Promise<void>((resolve) => (release = resolve));
-    const prepared: JobRequest = { ...fakeRequest(), width: 80, height: 64, mode: { kind: 'txt2img' } };
+    const prepared: JobRequest = { ...smallRequest(), width: 80, height: 64, mode: { kind: 'txt2img' } };
     const result = submitJob(context, interaction('200000000000000001'), settings, {
       kind: 'imagine',
-      request: fakeRequest(),
+      request: smallRequest(),
       prepare: async () => {
         events.push('prepare');
         await downloaded;
@@ -154,7 +156,7 @@ describe('submitJob', () => {
     const dropped = vi.fn();
     submitJob(context, interaction('200000000000000001'), settings, {
       kind: 'imagine',
-      request: fakeRequest(),
+      request: smallRequest(),
       prepare: async () => {
         throw new UserError(Identifiers.InvalidArgument, 'The image is not a PNG, JPEG or WebP picture. Upload one of those.');
       },
@@ -173,7 +175,7 @@ describe('submitJob', () => {
     context.jobs.submit = () => {
       throw new Error('SQLITE_BUSY: /srv/secret/path/jobs.db is locked');
     };
-    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest() });
+    const result = submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: smallRequest() });
     expect(result.ok).toBe(true);
     await nextTurn();
     await vi.waitFor(() => expect(events.length).toBeGreaterThan(1));
@@ -188,7 +190,7 @@ describe('submitJob', () => {
     const settings = GuildSettingsSchema.parse({});
     const seen: string[] = [];
     const hooks = { onQueued: (job: { id: string }) => seen.push(`queued ${job.id}`), onDropped: () => seen.push('dropped') };
-    expect(submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: fakeRequest(), ...hooks }).ok).toBe(true);
+    expect(submitJob(context, interaction('200000000000000001'), settings, { kind: 'imagine', request: smallRequest(), ...hooks }).ok).toBe(true);
     expect(seen).toEqual([]);
     await nextTurn();
     expect(seen).toEqual([`queued ${jobs.list()[0].job.id}`]);
@@ -199,7 +201,7 @@ describe('submitJob', () => {
     const seen: string[] = [];
     const hooks = { onQueued: () => seen.push('queued'), onDropped: () => seen.push('dropped') };
     expect(
-      submitJob(context, interaction('200000000000000001'), GuildSettingsSchema.parse({}), { kind: 'imagine', request: fakeRequest(), ...hooks }).ok,
+      submitJob(context, interaction('200000000000000001'), GuildSettingsSchema.parse({}), { kind: 'imagine', request: smallRequest(), ...hooks }).ok,
     ).toBe(true);
     await jobs.stop();
     await nextTurn();
@@ -211,7 +213,7 @@ describe('submitJob', () => {
     const seen: string[] = [];
     const failing = { ...interaction('200000000000000001'), deferReply: () => Promise.reject(new Error('Unknown interaction')) };
     const hooks = { onQueued: () => seen.push('queued'), onDropped: () => seen.push('dropped') };
-    expect(submitJob(context, failing, GuildSettingsSchema.parse({}), { kind: 'imagine', request: fakeRequest(), ...hooks }).ok).toBe(true);
+    expect(submitJob(context, failing, GuildSettingsSchema.parse({}), { kind: 'imagine', request: smallRequest(), ...hooks }).ok).toBe(true);
     await nextTurn();
     expect(seen).toEqual(['dropped']);
     expect(jobs.list()).toHaveLength(0);
@@ -232,17 +234,17 @@ describe('submitFromMessage', () => {
     const submitted = submitFromMessage(context, origin('u1', 'reply1'), settings, {
       kind: 'refine',
       parentJobId: 'parent',
-      request: fakeRequest({ previewEvery: 0 }),
+      request: smallRequest({ previewEvery: 0 }),
     });
     expect(submitted.ok).toBe(true);
     const job = submitted.ok ? store.jobs.get(submitted.value.id) : undefined;
     expect(job).toMatchObject({ kind: 'refine', parentJobId: 'parent', replyToMessageId: 'reply1', interactionToken: null, state: 'queued' });
     expect(attached).toEqual([job!.id]);
-    const capped = submitFromMessage(context, origin('u1', 'reply2'), settings, { kind: 'refine', request: fakeRequest() });
+    const capped = submitFromMessage(context, origin('u1', 'reply2'), settings, { kind: 'refine', request: smallRequest() });
     expect(!capped.ok && capped.error.message).toMatch(/You already have 1 image queued or running here/);
     const cooling = submitFromMessage(context, origin('u1', 'reply3'), GuildSettingsSchema.parse({ limits: { userCooldownSeconds: 60 } }), {
       kind: 'refine',
-      request: fakeRequest(),
+      request: smallRequest(),
     });
     expect(!cooling.ok && cooling.error.message).toMatch(/cooldown between images/);
   });

@@ -5,7 +5,7 @@ import { statusLine } from '../../src/discord/commands/help.js';
 import { queueCommand, workersLine } from '../../src/discord/commands/queue.js';
 import type { JobListing } from '../../src/queue/job.js';
 import type { WorkerStatus } from '../../src/worker/job-runner.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 /** Runs /queue against listings and workers; returns what it replied. */
 async function queueReply(listings: JobListing[], workers: WorkerStatus[]): Promise<string> {
@@ -24,7 +24,7 @@ async function queueReply(listings: JobListing[], workers: WorkerStatus[]): Prom
 
 const listing = (i: number, running: boolean, workerId?: string): JobListing =>
   ({
-    job: { id: `j${i}`, userId: 'u0', request: fakeRequest({ prompt: `prompt number ${i} `.padEnd(80, 'x') }) },
+    job: { id: `j${i}`, userId: 'u0', request: smallRequest({ prompt: `prompt number ${i} `.padEnd(80, 'x') }) },
     position: running ? null : i,
     etaMs: 90_000,
     workerId,

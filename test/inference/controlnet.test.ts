@@ -28,6 +28,7 @@ import {
 } from '../fixtures/tiny-controlnet.js';
 import { makeTempDir, writeTinyModel, writeTinySdxlModel } from '../fixtures/tiny-models.js';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { smallRequest } from '../fixtures/requests.js';
 
 let root: string;
 let engine: OnnxEngineHandle;
@@ -36,20 +37,14 @@ const SIZE = 64;
 let controlPng: Uint8Array;
 let controlRgb: Buffer;
 
-const base: GenerateRequest = {
+const base: GenerateRequest = smallRequest({
   model: 'cn',
   prompt: 'a house by a lake',
   negativePrompt: 'blurry',
   steps: 3,
-  cfg: 7,
-  sampler: 'euler',
   width: SIZE,
   height: SIZE,
-  count: 1,
-  seed: 7,
-  mode: { kind: 'txt2img' },
-  previewEvery: 0,
-};
+});
 const unit = (net: string, strength: number, extra: Partial<ControlUnit> = {}): ControlUnit => ({
   net,
   image: controlPng,

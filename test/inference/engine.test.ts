@@ -13,6 +13,7 @@ import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
 import { SAMPLER_NAMES } from '../../src/protocol/samplers.js';
 import type { GenerateRequest, StepProgress } from '../../src/protocol/generate-request.js';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../fixtures/tiny-models.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 let root: string;
 let engine: OnnxEngineHandle;
@@ -37,20 +38,7 @@ const VARIANTS: Record<string, TinyModelOptions> = {
   'known-words': { manifest: { knownWords: ['a', 'cat', 'dog', 'red'] } },
 };
 
-const base: GenerateRequest = {
-  model: 'base',
-  prompt: 'a cat in a space suit',
-  negativePrompt: '',
-  steps: 6,
-  cfg: 7,
-  sampler: 'euler',
-  width: 64,
-  height: 64,
-  count: 1,
-  seed: 42,
-  mode: { kind: 'txt2img' },
-  previewEvery: 0,
-};
+const base: GenerateRequest = smallRequest({ model: 'base', prompt: 'a cat in a space suit', steps: 6, seed: 42 });
 
 function req(overrides: Partial<GenerateRequest>): GenerateRequest {
   return { ...base, ...overrides };

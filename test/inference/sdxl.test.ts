@@ -30,6 +30,7 @@ import {
   writeTinySdxlModel,
   type TinySdxlOptions,
 } from '../fixtures/tiny-models.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 let root: string;
 let engine: OnnxEngineHandle;
@@ -46,20 +47,7 @@ const VARIANTS: Record<string, TinySdxlOptions> = {
   'xl-latent-parameters': { vaeEncoder: 'latent_parameters' },
 };
 
-const base: GenerateRequest = {
-  model: 'xl',
-  prompt: 'a cat in a space suit',
-  negativePrompt: '',
-  steps: 4,
-  cfg: 5,
-  sampler: 'euler',
-  width: 64,
-  height: 96,
-  count: 1,
-  seed: 42,
-  mode: { kind: 'txt2img' },
-  previewEvery: 0,
-};
+const base: GenerateRequest = smallRequest({ model: 'xl', prompt: 'a cat in a space suit', cfg: 5, height: 96, seed: 42 });
 
 function req(overrides: Partial<GenerateRequest>): GenerateRequest {
   return { ...base, ...overrides };

@@ -12,24 +12,12 @@ import type { GenerateRequest } from '../../src/protocol/generate-request.js';
 import { readPngText } from '../../src/protocol/png-text.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
 import { tinyEncoder } from './model/tiny-encoder.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 let root: string;
 let engine: OnnxEngineHandle;
 
-const req = (negativePrompt: string): GenerateRequest => ({
-  model: 'table',
-  prompt: 'a cat',
-  negativePrompt,
-  steps: 3,
-  cfg: 7,
-  sampler: 'euler',
-  width: 64,
-  height: 64,
-  count: 1,
-  seed: 5,
-  mode: { kind: 'txt2img' },
-  previewEvery: 0,
-});
+const req = (negativePrompt: string): GenerateRequest => smallRequest({ model: 'table', prompt: 'a cat', negativePrompt, steps: 3, seed: 5 });
 
 beforeAll(async () => {
   root = await makeTempDir('imagine-ti-');

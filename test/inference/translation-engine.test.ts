@@ -10,6 +10,7 @@ import { parseParameters } from '../../src/protocol/png-parameters.js';
 import { readPngText } from '../../src/protocol/png-text.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
 import { SPM_FIXTURE_DIR, writeTinyMarian } from '../fixtures/tiny-marian.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 const vocab = JSON.parse(readFileSync(path.join(SPM_FIXTURE_DIR, 'vocab.json'), 'utf-8')) as Record<string, number>;
 
@@ -17,20 +18,7 @@ let root: string;
 let engine: OnnxEngineHandle;
 let bare: OnnxEngineHandle;
 
-const base: GenerateRequest = {
-  model: 'en',
-  prompt: '一只猫',
-  negativePrompt: '',
-  steps: 3,
-  cfg: 7,
-  sampler: 'euler',
-  width: 64,
-  height: 64,
-  count: 1,
-  seed: 7,
-  mode: { kind: 'txt2img' },
-  previewEvery: 0,
-};
+const base: GenerateRequest = smallRequest({ model: 'en', prompt: '一只猫', steps: 3 });
 
 beforeAll(async () => {
   root = await makeTempDir();

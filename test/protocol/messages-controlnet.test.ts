@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { WorkerMessageSchema } from '../../src/protocol/messages.js';
 import { checkJobRequest } from '../../src/protocol/generate-request.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 describe('ControlNet on the wire (#15)', () => {
   it('a result keeps its control maps across the worker boundary', () => {
@@ -20,8 +20,8 @@ describe('ControlNet on the wire (#15)', () => {
 
   it('a stored job keeps its units with image references, and a forged reference is refused', () => {
     const unit = { net: 'canny', image: { ref: 'inputs/abc/0.png' }, strength: 1, preprocess: 'canny' as const, cannyLow: 80, cannyHigh: 160 };
-    expect(checkJobRequest({ ...fakeRequest(), controls: [unit] }).controls).toEqual([unit]);
-    expect(() => checkJobRequest({ ...fakeRequest(), controls: [{ ...unit, image: { ref: '../etc/passwd' } }] })).toThrow(/stored image reference/);
-    expect(() => checkJobRequest({ ...fakeRequest(), controls: [{ ...unit, preprocess: 'hed' }] })).toThrow(/controls/);
+    expect(checkJobRequest({ ...smallRequest(), controls: [unit] }).controls).toEqual([unit]);
+    expect(() => checkJobRequest({ ...smallRequest(), controls: [{ ...unit, image: { ref: '../etc/passwd' } }] })).toThrow(/stored image reference/);
+    expect(() => checkJobRequest({ ...smallRequest(), controls: [{ ...unit, preprocess: 'hed' }] })).toThrow(/controls/);
   });
 });

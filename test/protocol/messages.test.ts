@@ -5,7 +5,7 @@ import { serializeError, SerializedErrorSchema } from '../../src/protocol/serial
 import { reviveError } from '../../src/worker/revive-error.js';
 import { RemoteError } from '../../src/worker/worker-errors.js';
 import { deserialize, serialize } from 'node:v8';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3]);
 
@@ -15,10 +15,10 @@ const botMessages: BotMessage[] = [
     protocolVersion: PROTOCOL_VERSION,
     options: { modelsDir: './models', executionProvider: 'cpu', deviceId: 0, threads: 2, memoryBudgetMiB: 4096 },
   },
-  { type: 'generate', jobId: 'j1', request: fakeRequest() },
-  { type: 'generate', jobId: 'j2', request: fakeRequest({ seed: undefined, mode: { kind: 'img2img', image: png, strength: 0.6 } }) },
-  { type: 'generate', jobId: 'j3', request: fakeRequest({ mode: { kind: 'variation', subseed: 99, strength: 0.2 } }) },
-  { type: 'generate', jobId: 'j4', request: fakeRequest({ mode: { kind: 'upscale', image: png, strength: 0.3 } }) },
+  { type: 'generate', jobId: 'j1', request: smallRequest() },
+  { type: 'generate', jobId: 'j2', request: smallRequest({ seed: undefined, mode: { kind: 'img2img', image: png, strength: 0.6 } }) },
+  { type: 'generate', jobId: 'j3', request: smallRequest({ mode: { kind: 'variation', subseed: 99, strength: 0.2 } }) },
+  { type: 'generate', jobId: 'j4', request: smallRequest({ mode: { kind: 'upscale', image: png, strength: 0.3 } }) },
   { type: 'cancel', jobId: 'j1' },
   { type: 'shutdown' },
 ];
@@ -82,13 +82,13 @@ describe('protocol messages', () => {
     ['a string', 'ready'],
     ['an unknown type', { type: 'explode' }],
     ['a numeric type', { type: 1 }],
-    ['generate without jobId', { type: 'generate', request: fakeRequest() }],
-    ['generate with an empty jobId', { type: 'generate', jobId: '', request: fakeRequest() }],
-    ['generate with an unknown sampler', { type: 'generate', jobId: 'j', request: fakeRequest({ sampler: 'plms' as never }) }],
-    ['generate with fractional steps', { type: 'generate', jobId: 'j', request: fakeRequest({ steps: 2.5 }) }],
+    ['generate without jobId', { type: 'generate', request: smallRequest() }],
+    ['generate with an empty jobId', { type: 'generate', jobId: '', request: smallRequest() }],
+    ['generate with an unknown sampler', { type: 'generate', jobId: 'j', request: smallRequest({ sampler: 'plms' as never }) }],
+    ['generate with fractional steps', { type: 'generate', jobId: 'j', request: smallRequest({ steps: 2.5 }) }],
     [
       'img2img without image bytes',
-      { type: 'generate', jobId: 'j', request: fakeRequest({ mode: { kind: 'img2img', image: 'abc', strength: 1 } as never }) },
+      { type: 'generate', jobId: 'j', request: smallRequest({ mode: { kind: 'img2img', image: 'abc', strength: 1 } as never }) },
     ],
     ['init without options', { type: 'init', protocolVersion: 1 }],
   ])('rejects a bot message that is %s', (_what, garbage) => {

@@ -15,7 +15,7 @@ import { statusLine } from '../../src/discord/commands/help.js';
 import { workersLine } from '../../src/discord/commands/queue.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
 import { ManualRunner } from '../fixtures/manual-runner.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 function result(request: GenerateRequest): GenerateResult {
   const seed = request.seed ?? 42;
@@ -41,7 +41,7 @@ function bareDispatcher(workers: ManualRunner[]) {
   const dispatcher = new Dispatcher(queue, workers, {
     start: (item, workerId) => {
       starts.push({ id: item.id, workerId });
-      return { request: async () => fakeRequest({ prompt: item.id, model: item.model }), watchdogMs: 60_000, onProgress: () => {} };
+      return { request: async () => smallRequest({ prompt: item.id, model: item.model }), watchdogMs: 60_000, onProgress: () => {} };
     },
     settle: (item, outcome) => settled.push({ id: item.id, outcome }),
     model: (item) => item.model,
@@ -159,7 +159,7 @@ describe('Dispatcher with several workers', () => {
     const dispatcher = new Dispatcher(queue, workers, {
       start: (job, workerId) => {
         starts.push({ id: job.id, workerId });
-        return { request: async () => fakeRequest({ prompt: job.id }), watchdogMs: 60_000, onProgress: () => {} };
+        return { request: async () => smallRequest({ prompt: job.id }), watchdogMs: 60_000, onProgress: () => {} };
       },
       settle: (job, outcome) => settled.push({ id: job.id, outcome }),
       retry: (job, _error, workerId) => retries.push({ id: job.id, workerId }),
@@ -213,7 +213,7 @@ describe('Dispatcher with several workers', () => {
         // The job's input image is still being read when its worker dies.
         request: async () => {
           if (job.guildId === 'slow') await slowRead;
-          return fakeRequest({ prompt: job.id });
+          return smallRequest({ prompt: job.id });
         },
         watchdogMs: 60_000,
         onProgress: () => {},
@@ -303,7 +303,7 @@ const newJob = (guildId: string, request: Partial<JobRequest> = {}): NewJob => (
   guildId,
   channelId: 'c',
   userId: `${guildId}-user`,
-  request: fakeRequest(request),
+  request: smallRequest(request),
 });
 
 describe('JobService on several workers', () => {
@@ -353,7 +353,7 @@ describe('JobService on several workers', () => {
     const measured = once(jobs, 'done');
     workers[0]!.current.resolve(result(workers[0]!.current.request));
     await measured;
-    const unit = 1000; // ms for a job of fakeRequest's cost
+    const unit = 1000; // ms for a job of smallRequest's cost
     const a = jobs.submit(newJob('g1', { steps: 8 })); // 2 units, on w0
     const b = jobs.submit(newJob('g2')); // 1 unit, on w1
     const c = jobs.submit(newJob('g3'));

@@ -9,7 +9,7 @@ import { JobService } from '../../src/queue/job-service.js';
 import type { Job, NewJob } from '../../src/queue/job.js';
 import { Store } from '../../src/store/store.js';
 import type { JobRunner, RunOptions } from '../../src/worker/job-runner.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 /** A runner that records the request it was given and never finishes. */
 class RecordingRunner implements JobRunner {
@@ -51,7 +51,7 @@ function job(controls: NonNullable<NewJob['request']['controls']>): NewJob {
     interactionId: 'i1',
     interactionToken: 'token',
     interactionCreatedAt: 1_700_000_000_000,
-    request: { ...fakeRequest(), controls },
+    request: { ...smallRequest(), controls },
   };
 }
 

@@ -13,7 +13,7 @@ import { Store } from '../../src/store/store.js';
 import { WorkerCrashedError } from '../../src/worker/worker-errors.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
 import { ManualRunner } from '../fixtures/manual-runner.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 function result(request: GenerateRequest, totalMs = 1000): GenerateResult {
   const seed = request.seed ?? 42;
@@ -65,7 +65,7 @@ function newJob(guildId: string, userId = 'u1', request: Partial<JobRequest> = {
     interactionId: 'interaction-1',
     interactionToken: 'super-secret-interaction-token',
     interactionCreatedAt: 1_700_000_000_000,
-    request: fakeRequest(request),
+    request: smallRequest(request),
   };
 }
 
@@ -135,7 +135,7 @@ describe('JobService', () => {
 
   it('rejects a request that does not match GenerateRequest with a TypeError', () => {
     const { service } = setup();
-    expect(() => service.submit({ ...newJob('g1'), request: { ...fakeRequest(), steps: 'many' } as never })).toThrow(TypeError);
+    expect(() => service.submit({ ...newJob('g1'), request: { ...smallRequest(), steps: 'many' } as never })).toThrow(TypeError);
   });
 
   it('lets the owner or a moderator of that guild cancel a queued job, and nobody else', async () => {

@@ -14,7 +14,7 @@ import { JobRepository } from '../../src/store/job-repository.js';
 import { createLogger } from '../../src/logger.js';
 import { JobRequestSchema } from '../../src/protocol/generate-request.js';
 import { fakeJob } from '../fixtures/jobs.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 const dirs: string[] = [];
 const stores: Store[] = [];
@@ -73,7 +73,7 @@ describe('Store', () => {
     open(dir).jobs.insert(newJob('a'));
     stores[0]!.close();
     const again = open(dir);
-    expect(again.jobs.get('a')?.request).toEqual(fakeRequest());
+    expect(again.jobs.get('a')?.request).toEqual(smallRequest());
   });
 
   it('refuses a file that is not a SQLite database with a clear message', () => {
@@ -180,7 +180,7 @@ describe('JobRepository', () => {
   it('stores every field and assigns increasing seq numbers', () => {
     const store = open(tempDir());
     const image = { ref: 'outputs/parent/0.png' };
-    const first = store.jobs.insert(newJob('a', { request: fakeRequest({ mode: { kind: 'img2img', image, strength: 0.5 } }) }));
+    const first = store.jobs.insert(newJob('a', { request: smallRequest({ mode: { kind: 'img2img', image, strength: 0.5 } }) }));
     const second = store.jobs.insert(newJob('b', { kind: 'reroll', parentJobId: 'a', messageId: 'm9' }));
     expect(second.seq).toBe(first.seq + 1);
     const loaded = store.jobs.get('a')!;
@@ -203,7 +203,7 @@ describe('JobRepository', () => {
 
   it('revives image bytes from rows written before image references, so an upgrade loses no queued job', () => {
     const legacy = JSON.stringify({
-      ...fakeRequest(),
+      ...smallRequest(),
       mode: { kind: 'upscale', image: { $bytes: Buffer.from([1, 2, 3, 250]).toString('base64') }, strength: 0.3 },
     });
     const mode = decodeRequest(legacy).mode as unknown as { image: Uint8Array };
@@ -284,7 +284,7 @@ describe('JobRepository', () => {
     let error: unknown;
     for (let i = 0; i < 1000 && error === undefined; i += 1) {
       try {
-        stored.push(store.jobs.insert(newJob(`job-${i}`, { request: fakeRequest({ prompt: 'p'.repeat(500) }) })));
+        stored.push(store.jobs.insert(newJob(`job-${i}`, { request: smallRequest({ prompt: 'p'.repeat(500) }) })));
       } catch (caught) {
         error = caught;
       }

@@ -8,7 +8,8 @@ import type { StepProgress } from '../../src/protocol/generate-request.js';
 import { WorkerHost, workerEnv, type WorkerHostOptions } from '../../src/worker/host.js';
 import { ProtocolError, WatchdogTimeoutError, WorkerCrashedError, WorkerStartError } from '../../src/worker/worker-errors.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
-import { fakeRequest, fixtureWorker, isAlive, type WorkerFixture } from '../fixtures/workers/fixtures.js';
+import { fixtureWorker, isAlive, type WorkerFixture } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 const hosts: WorkerHost[] = [];
 const pids = new Set<number>();
@@ -55,12 +56,12 @@ describe('WorkerHost', () => {
     const host = makeHost('ok');
     const { pid } = await host.start();
     const progress: StepProgress[] = [];
-    const first = await host.run('job-1', fakeRequest({ steps: 3, previewEvery: 2, count: 2, seed: 100 }), runOptions({ progress }));
+    const first = await host.run('job-1', smallRequest({ steps: 3, previewEvery: 2, count: 2, seed: 100 }), runOptions({ progress }));
     expect(first.images.map((image) => image.seed)).toEqual([100, 101]);
     expect(Buffer.from(first.images[1]!.png)).toEqual(Buffer.from(fakePng(101, 1, 'a lighthouse at dusk')));
     expect(progress.map((p) => `${p.image}:${p.step}/${p.total}`)).toEqual(['0:1/3', '0:2/3', '0:3/3', '1:1/3', '1:2/3', '1:3/3']);
     expect(progress.filter((p) => p.preview).map((p) => p.preview!.png)).toHaveLength(2);
-    const second = await host.run('job-2', fakeRequest({ seed: 5 }), runOptions());
+    const second = await host.run('job-2', smallRequest({ seed: 5 }), runOptions());
     expect(second.seed).toBe(5);
     // Models stay loaded between jobs: same process.
     expect(host.pid).toBe(pid);
@@ -69,13 +70,13 @@ describe('WorkerHost', () => {
   it('delivers a UserError from the engine as a UserError with its identifier', async () => {
     const host = makeHost('ok');
     await host.start();
-    const error = await host.run('bad-size', fakeRequest({ model: 'fixed-64', width: 128 }), runOptions()).catch((e: unknown) => e);
+    const error = await host.run('bad-size', smallRequest({ model: 'fixed-64', width: 128 }), runOptions()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UserError);
     expect((error as UserError).identifier).toBe(Identifiers.InvalidSize);
     expect((error as UserError).message).toBe('Model "fixed-64" only draws 64x64; got 128x64.');
     expect((error as UserError).context).toEqual({ width: 128, height: 64 });
     // The worker survives a user error.
-    await expect(host.run('after', fakeRequest(), runOptions())).resolves.toMatchObject({ seed: 7 });
+    await expect(host.run('after', smallRequest(), runOptions())).resolves.toMatchObject({ seed: 7 });
   });
 
   it('cancels a running job through its AbortSignal', async () => {
@@ -83,7 +84,7 @@ describe('WorkerHost', () => {
     const { pid } = await host.start();
     const controller = new AbortController();
     const progress: StepProgress[] = [];
-    const running = host.run('long', fakeRequest({ steps: 150 }), {
+    const running = host.run('long', smallRequest({ steps: 150 }), {
       ...runOptions({ signal: controller.signal }),
       onProgress: (p) => {
         progress.push(p);
@@ -99,7 +100,7 @@ describe('WorkerHost', () => {
   it('fails a job with WorkerCrashedError when the worker dies mid-job, then respawns it', async () => {
     const host = makeHost('crash-mid-job');
     const first = await host.start();
-    const error = await host.run('crash', fakeRequest(), runOptions()).catch((e: unknown) => e);
+    const error = await host.run('crash', smallRequest(), runOptions()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WorkerCrashedError);
     expect((error as WorkerCrashedError).signal).toBe('SIGKILL');
     await host.whenReady();
@@ -110,7 +111,7 @@ describe('WorkerHost', () => {
   it('kills and restarts a worker whose job runs past the watchdog', async () => {
     const host = makeHost('hang');
     const first = await host.start();
-    const error = await host.run('hangs', fakeRequest(), runOptions({ watchdogMs: 300 })).catch((e: unknown) => e);
+    const error = await host.run('hangs', smallRequest(), runOptions({ watchdogMs: 300 })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(WatchdogTimeoutError);
     expect((error as WatchdogTimeoutError).watchdogMs).toBe(300);
     expect(isAlive(first.pid)).toBe(false);
@@ -122,7 +123,7 @@ describe('WorkerHost', () => {
     const host = makeHost('hang', { cancelGraceMs: 200 });
     const first = await host.start();
     const controller = new AbortController();
-    const running = host.run('hangs', fakeRequest(), {
+    const running = host.run('hangs', smallRequest(), {
       ...runOptions({ signal: controller.signal }),
       onProgress: () => controller.abort('cancel'),
     });
@@ -133,7 +134,7 @@ describe('WorkerHost', () => {
   it('treats a malformed message as a protocol error: the job fails and the worker restarts', async () => {
     const host = makeHost('garbage-message');
     const first = await host.start();
-    const error = await host.run('garbage', fakeRequest(), runOptions()).catch((e: unknown) => e);
+    const error = await host.run('garbage', smallRequest(), runOptions()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ProtocolError);
     expect((error as ProtocolError).message).toMatch(/invalid worker message/);
     expect((error as ProtocolError).raw).toMatchObject({ type: 'result', images: 'not images' });
@@ -160,7 +161,7 @@ describe('WorkerHost', () => {
     expect(host.ready).toBe(false);
     await host.whenReady();
     await expect(started).resolves.toMatchObject({ executionProvider: 'fake' });
-    await expect(host.run('after-slow-start', fakeRequest(), runOptions())).resolves.toMatchObject({ seed: 7 });
+    await expect(host.run('after-slow-start', smallRequest(), runOptions())).resolves.toMatchObject({ seed: 7 });
   });
 
   it('kills a worker that does not become ready within the start timeout', async () => {

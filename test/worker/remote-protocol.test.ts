@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { decodeProgress, decodeResult, decodeValue, encodeProgress, encodeResult, encodeValue } from '../../src/worker/remote-protocol.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 describe('remote protocol codecs', () => {
   it('a request keeps its input image bytes through JSON', () => {
-    const request = fakeRequest({ mode: { kind: 'img2img', image: new Uint8Array([0, 1, 254, 255]), strength: 0.5 } });
+    const request = smallRequest({ mode: { kind: 'img2img', image: new Uint8Array([0, 1, 254, 255]), strength: 0.5 } });
     const back = decodeValue<{ request: typeof request }>(encodeValue({ request }));
     expect(back).toEqual({ request });
     expect((back.request.mode as { image: Uint8Array }).image).toBeInstanceOf(Uint8Array);

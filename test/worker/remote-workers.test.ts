@@ -16,7 +16,7 @@ import { JobService } from '../../src/queue/job-service.js';
 import { Store } from '../../src/store/store.js';
 import { RemoteWorkers } from '../../src/worker/remote-worker.js';
 import { RedisFixture, REDIS_MISSING, hasRedisServer } from '../fixtures/redis-server.js';
-import { fakeRequest } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 import { fakePng } from '../fixtures/workers/fake-engine.js';
 
 const HOST_ENTRY = fileURLToPath(new URL('../fixtures/workers/remote-host.ts', import.meta.url));
@@ -132,7 +132,7 @@ describe.skipIf(!hasRedisServer)('remote workers through Redis', () => {
 
   function submit(service: JobService, prompt: string, steps = 6): Job {
     return service.submit(
-      { kind: 'imagine', guildId: 'g1', channelId: 'c', userId: 'u1', request: fakeRequest({ prompt, steps, previewEvery: 2 }) },
+      { kind: 'imagine', guildId: 'g1', channelId: 'c', userId: 'u1', request: smallRequest({ prompt, steps, previewEvery: 2 }) },
       { maxQueuedPerUser: 50, maxQueuedPerGuild: 50, maxQueuedTotal: 500 },
     );
   }

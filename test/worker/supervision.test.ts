@@ -7,7 +7,8 @@ import type { Job } from '../../src/queue/job.js';
 import { JobService } from '../../src/queue/job-service.js';
 import { Store } from '../../src/store/store.js';
 import { WorkerHost } from '../../src/worker/host.js';
-import { fakeRequest, fixtureWorker, isAlive, type WorkerFixture } from '../fixtures/workers/fixtures.js';
+import { fixtureWorker, isAlive, type WorkerFixture } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 const pids = new Set<number>();
@@ -48,7 +49,7 @@ async function stack(fixture: WorkerFixture, env: Record<string, string>) {
 }
 
 function submit(service: JobService, prompt: string, guildId = 'g1'): Job {
-  return service.submit({ kind: 'imagine', guildId, channelId: 'c', userId: `${prompt}-user`, request: fakeRequest({ prompt }) });
+  return service.submit({ kind: 'imagine', guildId, channelId: 'c', userId: `${prompt}-user`, request: smallRequest({ prompt }) });
 }
 
 describe('supervision through the JobService', () => {

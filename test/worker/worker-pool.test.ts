@@ -10,7 +10,8 @@ import { JobService } from '../../src/queue/job-service.js';
 import { Store } from '../../src/store/store.js';
 import { localWorkersFromEnv } from '../../src/config/env.js';
 import { WorkerPool } from '../../src/worker/worker-pool.js';
-import { fakeRequest, fixtureWorker, isAlive, type WorkerFixture } from '../fixtures/workers/fixtures.js';
+import { fixtureWorker, isAlive, type WorkerFixture } from '../fixtures/workers/fixtures.js';
+import { smallRequest } from '../fixtures/requests.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
 const pids = new Set<number>();
@@ -81,7 +82,7 @@ async function poolStack(size: number, fixture: WorkerFixture, env: Record<strin
 
 function submit(service: JobService, prompt: string, guildId: string, steps = 4): Job {
   return service.submit(
-    { kind: 'imagine', guildId, channelId: 'c', userId: `${guildId}-user`, request: fakeRequest({ prompt, steps }) },
+    { kind: 'imagine', guildId, channelId: 'c', userId: `${guildId}-user`, request: smallRequest({ prompt, steps }) },
     { maxQueuedPerUser: 50, maxQueuedPerGuild: 50, maxQueuedTotal: 500 },
   );
 }

@@ -17,7 +17,7 @@ import type { JobRequest } from '../../../src/protocol/generate-request.js';
 import { formatParameters } from '../../../src/protocol/png-parameters.js';
 import type { Job, JobOutput } from '../../../src/queue/job.js';
 import { fakeJob } from '../../fixtures/jobs.js';
-import { fakeRequest } from '../../fixtures/workers/fixtures.js';
+import { smallRequest } from '../../fixtures/requests.js';
 
 const JOB_ID = 'AbC123xyz_-';
 const OWNER = '200000000000000001';
@@ -28,7 +28,7 @@ function job(overrides: Partial<Job> = {}, request: Partial<JobRequest> = {}): J
   return fakeJob({
     id: JOB_ID,
     userId: OWNER,
-    request: fakeRequest({ model: 'tiny', steps: 20, width: 512, height: 512, seed: 42, ...request }),
+    request: smallRequest({ model: 'tiny', steps: 20, width: 512, height: 512, seed: 42, ...request }),
     ...overrides,
   });
 }

@@ -4,7 +4,7 @@ import { parseImagineOptions } from '../../../src/discord/options/imagine-option
 import { buildRefineInput, stripBotMention } from '../../../src/discord/options/refine-reply.js';
 import { refineNote, replyTarget } from '../../../src/discord/messages/reply-refine.js';
 import { fakeJob } from '../../fixtures/jobs.js';
-import { fakeRequest } from '../../fixtures/workers/fixtures.js';
+import { smallRequest } from '../../fixtures/requests.js';
 
 const BOT = '900000000000000001';
 const models = [
@@ -17,7 +17,7 @@ const original = fakeJob({
   state: 'done',
   messageId: 'm1',
   seeds: [1234],
-  request: fakeRequest({
+  request: smallRequest({
     prompt: 'a red fox in snow',
     negativePrompt: 'blurry',
     steps: 6,

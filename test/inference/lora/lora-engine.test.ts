@@ -10,6 +10,7 @@ import { parseParameters } from '../../../src/protocol/png-parameters.js';
 import { readPngText } from '../../../src/protocol/png-text.js';
 import type { GenerateRequest } from '../../../src/protocol/generate-request.js';
 import { makeTempDir, writeTinyModel } from '../../fixtures/tiny-models.js';
+import { smallRequest } from '../../fixtures/requests.js';
 
 let root: string;
 let engine: OnnxEngineHandle;
@@ -18,20 +19,7 @@ let hash: string;
 /** The decoded pixels: the PNG's text differs with the prompt. */
 const pixels = async (r: { images: { png: Uint8Array }[] }) => pngToRgb(r.images[0].png);
 
-const request = (prompt: string): GenerateRequest => ({
-  model: 'tiny',
-  prompt,
-  negativePrompt: '',
-  steps: 3,
-  cfg: 7,
-  sampler: 'euler',
-  width: 64,
-  height: 64,
-  count: 1,
-  seed: 7,
-  mode: { kind: 'txt2img' },
-  previewEvery: 0,
-});
+const request = (prompt: string): GenerateRequest => smallRequest({ model: 'tiny', prompt, steps: 3 });
 
 beforeAll(async () => {
   root = await makeTempDir();
