@@ -179,10 +179,9 @@ class OnnxEngine implements Engine {
 
   /**
    * The textual-inversion embeddings a job on `model` may use, or undefined when EMBEDDINGS_DIR has none (then
-   * nothing is looked up). SDXL needs rows in both encoders' tables and is not offered embeddings yet.
+   * nothing is looked up). On SDXL an embedding's clip_l and clip_g vectors grow both text encoders' tables.
    */
   private async jobEmbeddings(model: LoadedModel): Promise<JobEmbeddings | undefined> {
-    if (model.sdxl) return undefined;
     this.library ??= EmbeddingLibrary.scan(this.options.embeddingsDir, (message) => this.notes.push(message));
     const library = await this.library;
     await library.refresh();
@@ -194,7 +193,7 @@ class OnnxEngine implements Engine {
     }
     const lookup = set.lookup();
     const grown = set;
-    return { lookup, withTextEncoder: (fn) => grown.withTextEncoder(lookup, fn) };
+    return { lookup, withTextEncoders: (fn) => grown.withTextEncoders(lookup, fn) };
   }
 
   /**

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { loadModel, releaseModel, type LoadedModel } from '../../src/inference/model/loaded-model.js';
 import { RunClock } from '../../src/inference/model/session.js';
-import { Generation } from '../../src/inference/pipelines/generation.js';
+import { Generation, type JobEmbeddings } from '../../src/inference/pipelines/generation.js';
 import { runPipeline } from '../../src/inference/pipelines/run-pipeline.js';
 import type { EmbeddingLookup } from '../../src/inference/prompt/embeddings.js';
 import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
@@ -163,7 +163,7 @@ describe('conditioning of weighted, chunked prompts', () => {
     const easy = { name: 'EasyNegative', ids: [49408, 49409], hash: 'c74b4e810b' };
     const lookup: EmbeddingLookup = { find: (word) => (word === easy.name || word === `embedding:${easy.name}` ? easy : undefined) };
     // The linear tiny encoder reads ids as numbers, so the model's own encoder shows which ids were fed.
-    const embeddings = { lookup, withTextEncoder: (fn: (encoder: LoadedModel['textEncoder']) => Promise<void>) => fn(model.textEncoder) };
+    const embeddings: JobEmbeddings = { lookup, withTextEncoders: (fn) => fn([{ session: model.textEncoder }]) };
     const gen = new Generation(model, request('a (cat:1.5)', 'embedding:EasyNegative'), new RunClock(), {}, embeddings);
     await gen.encodePrompts();
     expectClose(gen.conditioning!.uncond, a1111Chunk(easy.ids, [1, 1]));

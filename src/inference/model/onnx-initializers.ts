@@ -374,13 +374,16 @@ export async function readExternalTable(modelFile: string, info: TokenEmbeddingI
   }
 }
 
-/** Row `id` of the token table as float32 (tests, and checking an embedding against the vocabulary). */
-export function readTokenEmbeddingRow(model: Uint8Array, id: number, file = 'text_encoder/model.onnx'): Float32Array {
+/**
+ * Row `id` of the token table as float32 (tests; and SDXL's EOS row, copied above the embeddings' rows by
+ * embedding-set.ts). A table kept in an external file needs its bytes (readExternalTable) as `externalTable`.
+ */
+export function readTokenEmbeddingRow(model: Uint8Array, id: number, file = 'text_encoder/model.onnx', externalTable?: Uint8Array): Float32Array {
   try {
     const { info, tensor } = locate(model, file);
     if (!Number.isInteger(id) || id < 0 || id >= info.vocabSize)
       throw new ModelLoadError(`${file}: token id ${id} is outside the table (0..${info.vocabSize - 1})`, file);
-    const table = tableBytes(model, tensor, info);
+    const table = tableBytes(model, tensor, info, externalTable);
     const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
     const out = new Float32Array(info.width);
     for (let i = 0; i < info.width; i++) {

@@ -11,8 +11,8 @@ import { PreviewDecoder } from '../image/previews.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import type { Feed, IoSpec, RunClock } from '../model/session.js';
 import { applyLayerNorm, clipSkipOutput, finalLayerNorm } from '../prompt/clip-skip.js';
+import { inputIdsFor, type JobTextEncoder } from '../prompt/embedding-set.js';
 import type { EmbeddingLookup, PromptEmbedding } from '../prompt/embeddings.js';
-import type { ModelSession } from '../model/session.js';
 import { CHUNK_LENGTH, chunkPrompt, type PromptChunk } from '../prompt/prompt-chunks.js';
 import { isBreak, parsePromptAttention } from '../prompt/prompt-parser.js';
 import { textCleanup } from '../prompt/text-cleanup.js';
@@ -80,11 +80,12 @@ export function applyEmphasis(z: Float32Array, multipliers: readonly number[]): 
 
 /**
  * The textual-inversion embeddings one job may use: the lookup the chunker asks (it hands out the ids), and a way to
- * run with a text encoder whose token table has their rows (EmbeddingSet.withTextEncoder in the engine).
+ * run with text encoders whose token tables have their rows, one per model encoder in order (SDXL: text_encoder,
+ * text_encoder_2), as EmbeddingSet.withTextEncoders in the engine gives them.
  */
 export interface JobEmbeddings {
   lookup: EmbeddingLookup;
-  withTextEncoder(fn: (encoder: ModelSession) => Promise<void>): Promise<void>;
+  withTextEncoders(fn: (encoders: readonly JobTextEncoder[]) => Promise<void>): Promise<void>;
 }
 
 /** A prompt's conditioning: its chunks' encodings joined along the sequence axis, [1, 77·chunks, C]. */
@@ -166,7 +167,7 @@ export class Generation {
 
   /** The text encoder's output for chunks of 77 ids, [chunks, 77, C]: one batched run when the encoder takes a batch. */
   private async runTextEncoder(chunks: readonly PromptChunk[]): Promise<Float32Array> {
-    const encoder = this.textEncoder ?? this.model.textEncoder;
+    const encoder = this.textEncoders?.[0].session ?? this.model.textEncoder;
     const clipSkip = this.req.clipSkip ?? REQUEST_DEFAULTS.clipSkip;
     const output = clipSkipOutput(this.model, clipSkip);
     const norm = clipSkip > 1 ? await finalLayerNorm(this.model) : undefined;
@@ -232,20 +233,25 @@ export class Generation {
       this.sdxlPooled[what] = new Float32Array(this.sdxlPooled.prompt.length);
       return { z: new Float32Array(prompt.length), chunks: prompt.chunks, embeddings: [] };
     }
-    // Embeddings are not offered on SDXL yet: they need rows in both encoders' tables (clip_l and clip_g).
-    const one = chunkPrompt(this.model.tokenizer, text, { what });
-    const two = chunkPrompt(sdxl.tokenizer2, text, { what });
+    // Both tokenizers share CLIP's BPE and the job's embedding ids, so they chunk the text alike: an embedding takes
+    // the same positions in both encoders, its clip_l rows in text_encoder's table and its clip_g rows in
+    // text_encoder_2's (grown together by EmbeddingSet).
+    const lookup = this.embeddings?.lookup;
+    const one = chunkPrompt(this.model.tokenizer, text, { embeddings: lookup, what });
+    const two = chunkPrompt(sdxl.tokenizer2, text, { embeddings: lookup, what });
     const k = one.chunks.length;
-    const encode = async (session: LoadedModel['textEncoder'], chunks: readonly PromptChunk[], outputs: string[]) => {
+    const encode = async (encoder: JobTextEncoder, chunks: readonly PromptChunk[], outputs: string[]) => {
       const parts: Record<string, Float32Array>[] = [];
       for (const chunk of chunks) {
-        const out = await session.run({ input_ids: { data: Int32Array.from(chunk.ids), dims: [1, CHUNK_LENGTH] } }, outputs, this.clock);
+        const ids = inputIdsFor(encoder, chunk.ids);
+        const out = await encoder.session.run({ input_ids: { data: ids, dims: [1, CHUNK_LENGTH] } }, outputs, this.clock);
         parts.push(Object.fromEntries(Object.entries(out).map(([name, tensor]) => [name, tensor.data])));
       }
       return parts;
     };
-    const h1 = await encode(this.model.textEncoder, one.chunks, [sdxl.hiddenState1]);
-    const h2 = await encode(sdxl.textEncoder2, two.chunks, [sdxl.hiddenState2, 'text_embeds']);
+    const [encoder1, encoder2] = this.textEncoders ?? [{ session: this.model.textEncoder }, { session: sdxl.textEncoder2 }];
+    const h1 = await encode(encoder1, one.chunks, [sdxl.hiddenState1]);
+    const h2 = await encode(encoder2, two.chunks, [sdxl.hiddenState2, 'text_embeds']);
     const chunkZ: Float32Array[] = [];
     for (let i = 0; i < k; i++) {
       const a = h1[i][sdxl.hiddenState1];
@@ -287,22 +293,23 @@ export class Generation {
   /** Embeddings the prompt and negative prompt used, each once (for the PNG's "TI hashes"). */
   readonly embeddingsUsed: PromptEmbedding[] = [];
 
-  /** The text encoder grown with this job's embeddings, while encodePrompts runs; the model's own otherwise. */
-  private textEncoder?: LoadedModel['textEncoder'];
+  /** The text encoders grown with this job's embeddings, while encodePrompts runs; the model's own otherwise. */
+  private textEncoders?: readonly JobTextEncoder[];
 
   async encodePrompts(): Promise<void> {
     const embeddings = this.embeddings;
-    if (!embeddings || this.model.sdxl) return this.encodeBoth();
-    // Chunk both prompts first, so the lookup knows every embedding they name; then encode with a text encoder
-    // whose token table has their rows (grown once per set of embeddings and cached, embedding-set.ts).
+    if (!embeddings) return this.encodeBoth();
+    // Chunk both prompts first, so the lookup knows every embedding they name; then encode with text encoders
+    // whose token tables have their rows (grown once per set of embeddings and cached, embedding-set.ts). On SDXL
+    // the first tokenizer's chunks name the same embeddings as the second's.
     chunkPrompt(this.model.tokenizer, this.req.prompt, { embeddings: embeddings.lookup, what: 'prompt' });
     if (this.guidance) chunkPrompt(this.model.tokenizer, this.req.negativePrompt, { embeddings: embeddings.lookup, what: 'negative prompt' });
-    await embeddings.withTextEncoder(async (encoder) => {
-      this.textEncoder = encoder;
+    await embeddings.withTextEncoders(async (encoders) => {
+      this.textEncoders = encoders;
       try {
         await this.encodeBoth();
       } finally {
-        this.textEncoder = undefined;
+        this.textEncoders = undefined;
       }
     });
   }

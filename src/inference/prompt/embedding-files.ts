@@ -5,7 +5,8 @@
  *   ParameterDict of the original textual_inversion repo);
  * - `.safetensors` with one tensor, usually `emb_params` [N, C];
  * - diffusers concepts (`learned_embeds.bin`): {'<token>': [C]};
- * - SDXL: {clip_l: [N, 768], clip_g: [N, 1280]}.
+ * - SDXL: {clip_l: [N, 768], clip_g: [N, 1280]}: clip_l goes to text_encoder (CLIP ViT-L), clip_g to text_encoder_2
+ *   (OpenCLIP ViT-bigG), as A1111's `textual_inversion_key` picks them per encoder.
  * The name is the file stem, as in A1111 (the `name` stored inside a .pt is ignored there too). The hash is A1111's:
  * sha256 of the file, hex; infotexts use its first 12 characters ("TI hashes: EasyNegative: c74b4e810b03").
  */
@@ -30,6 +31,8 @@ export interface EmbeddingFile {
   kind: 'single' | 'sdxl';
   /** Vectors keyed by their width: [count × width] row-major, float32. SDXL files have 768 (clip_l) and 1280 (clip_g). */
   vectors: ReadonlyMap<number, Float32Array>;
+  /** SDXL files: each encoder's vectors by the file's own key, so a file whose halves are swapped cannot pass by width. */
+  sdxl?: Readonly<Record<SdxlPart, EncoderVectors>>;
   /** Vectors per encoder, N: the prompt tokens the embedding takes. */
   count: number;
   /** sha256 of the file, hex (A1111's `hash`). */
@@ -38,11 +41,36 @@ export interface EmbeddingFile {
   shorthash: string;
 }
 
+/** The two halves of an SDXL embedding, named as in the file (and A1111's `textual_inversion_key`). */
+export type SdxlPart = 'clip_l' | 'clip_g';
+
+export interface EncoderVectors {
+  width: number;
+  /** [count × width] row-major. */
+  data: Float32Array;
+}
+
+/**
+ * One text encoder of a model, as an embedding must fit it: its token table's row width, and on SDXL which half of
+ * an SDXL embedding it takes (text_encoder: clip_l, text_encoder_2: clip_g).
+ */
+export interface EncoderTarget {
+  width: number;
+  part?: SdxlPart;
+}
+
 /** Describes an embedding's shape for error messages: "SD 1.x (768 wide)", "SDXL (clip_l 768 + clip_g 1280)". */
-export function describeEmbedding(e: Pick<EmbeddingFile, 'kind' | 'vectors'>): string {
-  if (e.kind === 'sdxl') return 'SDXL (clip_l 768 + clip_g 1280)';
+export function describeEmbedding(e: Pick<EmbeddingFile, 'kind' | 'vectors' | 'sdxl'>): string {
+  if (e.sdxl) return `SDXL (clip_l ${e.sdxl.clip_l.width} + clip_g ${e.sdxl.clip_g.width})`;
   const width = [...e.vectors.keys()][0];
   return WIDTH_NAMES[width] ? `${WIDTH_NAMES[width]} (${width} wide)` : `${width} wide`;
+}
+
+/** Describes a model by its text encoders: "SD 1.x (text encoder 768 wide)", "SDXL (text encoders 768 + 1280 wide)". */
+function describeModel(encoders: readonly EncoderTarget[]): string {
+  if (encoders.some((e) => e.part)) return `SDXL (text encoders ${encoders.map((e) => e.width).join(' + ')} wide)`;
+  const width = encoders[0].width;
+  return `${WIDTH_NAMES[width] ?? `${width}-wide`} (text encoder ${width} wide)`;
 }
 
 /** The rank-1 or rank-2 tensor as [N, C] rows. */
@@ -61,7 +89,7 @@ function isTensor(v: unknown): v is { shape: number[]; data: Float32Array } {
 }
 
 /** Interprets a loaded file's top-level mapping as one of the known layouts. */
-export function embeddingFromEntries(entries: Entries, file: string): Pick<EmbeddingFile, 'kind' | 'vectors' | 'count'> {
+export function embeddingFromEntries(entries: Entries, file: string): Pick<EmbeddingFile, 'kind' | 'vectors' | 'count' | 'sdxl'> {
   const single = (t: unknown, what: string) => {
     if (!isTensor(t)) throw new WeightsFileError(`${file}: ${what} is not a tensor`, file);
     const r = rows(t, what, file);
@@ -87,6 +115,7 @@ export function embeddingFromEntries(entries: Entries, file: string): Pick<Embed
         [l.width, l.data],
         [g.width, g.data],
       ]),
+      sdxl: { clip_l: { width: l.width, data: l.data }, clip_g: { width: g.width, data: g.data } },
       count: l.count,
     };
   }
@@ -227,23 +256,26 @@ export class EmbeddingLibrary {
   }
 
   /**
-   * The vectors of `embedding` for a text encoder `width` wide, in a model whose text encoders have `modelWidths`
-   * (SD 1.x: [768]; SD 2.x: [1024]; SDXL: [768, 1280]). An embedding made for another model family is a UserError
-   * naming both, never a silent mismatch: A1111 skips such files; we tell the user why their word did nothing.
+   * The vectors of `embedding` for each text encoder of a model, in the order given (SD 1.x: one 768 wide; SD 2.x:
+   * one 1024 wide; SDXL: text_encoder takes clip_l, text_encoder_2 clip_g). An embedding made for another model
+   * family is a UserError naming both, never a silent mismatch: A1111 skips such files at load time and then reads
+   * the name as plain words; here the user is told why their word would do nothing.
    */
-  vectorsFor(embedding: EmbeddingFile, width: number, modelWidths: readonly number[] = [width]): Float32Array {
-    const widths = [...embedding.vectors.keys()].sort((a, b) => a - b);
-    const wanted = [...modelWidths].sort((a, b) => a - b);
-    const data = embedding.vectors.get(width);
-    if (!data || widths.join() !== wanted.join()) {
-      const model = wanted.length === 2 ? 'SDXL' : (WIDTH_NAMES[wanted[0]] ?? `${wanted[0]}-wide`);
+  vectorsFor(embedding: EmbeddingFile, encoders: readonly EncoderTarget[]): Float32Array[] {
+    const sdxlModel = encoders.some((e) => e.part);
+    const rows = encoders.map((e) => {
+      if (!sdxlModel) return embedding.kind === 'single' ? embedding.vectors.get(e.width) : undefined;
+      const half = e.part ? embedding.sdxl?.[e.part] : undefined;
+      return half?.width === e.width ? half.data : undefined;
+    });
+    if (rows.some((r) => r === undefined)) {
       throw new UserError(
         Identifiers.InvalidArgument,
-        `The embedding ${embedding.name} is for ${describeEmbedding(embedding)} models, but this model is ${model} (text encoder ${wanted.join(' + ')} wide). Remove it from the prompt or use one made for this model.`,
+        `The embedding ${embedding.name} is for ${describeEmbedding(embedding)} models, but this model is ${describeModel(encoders)}. Remove it from the prompt or use one made for this model.`,
         { embedding: embedding.name, file: embedding.file },
       );
     }
-    return data;
+    return rows as Float32Array[];
   }
 }
 

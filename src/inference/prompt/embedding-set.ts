@@ -1,40 +1,75 @@
 /**
- * Textual-inversion embeddings for one text encoder of a loaded model. The ONNX text encoder takes only
- * `input_ids`, so an embedding's vectors become new rows of its token table (onnx-initializers.ts) and the prompt
- * refers to them by id. A grown encoder is a whole second copy of the text encoder (about 250 MB fp16, 500 MB
- * fp32 for SD 1.5), so grown sessions are cached per set of embeddings (in id order) and only a few are kept,
- * least recently used released first; a prompt without embeddings uses the model's own session.
+ * Textual-inversion embeddings for the text encoders of a loaded model (one on SD 1.x/2.x, two on SDXL). The ONNX
+ * text encoder takes only `input_ids`, so an embedding's vectors become new rows of its token table
+ * (onnx-initializers.ts) and the prompt refers to them by id; on SDXL the same ids index clip_l rows in
+ * text_encoder's table and clip_g rows in text_encoder_2's. A grown encoder is a whole second copy of the text
+ * encoder (about 250 MB fp16, 500 MB fp32 for SD 1.5; SDXL adds text_encoder_2, about 1.4 GB fp16), so grown
+ * encoders are cached per set of embeddings (in id order) and only a few sets are kept, least recently used
+ * released first; a prompt without embeddings uses the model's own sessions.
+ *
+ * SDXL's pooled embedding: A1111 and diffusers take text_encoder_2's pooled output at the EOS token. transformers'
+ * CLIP finds that position as `input_ids.argmax(-1)` when the config has the legacy eos_token_id 2 (SDXL's
+ * text_encoder_2 has it, and exports keep that ArgMax), which holds only while EOS (49407) is the highest id. The
+ * embeddings' ids are above it, so such an encoder would pool at the embedding instead. Each grown pooled encoder is
+ * therefore probed (poolsAtHighestId); when it pools at the highest id, its table gets one more row, a copy of
+ * EOS's, above the embeddings, and the prompt feeds that id where the tokenizer put EOS: the same vector at the same
+ * position, now also the highest id. Encoders that pool at the first EOS (newer exports) are fed unchanged.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ModelLoadError } from '../../errors.js';
-import { externalDataFiles, findTokenEmbedding, growTokenEmbedding, readExternalTable } from '../model/onnx-initializers.js';
+import { externalDataFiles, findTokenEmbedding, growTokenEmbedding, readExternalTable, readTokenEmbeddingRow } from '../model/onnx-initializers.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import { ModelSession, type SessionOptions } from '../model/session.js';
+import type { EncoderTarget } from './embedding-files.js';
 import { PromptEmbeddings, type EmbeddingSource } from './embeddings.js';
 
-export interface EmbeddingSetOptions {
-  /** The embeddings folder (EmbeddingLibrary) or any source of embedding files. */
-  library: EmbeddingSource;
-  /** The model's own text encoder: used as is when a prompt names no embedding. */
-  textEncoder: ModelSession;
+/** One of the model's text encoders, as EmbeddingSet grows it. */
+export interface GrowableEncoder {
+  /** The model's own encoder: used as is when a prompt names no embedding. */
+  session: ModelSession;
   /** Its model.onnx path: read again (not kept in memory) when a new set of embeddings needs a grown copy. */
   modelFile: string;
-  /** Rows in the token table before growing: the tokenizer's vocabulary size (49,408 for CLIP). */
-  vocabSize: number;
-  /** This encoder's width (768 SD 1.x, 1024 SD 2.x). */
-  width: number;
-  /** All the model's text-encoder widths (SDXL: [768, 1280]). @default [width] */
-  modelWidths?: readonly number[];
-  sessionOptions?: SessionOptions;
-  /** Grown sessions kept. @default 2 */
-  cacheSize?: number;
+  /** Its token table's width and, on SDXL, which half of an SDXL embedding it takes. */
+  target: EncoderTarget;
+  /**
+   * The pooled output the UNet reads from this encoder (SDXL's text_encoder_2: `text_embeds`) and the tokenizer's
+   * BOS and EOS ids: its grown copies are probed for where they pool (see the file comment).
+   */
+  pooled?: { output: string; bosId: number; eosId: number };
   /** Reads model bytes; tests pass bytes held in memory. @default readFile(modelFile) */
   readModel?: () => Promise<Uint8Array>;
 }
 
+export interface EmbeddingSetOptions {
+  /** The embeddings folder (EmbeddingLibrary) or any source of embedding files. */
+  library: EmbeddingSource;
+  /** The model's text encoders, in the model's order (SDXL: text_encoder, then text_encoder_2). */
+  encoders: readonly GrowableEncoder[];
+  /** Rows in each token table before growing: the tokenizer's vocabulary size (49,408 for CLIP). */
+  vocabSize: number;
+  sessionOptions?: SessionOptions;
+  /** Sets of grown encoders kept. @default 2 */
+  cacheSize?: number;
+}
+
+/** A text encoder for one job's prompts: the model's own, or a grown copy. */
+export interface JobTextEncoder {
+  session: ModelSession;
+  /** Feed `id` where the tokenizer put `eos` (a copy of EOS's row above the embeddings; see the file comment). */
+  eosStandIn?: { eos: number; id: number };
+}
+
+/** The ids to feed `encoder` for a tokenizer's chunk `ids`. */
+export function inputIdsFor(encoder: JobTextEncoder, ids: readonly number[]): Int32Array {
+  const out = Int32Array.from(ids);
+  const standIn = encoder.eosStandIn;
+  if (standIn) for (let i = 0; i < out.length; i++) if (out[i] === standIn.eos) out[i] = standIn.id;
+  return out;
+}
+
 interface Grown {
-  session: Promise<ModelSession>;
+  encoders: Promise<JobTextEncoder[]>;
   pins: number;
   lastUsed: number;
 }
@@ -45,115 +80,206 @@ export class EmbeddingSet {
 
   constructor(private readonly options: EmbeddingSetOptions) {}
 
-  /** A fresh lookup for one generation's prompts (positive and negative share it, and so share one encoder). */
+  /** A fresh lookup for one generation's prompts (positive and negative share it, and so share grown encoders). */
   lookup(): PromptEmbeddings {
     const o = this.options;
-    return new PromptEmbeddings(o.library, o.vocabSize, o.width, o.modelWidths ?? [o.width]);
+    return new PromptEmbeddings(
+      o.library,
+      o.vocabSize,
+      o.encoders.map((e) => e.target),
+    );
   }
 
   /**
-   * Runs `fn` with a text encoder that knows the ids `lookup` handed out: the model's own encoder when the
-   * prompts used no embedding, else a grown one (built on first use, then cached). The session stays open while
-   * `fn` runs even if other sets evict it from the cache meanwhile.
+   * Runs `fn` with text encoders that know the ids `lookup` handed out, one per model encoder in order: the model's
+   * own when the prompts used no embedding, else grown ones (built on first use, then cached). The sessions stay
+   * open while `fn` runs even if other sets evict them from the cache meanwhile.
    */
-  async withTextEncoder<T>(lookup: PromptEmbeddings, fn: (encoder: ModelSession) => Promise<T>): Promise<T> {
-    if (lookup.used.length === 0) return fn(this.options.textEncoder);
+  async withTextEncoders<T>(lookup: PromptEmbeddings, fn: (encoders: readonly JobTextEncoder[]) => Promise<T>): Promise<T> {
+    if (lookup.used.length === 0) return fn(this.options.encoders.map((e) => ({ session: e.session })));
     const key = lookup.key;
     let entry = this.cache.get(key);
     if (!entry) {
-      entry = { session: this.grow(lookup), pins: 0, lastUsed: 0 };
+      entry = { encoders: this.grow(lookup), pins: 0, lastUsed: 0 };
       this.cache.set(key, entry);
-      entry.session.catch(() => this.cache.delete(key));
+      entry.encoders.catch(() => this.cache.delete(key));
     }
     entry.pins++;
     entry.lastUsed = ++this.clock;
     try {
-      return await fn(await entry.session);
+      return await fn(await entry.encoders);
     } finally {
       entry.pins--;
       await this.evict();
     }
   }
 
-  /** Number of grown sessions held (tests, and the memory report). */
+  /** Number of grown sets held (tests, and the memory report). */
   get cachedSessions(): number {
     return this.cache.size;
   }
 
-  private async grow(lookup: PromptEmbeddings): Promise<ModelSession> {
-    const o = this.options;
-    const bytes = await (o.readModel ?? (() => readFile(o.modelFile).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))))();
-    // A table kept in an external file (large exports) comes inline in the grown copy; the other external
-    // initializers are handed to onnxruntime from memory, since a model made from bytes has no folder to look in.
-    const info = findTokenEmbedding(bytes, o.modelFile);
-    const table = info.external ? await readExternalTable(o.modelFile, info) : undefined;
-    const grown = growTokenEmbedding(bytes, lookup.rows(), o.modelFile, table);
-    if (grown.firstId !== lookup.firstId) {
-      throw new ModelLoadError(
-        `${o.modelFile}: the token table has ${grown.firstId} rows but the tokenizer has ${lookup.firstId} tokens; the tokenizer/ and text_encoder/ folders do not belong together`,
-        o.modelFile,
-      );
+  /** Grows every encoder in turn (one model file in memory at a time); a failure releases those already built. */
+  private async grow(lookup: PromptEmbeddings): Promise<JobTextEncoder[]> {
+    const built: JobTextEncoder[] = [];
+    try {
+      for (const [index, encoder] of this.options.encoders.entries()) built.push(await this.growOne(encoder, index, lookup));
+      return built;
+    } catch (error) {
+      await Promise.all(built.map((b) => b.session.release()));
+      throw error;
     }
-    if (grown.info.width !== o.width) {
-      throw new ModelLoadError(
-        `${o.modelFile}: the token table is ${grown.info.width} wide but the encoder's output is ${o.width} wide`,
-        o.modelFile,
-      );
-    }
-    const files = externalDataFiles(grown.bytes, o.modelFile);
-    const externalData = await Promise.all(
-      files.map(async (location) => ({ path: location, data: new Uint8Array(await readFile(path.resolve(path.dirname(o.modelFile), location))) })),
-    );
-    return ModelSession.fromBytes(grown.bytes, o.modelFile, files.length ? { ...o.sessionOptions, externalData } : o.sessionOptions);
   }
 
-  /** Releases least recently used grown sessions beyond cacheSize, skipping those in use. */
+  private async growOne(o: GrowableEncoder, index: number, lookup: PromptEmbeddings): Promise<JobTextEncoder> {
+    const file = o.modelFile;
+    const bytes = await (o.readModel ?? (() => readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))))();
+    // A table kept in an external file (large exports) comes inline in the grown copy; the other external
+    // initializers are handed to onnxruntime from memory, since a model made from bytes has no folder to look in.
+    const info = findTokenEmbedding(bytes, file);
+    const table = info.external ? await readExternalTable(file, info) : undefined;
+    if (info.width !== o.target.width) {
+      throw new ModelLoadError(`${file}: the token table is ${info.width} wide but the encoder's output is ${o.target.width} wide`, file);
+    }
+    let rows = lookup.rows(index);
+    // The EOS copy's id, right after the embeddings' (unused when the encoder pools at the first EOS).
+    const standInId = lookup.firstId + rows.length / info.width;
+    if (o.pooled) {
+      const withEos = new Float32Array(rows.length + info.width);
+      withEos.set(rows);
+      withEos.set(readTokenEmbeddingRow(bytes, o.pooled.eosId, file, table), rows.length);
+      rows = withEos;
+    }
+    const grown = growTokenEmbedding(bytes, rows, file, table);
+    if (grown.firstId !== lookup.firstId) {
+      throw new ModelLoadError(
+        `${file}: the token table has ${grown.firstId} rows but the tokenizer has ${lookup.firstId} tokens; the tokenizer and this text encoder do not belong together`,
+        file,
+      );
+    }
+    const files = externalDataFiles(grown.bytes, file);
+    const externalData = await Promise.all(
+      files.map(async (location) => ({ path: location, data: new Uint8Array(await readFile(path.resolve(path.dirname(file), location))) })),
+    );
+    const sessionOptions = this.options.sessionOptions;
+    const session = await ModelSession.fromBytes(grown.bytes, file, files.length ? { ...sessionOptions, externalData } : sessionOptions);
+    if (!o.pooled) return { session };
+    try {
+      const highest = await poolsAtHighestId(session, o.pooled, lookup.firstId);
+      return highest ? { session, eosStandIn: { eos: o.pooled.eosId, id: standInId } } : { session };
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+  }
+
+  /** Releases least recently used grown sets beyond cacheSize, skipping those in use. */
   private async evict(): Promise<void> {
     const limit = this.options.cacheSize ?? 2;
     const idle = [...this.cache.entries()].filter(([, e]) => e.pins === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     while (this.cache.size > limit && idle.length > 0) {
       const [key, entry] = idle.shift()!;
       this.cache.delete(key);
-      await entry.session.then(
-        (s) => s.release(),
-        () => {},
-      );
+      await releaseAll(entry.encoders);
     }
   }
 
-  /** Releases every grown session (the model is being unloaded). */
+  /** Releases every grown encoder (the model is being unloaded). */
   async release(): Promise<void> {
     const entries = [...this.cache.values()];
     this.cache.clear();
-    await Promise.all(
-      entries.map((e) =>
-        e.session.then(
-          (s) => s.release(),
-          () => {},
-        ),
-      ),
-    );
+    await Promise.all(entries.map((e) => releaseAll(e.encoders)));
   }
 }
 
+async function releaseAll(encoders: Promise<JobTextEncoder[]>): Promise<void> {
+  await encoders.then(
+    (list) => Promise.all(list.map((e) => e.session.release())),
+    () => {},
+  );
+}
+
+/** Tokens per probe: one CLIP chunk (some exports fix the sequence axis at 77). */
+const PROBE_LENGTH = 77;
+
 /**
- * The EmbeddingSet of a loaded model's text encoder: vocabulary size from its tokenizer, width from the encoder's
- * `last_hidden_state` (else the UNet's context width). Release it with the model (`set.release()`).
+ * Whether a grown encoder's pooled output is taken at the highest token id (`input_ids.argmax(-1)`) rather than at
+ * the first EOS. Two inputs that differ only after an embedding id tell them apart: [BOS, e, EOS, 0, …] and
+ * [BOS, e, 0, …]. Pooling at the highest id picks position 1 in both, whose state a causal encoder computes from
+ * positions 0–1 alone, so the outputs match; pooling at the first EOS picks position 2 in one and position 0 (no
+ * EOS: the argmax of all-false) in the other, so they differ.
+ */
+export async function poolsAtHighestId(
+  session: ModelSession,
+  pooled: { output: string; bosId: number; eosId: number },
+  embeddingId: number,
+): Promise<boolean> {
+  const run = async (third: number) => {
+    const ids = new Int32Array(PROBE_LENGTH);
+    ids.set([pooled.bosId, embeddingId, third]);
+    const out = await session.run({ input_ids: { data: ids, dims: [1, PROBE_LENGTH] } }, [pooled.output]);
+    return out[pooled.output].data;
+  };
+  const withEos = await run(pooled.eosId);
+  const without = await run(0);
+  let scale = 0;
+  let diff = 0;
+  for (let i = 0; i < withEos.length; i++) {
+    scale = Math.max(scale, Math.abs(withEos[i]), Math.abs(without[i]));
+    diff = Math.max(diff, Math.abs(withEos[i] - without[i]));
+  }
+  // fp16 encoders on a GPU need not repeat a position bit for bit; different positions differ by far more.
+  return diff <= 1e-3 * scale + 1e-6;
+}
+
+/** A fixed dimension of an output, else undefined (symbolic). */
+function declaredWidth(session: ModelSession, output: string): number | undefined {
+  const dim = session.outputs.get(output)?.shape[2];
+  return typeof dim === 'number' && dim > 0 ? dim : undefined;
+}
+
+/**
+ * The EmbeddingSet of a loaded model: vocabulary size from its tokenizer; each encoder's width from its declared
+ * outputs (else the UNet's context width, split on SDXL). SDXL's text_encoder takes clip_l and text_encoder_2 clip_g,
+ * whose pooled `text_embeds` is probed after growing. Release it with the model (`set.release()`).
  */
 export function embeddingSetFor(
-  model: Pick<LoadedModel, 'textEncoder' | 'tokenizer' | 'unetContract'>,
+  model: Pick<LoadedModel, 'textEncoder' | 'tokenizer' | 'unetContract' | 'sdxl'>,
   library: EmbeddingSource,
   sessionOptions?: SessionOptions,
   cacheSize?: number,
 ): EmbeddingSet {
-  const declared = model.textEncoder.outputs.get('last_hidden_state')?.shape[2];
-  const width = typeof declared === 'number' && declared > 0 ? declared : model.unetContract.hiddenSize;
+  const sdxl = model.sdxl;
+  const hidden = model.unetContract.hiddenSize;
+  if (!sdxl) {
+    const width = declaredWidth(model.textEncoder, 'last_hidden_state') ?? hidden;
+    return new EmbeddingSet({
+      library,
+      encoders: [{ session: model.textEncoder, modelFile: model.textEncoder.file, target: { width } }],
+      vocabSize: model.tokenizer.vocabSize,
+      sessionOptions,
+      cacheSize,
+    });
+  }
+  const widthOf = (session: ModelSession, hiddenState: string) => declaredWidth(session, hiddenState) ?? declaredWidth(session, 'last_hidden_state');
+  const declared1 = widthOf(model.textEncoder, sdxl.hiddenState1);
+  const declared2 = widthOf(sdxl.textEncoder2, sdxl.hiddenState2);
+  // The UNet's context is the two widths side by side (768 + 1280), so one declared width gives the other.
+  const width1 = declared1 ?? (declared2 !== undefined ? hidden - declared2 : 768);
+  const width2 = declared2 ?? hidden - width1;
+  const tokenizer2 = sdxl.tokenizer2;
   return new EmbeddingSet({
     library,
-    textEncoder: model.textEncoder,
-    modelFile: model.textEncoder.file,
+    encoders: [
+      { session: model.textEncoder, modelFile: model.textEncoder.file, target: { width: width1, part: 'clip_l' } },
+      {
+        session: sdxl.textEncoder2,
+        modelFile: sdxl.textEncoder2.file,
+        target: { width: width2, part: 'clip_g' },
+        pooled: { output: 'text_embeds', bosId: tokenizer2.bosTokenId, eosId: tokenizer2.eosTokenId },
+      },
+    ],
     vocabSize: model.tokenizer.vocabSize,
-    width,
     sessionOptions,
     cacheSize,
   });

@@ -3,9 +3,10 @@
  * word a user typed; an embedding comes back as the token ids it occupies in the text encoder's extended
  * vocabulary (ids ≥ the tokenizer's vocabulary size, rows appended to the encoder's token table by
  * EmbeddingSet in embedding-set.ts). The chunker counts `ids.length` toward the 75-token chunk and, as A1111
- * does, never splits an embedding across chunks.
+ * does, never splits an embedding across chunks. SDXL's two encoders share the ids (both tokenizers have CLIP's
+ * vocabulary): id k is row k of clip_l in text_encoder's table and row k of clip_g in text_encoder_2's.
  */
-import type { EmbeddingFile } from './embedding-files.js';
+import type { EmbeddingFile, EncoderTarget } from './embedding-files.js';
 
 /** A textual-inversion embedding as the chunker sees it: the token ids it occupies in the (extended) vocabulary. */
 export interface PromptEmbedding {
@@ -21,15 +22,15 @@ export interface EmbeddingLookup {
 /** An embedding a prompt used, with the vectors its ids stand for. */
 export interface UsedEmbedding extends PromptEmbedding {
   file: EmbeddingFile;
-  /** [ids.length × width] rows, row k for ids[k]. */
-  rows: Float32Array;
+  /** Per text encoder (in the model's order), [ids.length × width] rows, row k for ids[k]. */
+  rows: readonly Float32Array[];
 }
 
 /** What PromptEmbeddings needs from the library (EmbeddingLibrary, or a stub in tests). */
 export interface EmbeddingSource {
   find(word: string): EmbeddingFile | undefined;
-  /** The vectors for this encoder; throws a UserError when the embedding is for another model family. */
-  vectorsFor(embedding: EmbeddingFile, width: number, modelWidths?: readonly number[]): Float32Array;
+  /** The vectors for each of the model's text encoders; throws a UserError when the embedding is for another model family. */
+  vectorsFor(embedding: EmbeddingFile, encoders: readonly EncoderTarget[]): Float32Array[];
 }
 
 /** A lookup that never finds anything: models without embeddings, and tests of the chunker alone. */
@@ -49,10 +50,8 @@ export class PromptEmbeddings implements EmbeddingLookup {
     private readonly source: EmbeddingSource,
     /** The first free id: the text encoder's token-table rows (the tokenizer's vocabulary size, 49,408 for CLIP). */
     readonly firstId: number,
-    /** The width of the encoder these ids are for. */
-    readonly width: number,
-    /** Widths of all the model's text encoders (SDXL: [768, 1280]), to refuse embeddings of another family. */
-    readonly modelWidths: readonly number[] = [width],
+    /** The model's text encoders these ids are for: one on SD 1.x/2.x, clip_l and clip_g on SDXL. */
+    readonly encoders: readonly EncoderTarget[],
   ) {
     this.nextId = firstId;
   }
@@ -62,8 +61,8 @@ export class PromptEmbeddings implements EmbeddingLookup {
     if (!file) return undefined;
     const seen = this.byFile.get(file.file);
     if (seen) return seen;
-    const rows = this.source.vectorsFor(file, this.width, this.modelWidths);
-    const count = rows.length / this.width;
+    const rows = this.source.vectorsFor(file, this.encoders);
+    const count = rows[0].length / this.encoders[0].width;
     const ids = Array.from({ length: count }, (_, k) => this.nextId + k);
     this.nextId += count;
     const used: UsedEmbedding = { name: file.name, ids, hash: file.shorthash, file, rows };
@@ -81,10 +80,11 @@ export class PromptEmbeddings implements EmbeddingLookup {
     return this.used.map((u) => `${u.name}@${u.file.sha256}`).join('\n');
   }
 
-  /** All rows of `used`, concatenated in id order: the rows to append to the token table. */
-  rows(): Float32Array {
-    const out = new Float32Array((this.nextId - this.firstId) * this.width);
-    for (const u of this.used) out.set(u.rows, (u.ids[0] - this.firstId) * this.width);
+  /** All rows of `used` for text encoder `encoder`, concatenated in id order: the rows to append to its token table. */
+  rows(encoder = 0): Float32Array {
+    const width = this.encoders[encoder].width;
+    const out = new Float32Array((this.nextId - this.firstId) * width);
+    for (const u of this.used) out.set(u.rows[encoder], (u.ids[0] - this.firstId) * width);
     return out;
   }
 }

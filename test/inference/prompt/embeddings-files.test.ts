@@ -4,13 +4,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../../../src/errors.js';
-import { EmbeddingLibrary, loadEmbeddingFile } from '../../../src/inference/prompt/embedding-files.js';
+import { EmbeddingLibrary, loadEmbeddingFile, type EncoderTarget } from '../../../src/inference/prompt/embedding-files.js';
 import { encodeSafetensors } from '../../../src/inference/weights/safetensors.js';
 import { a1111Embedding, f32Bytes, Op, PickleWriter, zip } from '../weights/torch-file.js';
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'embeddings-'));
 }
+
+/** SDXL's text encoders as an embedding must fit them: text_encoder takes clip_l, text_encoder_2 clip_g. */
+const SDXL_ENCODERS: EncoderTarget[] = [
+  { width: 768, part: 'clip_l' },
+  { width: 1280, part: 'clip_g' },
+];
 
 const row = (width: number, base: number) => Array.from({ length: width }, (_, i) => base + i / 8);
 
@@ -150,13 +156,43 @@ describe('EmbeddingLibrary', () => {
   it('refuses an embedding of another model family with a UserError naming both', async () => {
     const { lib } = await library();
     const sd1 = lib.find('EasyNegative')!;
-    expect(lib.vectorsFor(sd1, 768)).toHaveLength(1536);
-    expect(() => lib.vectorsFor(sd1, 1024)).toThrow(UserError);
-    expect(() => lib.vectorsFor(sd1, 1024)).toThrow(
+    expect(lib.vectorsFor(sd1, [{ width: 768 }])[0]).toHaveLength(1536);
+    expect(() => lib.vectorsFor(sd1, [{ width: 1024 }])).toThrow(UserError);
+    expect(() => lib.vectorsFor(sd1, [{ width: 1024 }])).toThrow(
       'The embedding EasyNegative is for SD 1.x (768 wide) models, but this model is SD 2.x (text encoder 1024 wide).',
     );
-    expect(() => lib.vectorsFor(sd1, 768, [768, 1280])).toThrow(
-      'is for SD 1.x (768 wide) models, but this model is SDXL (text encoder 768 + 1280 wide)',
+    expect(() => lib.vectorsFor(sd1, SDXL_ENCODERS)).toThrow(
+      'is for SD 1.x (768 wide) models, but this model is SDXL (text encoders 768 + 1280 wide)',
+    );
+  });
+
+  it("gives an SDXL file's clip_l to text_encoder and clip_g to text_encoder_2, and refuses it on SD 1.x and with swapped halves", async () => {
+    const dir = await tempDir();
+    await writeFile(
+      path.join(dir, 'negXL.safetensors'),
+      encodeSafetensors({
+        clip_g: { shape: [2, 1280], data: [...row(1280, 5), ...row(1280, 6)] },
+        clip_l: { shape: [2, 768], data: [...row(768, 1), ...row(768, 2)] },
+      }),
+    );
+    // A file whose keys name the wrong halves (clip_l 1280 wide): it must not pass by width.
+    await writeFile(
+      path.join(dir, 'swapped.safetensors'),
+      encodeSafetensors({ clip_l: { shape: [1, 1280], data: row(1280, 0) }, clip_g: { shape: [1, 768], data: row(768, 0) } }),
+    );
+    const lib = await EmbeddingLibrary.scan(dir);
+    const xl = lib.find('embedding:negXL')!;
+    const [l, g] = lib.vectorsFor(xl, SDXL_ENCODERS);
+    expect([l.length, g.length]).toEqual([2 * 768, 2 * 1280]);
+    expect([l[0], l[768], g[0], g[1280]]).toEqual([1, 2, 5, 6]);
+    // The model's encoder order decides which half comes first.
+    expect(lib.vectorsFor(xl, [SDXL_ENCODERS[1], SDXL_ENCODERS[0]])[0]).toBe(g);
+    expect(() => lib.vectorsFor(xl, [{ width: 768 }])).toThrow(UserError);
+    expect(() => lib.vectorsFor(xl, [{ width: 768 }])).toThrow(
+      'The embedding negXL is for SDXL (clip_l 768 + clip_g 1280) models, but this model is SD 1.x (text encoder 768 wide). Remove it from the prompt or use one made for this model.',
+    );
+    expect(() => lib.vectorsFor(lib.find('swapped')!, SDXL_ENCODERS)).toThrow(
+      'The embedding swapped is for SDXL (clip_l 1280 + clip_g 768) models, but this model is SDXL (text encoders 768 + 1280 wide).',
     );
   });
 

@@ -53,12 +53,9 @@ function promptIds(prompt: string, lookup: EmbeddingLookup): number[] {
 function makeSet(cacheSize = 2): EmbeddingSet {
   return new EmbeddingSet({
     library,
-    textEncoder: base,
-    modelFile: 'text_encoder/model.onnx',
+    encoders: [{ session: base, modelFile: 'text_encoder/model.onnx', target: { width: WIDTH }, readModel: async () => model }],
     vocabSize: tokenizer.vocabSize,
-    width: WIDTH,
     cacheSize,
-    readModel: async () => model,
   });
 }
 
@@ -67,7 +64,7 @@ async function hidden(
   lookup: ReturnType<EmbeddingSet['lookup']>,
   ids: number[],
 ): Promise<{ rows: number[][]; encoder: ModelSession }> {
-  return set.withTextEncoder(lookup, async (encoder) => {
+  return set.withTextEncoders(lookup, async ([{ session: encoder }]) => {
     const out = await encoder.run({ input_ids: { data: ids, dims: [1, ids.length] } }, ['last_hidden_state']);
     const rows = ids.map((_, k) => Array.from(out.last_hidden_state.data.subarray(k * WIDTH, (k + 1) * WIDTH)));
     return { rows, encoder };
@@ -164,16 +161,13 @@ describe('EmbeddingSet end to end', () => {
   it('refuses a tokenizer that does not match the text encoder', async () => {
     const set = new EmbeddingSet({
       library,
-      textEncoder: base,
-      modelFile: 'te/model.onnx',
+      encoders: [{ session: base, modelFile: 'te/model.onnx', target: { width: WIDTH }, readModel: async () => model }],
       vocabSize: 1000,
-      width: WIDTH,
-      readModel: async () => model,
     });
     const lookup = set.lookup();
     lookup.find('my-style');
-    await expect(set.withTextEncoder(lookup, async () => 0)).rejects.toThrow(ModelLoadError);
-    await expect(set.withTextEncoder(lookup, async () => 0)).rejects.toThrow(
+    await expect(set.withTextEncoders(lookup, async () => 0)).rejects.toThrow(ModelLoadError);
+    await expect(set.withTextEncoders(lookup, async () => 0)).rejects.toThrow(
       'te/model.onnx: the token table has 49408 rows but the tokenizer has 1000 tokens',
     );
     expect(set.cachedSessions).toBe(0);
