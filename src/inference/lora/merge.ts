@@ -7,12 +7,11 @@
  * length, no protobuf re-encode); external weights are read into buffers handed to onnxruntime as `externalData`.
  * Nothing is written to disk.
  */
-import { constants as bufferConstants } from 'node:buffer';
-import { open, readFile, stat } from 'node:fs/promises';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { Identifiers, ModelLoadError, UserError } from '../../errors.js';
 import { toFloat16Bits } from '../model/float16.js';
-import { relocateExternalData, scanGraph, type ExternalLocation, type GraphScan, type InitializerLocation } from '../model/onnx-initializers.js';
+import { MAX_PIECE, readExternalData } from '../model/external-data.js';
+import { scanGraph, type GraphScan, type InitializerLocation } from '../model/onnx-initializers.js';
 import { normalise } from './lora-keys.js';
 import { matmul } from './matmul.js';
 import type { LoraModule } from './lora-file.js';
@@ -156,28 +155,6 @@ function addInto(bytes: Uint8Array, start: number, dtype: 'float32' | 'float16',
   if (!inPlace) bytes.set(aligned, start);
 }
 
-/** Bytes [start, start + length) of a file, read in chunks (readFile stops at 2 GiB). */
-async function readRange(file: string, start: number, length: number): Promise<Uint8Array> {
-  const handle = await open(file, 'r');
-  try {
-    const out = new Uint8Array(length);
-    for (let at = 0; at < length; ) {
-      const { bytesRead } = await handle.read(out, at, Math.min(CHUNK, length - at), start + at);
-      if (bytesRead === 0)
-        throw new ModelLoadError(`${file}: ended after ${start + at} bytes, expected ${start + length}; the weights file is truncated`, file);
-      at += bytesRead;
-    }
-    return out;
-  } finally {
-    await handle.close();
-  }
-}
-
-const MAX_BUFFER = bufferConstants.MAX_LENGTH;
-const CHUNK = 256 * 2 ** 20;
-/** External files above this are handed to onnxruntime in pieces (tests lower it). */
-export const MAX_PIECE = 2 ** 31;
-
 export interface PatchedGraph {
   bytes: Uint8Array;
   externalData?: { path: string; data: Uint8Array }[];
@@ -204,45 +181,18 @@ export async function patchGraph(
     if (!d) deltas.set(target.init.name, { target, delta: product });
     else for (let i = 0; i < product.length; i++) d.delta[i] += product[i];
   }
-  // Loaded from bytes, onnxruntime cannot find the model's external files itself: every one is handed over, in
-  // pieces of at most `maxPiece` bytes (a Node buffer holds 4 GiB; an SDXL UNet's model.onnx_data is ~5 GB).
-  const external = new Map<string, Uint8Array>();
-  const moves = new Map<string, { location: string; offset: number }>();
-  const dir = path.dirname(graph.file);
-  const byLocation = new Map<string, { name: string; location: ExternalLocation }[]>();
-  for (const e of graph.scan.external) byLocation.set(e.location.location, [...(byLocation.get(e.location.location) ?? []), e]);
-  for (const [location, tensors] of byLocation) {
-    const file = path.resolve(dir, location);
-    const size = (await stat(file)).size;
-    if (size <= maxPiece) {
-      external.set(location, await readRange(file, 0, size));
-      continue;
-    }
-    tensors.sort((x, y) => x.location.offset - y.location.offset);
-    const ends = tensors.map((t, i) => t.location.offset + (t.location.length ?? (tensors[i + 1]?.location.offset ?? size) - t.location.offset));
-    let start = 0;
-    while (start < tensors.length) {
-      const pieceStart = tensors[start].location.offset;
-      let end = start + 1;
-      while (end < tensors.length && ends[end] - pieceStart <= maxPiece) end++;
-      const pieceEnd = Math.max(...ends.slice(start, end));
-      if (pieceEnd - pieceStart > MAX_BUFFER)
-        throw new UserError(
-          Identifiers.InvalidArgument,
-          `LoRAs cannot be merged into ${graph.file}: "${tensors[start].name}" alone is over the 4 GiB one in-memory buffer can hold.`,
-        );
-      const piece = `${location}.lora-piece${external.size}`;
-      external.set(piece, await readRange(file, pieceStart, pieceEnd - pieceStart));
-      for (const t of tensors.slice(start, end)) moves.set(t.name, { location: piece, offset: t.location.offset - pieceStart });
-      start = end;
-    }
-  }
-  let bytes = graph.bytes;
-  let scan = graph.scan;
-  if (moves.size) {
-    bytes = relocateExternalData(bytes, moves, graph.file);
-    scan = scanGraph(bytes, graph.file);
-  }
+  // Loaded from bytes, onnxruntime cannot find the model's external files itself: every one is handed over.
+  const { bytes, external } = await readExternalData(
+    graph.bytes,
+    graph.file,
+    (tensor) =>
+      new UserError(
+        Identifiers.InvalidArgument,
+        `LoRAs cannot be merged into ${graph.file}: "${tensor}" alone is over the 4 GiB one in-memory buffer can hold.`,
+      ),
+    maxPiece,
+  );
+  const scan = bytes === graph.bytes ? graph.scan : scanGraph(bytes, graph.file);
   for (const { target, delta } of deltas.values()) {
     const init = scan.initializers.get(target.init.name)!;
     if (init.inline) addInto(bytes, init.inline.start, init.dtype, delta);

@@ -16,9 +16,9 @@
  * position, now also the highest id. Encoders that pool at the first EOS (newer exports) are fed unchanged.
  */
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { ModelLoadError } from '../../errors.js';
-import { externalDataFiles, findTokenEmbedding, growTokenEmbedding, readExternalTable, readTokenEmbeddingRow } from '../model/onnx-initializers.js';
+import { readExternalData } from '../model/external-data.js';
+import { findTokenEmbedding, growTokenEmbedding, readExternalTable, readTokenEmbeddingRow } from '../model/onnx-initializers.js';
 import type { LoadedModel } from '../model/loaded-model.js';
 import { ModelSession, type SessionOptions } from '../model/session.js';
 import type { EncoderTarget } from './embedding-files.js';
@@ -51,6 +51,8 @@ export interface EmbeddingSetOptions {
   sessionOptions?: SessionOptions;
   /** Sets of grown encoders kept. @default 2 */
   cacheSize?: number;
+  /** External weight files above this many bytes are handed to onnxruntime in pieces (tests lower it). @default 2 GiB */
+  maxPiece?: number;
 }
 
 /** A text encoder for one job's prompts: the model's own, or a grown copy. */
@@ -157,12 +159,16 @@ export class EmbeddingSet {
         file,
       );
     }
-    const files = externalDataFiles(grown.bytes, file);
-    const externalData = await Promise.all(
-      files.map(async (location) => ({ path: location, data: new Uint8Array(await readFile(path.resolve(path.dirname(file), location))) })),
+    // The model's other external weights (an fp32 SDXL text_encoder_2 keeps 2.8 GB in model.onnx_data) come from memory.
+    const { bytes: model, external } = await readExternalData(
+      grown.bytes,
+      file,
+      (tensor) => new ModelLoadError(`${file}: "${tensor}" is over the 4 GiB one in-memory buffer can hold; embeddings cannot be added`, file),
+      this.options.maxPiece,
     );
     const sessionOptions = this.options.sessionOptions;
-    const session = await ModelSession.fromBytes(grown.bytes, file, files.length ? { ...sessionOptions, externalData } : sessionOptions);
+    const externalData = [...external].map(([location, data]) => ({ path: location, data }));
+    const session = await ModelSession.fromBytes(model, file, externalData.length ? { ...sessionOptions, externalData } : sessionOptions);
     if (!o.pooled) return { session };
     try {
       const highest = await poolsAtHighestId(session, o.pooled, lookup.firstId);

@@ -161,8 +161,8 @@ describe('mergeLoras', () => {
     const merged = await mergeLoras(model(unet), [{ network: network(kohya({ alpha: 1 })), weight: 1 }], { maxPiece: 50 });
     const patched = merged.graphs.unet!;
     expect(patched.externalData?.map((e) => [e.path, e.data.length])).toEqual([
-      ['weights.pb.lora-piece0', 48],
-      ['weights.pb.lora-piece1', 72],
+      ['weights.pb.piece0', 48],
+      ['weights.pb.piece1', 72],
     ]);
     expectClose(weights(patched.bytes, Q_INIT, patched.externalData), expectedQ(0.5), 1e-6);
     expectClose(weights(patched.bytes, CONV_INIT, patched.externalData), expectedConv(0.5), 1e-6);

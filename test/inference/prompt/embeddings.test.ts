@@ -158,6 +158,29 @@ describe('EmbeddingSet end to end', () => {
     await textEncoder.release();
   });
 
+  it('hands a large external weights file over in pieces (readFile stops at 2 GiB; an fp32 SDXL text_encoder_2 has 2.8 GB)', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'te-pieces-'));
+    const file = path.join(dir, 'model.onnx');
+    const { model: external, data } = tinyEncoderWithExternalData(VOCAB, WIDTH, [2, 0, -2, 1]);
+    await writeFile(file, external);
+    await writeFile(path.join(dir, 'weights.pb'), data);
+    const textEncoder = await ModelSession.load(file);
+    // weights.pb is ~790 kB: above a 1000-byte piece, so the bias is handed over as a piece of its own.
+    const set = new EmbeddingSet({
+      library,
+      encoders: [{ session: textEncoder, modelFile: file, target: { width: WIDTH } }],
+      vocabSize: tokenizer.vocabSize,
+      maxPiece: 1000,
+    });
+    const lookup = set.lookup();
+    const ids = promptIds('a my-style', lookup);
+    const { rows } = await hidden(set, lookup, ids);
+    expect(rows[2]).toEqual(STYLE[0].map((v, c) => v + [2, 0, -2, 1][c]));
+    expect(rows[1]).toEqual(tableRow(ids[1]).map((v, c) => v + [2, 0, -2, 1][c]));
+    await set.release();
+    await textEncoder.release();
+  });
+
   it('refuses a tokenizer that does not match the text encoder', async () => {
     const set = new EmbeddingSet({
       library,
