@@ -48,7 +48,8 @@ Prompts use AUTOMATIC1111 syntax: (word:1.3), [word], BREAK; long prompts are re
 Chinese parts are translated to English when the translator is installed (docs/translation.md); --no-translate keeps them.
   npm run imagine -- tokens [--model NAME|PATH] [--chunks] "prompt" ["prompt" ...]
     plain: {"ids","count","truncated"} per prompt (one 77-token window);
-    --chunks: {"prompt","chunk","ids","multipliers"} per 75-token chunk, as the engine encodes it (weights, BREAK)
+    --chunks: {"prompt","chunk","ids","multipliers"} per 75-token chunk, as the engine encodes it (weights, BREAK,
+      embeddings from EMBEDDINGS_DIR as ids past the vocabulary, named in "embeddings")
 Samplers: euler, euler_a, dpmpp_2m, dpmpp_2m_karras, ddim, lcm (or A1111 names such as "DPM++ 2M Karras").`;
 
 function usageError(message: string): UserError {
@@ -138,13 +139,15 @@ async function runTokens(argv: string[], env: EngineEnv): Promise<void> {
     strict: true,
   });
   if (positionals.length === 0) throw usageError('tokens needs at least one prompt: npm run imagine -- tokens "a cat"');
-  const engine = await createEngine({ modelsDir: env.MODELS_DIR, allowModelPaths: true });
+  const engine = await createEngine({ modelsDir: env.MODELS_DIR, embeddingsDir: env.EMBEDDINGS_DIR, allowModelPaths: true });
   const model = values.model ?? env.DEFAULT_MODEL ?? BUNDLED_MODEL;
   if (values.chunks) {
-    // One JSON line per chunk, in the form the text encoder takes: 77 ids and the attention multiplier of each.
-    for (const [prompt, chunks] of (await engine.promptChunks(model, positionals)).entries()) {
+    // One JSON line per chunk, in the form the text encoder takes: 77 ids and the attention multiplier of each,
+    // plus, when the chunk holds textual-inversion embeddings, their names and the ids they stand in.
+    for (const [prompt, { chunks, embeddings }] of (await engine.promptChunks(model, positionals)).entries()) {
       for (const [chunk, { ids, multipliers }] of chunks.entries()) {
-        process.stdout.write(`${JSON.stringify({ prompt, chunk, ids, multipliers })}\n`);
+        const inChunk = embeddings.filter((e) => ids.includes(e.ids[0])).map(({ name, ids }) => ({ name, ids }));
+        process.stdout.write(`${JSON.stringify({ prompt, chunk, ids, multipliers, ...(inChunk.length ? { embeddings: inChunk } : {}) })}\n`);
       }
     }
     return;

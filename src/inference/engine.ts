@@ -17,7 +17,8 @@ import { mergeLoras } from './lora/apply-loras.js';
 import { LoraLibrary } from './lora/lora-library.js';
 import { invalidLoraTags, loraSetKey, parseLoraTags } from '../protocol/lora-tags.js';
 import { ClipTokenizer } from './prompt/clip-tokenizer.js';
-import { chunkPrompt, type PromptChunk } from './prompt/prompt-chunks.js';
+import { CountingEmbeddings } from './prompt/embeddings.js';
+import { type ChunkedPrompt, chunkPrompt } from './prompt/prompt-chunks.js';
 import { isTranslatorFolder, MarianTranslator } from './prompt/translation/marian.js';
 import { containsHan, PromptTranslator } from './prompt/translation/translate-prompt.js';
 import type { Engine, GenerateOptions, TokenizeResult } from './types.js';
@@ -405,11 +406,14 @@ class OnnxEngine implements Engine {
 
   /**
    * Each prompt's A1111 chunks (`imagine tokens --chunks`): 77 ids and 77 attention multipliers per chunk, as the
-   * text encoder receives them. Tokenizer only, so textual-inversion names show as plain text here.
+   * text encoder receives them. Needs the tokenizer only: embeddings in EMBEDDINGS_DIR get ids past the vocabulary
+   * in order of first use, as in a generation (prompt and negative alike), but are not checked against the model.
    */
-  async promptChunks(model: string, prompts: readonly string[]): Promise<PromptChunk[][]> {
+  async promptChunks(model: string, prompts: readonly string[]): Promise<ChunkedPrompt[]> {
     const tokenizer = await this.tokenizer(model);
-    return prompts.map((p) => chunkPrompt(tokenizer, p).chunks);
+    const library = await EmbeddingLibrary.scan(this.options.embeddingsDir, (message) => this.notes.push(message));
+    const embeddings = new CountingEmbeddings(library, tokenizer.vocabSize);
+    return prompts.map((p) => chunkPrompt(tokenizer, p, { embeddings }));
   }
 
   /** A tokenizer alone: a folder that holds only tokenizer/ is enough (`imagine tokens`). */
@@ -457,7 +461,7 @@ class OnnxEngine implements Engine {
 export type OnnxEngineHandle = Engine & {
   readonly notes: string[];
   loadedModels(): string[];
-  promptChunks(model: string, prompts: readonly string[]): Promise<PromptChunk[][]>;
+  promptChunks(model: string, prompts: readonly string[]): Promise<ChunkedPrompt[]>;
 };
 
 /** Build the engine. Fails fast (UserError) when the execution provider cannot be used. */

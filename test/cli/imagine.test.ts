@@ -1,7 +1,8 @@
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeSafetensors } from '../../src/inference/weights/safetensors.js';
 import { readPngText } from '../../src/protocol/png-text.js';
 import { runImagineCli } from '../fixtures/run-imagine-cli.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
@@ -130,6 +131,33 @@ describe('imagine CLI', () => {
       { ids: [49406, 320, 1125, 539, 320, 2368, 49407], count: 7, truncated: false },
       { ids: [49406, 829, 631, 592, 1960, 286, 49407], count: 7, truncated: false },
     ]);
+  });
+
+  it('--chunks places an embedding from EMBEDDINGS_DIR as a generation does: whole, in the next chunk when it does not fit', async () => {
+    // 3 vectors; after 73 tokens only 2 places are left in chunk 0, so A1111 moves the whole embedding to chunk 1.
+    await mkdir(path.join(dir, 'embeddings'), { recursive: true });
+    await writeFile(
+      path.join(dir, 'embeddings', 'negxl.safetensors'),
+      encodeSafetensors({ emb_params: { shape: [3, 768], data: new Array<number>(3 * 768).fill(0.5) } }),
+    );
+    try {
+      const r = await imagine(['tokens', '--chunks', `${'cat '.repeat(73)}embedding:negxl dog`]);
+      expect(r.code).toBe(0);
+      const lines = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l));
+      expect(lines).toHaveLength(2);
+      const cat = 2368;
+      const eos = 49407;
+      expect(lines[0].ids).toEqual([49406, ...new Array<number>(73).fill(cat), eos, eos, eos]);
+      expect(lines[0].embeddings).toBeUndefined();
+      // The ids after CLIP's 49,408 tokens stand for the embedding's rows; "dog" (1929) follows them.
+      expect(lines[1].ids.slice(0, 6)).toEqual([49406, 49408, 49409, 49410, 1929, eos]);
+      expect(lines[1].embeddings).toEqual([{ name: 'negxl', ids: [49408, 49409, 49410] }]);
+    } finally {
+      await rm(path.join(dir, 'embeddings'), { recursive: true, force: true });
+    }
   });
 
   it("prints each prompt's chunks with ids and multipliers with --chunks", async () => {

@@ -88,3 +88,32 @@ export class PromptEmbeddings implements EmbeddingLookup {
     return out;
   }
 }
+
+/**
+ * A lookup that only counts: each embedding found gets as many ids (from `firstId` on) as it has vectors, without
+ * checking that it fits a model. `imagine tokens --chunks` uses it, with a tokenizer alone, to show where
+ * embeddings fall in the chunks exactly as a generation would place them.
+ */
+export class CountingEmbeddings implements EmbeddingLookup {
+  private readonly byFile = new Map<string, PromptEmbedding>();
+  private nextId: number;
+
+  constructor(
+    private readonly source: Pick<EmbeddingSource, 'find'>,
+    firstId: number,
+  ) {
+    this.nextId = firstId;
+  }
+
+  find(word: string): PromptEmbedding | undefined {
+    const file = this.source.find(word);
+    if (!file) return undefined;
+    let found = this.byFile.get(file.file);
+    if (!found) {
+      found = { name: file.name, ids: Array.from({ length: file.count }, (_, k) => this.nextId + k), hash: file.shorthash };
+      this.nextId += file.count;
+      this.byFile.set(file.file, found);
+    }
+    return found;
+  }
+}
