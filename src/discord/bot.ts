@@ -15,6 +15,7 @@ import { imagineCommand } from './commands/imagine.js';
 import { imagineThisCommand } from './commands/imagine-this.js';
 import { queueCommand } from './commands/queue.js';
 import { cancelButton } from './components/cancel-button.js';
+import { controlButton } from './components/control-button.js';
 import { editButtons } from './components/edit-buttons.js';
 import { imageButtons } from './components/image-buttons.js';
 import { AckGate } from './delivery/ack-gate.js';
@@ -109,7 +110,11 @@ export class ImagineBot {
       helpCommand(context),
       imagineThisCommand(context),
     ]);
-    const route = createInteractionRouter(this.registry, [imageButtons(context), editButtons(context), cancelButton(context)], logger);
+    const route = createInteractionRouter(
+      this.registry,
+      [imageButtons(context), editButtons(context), controlButton(context), cancelButton(context)],
+      logger,
+    );
     this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
     // Replies to a result that mention the bot refine it; the handler catches its own errors.
     const onMessage = replyRefineHandler(context, () => this.client.user?.id);
@@ -146,6 +151,7 @@ export class ImagineBot {
       logger,
       tokenTtlMs: this.#options.tokenTtlMs,
       tokenSafetyMs: this.#options.tokenSafetyMs,
+      controlNets: (model) => this.#options.models().find((m) => m.name === model)?.controlNets ?? [],
     });
     await this.registerCommands(applicationId);
   }
