@@ -80,7 +80,10 @@ describe('JobMessageTarget with several images (a ControlNet result and its maps
     const rest = {
       patch: async (_route: string, options: { body: any; files?: { name: string }[] }) => {
         calls.push(options);
-        return { id: 'm1', attachments: (options.body.attachments as { id: number | string }[]).map((a, i) => ({ id: `att${calls.length}-${i}` })) };
+        return {
+          id: 'm1',
+          attachments: (options.body.attachments as { id: number | string }[]).map((_entry, i) => ({ id: `att${calls.length}-${i}` })),
+        };
       },
       post: async () => ({ id: 'm1' }),
     } as unknown as REST;
