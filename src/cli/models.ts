@@ -214,7 +214,7 @@ async function runPullOne(
   const done = result.alreadyComplete ? 'Already installed' : 'Installed';
   const where = `(${formatBytes(result.size)}) from ${result.repo}@${result.commit.slice(0, 12)} in ${result.path}`;
   if (result.name === DEPTH_MODEL.folder && isDepthModelRepo(result.repo)) {
-    io.stdout.write(`${done} the depth model ${where}\n` + 'ControlNet\'s "depth" preprocessor uses it from the next job on. Licence: Apache-2.0.\n');
+    io.stdout.write(`${done} the depth model ${where}\nControlNet's "depth" preprocessor uses it from the next job on. Licence: Apache-2.0.\n`);
   } else {
     io.stdout.write(
       `${done} ControlNet ${result.name} ${where}\n` +
