@@ -44,6 +44,8 @@ export interface ImagineBotOptions {
   loras?: () => readonly LoraSummary[];
   /** Why an installed model is set aside (it failed to load), if it is. */
   brokenReason?: (model: string) => string | undefined;
+  /** Whether the depth preprocessor's model is installed: `preprocess: depth` is refused before queueing otherwise. */
+  depthInstalled?: () => boolean;
   /** The execution provider the worker really runs on (after any CPU fallback); undefined before its first ready. */
   executionProvider?: () => string | undefined;
   /** The local workers, for /queue and /help (WorkerPool.status). */
@@ -87,6 +89,7 @@ export class ImagineBot {
       settings,
       models: options.models,
       ...(options.loras ? { loras: options.loras } : {}),
+      ...(options.depthInstalled ? { depthInstalled: options.depthInstalled } : {}),
       brokenReason: options.brokenReason ?? (() => undefined),
       executionProvider: options.executionProvider ?? (() => undefined),
       workers: options.workers,

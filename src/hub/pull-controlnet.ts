@@ -8,6 +8,7 @@
 import { access, mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Identifiers, UserError } from '../errors.js';
+import { DEPTH_MODEL_FOLDER } from '../model-folder/depth-model.js';
 import { downloadFile } from './download-file.js';
 import { checkRepoId, type HubClient, type HubFile } from './hub-client.js';
 
@@ -26,7 +27,7 @@ export const DEPTH_MODEL = {
   alias: 'depth-anything-v2-small',
   repo: 'onnx-community/depth-anything-v2-small',
   file: 'onnx/model.onnx',
-  folder: 'depth-anything-v2-small',
+  folder: DEPTH_MODEL_FOLDER,
   note: 'Depth Anything V2 Small, the "depth" preprocessor of ControlNet (Apache-2.0), fp32; about 99 MB',
 } as const;
 

@@ -144,12 +144,18 @@ describe('ControlNet in Discord, with the real worker and a tiny ControlNet-read
     expect(await ephemeralOf(h.fake, plainModel.id)).toBe(
       "The model `plain` has no ControlNets, so it can't use a control image. Choose one that has: `cn` (edges).",
     );
+    const depth = h.fake.sendCommand({
+      name: 'imagine',
+      user: alice,
+      options: [opt('prompt', 'x'), file('control_image', upload), opt('preprocess', 'depth')],
+    });
+    expect(await ephemeralOf(h.fake, depth.id)).toMatch(/^The "depth" preprocessor is not installed on this bot/);
     const noImage = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'x --preprocess canny')] });
     expect(await ephemeralOf(h.fake, noImage.id)).toMatch(/^A ControlNet needs a control image/);
     const text = h.fake.upload(Buffer.from('hello'), 'notes.txt', { contentType: 'text/plain' });
     const notPicture = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'x'), file('control_image', text)] });
     expect(await ephemeralOf(h.fake, notPicture.id)).toMatch(/The control image must be a PNG, JPEG or WebP picture; `notes.txt` is text\/plain/);
-    for (const i of [unknown, plainModel, noImage, notPicture]) {
+    for (const i of [unknown, plainModel, depth, noImage, notPicture]) {
       expect(h.fake.callbackOf(i.id)?.type).toBe(4);
       expect(jobOf(i.id)).toBeUndefined();
     }

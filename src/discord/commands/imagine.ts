@@ -101,7 +101,14 @@ export function imagineCommand(context: BotContext): CommandHandler {
           preprocess: o.getString(IMAGINE_OPTIONS.preprocess) ?? undefined,
           controlImage: controlAttachment !== null,
         },
-        { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() },
+        {
+          settings,
+          models: context.models(),
+          brokenReason: context.brokenReason,
+          defaultModel: context.defaultModel,
+          loras: context.loras?.(),
+          depthInstalled: context.depthInstalled,
+        },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const request = toJobRequest(parsed.value, previewEveryOf(settings), settings.translate);

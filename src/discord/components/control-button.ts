@@ -43,6 +43,8 @@ export function requestFromControlButton(
   action: ControlAction,
   settings: GuildSettings,
   models: readonly ModelSummary[],
+  /** Whether the depth preprocessor's model is installed; a depth net's press is refused without it. */
+  depthInstalled?: () => boolean,
 ): Result<ButtonJob, UserError> {
   const index = Number(action.slice(1)) - 1;
   const output = parent.outputs[index];
@@ -52,6 +54,8 @@ export function requestFromControlButton(
   if (model && nets.length === 0) {
     return err(new UserError(Identifiers.InvalidModel, CONTROL_TEXT.buttonNoNets(model.name), { model: model.name }));
   }
+  const unit = model ? controlForButton(parent, nets) : undefined;
+  if (unit?.preprocess === 'depth' && depthInstalled?.() === false) return err(new UserError(Identifiers.NotFound, CONTROL_TEXT.depthMissing));
   const { seed: _seed, ...rest } = parent.request;
   const request: JobRequest = {
     ...rest,
@@ -61,7 +65,7 @@ export function requestFromControlButton(
     height: output.height,
     mode: { kind: 'txt2img' },
     // The model's absence is reported by checkAgainstGuild below, naming the installed ones.
-    controls: model ? [{ ...controlForButton(parent, nets), image: { ref: outputRef(parent.id, index) } }] : [],
+    controls: unit ? [{ ...unit, image: { ref: outputRef(parent.id, index) } }] : [],
   };
   const checked = checkAgainstGuild(request, settings, models);
   return checked.ok ? ok({ kind: 'control', request }) : checked;
@@ -84,7 +88,7 @@ export function controlButton(context: BotContext): ComponentHandler {
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);
-      const built = requestFromControlButton(parent, id.action, settings, context.models());
+      const built = requestFromControlButton(parent, id.action, settings, context.models(), context.depthInstalled);
       if (!built.ok) return replyUserError(interaction, built.error, context.logger);
       const submitted = submitJob(context, interaction, settings, { ...built.value, parentJobId: parent.id });
       if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);

@@ -49,6 +49,8 @@ export const CONTROL_TEXT = {
     }`,
   unknownNet: (net: string, model: string, nets: readonly string[]) =>
     `Unknown ControlNet \`${shown(net)}\` for the model \`${shown(model)}\`; available: ${list(nets)}.`,
+  depthMissing:
+    'The "depth" preprocessor is not installed on this bot: ask its owner to run `npm run models:pull -- depth-anything-v2-small`, or send a ready depth map with preprocess `none`.',
   chooseNet: (model: string, nets: readonly string[]) =>
     `The model \`${shown(model)}\` has several ControlNets; choose one with the \`control\` option or \`--control NAME\`: ${list(nets)}.`,
   mapAsIs: 'the control image is used as the map as it is (preprocess none); for a photo add `--preprocess canny` or `depth`',
@@ -78,6 +80,8 @@ export function parseControlOptions(
   model: ModelNets,
   models: readonly ModelNets[],
   hasImage: boolean,
+  /** Whether the depth model is installed; without the answer, the worker reports a missing one. */
+  depthInstalled?: () => boolean,
 ): Result<ControlChoice | undefined, UserError> {
   const netPicked = pick(input.net?.trim() || undefined, flags.control, 'The ControlNet', (a, b) => a.toLowerCase() === b.toLowerCase());
   if (!netPicked.ok) return netPicked;
@@ -100,6 +104,7 @@ export function parseControlOptions(
   const preprocessRaw = (prePicked.value ?? 'none').toLowerCase();
   if (!(CONTROL_PREPROCESSORS as readonly string[]).includes(preprocessRaw)) return err(invalid(CONTROL_TEXT.unknownPreprocessor(prePicked.value!)));
   const preprocess = preprocessRaw as ControlPreprocessor;
+  if (preprocess === 'depth' && depthInstalled?.() === false) return err(new UserError(Identifiers.NotFound, CONTROL_TEXT.depthMissing));
   const nets = model.controlNets ?? [];
   if (nets.length === 0) {
     const others = models.filter((m) => (m.controlNets ?? []).length > 0);

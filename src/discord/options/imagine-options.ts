@@ -43,6 +43,8 @@ export interface ImagineContext {
   defaultModel?: string;
   /** Installed LoRAs (LORAS_DIR, read by the bot); `<lora:…>` tags are checked against them when given. */
   loras?: readonly { name: string }[];
+  /** Whether ControlNet's depth preprocessor model is installed (the bot reads MODELS_DIR); unknown when absent. */
+  depthInstalled?: () => boolean;
 }
 
 /** A fully resolved request (the request contract's fields, every bound checked) and what to tell the user about it. */
@@ -107,6 +109,7 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
     model,
     context.models,
     input.controlImage === true,
+    context.depthInstalled,
   );
   if (!control.ok) return control;
   if (control.value?.preprocess === 'none') notes.push(CONTROL_TEXT.mapAsIs);

@@ -5,15 +5,13 @@
  * Preprocessing is the model's DPT image processor (keep aspect ratio, sides multiples of 14 near 518, bicubic,
  * ImageNet mean/std); the output is min–max normalised to 0..255 (near is bright), as A1111's depth_anything does.
  */
-import { access } from 'node:fs/promises';
-import path from 'node:path';
 import sharp from 'sharp';
 import { Identifiers, InferenceError, UserError } from '../../errors.js';
+import { DEPTH_MODEL_FOLDER, findDepthModelFile } from '../../model-folder/depth-model.js';
 import { ModelSession, type RunClock, type SessionOptions } from './session.js';
 
-export const DEPTH_MODEL_FOLDER = 'depth-anything-v2-small';
-/** Where the model file may be, in the order tried: the HF repository's layout first. */
-const CANDIDATES = ['onnx/model.onnx', 'model.onnx', 'onnx/model_fp16.onnx', 'onnx/model_quantized.onnx'];
+export { DEPTH_MODEL_FOLDER };
+
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
 const SIZE = 518;
@@ -31,17 +29,7 @@ export function depthModelMissing(): UserError {
 }
 
 export async function findDepthModel(modelsDir: string): Promise<string | undefined> {
-  for (const candidate of CANDIDATES) {
-    const file = path.join(modelsDir, DEPTH_MODEL_FOLDER, candidate);
-    if (
-      await access(file).then(
-        () => true,
-        () => false,
-      )
-    )
-      return file;
-  }
-  return undefined;
+  return findDepthModelFile(modelsDir);
 }
 
 /** DPT's get_resize_output_image_size with keep_aspect_ratio: the scale closest to 1, rounded to multiples of 14. */

@@ -138,6 +138,16 @@ describe('🎛 Use as control', () => {
     );
   });
 
+  it('refuses a depth net when the depth model is not installed', () => {
+    const depthOnly = [model('cn', ['depth'])];
+    expect(refusal(requestFromControlButton(parentJob(), 'c1', settings(), depthOnly, () => false))).toMatch(
+      /^The "depth" preprocessor is not installed/,
+    );
+    expect(refusal(requestFromControlButton(parentJob(), 'c1', settings(), depthOnly, () => true))).toBe('accepted');
+    // A canny net needs no depth model.
+    expect(refusal(requestFromControlButton(parentJob(), 'c1', settings(), MODELS, () => false))).toBe('accepted');
+  });
+
   it("is checked against the guild's settings as they are now", () => {
     expect(
       refusal(

@@ -73,6 +73,20 @@ describe('parseImagineOptions with a control image', () => {
     expect(message(none)).toMatch(/No installed model has one; ask the bot owner/);
   });
 
+  it('refuses preprocess depth when the depth model is not installed, before queueing', () => {
+    const depth = (installed: boolean) =>
+      parseImagineOptions({ prompt: 'x --preprocess depth', model: 'cn', controlImage: true }, { settings, models, depthInstalled: () => installed });
+    expect(message(depth(false))).toBe(
+      'The "depth" preprocessor is not installed on this bot: ask its owner to run `npm run models:pull -- depth-anything-v2-small`, or send a ready depth map with preprocess `none`.',
+    );
+    expect(depth(true)).toMatchObject({ ok: true, value: { control: { net: 'edges', strength: 1, preprocess: 'depth' } } });
+    const canny = parseImagineOptions(
+      { prompt: 'x --preprocess canny', model: 'cn', controlImage: true },
+      { settings, models, depthInstalled: () => false },
+    );
+    expect(message(canny)).toBe('ok');
+  });
+
   it('refuses ControlNet settings without a control image instead of ignoring them', () => {
     for (const input of [{ control: 'edges' }, { controlStrength: 0.5 }, { preprocess: 'canny' }, { prompt: 'x --control edges' }]) {
       expect(message(parse({ prompt: 'x', model: 'cn', ...input }))).toMatch(
