@@ -103,6 +103,50 @@ describe('ControlNet in Discord, with the real worker and a tiny ControlNet-read
     expect(a.values).not.toEqual(b.values);
   });
 
+  it('a size the user chose wins over the control image aspect; with `image` too it is img2img guided by the control', async () => {
+    const control = h.fake.upload(await disc(128, 64), 'wide.png');
+    const sized = h.fake.sendCommand({
+      name: 'imagine',
+      user: alice,
+      options: [opt('prompt', 'a moon --seed 2'), opt('size', '64x64'), file('control_image', control), opt('preprocess', 'none')],
+    });
+    const sizedFinal = await finalMessageOf(h.fake, sized.id);
+    expect(jobOf(sized.id)!.request).toMatchObject({ width: 64, height: 64, controls: [{ net: 'edges', strength: 1, preprocess: 'none' }] });
+    // preprocess none: the map is the control image itself, cropped to cover 64x64 from the centre.
+    const map = await firstChannel(attachment(sizedFinal, 'control-0.png')!.data);
+    expect([map.width, map.height]).toEqual([64, 64]);
+    expect([map.values[32 * 64 + 32], map.values[0]]).toEqual([230, 20]);
+    expect(readPngText(sizedFinal.attachments[0].data).get('parameters')).toContain('ControlNet 0: "Module: none, Model: edges, Weight: 1,');
+
+    const start = h.fake.upload(
+      await sharp({ create: { width: 96, height: 64, channels: 3, background: '#3080c0' } })
+        .png()
+        .toBuffer(),
+      'photo.png',
+    );
+    const both = h.fake.sendCommand({
+      name: 'imagine',
+      user: alice,
+      options: [
+        opt('prompt', 'a moon --seed 2'),
+        file('image', start),
+        opt('strength', 0.6),
+        file('control_image', control),
+        opt('preprocess', 'canny'),
+      ],
+    });
+    const bothFinal = await finalMessageOf(h.fake, both.id);
+    const job = jobOf(both.id)!;
+    // The picture sets the size (96:64 → 80x64), the control image is stored apart and covered to it.
+    expect(job.request).toMatchObject({ width: 80, height: 64, mode: { kind: 'img2img', strength: 0.6 } });
+    const refs = [(job.request.mode as { image: { ref: string } }).image.ref, job.request.controls![0].image.ref];
+    expect(new Set(refs).size).toBe(2);
+    const bothMap = await firstChannel(attachment(bothFinal, 'control-0.png')!.data);
+    expect([bothMap.width, bothMap.height]).toEqual([80, 64]);
+    expect(bothMap.values).toEqual(await expectedCanny(path.join(h.dataDir, refs[1]), 80, 64));
+    expect(readPngText(bothFinal.attachments[0].data).get('parameters')).toMatch(/Denoising strength: 0.6.*ControlNet 0: "Module: canny/s);
+  });
+
   it('"🎛 Use as control" turns image 1 of a result into the canny control of a new job of the presser', async () => {
     const first = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'a lighthouse --seed 8 --steps 3')] });
     const original = await finalMessageOf(h.fake, first.id);
