@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { GuildSettingsSchema, type GuildSettings } from '../../../src/config/guild-settings.js';
+import type { BotContext } from '../../../src/discord/bot-context.js';
+import { controlChoices } from '../../../src/discord/commands/imagine.js';
 import { controlForButton, requestFromControlButton } from '../../../src/discord/components/control-button.js';
 import { requestFromEditButton } from '../../../src/discord/components/edit-buttons.js';
 import { requestFromButton } from '../../../src/discord/components/image-buttons.js';
@@ -223,5 +225,26 @@ describe('other buttons on a ControlNet job', () => {
     expect(refusal(requestFromButton(parent, 'reroll', settings(), MODELS, () => true))).toBe(
       'The ControlNet `old-net` of this image is no longer installed for `cn`; run /imagine with another control.',
     );
+  });
+});
+
+describe('the `control` option autocomplete', () => {
+  const context = (defaultModel?: string, serverDefault?: string) =>
+    ({
+      models: () => MODELS,
+      settings: { get: () => settings((s) => (s.defaults.model = serverDefault)) },
+      defaultModel,
+    }) as unknown as BotContext;
+
+  it("offers the nets of the model being typed, else the server's or the bot's default model", () => {
+    expect(controlChoices(context(), 'g1', 'cn').map((c) => c.value)).toEqual(['depth', 'my-canny', 'scribble']);
+    expect(controlChoices(context('plain'), 'g1', null)).toEqual([]);
+    expect(controlChoices(context('plain', 'cn'), 'g1', null).map((c) => c.value)).toEqual(['depth', 'my-canny', 'scribble']);
+    // A model name not (yet) complete: every installed net, each named with its model.
+    expect(controlChoices(context(), 'g1', 'c')).toEqual([
+      { name: 'depth (cn)', value: 'depth' },
+      { name: 'my-canny (cn)', value: 'my-canny' },
+      { name: 'scribble (cn)', value: 'scribble' },
+    ]);
   });
 });
