@@ -1,6 +1,6 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { BOUNDS } from '../src/config/guild-settings.js';
-import { REQUEST_DEFAULTS } from '../src/protocol/generate-request.js';
+import { CONTROL_PREPROCESSORS, REQUEST_BOUNDS, REQUEST_DEFAULTS } from '../src/protocol/generate-request.js';
 import { SAMPLER_NAMES } from '../src/protocol/samplers.js';
 
 /** Option names, shared by the definition and the handler so a rename cannot split them. */
@@ -17,6 +17,10 @@ export const IMAGINE_OPTIONS = {
   clipSkip: 'clip_skip',
   image: 'image',
   strength: 'strength',
+  controlImage: 'control_image',
+  control: 'control',
+  controlStrength: 'control_strength',
+  preprocess: 'preprocess',
 } as const;
 
 /** The strength options' range: below 0.05 an img2img changes next to nothing; 1 redraws the picture. */
@@ -75,4 +79,24 @@ export const data = new SlashCommandBuilder()
       .setDescription(`With image: how much to change it, ${STRENGTH_RANGE.min} (a touch) to 1 (redraw); default ${REQUEST_DEFAULTS.img2imgStrength}`)
       .setMinValue(STRENGTH_RANGE.min)
       .setMaxValue(STRENGTH_RANGE.max),
+  )
+  // ControlNet (issue #15): 16 options of Discord's 25.
+  .addAttachmentOption((o) =>
+    o.setName(IMAGINE_OPTIONS.controlImage).setDescription('ControlNet: guide the layout with this picture or map (PNG, JPEG or WebP)'),
+  )
+  .addStringOption((o) =>
+    o.setName(IMAGINE_OPTIONS.control).setDescription("With control_image: which of the model's ControlNets").setAutocomplete(true).setMaxLength(100),
+  )
+  .addNumberOption((o) =>
+    o
+      .setName(IMAGINE_OPTIONS.controlStrength)
+      .setDescription(`With control_image: how strongly it guides, 0 to 2; default ${REQUEST_DEFAULTS.control.strength}`)
+      .setMinValue(REQUEST_BOUNDS.controlStrength.min)
+      .setMaxValue(REQUEST_BOUNDS.controlStrength.max),
+  )
+  .addStringOption((o) =>
+    o
+      .setName(IMAGINE_OPTIONS.preprocess)
+      .setDescription('With control_image: none (it is already a map; default), canny (its edges) or depth (its depth map)')
+      .addChoices(...CONTROL_PREPROCESSORS.map((name) => ({ name, value: name }))),
   );

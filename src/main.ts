@@ -8,6 +8,7 @@ import { ImagineBot, type ImagineBotOptions } from './discord/bot.js';
 import { safeError } from './discord/safe-error.js';
 import { createLogger, type Logger } from './logger.js';
 import { ModelCatalog } from './model-folder/model-catalog.js';
+import { findDepthModelFile } from './model-folder/depth-model.js';
 import { LoraCatalog } from './model-folder/lora-catalog.js';
 import { isModelLoadFailure } from './queue/job-failure.js';
 import { JobService } from './queue/job-service.js';
@@ -102,6 +103,7 @@ export async function start(env: Env, overrides: StartOverrides = {}): Promise<R
     models: () => catalog.list(),
     loras: () => loraCatalog.list(),
     brokenReason: (model) => catalog.brokenReason(model),
+    depthInstalled: () => findDepthModelFile(env.MODELS_DIR) !== undefined,
     executionProvider: () => pool.executionProvider ?? remote?.executionProvider,
     workers: () => [...pool.status(), ...(remote?.status() ?? [])],
     logger: logger.child({ component: 'discord' }),

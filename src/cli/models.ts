@@ -10,11 +10,23 @@ import { formatDefaults, formatModelTable, listInstalledModels } from '../hub/li
 import { ProgressBar, type ProgressStream } from '../hub/progress-bar.js';
 import { checkModelName, defaultModelName, pullModel } from '../hub/pull-model.js';
 import { parseLoraSpec, pullLora } from '../hub/pull-lora.js';
+import {
+  AXODOX_CONTROLNETS,
+  DEPTH_MODEL,
+  isDepthModelRepo,
+  parseControlNetSpec,
+  pullControlNet,
+  pullDepthModel,
+  type PulledFile,
+} from '../hub/pull-controlnet.js';
 
 const USAGE = `Usage:
   npm run models:pull -- <owner/name> [--revision REV] [--name NAME] [--force] [--models-dir DIR]
   npm run models:pull -- opus-mt-zh-en   (the zh→en prompt translator, ${TRANSLATOR.repo}; docs/translation.md)
   npm run models:pull -- --lora <owner/name>[:FILE.safetensors] [--revision REV] [--loras-dir DIR]
+  npm run models:pull -- --controlnet <${AXODOX_CONTROLNETS.names.join('|')}|owner/name:FILE.onnx> --model MODEL [--name NET]
+                         (a ControlNet into MODELS_DIR/MODEL/controlnet/NET/; the model needs a ControlNet-ready UNet)
+  npm run models:pull -- ${DEPTH_MODEL.alias}   (the "depth" preprocessor, ${DEPTH_MODEL.repo})
   npm run models:list [-- --json | --known] [--models-dir DIR]
 Environment: MODELS_DIR (default ./models), HF_TOKEN (gated or private repositories),
   HF_ENDPOINT (a Hub mirror; default https://huggingface.co).`;
@@ -52,6 +64,10 @@ async function runList(args: string[], io: CliIo): Promise<number> {
       const revision = m.revision ? ` --revision ${m.revision}` : '';
       io.stdout.write(`${m.repo}${revision}\n  ${m.note}\n  ${m.family}: ${formatDefaults(m.defaults)}\n`);
     }
+    io.stdout.write(
+      `${AXODOX_CONTROLNETS.repo} (--controlnet NAME --model MODEL)\n  SD 1.5 ControlNets: ${AXODOX_CONTROLNETS.names.join(', ')}; about 736 MB each; need a ControlNet-ready SD 1.5 UNet\n` +
+        `${DEPTH_MODEL.repo} (${DEPTH_MODEL.alias})\n  ${DEPTH_MODEL.note}\n`,
+    );
     return 0;
   }
   const modelsDir = modelsDirFrom(values['models-dir'], io.env);
@@ -78,11 +94,30 @@ async function runPull(args: string[], io: CliIo): Promise<number> {
       'models-dir': { type: 'string' },
       lora: { type: 'string' },
       'loras-dir': { type: 'string' },
+      controlnet: { type: 'string' },
+      model: { type: 'string' },
     },
     strict: true,
     allowPositionals: true,
   });
   if (values.lora !== undefined) return runPullLora(values.lora, values.revision, values['loras-dir'], positionals, io);
+  if (values.controlnet !== undefined || values.model !== undefined) {
+    if (values.controlnet === undefined || values.model === undefined) {
+      throw new UsageError('--controlnet NET and --model MODEL go together: the net, and the installed model it is for.');
+    }
+    if (positionals.length) throw new UsageError(`--controlnet takes no repository id of its own; got extra ${positionals.join(' ')}.`);
+    try {
+      parseControlNetSpec(values.controlnet);
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    return runPullOne(io, values['models-dir'], values.revision, (common) =>
+      pullControlNet({ ...common, spec: values.controlnet!, model: values.model!, name: values.name }),
+    );
+  }
+  if (positionals.length === 1 && isDepthModelRepo(positionals[0])) {
+    return runPullOne(io, values['models-dir'], values.revision, (common) => pullDepthModel(common));
+  }
   if (positionals.length !== 1) {
     throw new UsageError(
       positionals.length === 0
@@ -136,6 +171,56 @@ async function runPull(args: string[], io: CliIo): Promise<number> {
       `${result.commit.slice(0, 12)} in ${result.path}\n` +
       `Per-model defaults: ${path.join(result.path, 'imagine-bot.json')}, ${manifestNote}.\n`,
   );
+  return 0;
+}
+
+/** A ControlNet (`--controlnet`) or the depth model: one ONNX file to where the engine reads it. */
+async function runPullOne(
+  io: CliIo,
+  modelsDirFlag: string | undefined,
+  revision: string | undefined,
+  pull: (common: {
+    client: HubClient;
+    modelsDir: string;
+    revision?: string;
+    signal?: AbortSignal;
+    retryDelayMs?: number;
+    onBytes: (bytes: number, total: number | undefined) => void;
+    onRetry: (message: string) => void;
+  }) => Promise<PulledFile>,
+): Promise<number> {
+  let endpoint: string;
+  try {
+    endpoint = parseHubEndpoint(io.env.HF_ENDPOINT);
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const client = new HubClient({ endpoint, token: io.env.HF_TOKEN });
+  let last = 0;
+  const result = await pull({
+    client,
+    modelsDir: modelsDirFrom(modelsDirFlag, io.env),
+    revision,
+    signal: io.signal,
+    retryDelayMs: io.pullOverrides?.retryDelayMs,
+    // A line per 10 %: these are single files of 0.1–1 GB.
+    onBytes: (bytes, total) => {
+      const tenth = total ? Math.floor((10 * bytes) / total) : 0;
+      if (tenth > last) io.stderr.write(`${formatBytes(bytes)} of ${formatBytes(total!)}\n`);
+      last = tenth;
+    },
+    onRetry: (m) => io.stderr.write(`${m}\n`),
+  });
+  const done = result.alreadyComplete ? 'Already installed' : 'Installed';
+  const where = `(${formatBytes(result.size)}) from ${result.repo}@${result.commit.slice(0, 12)} in ${result.path}`;
+  if (result.name === DEPTH_MODEL.folder && isDepthModelRepo(result.repo)) {
+    io.stdout.write(`${done} the depth model ${where}\nControlNet's "depth" preprocessor uses it from the next job on. Licence: Apache-2.0.\n`);
+  } else {
+    io.stdout.write(
+      `${done} ControlNet ${result.name} ${where}\n` +
+        `Use it with --control ${result.name} (CLI) or control:${result.name} (Discord). The model's unet/model.onnx must be ControlNet-ready (README "ControlNet models").\n`,
+    );
+  }
   return 0;
 }
 

@@ -37,6 +37,8 @@ export interface BotContext {
   maxQueuedTotal: number;
   /** Stored pictures: uploads and the masks the bot draws go to DATA_DIR/inputs; 🔄 checks a job's inputs still exist. */
   images: Pick<ImageFiles, 'writeInput' | 'has'>;
+  /** Whether ControlNet's depth preprocessor model is installed (MODELS_DIR/depth-anything-v2-small); unknown when absent. */
+  depthInstalled?: () => boolean;
   /** How uploads are downloaded (tests replace it); the global fetch by default. */
   fetch?: typeof fetch;
 }

@@ -15,6 +15,7 @@ import { imagineCommand } from './commands/imagine.js';
 import { imagineThisCommand } from './commands/imagine-this.js';
 import { queueCommand } from './commands/queue.js';
 import { cancelButton } from './components/cancel-button.js';
+import { controlButton } from './components/control-button.js';
 import { editButtons } from './components/edit-buttons.js';
 import { imageButtons } from './components/image-buttons.js';
 import { AckGate } from './delivery/ack-gate.js';
@@ -43,6 +44,8 @@ export interface ImagineBotOptions {
   loras?: () => readonly LoraSummary[];
   /** Why an installed model is set aside (it failed to load), if it is. */
   brokenReason?: (model: string) => string | undefined;
+  /** Whether the depth preprocessor's model is installed: `preprocess: depth` is refused before queueing otherwise. */
+  depthInstalled?: () => boolean;
   /** The execution provider the worker really runs on (after any CPU fallback); undefined before its first ready. */
   executionProvider?: () => string | undefined;
   /** The local workers, for /queue and /help (WorkerPool.status). */
@@ -86,6 +89,7 @@ export class ImagineBot {
       settings,
       models: options.models,
       ...(options.loras ? { loras: options.loras } : {}),
+      ...(options.depthInstalled ? { depthInstalled: options.depthInstalled } : {}),
       brokenReason: options.brokenReason ?? (() => undefined),
       executionProvider: options.executionProvider ?? (() => undefined),
       workers: options.workers,
@@ -109,7 +113,11 @@ export class ImagineBot {
       helpCommand(context),
       imagineThisCommand(context),
     ]);
-    const route = createInteractionRouter(this.registry, [imageButtons(context), editButtons(context), cancelButton(context)], logger);
+    const route = createInteractionRouter(
+      this.registry,
+      [imageButtons(context), editButtons(context), controlButton(context), cancelButton(context)],
+      logger,
+    );
     this.client.on(Events.InteractionCreate, (interaction) => void route(interaction));
     // Replies to a result that mention the bot refine it; the handler catches its own errors.
     const onMessage = replyRefineHandler(context, () => this.client.user?.id);
@@ -146,6 +154,7 @@ export class ImagineBot {
       logger,
       tokenTtlMs: this.#options.tokenTtlMs,
       tokenSafetyMs: this.#options.tokenSafetyMs,
+      controlNets: (model) => this.#options.models().find((m) => m.name === model)?.controlNets ?? [],
     });
     await this.registerCommands(applicationId);
   }

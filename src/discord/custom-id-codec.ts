@@ -72,3 +72,8 @@ export const editButtonIds = new CustomIdCodec<EditAction>('edit', [
 
 /** The Vary (Region) form: which part of the image to redraw. */
 export const regionModalIds = new CustomIdCodec<'submit'>('region', ['submit']);
+
+export type ControlAction = `c${1 | 2 | 3 | 4}`;
+
+/** 🎛 Use as control (issue #15): image n of a finished job becomes the control image of a new one. */
+export const controlButtonIds = new CustomIdCodec<ControlAction>('ctrl', ['c1', 'c2', 'c3', 'c4']);

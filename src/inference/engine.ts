@@ -388,7 +388,7 @@ class OnnxEngine implements Engine {
   private depthEstimator(): Promise<DepthEstimator> {
     if (!this.depth) {
       this.depth = findDepthModel(this.options.modelsDir).then((file) => {
-        if (!file) throw depthModelMissing(this.options.modelsDir);
+        if (!file) throw depthModelMissing();
         return DepthEstimator.load(file, this.sessionOptions());
       });
       this.depth.catch(() => (this.depth = undefined)); // installed later: the next job finds it

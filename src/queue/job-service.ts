@@ -388,6 +388,8 @@ export class JobService extends EventEmitter<JobEvents> {
           parameters: image.parameters,
         })),
       );
+      // What each ControlNet saw, kept beside the images so the result shows it, after a restart too.
+      await Promise.all((result.controlMaps ?? []).map((map, index) => this.#store.images.writeControlMap(job.id, index, map.png)));
     } catch (error) {
       const failure = toJobFailure(error);
       this.#logger?.error({ jobId: job.id, ref: failure.ref, err: error }, 'could not write the images');

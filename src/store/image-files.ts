@@ -11,6 +11,11 @@ export function outputRef(jobId: string, index: number): string {
   return `${OUTPUTS}/${jobId}/${index}.png`;
 }
 
+/** File name of the map ControlNet unit `index` saw (issue #15), beside a job's images: shown with the result. */
+export function controlMapFile(index: number): string {
+  return `control-${index}.png`;
+}
+
 /**
  * Generated PNGs under DATA_DIR/outputs/<jobId>/<n>.png. Each file is written to a temp name, fsynced, then
  * renamed, so a reader (or a restart after kill -9) sees either the whole image or none. Writes are async so
@@ -39,6 +44,13 @@ export class ImageFiles {
   /** Writes atomically and returns the absolute path. A rerun of the same job replaces the file whole. */
   async write(jobId: string, index: number, png: Uint8Array): Promise<string> {
     const target = this.pathFor(jobId, index);
+    await this.#writeAtomic(target, png);
+    return target;
+  }
+
+  /** Writes the map ControlNet unit `index` of `jobId` saw, beside its images; returns the absolute path. */
+  async writeControlMap(jobId: string, index: number, png: Uint8Array): Promise<string> {
+    const target = path.join(path.dirname(this.pathFor(jobId, index)), controlMapFile(index));
     await this.#writeAtomic(target, png);
     return target;
   }

@@ -17,6 +17,8 @@ export const JOB_KINDS = [
   'vary-subtle',
   'vary-strong',
   'vary-region',
+  /** 🎛 Use as control: a finished image guides a new job through ControlNet (issue #15). */
+  'control',
 ] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 

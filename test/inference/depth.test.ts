@@ -11,6 +11,7 @@ import { createEngine, type OnnxEngineHandle } from '../../src/inference/engine.
 import { pngToRgb } from '../../src/inference/image/pixels.js';
 import { depthInputSize } from '../../src/inference/model/depth.js';
 import { GraphBuilder } from '../fixtures/onnx-graph.js';
+import { smallRequest } from '../fixtures/requests.js';
 import { addControlNets } from '../fixtures/tiny-controlnet.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
 
@@ -76,5 +77,29 @@ describe('depth preprocessor', () => {
     expect(left).toBeGreaterThan(240); // bright input: near
     expect(map[(10 * 64 + 61) * 3]).toBeLessThan(15); // dark input: far
     expect([map[(10 * 64 + 2) * 3 + 1], map[(10 * 64 + 2) * 3 + 2]]).toEqual([left, left]); // grey
+  });
+
+  it('without the model, says how to install it and never shows the server path (the message reaches Discord)', async () => {
+    const bare = await makeTempDir();
+    await addControlNets(await writeTinyModel(path.join(bare, 'cn')), { depth: {} });
+    const other = await createEngine({ modelsDir: bare });
+    try {
+      const image = new Uint8Array(
+        await sharp({ create: { width: 8, height: 8, channels: 3, background: '#888' } })
+          .png()
+          .toBuffer(),
+      );
+      const failed = await other
+        .generate(smallRequest({ model: 'cn', steps: 1, controls: [{ net: 'depth', image, strength: 1, preprocess: 'depth' }] }))
+        .then(
+          () => undefined,
+          (error: Error) => error,
+        );
+      expect(failed?.message).toMatch(/^The "depth" preprocessor needs Depth Anything V2 Small.*`npm run models:pull -- depth-anything-v2-small`/);
+      expect(failed?.message).not.toContain(bare);
+    } finally {
+      await other.dispose();
+      await rm(bare, { recursive: true, force: true });
+    }
   });
 });

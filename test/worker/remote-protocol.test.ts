@@ -26,6 +26,22 @@ describe('remote protocol codecs', () => {
     expect(() => decodeResult(encoded.subarray(0, encoded.byteLength - 1))).toThrow(RangeError);
   });
 
+  it("a ControlNet result's maps come back as bytes after the images, in order", () => {
+    const result = {
+      images: [{ png: new Uint8Array([1, 2, 3]), seed: 7, width: 64, height: 64, parameters: 'a' }],
+      seed: 7,
+      warnings: [],
+      timings: { totalMs: 1, inferenceMs: 1, previewMs: 0, loadMs: 0 },
+      controlMaps: [
+        { png: new Uint8Array([40, 41]), width: 64, height: 64 },
+        { png: new Uint8Array(300).fill(42), width: 32, height: 48 },
+      ],
+    };
+    const back = decodeResult(encodeResult(result));
+    expect(back).toEqual(result);
+    expect(back.controlMaps![1].png).toBeInstanceOf(Uint8Array);
+  });
+
   it('progress carries its preview as base64 and back', () => {
     const progress = { step: 2, total: 4, image: 0, preview: { png: new Uint8Array([5, 6]), width: 8, height: 8 } };
     const wire = JSON.parse(JSON.stringify(encodeProgress(progress)));

@@ -37,6 +37,7 @@ export const HELP_TEXT = [
   "While it waits you see its place in line; while it runs, the steps and a live preview. ✖️ cancels (yours, or anyone's with Manage Server).",
   'Under a finished image: 🔄 new seed, **V1–V4** a variation of that image, **U1–U4** a 2x upscale. On a single image also Zoom Out 2x/1.5x, pan ⬅️➡️⬆️⬇️, Vary (Subtle/Strong/Region). Anyone may press them; the new job is yours.',
   'Right-click a message → **Apps → Imagine this** to draw its text. Reply to a finished image and mention the bot (`@bot make it blue, at night`) for a new one from its prompt plus yours, same seed; add `--replace` to use your words alone.',
+  'ControlNet: `control_image` guides the layout (`preprocess` canny/depth for a photo; `control`, `control_strength`); **🎛 Use as control** reuses a result.',
   'LoRAs as in A1111: `<lora:name:0.8>` in the prompt (weight 1 when left out, 3 at most); **/help topic:loras** lists them and their trigger words.',
   "**/queue** shows this server's queue. **/config** (Manage Server) sets defaults, limits, channels, banned words, previews and LoRAs.",
 ].join('\n');

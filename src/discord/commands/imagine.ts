@@ -61,6 +61,19 @@ export function checkUploadFirst(
   return checkAttachment(upload, what, settings.limits.maxUploadBytes);
 }
 
+/**
+ * The `control` choices: the nets of the model the command names (as typed so far), else of the default model; a
+ * model not (yet) recognised offers every installed net, each named with its model.
+ */
+export function controlChoices(context: BotContext, guildId: string | null, typedModel: string | null): { name: string; value: string }[] {
+  const models = context.models();
+  const settings = guildId ? context.settings.get(guildId) : undefined;
+  const name = typedModel?.trim() || settings?.defaults.model || context.defaultModel || models[0]?.name;
+  const model = models.find((m) => m.name === name);
+  if (model) return (model.controlNets ?? []).map((net) => ({ name: net, value: net }));
+  return models.flatMap((m) => (m.controlNets ?? []).map((net) => ({ name: `${net} (${m.name})`, value: net })));
+}
+
 /** /imagine: parse and check synchronously, answer problems ephemerally, queue and defer otherwise. */
 export function imagineCommand(context: BotContext): CommandHandler {
   return {
@@ -70,6 +83,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);
       const o = interaction.options;
+      const controlAttachment = o.getAttachment(IMAGINE_OPTIONS.controlImage);
       const parsed = parseImagineOptions(
         {
           prompt: o.getString(IMAGINE_OPTIONS.prompt, true),
@@ -82,36 +96,68 @@ export function imagineCommand(context: BotContext): CommandHandler {
           seed: o.getInteger(IMAGINE_OPTIONS.seed) ?? undefined,
           count: o.getInteger(IMAGINE_OPTIONS.count) ?? undefined,
           model: o.getString(IMAGINE_OPTIONS.model) ?? undefined,
+          control: o.getString(IMAGINE_OPTIONS.control) ?? undefined,
+          controlStrength: o.getNumber(IMAGINE_OPTIONS.controlStrength) ?? undefined,
+          preprocess: o.getString(IMAGINE_OPTIONS.preprocess) ?? undefined,
+          controlImage: controlAttachment !== null,
         },
-        { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() },
+        {
+          settings,
+          models: context.models(),
+          brokenReason: context.brokenReason,
+          defaultModel: context.defaultModel,
+          loras: context.loras?.(),
+          depthInstalled: context.depthInstalled,
+        },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
       const request = toJobRequest(parsed.value, previewEveryOf(settings), settings.translate);
       const attachment = o.getAttachment(IMAGINE_OPTIONS.image);
       const strength = o.getNumber(IMAGINE_OPTIONS.strength);
-      let prepare: (() => Promise<JobRequest>) | undefined;
-      if (attachment) {
-        const upload = attachmentInfo(attachment);
-        const checked = checkUploadFirst(context, upload, 'image', settings, request.model, 'start from a picture');
-        if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
-        const fixedSize = context.models().find((m) => m.name === request.model)?.fixedSize;
-        // The picture keeps its aspect at about the area the model or server draws by default (or `size` asks for).
-        const target = { area: request.width * request.height, maxPixels: settings.limits.maxPixels, fixedSize };
-        prepare = async () => {
-          const stored = await storeUpload(uploadStore(context), upload, 'image', settings, target);
-          return {
-            ...request,
-            width: stored.width,
-            height: stored.height,
-            mode: { kind: 'img2img', image: { ref: stored.ref }, strength: strength ?? REQUEST_DEFAULTS.img2imgStrength },
-          };
-        };
-      } else if (strength !== null) {
+      if (!attachment && strength !== null) {
         return replyUserError(
           interaction,
           invalid('`strength` says how much of an uploaded picture changes; add one with the `image` option, or leave strength out.'),
           context.logger,
         );
+      }
+      const upload = attachment ? attachmentInfo(attachment) : undefined;
+      if (upload) {
+        const checked = checkUploadFirst(context, upload, 'image', settings, request.model, 'start from a picture');
+        if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
+      }
+      const control = parsed.value.control;
+      const controlUpload = controlAttachment && control ? attachmentInfo(controlAttachment) : undefined;
+      if (controlUpload) {
+        // A control image is only read, never encoded: no vae_encoder needed, the same type and size checks.
+        const checked = checkAttachment(controlUpload, 'control image', settings.limits.maxUploadBytes);
+        if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
+      }
+      let prepare: (() => Promise<JobRequest>) | undefined;
+      if (upload || controlUpload) {
+        const fixedSize = context.models().find((m) => m.name === request.model)?.fixedSize;
+        // The picture keeps its aspect at about the area the model or server draws by default (or `size` asks for).
+        const target = { area: request.width * request.height, maxPixels: settings.limits.maxPixels, fixedSize };
+        prepare = async () => {
+          let prepared = request;
+          if (upload) {
+            const stored = await storeUpload(uploadStore(context), upload, 'image', settings, target);
+            prepared = {
+              ...prepared,
+              width: stored.width,
+              height: stored.height,
+              mode: { kind: 'img2img', image: { ref: stored.ref }, strength: strength ?? REQUEST_DEFAULTS.img2imgStrength },
+            };
+          }
+          if (controlUpload && control) {
+            const stored = await storeUpload(uploadStore(context), controlUpload, 'control image', settings, target);
+            // Without a picture to start from or a size the user chose, the control image's aspect sets the size, as
+            // an img2img upload's does; otherwise the engine crops it to cover the picture (A1111's Crop and Resize).
+            const sized = upload || parsed.value.sizeGiven ? {} : { width: stored.width, height: stored.height };
+            prepared = { ...prepared, ...sized, controls: [{ ...control, image: { ref: stored.ref } }] };
+          }
+          return prepared;
+        };
       }
       const submitted = submitJob(context, interaction, settings, {
         kind: 'imagine',
@@ -127,6 +173,8 @@ export function imagineCommand(context: BotContext): CommandHandler {
       let choices: { name: string; value: string }[] = [];
       if (focused.name === IMAGINE_OPTIONS.model) {
         choices = context.models().map((m) => ({ name: m.name, value: m.name }));
+      } else if (focused.name === IMAGINE_OPTIONS.control) {
+        choices = controlChoices(context, interaction.guildId, interaction.options.getString(IMAGINE_OPTIONS.model));
       } else if (focused.name === IMAGINE_OPTIONS.size) {
         const ratios = ['1:1', '16:9', '9:16', '3:2', '2:3', '4:3', '3:4'];
         choices = [...SIZE_PRESETS.map((p) => p.name), ...ratios].map((name) => ({ name, value: name }));

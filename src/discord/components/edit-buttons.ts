@@ -119,6 +119,12 @@ export function requestFromEditButton(
     const mode = { kind: 'inpaint' as const, image, mask: image, ...REQUEST_DEFAULTS.inpaint };
     built = { kind: 'vary-region', request: { ...base, mode }, region };
   }
+  // ControlNet runs with img2img (Vary Subtle/Strong keep the parent's control) but not with in- or outpainting,
+  // which keep the picture's own pixels around what they draw.
+  if (built.request.mode.kind !== 'img2img' && built.request.controls) {
+    const { controls: _controls, ...plain } = built.request;
+    built = { ...built, request: plain };
+  }
   const checked = checkAgainstGuild(built.request, settings, models);
   return checked.ok ? ok(built) : checked;
 }

@@ -54,7 +54,7 @@ function buildFromButton(
   if (action === 'reroll') {
     // A reroll of an img2img or an edit starts from the same stored pictures; refused now if one was removed.
     const mode = parent.request.mode as { image?: { ref: string }; mask?: { ref: string } };
-    for (const input of [mode.image, mode.mask])
+    for (const input of [mode.image, mode.mask, ...(parent.request.controls ?? []).map((unit) => unit.image)])
       if (input?.ref && !hasImage(input.ref)) return err(noLongerStored('A picture this image was made from'));
     const { seed: _seed, ...rest } = base;
     return ok({ kind: 'reroll', request: { ...rest, mode: parent.request.mode } });
@@ -101,9 +101,11 @@ function buildFromButton(
       ),
     );
   }
+  // The upscale refines the image's own pixels; ControlNet does not run on upscales (and has nothing to add).
+  const { controls: _controls, ...plain } = base;
   return ok({
     kind: 'upscale',
-    request: { ...base, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image, strength: REQUEST_DEFAULTS.upscaleStrength } },
+    request: { ...plain, seed: output.seed, count: 1, width, height, mode: { kind: 'upscale', image, strength: REQUEST_DEFAULTS.upscaleStrength } },
   });
 }
 

@@ -53,8 +53,8 @@ export class JobMessageTarget {
   readonly #options: JobMessageTargetOptions;
   #tokenDead = false;
   #messageGone = false;
-  /** The image currently attached, so an unchanged preview is kept by id instead of uploaded again. */
-  #attached: { key: string; attachmentId: string } | undefined;
+  /** The images currently attached (keys and attachment ids), so an unchanged preview is kept by id, not uploaded again. */
+  #attached: { keys: string[]; ids: string[] } | undefined;
 
   constructor(ref: JobMessageRef, options: JobMessageTargetOptions) {
     this.#ref = { ...ref };
@@ -149,21 +149,25 @@ export class JobMessageTarget {
       // Edits never ping; the owner is mentioned in text only.
       allowed_mentions: { parse: [] },
     };
-    if (!state.image) {
+    const images = state.image ? [state.image, ...(state.extraImages ?? [])] : [];
+    if (images.length === 0) {
       body.attachments = [];
       return { body, files: undefined };
     }
-    if (this.#attached?.key === state.image.key) {
-      body.attachments = [{ id: this.#attached.attachmentId }];
+    // The same images as the message already shows (an unchanged preview, a resent final): kept by id, not uploaded.
+    const attached = this.#attached;
+    if (attached && attached.keys.length === images.length && images.every((image, i) => attached.keys[i] === image.key)) {
+      body.attachments = attached.ids.map((id) => ({ id }));
       return { body, files: undefined };
     }
-    body.attachments = [{ id: 0, filename: state.image.name }];
-    return { body, files: [{ name: state.image.name, data: Buffer.from(state.image.png), contentType: 'image/png' }] };
+    body.attachments = images.map((image, i) => ({ id: i, filename: image.name }));
+    return { body, files: images.map((image) => ({ name: image.name, data: Buffer.from(image.png), contentType: 'image/png' })) };
   }
 
   #remember(message: RawMessage, state: MessageState): void {
-    const attachment = message.attachments?.[0];
-    this.#attached = state.image && attachment ? { key: state.image.key, attachmentId: attachment.id } : undefined;
+    const images = state.image ? [state.image, ...(state.extraImages ?? [])] : [];
+    const ids = (message.attachments ?? []).map((a) => a.id);
+    this.#attached = images.length > 0 && ids.length === images.length ? { keys: images.map((image) => image.key), ids } : undefined;
     if (message.id && message.id !== this.#ref.messageId) {
       this.#ref.messageId = message.id;
       this.#options.onMessageId?.(message.id);

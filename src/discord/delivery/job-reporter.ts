@@ -1,9 +1,11 @@
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { REST } from 'discord.js';
 import type { GeneratedImage, StepProgress } from '../../protocol/generate-request.js';
 import type { Logger } from '../../logger.js';
 import type { Job, QueuePosition } from '../../queue/job.js';
 import type { JobService } from '../../queue/job-service.js';
+import { controlMapFile } from '../../store/image-files.js';
 import type { AckGate } from './ack-gate.js';
 import type { EditScheduler } from './edit-scheduler.js';
 import { JobMessageTarget } from './job-message-target.js';
@@ -22,6 +24,8 @@ export interface JobReporterOptions {
   /** Interaction token lifetime and safety margin (tests shorten them). */
   tokenTtlMs?: number;
   tokenSafetyMs?: number;
+  /** The ControlNets a model has now (the bot's ModelCatalog): results of such models get "🎛 Use as control". */
+  controlNets?: (model: string) => readonly string[];
 }
 
 interface Tracked {
@@ -183,7 +187,24 @@ export class JobReporter {
   }
 
   async #doneState(job: Job, images: readonly GeneratedImage[]): Promise<MessageState> {
-    return renderDone(job, await this.#finalImage(job, images));
+    return this.#render(job, await this.#finalImage(job, images));
+  }
+
+  /** The final state with what a ControlNet job's nets saw (stored beside its images) and the 🎛 buttons. */
+  async #render(job: Job, image: StateImage): Promise<MessageState> {
+    const controlMaps: StateImage[] = [];
+    const folder = job.outputs[0] ? path.dirname(job.outputs[0].path) : undefined;
+    for (const [index] of (folder ? (job.request.controls ?? []) : []).entries()) {
+      const name = controlMapFile(index);
+      try {
+        controlMaps.push({ key: `control-${job.id}-${index}`, name, png: await readFile(path.join(folder!, name)) });
+      } catch (error) {
+        // A missing map (pruned by hand) costs the map, not the result.
+        this.#options.logger?.warn({ jobId: job.id, index, err: safeError(error) }, 'control map not found; result shown without it');
+      }
+    }
+    const controlButtons = (this.#options.controlNets?.(job.request.model).length ?? 0) > 0;
+    return renderDone(job, image, { controlMaps, controlButtons });
   }
 
   async #storedDoneState(job: Job): Promise<MessageState> {
@@ -196,7 +217,7 @@ export class JobReporter {
         parameters: output.parameters,
       })),
     );
-    return renderDone(job, await this.#finalImage(job, images));
+    return this.#render(job, await this.#finalImage(job, images));
   }
 
   async #finalImage(job: Job, images: readonly Pick<GeneratedImage, 'png' | 'width' | 'height' | 'seed' | 'parameters'>[]): Promise<StateImage> {

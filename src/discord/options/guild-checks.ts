@@ -5,6 +5,7 @@ import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
 import { findBannedWord } from './prompt-checks.js';
 import { checkLorasAllowed } from './lora-checks.js';
+import { CONTROL_TEXT, findNet } from './control-options.js';
 
 /** A name typed by a user, shown back inside backticks: no backticks or line breaks of its own. */
 function escapeName(name: string): string {
@@ -104,9 +105,15 @@ export function checkAgainstGuild(request: JobRequest, settings: GuildSettings, 
     lead: (name) => `The model \`${name}\` of this image is no longer installed; run /imagine with another model`,
   });
   if (unknown) return err(unknown);
+  const model = models.find((m) => m.name === request.model);
+  // A ControlNet removed from the model folder since the job ran would fail the job after it waited its turn.
+  for (const unit of model ? (request.controls ?? []) : []) {
+    if (findNet(model!, unit.net) === undefined) {
+      return err(new UserError(Identifiers.NotFound, CONTROL_TEXT.netGone(unit.net, request.model), { net: unit.net }));
+    }
+  }
   // img2img starts by encoding the image, which needs the encoder; the worker would fail the job after it waited
   // its turn. Upscale does not need it (plain Lanczos then), so only img2img is refused here.
-  const model = models.find((m) => m.name === request.model);
   if (request.mode.kind === 'img2img' && model !== undefined && !model.hasVaeEncoder) {
     return err(
       new UserError(

@@ -4,6 +4,7 @@ import { REQUEST_DEFAULTS, type JobRequest, type ModelSummary } from '../../prot
 import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
 import { err, ok, type Result } from '../result.js';
 import { unknownModelError } from './guild-checks.js';
+import { parseControlOptions, CONTROL_TEXT, type ControlChoice } from './control-options.js';
 import { checkLoraTags } from './lora-checks.js';
 import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
@@ -23,25 +24,37 @@ export interface ImagineInput {
   count?: number;
   model?: string;
   clipSkip?: number;
+  /** ControlNet (issue #15): the `control`, `control_strength` and `preprocess` options. */
+  control?: string;
+  controlStrength?: number;
+  preprocess?: string;
+  /** Whether a control image came with the command (it is downloaded after the acknowledgement). */
+  controlImage?: boolean;
 }
 
 /** What parsing needs to know about the world: the guild's settings and the worker's models. */
 export interface ImagineContext {
   settings: GuildSettings;
   /** The installed models users may pick (the bot reads MODELS_DIR itself, so this is known from the start). */
-  models: readonly (Pick<ModelSummary, 'name' | 'defaults' | 'fixedSize'> & Partial<Pick<ModelSummary, 'family'>>)[];
+  models: readonly (Pick<ModelSummary, 'name' | 'defaults' | 'fixedSize'> & Partial<Pick<ModelSummary, 'family' | 'controlNets'>>)[];
   /** Why an installed model is set aside (it failed to load), if it is. */
   brokenReason?: (model: string) => string | undefined;
   /** DEFAULT_MODEL from the environment; the first listed model when unset. */
   defaultModel?: string;
   /** Installed LoRAs (LORAS_DIR, read by the bot); `<lora:…>` tags are checked against them when given. */
   loras?: readonly { name: string }[];
+  /** Whether ControlNet's depth preprocessor model is installed (the bot reads MODELS_DIR); unknown when absent. */
+  depthInstalled?: () => boolean;
 }
 
 /** A fully resolved request (the request contract's fields, every bound checked) and what to tell the user about it. */
 export type ImagineParams = Omit<JobRequest, 'mode' | 'previewEvery'> & {
   /** Shown to the user with the reply ("--ar 16:9 gave 680x384"). */
   notes: string[];
+  /** The ControlNet unit, when a control image came with the command. */
+  control?: ControlChoice;
+  /** Whether the user set the size (option, `--size` or `--ar`); otherwise an uploaded picture's aspect may set it. */
+  sizeGiven: boolean;
 };
 
 /**
@@ -89,6 +102,17 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   if (unknownModel) return err(unknownModel);
   const model = context.models.find((m) => m.name === modelName)!;
   const modelDefaults = model.defaults;
+
+  const control = parseControlOptions(
+    { net: input.control, strength: input.controlStrength, preprocess: input.preprocess },
+    flags,
+    model,
+    context.models,
+    input.controlImage === true,
+    context.depthInstalled,
+  );
+  if (!control.ok) return control;
+  if (control.value?.preprocess === 'none') notes.push(CONTROL_TEXT.mapAsIs);
 
   const stepsMax = Math.min(BOUNDS.steps.max, limits.maxSteps);
   const stepsWhy = limits.maxSteps < BOUNDS.steps.max ? " (this server's max steps)" : '';
@@ -254,5 +278,20 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   const negativeTooLong = promptTooLongMessage(negativePrompt, 'negative prompt');
   if (negativeTooLong) return err(new UserError(Identifiers.PromptTooLong, negativeTooLong));
 
-  return ok({ model: modelName, prompt, negativePrompt, steps, cfg, sampler, width, height, count, seed: seedPicked.value, clipSkip, notes });
+  return ok({
+    model: modelName,
+    prompt,
+    negativePrompt,
+    steps,
+    cfg,
+    sampler,
+    width,
+    height,
+    count,
+    seed: seedPicked.value,
+    clipSkip,
+    notes,
+    ...(control.value ? { control: control.value } : {}),
+    sizeGiven: userSized,
+  });
 }

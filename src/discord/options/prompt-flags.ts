@@ -16,9 +16,27 @@ const FLAG_ALIASES: Record<string, FlagName> = {
   model: 'model',
   'clip-skip': 'clipSkip',
   clipskip: 'clipSkip',
+  // ControlNet (issue #15): the control image itself comes from the `control_image` option or the 🎛 button.
+  control: 'control',
+  'control-strength': 'controlStrength',
+  preprocess: 'preprocess',
 };
-export type FlagName = 'ar' | 'seed' | 'no' | 'steps' | 'cfg' | 'sampler' | 'count' | 'size' | 'model' | 'clipSkip';
-const FLAG_LIST = '--ar W:H, --seed N, --no words, --steps N, --cfg X, --sampler NAME, --count N, --size WxH, --model NAME, --clip-skip N';
+export type FlagName =
+  | 'ar'
+  | 'seed'
+  | 'no'
+  | 'steps'
+  | 'cfg'
+  | 'sampler'
+  | 'count'
+  | 'size'
+  | 'model'
+  | 'clipSkip'
+  | 'control'
+  | 'controlStrength'
+  | 'preprocess';
+const FLAG_LIST =
+  '--ar W:H, --seed N, --no words, --steps N, --cfg X, --sampler NAME, --count N, --size WxH, --model NAME, --clip-skip N, --control NAME, --control-strength S, --preprocess none|canny|depth';
 
 export interface PromptFlags {
   /** The prompt with the flags taken out. */
@@ -34,6 +52,9 @@ export interface PromptFlags {
   size?: string;
   model?: string;
   clipSkip?: string;
+  control?: string;
+  controlStrength?: string;
+  preprocess?: string;
 }
 
 /**
@@ -71,10 +92,10 @@ export function extractPromptFlags(text: string): Result<PromptFlags, UserError>
     }
     const value = words[i + 1];
     if (value === undefined || /^--[a-z]/i.test(value)) {
-      return err(invalid(`\`--${name}\` needs a value after it, e.g. ${flagExample(name)}.`));
+      return err(invalid(`\`${word}\` needs a value after it, e.g. ${flagExample(name)}.`));
     }
     if (flags[name] !== undefined) {
-      return err(invalid(`\`--${name}\` is given twice; keep one.`));
+      return err(invalid(`\`${word}\` is given twice; keep one.`));
     }
     flags[name] = value;
     i++;
@@ -95,6 +116,9 @@ function flagExample(name: FlagName): string {
     size: '`--size 512x768`',
     model: '`--model NAME`',
     clipSkip: '`--clip-skip 2`',
+    control: '`--control canny`',
+    controlStrength: '`--control-strength 0.8`',
+    preprocess: '`--preprocess canny`',
   };
   return examples[name];
 }

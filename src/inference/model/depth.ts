@@ -1,44 +1,35 @@
 /**
  * Depth maps for ControlNet's "depth" preprocessor (issue #15): Depth Anything V2 Small (onnx-community export,
- * Apache-2.0; v2-large is CC-BY-NC and not used) installed by hand under MODELS_DIR/depth-anything-v2-small/.
+ * Apache-2.0; v2-large is CC-BY-NC and not used) installed by `models:pull -- depth-anything-v2-small` (or by hand)
+ * under MODELS_DIR/depth-anything-v2-small/.
  * Preprocessing is the model's DPT image processor (keep aspect ratio, sides multiples of 14 near 518, bicubic,
  * ImageNet mean/std); the output is min–max normalised to 0..255 (near is bright), as A1111's depth_anything does.
  */
-import { access } from 'node:fs/promises';
-import path from 'node:path';
 import sharp from 'sharp';
 import { Identifiers, InferenceError, UserError } from '../../errors.js';
+import { DEPTH_MODEL_FOLDER, findDepthModelFile } from '../../model-folder/depth-model.js';
 import { ModelSession, type RunClock, type SessionOptions } from './session.js';
 
-export const DEPTH_MODEL_FOLDER = 'depth-anything-v2-small';
-/** Where the model file may be, in the order tried: the HF repository's layout first. */
-const CANDIDATES = ['onnx/model.onnx', 'model.onnx', 'onnx/model_fp16.onnx', 'onnx/model_quantized.onnx'];
+export { DEPTH_MODEL_FOLDER };
+
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
 const SIZE = 518;
 const MULTIPLE = 14;
 
-/** The error for a depth job without the model: what to download and where to put it. */
-export function depthModelMissing(modelsDir: string): UserError {
-  const dir = path.join(modelsDir, DEPTH_MODEL_FOLDER);
+/**
+ * The error for a depth job without the model: how to install it. It reaches Discord users too, so it names the
+ * folder relative to MODELS_DIR, never the server's own path.
+ */
+export function depthModelMissing(): UserError {
   return new UserError(
     Identifiers.InvalidArgument,
-    `The "depth" preprocessor needs Depth Anything V2 Small, which is not installed: download https://huggingface.co/onnx-community/depth-anything-v2-small/resolve/main/onnx/model.onnx to ${path.join(dir, 'onnx', 'model.onnx')} (Apache-2.0, 99 MB), or send a ready depth map with preprocess "none".`,
+    `The "depth" preprocessor needs Depth Anything V2 Small, which is not installed: the bot owner can add it with \`npm run models:pull -- depth-anything-v2-small\` (Apache-2.0, 99 MB, into MODELS_DIR/${DEPTH_MODEL_FOLDER}/onnx/model.onnx). Or send a ready depth map with preprocess "none".`,
   );
 }
 
 export async function findDepthModel(modelsDir: string): Promise<string | undefined> {
-  for (const candidate of CANDIDATES) {
-    const file = path.join(modelsDir, DEPTH_MODEL_FOLDER, candidate);
-    if (
-      await access(file).then(
-        () => true,
-        () => false,
-      )
-    )
-      return file;
-  }
-  return undefined;
+  return findDepthModelFile(modelsDir);
 }
 
 /** DPT's get_resize_output_image_size with keep_aspect_ratio: the scale closest to 1, rounded to multiples of 14. */

@@ -73,3 +73,46 @@ describe('JobMessageTarget for a job made from a message', () => {
     expect(calls).toEqual([]);
   });
 });
+
+describe('JobMessageTarget with several images (a ControlNet result and its maps)', () => {
+  it('uploads the image and the maps as attachments 0..n, and keeps them by id when the same state is sent again', async () => {
+    const calls: { body: any; files?: { name: string }[] }[] = [];
+    const rest = {
+      patch: async (_route: string, options: { body: any; files?: { name: string }[] }) => {
+        calls.push(options);
+        return {
+          id: 'm1',
+          attachments: (options.body.attachments as { id: number | string }[]).map((_entry, i) => ({ id: `att${calls.length}-${i}` })),
+        };
+      },
+      post: async () => ({ id: 'm1' }),
+    } as unknown as REST;
+    const target = new JobMessageTarget(
+      { jobId: 'j1', userId: 'u1', channelId: 'c1', interactionToken: 'tok', interactionCreatedAt: Date.now(), messageId: 'm1' },
+      { rest, applicationId: 'app' },
+    );
+    const png = new Uint8Array([1]);
+    const done = {
+      content: 'done',
+      components: [],
+      image: { key: 'final', name: 'imagine-1.png', png },
+      extraImages: [
+        { key: 'map0', name: 'control-0.png', png },
+        { key: 'map1', name: 'control-1.png', png },
+      ],
+    };
+    await target.send(done, true);
+    expect(calls[0].body.attachments).toEqual([
+      { id: 0, filename: 'imagine-1.png' },
+      { id: 1, filename: 'control-0.png' },
+      { id: 2, filename: 'control-1.png' },
+    ]);
+    expect(calls[0].files!.map((f) => f.name)).toEqual(['imagine-1.png', 'control-0.png', 'control-1.png']);
+    await target.send(done, true);
+    expect(calls[1].body.attachments).toEqual([{ id: 'att1-0' }, { id: 'att1-1' }, { id: 'att1-2' }]);
+    expect(calls[1].files).toBeUndefined();
+    // Another set (one map fewer) is uploaded whole rather than half kept.
+    await target.send({ ...done, extraImages: done.extraImages.slice(0, 1) }, true);
+    expect(calls[2].files!.map((f) => f.name)).toEqual(['imagine-1.png', 'control-0.png']);
+  });
+});

@@ -101,6 +101,7 @@ describe('parseImagineOptions', () => {
         seed: undefined,
         clipSkip: 1,
         notes: [],
+        sizeGiven: false,
       },
     });
     const plain = parse({ prompt: 'a cat' });

@@ -2,7 +2,16 @@ import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonC
 import type { Job, QueuePosition } from '../../../queue/job.js';
 import type { StepProgress } from '../../../protocol/generate-request.js';
 import { parseParameters } from '../../../protocol/png-parameters.js';
-import { editButtonIds, imageButtonIds, jobButtonIds, type EditAction, type ImageAction } from '../../custom-id-codec.js';
+import {
+  controlButtonIds,
+  editButtonIds,
+  imageButtonIds,
+  jobButtonIds,
+  type ControlAction,
+  type EditAction,
+  type ImageAction,
+} from '../../custom-id-codec.js';
+import { CONTROL_TEXT } from '../../options/control-options.js';
 import { formatEta, progressBar } from './progress-bar.js';
 
 /** An image attached to a message state. `key` identifies its bytes, so an unchanged preview is not re-uploaded. */
@@ -18,6 +27,8 @@ export interface MessageState {
   components: APIActionRowComponent<APIButtonComponent>[];
   /** undefined: no attachment (clears an earlier preview). */
   image?: StateImage;
+  /** More attachments after `image`: the maps a ControlNet job's nets saw (control-0.png …). */
+  extraImages?: StateImage[];
 }
 
 const CONTENT_MAX = 2000;
@@ -82,6 +93,8 @@ export function kindLabel(job: Job): string {
       return ' · vary (strong)';
     case 'vary-region':
       return ' · vary (region)';
+    case 'control':
+      return ' · 🎛 from a control image';
   }
 }
 
@@ -135,12 +148,19 @@ export function describeParameters(job: Job): string {
   return `${seeds} · ${width}x${height} · ${r.steps} steps · cfg ${r.cfg} · ${r.sampler} · ${escapeMarkdown(r.model)}`;
 }
 
-export function renderDone(job: Job, image: StateImage): MessageState {
+export function renderDone(job: Job, image: StateImage, options: { controlMaps?: StateImage[]; controlButtons?: boolean } = {}): MessageState {
   const lines = [header(job), describeParameters(job)];
+  for (const unit of job.request.controls ?? []) lines.push(`-# ${CONTROL_TEXT.unitLine(unit.net, unit.preprocess, unit.strength)}`);
   if (job.request.negativePrompt) lines.push(`-# Negative: ${escapeMarkdown(truncateText(job.request.negativePrompt, 300))}`);
   lines.push(...translationLines(job));
   for (const warning of job.warnings) lines.push(`⚠️ ${escapeMarkdown(warning)}`);
-  return { content: clip(lines.join('\n')), components: finalButtons(job), image };
+  const maps = options.controlMaps ?? [];
+  return {
+    content: clip(lines.join('\n')),
+    components: finalButtons(job, options.controlButtons ?? false),
+    image,
+    ...(maps.length ? { extraImages: maps } : {}),
+  };
 }
 
 /**
@@ -176,9 +196,10 @@ export function renderCancelled(job: Job): MessageState {
 /**
  * 🔄 and U1..Un on the first row, V1..Vn on the second (≤ 5 buttons a row, ≤ 4 images). A single image (count 1, or
  * the result of U or of an edit) also gets Midjourney's editing rows: Zoom Out 2x / 1.5x and Vary (Subtle / Strong /
- * Region) on the third, the four pan arrows on the fourth (4 rows of Discord's 5).
+ * Region) on the third, the four pan arrows on the fourth (4 rows of Discord's 5). When the model has ControlNets,
+ * "🎛 Use as control" sits beside V1 under a single image, and a grid gets a fifth row of 🎛 1..🎛 n.
  */
-export function finalButtons(job: Job): APIActionRowComponent<APIButtonComponent>[] {
+export function finalButtons(job: Job, controlButtons = false): APIActionRowComponent<APIButtonComponent>[] {
   const button = (action: ImageAction, label: string): APIButtonComponentWithCustomId => ({
     type: ComponentType.Button,
     style: ButtonStyle.Secondary,
@@ -198,8 +219,19 @@ export function finalButtons(job: Job): APIActionRowComponent<APIButtonComponent
     upscales.push(button(`u${i}` as ImageAction, `U${i}`));
     variations.push(button(`v${i}` as ImageAction, `V${i}`));
   }
+  const controls: APIButtonComponentWithCustomId[] = [];
+  for (let i = 1; controlButtons && i <= Math.min(count, 4); i++) {
+    controls.push({
+      type: ComponentType.Button,
+      style: ButtonStyle.Secondary,
+      emoji: { name: '🎛️' },
+      label: count === 1 ? CONTROL_TEXT.useAsControl : String(i),
+      custom_id: controlButtonIds.encode(`c${i}` as ControlAction, job.id),
+    });
+  }
   const rows: APIActionRowComponent<APIButtonComponent>[] = [{ type: ComponentType.ActionRow, components: [reroll, ...upscales] }];
-  rows.push({ type: ComponentType.ActionRow, components: variations });
+  rows.push({ type: ComponentType.ActionRow, components: count === 1 ? [...variations, ...controls] : variations });
+  if (count > 1 && controls.length) rows.push({ type: ComponentType.ActionRow, components: controls });
   if (count === 1) {
     const edit = (action: EditAction, label: string, emoji?: string): APIButtonComponentWithCustomId => ({
       type: ComponentType.Button,
