@@ -1,6 +1,11 @@
 import { z } from 'zod';
 import { REQUEST_BOUNDS } from '../protocol/generate-request.js';
 import { SAMPLER_NAMES } from '../protocol/samplers.js';
+import { LOCALES, type Locale } from '../i18n/locales.js';
+
+/** `/config language`: the server's own language in Discord (`auto`), or one the bot speaks. */
+export const LANGUAGE_SETTINGS = ['auto', ...LOCALES] as const;
+export type LanguageSetting = 'auto' | Locale;
 
 /**
  * Absolute bounds: the request's own (REQUEST_BOUNDS, beside the request type) and the server-side ones. The guild
@@ -86,6 +91,11 @@ export const GuildSettingsSchema = z
       .default({ enabled: true, everySteps: 2 }),
     /** Translate Chinese prompts to English for models that read English only (docs/translation.md). @default true */
     translate: z.boolean().default(true),
+    /**
+     * The language of the public job messages (queue, progress, result, failures): `auto` follows the server's
+     * language in Discord (guild_locale); replies only the member sees follow the member's own. @default 'auto'
+     */
+    language: z.enum(LANGUAGE_SETTINGS as unknown as [LanguageSetting, ...LanguageSetting[]]).default('auto'),
     /**
      * Which installed LoRAs `<lora:name:weight>` may use here: all of them, none, or the names listed (`/config
      * loras`). @default { mode: 'all', allowed: [] }

@@ -53,3 +53,6 @@ export function translator(locale: Locale): Translator {
 export function text<K extends MessageKey>(key: K, ...args: ParamsArgs<K>): LocalizedText<K> {
   return args.length > 0 ? { key, params: args[0] as ParamsOf<K> } : { key };
 }
+
+/** The messages that take no parameters. */
+export type PlainKey = { [K in MessageKey]: Catalogue[K] extends string ? K : never }[MessageKey];
