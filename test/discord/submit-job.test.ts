@@ -226,6 +226,7 @@ describe('submitFromMessage', () => {
     channelId: '100000000000000002',
     userId,
     replyToMessageId,
+    locale: 'en' as const,
   });
 
   it('stores and queues at once with the message to reply to and no interaction token, under the same caps and cooldown', () => {

@@ -11,9 +11,10 @@ import { submitJob } from '../submit-job.js';
 import { REQUEST_DEFAULTS, type JobRequest } from '../../protocol/generate-request.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import type { UserError } from '../../errors.js';
-import { checkAttachment, type AttachmentInfo } from '../attachments/attachments.js';
+import { checkAttachment, type AttachmentInfo, type UploadKind } from '../attachments/attachments.js';
 import { attachmentInfo, checkCanEdit, storeUpload, type UploadStore } from '../attachments/uploads.js';
 import { invalid } from '../options/invalid.js';
+import { text } from '../../i18n/translate.js';
 import type { Result } from '../result.js';
 
 /** Builds the engine request from parsed options and the guild's preview and translation settings. */
@@ -51,10 +52,10 @@ export function uploadStore(context: BotContext): UploadStore {
 export function checkUploadFirst(
   context: BotContext,
   upload: AttachmentInfo,
-  what: string,
+  what: UploadKind,
   settings: GuildSettings,
   model: string,
-  doing: string,
+  doing: 'img2img' | 'edit',
 ): Result<void, UserError> {
   const encoder = checkCanEdit(model, context.models(), doing);
   if (!encoder.ok) return encoder;
@@ -92,7 +93,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
       let prepare: (() => Promise<JobRequest>) | undefined;
       if (attachment) {
         const upload = attachmentInfo(attachment);
-        const checked = checkUploadFirst(context, upload, 'image', settings, request.model, 'start from a picture');
+        const checked = checkUploadFirst(context, upload, 'image', settings, request.model, 'img2img');
         if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
         const fixedSize = context.models().find((m) => m.name === request.model)?.fixedSize;
         // The picture keeps its aspect at about the area the model or server draws by default (or `size` asks for).
@@ -107,11 +108,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
           };
         };
       } else if (strength !== null) {
-        return replyUserError(
-          interaction,
-          invalid('`strength` says how much of an uploaded picture changes; add one with the `image` option, or leave strength out.'),
-          context.logger,
-        );
+        return replyUserError(interaction, invalid(text('error.strengthWithoutImage')), context.logger);
       }
       const submitted = submitJob(context, interaction, settings, {
         kind: 'imagine',
