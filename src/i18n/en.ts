@@ -222,6 +222,12 @@ export const en = {
     `✏️ "${p.original}" with new settings${p.seed === undefined ? '' : `, same seed ${p.seed}`}`,
   'job.note.refineAdd': (p: { original: string; addition: string; seed?: number }) =>
     `✏️ "${p.original}" + "${p.addition}"${p.seed === undefined ? '' : `, same seed ${p.seed}`}`,
+  'job.warning.translatorMissing': (p: { model: string }) =>
+    `Model "${p.model}" reads English only, so the Chinese in your prompt has little effect. The bot's operator can install the translator with: npm run models:pull -- opus-mt-zh-en (docs/translation.md).`,
+  'job.warning.unknownWords': (p: { model: string; words: string }) =>
+    `The model "${p.model}" does not know these words, so they had no effect: ${p.words}.`,
+  'job.warning.lanczosOnly': (p: { width: number; height: number }) =>
+    `Upscaled with Lanczos only: ${p.width}x${p.height} is beyond what this model can refine.`,
   'job.fail.modelLoad': (p: { model: string; ref: string }) =>
     `The model \`${p.model}\` could not be loaded (a file of it is missing or broken), so it is set aside until the bot owner fixes it (ref \`${p.ref}\`). Pick another model.`,
   'job.fail.workerCrashed':

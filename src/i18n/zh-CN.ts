@@ -196,6 +196,10 @@ export const zhCN: Catalogue = {
   'job.note.refineReplace': (p) => `✏️ 用新提示词（--replace）替换“${p.original}”${seedNote(p.seed)}`,
   'job.note.refineSettings': (p) => `✏️ “${p.original}”，使用新参数${seedNote(p.seed)}`,
   'job.note.refineAdd': (p) => `✏️ “${p.original}” + “${p.addition}”${seedNote(p.seed)}`,
+  'job.warning.translatorMissing': (p) =>
+    `模型“${p.model}”只懂英文，提示词里的中文几乎不起作用。机器人管理者可以用这条命令安装翻译模型：npm run models:pull -- opus-mt-zh-en（见 docs/translation.md）。`,
+  'job.warning.unknownWords': (p) => `模型“${p.model}”不认识这些词，它们没有起作用：${p.words}。`,
+  'job.warning.lanczosOnly': (p) => `仅用 Lanczos 放大：${p.width}x${p.height} 超出了这个模型能细化的范围。`,
   'job.fail.modelLoad': (p) =>
     `模型 \`${p.model}\` 无法加载（它的某个文件缺失或损坏），在机器人管理者修复前暂停使用（参考编号 \`${p.ref}\`）。请换一个模型。`,
   'job.fail.workerCrashed':

@@ -18,6 +18,7 @@ import { describeUserError } from '../../src/i18n/user-error.js';
 import { limitReached, toJobFailure } from '../../src/queue/job-failure.js';
 import type { Job } from '../../src/queue/job.js';
 import { WorkerCrashedError } from '../../src/worker/worker-errors.js';
+import { translatorMissingWarning } from '../../src/protocol/warnings.js';
 import { fakeJob } from '../fixtures/jobs.js';
 import { smallRequest } from '../fixtures/requests.js';
 
@@ -119,6 +120,23 @@ describe("a zh-CN job's public message", () => {
     const shown = renderFailed(zhJob({ state: 'failed', error: internal })).content;
     expect(shown.split('\n')[1]).toBe(`❌ 出错了（参考编号 \`${internal.ref}\`）。`);
     expect(shown).not.toContain('secret');
+  });
+
+  it("says the engine's frequent warnings in Chinese and leaves others as the engine wrote them", () => {
+    const done = renderDone(
+      zhJob({
+        state: 'done',
+        seeds: [1],
+        outputs: [{ path: '/x/0.png', seed: 1, width: 512, height: 512, parameters: '' }],
+        warnings: [translatorMissingWarning('tiny'), 'A rare engine note.'],
+      }),
+      { key: 'k', name: 'a.png', png: new Uint8Array([1]) },
+    );
+    const lines = done.content.split('\n');
+    expect(lines).toContain(
+      '⚠️ 模型“tiny”只懂英文，提示词里的中文几乎不起作用。机器人管理者可以用这条命令安装翻译模型：npm run models:pull \\-\\- opus\\-mt\\-zh\\-en（见 docs/translation.md）。',
+    );
+    expect(lines).toContain('⚠️ A rare engine note.');
   });
 
   it('jobs stored before #16 (no locale) stay English', () => {

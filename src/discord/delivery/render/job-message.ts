@@ -2,6 +2,7 @@ import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonC
 import type { Job, QueuePosition } from '../../../queue/job.js';
 import type { StepProgress } from '../../../protocol/generate-request.js';
 import { parseParameters } from '../../../protocol/png-parameters.js';
+import { readWarning } from '../../../protocol/warnings.js';
 import { editButtonIds, imageButtonIds, jobButtonIds, type EditAction, type ImageAction } from '../../custom-id-codec.js';
 import { formatEta, progressBar } from './progress-bar.js';
 import { resolveLocale, type Locale } from '../../../i18n/locales.js';
@@ -155,13 +156,30 @@ export function describeParameters(job: Job, tr: Translator = translator(jobLoca
   });
 }
 
-/** The finished job. Warnings come from the engine and stay English (see README, Languages). */
+/**
+ * An engine warning in the job's language: the frequent ones are read back into their code (protocol/warnings.ts);
+ * any other stays English as the engine wrote it (see README, Languages).
+ */
+export function describeWarning(warning: string, tr: Translator): string {
+  const read = readWarning(warning);
+  if (!read) return warning;
+  switch (read.code) {
+    case 'translatorMissing':
+      return tr('job.warning.translatorMissing', { model: read.model });
+    case 'unknownWords':
+      return tr('job.warning.unknownWords', { model: read.model, words: read.words });
+    case 'lanczosOnly':
+      return tr('job.warning.lanczosOnly', { width: read.width, height: read.height });
+  }
+}
+
+/** The finished job, in its language. */
 export function renderDone(job: Job, image: StateImage): MessageState {
   const tr = translator(jobLocale(job));
   const lines = [header(job, tr), describeParameters(job, tr)];
   if (job.request.negativePrompt) lines.push(tr('job.negative', { text: escapeMarkdown(truncateText(job.request.negativePrompt, 300)) }));
   lines.push(...translationLines(job, tr));
-  for (const warning of job.warnings) lines.push(`⚠️ ${escapeMarkdown(warning)}`);
+  for (const warning of job.warnings) lines.push(`⚠️ ${escapeMarkdown(describeWarning(warning, tr))}`);
   return { content: clip(lines.join('\n')), components: finalButtons(job, tr), image };
 }
 
