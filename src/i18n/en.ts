@@ -438,6 +438,13 @@ export const en = {
   'config.error.unknownLora': (p: { names: string; installed: string }) => `Unknown LoRA ${p.names}; installed: ${p.installed || 'none'}.`,
   'config.error.unknownLanguage': (p: { language: string; languages: string }) => `Unknown language \`${p.language}\`; use ${p.languages}.`,
   'config.error.unknownSubcommand': (p: { sub: string; subs: string }) => `Unknown subcommand \`${p.sub}\`; use ${p.subs}.`,
+  'config.issue.sizeTogether': 'Set the default width and height together.',
+  'config.issue.sizeOverMax': (p: { width: number; height: number; max: number }) =>
+    `The default size ${p.width}x${p.height} is over the max pixels limit (${p.max}); lower the size or raise max pixels.`,
+  'config.issue.stepsOverMax': (p: { steps: number; max: number }) =>
+    `The default steps (${p.steps}) are over max steps (${p.max}); lower one or raise the other.`,
+  'config.issue.countOverMax': (p: { count: number; max: number }) =>
+    `The default count (${p.count}) is over max count (${p.max}); lower one or raise the other.`,
   'config.or': (p: { list: string; last: string }) => `${p.list} or ${p.last}`,
   'config.show.defaultsTitle': "**Defaults** (unset = the model's own)",
   'config.show.unset': "model's default",

@@ -5,7 +5,7 @@
  */
 import { MessageFlags } from 'discord.js';
 import { describe, expect, it, vi } from 'vitest';
-import { GuildSettingsSchema } from '../../src/config/guild-settings.js';
+import { GuildSettingsSchema, describeSettingsIssues } from '../../src/config/guild-settings.js';
 import { change, describeSettings } from '../../src/discord/commands/config.js';
 import { renderCancelled, renderDone, renderFailed, renderQueued, renderRunning } from '../../src/discord/delivery/render/job-message.js';
 import { memberLocale, publicLocale } from '../../src/discord/locale.js';
@@ -171,6 +171,14 @@ describe('/config language', () => {
       ok: false,
       message: 'Unknown language `klingon`; use auto, en or zh-CN.',
     });
+  });
+
+  it("the settings' own checks answer in the admin's language", () => {
+    const parsed = GuildSettingsSchema.safeParse({ defaults: { steps: 40 }, limits: { maxSteps: 30 } });
+    expect(parsed.success).toBe(false);
+    if (parsed.success) return;
+    expect(describeSettingsIssues(parsed.error, 'zh-CN')).toBe('默认步数（40）超过了最大步数（30）；请调低其一或调高另一个。');
+    expect(describeSettingsIssues(parsed.error)).toBe('The default steps (40) are over max steps (30); lower one or raise the other.');
   });
 
   it('/config show says the language, auto with what it means now', () => {

@@ -266,7 +266,7 @@ export function configCommand(context: BotContext): CommandHandler {
       if (!result.ok) return void (await reply(result.message));
       const parsed = GuildSettingsSchema.safeParse(result.next);
       // The schema's own sentences (zod issues) stay English, inside the localised frame.
-      if (!parsed.success) return void (await reply(tr('config.notSaved', { issues: describeSettingsIssues(parsed.error) })));
+      if (!parsed.success) return void (await reply(tr('config.notSaved', { issues: describeSettingsIssues(parsed.error, locale) })));
       const saved = context.settings.set(guildId, parsed.data);
       context.logger.info({ guildId, by: interaction.user.id, subcommand: sub }, 'guild settings changed');
       await reply(`${result.summary}\n${show(saved)}`);
