@@ -166,6 +166,13 @@ export const en = {
   'cmd.config.reset.name': 'reset',
   'cmd.config.reset.description': 'Back to the bot defaults',
 
+  // ---- /imagine size autocomplete (the value stays the English preset) ----
+  'size.square': 'square (1:1)',
+  'size.portrait': 'portrait (2:3)',
+  'size.landscape': 'landscape (3:2)',
+  'size.wide': 'wide (16:9)',
+  'size.tall': 'tall (9:16)',
+
   // ---- generic ----
   'frame.refused': (p: { detail: string }) => p.detail,
   'frame.failed': (p: { detail: string }) => p.detail,

@@ -157,6 +157,12 @@ export const zhCN: Catalogue = {
   'cmd.config.reset.name': '重置',
   'cmd.config.reset.description': '恢复机器人的默认设置',
 
+  'size.square': '正方形 square（1:1）',
+  'size.portrait': '竖图 portrait（2:3）',
+  'size.landscape': '横图 landscape（3:2）',
+  'size.wide': '宽屏 wide（16:9）',
+  'size.tall': '竖屏 tall（9:16）',
+
   'frame.refused': (p) => `无法执行：${p.detail}`,
   'frame.failed': (p) => `生成失败：${p.detail}`,
   'error.internal': (p) => `出错了（参考编号 \`${p.ref}\`）。`,

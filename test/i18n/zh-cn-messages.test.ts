@@ -7,6 +7,7 @@ import { MessageFlags } from 'discord.js';
 import { describe, expect, it, vi } from 'vitest';
 import { GuildSettingsSchema, describeSettingsIssues } from '../../src/config/guild-settings.js';
 import { change, describeSettings } from '../../src/discord/commands/config.js';
+import { imagineCommand } from '../../src/discord/commands/imagine.js';
 import { renderCancelled, renderDone, renderFailed, renderQueued, renderRunning } from '../../src/discord/delivery/render/job-message.js';
 import { memberLocale, publicLocale } from '../../src/discord/locale.js';
 import { parseImagineOptions } from '../../src/discord/options/imagine-options.js';
@@ -80,6 +81,15 @@ describe("a zh-CN member's refusals", () => {
     const english = { ...interaction, locale: 'en-GB', reply: vi.fn(async () => undefined) };
     await replyUserError(english as never, new UserError(Identifiers.NotFound, 'x', {}, text('error.noSuchJob')));
     expect(english.reply).toHaveBeenCalledWith(expect.objectContaining({ content: 'There is no such image job.' }));
+  });
+});
+
+describe('/imagine size autocomplete', () => {
+  it('names the presets in the member’s language and sends back the English preset', async () => {
+    const respond = vi.fn(async () => undefined);
+    const command = imagineCommand({ models: () => [] } as never);
+    await command.autocomplete!({ locale: 'zh-CN', options: { getFocused: () => ({ name: 'size', value: '宽' }) }, respond } as never);
+    expect(respond).toHaveBeenCalledWith([{ name: '宽屏 wide（16:9）', value: 'wide' }]);
   });
 });
 

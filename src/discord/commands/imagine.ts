@@ -14,7 +14,8 @@ import type { UserError } from '../../errors.js';
 import { checkAttachment, type AttachmentInfo, type UploadKind } from '../attachments/attachments.js';
 import { attachmentInfo, checkCanEdit, storeUpload, type UploadStore } from '../attachments/uploads.js';
 import { invalid } from '../options/invalid.js';
-import { text } from '../../i18n/translate.js';
+import { text, translator } from '../../i18n/translate.js';
+import { memberLocale } from '../locale.js';
 import type { Result } from '../result.js';
 
 /** Builds the engine request from parsed options and the guild's preview and translation settings. */
@@ -125,8 +126,10 @@ export function imagineCommand(context: BotContext): CommandHandler {
       if (focused.name === IMAGINE_OPTIONS.model) {
         choices = context.models().map((m) => ({ name: m.name, value: m.name }));
       } else if (focused.name === IMAGINE_OPTIONS.size) {
+        const tr = translator(memberLocale(interaction));
         const ratios = ['1:1', '16:9', '9:16', '3:2', '2:3', '4:3', '3:4'];
-        choices = [...SIZE_PRESETS.map((p) => p.name), ...ratios].map((name) => ({ name, value: name }));
+        // Presets shown in the member's language; the value Discord sends back stays the English preset name.
+        choices = [...SIZE_PRESETS.map((p) => ({ name: tr(`size.${p.name}`), value: p.name })), ...ratios.map((name) => ({ name, value: name }))];
         if (/^\d+\s*[x×]\s*\d+$/.test(typed)) choices.unshift({ name: typed, value: typed });
       }
       await interaction.respond(choices.filter((c) => c.name.toLowerCase().includes(typed)).slice(0, 25));

@@ -5,7 +5,8 @@ import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
 
 /** Aspect presets offered by the size option's autocomplete, besides typed `W:H` and `WxH`. */
-export const SIZE_PRESETS: readonly { name: string; ratio: readonly [number, number] }[] = [
+export type SizePresetName = 'square' | 'portrait' | 'landscape' | 'wide' | 'tall';
+export const SIZE_PRESETS: readonly { name: SizePresetName; ratio: readonly [number, number] }[] = [
   { name: 'square', ratio: [1, 1] },
   { name: 'portrait', ratio: [2, 3] },
   { name: 'landscape', ratio: [3, 2] },
