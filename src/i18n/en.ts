@@ -173,6 +173,10 @@ export const en = {
   'size.wide': 'wide (16:9)',
   'size.tall': 'tall (9:16)',
 
+  'eta.seconds': (p: { seconds: number }) => `~${p.seconds} s`,
+  'eta.minutes': (p: { minutes: number }) => `~${p.minutes} min`,
+  'eta.hours': (p: { hours: number; minutes: number }) => `~${p.hours} h ${p.minutes} min`,
+
   // ---- generic ----
   'frame.refused': (p: { detail: string }) => p.detail,
   'frame.failed': (p: { detail: string }) => p.detail,

@@ -74,7 +74,7 @@ describe('t and translator', () => {
     expect(t('en', 'job.cancelled')).toBe('✖️ Cancelled.');
     expect(t(resolveLocale('ja'), 'job.cancelled')).toBe('✖️ Cancelled.');
     expect(t(resolveLocale('en-GB'), 'job.queued', { position: 2 })).toBe('⏳ Queued: #2 in line');
-    expect(translator(resolveLocale('zh-CN'))('job.queued', { position: 2, eta: '~5 s' })).toBe('⏳ 排队中：第 2 位 · 预计 ~5 s 后开始');
+    expect(translator(resolveLocale('zh-CN'))('job.queued', { position: 2, eta: '约 5 秒' })).toBe('⏳ 排队中：第 2 位 · 约 5 秒后开始');
     expect(resolveLocale(null)).toBe('en');
   });
 

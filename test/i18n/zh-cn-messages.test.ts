@@ -98,7 +98,7 @@ describe("a zh-CN job's public message", () => {
     const queued = renderQueued(zhJob(), { position: 3, etaMs: 45_000 }, [
       text('job.note.ratio', { label: '16:9', width: 680, height: 384, sdxl: false }),
     ]);
-    expect(queued.content).toBe(`**一只猫** — <@${OWNER}>\n⏳ 排队中：第 3 位 · 预计 ~45 s 后开始\n-# 16:9 → 680x384`);
+    expect(queued.content).toBe(`**一只猫** — <@${OWNER}>\n⏳ 排队中：第 3 位 · 约 45 秒后开始\n-# 16:9 → 680x384`);
     expect((queued.components[0].components[0] as { label: string }).label).toBe('取消');
 
     const running = renderRunning(zhJob({ state: 'running' }), { step: 5, total: 20, image: 0 }, undefined);

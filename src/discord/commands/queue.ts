@@ -54,7 +54,7 @@ export function queueCommand(context: BotContext): CommandHandler {
         jobLines.push(tr('queue.empty'));
       } else {
         for (const { job, position, etaMs, workerId } of listings.slice(0, SHOWN)) {
-          const eta = formatEta(etaMs);
+          const eta = formatEta(etaMs, locale);
           // With one worker "running" says it all; with several, which one.
           const where =
             position === null ? (workers.length > 1 && workerId ? tr('queue.runningOn', { worker: workerId }) : tr('queue.running')) : `#${position}`;

@@ -124,7 +124,7 @@ function cancelRow(job: Job, tr: Translator): APIActionRowComponent<APIButtonCom
 export function renderQueued(job: Job, position: QueuePosition | undefined, notes: readonly LocalizedText[] = []): MessageState {
   const locale = jobLocale(job);
   const tr = translator(locale);
-  const eta = position ? formatEta(position.etaMs) : undefined;
+  const eta = position ? formatEta(position.etaMs, locale) : undefined;
   const where = position ? tr('job.queued', { position: position.position, eta }) : tr('job.queuedWaiting');
   const lines = [header(job, tr), where, ...notes.map((note) => `-# ${say(locale, note)}`)];
   return { content: clip(lines.join('\n')), components: [cancelRow(job, tr)] };
