@@ -110,7 +110,7 @@ describe("a zh-CN job's public message", () => {
     );
     expect(done.content.split('\n')[1]).toBe('种子 `42` · 512x512 · 20 步 · CFG 7 · euler · fake\\-model');
     const labels = done.components.flatMap((row) => row.components.map((c) => (c as { label?: string }).label)).filter(Boolean);
-    expect(labels).toEqual(expect.arrayContaining(['缩小 2 倍', '轻微变化', '局部变化', 'U1', 'V1']));
+    expect(labels).toEqual(expect.arrayContaining(['拉远 2x', '轻微变化', '局部变化', 'U1', 'V1']));
 
     expect(renderCancelled(zhJob({ state: 'cancelled', cancelledBy: OWNER })).content.endsWith('\n✖️ 已取消。')).toBe(true);
     expect(renderCancelled(zhJob({ state: 'cancelled', cancelledBy: '9' })).content.endsWith('\n✖️ 已被 <@9> 取消。')).toBe(true);
