@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { commandDefinitions } from '../../commands/command-definitions.js';
+import { en } from '../../src/i18n/en.js';
 import { LOCALES } from '../../src/i18n/locales.js';
 import { SAMPLER_NAMES } from '../../src/protocol/samplers.js';
 
@@ -97,6 +98,13 @@ describe('command registration localizations', () => {
       }
     }
     expect(clashes).toEqual([]);
+  });
+
+  it("the English catalogue's names are the registered names (they document them; a rename shows up here)", () => {
+    const registered = new Set(nodes.map((n) => n.name));
+    const names = Object.entries(en).filter(([key]) => key.startsWith('cmd.') && key.endsWith('.name'));
+    expect(names.length).toBeGreaterThan(40);
+    expect(names.filter(([, name]) => !registered.has(name as string)).map(([key]) => key)).toEqual([]);
   });
 
   it('keeps the internal names English: handlers read them whatever the member sees', () => {
