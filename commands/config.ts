@@ -1,6 +1,9 @@
 import { ChannelType, InteractionContextType, PermissionFlagsBits, SlashCommandBuilder } from 'discord.js';
 import { BOUNDS } from '../src/config/guild-settings.js';
+import { LANGUAGE_SETTINGS } from '../src/config/guild-settings.js';
+import { CATALOGUES } from '../src/i18n/locales.js';
 import { SAMPLER_NAMES } from '../src/protocol/samplers.js';
+import { choice, named } from './localize.js';
 
 /** Uploads are set in MiB (what people think in) and stored in bytes. */
 export const MIB = 1024 * 1024;
@@ -14,6 +17,7 @@ export const CONFIG_SUBCOMMANDS = {
   preview: 'preview',
   translate: 'translate',
   loras: 'loras',
+  language: 'language',
   reset: 'reset',
 } as const;
 
@@ -39,6 +43,7 @@ export const CONFIG_OPTIONS = {
   enabled: 'enabled',
   every: 'every',
   names: 'names',
+  language: 'language',
 } as const;
 
 /** Defaults that `/config defaults unset:` can clear (back to the model's own). */
@@ -52,148 +57,140 @@ export const CONFIG_CHANNEL_TYPES = [ChannelType.GuildText, ChannelType.PublicTh
 // Manage Server by default and guild-only, so Discord hides it from other members. Server admins can grant it to any
 // role or member in Integrations, though, and that would hand the server's limits and banned words to them: the
 // handler (src/discord/commands/config.ts) checks Manage Server itself and refuses everyone else.
-export const data = new SlashCommandBuilder()
-  .setName('config')
-  .setDescription('Show or change how /imagine works in this server')
+export const data = named(new SlashCommandBuilder(), 'config', 'cmd.config.name', 'cmd.config.description')
   .setContexts(InteractionContextType.Guild)
   .setDefaultMemberPermissions(PermissionFlagsBits.ManageGuild)
-  .addSubcommand((s) => s.setName(CONFIG_SUBCOMMANDS.show).setDescription('Show the current settings'))
+  .addSubcommand((s) => named(s, CONFIG_SUBCOMMANDS.show, 'cmd.config.show.name', 'cmd.config.show.description'))
   .addSubcommand((s) =>
-    s
-      .setName(CONFIG_SUBCOMMANDS.defaults)
-      .setDescription('Set what /imagine uses when an option is not given')
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.model).setDescription('Default model').setAutocomplete(true).setMaxLength(100))
+    named(s, CONFIG_SUBCOMMANDS.defaults, 'cmd.config.defaults.name', 'cmd.config.defaults.description')
+      .addStringOption((o) =>
+        named(o, CONFIG_OPTIONS.model, 'cmd.imagine.model.name', 'cmd.config.defaults.model.description').setAutocomplete(true).setMaxLength(100),
+      )
       .addIntegerOption((o) =>
-        o.setName(CONFIG_OPTIONS.steps).setDescription('Default steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max),
+        named(o, CONFIG_OPTIONS.steps, 'cmd.imagine.steps.name', 'cmd.config.defaults.steps.description')
+          .setMinValue(BOUNDS.steps.min)
+          .setMaxValue(BOUNDS.steps.max),
       )
       .addNumberOption((o) =>
-        o.setName(CONFIG_OPTIONS.cfg).setDescription('Default guidance scale').setMinValue(BOUNDS.cfg.min).setMaxValue(BOUNDS.cfg.max),
+        named(o, CONFIG_OPTIONS.cfg, 'cmd.imagine.cfg.name', 'cmd.config.defaults.cfg.description')
+          .setMinValue(BOUNDS.cfg.min)
+          .setMaxValue(BOUNDS.cfg.max),
       )
       .addStringOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.sampler)
-          .setDescription('Default sampler')
-          .addChoices(...SAMPLER_NAMES.map((name) => ({ name, value: name }))),
+        named(o, CONFIG_OPTIONS.sampler, 'cmd.imagine.sampler.name', 'cmd.config.defaults.sampler.description').addChoices(
+          ...SAMPLER_NAMES.map((name) => ({ name, value: name })),
+        ),
       )
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.size).setDescription('Default size, WxH such as 512x512').setMaxLength(20))
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.negative).setDescription('Default negative prompt').setMaxLength(BOUNDS.negativeChars))
+      .addStringOption((o) => named(o, CONFIG_OPTIONS.size, 'cmd.imagine.size.name', 'cmd.config.defaults.size.description').setMaxLength(20))
+      .addStringOption((o) =>
+        named(o, CONFIG_OPTIONS.negative, 'cmd.imagine.negative.name', 'cmd.config.defaults.negative.description').setMaxLength(BOUNDS.negativeChars),
+      )
       .addIntegerOption((o) =>
-        o.setName(CONFIG_OPTIONS.count).setDescription('Default image count').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max),
+        named(o, CONFIG_OPTIONS.count, 'cmd.imagine.count.name', 'cmd.config.defaults.count.description')
+          .setMinValue(BOUNDS.count.min)
+          .setMaxValue(BOUNDS.count.max),
       )
       .addStringOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.unset)
-          .setDescription("Clear one default (back to the model's own) or all of them")
-          .addChoices(...UNSETTABLE_DEFAULTS.map((name) => ({ name, value: name }))),
+        named(o, CONFIG_OPTIONS.unset, 'cmd.config.defaults.unset.name', 'cmd.config.defaults.unset.description').addChoices(
+          ...UNSETTABLE_DEFAULTS.map((name) => choice(name, `cmd.config.unset.${name}`)),
+        ),
       ),
   )
   .addSubcommand((s) =>
-    s
-      .setName(CONFIG_SUBCOMMANDS.limits)
-      .setDescription('Set the limits every /imagine must stay within')
+    named(s, CONFIG_SUBCOMMANDS.limits, 'cmd.config.limits.name', 'cmd.config.limits.description')
       .addIntegerOption((o) =>
-        o.setName(CONFIG_OPTIONS.maxSteps).setDescription('Most steps a job may use').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max),
+        named(o, CONFIG_OPTIONS.maxSteps, 'cmd.config.limits.max_steps.name', 'cmd.config.limits.max_steps.description')
+          .setMinValue(BOUNDS.steps.min)
+          .setMaxValue(BOUNDS.steps.max),
       )
       .addIntegerOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.maxPixels)
-          .setDescription('Most pixels per image (width × height)')
+        named(o, CONFIG_OPTIONS.maxPixels, 'cmd.config.limits.max_pixels.name', 'cmd.config.limits.max_pixels.description')
           .setMinValue(BOUNDS.pixels.min)
           .setMaxValue(BOUNDS.pixels.max),
       )
       .addIntegerOption((o) =>
-        o.setName(CONFIG_OPTIONS.maxCount).setDescription('Most images per job').setMinValue(BOUNDS.count.min).setMaxValue(BOUNDS.count.max),
+        named(o, CONFIG_OPTIONS.maxCount, 'cmd.config.limits.max_count.name', 'cmd.config.limits.max_count.description')
+          .setMinValue(BOUNDS.count.min)
+          .setMaxValue(BOUNDS.count.max),
       )
       .addIntegerOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.userQueue)
-          .setDescription('Jobs one member may have waiting or running')
+        named(o, CONFIG_OPTIONS.userQueue, 'cmd.config.limits.user_queue.name', 'cmd.config.limits.user_queue.description')
           .setMinValue(BOUNDS.userQueued.min)
           .setMaxValue(BOUNDS.userQueued.max),
       )
       .addIntegerOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.userCooldown)
-          .setDescription('Seconds between two jobs of one member (0 = off)')
+        named(o, CONFIG_OPTIONS.userCooldown, 'cmd.config.limits.user_cooldown.name', 'cmd.config.limits.user_cooldown.description')
           .setMinValue(BOUNDS.cooldownSeconds.min)
           .setMaxValue(BOUNDS.cooldownSeconds.max),
       )
       .addIntegerOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.guildQueue)
-          .setDescription('Jobs this server may have waiting or running')
+        named(o, CONFIG_OPTIONS.guildQueue, 'cmd.config.limits.guild_queue.name', 'cmd.config.limits.guild_queue.description')
           .setMinValue(BOUNDS.guildQueued.min)
           .setMaxValue(BOUNDS.guildQueued.max),
       )
       .addIntegerOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.maxUpload)
-          .setDescription('Largest picture members may upload to /imagine and /edit, in MiB')
+        named(o, CONFIG_OPTIONS.maxUpload, 'cmd.config.limits.max_upload_mib.name', 'cmd.config.limits.max_upload_mib.description')
           .setMinValue(1)
           .setMaxValue(BOUNDS.uploadBytes.max / MIB),
       ),
   )
   .addSubcommand((s) =>
-    s
-      .setName(CONFIG_SUBCOMMANDS.channels)
-      .setDescription('Limit /imagine to some channels (none listed = everywhere)')
+    named(s, CONFIG_SUBCOMMANDS.channels, 'cmd.config.channels.name', 'cmd.config.channels.description')
       .addStringOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.action)
-          .setDescription('What to do')
+        named(o, CONFIG_OPTIONS.action, 'cmd.config.action.name', 'cmd.config.action.description')
           .setRequired(true)
-          .addChoices(...LIST_ACTIONS.map((name) => ({ name, value: name }))),
+          .addChoices(...LIST_ACTIONS.map((name) => choice(name, `cmd.config.action.${name}`))),
       )
       .addChannelOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.channel)
-          .setDescription('The channel to add or remove')
-          .addChannelTypes(...CONFIG_CHANNEL_TYPES),
+        named(o, CONFIG_OPTIONS.channel, 'cmd.config.channels.channel.name', 'cmd.config.channels.channel.description').addChannelTypes(
+          ...CONFIG_CHANNEL_TYPES,
+        ),
       ),
   )
   .addSubcommand((s) =>
-    s
-      .setName(CONFIG_SUBCOMMANDS.bannedWords)
-      .setDescription('Words refused in prompts')
+    named(s, CONFIG_SUBCOMMANDS.bannedWords, 'cmd.config.banned_words.name', 'cmd.config.banned_words.description')
       .addStringOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.action)
-          .setDescription('What to do')
+        named(o, CONFIG_OPTIONS.action, 'cmd.config.action.name', 'cmd.config.action.description')
           .setRequired(true)
-          .addChoices(...LIST_ACTIONS.map((name) => ({ name, value: name }))),
+          .addChoices(...LIST_ACTIONS.map((name) => choice(name, `cmd.config.action.${name}`))),
       )
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.words).setDescription('Comma-separated words or phrases').setMaxLength(1000)),
+      .addStringOption((o) =>
+        named(o, CONFIG_OPTIONS.words, 'cmd.config.banned_words.words.name', 'cmd.config.banned_words.words.description').setMaxLength(1000),
+      ),
   )
   .addSubcommand((s) =>
-    s
-      .setName(CONFIG_SUBCOMMANDS.preview)
-      .setDescription('Live previews while an image is generated')
-      .addBooleanOption((o) => o.setName(CONFIG_OPTIONS.enabled).setDescription('Show previews'))
+    named(s, CONFIG_SUBCOMMANDS.preview, 'cmd.config.preview.name', 'cmd.config.preview.description')
+      .addBooleanOption((o) => named(o, CONFIG_OPTIONS.enabled, 'cmd.config.enabled.name', 'cmd.config.preview.enabled.description'))
       .addIntegerOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.every)
-          .setDescription('A preview every this many steps')
+        named(o, CONFIG_OPTIONS.every, 'cmd.config.preview.every.name', 'cmd.config.preview.every.description')
           .setMinValue(BOUNDS.previewEvery.min)
           .setMaxValue(BOUNDS.previewEvery.max),
       ),
   )
   .addSubcommand((s) =>
-    s
-      .setName(CONFIG_SUBCOMMANDS.translate)
-      .setDescription('Translate Chinese prompts to English for models that read English only')
-      .addBooleanOption((o) => o.setName(CONFIG_OPTIONS.enabled).setDescription('Translate (on) or keep prompts as typed (off)').setRequired(true)),
+    named(s, CONFIG_SUBCOMMANDS.translate, 'cmd.config.translate.name', 'cmd.config.translate.description').addBooleanOption((o) =>
+      named(o, CONFIG_OPTIONS.enabled, 'cmd.config.enabled.name', 'cmd.config.translate.enabled.description').setRequired(true),
+    ),
   )
   .addSubcommand((s) =>
-    s
-      .setName(CONFIG_SUBCOMMANDS.loras)
-      .setDescription('Which installed LoRAs <lora:name:weight> may use here')
+    named(s, CONFIG_SUBCOMMANDS.loras, 'cmd.config.loras.name', 'cmd.config.loras.description')
       .addStringOption((o) =>
-        o
-          .setName(CONFIG_OPTIONS.action)
-          .setDescription('all, none, or edit the allowed list')
+        named(o, CONFIG_OPTIONS.action, 'cmd.config.action.name', 'cmd.config.loras.action.description')
           .setRequired(true)
-          .addChoices(...LORA_ACTIONS.map((name) => ({ name, value: name }))),
+          .addChoices(...LORA_ACTIONS.map((name) => choice(name, `cmd.config.action.${name}`))),
       )
-      .addStringOption((o) => o.setName(CONFIG_OPTIONS.names).setDescription('Comma-separated LoRA names (see /help loras)').setMaxLength(1000)),
+      .addStringOption((o) => named(o, CONFIG_OPTIONS.names, 'cmd.config.loras.names.name', 'cmd.config.loras.names.description').setMaxLength(1000)),
   )
-  .addSubcommand((s) => s.setName(CONFIG_SUBCOMMANDS.reset).setDescription('Back to the bot defaults'));
+  .addSubcommand((s) =>
+    named(s, CONFIG_SUBCOMMANDS.language, 'cmd.config.language.name', 'cmd.config.language.description').addStringOption((o) =>
+      named(o, CONFIG_OPTIONS.language, 'cmd.config.language.name', 'cmd.config.language.language.description')
+        .setRequired(true)
+        // Each language by its own name (as language pickers do), so a member finds theirs whatever Discord shows.
+        .addChoices(
+          ...LANGUAGE_SETTINGS.map((value) =>
+            value === 'auto' ? choice(value, 'cmd.config.language.auto') : { name: CATALOGUES[value]['locale.name'], value },
+          ),
+        ),
+    ),
+  )
+  .addSubcommand((s) => named(s, CONFIG_SUBCOMMANDS.reset, 'cmd.config.reset.name', 'cmd.config.reset.description'));

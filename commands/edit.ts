@@ -2,6 +2,7 @@ import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
 import { BOUNDS } from '../src/config/guild-settings.js';
 import { REQUEST_DEFAULTS } from '../src/protocol/generate-request.js';
 import { STRENGTH_RANGE } from './imagine.js';
+import { named } from './localize.js';
 
 /** Option names, shared by the definition and the handler. */
 export const EDIT_OPTIONS = {
@@ -21,39 +22,34 @@ export const EDIT_OPTIONS = {
 export const MASK_BLUR_MAX = 64;
 
 // Guild-only, like /imagine: settings, limits and the fair queue are per guild.
-export const data = new SlashCommandBuilder()
-  .setName('edit')
-  .setDescription('Repaint part of a picture: white in the mask is redrawn from the prompt, black is kept (inpaint)')
+export const data = named(new SlashCommandBuilder(), 'edit', 'cmd.edit.name', 'cmd.edit.description')
   .setContexts(InteractionContextType.Guild)
-  .addAttachmentOption((o) => o.setName(EDIT_OPTIONS.image).setDescription('The picture to edit (PNG, JPEG or WebP)').setRequired(true))
-  .addAttachmentOption((o) =>
-    o.setName(EDIT_OPTIONS.mask).setDescription('Black and white picture: white = repaint (stretched to the picture)').setRequired(true),
-  )
+  .addAttachmentOption((o) => named(o, EDIT_OPTIONS.image, 'cmd.edit.image.name', 'cmd.edit.image.description').setRequired(true))
+  .addAttachmentOption((o) => named(o, EDIT_OPTIONS.mask, 'cmd.edit.mask.name', 'cmd.edit.mask.description').setRequired(true))
   .addStringOption((o) =>
-    o.setName(EDIT_OPTIONS.prompt).setDescription('What to paint in the white area').setRequired(true).setMaxLength(BOUNDS.promptChars),
+    named(o, EDIT_OPTIONS.prompt, 'cmd.edit.prompt.name', 'cmd.edit.prompt.description').setRequired(true).setMaxLength(BOUNDS.promptChars),
   )
   .addNumberOption((o) =>
-    o
-      .setName(EDIT_OPTIONS.strength)
-      .setDescription(`How much the white area changes, ${STRENGTH_RANGE.min} to 1; default ${REQUEST_DEFAULTS.inpaint.strength}`)
+    named(o, EDIT_OPTIONS.strength, 'cmd.edit.strength.name', 'cmd.edit.strength.description', {
+      min: STRENGTH_RANGE.min,
+      default: REQUEST_DEFAULTS.inpaint.strength,
+    })
       .setMinValue(STRENGTH_RANGE.min)
       .setMaxValue(STRENGTH_RANGE.max),
   )
   .addIntegerOption((o) =>
-    o
-      .setName(EDIT_OPTIONS.maskBlur)
-      .setDescription(`Soften the mask edge by this many pixels; default ${REQUEST_DEFAULTS.inpaint.maskBlur}`)
+    named(o, EDIT_OPTIONS.maskBlur, 'cmd.edit.mask_blur.name', 'cmd.edit.mask_blur.description', { default: REQUEST_DEFAULTS.inpaint.maskBlur })
       .setMinValue(0)
       .setMaxValue(MASK_BLUR_MAX),
   )
-  .addBooleanOption((o) =>
-    o.setName(EDIT_OPTIONS.onlyMasked).setDescription('Work on the masked area only, at full resolution (more detail in small areas)'),
-  )
-  .addStringOption((o) => o.setName(EDIT_OPTIONS.negative).setDescription('What to keep out of the white area').setMaxLength(BOUNDS.negativeChars))
-  .addIntegerOption((o) =>
-    o.setName(EDIT_OPTIONS.steps).setDescription('Denoising steps').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max),
+  .addBooleanOption((o) => named(o, EDIT_OPTIONS.onlyMasked, 'cmd.edit.only_masked.name', 'cmd.edit.only_masked.description'))
+  .addStringOption((o) =>
+    named(o, EDIT_OPTIONS.negative, 'cmd.edit.negative.name', 'cmd.edit.negative.description').setMaxLength(BOUNDS.negativeChars),
   )
   .addIntegerOption((o) =>
-    o.setName(EDIT_OPTIONS.seed).setDescription('Seed, for repeatable edits').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max),
+    named(o, EDIT_OPTIONS.steps, 'cmd.edit.steps.name', 'cmd.edit.steps.description').setMinValue(BOUNDS.steps.min).setMaxValue(BOUNDS.steps.max),
   )
-  .addStringOption((o) => o.setName(EDIT_OPTIONS.model).setDescription('Model').setAutocomplete(true).setMaxLength(100));
+  .addIntegerOption((o) =>
+    named(o, EDIT_OPTIONS.seed, 'cmd.edit.seed.name', 'cmd.edit.seed.description').setMinValue(BOUNDS.seed.min).setMaxValue(BOUNDS.seed.max),
+  )
+  .addStringOption((o) => named(o, EDIT_OPTIONS.model, 'cmd.edit.model.name', 'cmd.edit.model.description').setAutocomplete(true).setMaxLength(100));

@@ -1,6 +1,4 @@
 import { InteractionContextType, SlashCommandBuilder } from 'discord.js';
+import { named } from './localize.js';
 
-export const data = new SlashCommandBuilder()
-  .setName('queue')
-  .setDescription("Show this server's image queue and your own jobs")
-  .setContexts(InteractionContextType.Guild);
+export const data = named(new SlashCommandBuilder(), 'queue', 'cmd.queue.name', 'cmd.queue.description').setContexts(InteractionContextType.Guild);

@@ -33,6 +33,12 @@ export class UserError extends Error {
     readonly identifier: Identifier,
     message: string,
     readonly context: Record<string, unknown> = {},
+    /**
+     * The message as a catalogue key and its parameters (src/i18n), so the Discord layer can say it in the member's
+     * language; `message` is its English text (logs, the CLI). Errors made below the Discord layer without one are
+     * shown in English inside a localised frame.
+     */
+    readonly text?: { key: string; params?: unknown },
   ) {
     super(message);
   }

@@ -1,6 +1,12 @@
 import { z } from 'zod';
 import { REQUEST_BOUNDS } from '../protocol/generate-request.js';
 import { SAMPLER_NAMES } from '../protocol/samplers.js';
+import { LOCALES, type Locale } from '../i18n/locales.js';
+import { isMessageKey, say, text, type LocalizedText } from '../i18n/translate.js';
+
+/** `/config language`: the server's own language in Discord (`auto`), or one the bot speaks. */
+export const LANGUAGE_SETTINGS = ['auto', ...LOCALES] as const;
+export type LanguageSetting = 'auto' | Locale;
 
 /**
  * Absolute bounds: the request's own (REQUEST_BOUNDS, beside the request type) and the server-side ones. The guild
@@ -87,6 +93,11 @@ export const GuildSettingsSchema = z
     /** Translate Chinese prompts to English for models that read English only (docs/translation.md). @default true */
     translate: z.boolean().default(true),
     /**
+     * The language of the public job messages (queue, progress, result, failures): `auto` follows the server's
+     * language in Discord (guild_locale); replies only the member sees follow the member's own. @default 'auto'
+     */
+    language: z.enum(LANGUAGE_SETTINGS as unknown as [LanguageSetting, ...LanguageSetting[]]).default('auto'),
+    /**
      * Which installed LoRAs `<lora:name:weight>` may use here: all of them, none, or the names listed (`/config
      * loras`). @default { mode: 'all', allowed: [] }
      */
@@ -100,31 +111,20 @@ export const GuildSettingsSchema = z
   })
   .strict()
   .superRefine((settings, ctx) => {
+    // Each problem carries its catalogue text (`params`), so /config says it in the admin's language.
+    const issue = (path: (string | number)[], message: LocalizedText) =>
+      ctx.addIssue({ code: 'custom', path, message: say('en', message), params: message });
     const { width, height } = settings.defaults;
-    if ((width === undefined) !== (height === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['defaults', 'width'], message: 'Set the default width and height together.' });
-    }
+    if ((width === undefined) !== (height === undefined)) issue(['defaults', 'width'], text('config.issue.sizeTogether'));
     if (width !== undefined && height !== undefined && width * height > settings.limits.maxPixels) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['defaults'],
-        message: `The default size ${width}x${height} is over the max pixels limit (${settings.limits.maxPixels}); lower the size or raise max pixels.`,
-      });
+      issue(['defaults'], text('config.issue.sizeOverMax', { width, height, max: settings.limits.maxPixels }));
     }
     const { steps, count } = settings.defaults;
     if (steps !== undefined && steps > settings.limits.maxSteps) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['defaults', 'steps'],
-        message: `The default steps (${steps}) are over max steps (${settings.limits.maxSteps}); lower one or raise the other.`,
-      });
+      issue(['defaults', 'steps'], text('config.issue.stepsOverMax', { steps, max: settings.limits.maxSteps }));
     }
     if (count !== undefined && count > settings.limits.maxCount) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['defaults', 'count'],
-        message: `The default count (${count}) is over max count (${settings.limits.maxCount}); lower one or raise the other.`,
-      });
+      issue(['defaults', 'count'], text('config.issue.countOverMax', { count, max: settings.limits.maxCount }));
     }
   });
 
@@ -137,13 +137,17 @@ export function defaultGuildSettings(): GuildSettings {
   return GuildSettingsSchema.parse({});
 }
 
-/** Turns a zod failure on guild settings into one sentence per problem, for an ephemeral /config answer. */
-export function describeSettingsIssues(error: z.ZodError): string {
+/**
+ * Turns a zod failure on guild settings into one sentence per problem, for an ephemeral /config answer: the checks
+ * above in `locale`; zod's own bound messages (which /config's option ranges keep members from reaching) in English.
+ */
+export function describeSettingsIssues(error: z.ZodError, locale: Locale = 'en'): string {
   return error.issues
     .map((issue) => {
-      const custom = issue.code === 'custom';
+      const params = issue.code === 'custom' ? (issue.params as { key?: unknown } | undefined) : undefined;
+      if (params && isMessageKey(params.key)) return say(locale, params as LocalizedText);
       const where = issue.path.join('.');
-      return custom || where === '' ? issue.message : `${where}: ${issue.message}`;
+      return issue.code === 'custom' || where === '' ? issue.message : `${where}: ${issue.message}`;
     })
     .join('\n');
 }

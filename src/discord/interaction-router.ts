@@ -1,5 +1,7 @@
 import { MessageFlags, type Interaction } from 'discord.js';
 import { newReferenceId } from '../errors.js';
+import { t } from '../i18n/translate.js';
+import { memberLocale } from './locale.js';
 import type { Logger } from '../logger.js';
 import type { CommandRegistry } from './command-registry.js';
 import type { ComponentHandler } from './components/component-handler.js';
@@ -22,7 +24,7 @@ export function createInteractionRouter(registry: CommandRegistry, components: r
         const handler = components.find((c) => c.matches(interaction.customId));
         if (!handler) {
           await interaction.reply({
-            content: 'This button belongs to an older version of the bot and no longer works. Run /imagine again.',
+            content: t(memberLocale(interaction), 'error.staleButton'),
             flags: MessageFlags.Ephemeral,
           });
           return;
@@ -32,7 +34,7 @@ export function createInteractionRouter(registry: CommandRegistry, components: r
         const handler = components.find((c) => c.matchesModal?.(interaction.customId));
         if (!handler?.handleModal) {
           await interaction.reply({
-            content: 'This form belongs to an older version of the bot and no longer works. Press the button again.',
+            content: t(memberLocale(interaction), 'error.staleForm'),
             flags: MessageFlags.Ephemeral,
           });
           return;
@@ -43,7 +45,7 @@ export function createInteractionRouter(registry: CommandRegistry, components: r
       const ref = newReferenceId();
       logger.error({ ref, interactionId: interaction.id, guildId: interaction.guildId, err: safeError(error) }, 'interaction failed');
       if (!interaction.isRepliable()) return;
-      const payload = { content: `Something went wrong (ref \`${ref}\`).`, flags: MessageFlags.Ephemeral } as const;
+      const payload = { content: t(memberLocale(interaction), 'error.internal', { ref }), flags: MessageFlags.Ephemeral } as const;
       try {
         if (interaction.deferred || interaction.replied) await interaction.followUp(payload);
         else await interaction.reply(payload);

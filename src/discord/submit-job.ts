@@ -1,5 +1,9 @@
 import type { ButtonInteraction, ChatInputCommandInteraction, ModalSubmitInteraction } from 'discord.js';
 import { Identifiers, newReferenceId, UserError } from '../errors.js';
+import { text, t, type LocalizedText } from '../i18n/translate.js';
+import { describeUserError, userError } from '../i18n/user-error.js';
+import type { Locale } from '../i18n/locales.js';
+import { publicLocale } from './locale.js';
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { JobRequest } from '../protocol/generate-request.js';
 import type { Job, JobKind, NewJob } from '../queue/job.js';
@@ -8,8 +12,8 @@ import { err, ok, type Result } from './result.js';
 import { safeError } from './safe-error.js';
 
 /** The refusal when a button's job, or the stored image it works on, is gone (pruned, or deleted by hand). */
-export const noLongerStored = (what: string) =>
-  new UserError(Identifiers.NotFound, `${what} is no longer stored on the bot, so this button can't use it. Run /imagine again.`);
+export const noLongerStored = (what: 'source' | 'image' | 'imageN', n?: number) =>
+  userError(Identifiers.NotFound, text('error.noLongerStored', { what, n }));
 
 /**
  * The shared tail of /imagine and the image buttons, in the order of DESIGN.md's request path: cooldown and queue
@@ -34,7 +38,7 @@ export function submitJob(
      */
     prepare?: () => Promise<JobRequest>;
     parentJobId?: string;
-    notes?: readonly string[];
+    notes?: readonly LocalizedText[];
     /** Called with the job once it is in the store and queued. */
     onQueued?: (job: Job) => void;
     /** Called when an accepted job is not queued after all (unacknowledged, or refused by the store or the queue). */
@@ -72,8 +76,11 @@ export function submitJob(
     }
   });
 
+  // The job's public message speaks the server's language (or /config language), fixed for the job's life.
+  const locale = publicLocale(settings, interaction.guildLocale);
   const newJob: Omit<NewJob, 'request'> = {
     kind: input.kind,
+    locale,
     parentJobId: input.parentJobId ?? null,
     guildId,
     channelId: interaction.channelId!,
@@ -92,7 +99,7 @@ export function submitJob(
       } catch (error) {
         context.pending.delete(slot);
         input.onDropped?.();
-        void refuseAfterAcknowledging(context, interaction, acknowledged, error);
+        void refuseAfterAcknowledging(context, interaction, acknowledged, error, locale);
         return;
       }
     }
@@ -109,7 +116,7 @@ export function submitJob(
     } catch (error) {
       // With a job id the job is queued after all (only the reporter failed); it is not dropped.
       if (jobId === undefined) input.onDropped?.();
-      void refuseAfterAcknowledging(context, interaction, acknowledged, error);
+      void refuseAfterAcknowledging(context, interaction, acknowledged, error, locale);
     }
   };
   setImmediate(() => void submit());
@@ -127,14 +134,15 @@ async function refuseAfterAcknowledging(
   interaction: ChatInputCommandInteraction | ButtonInteraction | ModalSubmitInteraction,
   acknowledged: Promise<unknown>,
   error: unknown,
+  locale: Locale,
 ): Promise<void> {
   let content: string;
   if (error instanceof UserError) {
-    content = error.message;
+    content = describeUserError(locale, error);
   } else {
     const ref = newReferenceId();
     context.logger.error({ ref, interactionId: interaction.id, err: safeError(error) }, 'could not queue the job');
-    content = `Something went wrong (ref \`${ref}\`).`;
+    content = t(locale, 'error.internal', { ref });
   }
   try {
     await acknowledged;
@@ -153,6 +161,8 @@ export interface MessageOrigin {
   replyToMessageId: string;
   /** The "Imagine this" interaction, when there was one; its token is not kept (its reply is private). */
   interactionId?: string;
+  /** The language of the job's public message (publicLocale). */
+  locale: Locale;
 }
 
 /**
@@ -165,7 +175,7 @@ export function submitFromMessage(
   context: BotContext,
   origin: MessageOrigin,
   settings: GuildSettings,
-  input: { kind: JobKind; request: JobRequest; parentJobId?: string; notes?: readonly string[] },
+  input: { kind: JobKind; request: JobRequest; parentJobId?: string; notes?: readonly LocalizedText[] },
 ): Result<Job, UserError> {
   const { guildId, userId } = origin;
   const cooldown = context.cooldowns.check(guildId, userId, settings.limits.userCooldownSeconds);
@@ -188,6 +198,7 @@ export function submitFromMessage(
         userId,
         interactionId: origin.interactionId ?? null,
         replyToMessageId: origin.replyToMessageId,
+        locale: origin.locale,
         request: input.request,
       },
       limits,

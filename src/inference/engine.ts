@@ -16,6 +16,7 @@ import { ModelSession, RunClock, supportedBackends, type SessionOptions } from '
 import { mergeLoras } from './lora/apply-loras.js';
 import { LoraLibrary } from './lora/lora-library.js';
 import { invalidLoraTags, loraSetKey, parseLoraTags } from '../protocol/lora-tags.js';
+import { translatorMissingWarning } from '../protocol/warnings.js';
 import { ClipTokenizer } from './prompt/clip-tokenizer.js';
 import { CountingEmbeddings } from './prompt/embeddings.js';
 import { type ChunkedPrompt, chunkPrompt } from './prompt/prompt-chunks.js';
@@ -332,9 +333,7 @@ class OnnxEngine implements Engine {
     if (!translator) {
       return {
         request,
-        warnings: [
-          `Model "${model.folder.name}" reads English only, so the Chinese in your prompt has little effect. The bot's operator can install the translator with: npm run models:pull -- opus-mt-zh-en (docs/translation.md).`,
-        ],
+        warnings: [translatorMissingWarning(model.folder.name)],
       };
     }
     const prompt = await translator.prompts.translatePrompt(request.prompt);

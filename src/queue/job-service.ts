@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CancelledError, Identifiers, UserError, newReferenceId } from '../errors.js';
+import { text } from '../i18n/translate.js';
+import { userError } from '../i18n/user-error.js';
 import type { GeneratedImage, GenerateResult, StepProgress } from '../protocol/generate-request.js';
 import type { Logger } from '../logger.js';
 import { JobRequestSchema, type GenerateRequest, type JobRequest } from '../protocol/generate-request.js';
@@ -145,6 +147,7 @@ export class JobService extends EventEmitter<JobEvents> {
       interactionCreatedAt: newJob.interactionCreatedAt ?? null,
       messageId: newJob.messageId ?? null,
       replyToMessageId: newJob.replyToMessageId ?? null,
+      locale: newJob.locale ?? null,
       request: newJob.request,
       cost: jobCost(newJob.request),
       state: 'queued',
@@ -191,7 +194,7 @@ export class JobService extends EventEmitter<JobEvents> {
     limits: QueueLimits = this.#limits,
     pending: readonly Pick<NewJob, 'guildId' | 'userId'>[] = [],
   ): UserError | undefined {
-    if (this.#stopping) return new UserError(Identifiers.QueueFull, 'The bot is restarting; try again in a minute.');
+    if (this.#stopping) return userError(Identifiers.QueueFull, text('error.restarting'));
     const exceeded = this.#queue.exceededLimit(newJob, limits, [...this.#dispatcher.running, ...pending]);
     if (!exceeded) return undefined;
     return limitReached(exceeded);
@@ -207,14 +210,12 @@ export class JobService extends EventEmitter<JobEvents> {
     if (!job) {
       const stored = this.#store.jobs.get(jobId);
       throw stored
-        ? new UserError(Identifiers.NotFound, `That image is already ${stored.state === 'done' ? 'finished' : stored.state}.`, { jobId })
-        : new UserError(Identifiers.NotFound, 'There is no such image job.', { jobId });
+        ? userError(Identifiers.NotFound, text('error.alreadyFinal', { state: stored.state }), { jobId })
+        : userError(Identifiers.NotFound, text('error.noSuchJob'), { jobId });
     }
     const moderator = by.canManageGuild && (by.guildId === undefined || by.guildId === job.guildId);
     if (by.userId !== job.userId && !moderator) {
-      throw new UserError(Identifiers.NotAllowed, 'Only the member who asked for this image, or someone with Manage Server, can cancel it.', {
-        jobId,
-      });
+      throw userError(Identifiers.NotAllowed, text('error.cancelNotAllowed'), { jobId });
     }
     if (this.#queue.remove(jobId)) {
       this.#finish(job, () => this.#store.jobs.cancel(jobId, by.userId, this.#now()), {
@@ -325,7 +326,7 @@ export class JobService extends EventEmitter<JobEvents> {
       try {
         mode[key] = await this.#store.images.read((value as { ref: string }).ref);
       } catch {
-        throw new UserError(Identifiers.NotFound, 'An image this job starts from is no longer stored on the bot. Run /imagine again.');
+        throw userError(Identifiers.NotFound, text('error.inputGone'));
       }
     }
     // ControlNet images (issue #15) are stored references too.
@@ -340,7 +341,7 @@ export class JobService extends EventEmitter<JobEvents> {
     try {
       return await this.#store.images.read(value.ref);
     } catch {
-      throw new UserError(Identifiers.NotFound, 'A control image this job uses is no longer stored on the bot. Run /imagine again.');
+      throw userError(Identifiers.NotFound, text('error.controlGone'));
     }
   }
 

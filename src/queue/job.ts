@@ -25,6 +25,8 @@ export interface NewJob {
   messageId?: string | null;
   /** A job made from a message: its first message is posted as a reply to this one (see Job.replyToMessageId). @default null */
   replyToMessageId?: string | null;
+  /** The language of the job's public message (Job.locale). @default null (English) */
+  locale?: string | null;
   request: JobRequest;
 }
 

@@ -49,6 +49,11 @@ export interface JobFailure {
   identifier?: string;
   /** True when `message` is written for the user (UserError); otherwise show a generic message and `ref`. */
   userFacing: boolean;
+  /**
+   * `message` as a catalogue key and parameters (src/i18n), when it has one: the Discord layer says it in the job's
+   * language. Without one a user-facing message is shown in English inside a localised frame.
+   */
+  text?: { key: string; params?: unknown };
   /** Short id that ties the user's "something went wrong" to the log line. */
   ref: string;
 }
@@ -72,6 +77,12 @@ export interface Job {
    * bot token. null for jobs made by an interaction's own reply.
    */
   replyToMessageId: string | null;
+  /**
+   * The language of the job's public message (queue, progress, result, failure) as a catalogue code (`en`, `zh-CN`),
+   * fixed when the job is made, so updates after a restart and the buttons' refusals speak as the job began. null
+   * (or absent, for jobs stored before #16): English.
+   */
+  locale?: string | null;
   /** Input images by reference (DATA_DIR-relative); the bytes are read just before dispatch. */
   request: JobRequest;
   /** steps × width × height × count; the unit of fairness and of ETAs. */

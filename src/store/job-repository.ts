@@ -28,6 +28,7 @@ interface JobRow {
   interaction_created_at: number | null;
   message_id: string | null;
   reply_to_message_id: string | null;
+  locale: string | null;
   request: string;
   cost: number;
   state: string;
@@ -69,11 +70,11 @@ export class JobRepository {
       insert: db.prepare(`INSERT INTO jobs (id, seq, kind, parent_job_id, guild_id, channel_id, user_id,
         interaction_id, interaction_token, interaction_created_at, message_id, request, cost, state, attempts,
         created_at, started_at, finished_at, seeds, outputs, warnings, timings, error, cancelled_by, delivered_at,
-        reply_to_message_id)
+        reply_to_message_id, locale)
         VALUES (@id, (SELECT COALESCE(MAX(seq), 0) + 1 FROM jobs), @kind, @parent_job_id, @guild_id, @channel_id,
         @user_id, @interaction_id, @interaction_token, @interaction_created_at, @message_id, @request, @cost, @state,
         @attempts, @created_at, @started_at, @finished_at, @seeds, @outputs, @warnings, @timings, @error,
-        @cancelled_by, @delivered_at, @reply_to_message_id)`),
+        @cancelled_by, @delivered_at, @reply_to_message_id, @locale)`),
       seq: db.prepare('SELECT seq FROM jobs WHERE id = ?'),
       get: db.prepare('SELECT * FROM jobs WHERE id = ?'),
       byMessage: db.prepare('SELECT * FROM jobs WHERE message_id = ? ORDER BY seq DESC LIMIT 1'),
@@ -107,7 +108,7 @@ export class JobRepository {
       const { changes } = this.#statements.insert.run(this.#toRow(job));
       if (changes !== 1) throw new Error(`Expected the insert of job ${job.id} to change 1 row, changed ${changes}`);
       const row = this.#statements.seq.get(job.id) as { seq: number };
-      return { ...job, seq: row.seq };
+      return { ...job, locale: job.locale ?? null, seq: row.seq };
     })();
   }
 
@@ -207,6 +208,7 @@ export class JobRepository {
       interaction_created_at: job.interactionCreatedAt,
       message_id: job.messageId,
       reply_to_message_id: job.replyToMessageId,
+      locale: job.locale ?? null,
       request: encodeRequest(job.request),
       cost: job.cost,
       state: job.state,
@@ -239,6 +241,7 @@ export class JobRepository {
       interactionCreatedAt: row.interaction_created_at,
       messageId: row.message_id,
       replyToMessageId: row.reply_to_message_id,
+      locale: row.locale,
       request: decodeRequest(row.request),
       cost: row.cost,
       state: row.state as JobState,

@@ -67,6 +67,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX jobs_message ON jobs (message_id) WHERE message_id IS NOT NULL;
     `,
   },
+  {
+    version: 3,
+    description: 'jobs: the language of their public message',
+    // Kept per job rather than read from the guild at render time: a job queued in Chinese finishes in Chinese after
+    // a restart or a /config language change, and every message of one job speaks one language.
+    sql: `ALTER TABLE jobs ADD COLUMN locale TEXT;`,
+  },
 ];
 
 /** Applies every migration newer than the database. Returns the versions applied. */

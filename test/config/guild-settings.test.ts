@@ -18,6 +18,7 @@ describe('GuildSettingsSchema', () => {
       bannedWords: [],
       preview: { enabled: true, everySteps: 2 },
       translate: true,
+      language: 'auto',
       loras: { mode: 'all', allowed: [] },
     });
   });

@@ -256,7 +256,7 @@ describe('/config change: banned words', () => {
 describe('/config change: subcommands', () => {
   it('refuses a subcommand it does not know', () => {
     expect(message(run('teleport'))).toBe(
-      'Unknown subcommand `teleport`; use show, defaults, limits, channels, banned-words, preview, translate, loras or reset.',
+      'Unknown subcommand `teleport`; use show, defaults, limits, channels, banned-words, preview, translate, loras, language or reset.',
     );
   });
 });

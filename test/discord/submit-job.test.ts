@@ -91,6 +91,17 @@ describe('submitJob', () => {
     expect(attached).toEqual([jobs.list()[0].job.id]);
   });
 
+  it("stores the language of the job's public message: the server's, or /config language's", async () => {
+    const { jobs, store, context, interaction } = setup();
+    const chinese = { ...interaction('200000000000000001'), guildLocale: 'zh-CN', locale: 'en-US' };
+    expect(submitJob(context, chinese, GuildSettingsSchema.parse({}), { kind: 'imagine', request: smallRequest() }).ok).toBe(true);
+    const overridden = { ...interaction('200000000000000002'), guildLocale: 'zh-CN' };
+    expect(submitJob(context, overridden, GuildSettingsSchema.parse({ language: 'en' }), { kind: 'imagine', request: smallRequest() }).ok).toBe(true);
+    await nextTurn();
+    const stored = jobs.list().map(({ job }) => store.jobs.get(job.id)!.locale);
+    expect(stored).toEqual(['zh-CN', 'en']);
+  });
+
   it('counts accepted jobs not yet stored against the caps: one burst cannot overrun a member’s limit', async () => {
     const { jobs, context, events, interaction } = setup();
     const base = GuildSettingsSchema.parse({});
@@ -226,6 +237,7 @@ describe('submitFromMessage', () => {
     channelId: '100000000000000002',
     userId,
     replyToMessageId,
+    locale: 'en' as const,
   });
 
   it('stores and queues at once with the message to reply to and no interaction token, under the same caps and cooldown', () => {

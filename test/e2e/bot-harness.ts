@@ -5,7 +5,7 @@ import { parseEnv } from '../../src/config/env.js';
 import { createLogger } from '../../src/logger.js';
 import { start, type RunningApp, type StartOverrides } from '../../src/main.js';
 import { makeTempDir, writeTinyModel } from '../fixtures/tiny-models.js';
-import { FakeDiscord, type FakeMessage } from './fake-discord/fake-discord.js';
+import { FakeDiscord, type FakeGuild, type FakeMessage } from './fake-discord/fake-discord.js';
 
 /** Shaped like a bot token, made up. */
 export const BOT_TOKEN = 'MTIzNDU2Nzg5MDEyMzQ1Njc4OQ.GfAkEd.fake-token-for-tests-only_0123456789';
@@ -47,13 +47,15 @@ export interface HarnessOptions {
   waitForWorker?: boolean;
   /** More environment keys (WORKERS, EXECUTION_DEVICE_IDS…). */
   env?: Record<string, string>;
+  /** The servers the bot is in (their language, say); one English test guild by default. */
+  guilds?: FakeGuild[];
 }
 
 export async function startHarness(overrides: StartOverrides = {}, harnessOptions: HarnessOptions = {}): Promise<Harness> {
   const root = await makeTempDir('imagine-bot-e2e-');
   const modelsDir = harnessOptions.modelsDir ?? (await writeModels(root));
   const dataDir = path.join(root, 'data');
-  const fake = new FakeDiscord({ botToken: BOT_TOKEN });
+  const fake = new FakeDiscord({ botToken: BOT_TOKEN, guilds: harnessOptions.guilds });
   await fake.start();
   const logs: string[] = [];
   const destination = new Writable({

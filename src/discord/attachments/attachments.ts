@@ -6,6 +6,8 @@
  */
 import sharp from 'sharp';
 import { Identifiers, UserError } from '../../errors.js';
+import { text, type LocalizedText } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
 import { REQUEST_BOUNDS } from '../../protocol/generate-request.js';
 import { err, ok, type Result } from '../result.js';
 
@@ -27,22 +29,21 @@ export interface AttachmentInfo {
   height?: number | null;
 }
 
-const refuse = (message: string, details: Record<string, unknown> = {}) => new UserError(Identifiers.InvalidArgument, message, details);
+/** What an upload is, as messages name it. */
+export type UploadKind = 'image' | 'mask' | 'control';
+
+const refuse = (message: LocalizedText, details: Record<string, unknown> = {}) => userError(Identifiers.InvalidArgument, message, details);
 const mib = (bytes: number) => `${Math.round((bytes / 1024 / 1024) * 10) / 10} MiB`;
 
 /** The checks that need no download: answered ephemerally, before the acknowledgement. */
-export function checkAttachment(attachment: AttachmentInfo, what: string, maxBytes: number): Result<void, UserError> {
+export function checkAttachment(attachment: AttachmentInfo, what: UploadKind, maxBytes: number): Result<void, UserError> {
   // Discord sets content_type from the file; a missing one is left to the magic-byte check after the download.
   const type = attachment.contentType?.split(';')[0].trim().toLowerCase();
   if (type && !(TYPES as readonly string[]).includes(type)) {
-    return err(refuse(`The ${what} must be a PNG, JPEG or WebP picture; \`${attachment.name.replace(/[`\r\n]/g, '').slice(0, 80)}\` is ${type}.`));
+    return err(refuse(text('error.uploadType', { what, name: attachment.name.replace(/[`\r\n]/g, '').slice(0, 80), type })));
   }
   if (attachment.size > maxBytes) {
-    return err(
-      refuse(
-        `The ${what} is ${mib(attachment.size)}; this server takes pictures up to ${mib(maxBytes)}. Upload a smaller file (or ask an admin: /config limits max_upload_mib).`,
-      ),
-    );
+    return err(refuse(text('error.uploadSize', { what, size: mib(attachment.size), max: mib(maxBytes) })));
   }
   if (attachment.width && attachment.height && attachment.width * attachment.height > MAX_UPLOAD_PIXELS) {
     return err(tooManyPixels(what, attachment.width, attachment.height));
@@ -50,10 +51,8 @@ export function checkAttachment(attachment: AttachmentInfo, what: string, maxByt
   return ok(undefined);
 }
 
-const tooManyPixels = (what: string, width: number, height: number) =>
-  refuse(
-    `The ${what} is ${width}x${height}; the bot takes pictures up to ${MAX_UPLOAD_PIXELS} pixels (4096x4096). Scale it down and upload it again.`,
-  );
+const tooManyPixels = (what: UploadKind, width: number, height: number) =>
+  refuse(text('error.uploadPixels', { what, width, height, max: MAX_UPLOAD_PIXELS }));
 
 /**
  * Downloads `url`, refusing more than `maxBytes` while it streams (a wrong or missing Content-Length cannot make it
@@ -61,20 +60,21 @@ const tooManyPixels = (what: string, width: number, height: number) =>
  */
 export async function downloadAttachment(
   url: string,
-  what: string,
+  what: UploadKind,
   options: { maxBytes: number; timeoutMs?: number; fetch?: typeof fetch },
 ): Promise<Buffer> {
   const timeoutMs = options.timeoutMs ?? DOWNLOAD_TIMEOUT_MS;
   const signal = AbortSignal.timeout(timeoutMs);
-  const unreachable = () => refuse(`The bot could not download the ${what} from Discord. Upload it again.`);
+  const unreachable = () => refuse(text('error.uploadUnreachable', { what }));
+  const timedOut = () => refuse(text('error.uploadTimeout', { what, seconds: timeoutMs / 1000 }));
   let response: Response;
   try {
     response = await (options.fetch ?? fetch)(url, { signal, redirect: 'follow' });
   } catch {
-    throw signal.aborted ? refuse(`Downloading the ${what} took over ${timeoutMs / 1000} s. Upload it again, or a smaller file.`) : unreachable();
+    throw signal.aborted ? timedOut() : unreachable();
   }
   if (!response.ok || !response.body) throw unreachable();
-  const tooBig = () => refuse(`The ${what} is over ${mib(options.maxBytes)}, the most this server takes. Upload a smaller file.`);
+  const tooBig = () => refuse(text('error.uploadTooBig', { what, max: mib(options.maxBytes) }));
   const declared = Number(response.headers.get('content-length'));
   if (Number.isFinite(declared) && declared > options.maxBytes) {
     await response.body.cancel().catch(() => undefined);
@@ -96,7 +96,7 @@ export async function downloadAttachment(
     }
   } catch (error) {
     if (error instanceof UserError) throw error;
-    throw signal.aborted ? refuse(`Downloading the ${what} took over ${timeoutMs / 1000} s. Upload it again, or a smaller file.`) : unreachable();
+    throw signal.aborted ? timedOut() : unreachable();
   }
   return Buffer.concat(chunks);
 }
@@ -114,19 +114,19 @@ export function sniffImageType(bytes: Uint8Array): 'png' | 'jpeg' | 'webp' | und
  * Checks downloaded bytes: a PNG, JPEG or WebP by its magic bytes, with a header of at most MAX_UPLOAD_PIXELS. Only
  * the header is read (sharp's metadata), and `limitInputPixels` stops any later decode of a lying file as well.
  */
-export async function inspectUpload(bytes: Uint8Array, what: string): Promise<{ width: number; height: number; format: string }> {
+export async function inspectUpload(bytes: Uint8Array, what: UploadKind): Promise<{ width: number; height: number; format: string }> {
   const format = sniffImageType(bytes);
-  if (!format) throw refuse(`The ${what} is not a PNG, JPEG or WebP picture. Upload one of those.`);
+  if (!format) throw refuse(text('error.uploadNotImage', { what }));
   let meta: Awaited<ReturnType<ReturnType<typeof sharp>['metadata']>>;
   try {
     // metadata() reads the header only, so it runs without a pixel limit (with one it refuses a bomb with an
     // unhelpful error); the size is checked just below, and every decode after this sets the limit.
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch {
-    throw refuse(`The ${what} looks like a ${FORMATS[format]} but could not be read; it may be damaged. Upload it again.`);
+    throw refuse(text('error.uploadDamaged', { what, format: FORMATS[format] }));
   }
   const { width, height } = meta;
-  if (!width || !height) throw refuse(`The ${what} has no size in its header; it may be damaged. Upload it again.`);
+  if (!width || !height) throw refuse(text('error.uploadNoSize', { what }));
   if (width * height > MAX_UPLOAD_PIXELS) throw tooManyPixels(what, width, height);
   return { width, height, format };
 }
@@ -183,8 +183,7 @@ export async function toMaskPng(bytes: Uint8Array, width: number, height: number
 }
 
 /** The refusal for a mask with nothing white in it, before anything is queued. */
-export const emptyMaskError = () =>
-  refuse('The mask is empty (all black): nothing to repaint. Paint white where the picture should change, and upload it again.');
+export const emptyMaskError = () => refuse(text('error.maskEmpty'));
 
 // ---- Vary (Region) ---------------------------------------------------------------------------------------
 
@@ -216,13 +215,12 @@ export function regionBox(region: Region | RegionBox): RegionBox {
 }
 
 /** Parses `x,y,w,h` in percent (what the region box field takes). */
-export function parseRegionBox(text: string): Result<RegionBox, UserError> {
-  const parts = text.split(',').map((p) => Number(p.trim().replace(/%$/, '')));
-  const usage = 'Give the box as x,y,w,h in percent of the picture, such as 25,25,50,50 (x and y from the top left).';
-  if (parts.length !== 4 || parts.some((n) => !Number.isFinite(n) || n < 0 || n > 100)) return err(refuse(usage));
+export function parseRegionBox(typed: string): Result<RegionBox, UserError> {
+  const parts = typed.split(',').map((p) => Number(p.trim().replace(/%$/, '')));
+  if (parts.length !== 4 || parts.some((n) => !Number.isFinite(n) || n < 0 || n > 100)) return err(refuse(text('error.regionBox')));
   const [x, y, w, h] = parts;
-  if (w < 1 || h < 1) return err(refuse(`The box is empty: width and height must be at least 1%. ${usage}`));
-  if (x + w > 100 || y + h > 100) return err(refuse(`The box goes past the picture's edge (x + w and y + h must be at most 100). ${usage}`));
+  if (w < 1 || h < 1) return err(refuse(text('error.regionEmpty')));
+  if (x + w > 100 || y + h > 100) return err(refuse(text('error.regionEdge')));
   return ok({ x, y, w, h });
 }
 

@@ -1,10 +1,12 @@
 import type { Attachment } from 'discord.js';
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, type UserError } from '../../errors.js';
+import { text } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import type { ModelSummary } from '../../protocol/generate-request.js';
 import type { ImageFiles } from '../../store/image-files.js';
 import { err, ok, type Result } from '../result.js';
-import { downloadAttachment, fitToGrid, inspectUpload, toMaskPng, toRequestPng, type AttachmentInfo } from './attachments.js';
+import { downloadAttachment, fitToGrid, inspectUpload, toMaskPng, toRequestPng, type AttachmentInfo, type UploadKind } from './attachments.js';
 
 /** Where uploads are stored; `fetch` is replaceable for tests. */
 export interface UploadStore {
@@ -29,15 +31,14 @@ export function attachmentInfo(attachment: Attachment): AttachmentInfo {
  * The picture-editing modes start by encoding the picture, which needs the model's vae_encoder; without one the
  * worker would fail the job after it waited its turn, so it is refused before the acknowledgement.
  */
-export function checkCanEdit(modelName: string, models: readonly ModelSummary[], what: string): Result<void, UserError> {
+export function checkCanEdit(modelName: string, models: readonly ModelSummary[], doing: 'img2img' | 'edit'): Result<void, UserError> {
   const model = models.find((m) => m.name === modelName);
   if (model && !model.hasVaeEncoder) {
-    const others = models.filter((m) => m.hasVaeEncoder).map((m) => `\`${m.name}\``);
-    const hint =
-      others.length > 0 ? ` Choose one that can: ${others.join(', ')}.` : ' No installed model can; ask the bot owner for one with a vae_encoder.';
-    return err(
-      new UserError(Identifiers.InvalidModel, `The model \`${modelName}\` has no vae_encoder, so it can't ${what}.${hint}`, { model: modelName }),
-    );
+    const others = models
+      .filter((m) => m.hasVaeEncoder)
+      .map((m) => `\`${m.name}\``)
+      .join(', ');
+    return err(userError(Identifiers.InvalidModel, text('error.noEncoder', { model: modelName, doing, others }), { model: modelName }));
   }
   return ok(undefined);
 }
@@ -56,7 +57,7 @@ export interface UploadTarget {
 export async function storeUpload(
   store: UploadStore,
   attachment: AttachmentInfo,
-  what: string,
+  what: UploadKind,
   settings: GuildSettings,
   target: UploadTarget,
 ): Promise<{ ref: string; width: number; height: number }> {

@@ -44,7 +44,7 @@ export function editCommand(context: BotContext): CommandHandler {
         [image, 'image'],
         [mask, 'mask'],
       ] as const) {
-        const checked = checkUploadFirst(context, upload, what, settings, base.model, 'edit pictures');
+        const checked = checkUploadFirst(context, upload, what, settings, base.model, 'edit');
         if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
       }
       const strength = o.getNumber(EDIT_OPTIONS.strength) ?? REQUEST_DEFAULTS.inpaint.strength;

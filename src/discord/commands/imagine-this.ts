@@ -1,4 +1,6 @@
 import { MessageFlags, type MessageContextMenuCommandInteraction } from 'discord.js';
+import { t, text } from '../../i18n/translate.js';
+import { memberLocale, publicLocale } from '../locale.js';
 import { IMAGINE_THIS } from '../../../commands/imagine-this.js';
 import type { BotContext } from '../bot-context.js';
 import type { CommandHandler } from '../command-registry.js';
@@ -28,22 +30,14 @@ export function imagineThisCommand(context: BotContext): CommandHandler<MessageC
       const botId = interaction.client.user.id;
       // A result's text is its caption (prompt, seed, settings), not a description to draw again.
       if (target.author.id === botId) {
-        return replyUserError(
-          interaction,
-          invalid('That is one of my images. To change it, reply to it and mention me (`@bot make it blue`); to redo it, use its buttons.'),
-          context.logger,
-        );
+        return replyUserError(interaction, invalid(text('imagineThis.ownImage')), context.logger);
       }
-      const text = stripBotMention(target.content, botId) ?? target.content;
-      if (text.trim() === '') {
-        return replyUserError(
-          interaction,
-          invalid('That message has no text to draw from. Use "Imagine this" on a message that describes an image, or run /imagine.'),
-          context.logger,
-        );
+      const words = stripBotMention(target.content, botId) ?? target.content;
+      if (words.trim() === '') {
+        return replyUserError(interaction, invalid(text('imagineThis.noText')), context.logger);
       }
       const parsed = parseImagineOptions(
-        { prompt: text },
+        { prompt: words },
         { settings, models: context.models(), brokenReason: context.brokenReason, defaultModel: context.defaultModel, loras: context.loras?.() },
       );
       if (!parsed.ok) return replyUserError(interaction, parsed.error, context.logger);
@@ -55,12 +49,13 @@ export function imagineThisCommand(context: BotContext): CommandHandler<MessageC
           userId: interaction.user.id,
           replyToMessageId: target.id,
           interactionId: interaction.id,
+          locale: publicLocale(settings, interaction.guildLocale),
         },
         settings,
         { kind: 'imagine', request: toJobRequest(parsed.value, previewEveryOf(settings), settings.translate), notes: parsed.value.notes },
       );
       if (!submitted.ok) return replyUserError(interaction, submitted.error, context.logger);
-      await interaction.reply({ content: 'Queued: the image will appear as a reply to that message.', flags: MessageFlags.Ephemeral });
+      await interaction.reply({ content: t(memberLocale(interaction), 'imagineThis.queued'), flags: MessageFlags.Ephemeral });
     },
   };
 }

@@ -11,9 +11,11 @@ import { submitJob } from '../submit-job.js';
 import { REQUEST_DEFAULTS, type JobRequest } from '../../protocol/generate-request.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import type { UserError } from '../../errors.js';
-import { checkAttachment, type AttachmentInfo } from '../attachments/attachments.js';
+import { checkAttachment, type AttachmentInfo, type UploadKind } from '../attachments/attachments.js';
 import { attachmentInfo, checkCanEdit, storeUpload, type UploadStore } from '../attachments/uploads.js';
 import { invalid } from '../options/invalid.js';
+import { text, translator } from '../../i18n/translate.js';
+import { memberLocale } from '../locale.js';
 import type { Result } from '../result.js';
 
 /** Builds the engine request from parsed options and the guild's preview and translation settings. */
@@ -51,10 +53,10 @@ export function uploadStore(context: BotContext): UploadStore {
 export function checkUploadFirst(
   context: BotContext,
   upload: AttachmentInfo,
-  what: string,
+  what: UploadKind,
   settings: GuildSettings,
   model: string,
-  doing: string,
+  doing: 'img2img' | 'edit',
 ): Result<void, UserError> {
   const encoder = checkCanEdit(model, context.models(), doing);
   if (!encoder.ok) return encoder;
@@ -115,22 +117,18 @@ export function imagineCommand(context: BotContext): CommandHandler {
       const attachment = o.getAttachment(IMAGINE_OPTIONS.image);
       const strength = o.getNumber(IMAGINE_OPTIONS.strength);
       if (!attachment && strength !== null) {
-        return replyUserError(
-          interaction,
-          invalid('`strength` says how much of an uploaded picture changes; add one with the `image` option, or leave strength out.'),
-          context.logger,
-        );
+        return replyUserError(interaction, invalid(text('error.strengthWithoutImage')), context.logger);
       }
       const upload = attachment ? attachmentInfo(attachment) : undefined;
       if (upload) {
-        const checked = checkUploadFirst(context, upload, 'image', settings, request.model, 'start from a picture');
+        const checked = checkUploadFirst(context, upload, 'image', settings, request.model, 'img2img');
         if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
       }
       const control = parsed.value.control;
       const controlUpload = controlAttachment && control ? attachmentInfo(controlAttachment) : undefined;
       if (controlUpload) {
         // A control image is only read, never encoded: no vae_encoder needed, the same type and size checks.
-        const checked = checkAttachment(controlUpload, 'control image', settings.limits.maxUploadBytes);
+        const checked = checkAttachment(controlUpload, 'control', settings.limits.maxUploadBytes);
         if (!checked.ok) return replyUserError(interaction, checked.error, context.logger);
       }
       let prepare: (() => Promise<JobRequest>) | undefined;
@@ -150,7 +148,7 @@ export function imagineCommand(context: BotContext): CommandHandler {
             };
           }
           if (controlUpload && control) {
-            const stored = await storeUpload(uploadStore(context), controlUpload, 'control image', settings, target);
+            const stored = await storeUpload(uploadStore(context), controlUpload, 'control', settings, target);
             // Without a picture to start from or a size the user chose, the control image's aspect sets the size, as
             // an img2img upload's does; otherwise the engine crops it to cover the picture (A1111's Crop and Resize).
             const sized = upload || parsed.value.sizeGiven ? {} : { width: stored.width, height: stored.height };
@@ -176,8 +174,10 @@ export function imagineCommand(context: BotContext): CommandHandler {
       } else if (focused.name === IMAGINE_OPTIONS.control) {
         choices = controlChoices(context, interaction.guildId, interaction.options.getString(IMAGINE_OPTIONS.model));
       } else if (focused.name === IMAGINE_OPTIONS.size) {
+        const tr = translator(memberLocale(interaction));
         const ratios = ['1:1', '16:9', '9:16', '3:2', '2:3', '4:3', '3:4'];
-        choices = [...SIZE_PRESETS.map((p) => p.name), ...ratios].map((name) => ({ name, value: name }));
+        // Presets shown in the member's language; the value Discord sends back stays the English preset name.
+        choices = [...SIZE_PRESETS.map((p) => ({ name: tr(`size.${p.name}`), value: p.name })), ...ratios.map((name) => ({ name, value: name }))];
         if (/^\d+\s*[x×]\s*\d+$/.test(typed)) choices.unshift({ name: typed, value: typed });
       }
       await interaction.respond(choices.filter((c) => c.name.toLowerCase().includes(typed)).slice(0, 25));

@@ -1,7 +1,9 @@
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { ButtonInteraction } from 'discord.js';
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, type UserError } from '../../errors.js';
+import { text } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import { MAX_SEED, REQUEST_DEFAULTS, type ControlPreprocessor, type JobRequest, type ModelSummary } from '../../protocol/generate-request.js';
 import type { Job } from '../../queue/job.js';
@@ -9,7 +11,7 @@ import { outputRef } from '../../store/image-files.js';
 import type { BotContext } from '../bot-context.js';
 import { previewEveryOf } from '../commands/imagine.js';
 import { controlButtonIds, type ControlAction } from '../custom-id-codec.js';
-import { CONTROL_TEXT } from '../options/control-options.js';
+import { controlErrors } from '../options/control-options.js';
 import { checkAgainstGuild } from '../options/guild-checks.js';
 import { checkAllowedChannel } from '../preconditions/allowed-channel.js';
 import { replyUserError } from '../reply-user-error.js';
@@ -48,14 +50,14 @@ export function requestFromControlButton(
 ): Result<ButtonJob, UserError> {
   const index = Number(action.slice(1)) - 1;
   const output = parent.outputs[index];
-  if (!output || !existsSync(output.path)) return err(noLongerStored(`Image ${index + 1} of that job`));
+  if (!output || !existsSync(output.path)) return err(noLongerStored('imageN', index + 1));
   const model = models.find((m) => m.name === parent.request.model);
   const nets = model?.controlNets ?? [];
   if (model && nets.length === 0) {
-    return err(new UserError(Identifiers.InvalidModel, CONTROL_TEXT.buttonNoNets(model.name), { model: model.name }));
+    return err(controlErrors.buttonNoNets(model.name));
   }
   const unit = model ? controlForButton(parent, nets) : undefined;
-  if (unit?.preprocess === 'depth' && depthInstalled?.() === false) return err(new UserError(Identifiers.NotFound, CONTROL_TEXT.depthMissing));
+  if (unit?.preprocess === 'depth' && depthInstalled?.() === false) return err(controlErrors.depthMissing());
   const { seed: _seed, ...rest } = parent.request;
   const request: JobRequest = {
     ...rest,
@@ -78,13 +80,12 @@ export function controlButton(context: BotContext): ComponentHandler {
     async handle(interaction: ButtonInteraction): Promise<void> {
       const id = controlButtonIds.decode(interaction.customId)!;
       const parent = context.jobs.get(id.jobId);
-      if (!parent) return replyUserError(interaction, noLongerStored('That image'), context.logger);
+      if (!parent) return replyUserError(interaction, noLongerStored('image'), context.logger);
       // A custom id crafted with another server's job id must not reuse its images nor escape this server's settings.
       if (parent.guildId !== interaction.guildId) {
-        return replyUserError(interaction, new UserError(Identifiers.NotAllowed, 'That image belongs to another server.'), context.logger);
+        return replyUserError(interaction, userError(Identifiers.NotAllowed, text('control.otherServer')), context.logger);
       }
-      if (parent.state !== 'done')
-        return replyUserError(interaction, new UserError(Identifiers.NotFound, 'That job has no finished image to work from.'), context.logger);
+      if (parent.state !== 'done') return replyUserError(interaction, userError(Identifiers.NotFound, text('control.notFinished')), context.logger);
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);

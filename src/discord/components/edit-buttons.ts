@@ -1,7 +1,10 @@
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { ComponentType, TextInputStyle, type ButtonInteraction, type ModalSubmitInteraction } from 'discord.js';
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, type UserError } from '../../errors.js';
+import { text, translator } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
+import { memberLocale } from '../locale.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import {
   MAX_SEED,
@@ -62,14 +65,12 @@ export function requestFromEditButton(
   region?: Region | RegionBox,
 ): Result<EditButtonJob, UserError> {
   if (parent.outputs.length !== 1) {
-    return err(
-      new UserError(Identifiers.InvalidArgument, 'These buttons work on a single image. Press U under the one you want first, then use them on it.'),
-    );
+    return err(userError(Identifiers.InvalidArgument, text('error.singleImageOnly')));
   }
   const output = parent.outputs[0];
-  if (!existsSync(output.path)) return err(noLongerStored('That image'));
+  if (!existsSync(output.path)) return err(noLongerStored('image'));
   const model = models.find((m) => m.name === parent.request.model);
-  const encoder = checkCanEdit(parent.request.model, models, 'edit pictures');
+  const encoder = checkCanEdit(parent.request.model, models, 'edit');
   if (!encoder.ok) return encoder;
   const image = { ref: outputRef(parent.id, 0) };
   const base: JobRequest = {
@@ -87,25 +88,18 @@ export function requestFromEditButton(
     built = { kind: 'zoom', request: { ...base, mode: { kind: 'outpaint', image, strength: REQUEST_DEFAULTS.outpaintStrength, zoom } } };
   } else if (pan !== undefined) {
     if (model?.fixedSize) {
-      return err(
-        new UserError(
-          Identifiers.InvalidSize,
-          `The model \`${parent.request.model}\` only draws one size, so it cannot pan (the picture grows). Use Zoom Out instead.`,
-        ),
-      );
+      return err(userError(Identifiers.InvalidSize, text('error.fixedSizePan', { model: parent.request.model })));
     }
     // The picture grows by half: refused here, at the click, rather than after it waited its turn.
     const canvas = panCanvas(output.width, output.height, pan);
     const pixels = canvas.width * canvas.height;
     if (pixels > settings.limits.maxPixels || canvas.width > REQUEST_BOUNDS.side.max || canvas.height > REQUEST_BOUNDS.side.max) {
-      const limit =
-        pixels > settings.limits.maxPixels
-          ? `this server allows ${settings.limits.maxPixels} per image`
-          : `the most is ${REQUEST_BOUNDS.side.max} a side`;
+      const bySide = pixels <= settings.limits.maxPixels;
+      const max = bySide ? REQUEST_BOUNDS.side.max : settings.limits.maxPixels;
       return err(
-        new UserError(
+        userError(
           Identifiers.InvalidSize,
-          `Panning ${pan} makes the picture ${canvas.width}x${canvas.height} (${pixels} pixels); ${limit}. Use Zoom Out instead, or ask an admin to raise max pixels in /config limits.`,
+          text('error.panTooBig', { direction: pan, width: canvas.width, height: canvas.height, pixels, max, bySide }),
         ),
       );
     }
@@ -130,8 +124,8 @@ export function requestFromEditButton(
 }
 
 /** A region as typed in the form: one of the names (a few spellings) or a box `x,y,w,h` in percent. */
-export function parseRegion(text: string): Result<Region | RegionBox, UserError> {
-  const word = text.trim().toLowerCase();
+export function parseRegion(typed: string): Result<Region | RegionBox, UserError> {
+  const word = typed.trim().toLowerCase();
   const aliases: Record<string, Region> = {
     center: 'centre',
     middle: 'centre',
@@ -141,22 +135,31 @@ export function parseRegion(text: string): Result<Region | RegionBox, UserError>
     'bottom half': 'bottom',
     'left half': 'left',
     'right half': 'right',
+    // What a Chinese-speaking member types.
+    左: 'left',
+    左边: 'left',
+    右: 'right',
+    右边: 'right',
+    上: 'top',
+    上面: 'top',
+    下: 'bottom',
+    下面: 'bottom',
+    中间: 'centre',
+    中心: 'centre',
   };
   const named = (REGIONS as readonly string[]).includes(word) ? (word as Region) : aliases[word];
   if (named) return ok(named);
   if (/^[\d.,%\s]+$/.test(word)) return parseRegionBox(word);
-  return err(
-    new UserError(Identifiers.InvalidArgument, `Name a region (${REGIONS.join(', ')}) or give a box as x,y,w,h in percent, such as 25,25,50,50.`),
-  );
+  return err(userError(Identifiers.InvalidArgument, text('error.regionName', { regions: REGIONS.join(', ') })));
 }
 
 /** The parent of a click or form, checked as the image buttons check theirs. */
 function parentOf(context: BotContext, interaction: ButtonInteraction | ModalSubmitInteraction, jobId: string): Result<Job, UserError> {
   const parent = context.jobs.get(jobId);
-  if (!parent) return err(noLongerStored('That image'));
+  if (!parent) return err(noLongerStored('image'));
   // A custom id crafted with another server's job id must not reuse its images nor escape this server's settings.
-  if (parent.guildId !== interaction.guildId) return err(new UserError(Identifiers.NotAllowed, 'That image belongs to another server.'));
-  if (parent.state !== 'done') return err(new UserError(Identifiers.NotFound, 'That job has no finished image to work from.'));
+  if (parent.guildId !== interaction.guildId) return err(userError(Identifiers.NotAllowed, text('error.otherServer')));
+  if (parent.state !== 'done') return err(userError(Identifiers.NotFound, text('error.notFinished')));
   return ok(parent);
 }
 
@@ -198,9 +201,10 @@ export function editButtons(context: BotContext): ComponentHandler {
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);
       const probe = requestFromEditButton(parent.value, 'region', settings, context.models(), 'centre');
       if (!probe.ok) return replyUserError(interaction, probe.error, context.logger);
+      const tr = translator(memberLocale(interaction));
       await interaction.showModal({
         custom_id: regionModalIds.encode('submit', parent.value.id),
-        title: 'Vary (Region)',
+        title: tr('modal.region.title'),
         components: [
           {
             type: ComponentType.ActionRow,
@@ -208,9 +212,9 @@ export function editButtons(context: BotContext): ComponentHandler {
               {
                 type: ComponentType.TextInput,
                 custom_id: REGION_FIELD,
-                label: 'Region to redraw',
+                label: tr('modal.region.label'),
                 style: TextInputStyle.Short,
-                placeholder: 'left, right, top, bottom, centre, or x,y,w,h in % (25,25,50,50)',
+                placeholder: tr('modal.region.placeholder'),
                 value: 'centre',
                 required: true,
                 max_length: 40,

@@ -1,7 +1,9 @@
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { ButtonInteraction } from 'discord.js';
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, type UserError } from '../../errors.js';
+import { text } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
 import { MAX_SEED, REQUEST_DEFAULTS, type JobRequest, type ModelSummary } from '../../protocol/generate-request.js';
 import { outputRef } from '../../store/image-files.js';
 import type { Job, JobKind } from '../../queue/job.js';
@@ -55,13 +57,13 @@ function buildFromButton(
     // A reroll of an img2img or an edit starts from the same stored pictures; refused now if one was removed.
     const mode = parent.request.mode as { image?: { ref: string }; mask?: { ref: string } };
     for (const input of [mode.image, mode.mask, ...(parent.request.controls ?? []).map((unit) => unit.image)])
-      if (input?.ref && !hasImage(input.ref)) return err(noLongerStored('A picture this image was made from'));
+      if (input?.ref && !hasImage(input.ref)) return err(noLongerStored('source'));
     const { seed: _seed, ...rest } = base;
     return ok({ kind: 'reroll', request: { ...rest, mode: parent.request.mode } });
   }
   const index = imageIndexOf(action)!;
   const output = parent.outputs[index];
-  if (!output) return err(noLongerStored(`Image ${index + 1} of that job`));
+  if (!output) return err(noLongerStored('imageN', index + 1));
   if (action.startsWith('v')) {
     if (parent.request.mode.kind === 'txt2img' || parent.request.mode.kind === 'variation') {
       const request: JobRequest = {
@@ -75,7 +77,7 @@ function buildFromButton(
       return ok({ kind: 'variation', request });
     }
   }
-  if (!existsSync(output.path)) return err(noLongerStored(`Image ${index + 1} of that job`));
+  if (!existsSync(output.path)) return err(noLongerStored('imageN', index + 1));
   const image = { ref: outputRef(parent.id, index) };
   if (action.startsWith('v')) {
     // An upscaled or img2img image has no seed noise to vary; redo it from its own pixels instead.
@@ -95,10 +97,7 @@ function buildFromButton(
   const height = output.height * 2;
   if (width * height > settings.limits.maxPixels) {
     return err(
-      new UserError(
-        Identifiers.InvalidSize,
-        `Upscaling makes ${width}x${height} (${width * height} pixels); this server allows ${settings.limits.maxPixels} per image. Ask an admin to raise max pixels in /config limits.`,
-      ),
+      userError(Identifiers.InvalidSize, text('error.upscaleTooBig', { width, height, pixels: width * height, max: settings.limits.maxPixels })),
     );
   }
   // The upscale refines the image's own pixels; ControlNet does not run on upscales (and has nothing to add).
@@ -168,14 +167,14 @@ export class ButtonsInFlight {
 /** Points a second press at the job the first one made: its message when posted, else where it stands. */
 function alreadyQueued(context: BotContext, entry: InFlightEntry): UserError {
   const job = entry.jobId === undefined ? undefined : context.jobs.get(entry.jobId);
-  let where = 'it is being queued now';
+  let where: { link?: string; position?: number; running?: boolean } = {};
   if (job?.messageId) {
-    where = `https://discord.com/channels/${job.guildId}/${job.channelId}/${job.messageId}`;
+    where = { link: `https://discord.com/channels/${job.guildId}/${job.channelId}/${job.messageId}` };
   } else if (job) {
     const position = context.jobs.position(job.id);
-    where = position ? `#${position.position} in line` : 'it is running now';
+    where = position ? { position: position.position } : { running: true };
   }
-  return new UserError(Identifiers.NotAllowed, `That is already queued: ${where}. Wait for it, or use another button.`);
+  return userError(Identifiers.NotAllowed, text('error.alreadyQueued', where));
 }
 
 /** 🔄, V1..V4, U1..U4. Anyone may press them; the new job is the presser's and counts against their limits. */
@@ -186,14 +185,13 @@ export function imageButtons(context: BotContext): ComponentHandler {
     async handle(interaction: ButtonInteraction): Promise<void> {
       const id = imageButtonIds.decode(interaction.customId)!;
       const parent = context.jobs.get(id.jobId);
-      if (!parent) return replyUserError(interaction, noLongerStored('That image'), context.logger);
+      if (!parent) return replyUserError(interaction, noLongerStored('image'), context.logger);
       // Job ids travel in custom ids; a button crafted with another server's id must not reuse its prompt or images,
       // nor escape this server's settings by being checked against the other's.
       if (parent.guildId !== interaction.guildId) {
-        return replyUserError(interaction, new UserError(Identifiers.NotAllowed, 'That image belongs to another server.'), context.logger);
+        return replyUserError(interaction, userError(Identifiers.NotAllowed, text('error.otherServer')), context.logger);
       }
-      if (parent.state !== 'done')
-        return replyUserError(interaction, new UserError(Identifiers.NotFound, 'That job has no finished image to work from.'), context.logger);
+      if (parent.state !== 'done') return replyUserError(interaction, userError(Identifiers.NotFound, text('error.notFinished')), context.logger);
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);

@@ -12,6 +12,7 @@ import { JobMessageTarget } from './job-message-target.js';
 import { imageGrid } from './render/image-grid.js';
 import { renderCancelled, renderDone, renderFailed, renderQueued, renderRunning, type MessageState, type StateImage } from './render/job-message.js';
 import { safeError } from '../safe-error.js';
+import type { LocalizedText } from '../../i18n/translate.js';
 
 export interface JobReporterOptions {
   jobs: JobService;
@@ -30,8 +31,8 @@ export interface JobReporterOptions {
 
 interface Tracked {
   target: JobMessageTarget;
-  /** Lines shown while queued ("16:9 → 680x384"). */
-  notes: readonly string[];
+  /** Lines shown while queued ("16:9 → 680x384"), said in the job's language. */
+  notes: readonly LocalizedText[];
   preview?: StateImage;
 }
 
@@ -70,7 +71,7 @@ export class JobReporter {
   }
 
   /** Ties a job submitted by this process to its interaction; edits wait for `acknowledged`. */
-  attach(job: Job, acknowledged: Promise<unknown>, notes: readonly string[] = []): void {
+  attach(job: Job, acknowledged: Promise<unknown>, notes: readonly LocalizedText[] = []): void {
     this.#tracked.set(job.id, { target: this.#target(job, acknowledged), notes });
   }
 

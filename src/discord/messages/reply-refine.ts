@@ -1,5 +1,9 @@
 import type { Message } from 'discord.js';
-import { newReferenceId, type UserError } from '../../errors.js';
+import { newReferenceId, UserError } from '../../errors.js';
+import { resolveLocale, type Locale } from '../../i18n/locales.js';
+import { t, text, type LocalizedText, type PlainKey } from '../../i18n/translate.js';
+import { describeUserError } from '../../i18n/user-error.js';
+import { publicLocale } from '../locale.js';
 import type { Job } from '../../queue/job.js';
 import type { BotContext } from '../bot-context.js';
 import { previewEveryOf, toJobRequest } from '../commands/imagine.js';
@@ -36,11 +40,12 @@ export function replyTarget(
 const shown = (text: string) => escapeMarkdown(text.length > 120 ? `${truncateText(text, 120)}…` : text);
 
 /** The queue message's line on what was combined, so the member sees what the new image is drawn from. */
-export function refineNote(original: Job, refined: RefineInput): string {
-  const seed = refined.seed === undefined ? '' : `, same seed ${refined.seed}`;
-  if (refined.replace) return `✏️ new prompt (--replace) instead of "${shown(original.request.prompt)}"${seed}`;
-  if (refined.addition === '') return `✏️ "${shown(original.request.prompt)}" with new settings${seed}`;
-  return `✏️ "${shown(original.request.prompt)}" + "${shown(refined.addition)}"${seed}`;
+export function refineNote(original: Job, refined: RefineInput): LocalizedText {
+  const { seed } = refined;
+  const prompt = shown(original.request.prompt);
+  if (refined.replace) return text('job.note.refineReplace', { original: prompt, seed });
+  if (refined.addition === '') return text('job.note.refineSettings', { original: prompt, seed });
+  return text('job.note.refineAdd', { original: prompt, addition: shown(refined.addition), seed });
 }
 
 /**
@@ -55,8 +60,10 @@ export function replyRefineHandler(context: BotContext, botId: () => string | un
     const target = replyTarget(message, botId(), (id) => context.jobs.getByMessageId(id));
     if (target.kind === 'ignore') return;
     const { original, reply } = target;
-    const answer = async (error: UserError | string) => {
-      const content = typeof error === 'string' ? error : error.message;
+    // The answer is a public reply in the channel: the server's language, as the job's message would be.
+    let locale: Locale = resolveLocale(message.guild?.preferredLocale);
+    const answer = async (error: UserError | PlainKey) => {
+      const content = error instanceof UserError ? describeUserError(locale, error) : t(locale, error);
       try {
         await message.reply({ content, allowedMentions: { parse: [], repliedUser: false } });
       } catch (replyError) {
@@ -64,15 +71,12 @@ export function replyRefineHandler(context: BotContext, botId: () => string | un
       }
     };
     try {
-      if (original.state !== 'done') {
-        return await answer(
-          original.state === 'queued' || original.state === 'running'
-            ? 'That image is not finished yet; reply to it again once it is.'
-            : 'That image was not made, so there is nothing to change; reply to a finished image, or run /imagine.',
-        );
-      }
       const guildId = message.guildId!;
       const settings = context.settings.get(guildId);
+      locale = publicLocale(settings, message.guild?.preferredLocale);
+      if (original.state !== 'done') {
+        return await answer(original.state === 'queued' || original.state === 'running' ? 'refine.notFinished' : 'refine.notMade');
+      }
       const channel = checkAllowedChannel(settings, message.channelId);
       if (!channel.ok) return await answer(channel.error);
       const built = buildRefineInput(original, reply);
@@ -87,7 +91,7 @@ export function replyRefineHandler(context: BotContext, botId: () => string | un
       if (!parsed.ok) return await answer(parsed.error);
       const submitted = submitFromMessage(
         context,
-        { guildId, channelId: message.channelId, userId: message.author.id, replyToMessageId: message.id },
+        { guildId, channelId: message.channelId, userId: message.author.id, replyToMessageId: message.id, locale },
         settings,
         {
           kind: 'refine',
@@ -101,7 +105,11 @@ export function replyRefineHandler(context: BotContext, botId: () => string | un
     } catch (error) {
       const ref = newReferenceId();
       context.logger.error({ ref, messageId: message.id, guildId: message.guildId, err: safeError(error) }, 'reply to a result failed');
-      await answer(`Something went wrong (ref \`${ref}\`).`);
+      try {
+        await message.reply({ content: t(locale, 'error.internal', { ref }), allowedMentions: { parse: [], repliedUser: false } });
+      } catch (replyError) {
+        context.logger.warn({ messageId: message.id, err: safeError(replyError) }, 'could not answer a reply to a result');
+      }
     }
   };
 }

@@ -1,10 +1,12 @@
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, type UserError } from '../../errors.js';
+import { text, type LocalizedText } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
 import { BOUNDS, type GuildSettings } from '../../config/guild-settings.js';
 import { REQUEST_DEFAULTS, type JobRequest, type ModelSummary } from '../../protocol/generate-request.js';
 import { normalizeSamplerName, SAMPLER_NAMES, type SamplerName } from '../../protocol/samplers.js';
 import { err, ok, type Result } from '../result.js';
 import { unknownModelError } from './guild-checks.js';
-import { parseControlOptions, CONTROL_TEXT, type ControlChoice } from './control-options.js';
+import { parseControlOptions, type ControlChoice } from './control-options.js';
 import { checkLoraTags } from './lora-checks.js';
 import { invalid } from './invalid.js';
 import { optionOrFlag, parseIntOption, parseNumberOption, pick } from './numbers.js';
@@ -49,8 +51,8 @@ export interface ImagineContext {
 
 /** A fully resolved request (the request contract's fields, every bound checked) and what to tell the user about it. */
 export type ImagineParams = Omit<JobRequest, 'mode' | 'previewEvery'> & {
-  /** Shown to the user with the reply ("--ar 16:9 gave 680x384"). */
-  notes: string[];
+  /** Shown with the job's queue message ("16:9 → 680x384"), in the job's language. */
+  notes: LocalizedText[];
   /** The ControlNet unit, when a control image came with the command. */
   control?: ControlChoice;
   /** Whether the user set the size (option, `--size` or `--ar`); otherwise an uploaded picture's aspect may set it. */
@@ -65,39 +67,36 @@ export type ImagineParams = Omit<JobRequest, 'mode' | 'previewEvery'> & {
 export function parseImagineOptions(input: ImagineInput, context: ImagineContext): Result<ImagineParams, UserError> {
   const { settings } = context;
   const { limits } = settings;
-  const notes: string[] = [];
+  const notes: LocalizedText[] = [];
 
   // Cleaned before the flags are read, so a zero-width character cannot hide a flag or make an empty prompt look full.
   const flagged = extractPromptFlags(cleanPromptText(input.prompt));
   if (!flagged.ok) return flagged;
   const flags = flagged.value;
   const prompt = flags.prompt.trim();
-  if (!hasVisibleCharacter(prompt))
-    return err(invalid('The prompt is empty: describe the image before the flags, e.g. `a lighthouse at dusk --ar 16:9`.'));
+  if (!hasVisibleCharacter(prompt)) return err(invalid(text('error.promptEmpty')));
   if (prompt.length > BOUNDS.promptChars) {
-    return err(new UserError(Identifiers.PromptTooLong, `The prompt has ${prompt.length} characters; shorten it to ${BOUNDS.promptChars} or fewer.`));
+    return err(userError(Identifiers.PromptTooLong, text('error.promptChars', { length: prompt.length, max: BOUNDS.promptChars })));
   }
   const promptTooLong = promptTooLongMessage(prompt, 'prompt');
-  if (promptTooLong) return err(new UserError(Identifiers.PromptTooLong, promptTooLong));
+  if (promptTooLong) return err(userError(Identifiers.PromptTooLong, promptTooLong));
   const banned = findBannedWord(prompt, settings.bannedWords);
   if (banned !== undefined) {
-    return err(
-      new UserError(Identifiers.NotAllowed, `This server does not allow \`${banned}\` in prompts; remove it and try again.`, { word: banned }),
-    );
+    return err(userError(Identifiers.NotAllowed, text('error.banned', { word: banned }), { word: banned }));
   }
   const loras = checkLoraTags(prompt, settings, context.loras);
   if (!loras.ok) return loras;
 
   // Model first: its defaults fill what the user and the guild leave unset.
-  const modelChoice = pick(input.model?.trim() || undefined, flags.model, 'The model', (a, b) => a === b);
+  const modelChoice = pick(input.model?.trim() || undefined, flags.model, 'model', (a, b) => a === b);
   if (!modelChoice.ok) return modelChoice;
   const modelName = modelChoice.value ?? settings.defaults.model ?? context.defaultModel ?? context.models[0]?.name;
   if (modelName === undefined) {
-    return err(new UserError(Identifiers.UnknownModel, 'No model is installed yet; ask the bot owner to add one under MODELS_DIR.'));
+    return err(userError(Identifiers.UnknownModel, text('error.noModel')));
   }
   // Only installed model names get through, whether or not the worker is up: a path or a made-up name never
   // reaches the worker, and the answer never shows where models live on the server.
-  const chosenBy = modelChoice.value !== undefined ? '' : settings.defaults.model !== undefined ? " (this server's default)" : " (the bot's default)";
+  const chosenBy = modelChoice.value !== undefined ? undefined : settings.defaults.model !== undefined ? 'server' : 'bot';
   const unknownModel = unknownModelError(modelName, context.models, { brokenReason: context.brokenReason, chosenBy });
   if (unknownModel) return err(unknownModel);
   const model = context.models.find((m) => m.name === modelName)!;
@@ -112,84 +111,55 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
     context.depthInstalled,
   );
   if (!control.ok) return control;
-  if (control.value?.preprocess === 'none') notes.push(CONTROL_TEXT.mapAsIs);
+  if (control.value?.preprocess === 'none') notes.push(text('control.mapAsIs'));
 
   const stepsMax = Math.min(BOUNDS.steps.max, limits.maxSteps);
-  const stepsWhy = limits.maxSteps < BOUNDS.steps.max ? " (this server's max steps)" : '';
-  const stepsPicked = optionOrFlag(
-    parseIntOption,
-    { option: 'Steps', flag: '`--steps`', both: 'Steps' },
-    input.steps,
-    flags.steps,
-    BOUNDS.steps.min,
-    stepsMax,
-    stepsWhy,
-  );
+  const stepsPicked = optionOrFlag(parseIntOption, 'steps', input.steps, flags.steps, {
+    min: BOUNDS.steps.min,
+    max: stepsMax,
+    lowered: limits.maxSteps < BOUNDS.steps.max,
+  });
   if (!stepsPicked.ok) return stepsPicked;
   // Defaults above the guild's max (a model default, a limit lowered later) are clamped, not refused: the user did not ask for them.
   const steps = stepsPicked.value ?? Math.min(settings.defaults.steps ?? modelDefaults.steps ?? REQUEST_DEFAULTS.steps, stepsMax);
 
-  const cfgPicked = optionOrFlag(
-    parseNumberOption,
-    { option: 'CFG', flag: '`--cfg`', both: 'CFG' },
-    input.cfg,
-    flags.cfg,
-    BOUNDS.cfg.min,
-    BOUNDS.cfg.max,
-  );
+  const cfgPicked = optionOrFlag(parseNumberOption, 'cfg', input.cfg, flags.cfg, BOUNDS.cfg);
   if (!cfgPicked.ok) return cfgPicked;
   const cfg = cfgPicked.value ?? settings.defaults.cfg ?? modelDefaults.cfg ?? REQUEST_DEFAULTS.cfg;
 
-  const samplerRaw = pick(input.sampler, flags.sampler, 'The sampler', (a, b) => normalizeSamplerName(a) === normalizeSamplerName(b));
+  const samplerRaw = pick(input.sampler, flags.sampler, 'sampler', (a, b) => normalizeSamplerName(a) === normalizeSamplerName(b));
   if (!samplerRaw.ok) return samplerRaw;
   let sampler: SamplerName = settings.defaults.sampler ?? modelDefaults.sampler ?? REQUEST_DEFAULTS.sampler;
   if (samplerRaw.value !== undefined) {
     const name = normalizeSamplerName(samplerRaw.value);
     if (name === undefined) {
-      return err(new UserError(Identifiers.UnknownSampler, `Unknown sampler \`${samplerRaw.value}\`; use one of: ${SAMPLER_NAMES.join(', ')}.`));
+      return err(
+        userError(Identifiers.UnknownSampler, text('error.unknownSampler', { sampler: samplerRaw.value, samplers: SAMPLER_NAMES.join(', ') })),
+      );
     }
     sampler = name;
   }
 
-  const clipSkipPicked = optionOrFlag(
-    parseIntOption,
-    { option: 'Clip skip', flag: '`--clip-skip`', both: 'Clip skip' },
-    input.clipSkip,
-    flags.clipSkip,
-    BOUNDS.clipSkip.min,
-    BOUNDS.clipSkip.max,
-  );
+  const clipSkipPicked = optionOrFlag(parseIntOption, 'clipSkip', input.clipSkip, flags.clipSkip, BOUNDS.clipSkip);
   if (!clipSkipPicked.ok) return clipSkipPicked;
   const clipSkip = clipSkipPicked.value ?? modelDefaults.clipSkip ?? REQUEST_DEFAULTS.clipSkip;
 
-  const seedPicked = optionOrFlag(
-    parseIntOption,
-    { option: 'Seed', flag: '`--seed`', both: 'The seed' },
-    input.seed,
-    flags.seed,
-    BOUNDS.seed.min,
-    BOUNDS.seed.max,
-  );
+  const seedPicked = optionOrFlag(parseIntOption, 'seed', input.seed, flags.seed, BOUNDS.seed);
   if (!seedPicked.ok) return seedPicked;
 
   const countMax = Math.min(BOUNDS.count.max, limits.maxCount);
-  const countWhy = limits.maxCount < BOUNDS.count.max ? " (this server's max count)" : '';
-  const countPicked = optionOrFlag(
-    parseIntOption,
-    { option: 'Count', flag: '`--count`', both: 'Count' },
-    input.count,
-    flags.count,
-    BOUNDS.count.min,
-    countMax,
-    countWhy,
-  );
+  const countPicked = optionOrFlag(parseIntOption, 'count', input.count, flags.count, {
+    min: BOUNDS.count.min,
+    max: countMax,
+    lowered: limits.maxCount < BOUNDS.count.max,
+  });
   if (!countPicked.ok) return countPicked;
   const count = countPicked.value ?? Math.min(settings.defaults.count ?? 1, countMax);
 
   // Size: `size` option, `--size` or `--ar` (one of them), else the default size.
   const sizeSources = [input.size?.trim() || undefined, flags.size, flags.ar].filter((s): s is string => s !== undefined);
   if (sizeSources.length > 1 && new Set(sizeSources.map((s) => s.toLowerCase())).size > 1) {
-    return err(invalid('The size is set more than once (size option, `--size`, `--ar`); keep one.'));
+    return err(invalid(text('error.sizeTwice')));
   }
   // SDXL (#12) draws at about 1024×1024 and worse far below it: that is its default when nothing else says.
   const sdxl = model.family === 'sdxl';
@@ -208,31 +178,26 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
       const { min, max, multiple } = BOUNDS.side;
       if (width < min || height < min || width > max || height > max || width % multiple !== 0 || height % multiple !== 0) {
         const suggestion = `${Math.min(max, Math.max(min, roundTo(width, multiple)))}x${Math.min(max, Math.max(min, roundTo(height, multiple)))}`;
-        return err(
-          new UserError(
-            Identifiers.InvalidSize,
-            `Size ${width}x${height} is not allowed: each side must be a multiple of ${multiple} from ${min} to ${max}. Try ${suggestion}.`,
-          ),
-        );
+        return err(userError(Identifiers.InvalidSize, text('error.sizeNotAllowed', { width, height, multiple, min, max, suggestion })));
       }
     } else {
       // SDXL: the nearest of its training buckets rather than any size of the right shape.
       ({ width, height } = (sdxl ? sdxlSizeForRatio : sizeForRatio)(spec.value.ratio, defaultWidth * defaultHeight));
-      notes.push(`${spec.value.label} → ${width}x${height}${sdxl ? ' (SDXL bucket)' : ''}`);
+      notes.push(text('job.note.ratio', { label: spec.value.label, width, height, sdxl }));
     }
   }
   // A model exported for one size draws that size only: fit the request to it here rather than fail in the worker.
   const fixed = model.fixedSize;
   if (fixed && (width !== fixed[0] || height !== fixed[1])) {
     if (userSized || settings.defaults.width !== undefined)
-      notes.push(`${modelName} draws ${fixed[0]}x${fixed[1]} only; used that instead of ${width}x${height}`);
+      notes.push(text('job.note.fixedSize', { model: modelName, width: fixed[0], height: fixed[1], askedWidth: width, askedHeight: height }));
     [width, height] = fixed;
   }
   if (fixed && width * height > limits.maxPixels) {
     return err(
-      new UserError(
+      userError(
         Identifiers.InvalidSize,
-        `\`${modelName}\` draws ${width}x${height} (${width * height} pixels) only, over this server's max pixels (${limits.maxPixels}). Ask an admin to raise it in /config limits, or pick another model.`,
+        text('error.fixedSizeTooBig', { model: modelName, width, height, pixels: width * height, max: limits.maxPixels }),
       ),
     );
   }
@@ -242,10 +207,7 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
       const floor8 = (v: number) => Math.max(BOUNDS.side.min, Math.floor(v / BOUNDS.side.multiple) * BOUNDS.side.multiple);
       const suggestion = `${floor8(width * fit)}x${floor8(height * fit)}`;
       return err(
-        new UserError(
-          Identifiers.InvalidSize,
-          `${width}x${height} is ${width * height} pixels; this server allows ${limits.maxPixels} per image. Try ${suggestion} or a ratio such as 16:9.`,
-        ),
+        userError(Identifiers.InvalidSize, text('error.tooManyPixels', { width, height, pixels: width * height, max: limits.maxPixels, suggestion })),
       );
     }
     // A default bigger than the limit (a large model default): shrink it, keeping its shape.
@@ -262,21 +224,15 @@ export function parseImagineOptions(input: ImagineInput, context: ImagineContext
   const negativeParts = [baseNegative, ...flags.no].map((part) => cleanPromptText(part).trim()).filter(hasVisibleCharacter);
   const negativePrompt = negativeParts.join(', ');
   if (negativePrompt.length > BOUNDS.negativeChars) {
-    return err(invalid(`The negative prompt has ${negativePrompt.length} characters; shorten it to ${BOUNDS.negativeChars} or fewer.`));
+    return err(invalid(text('error.negativeChars', { length: negativePrompt.length, max: BOUNDS.negativeChars })));
   }
   // The negative prompt is shown in the public result message too, so the server's banned words apply to it as well.
   const bannedNegative = findBannedWord(negativePrompt, settings.bannedWords);
   if (bannedNegative !== undefined) {
-    return err(
-      new UserError(
-        Identifiers.NotAllowed,
-        `This server does not allow \`${bannedNegative}\` in prompts; remove it from the negative prompt and try again.`,
-        { word: bannedNegative },
-      ),
-    );
+    return err(userError(Identifiers.NotAllowed, text('error.bannedNegative', { word: bannedNegative }), { word: bannedNegative }));
   }
-  const negativeTooLong = promptTooLongMessage(negativePrompt, 'negative prompt');
-  if (negativeTooLong) return err(new UserError(Identifiers.PromptTooLong, negativeTooLong));
+  const negativeTooLong = promptTooLongMessage(negativePrompt, 'negative');
+  if (negativeTooLong) return err(userError(Identifiers.PromptTooLong, negativeTooLong));
 
   return ok({
     model: modelName,

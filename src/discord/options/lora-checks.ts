@@ -3,7 +3,9 @@
  * installed (the bot reads LORAS_DIR itself: model-folder/lora-catalog.ts), or one this server does not allow
  * (`/config loras`) is refused at once, ephemerally, instead of failing in the worker minutes later.
  */
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, type UserError } from '../../errors.js';
+import { text } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import { invalidLoraTags, parseLoraTags } from '../../protocol/lora-tags.js';
 import { err, ok, type Result } from '../result.js';
@@ -22,15 +24,10 @@ export function loraAllowed(settings: GuildSettings, name: string): boolean {
 /** The server's allow list only: for stored requests (buttons), whose LoRAs were installed when the job ran. */
 export function checkLorasAllowed(prompt: string, settings: GuildSettings): Result<void, UserError> {
   for (const tag of parseLoraTags(prompt)) {
-    if (settings.loras.mode === 'none')
-      return err(new UserError(Identifiers.NotAllowed, `This server does not allow LoRAs; remove \`<lora:${shown(tag.name)}…>\` from the prompt.`));
+    if (settings.loras.mode === 'none') return err(userError(Identifiers.NotAllowed, text('error.lorasOff', { name: shown(tag.name) })));
     if (!loraAllowed(settings, tag.name)) {
       const list = settings.loras.allowed.map((n) => `\`${shown(n)}\``).join(', ');
-      return err(
-        new UserError(Identifiers.NotAllowed, `This server does not allow the LoRA \`${shown(tag.name)}\`; allowed here: ${list || 'none'}.`, {
-          lora: tag.name,
-        }),
-      );
+      return err(userError(Identifiers.NotAllowed, text('error.loraNotAllowed', { name: shown(tag.name), allowed: list }), { lora: tag.name }));
     }
   }
   return ok(undefined);
@@ -39,9 +36,9 @@ export function checkLorasAllowed(prompt: string, settings: GuildSettings): Resu
 /** Weights, the installed LoRAs and the allow list, for a prompt a user just typed. */
 export function checkLoraTags(prompt: string, settings: GuildSettings, installed: readonly { name: string }[] | undefined): Result<void, UserError> {
   const bad = invalidLoraTags(prompt);
-  if (bad.length) return err(invalid(`A LoRA weight must be a number, as in \`<lora:name:0.8>\`; got \`${shown(bad[0])}\`.`));
+  if (bad.length) return err(invalid(text('error.loraWeight', { tag: shown(bad[0]) })));
   const tags = parseLoraTags(prompt);
-  if (tags.length > MAX_LORAS_PER_JOB) return err(invalid(`A prompt may use ${MAX_LORAS_PER_JOB} LoRAs at most; it names ${tags.length}.`));
+  if (tags.length > MAX_LORAS_PER_JOB) return err(invalid(text('error.loraCount', { max: MAX_LORAS_PER_JOB, count: tags.length })));
   const allowed = checkLorasAllowed(prompt, settings);
   if (!allowed.ok) return allowed;
   // Without the list (a caller that has none) the worker still refuses an unknown LoRA, naming the installed ones.
@@ -51,11 +48,7 @@ export function checkLoraTags(prompt: string, settings: GuildSettings, installed
         .filter((l) => loraAllowed(settings, l.name))
         .map((l) => `\`${l.name}\``)
         .join(', ');
-      return err(
-        new UserError(Identifiers.NotFound, `Unknown LoRA \`${shown(tag.name)}\`; available: ${names || 'none installed'} (see /help loras).`, {
-          lora: tag.name,
-        }),
-      );
+      return err(userError(Identifiers.NotFound, text('error.loraUnknown', { name: shown(tag.name), available: names }), { lora: tag.name }));
     }
   }
   return ok(undefined);

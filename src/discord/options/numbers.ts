@@ -1,32 +1,52 @@
 import type { UserError } from '../../errors.js';
+import { text } from '../../i18n/translate.js';
 import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
 
 /** A value given as a slash option or as an in-prompt flag, parsed and bounded; undefined when neither is given. */
 export type Parsed<T> = Result<T | undefined, UserError>;
 
-export function parseIntOption(label: string, raw: string | number | undefined, min: number, max: number, why = ''): Parsed<number> {
+/** The numeric options, named in messages by the catalogue (an option's name, or its flag when it came as one). */
+export type NumberField = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength';
+/** Where a value came from: the slash option, the prompt flag, or both (when they disagree). */
+export type Via = 'option' | 'flag' | 'both';
+
+export interface Bounds {
+  min: number;
+  max: number;
+  /** The max is this server's own, lower than the bot's (the message says so). */
+  lowered?: boolean;
+}
+
+export function parseIntOption(field: NumberField, via: Via, raw: string | number | undefined, bounds: Bounds): Parsed<number> {
   if (raw === undefined) return ok(undefined);
+  const { min, max } = bounds;
   const value = typeof raw === 'number' ? raw : /^[+-]?\d+$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isInteger(value)) return err(invalid(`${label} must be a whole number from ${min} to ${max}, got \`${raw}\`.`));
+  if (!Number.isInteger(value)) return err(invalid(text('error.notWhole', { field, via, min, max, raw: String(raw) })));
   if (value < min || value > max) {
-    return err(invalid(`${label} is ${value}; use ${min} to ${max}${why}.`, { value, min, max }));
+    return err(invalid(text('error.outOfRange', { field, via, value, min, max, lowered: bounds.lowered ?? false }), { value, min, max }));
   }
   return ok(value);
 }
 
-export function parseNumberOption(label: string, raw: string | number | undefined, min: number, max: number): Parsed<number> {
+export function parseNumberOption(field: NumberField, via: Via, raw: string | number | undefined, bounds: Bounds): Parsed<number> {
   if (raw === undefined) return ok(undefined);
+  const { min, max } = bounds;
   const value = typeof raw === 'number' ? raw : /^[+-]?(\d+\.?\d*|\.\d+)$/.test(raw) ? Number(raw) : Number.NaN;
-  if (!Number.isFinite(value)) return err(invalid(`${label} must be a number from ${min} to ${max}, got \`${raw}\`.`));
-  if (value < min || value > max) return err(invalid(`${label} is ${value}; use ${min} to ${max}.`, { value, min, max }));
+  if (!Number.isFinite(value)) return err(invalid(text('error.notNumber', { field, via, min, max, raw: String(raw) })));
+  if (value < min || value > max) return err(invalid(text('error.outOfRange', { field, via, value, min, max }), { value, min, max }));
   return ok(value);
 }
 
 /** One value from two places (option and flag): they must agree when both are set. */
-export function pick<T>(option: T | undefined, flag: T | undefined, label: string, same: (a: T, b: T) => boolean): Result<T | undefined, UserError> {
+export function pick<T>(
+  option: T | undefined,
+  flag: T | undefined,
+  what: NumberField | 'model' | 'sampler' | 'control' | 'preprocess',
+  same: (a: T, b: T) => boolean,
+): Result<T | undefined, UserError> {
   if (option !== undefined && flag !== undefined && !same(option, flag)) {
-    return err(invalid(`${label} is set twice, as an option and as a prompt flag, with different values; keep one.`));
+    return err(invalid(text('error.setTwice', { what })));
   }
   return ok(option ?? flag);
 }
@@ -37,16 +57,14 @@ export function pick<T>(option: T | undefined, flag: T | undefined, label: strin
  */
 export function optionOrFlag(
   parse: typeof parseIntOption,
-  names: { option: string; flag: string; both: string },
+  field: NumberField,
   option: string | number | undefined,
   flag: string | number | undefined,
-  min: number,
-  max: number,
-  why = '',
+  bounds: Bounds,
 ): Parsed<number> {
-  const fromOption = parse(names.option, option, min, max, why);
+  const fromOption = parse(field, 'option', option, bounds);
   if (!fromOption.ok) return fromOption;
-  const fromFlag = parse(names.flag, flag, min, max, why);
+  const fromFlag = parse(field, 'flag', flag, bounds);
   if (!fromFlag.ok) return fromFlag;
-  return pick(fromOption.value, fromFlag.value, names.both, (a, b) => a === b);
+  return pick(fromOption.value, fromFlag.value, field, (a, b) => a === b);
 }

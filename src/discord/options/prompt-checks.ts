@@ -1,3 +1,4 @@
+import { text, type LocalizedText } from '../../i18n/translate.js';
 import { REQUEST_BOUNDS } from '../../protocol/generate-request.js';
 
 /**
@@ -62,12 +63,11 @@ export function countPromptTokensAtLeast(text: string): number {
 }
 
 /** The user-facing refusal for a text certainly over {@link PROMPT_TOKEN_LIMIT}, or undefined when it may fit. */
-export function promptTooLongMessage(text: string, what: 'prompt' | 'negative prompt'): string | undefined {
-  const tokens = countPromptTokensAtLeast(text);
+export function promptTooLongMessage(prompt: string, part: 'prompt' | 'negative'): LocalizedText | undefined {
+  const tokens = countPromptTokensAtLeast(prompt);
   if (tokens <= PROMPT_TOKEN_LIMIT) return undefined;
   const { tokens: size, max } = REQUEST_BOUNDS.promptChunks;
-  const The = what === 'prompt' ? 'The prompt' : 'The negative prompt';
-  return `${The} is at least ${tokens} tokens and the most is ${max} chunks of ${size} (${PROMPT_TOKEN_LIMIT} tokens); remove about ${tokens - PROMPT_TOKEN_LIMIT} words or symbols.`;
+  return text('error.promptTokens', { part, tokens, chunks: max, size, limit: PROMPT_TOKEN_LIMIT, over: tokens - PROMPT_TOKEN_LIMIT });
 }
 
 /** The first banned word or phrase that appears as a whole word (case-insensitive), if any. */

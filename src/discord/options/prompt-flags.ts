@@ -1,4 +1,5 @@
 import type { UserError } from '../../errors.js';
+import { text } from '../../i18n/translate.js';
 import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
 
@@ -62,8 +63,8 @@ export interface PromptFlags {
  * takes one word, and words after it go back to the prompt. Phones turn `--` into an em dash (—) or an en dash
  * pair, so those count as `--` too.
  */
-export function extractPromptFlags(text: string): Result<PromptFlags, UserError> {
-  const words = text
+export function extractPromptFlags(raw: string): Result<PromptFlags, UserError> {
+  const words = raw
     .replace(/[\u2014\u2013]{1,2}(?=[a-z])/gi, '--')
     .split(/\s+/)
     .filter((word) => word !== '');
@@ -74,28 +75,28 @@ export function extractPromptFlags(text: string): Result<PromptFlags, UserError>
     const match = /^--([a-z]+(?:-[a-z]+)*)$/i.exec(word);
     if (!match) {
       if (word.startsWith('--') && word.length > 2) {
-        return err(invalid(`\`${word}\` is not a flag I know. Flags: ${FLAG_LIST}. Put a space between a flag and its value.`));
+        return err(invalid(text('error.flagSpacing', { word, flags: FLAG_LIST })));
       }
       promptWords.push(word);
       continue;
     }
     const name = FLAG_ALIASES[match[1].toLowerCase()];
     if (!name) {
-      return err(invalid(`Unknown flag \`${word}\`. Remove it or use one of: ${FLAG_LIST}.`, { flag: word }));
+      return err(invalid(text('error.unknownFlag', { word, flags: FLAG_LIST }), { flag: word }));
     }
     if (name === 'no') {
       const taken: string[] = [];
       while (i + 1 < words.length && !/^--[a-z]/i.test(words[i + 1])) taken.push(words[++i]);
-      if (taken.length === 0) return err(invalid('`--no` needs the words to avoid after it, e.g. `--no text, watermark`.'));
+      if (taken.length === 0) return err(invalid(text('error.noWords')));
       flags.no.push(taken.join(' ').replace(/,$/, ''));
       continue;
     }
     const value = words[i + 1];
     if (value === undefined || /^--[a-z]/i.test(value)) {
-      return err(invalid(`\`${word}\` needs a value after it, e.g. ${flagExample(name)}.`));
+      return err(invalid(text('error.flagValue', { flag: match[1].toLowerCase(), example: flagExample(name) })));
     }
     if (flags[name] !== undefined) {
-      return err(invalid(`\`${word}\` is given twice; keep one.`));
+      return err(invalid(text('error.flagTwice', { flag: match[1].toLowerCase() })));
     }
     flags[name] = value;
     i++;
@@ -106,19 +107,19 @@ export function extractPromptFlags(text: string): Result<PromptFlags, UserError>
 
 function flagExample(name: FlagName): string {
   const examples: Record<FlagName, string> = {
-    ar: '`--ar 16:9`',
-    seed: '`--seed 42`',
-    no: '`--no text`',
-    steps: '`--steps 25`',
-    cfg: '`--cfg 7.5`',
-    sampler: '`--sampler euler_a`',
-    count: '`--count 4`',
-    size: '`--size 512x768`',
-    model: '`--model NAME`',
-    clipSkip: '`--clip-skip 2`',
-    control: '`--control canny`',
-    controlStrength: '`--control-strength 0.8`',
-    preprocess: '`--preprocess canny`',
+    ar: '--ar 16:9',
+    seed: '--seed 42',
+    no: '--no text',
+    steps: '--steps 25',
+    cfg: '--cfg 7.5',
+    sampler: '--sampler euler_a',
+    count: '--count 4',
+    size: '--size 512x768',
+    model: '--model NAME',
+    clipSkip: '--clip-skip 2',
+    control: '--control canny',
+    controlStrength: '--control-strength 0.8',
+    preprocess: '--preprocess canny',
   };
   return examples[name];
 }

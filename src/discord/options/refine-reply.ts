@@ -1,5 +1,6 @@
 import type { UserError } from '../../errors.js';
 import type { Job } from '../../queue/job.js';
+import { text } from '../../i18n/translate.js';
 import { err, ok, type Result } from '../result.js';
 import type { ImagineInput } from './imagine-options.js';
 import { invalid } from './invalid.js';
@@ -40,25 +41,19 @@ export interface RefineInput {
 export function buildRefineInput(original: Pick<Job, 'request' | 'seeds'>, reply: string): Result<RefineInput, UserError> {
   const replace = REPLACE_FLAG.test(reply);
   REPLACE_FLAG.lastIndex = 0;
-  const text = cleanPromptText(reply.replace(REPLACE_FLAG, ' ')).replace(/\s+/g, ' ').trim();
-  const flagged = extractPromptFlags(text);
+  const cleaned = cleanPromptText(reply.replace(REPLACE_FLAG, ' ')).replace(/\s+/g, ' ').trim();
+  const flagged = extractPromptFlags(cleaned);
   if (!flagged.ok) return flagged;
   const flags = flagged.value;
   const addition = flags.prompt.trim();
   const hasFlags =
     flags.no.length > 0 || (['ar', 'seed', 'steps', 'cfg', 'sampler', 'count', 'size', 'model'] as const).some((name) => flags[name] !== undefined);
   if (!hasVisibleCharacter(addition) && !hasFlags) {
-    return err(
-      invalid(
-        replace
-          ? 'Write the new prompt after `--replace`, e.g. `@bot a lighthouse at dusk --replace`.'
-          : 'Write what to change after the mention, e.g. `@bot make it blue, at night` (or add `--replace` to use your words alone).',
-      ),
-    );
+    return err(invalid(replace ? text('refine.emptyReplace') : text('refine.empty')));
   }
   const request = original.request;
   const base = request.prompt.replace(/[\s,]+$/, '');
-  const prompt = replace ? text : hasVisibleCharacter(addition) ? `${base}, ${text}` : `${base} ${text}`;
+  const prompt = replace ? cleaned : hasVisibleCharacter(addition) ? `${base}, ${cleaned}` : `${base} ${cleaned}`;
   const seed = flags.seed === undefined ? (original.seeds[0] ?? request.seed) : undefined;
   // An upscale's size is twice the image it started from; a new image from text starts from the original size instead.
   const sizeKept = flags.size === undefined && flags.ar === undefined && request.mode.kind !== 'upscale';

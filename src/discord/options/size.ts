@@ -1,10 +1,12 @@
 import type { UserError } from '../../errors.js';
 import { BOUNDS } from '../../config/guild-settings.js';
+import { text } from '../../i18n/translate.js';
 import { err, ok, type Result } from '../result.js';
 import { invalid } from './invalid.js';
 
 /** Aspect presets offered by the size option's autocomplete, besides typed `W:H` and `WxH`. */
-export const SIZE_PRESETS: readonly { name: string; ratio: readonly [number, number] }[] = [
+export type SizePresetName = 'square' | 'portrait' | 'landscape' | 'wide' | 'tall';
+export const SIZE_PRESETS: readonly { name: SizePresetName; ratio: readonly [number, number] }[] = [
   { name: 'square', ratio: [1, 1] },
   { name: 'portrait', ratio: [2, 3] },
   { name: 'landscape', ratio: [3, 2] },
@@ -16,25 +18,21 @@ export const SIZE_PRESETS: readonly { name: string; ratio: readonly [number, num
 export type SizeSpec = { kind: 'ratio'; ratio: [number, number]; label: string } | { kind: 'exact'; width: number; height: number };
 
 export function parseSizeSpec(raw: string): Result<SizeSpec, UserError> {
-  const text = raw.trim().toLowerCase();
-  const preset = SIZE_PRESETS.find((p) => p.name === text);
+  const lowered = raw.trim().toLowerCase();
+  const preset = SIZE_PRESETS.find((p) => p.name === lowered);
   if (preset) return ok({ kind: 'ratio', ratio: [preset.ratio[0], preset.ratio[1]], label: preset.name });
-  const ratio = /^(\d{1,3})\s*:\s*(\d{1,3})$/.exec(text);
+  const ratio = /^(\d{1,3})\s*:\s*(\d{1,3})$/.exec(lowered);
   if (ratio) {
     const a = Number(ratio[1]);
     const b = Number(ratio[2]);
     if (a === 0 || b === 0 || Math.max(a / b, b / a) > 4) {
-      return err(invalid(`Aspect ratio \`${raw}\` is out of range; use a ratio between 1:4 and 4:1, e.g. 16:9.`));
+      return err(invalid(text('error.ratioRange', { raw })));
     }
     return ok({ kind: 'ratio', ratio: [a, b], label: `${a}:${b}` });
   }
-  const exact = /^(\d{1,5})\s*[x×*]\s*(\d{1,5})$/.exec(text);
+  const exact = /^(\d{1,5})\s*[x×*]\s*(\d{1,5})$/.exec(lowered);
   if (exact) return ok({ kind: 'exact', width: Number(exact[1]), height: Number(exact[2]) });
-  return err(
-    invalid(
-      `Size \`${raw}\` is not one I understand. Use a ratio such as 16:9, a preset (${SIZE_PRESETS.map((p) => p.name).join(', ')}) or WxH such as 512x768.`,
-    ),
-  );
+  return err(invalid(text('error.sizeUnknown', { raw, presets: SIZE_PRESETS.map((p) => p.name).join(', ') })));
 }
 
 export const roundTo = (value: number, multiple: number) => Math.max(multiple, Math.round(value / multiple) * multiple);

@@ -1,4 +1,6 @@
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, type UserError } from '../../errors.js';
+import { text } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import { err, ok, type Result } from '../result.js';
 
@@ -7,5 +9,5 @@ export function checkAllowedChannel(settings: GuildSettings, channelId: string):
   const allowed = settings.allowedChannels;
   if (allowed.length === 0 || allowed.includes(channelId)) return ok(undefined);
   const list = allowed.map((id) => `<#${id}>`).join(', ');
-  return err(new UserError(Identifiers.NotAllowed, `Images can't be made in this channel. Use ${list}.`, { channelId }));
+  return err(userError(Identifiers.NotAllowed, text('error.channel', { channels: list }), { channelId }));
 }

@@ -1,4 +1,6 @@
-import { Identifiers, UserError } from '../../errors.js';
+import { Identifiers, type UserError } from '../../errors.js';
+import { text } from '../../i18n/translate.js';
+import { userError } from '../../i18n/user-error.js';
 import { err, ok, type Result } from '../result.js';
 
 /**
@@ -17,9 +19,7 @@ export class CooldownTracker {
     const waitMs = last + cooldownSeconds * 1000 - this.now();
     if (waitMs <= 0) return ok(undefined);
     const seconds = Math.ceil(waitMs / 1000);
-    return err(
-      new UserError(Identifiers.Cooldown, `This server has a ${cooldownSeconds} s cooldown between images; try again in ${seconds} s.`, { seconds }),
-    );
+    return err(userError(Identifiers.Cooldown, text('error.cooldown', { cooldown: cooldownSeconds, seconds }), { seconds }));
   }
 
   record(guildId: string, userId: string): void {

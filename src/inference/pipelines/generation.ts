@@ -6,6 +6,7 @@
  */
 import { CancelledError, Identifiers, InferenceError, UserError } from '../../errors.js';
 import { MAX_SEED, REQUEST_DEFAULTS, type GenerateRequest, type Preview } from '../../protocol/generate-request.js';
+import { unknownWordsWarning } from '../../protocol/warnings.js';
 import { tensorToRgb } from '../image/pixels.js';
 import { PreviewDecoder } from '../image/previews.js';
 import type { LoadedModel } from '../model/loaded-model.js';
@@ -348,7 +349,7 @@ export class Generation {
       const words = textCleanup(text.join(' ')).match(/\p{L}+/gu) ?? [];
       const unknown = [...new Set(words.filter((w) => !this.model.knownWords!.has(w)))];
       if (unknown.length) {
-        this.warnings.push(`The model "${this.model.folder.name}" does not know these words, so they had no effect: ${unknown.join(', ')}.`);
+        this.warnings.push(unknownWordsWarning(this.model.folder.name, unknown));
       }
     }
   }

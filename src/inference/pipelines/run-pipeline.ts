@@ -24,6 +24,7 @@ import { fullRepaintConditioning, runInpaint } from './inpaint.js';
 import { prepareControl } from './control.js';
 import type { DepthFn } from '../image/control-map.js';
 import type { ControlNetParameters } from '../../protocol/png-parameters.js';
+import { lanczosOnlyWarning } from '../../protocol/warnings.js';
 
 export interface PipelineOutput {
   images: GeneratedImage[];
@@ -111,7 +112,7 @@ export async function runPipeline(
     const params: ImageParameters = { ...baseParams, seed, width: up.width, height: up.height, upscale: 2 };
     if (!model.vaeEncoder || !fits) {
       // Plain Lanczos: no encoder to refine with, or the model cannot run at the doubled size.
-      if (model.vaeEncoder && !fits) gen.warnings.push(`Upscaled with Lanczos only: ${up.width}x${up.height} is beyond what this model can refine.`);
+      if (model.vaeEncoder && !fits) gen.warnings.push(lanczosOnlyWarning(up.width, up.height));
       const rgb = await pngToRgb(up.png);
       options.onStep?.({ step: 1, total: 1, image: 0 });
       return { images: [await finishPng(rgb, up.width, up.height, params)], seed, warnings: gen.warnings, previewMs: 0, notes: gen.notes };

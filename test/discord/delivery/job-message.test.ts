@@ -1,4 +1,5 @@
 import { ButtonStyle, ComponentType, type APIButtonComponentWithCustomId } from 'discord.js';
+import { text } from '../../../src/i18n/translate.js';
 import { describe, expect, it } from 'vitest';
 import { editButtonIds, imageButtonIds, jobButtonIds } from '../../../src/discord/custom-id-codec.js';
 import {
@@ -64,9 +65,13 @@ function buttons(state: MessageState) {
 
 describe('renderQueued', () => {
   it('shows the place in line with the ETA, notes below, and a Cancel button', () => {
-    const state = renderQueued(job(), { position: 3, etaMs: 45_000 }, ['Steps lowered to 50 (this server’s max).', 'Seed 42.']);
+    const notes = [
+      text('job.note.ratio', { label: '16:9', width: 680, height: 384, sdxl: false }),
+      text('job.note.refineSettings', { original: 'a fox', seed: 42 }),
+    ];
+    const state = renderQueued(job(), { position: 3, etaMs: 45_000 }, notes);
     expect(state).toEqual({
-      content: `${HEADER}\n⏳ Queued: #3 in line · starts in ~45 s\n-# Steps lowered to 50 (this server’s max).\n-# Seed 42.`,
+      content: `${HEADER}\n⏳ Queued: #3 in line · starts in ~45 s\n-# 16:9 → 680x384\n-# ✏️ "a fox" with new settings, same seed 42`,
       components: [cancelRow],
     });
     expect(jobButtonIds.decode((state.components[0].components[0] as APIButtonComponentWithCustomId).custom_id)).toEqual({
@@ -283,7 +288,10 @@ describe('markdown and length', () => {
     const long = 'w'.repeat(600);
     const shownHeader = `**${'\\*'.repeat(900)}…** — <@${OWNER}>`;
     const states = [
-      renderQueued(job({}, { prompt }), { position: 1, etaMs: 1000 }, [long, long]),
+      renderQueued(job({}, { prompt }), { position: 1, etaMs: 1000 }, [
+        text('job.note.refineSettings', { original: long }),
+        text('job.note.refineSettings', { original: long }),
+      ]),
       renderRunning(job({ state: 'running' }, { prompt, count: 4 }), { step: 19, total: 20, image: 3 }, undefined),
       renderDone(
         job(

@@ -1,3 +1,4 @@
+import { say } from '../../../src/i18n/translate.js';
 import { describe, expect, it } from 'vitest';
 import { Identifiers } from '../../../src/errors.js';
 import { GuildSettingsSchema, type GuildSettings } from '../../../src/config/guild-settings.js';
@@ -39,7 +40,8 @@ describe('parseImagineOptions with a control image', () => {
   it('defaults to the only net, strength 1 and preprocess none (the upload is the map), with a note saying so', () => {
     const result = parse({ prompt: 'a house', model: 'cn', controlImage: true });
     expect(result.ok && result.value.control).toEqual({ net: 'edges', strength: 1, preprocess: 'none' });
-    expect(result.ok && result.value.notes).toEqual([expect.stringMatching(/used as the map as it is \(preprocess none\)/)]);
+    expect(result.ok && result.value.notes).toEqual([{ key: 'control.mapAsIs' }]);
+    expect(say('en', { key: 'control.mapAsIs' })).toMatch(/used as the map as it is \(preprocess none\)/);
   });
 
   it('reads the options and the inline flags alike, and the net case-insensitively in its own spelling', () => {

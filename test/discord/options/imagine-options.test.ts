@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
+import { say, type LocalizedText } from '../../../src/i18n/translate.js';
 import { GuildSettingsSchema, type GuildSettings } from '../../../src/config/guild-settings.js';
 import { parseImagineOptions, type ImagineContext, type ImagineInput } from '../../../src/discord/options/imagine-options.js';
 import { cleanPromptText, countPromptTokensAtLeast, hasVisibleCharacter } from '../../../src/discord/options/prompt-checks.js';
 import { extractPromptFlags } from '../../../src/discord/options/prompt-flags.js';
 import { sizeForRatio } from '../../../src/discord/options/size.js';
 import { normalizeSamplerName } from '../../../src/protocol/samplers.js';
+
+const english = (notes: readonly LocalizedText[]) => notes.map((note) => say('en', note));
 
 const models = [
   { name: 'tiny', defaults: {} },
@@ -168,7 +171,7 @@ describe('parseImagineOptions', () => {
   it('turns --ar into a size with the default area, sides multiples of 8', () => {
     const result = parse({ prompt: 'a cat --ar 16:9' });
     expect(result.ok && result.value).toMatchObject({ width: 680, height: 384 });
-    expect(result.ok && result.value.notes).toEqual(['16:9 → 680x384']);
+    expect(result.ok && english(result.value.notes)).toEqual(['16:9 → 680x384']);
     const preset = parse({ prompt: 'a cat', size: 'portrait', model: 'emoji' });
     expect(preset.ok && preset.value).toMatchObject({ width: 208, height: 312 });
   });
@@ -188,7 +191,7 @@ describe('parseImagineOptions', () => {
     expect(size({ size: '21:9' })).toBe('1536x640');
     expect(size({ size: '1:4' })).toBe('640x1536');
     const noted = parse({ prompt: 'a cat --ar 16:9', model: 'xl' }, {}, { models: sdxlModels });
-    expect(noted.ok && noted.value.notes).toEqual(['16:9 → 1344x768 (SDXL bucket)']);
+    expect(noted.ok && english(noted.value.notes)).toEqual(['16:9 → 1344x768 (SDXL bucket)']);
     // An exact size is the user's choice and is kept.
     expect(size({ size: '1000x600' })).toBe('1000x600');
     // SDXL-Turbo's 512×512 default keeps the bucket shapes at its area.
@@ -262,13 +265,13 @@ describe('parseImagineOptions', () => {
     const parseFixed = (input: ImagineInput, settings: Partial<GuildSettings> = {}) =>
       parseImagineOptions(input, { settings: GuildSettingsSchema.parse(settings), models: fixedModels });
     const plain = parseFixed({ prompt: 'a cat' });
-    expect(plain.ok && [plain.value.width, plain.value.height, plain.value.notes]).toEqual([256, 256, []]);
+    expect(plain.ok && [plain.value.width, plain.value.height, english(plain.value.notes)]).toEqual([256, 256, []]);
     const wide = parseFixed({ prompt: 'a cat --ar 16:9' });
     expect(wide.ok && [wide.value.width, wide.value.height]).toEqual([256, 256]);
-    expect(wide.ok && wide.value.notes.at(-1)).toMatch(/^pixel draws 256x256 only; used that instead of \d+x\d+$/);
+    expect(wide.ok && english(wide.value.notes).at(-1)).toMatch(/^pixel draws 256x256 only; used that instead of \d+x\d+$/);
     // A server default made for another model (the first-run bug: 512x512 on the bundled 256x256 model).
     const serverDefault = parseFixed({ prompt: 'a cat' }, { defaults: { width: 512, height: 512 } });
-    expect(serverDefault.ok && [serverDefault.value.width, serverDefault.value.height, serverDefault.value.notes]).toEqual([
+    expect(serverDefault.ok && [serverDefault.value.width, serverDefault.value.height, english(serverDefault.value.notes)]).toEqual([
       256,
       256,
       ['pixel draws 256x256 only; used that instead of 512x512'],

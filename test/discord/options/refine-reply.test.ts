@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { say } from '../../../src/i18n/translate.js';
 import { GuildSettingsSchema, type GuildSettings } from '../../../src/config/guild-settings.js';
 import { parseImagineOptions } from '../../../src/discord/options/imagine-options.js';
 import { buildRefineInput, stripBotMention } from '../../../src/discord/options/refine-reply.js';
@@ -121,9 +122,9 @@ describe('replyTarget', () => {
 describe('refineNote', () => {
   it('says what was combined and that the seed is the same', () => {
     const built = buildRefineInput(original, 'make it *blue*');
-    expect(built.ok && refineNote(original, built.value)).toBe('✏️ "a red fox in snow" + "make it \\*blue\\*", same seed 1234');
+    expect(built.ok && say('en', refineNote(original, built.value))).toBe('✏️ "a red fox in snow" + "make it \\*blue\\*", same seed 1234');
     const replaced = buildRefineInput(original, 'a heron --replace');
-    expect(replaced.ok && refineNote(original, replaced.value)).toMatch(
+    expect(replaced.ok && say('en', refineNote(original, replaced.value))).toMatch(
       /^✏️ new prompt \(--replace\) instead of "a red fox in snow", same seed 1234$/,
     );
   });

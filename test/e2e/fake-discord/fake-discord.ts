@@ -50,6 +50,8 @@ export interface FakeMessage {
 export interface FakeUser {
   id: string;
   username: string;
+  /** The member's Discord language, sent as the interaction's `locale`. @default 'en-US' */
+  locale?: string;
 }
 
 export interface FakeGuild {
@@ -57,6 +59,8 @@ export interface FakeGuild {
   name: string;
   channels: string[];
   ownerId: string;
+  /** The server's language: GUILD_CREATE's `preferred_locale` and interactions' `guild_locale`. @default 'en-US' */
+  locale?: string;
 }
 
 export interface InteractionRecord {
@@ -364,7 +368,7 @@ export class FakeDiscord extends EventEmitter {
       token,
       version: 1,
       guild_id: guild.id,
-      guild: { id: guild.id, locale: 'en-US', features: [] },
+      guild: { id: guild.id, locale: guild.locale ?? 'en-US', features: [] },
       channel_id: channelId,
       channel: { id: channelId, type: 0, guild_id: guild.id, name: 'general', permissions: ADMIN_PERMISSIONS.toString() },
       member: {
@@ -379,8 +383,8 @@ export class FakeDiscord extends EventEmitter {
         avatar: null,
       },
       app_permissions: ADMIN_PERMISSIONS.toString(),
-      locale: 'en-US',
-      guild_locale: 'en-US',
+      locale: user.locale ?? 'en-US',
+      guild_locale: guild.locale ?? 'en-US',
       entitlements: [],
       authorizing_integration_owners: { '0': guild.id },
       context: 0,
@@ -499,7 +503,7 @@ export class FakeDiscord extends EventEmitter {
         stage_instances: [],
         guild_scheduled_events: [],
         soundboard_sounds: [],
-        preferred_locale: 'en-US',
+        preferred_locale: guild.locale ?? 'en-US',
       });
     }
   }

@@ -2,6 +2,7 @@ import { ButtonStyle, ComponentType, type APIActionRowComponent, type APIButtonC
 import type { Job, QueuePosition } from '../../../queue/job.js';
 import type { StepProgress } from '../../../protocol/generate-request.js';
 import { parseParameters } from '../../../protocol/png-parameters.js';
+import { readWarning } from '../../../protocol/warnings.js';
 import {
   controlButtonIds,
   editButtonIds,
@@ -11,8 +12,15 @@ import {
   type EditAction,
   type ImageAction,
 } from '../../custom-id-codec.js';
-import { CONTROL_TEXT } from '../../options/control-options.js';
 import { formatEta, progressBar } from './progress-bar.js';
+import { resolveLocale, type Locale } from '../../../i18n/locales.js';
+import { say, translator, type LocalizedText, type Translator } from '../../../i18n/translate.js';
+import { textOf } from '../../../i18n/user-error.js';
+
+/** The language of a job's public message: the one it was made with (Job.locale), English for older jobs. */
+export function jobLocale(job: Pick<Job, 'locale'>): Locale {
+  return resolveLocale(job.locale);
+}
 
 /** An image attached to a message state. `key` identifies its bytes, so an unchanged preview is not re-uploaded. */
 export interface StateImage {
@@ -66,55 +74,57 @@ export function escapeMarkdown(text: string): string {
 const PAN_ARROWS = { left: '⬅️', right: '➡️', up: '⬆️', down: '⬇️' } as const;
 
 /** What kind of job the message shows, after the prompt: empty for a plain /imagine. */
-export function kindLabel(job: Job): string {
+export function kindLabel(job: Job, tr: Translator = translator(jobLocale(job))): string {
   const mode = job.request.mode;
   switch (job.kind) {
     case 'imagine':
-      return mode.kind === 'img2img' ? ` · 🖼️ from a picture (strength ${mode.strength})` : '';
+      return mode.kind === 'img2img' ? tr('job.kind.img2img', { strength: mode.strength }) : '';
     case 'reroll':
-      return ' · 🔄 reroll';
+      return tr('job.kind.reroll');
     case 'variation':
-      return ' · variation';
+      return tr('job.kind.variation');
     case 'upscale':
-      return ' · upscale 2x';
+      return tr('job.kind.upscale');
     case 'refine':
-      return ' · ✏️ refined';
+      return tr('job.kind.refine');
     case 'edit':
       return mode.kind === 'inpaint'
-        ? ` · 🖌️ inpaint (strength ${mode.strength})`
-        : ` · 🖌️ edit, whole picture (strength ${mode.kind === 'img2img' ? mode.strength : '?'})`;
+        ? tr('job.kind.inpaint', { strength: mode.strength })
+        : tr('job.kind.editWhole', { strength: mode.kind === 'img2img' ? String(mode.strength) : '?' });
     case 'zoom':
-      return ` · 🔍 zoom out ${mode.kind === 'outpaint' ? mode.zoom : '?'}x`;
+      return tr('job.kind.zoom', { zoom: mode.kind === 'outpaint' ? String(mode.zoom) : '?' });
     case 'pan':
-      return mode.kind === 'outpaint' && mode.pan ? ` · ${PAN_ARROWS[mode.pan]} pan ${mode.pan}` : ' · pan';
+      return mode.kind === 'outpaint' && mode.pan
+        ? tr('job.kind.pan', { arrow: PAN_ARROWS[mode.pan], direction: mode.pan })
+        : tr('job.kind.panPlain');
     case 'vary-subtle':
-      return ' · vary (subtle)';
+      return tr('job.kind.varySubtle');
     case 'vary-strong':
-      return ' · vary (strong)';
+      return tr('job.kind.varyStrong');
     case 'vary-region':
-      return ' · vary (region)';
+      return tr('job.kind.varyRegion');
     case 'control':
-      return ' · 🎛 from a control image';
+      return tr('job.kind.control');
   }
 }
 
-function header(job: Job): string {
+function header(job: Job, tr: Translator): string {
   const prompt = job.request.prompt.length > PROMPT_SHOWN_MAX ? `${truncateText(job.request.prompt, PROMPT_SHOWN_MAX)}…` : job.request.prompt;
-  return `**${escapeMarkdown(prompt)}** — <@${job.userId}>${kindLabel(job)}`;
+  return `**${escapeMarkdown(prompt)}** — <@${job.userId}>${kindLabel(job, tr)}`;
 }
 
 function clip(content: string): string {
   return content.length <= CONTENT_MAX ? content : `${truncateText(content, CONTENT_MAX - 1)}…`;
 }
 
-function cancelRow(job: Job): APIActionRowComponent<APIButtonComponent> {
+function cancelRow(job: Job, tr: Translator): APIActionRowComponent<APIButtonComponent> {
   return {
     type: ComponentType.ActionRow,
     components: [
       {
         type: ComponentType.Button,
         style: ButtonStyle.Secondary,
-        label: 'Cancel',
+        label: tr('job.button.cancel'),
         emoji: { name: '✖️' },
         custom_id: jobButtonIds.encode('cancel', job.id),
       },
@@ -122,42 +132,73 @@ function cancelRow(job: Job): APIActionRowComponent<APIButtonComponent> {
   };
 }
 
-export function renderQueued(job: Job, position: QueuePosition | undefined, notes: readonly string[] = []): MessageState {
-  const eta = position ? formatEta(position.etaMs) : undefined;
-  const where = position ? `#${position.position} in line${eta ? ` · starts in ${eta}` : ''}` : 'waiting for the worker';
-  const lines = [header(job), `⏳ Queued: ${where}`, ...notes.map((note) => `-# ${note}`)];
-  return { content: clip(lines.join('\n')), components: [cancelRow(job)] };
+/** A job's message while it waits; `notes` ("16:9 → 680x384", what a reply combined) in the job's language. */
+export function renderQueued(job: Job, position: QueuePosition | undefined, notes: readonly LocalizedText[] = []): MessageState {
+  const locale = jobLocale(job);
+  const tr = translator(locale);
+  const eta = position ? formatEta(position.etaMs, locale) : undefined;
+  const where = position ? tr('job.queued', { position: position.position, eta }) : tr('job.queuedWaiting');
+  const lines = [header(job, tr), where, ...notes.map((note) => `-# ${say(locale, note)}`)];
+  return { content: clip(lines.join('\n')), components: [cancelRow(job, tr)] };
 }
 
 export function renderRunning(job: Job, progress: StepProgress | undefined, preview: StateImage | undefined): MessageState {
+  const tr = translator(jobLocale(job));
   const total = progress?.total ?? job.request.steps;
   const step = progress?.step ?? 0;
   const count = job.request.count;
-  const which = count > 1 ? `image ${(progress?.image ?? 0) + 1}/${count} · ` : '';
   const percent = Math.round((100 * step) / Math.max(1, total));
-  const lines = [header(job), `🎨 ${which}step ${step}/${total} \`${progressBar(step, total)}\` ${percent}%`];
-  return { content: clip(lines.join('\n')), components: [cancelRow(job)], image: preview };
+  const status = tr('job.running', { image: (progress?.image ?? 0) + 1, count, step, total, bar: progressBar(step, total), percent });
+  return { content: clip([header(job, tr), status].join('\n')), components: [cancelRow(job, tr)], image: preview };
 }
 
 /** What the final message shows about the parameters; the full A1111 text is inside the PNG. */
-export function describeParameters(job: Job): string {
+export function describeParameters(job: Job, tr: Translator = translator(jobLocale(job))): string {
   const r = job.request;
-  const seeds = job.seeds.length > 1 ? `Seeds \`${job.seeds.join(', ')}\`` : `Seed \`${job.seeds[0] ?? r.seed ?? '?'}\``;
-  const width = job.outputs[0]?.width ?? r.width;
-  const height = job.outputs[0]?.height ?? r.height;
-  return `${seeds} · ${width}x${height} · ${r.steps} steps · cfg ${r.cfg} · ${r.sampler} · ${escapeMarkdown(r.model)}`;
+  const many = job.seeds.length > 1;
+  return tr('job.parameters', {
+    seeds: many ? job.seeds.join(', ') : String(job.seeds[0] ?? r.seed ?? '?'),
+    many,
+    width: job.outputs[0]?.width ?? r.width,
+    height: job.outputs[0]?.height ?? r.height,
+    steps: r.steps,
+    cfg: r.cfg,
+    sampler: r.sampler,
+    model: escapeMarkdown(r.model),
+  });
 }
 
+/**
+ * An engine warning in the job's language: the frequent ones are read back into their code (protocol/warnings.ts);
+ * any other stays English as the engine wrote it (see README, Languages).
+ */
+export function describeWarning(warning: string, tr: Translator): string {
+  const read = readWarning(warning);
+  if (!read) return warning;
+  switch (read.code) {
+    case 'translatorMissing':
+      return tr('job.warning.translatorMissing', { model: read.model });
+    case 'unknownWords':
+      return tr('job.warning.unknownWords', { model: read.model, words: read.words });
+    case 'lanczosOnly':
+      return tr('job.warning.lanczosOnly', { width: read.width, height: read.height });
+  }
+}
+
+/** The finished job, in its language. */
 export function renderDone(job: Job, image: StateImage, options: { controlMaps?: StateImage[]; controlButtons?: boolean } = {}): MessageState {
-  const lines = [header(job), describeParameters(job)];
-  for (const unit of job.request.controls ?? []) lines.push(`-# ${CONTROL_TEXT.unitLine(unit.net, unit.preprocess, unit.strength)}`);
-  if (job.request.negativePrompt) lines.push(`-# Negative: ${escapeMarkdown(truncateText(job.request.negativePrompt, 300))}`);
-  lines.push(...translationLines(job));
-  for (const warning of job.warnings) lines.push(`⚠️ ${escapeMarkdown(warning)}`);
+  const tr = translator(jobLocale(job));
+  const lines = [header(job, tr), describeParameters(job, tr)];
+  for (const unit of job.request.controls ?? []) {
+    lines.push(tr('job.controlUnit', { net: unit.net.replace(/[`\r\n]/g, ''), preprocess: unit.preprocess, strength: unit.strength }));
+  }
+  if (job.request.negativePrompt) lines.push(tr('job.negative', { text: escapeMarkdown(truncateText(job.request.negativePrompt, 300)) }));
+  lines.push(...translationLines(job, tr));
+  for (const warning of job.warnings) lines.push(`⚠️ ${escapeMarkdown(describeWarning(warning, tr))}`);
   const maps = options.controlMaps ?? [];
   return {
     content: clip(lines.join('\n')),
-    components: finalButtons(job, options.controlButtons ?? false),
+    components: finalButtons(job, options.controlButtons ?? false, tr),
     image,
     ...(maps.length ? { extraImages: maps } : {}),
   };
@@ -167,7 +208,7 @@ export function renderDone(job: Job, image: StateImage, options: { controlMaps?:
  * "🌐 …": the English a Chinese prompt was translated to (docs/translation.md). Read from the stored PNG
  * parameters (`Translated prompt`), which every output of the job carries, so the store needs no column for it.
  */
-export function translationLines(job: Job): string[] {
+export function translationLines(job: Job, tr: Translator = translator(jobLocale(job))): string[] {
   const parameters = job.outputs[0]?.parameters;
   if (!parameters?.includes('Translated ')) return [];
   let parsed: ReturnType<typeof parseParameters>;
@@ -178,19 +219,32 @@ export function translationLines(job: Job): string[] {
   }
   const lines: string[] = [];
   if (parsed.translatedPrompt) lines.push(`🌐 ${escapeMarkdown(truncateText(parsed.translatedPrompt, PROMPT_SHOWN_MAX))}`);
-  if (parsed.translatedNegativePrompt) lines.push(`-# 🌐 Negative: ${escapeMarkdown(truncateText(parsed.translatedNegativePrompt, 300))}`);
+  if (parsed.translatedNegativePrompt)
+    lines.push(tr('job.translatedNegative', { text: escapeMarkdown(truncateText(parsed.translatedNegativePrompt, 300)) }));
   return lines;
 }
 
+/**
+ * Why the job failed, in its language: the catalogue text the failure carries, else (an engine or contract message
+ * made below the Discord layer) the English message in a localised frame, else only the reference id.
+ */
 export function renderFailed(job: Job): MessageState {
+  const locale = jobLocale(job);
+  const tr = translator(locale);
   const error = job.error;
-  const why = error?.userFacing ? escapeMarkdown(error.message) : `Something went wrong (ref \`${error?.ref ?? 'unknown'}\`).`;
-  return { content: clip(`${header(job)}\n❌ ${why}`), components: [] };
+  const text = error?.userFacing ? textOf(error) : undefined;
+  const why = text
+    ? say(locale, text)
+    : error?.userFacing
+      ? tr('frame.failed', { detail: escapeMarkdown(error.message) })
+      : tr('error.internal', { ref: error?.ref ?? 'unknown' });
+  return { content: clip(`${header(job, tr)}\n${tr('job.failed', { why })}`), components: [] };
 }
 
 export function renderCancelled(job: Job): MessageState {
-  const by = job.cancelledBy && job.cancelledBy !== job.userId ? ` by <@${job.cancelledBy}>` : '';
-  return { content: clip(`${header(job)}\n✖️ Cancelled${by}.`), components: [] };
+  const tr = translator(jobLocale(job));
+  const line = job.cancelledBy && job.cancelledBy !== job.userId ? tr('job.cancelledBy', { user: job.cancelledBy }) : tr('job.cancelled');
+  return { content: clip(`${header(job, tr)}\n${line}`), components: [] };
 }
 
 /**
@@ -199,7 +253,11 @@ export function renderCancelled(job: Job): MessageState {
  * Region) on the third, the four pan arrows on the fourth (4 rows of Discord's 5). When the model has ControlNets,
  * "🎛 Use as control" sits beside V1 under a single image, and a grid gets a fifth row of 🎛 1..🎛 n.
  */
-export function finalButtons(job: Job, controlButtons = false): APIActionRowComponent<APIButtonComponent>[] {
+export function finalButtons(
+  job: Job,
+  controlButtons = false,
+  tr: Translator = translator(jobLocale(job)),
+): APIActionRowComponent<APIButtonComponent>[] {
   const button = (action: ImageAction, label: string): APIButtonComponentWithCustomId => ({
     type: ComponentType.Button,
     style: ButtonStyle.Secondary,
@@ -225,7 +283,7 @@ export function finalButtons(job: Job, controlButtons = false): APIActionRowComp
       type: ComponentType.Button,
       style: ButtonStyle.Secondary,
       emoji: { name: '🎛️' },
-      label: count === 1 ? CONTROL_TEXT.useAsControl : String(i),
+      label: count === 1 ? tr('job.button.useAsControl') : String(i),
       custom_id: controlButtonIds.encode(`c${i}` as ControlAction, job.id),
     });
   }
@@ -243,11 +301,11 @@ export function finalButtons(job: Job, controlButtons = false): APIActionRowComp
     rows.push({
       type: ComponentType.ActionRow,
       components: [
-        edit('zoom2', 'Zoom Out 2x', '🔍'),
-        edit('zoom15', 'Zoom Out 1.5x', '🔍'),
-        edit('subtle', 'Vary (Subtle)'),
-        edit('strong', 'Vary (Strong)'),
-        edit('region', 'Vary (Region)', '🖌️'),
+        edit('zoom2', tr('job.button.zoom2'), '🔍'),
+        edit('zoom15', tr('job.button.zoom15'), '🔍'),
+        edit('subtle', tr('job.button.subtle')),
+        edit('strong', tr('job.button.strong')),
+        edit('region', tr('job.button.region'), '🖌️'),
       ],
     });
     rows.push({
