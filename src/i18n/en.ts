@@ -453,17 +453,17 @@ export const en = {
 
   // ---- /help ----
   'help.text': [
-    '**/imagine** `prompt` makes an image. Options: negative, size (16:9, portrait, 512x768…), steps, cfg, sampler, seed, count (1–4, a grid), model, clip_skip; `image` + `strength` start from your picture (img2img).',
-    '**/edit** `image` `mask` `prompt` repaints the white part of the mask (inpaint). Options: strength, mask_blur, only_masked.',
-    'Flags in the prompt work too: `a lighthouse at dusk --ar 16:9 --seed 42 --no text --steps 25 --cfg 7 --sampler euler_a --count 4`.',
-    'Prompts read as in AUTOMATIC1111: `(word)` or `(word:1.3)` stronger, `[word]` weaker, `\\(` for a real bracket; long prompts are read in chunks of 75 tokens (8 at most) and `BREAK` starts a new chunk; `--clip-skip 2` as in A1111 (models exported with hidden states).',
-    "While it waits you see its place in line; while it runs, the steps and a live preview. ✖️ cancels (yours, or anyone's with Manage Server).",
-    'Under a finished image: 🔄 new seed, **V1–V4** a variation of that image, **U1–U4** a 2x upscale. On a single image also Zoom Out 2x/1.5x, pan ⬅️➡️⬆️⬇️, Vary (Subtle/Strong/Region). Anyone may press them; the new job is yours.',
-    'Right-click a message → **Apps → Imagine this** to draw its text. Reply to a finished image and mention the bot (`@bot make it blue, at night`) for a new one from its prompt plus yours, same seed; add `--replace` to use your words alone.',
+    '**/imagine** `prompt` makes an image. Options: negative, size (16:9, portrait, 512x768…), steps, cfg, sampler, seed, count (1–4, a grid), model, clip_skip; `image` + `strength` start from your picture.',
+    '**/edit** `image` `mask` `prompt` repaints the white part of the mask (strength, mask_blur, only_masked).',
+    'Flags work in the prompt too: `a lighthouse at dusk --ar 16:9 --seed 42 --no text --steps 25 --cfg 7 --count 4`.',
+    'AUTOMATIC1111 syntax: `(word:1.3)` stronger, `[word]` weaker, `\\(` a real bracket, `BREAK` starts a new 75-token chunk (8 at most); `--clip-skip 2`.',
+    "While it waits you see its place in line; while it runs, a live preview. ✖️ cancels (yours, or anyone's with Manage Server).",
+    'Under a result: 🔄 new seed, **V1–V4** variations, **U1–U4** 2x upscale; a single image also has Zoom Out, pan ⬅️➡️⬆️⬇️ and Vary (Subtle/Strong/Region). Anyone may press them; the new job is theirs.',
+    'Right-click a message → **Apps → Imagine this** draws its text. Reply to a result and mention the bot (`@bot make it blue`) to refine it, same seed; `--replace` uses your words alone.',
     'ControlNet: `control_image` guides the layout (`preprocess` canny/depth for a photo; `control`, `control_strength`); **🎛 Use as control** reuses a result.',
-    'Chinese prompts are translated to English for models that read English only (🌐 shows the translation); /config translate turns it off.',
-    'LoRAs as in A1111: `<lora:name:0.8>` in the prompt (weight 1 when left out, 3 at most); **/help topic:loras** lists them and their trigger words.',
-    "**/queue** shows this server's queue. **/config** (Manage Server) sets defaults, limits, channels, banned words, previews, LoRAs and the language of job messages.",
+    'Chinese prompts are translated for English-only models (🌐 shows the translation); /config translate turns it off.',
+    'LoRAs: `<lora:name:0.8>` in the prompt (3 at most); **/help topic:loras** lists them and their trigger words.',
+    "**/queue** shows this server's queue. **/config** (Manage Server) sets defaults, limits, channels, banned words, previews, LoRAs and the language.",
   ].join('\n'),
   'help.noWorkers':
     "_Status: no image worker runs on this bot (WORKERS=0), so images wait in the queue. The bot's operator can set WORKERS=1 (or EXECUTION_DEVICE_IDS) and restart it._",
@@ -475,6 +475,7 @@ export const en = {
   'help.lorasNone': "No LoRA is installed. The bot's operator puts `<name>.safetensors` files in LORAS_DIR.",
   'help.lorasNoneAllowed': 'This server allows none of the installed LoRAs (an admin sets them with /config loras).',
   'help.lorasTitle': '**LoRAs** — add `<lora:name:0.8>` to a prompt (weight 1 when left out); trigger words call up their subject or style:',
+  'help.moreModels': (p: { count: number }) => `+${p.count} more`,
   'help.more': (p: { count: number }) => `…and ${p.count} more.`,
 
   // ---- /config ----

@@ -402,6 +402,7 @@ export const zhCN: Catalogue = {
   'help.lorasNone': '没有安装任何 LoRA。机器人管理者可以把 `<名称>.safetensors` 文件放进 LORAS_DIR。',
   'help.lorasNoneAllowed': '本服务器没有允许任何已安装的 LoRA（管理员可用 /config loras 设置）。',
   'help.lorasTitle': '**LoRA** —— 在提示词中加入 `<lora:名称:0.8>`（不写权重为 1）；触发词可以唤出对应的主体或风格：',
+  'help.moreModels': (p) => `另有 ${p.count} 个`,
   'help.more': (p) => `……还有 ${p.count} 个。`,
 
   'config.guildOnly': '请在服务器内使用 /config。',

@@ -59,6 +59,18 @@ describe('worker status lines', () => {
     expect(statusLine('cpu', ['tiny'], 'tiny', [workers[1]!])).toBe('_Status: images run on **cpu** with 1 worker; models: tiny (default)._');
     expect(statusLine(undefined, ['tiny'], 'tiny', [workers[2]!, workers[2]!])).toBe('_Status: the 2 workers are starting._');
   });
+
+  it('names as many models as fit in the room /help leaves, the default first, then how many more', () => {
+    const models = Array.from({ length: 200 }, (_, i) => `model-${String(i).padStart(3, '0')}-with-a-long-name`);
+    const line = statusLine('cuda', models, 'model-150-with-a-long-name', [{ state: 'idle' }], 'en', 300);
+    expect(line.length).toBeLessThanOrEqual(300);
+    expect(line).toMatch(
+      /^_Status: images run on \*\*cuda\*\* with 1 worker; models: model-150-with-a-long-name \(default\), model-000-with-a-long-name, /,
+    );
+    const shown = line.match(/model-\d{3}/g)!.length;
+    expect(line).toMatch(new RegExp(`, \\+${200 - shown} more\\._$`));
+    expect(statusLine('cuda', models.slice(0, 2), undefined, [{ state: 'idle' }], 'en', 300)).not.toMatch(/more/);
+  });
 });
 
 describe('/queue with several workers', () => {

@@ -207,7 +207,8 @@ describe('the bot against a fake Discord, with the real worker and tiny models',
     const help = h.fake.sendCommand({ name: 'help', user: bob });
     const helpText = await ephemeralOf(h.fake, help.id);
     expect(helpText).toMatch(/\/imagine/);
-    expect(helpText).toMatch(/`\(word:1\.3\)` stronger, `\[word\]` weaker.*`BREAK` starts a new chunk/);
+    expect(helpText).toMatch(/`\(word:1\.3\)` stronger, `\[word\]` weaker.*`BREAK` starts a new 75-token chunk/);
+    expect(helpText.length).toBeLessThanOrEqual(2000);
     // The status line shows the provider the worker really runs on (reported in its ready message).
     expect(helpText).toMatch(/images run on \*\*cpu\*\* with 1 worker; models: .*tiny/);
     const slow = h.fake.sendCommand({ name: 'imagine', user: alice, options: [opt('prompt', 'long job'), opt('model', 'slow'), opt('steps', 30)] });

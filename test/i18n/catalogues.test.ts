@@ -58,6 +58,10 @@ describe('message catalogues', () => {
     });
   }
 
+  it("/help's text leaves room in Discord's 2,000 characters for the status line (at least 300) in every locale", () => {
+    for (const locale of LOCALES) expect(t(locale, 'help.text').length, locale).toBeLessThanOrEqual(1700);
+  });
+
   it('every message renders without throwing for placeholder values', () => {
     for (const locale of LOCALES) {
       for (const [key, message] of entries(locale)) {

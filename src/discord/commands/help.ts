@@ -9,6 +9,8 @@ import type { Locale } from '../../i18n/locales.js';
 import { t, translator } from '../../i18n/translate.js';
 import { memberLocale } from '../locale.js';
 
+/** Discord's message limit. */
+const DISCORD_MESSAGE_CHARS = 2000;
 /** Discord's message limit, less room for the closing line. */
 const MAX_CHARS = 1900;
 
@@ -44,13 +46,25 @@ export function statusLine(
   defaultModel?: string,
   workers: readonly Pick<WorkerStatus, 'state'>[] = [{ state: provider ? 'idle' : 'starting' }],
   locale: Locale = 'en',
+  /** The most characters the line may take: a bot with many models lists as many as fit, then "+N more". */
+  maxChars = MAX_CHARS,
 ): string {
   const tr = translator(locale);
   if (workers.length === 0) return tr('help.noWorkers');
   const up = workers.filter((worker) => worker.state !== 'starting').length;
   if (!provider || up === 0) return workers.length === 1 ? tr('help.starting') : tr('help.startingMany', { count: workers.length });
-  const names = models.map((m) => (m === defaultModel ? tr('help.defaultModel', { model: m }) : m)).join(', ');
-  return tr('help.status', { provider, count: workers.length, ready: up === workers.length ? undefined : up, models: names });
+  const ready = up === workers.length ? undefined : up;
+  const line = (names: string) => tr('help.status', { provider, count: workers.length, ready, models: names });
+  const named = models.map((m) => (m === defaultModel ? tr('help.defaultModel', { model: m }) : m));
+  // The default model first when the list must be cut, so the one used without choosing is always named.
+  const ordered = [...named.filter((_, i) => models[i] === defaultModel), ...named.filter((_, i) => models[i] !== defaultModel)];
+  const full = line(named.join(', '));
+  if (full.length <= maxChars) return full;
+  for (let shown = ordered.length - 1; shown >= 0; shown--) {
+    const cut = line([...ordered.slice(0, shown), tr('help.moreModels', { count: ordered.length - shown })].join(', '));
+    if (cut.length <= maxChars || shown === 0) return cut;
+  }
+  return full;
 }
 
 export function helpCommand(
@@ -68,14 +82,16 @@ export function helpCommand(
           allowedMentions: { parse: [] },
         }));
       }
+      const help = helpText(locale);
       const status = statusLine(
         context.executionProvider(),
         context.models().map((m) => m.name),
         context.defaultModel,
         context.workers(),
         locale,
+        DISCORD_MESSAGE_CHARS - help.length - 1,
       );
-      await interaction.reply({ content: `${helpText(locale)}\n${status}`, flags: MessageFlags.Ephemeral });
+      await interaction.reply({ content: `${help}\n${status}`, flags: MessageFlags.Ephemeral });
     },
   };
 }
