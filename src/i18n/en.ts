@@ -8,7 +8,7 @@
  * job messages, `error.*` refusals, then one group per command.
  */
 
-type Field = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength';
+type Field = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength' | 'cannyLow' | 'cannyHigh';
 type Via = 'option' | 'flag' | 'both';
 type Upload = 'image' | 'mask' | 'control';
 type Doing = 'img2img' | 'edit';
@@ -22,6 +22,8 @@ const FIELD: Record<Field, string> = {
   seed: 'Seed',
   count: 'Count',
   controlStrength: 'Control strength',
+  cannyLow: 'Canny low threshold',
+  cannyHigh: 'Canny high threshold',
 };
 const FLAG: Record<Field, string> = {
   steps: '--steps',
@@ -30,6 +32,8 @@ const FLAG: Record<Field, string> = {
   seed: '--seed',
   count: '--count',
   controlStrength: '--control-strength',
+  cannyLow: '--canny-low',
+  cannyHigh: '--canny-high',
 };
 const fieldName = (field: Field, via: Via) =>
   via === 'flag' ? `\`${FLAG[field]}\`` : via === 'both' && field === 'seed' ? 'The seed' : FIELD[field];
@@ -354,6 +358,10 @@ export const en = {
     'The "depth" preprocessor is not installed on this bot: ask its owner to run `npm run models:pull -- depth-anything-v2-small`, or send a ready depth map with preprocess `none`.',
   'control.chooseNet': (p: { model: string; nets: string }) =>
     `The model \`${p.model}\` has several ControlNets; choose one with the \`control\` option or \`--control NAME\`: ${p.nets}.`,
+  'control.cannyOnly': (p: { preprocess: string }) =>
+    `\`--canny-low\` and \`--canny-high\` set the edge thresholds of preprocess canny; this job uses ${p.preprocess}. Add \`--preprocess canny\` or leave them out.`,
+  'control.cannyOrder': (p: { low: number; high: number }) =>
+    `The Canny low threshold (${p.low}) must not be above the high one (${p.high}); swap them or change one.`,
   'control.mapAsIs': 'the control image is used as the map as it is (preprocess none); for a photo add `--preprocess canny` or `depth`',
   'control.buttonNoNets': (p: { model: string }) =>
     `The model \`${p.model}\` has no ControlNets, so its images can't guide a new one. Use a model that has some.`,

@@ -6,12 +6,21 @@ import type { Catalogue } from './en.js';
  * 步数, 重绘幅度, 蒙版, 种子. Command names are Han (Discord's name rule allows \p{L}, no case to lower).
  */
 
-type Field = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength';
+type Field = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength' | 'cannyLow' | 'cannyHigh';
 type Via = 'option' | 'flag' | 'both';
 type Upload = 'image' | 'mask' | 'control';
 type Pan = 'left' | 'right' | 'up' | 'down';
 
-const FIELD: Record<Field, string> = { steps: '步数', cfg: 'CFG', clipSkip: 'Clip skip', seed: '种子', count: '数量', controlStrength: '控制强度' };
+const FIELD: Record<Field, string> = {
+  steps: '步数',
+  cfg: 'CFG',
+  clipSkip: 'Clip skip',
+  seed: '种子',
+  count: '数量',
+  controlStrength: '控制强度',
+  cannyLow: 'Canny 低阈值',
+  cannyHigh: 'Canny 高阈值',
+};
 const FLAG: Record<Field, string> = {
   steps: '--steps',
   cfg: '--cfg',
@@ -19,6 +28,8 @@ const FLAG: Record<Field, string> = {
   seed: '--seed',
   count: '--count',
   controlStrength: '--control-strength',
+  cannyLow: '--canny-low',
+  cannyHigh: '--canny-high',
 };
 const fieldName = (field: Field, via: Via) => (via === 'flag' ? `\`${FLAG[field]}\`` : FIELD[field]);
 const UPLOAD: Record<Upload, string> = { image: '图片', mask: '蒙版', control: '控制图' };
@@ -299,6 +310,9 @@ export const zhCN: Catalogue = {
   'control.depthMissing':
     '这个机器人没有安装“depth”预处理器：请管理者运行 `npm run models:pull -- depth-anything-v2-small`，或直接上传深度图并把预处理设为 `none`。',
   'control.chooseNet': (p) => `模型 \`${p.model}\` 有多个 ControlNet，请用 \`控制网络\` 选项或 \`--control 名称\` 选择一个：${p.nets}。`,
+  'control.cannyOnly': (p) =>
+    `\`--canny-low\` 和 \`--canny-high\` 是 canny 预处理的边缘阈值，而这个任务的预处理是 ${p.preprocess}。请加上 \`--preprocess canny\`，或去掉这两个参数。`,
+  'control.cannyOrder': (p) => `Canny 低阈值（${p.low}）不能高于高阈值（${p.high}）；请交换或修改其中一个。`,
   'control.mapAsIs': '控制图按原样作为预处理图使用（预处理 none）；如果是照片，请加 `--preprocess canny` 或 `depth`',
   'control.buttonNoNets': (p) => `模型 \`${p.model}\` 没有 ControlNet，它的图片不能用来引导新图。请换一个有 ControlNet 的模型。`,
   'control.netGone': (p) => `这张图用到的 ControlNet \`${p.net}\` 已不再安装在 \`${p.model}\` 中；请换一个控制网络运行 /imagine。`,

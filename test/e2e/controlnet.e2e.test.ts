@@ -29,10 +29,10 @@ function disc(width: number, height: number): Promise<Buffer> {
     .toBuffer();
 }
 
-/** The Canny map the engine should draw from a picture: resized to the job's size as the engine does, thresholds 100/200. */
-async function expectedCanny(png: Buffer | string, width: number, height: number): Promise<number[]> {
+/** The Canny map the engine should draw from a picture: resized to the job's size as the engine does, thresholds 100/200 unless given. */
+async function expectedCanny(png: Buffer | string, width: number, height: number, low = 100, high = 200): Promise<number[]> {
   const rgb = await sharp(png).removeAlpha().toColourspace('srgb').resize(width, height, { fit: 'cover', kernel: 'lanczos3' }).raw().toBuffer();
-  return [...canny(rgb, width, height, 3, 100, 200)];
+  return [...canny(rgb, width, height, 3, low, high)];
 }
 
 async function firstChannel(png: Buffer): Promise<{ values: number[]; width: number; height: number }> {
@@ -128,7 +128,7 @@ describe('ControlNet in Discord, with the real worker and a tiny ControlNet-read
       name: 'imagine',
       user: alice,
       options: [
-        opt('prompt', 'a moon --seed 2'),
+        opt('prompt', 'a moon --seed 2 --canny-low 40 --canny-high 90'),
         file('image', start),
         opt('strength', 0.6),
         file('control_image', control),
@@ -139,12 +139,15 @@ describe('ControlNet in Discord, with the real worker and a tiny ControlNet-read
     const job = jobOf(both.id)!;
     // The picture sets the size (96:64 → 80x64), the control image is stored apart and covered to it.
     expect(job.request).toMatchObject({ width: 80, height: 64, mode: { kind: 'img2img', strength: 0.6 } });
+    expect(job.request.controls![0]).toMatchObject({ preprocess: 'canny', cannyLow: 40, cannyHigh: 90 });
     const refs = [(job.request.mode as { image: { ref: string } }).image.ref, job.request.controls![0].image.ref];
     expect(new Set(refs).size).toBe(2);
     const bothMap = await firstChannel(attachment(bothFinal, 'control-0.png')!.data);
     expect([bothMap.width, bothMap.height]).toEqual([80, 64]);
-    expect(bothMap.values).toEqual(await expectedCanny(path.join(h.dataDir, refs[1]), 80, 64));
-    expect(readPngText(bothFinal.attachments[0].data).get('parameters')).toMatch(/Denoising strength: 0.6.*ControlNet 0: "Module: canny/s);
+    expect(bothMap.values).toEqual(await expectedCanny(path.join(h.dataDir, refs[1]), 80, 64, 40, 90));
+    expect(readPngText(bothFinal.attachments[0].data).get('parameters')).toMatch(
+      /Denoising strength: 0.6.*ControlNet 0: "Module: canny, .*Threshold A: 40, Threshold B: 90/s,
+    );
   });
 
   it('"🎛 Use as control" turns image 1 of a result into the canny control of a new job of the presser', async () => {

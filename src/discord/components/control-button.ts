@@ -25,13 +25,24 @@ import type { ComponentHandler } from './component-handler.js';
  * the user chose) with its preprocessor and strength; otherwise a net named like "canny", else the model's first.
  * A finished picture is not a map, so "none" becomes canny (depth for a net named like "depth").
  */
-export function controlForButton(parent: Job, nets: readonly string[]): { net: string; preprocess: ControlPreprocessor; strength: number } {
+export function controlForButton(
+  parent: Job,
+  nets: readonly string[],
+): { net: string; preprocess: ControlPreprocessor; strength: number; cannyLow?: number; cannyHigh?: number } {
   const previous = parent.request.controls?.[0];
   const kept = previous ? nets.find((n) => n === previous.net) : undefined;
   const net = kept ?? nets.find((n) => /canny/i.test(n)) ?? nets[0];
   const derived: ControlPreprocessor = /depth/i.test(net) ? 'depth' : 'canny';
   const preprocess = kept && previous!.preprocess !== 'none' ? previous!.preprocess : derived;
-  return { net, preprocess, strength: kept ? previous!.strength : REQUEST_DEFAULTS.control.strength };
+  // Canny thresholds the parent was tuned with carry over when its canny unit does.
+  const thresholds =
+    kept && previous!.preprocess === 'canny'
+      ? {
+          ...(previous!.cannyLow !== undefined ? { cannyLow: previous!.cannyLow } : {}),
+          ...(previous!.cannyHigh !== undefined ? { cannyHigh: previous!.cannyHigh } : {}),
+        }
+      : {};
+  return { net, preprocess, strength: kept ? previous!.strength : REQUEST_DEFAULTS.control.strength, ...thresholds };
 }
 
 /**

@@ -25,6 +25,9 @@ export interface ControlChoice {
   net: string;
   strength: number;
   preprocess: ControlPreprocessor;
+  /** Canny's hysteresis thresholds (`--canny-low`, `--canny-high`); the engine's defaults when left out. */
+  cannyLow?: number;
+  cannyHigh?: number;
 }
 
 /** The ControlNet options as Discord delivers them (unset options are undefined). */
@@ -62,7 +65,7 @@ export function findNet(model: ModelNets, name: string): string | undefined {
  */
 export function parseControlOptions(
   input: ControlInput,
-  flags: Pick<PromptFlags, 'control' | 'controlStrength' | 'preprocess'>,
+  flags: Pick<PromptFlags, 'control' | 'controlStrength' | 'preprocess' | 'cannyLow' | 'cannyHigh'>,
   model: ModelNets,
   models: readonly ModelNets[],
   hasImage: boolean,
@@ -77,7 +80,12 @@ export function parseControlOptions(
   const prePicked = pick(input.preprocess?.trim() || undefined, flags.preprocess, 'preprocess', (a, b) => a.toLowerCase() === b.toLowerCase());
   if (!prePicked.ok) return prePicked;
   if (!hasImage) {
-    const anySet = netPicked.value !== undefined || strengthPicked.value !== undefined || prePicked.value !== undefined;
+    const anySet =
+      netPicked.value !== undefined ||
+      strengthPicked.value !== undefined ||
+      prePicked.value !== undefined ||
+      flags.cannyLow !== undefined ||
+      flags.cannyHigh !== undefined;
     return anySet ? err(invalid(text('control.needsImage'))) : ok(undefined);
   }
   const preprocessRaw = (prePicked.value ?? 'none').toLowerCase();
@@ -110,5 +118,25 @@ export function parseControlOptions(
     net = preprocess === 'none' ? undefined : nets.find((n) => n.toLowerCase().includes(preprocess));
     if (net === undefined) return err(invalid(text('control.chooseNet', { model: shown(model.name), nets: list(nets) })));
   }
-  return ok({ net, strength: strengthPicked.value ?? REQUEST_DEFAULTS.control.strength, preprocess });
+  const thresholds = cannyThresholds(flags, preprocess);
+  if (!thresholds.ok) return thresholds;
+  return ok({ net, strength: strengthPicked.value ?? REQUEST_DEFAULTS.control.strength, preprocess, ...thresholds.value });
+}
+
+/** `--canny-low` / `--canny-high` (flags only, as A1111's threshold sliders): bounded, ordered, and only with canny. */
+function cannyThresholds(
+  flags: Pick<PromptFlags, 'cannyLow' | 'cannyHigh'>,
+  preprocess: ControlPreprocessor,
+): Result<Pick<ControlChoice, 'cannyLow' | 'cannyHigh'>, UserError> {
+  if (flags.cannyLow === undefined && flags.cannyHigh === undefined) return ok({});
+  if (preprocess !== 'canny') return err(invalid(text('control.cannyOnly', { preprocess })));
+  const bounds = REQUEST_BOUNDS.cannyThreshold;
+  const low = parseNumberOption('cannyLow', 'flag', flags.cannyLow, bounds);
+  if (!low.ok) return low;
+  const high = parseNumberOption('cannyHigh', 'flag', flags.cannyHigh, bounds);
+  if (!high.ok) return high;
+  const lowValue = low.value ?? REQUEST_DEFAULTS.control.cannyLow;
+  const highValue = high.value ?? REQUEST_DEFAULTS.control.cannyHigh;
+  if (lowValue > highValue) return err(invalid(text('control.cannyOrder', { low: lowValue, high: highValue })));
+  return ok({ ...(low.value !== undefined ? { cannyLow: low.value } : {}), ...(high.value !== undefined ? { cannyHigh: high.value } : {}) });
 }

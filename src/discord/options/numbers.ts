@@ -7,7 +7,7 @@ import { invalid } from './invalid.js';
 export type Parsed<T> = Result<T | undefined, UserError>;
 
 /** The numeric options, named in messages by the catalogue (an option's name, or its flag when it came as one). */
-export type NumberField = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength';
+export type NumberField = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength' | 'cannyLow' | 'cannyHigh';
 /** Where a value came from: the slash option, the prompt flag, or both (when they disagree). */
 export type Via = 'option' | 'flag' | 'both';
 

@@ -21,6 +21,8 @@ const FLAG_ALIASES: Record<string, FlagName> = {
   control: 'control',
   'control-strength': 'controlStrength',
   preprocess: 'preprocess',
+  'canny-low': 'cannyLow',
+  'canny-high': 'cannyHigh',
 };
 export type FlagName =
   | 'ar'
@@ -35,9 +37,11 @@ export type FlagName =
   | 'clipSkip'
   | 'control'
   | 'controlStrength'
-  | 'preprocess';
+  | 'preprocess'
+  | 'cannyLow'
+  | 'cannyHigh';
 const FLAG_LIST =
-  '--ar W:H, --seed N, --no words, --steps N, --cfg X, --sampler NAME, --count N, --size WxH, --model NAME, --clip-skip N, --control NAME, --control-strength S, --preprocess none|canny|depth';
+  '--ar W:H, --seed N, --no words, --steps N, --cfg X, --sampler NAME, --count N, --size WxH, --model NAME, --clip-skip N, --control NAME, --control-strength S, --preprocess none|canny|depth, --canny-low N, --canny-high N';
 
 export interface PromptFlags {
   /** The prompt with the flags taken out. */
@@ -56,6 +60,8 @@ export interface PromptFlags {
   control?: string;
   controlStrength?: string;
   preprocess?: string;
+  cannyLow?: string;
+  cannyHigh?: string;
 }
 
 /**
@@ -120,6 +126,8 @@ function flagExample(name: FlagName): string {
     control: '--control canny',
     controlStrength: '--control-strength 0.8',
     preprocess: '--preprocess canny',
+    cannyLow: '--canny-low 50',
+    cannyHigh: '--canny-high 150',
   };
   return examples[name];
 }

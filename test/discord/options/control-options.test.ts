@@ -110,6 +110,23 @@ describe('parseImagineOptions with a control image', () => {
     expect(message(parse({ prompt: 'x --preprocess CANNY', preprocess: 'canny', model: 'cn', controlImage: true }))).toBe('ok');
   });
 
+  it('takes Canny thresholds as --canny-low/--canny-high with preprocess canny, bounded and ordered', () => {
+    const tuned = parse({ prompt: 'x --preprocess canny --canny-low 40 --canny-high 90', model: 'cn', controlImage: true });
+    expect(tuned.ok && tuned.value.control).toEqual({ net: 'edges', strength: 1, preprocess: 'canny', cannyLow: 40, cannyHigh: 90 });
+    const lowOnly = parse({ prompt: 'x --preprocess canny --canny-low 150', model: 'cn', controlImage: true });
+    expect(lowOnly.ok && lowOnly.value.control).toEqual({ net: 'edges', strength: 1, preprocess: 'canny', cannyLow: 150 });
+    expect(message(parse({ prompt: 'x --preprocess canny --canny-low 250', model: 'cn', controlImage: true }))).toBe(
+      'The Canny low threshold (250) must not be above the high one (200); swap them or change one.',
+    );
+    expect(message(parse({ prompt: 'x --preprocess canny --canny-high 300', model: 'cn', controlImage: true }))).toBe(
+      '`--canny-high` is 300; use 1 to 255.',
+    );
+    expect(message(parse({ prompt: 'x --canny-low 40', model: 'cn', controlImage: true }))).toMatch(
+      /^`--canny-low` and `--canny-high` set the edge thresholds of preprocess canny; this job uses none/,
+    );
+    expect(message(parse({ prompt: 'x --canny-low 40', model: 'cn' }))).toMatch(/^A ControlNet needs a control image/);
+  });
+
   it('tells whether the user chose the size, so an upload may set it otherwise', () => {
     expect(parse({ prompt: 'x', model: 'cn' }).ok && parse({ prompt: 'x', model: 'cn' })).toMatchObject({ value: { sizeGiven: false } });
     expect(parse({ prompt: 'x --ar 16:9', model: 'cn' })).toMatchObject({ value: { sizeGiven: true } });
