@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { Worker as QueueWorker, type Job as QueueJob } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { GenerateRequest } from '../protocol/generate-request.js';
+import type { GenerateRequest, GenerateResult } from '../protocol/generate-request.js';
 import { serializeError } from '../protocol/serialized-error.js';
 import type { Logger } from '../logger.js';
 import type { PoolWorker } from './worker-pool.js';
@@ -54,7 +54,7 @@ export class RemoteWorkerHost {
   readonly #consumers: QueueWorker[] = [];
   /** Running attempts by BullMQ job id, so a cancel can reach them. */
   readonly #running = new Map<string, AbortController>();
-  #heartbeat: NodeJS.Timeout | undefined;
+  #beating: NodeJS.Timeout | undefined;
   #stopped = false;
 
   constructor(options: RemoteHostOptions) {
@@ -95,12 +95,17 @@ export class RemoteWorkerHost {
       this.#consumers.push(consumer);
     }
     await this.beat();
-    this.#heartbeat = setInterval(() => void this.beat().catch(() => undefined), this.#options.heartbeatMs);
+    this.#beating = setInterval(() => void this.beat().catch(() => undefined), this.#options.heartbeatMs);
   }
 
-  /** Writes the heartbeat now (also after each job, so the bot sees a free worker without waiting for the timer). */
+  /** Writes the heartbeat now (the timer's beat; after a job it goes out with the done message). */
   async beat(): Promise<void> {
     if (this.#stopped) return;
+    await this.#redis.set(heartbeatKey(this.#options.hostId), this.#heartbeat(), 'PX', this.#options.heartbeatTtlMs);
+  }
+
+  /** The heartbeat as written: this host's workers, their state and loaded models. */
+  #heartbeat(): string {
     const heartbeat: Heartbeat = {
       version: REMOTE_PROTOCOL_VERSION,
       hostId: this.#options.hostId,
@@ -117,14 +122,14 @@ export class RemoteWorkerHost {
         };
       }),
     };
-    await this.#redis.set(heartbeatKey(this.#options.hostId), JSON.stringify(heartbeat), 'PX', this.#options.heartbeatTtlMs);
+    return JSON.stringify(heartbeat);
   }
 
   /** Stops taking jobs (a running one is cancelled; the bot moves it), removes the heartbeat, closes Redis. */
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    clearInterval(this.#heartbeat);
+    clearInterval(this.#beating);
     for (const controller of this.#running.values()) controller.abort();
     await Promise.allSettled(this.#consumers.map((consumer) => consumer.close()));
     await this.#redis.del(heartbeatKey(this.#options.hostId)).catch(() => undefined);
@@ -133,13 +138,49 @@ export class RemoteWorkerHost {
   }
 
   async #process(worker: PoolWorker, job: QueueJob<RemoteJobData, RemoteReturn>): Promise<RemoteReturn> {
-    const value = await this.#attempt(worker, job);
-    // The bot hears it now rather than after BullMQ has moved the job and streamed the event (the idle gap).
-    await this.#redis.publish(DONE_CHANNEL, JSON.stringify({ attempt: job.id, value })).catch(() => undefined);
+    const attempt = job.id!;
+    let value: RemoteReturn;
+    let images: Buffer | undefined;
+    try {
+      const result = await this.#attempt(worker, job);
+      value = { ok: true, resultKey: resultKey(attempt) };
+      images = encodeResult(result);
+    } catch (error) {
+      const kind = error instanceof WorkerCrashedError ? 'crashed' : error instanceof WatchdogTimeoutError ? 'watchdog' : 'error';
+      if (kind !== 'error')
+        this.#options.logger?.warn({ err: error, workerId: worker.id, attempt }, 'engine process lost a job; the bot runs it elsewhere');
+      value = { ok: false, kind, error: serializeError(error) };
+    }
+    try {
+      await this.#deliver(attempt, value, images);
+    } catch (error) {
+      // Redis went away: the bot finds the job lost (or reads this return value) and runs it again elsewhere.
+      value = {
+        ok: false,
+        kind: 'crashed',
+        error: serializeError(new Error(`Could not deliver the result through Redis: ${(error as Error).message}`)),
+      };
+    }
+    // Also BullMQ's return value: a bot that missed the done message reads it from the job (event or poll).
     return value;
   }
 
-  async #attempt(worker: PoolWorker, job: QueueJob<RemoteJobData, RemoteReturn>): Promise<RemoteReturn> {
+  /**
+   * Ends an attempt in one round trip, as one transaction: the images stored under their key (with their TTL),
+   * the heartbeat showing the worker free again, and the done message the bot waits on, so the bot never hears of
+   * images that were not stored. The bot reads the images (and deletes them) when the message arrives.
+   */
+  async #deliver(attempt: string, value: RemoteReturn, images: Buffer | undefined): Promise<void> {
+    const transaction = this.#redis.multi();
+    if (images) transaction.set(resultKey(attempt), images, 'PX', this.#options.resultTtlMs);
+    if (!this.#stopped) transaction.set(heartbeatKey(this.#options.hostId), this.#heartbeat(), 'PX', this.#options.heartbeatTtlMs);
+    transaction.publish(DONE_CHANNEL, JSON.stringify({ attempt, value }));
+    const replies = await transaction.exec();
+    const failed = replies?.find(([error]) => error)?.[0];
+    if (!replies || failed) throw failed ?? new Error('the transaction was discarded');
+  }
+
+  async #attempt(worker: PoolWorker, job: QueueJob<RemoteJobData, RemoteReturn>): Promise<GenerateResult> {
     const attempt = job.id!;
     const controller = new AbortController();
     this.#running.set(attempt, controller);
@@ -147,27 +188,20 @@ export class RemoteWorkerHost {
       // Between the bot's look at our heartbeat and now the engine may have crashed: wait for its respawn.
       await worker.whenReady();
       const { request, watchdogMs } = decodeValue<{ request: GenerateRequest; watchdogMs: number }>(job.data.payload);
-      // A cancel published before we subscribed to this attempt left its key: checked alongside the start rather
-      // than before it, so the common case pays no extra round trip (the engine stops at its next step).
-      void this.#redis.exists(cancelKey(attempt)).then(
-        (found) => found === 1 && controller.abort(),
-        () => undefined,
-      );
-      const result = await worker.run(attempt, request, {
+      // Sent to the engine first: the check below is off the job's path.
+      const running = worker.run(attempt, request, {
         signal: controller.signal,
         watchdogMs,
         onProgress: (progress) => void job.updateProgress(encodeProgress(progress) as unknown as object).catch(() => undefined),
       });
-      await this.#redis.set(resultKey(attempt), encodeResult(result), 'PX', this.#options.resultTtlMs);
-      return { ok: true, resultKey: resultKey(attempt) };
-    } catch (error) {
-      const kind = error instanceof WorkerCrashedError ? 'crashed' : error instanceof WatchdogTimeoutError ? 'watchdog' : 'error';
-      if (kind !== 'error')
-        this.#options.logger?.warn({ err: error, workerId: worker.id, attempt }, 'engine process lost a job; the bot runs it elsewhere');
-      return { ok: false, kind, error: serializeError(error) };
+      // A cancel published before this attempt was in `#running` left its key (the engine stops at its next step).
+      void this.#redis.exists(cancelKey(attempt)).then(
+        (found) => found === 1 && controller.abort(),
+        () => undefined,
+      );
+      return await running;
     } finally {
       this.#running.delete(attempt);
-      void this.beat().catch(() => undefined);
     }
   }
 }

@@ -9,11 +9,23 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Job } from '../../src/queue/job.js';
 import { JobService } from '../../src/queue/job-service.js';
 import { Store } from '../../src/store/store.js';
+import {
+  DONE_CHANNEL,
+  QUEUE_PREFIX,
+  decodeResult,
+  encodeValue,
+  heartbeatKey,
+  queueName,
+  resultKey,
+  type Heartbeat,
+  type RemoteReturn,
+} from '../../src/worker/remote-protocol.js';
 import { RemoteWorkers } from '../../src/worker/remote-worker.js';
 import { RedisFixture, REDIS_MISSING, hasRedisServer } from '../fixtures/redis-server.js';
 import { smallRequest } from '../fixtures/requests.js';
@@ -166,6 +178,40 @@ describe.skipIf(!hasRedisServer)('remote workers through Redis', () => {
     expect(job.state).toBe('done');
     expect(Buffer.from(images[0]!).equals(Buffer.from(fakePng(7, 0, 'bytes')))).toBe(true);
     expect(store.jobs.get(job.id)?.outputs).toHaveLength(1);
+  });
+
+  it('ends an attempt in one transaction: the done message finds the images stored with their TTL and the worker shown idle', async () => {
+    await startHost('a', ['a0']);
+    // The bot's side played by hand, so nothing reads (and deletes) the images before we look.
+    const queue = new Queue(queueName('a0'), { connection: new Redis(redis.url, { maxRetriesPerRequest: null }), prefix: QUEUE_PREFIX });
+    const listener = new Redis(redis.url);
+    const reader = new Redis(redis.url);
+    cleanups.push(async () => {
+      await queue.close();
+      listener.disconnect();
+      reader.disconnect();
+    });
+    await listener.subscribe(DONE_CHANNEL);
+    const seen = new Promise<{ value: RemoteReturn; ttlMs: number; stored: Buffer | null; heartbeat: Heartbeat }>((resolve) =>
+      listener.once('message', async (_channel, text: string) => {
+        const { value } = JSON.parse(text) as { value: RemoteReturn };
+        const key = value.ok ? value.resultKey : 'missing';
+        const [[, ttlMs], [, stored], [, heartbeat]] = (await reader.multi().pttl(key).getBuffer(key).get(heartbeatKey('a')).exec()) as [
+          [null, number],
+          [null, Buffer | null],
+          [null, string],
+        ];
+        resolve({ value, ttlMs, stored, heartbeat: JSON.parse(heartbeat) as Heartbeat });
+      }),
+    );
+    const request = smallRequest({ prompt: 'transaction', steps: 2 });
+    await queue.add('generate', { payload: encodeValue({ request, watchdogMs: 20_000 }) }, { jobId: 'job-1.attempt' });
+    const { value, ttlMs, stored, heartbeat } = await seen;
+    expect(value).toEqual({ ok: true, resultKey: resultKey('job-1.attempt') });
+    expect(ttlMs).toBeGreaterThan(590_000);
+    expect(Buffer.from(decodeResult(stored!).images[0]!.png).equals(Buffer.from(fakePng(7, 0, 'transaction')))).toBe(true);
+    // The heartbeat went out with it: the worker is free, with the model it now has warm.
+    expect(heartbeat.workers).toEqual([expect.objectContaining({ id: 'a0', state: 'idle', models: ['fake-model'] })]);
   });
 
   it('kill -9 of a worker host mid-job: the job runs again on another host and is delivered once, with a note', async () => {
