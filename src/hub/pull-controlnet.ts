@@ -2,15 +2,14 @@
  * ControlNet files for `models:pull` (issue #15): a net into a model's `controlnet/<name>/model.onnx`
  * (`--controlnet canny --model NAME`, from axodoxian/controlnet_onnx, or any `OWNER/REPO:FILE.onnx`), and Depth
  * Anything V2 Small, the "depth" preprocessor, into MODELS_DIR/depth-anything-v2-small/onnx/model.onnx. One file
- * each, through downloadFile (resume from a `.part`, sha256 of LFS files) in a staging folder under
- * MODELS_DIR/.pull, moved into place only once verified, so a half download never shows up as a net.
+ * each through pullSingleFile, staged under MODELS_DIR/.pull, so a half download never shows up as a net.
  */
-import { access, mkdir, rename, rm, stat } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { Identifiers, UserError } from '../errors.js';
 import { DEPTH_MODEL_FOLDER } from '../model-folder/depth-model.js';
-import { downloadFile } from './download-file.js';
-import { checkRepoId, type HubClient, type HubFile } from './hub-client.js';
+import { checkRepoId, type HubFile } from './hub-client.js';
+import { pullSingleFile, type SingleFilePullOptions } from './pull-single-file.js';
 
 /**
  * axodox's SD 1.5 ControlNets in the axodox/OnnxStack naming, `controlnet/<name>.onnx` (about 736 MB each; their
@@ -67,14 +66,7 @@ export interface PulledFile {
   alreadyComplete: boolean;
 }
 
-interface PullOneOptions {
-  client: HubClient;
-  revision?: string;
-  signal?: AbortSignal;
-  retryDelayMs?: number;
-  onBytes?: (bytes: number, total: number | undefined) => void;
-  onRetry?: (message: string) => void;
-}
+type PullOneOptions = SingleFilePullOptions & { revision?: string };
 
 const exists = (file: string) =>
   access(file).then(
@@ -82,7 +74,7 @@ const exists = (file: string) =>
     () => false,
   );
 
-/** One file of `repo` to `target`, staged under `stagingRoot`; a complete file already there is kept. */
+/** One file of `repo` to `target`, staged in its own folder under `stagingRoot`; a complete file already there is kept. */
 async function pullOneFile(
   repo: string,
   file: string,
@@ -96,29 +88,9 @@ async function pullOneFile(
     const onnx = snapshot.files.filter((f) => f.path.endsWith('.onnx')).map((f) => f.path);
     throw new UserError(Identifiers.NotFound, `${repo} has no file ${file}; its .onnx files: ${onnx.join(', ') || 'none'}.`);
   }
-  const existing = await stat(target).catch(() => undefined);
-  if (existing && (chosen.size === undefined || existing.size === chosen.size)) {
-    return { size: existing.size, commit: snapshot.commit, alreadyComplete: true };
-  }
-  if (existing) throw new UserError(Identifiers.InvalidArgument, `${target} exists and differs from ${repo}:${file}; move it away first.`);
-  // One staging folder per file, so two pulls at once (two nets of one repository) never remove each other's part.
   const staging = path.join(stagingRoot, `${repo}/${file}`.replaceAll('/', '--'));
-  await mkdir(staging, { recursive: true });
-  const done = await downloadFile({
-    client: options.client,
-    repo,
-    commit: snapshot.commit,
-    file: chosen,
-    destDir: staging,
-    ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
-    signal: options.signal,
-    onBytes: options.onBytes,
-    onRetry: options.onRetry,
-  });
-  await mkdir(path.dirname(target), { recursive: true });
-  await rename(path.join(staging, ...file.split('/')), target);
-  await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-  return { size: done.size, commit: snapshot.commit, alreadyComplete: false };
+  const { size, alreadyComplete } = await pullSingleFile({ repo, commit: snapshot.commit, file: chosen }, target, staging, options);
+  return { size, commit: snapshot.commit, alreadyComplete };
 }
 
 /** `--controlnet SPEC --model MODEL [--name NET]`: the net into MODELS_DIR/MODEL/controlnet/NET/model.onnx. */

@@ -1,13 +1,12 @@
 /**
  * `models:pull -- --lora OWNER/REPO[:FILE]`: one `.safetensors` LoRA from a Hugging Face repository into LORAS_DIR
- * as `<file name>.safetensors`, through downloadFile (resume from a `.part`, sha256 check of LFS files). The
- * download goes to `LORAS_DIR/.pull/` first (resumable there), and the file gets its name in LORAS_DIR only once verified.
+ * as `<file name>.safetensors`, through pullSingleFile: downloaded under `LORAS_DIR/.pull/` (resumable there), read
+ * as safetensors, and only then named in LORAS_DIR.
  */
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Identifiers, UserError } from '../errors.js';
 import { readSafetensorsMetadata } from '../model-folder/lora-catalog.js';
-import { downloadFile } from './download-file.js';
+import { pullSingleFile } from './pull-single-file.js';
 import { checkRepoId, type HubClient } from './hub-client.js';
 
 export interface PullLoraOptions {
@@ -65,35 +64,21 @@ export async function pullLora(options: PullLoraOptions): Promise<PulledLora> {
   if (!/^[\w.+-]+$/.test(name))
     throw new UserError(Identifiers.InvalidArgument, `"${name}" cannot be a LoRA name in prompts; rename it after downloading.`);
   const target = path.join(options.lorasDir, `${name}.safetensors`);
-  const existing = await stat(target).catch(() => undefined);
-  if (existing && (chosen.size === undefined || existing.size === chosen.size)) {
-    return { name, path: target, size: existing.size, repo, commit: snapshot.commit, sha256: chosen.sha256, alreadyComplete: true };
-  }
-  if (existing) throw new UserError(Identifiers.InvalidArgument, `${target} exists and differs from ${repo}:${chosen.path}; move it away first.`);
-  const staging = path.join(options.lorasDir, '.pull', repo.replace('/', '--'));
-  await mkdir(staging, { recursive: true });
-  const done = await downloadFile({
-    client: options.client,
-    repo,
-    commit: snapshot.commit,
-    file: chosen,
-    destDir: staging,
-    ...(options.retryDelayMs !== undefined ? { retryDelayMs: options.retryDelayMs } : {}),
-    signal: options.signal,
-    onBytes: options.onBytes,
-    onRetry: options.onRetry,
-  });
-  const downloaded = path.join(staging, ...chosen.path.split('/'));
-  try {
-    await readSafetensorsMetadata(downloaded);
-  } catch (error) {
-    await rm(downloaded, { force: true });
-    throw new UserError(
-      Identifiers.InvalidModel,
-      `${repo}:${chosen.path} is not a readable safetensors file (${(error as Error).message}); it was deleted.`,
-    );
-  }
-  await rename(downloaded, target);
-  await rm(path.join(options.lorasDir, '.pull'), { recursive: true, force: true }).catch(() => undefined);
-  return { name, path: target, size: done.size, repo, commit: snapshot.commit, sha256: done.sha256, alreadyComplete: false };
+  const pulled = await pullSingleFile(
+    { repo, commit: snapshot.commit, file: chosen },
+    target,
+    path.join(options.lorasDir, '.pull', repo.replace('/', '--')),
+    options,
+    async (downloaded) => {
+      try {
+        await readSafetensorsMetadata(downloaded);
+      } catch (error) {
+        throw new UserError(
+          Identifiers.InvalidModel,
+          `${repo}:${chosen.path} is not a readable safetensors file (${(error as Error).message}); it was deleted.`,
+        );
+      }
+    },
+  );
+  return { name, path: target, repo, commit: snapshot.commit, ...pulled, sha256: pulled.sha256 ?? chosen.sha256 };
 }
