@@ -8,7 +8,7 @@
  * job messages, `error.*` refusals, then one group per command.
  */
 
-type Field = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength' | 'cannyLow' | 'cannyHigh';
+export type Field = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength' | 'cannyLow' | 'cannyHigh';
 type Via = 'option' | 'flag' | 'both';
 type Upload = 'image' | 'mask' | 'control';
 type Doing = 'img2img' | 'edit';
@@ -25,7 +25,8 @@ const FIELD: Record<Field, string> = {
   cannyLow: 'Canny low threshold',
   cannyHigh: 'Canny high threshold',
 };
-const FLAG: Record<Field, string> = {
+/** The prompt flag of each field: the same in every language, so other catalogues import it. */
+export const FLAG: Record<Field, string> = {
   steps: '--steps',
   cfg: '--cfg',
   clipSkip: '--clip-skip',

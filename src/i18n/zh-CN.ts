@@ -1,4 +1,4 @@
-import type { Catalogue } from './en.js';
+import { type Catalogue, FLAG, type Field } from './en.js';
 
 /**
  * 简体中文. Typed as the English catalogue, so a missing key or a message with other parameters does not compile.
@@ -6,7 +6,6 @@ import type { Catalogue } from './en.js';
  * 步数, 重绘幅度, 蒙版, 种子. Command names are Han (Discord's name rule allows \p{L}, no case to lower).
  */
 
-type Field = 'steps' | 'cfg' | 'clipSkip' | 'seed' | 'count' | 'controlStrength' | 'cannyLow' | 'cannyHigh';
 type Via = 'option' | 'flag' | 'both';
 type Upload = 'image' | 'mask' | 'control';
 type Pan = 'left' | 'right' | 'up' | 'down';
@@ -20,16 +19,6 @@ const FIELD: Record<Field, string> = {
   controlStrength: '控制强度',
   cannyLow: 'Canny 低阈值',
   cannyHigh: 'Canny 高阈值',
-};
-const FLAG: Record<Field, string> = {
-  steps: '--steps',
-  cfg: '--cfg',
-  clipSkip: '--clip-skip',
-  seed: '--seed',
-  count: '--count',
-  controlStrength: '--control-strength',
-  cannyLow: '--canny-low',
-  cannyHigh: '--canny-high',
 };
 const fieldName = (field: Field, via: Via) => (via === 'flag' ? `\`${FLAG[field]}\`` : FIELD[field]);
 const UPLOAD: Record<Upload, string> = { image: '图片', mask: '蒙版', control: '控制图' };
