@@ -1,5 +1,5 @@
 """Networks of imagine-tiny: text encoder, UNet (with EDM preconditioning and the epsilon wrapper that is exported),
-and the vae_decoder (a x8 bilinear upscale)."""
+and the vae_decoder variants (the v1 bilinear upscale and the learned decoder)."""
 from __future__ import annotations
 
 import math
@@ -248,11 +248,60 @@ class ClipTextEncoder(nn.Module):
 
 
 class Decoder(nn.Module):
-    """vae_decoder/model.onnx: fixed x8 bilinear upscaler, clamped to [-1, 1]."""
+    """v1's vae_decoder: fixed x8 bilinear upscaler, clamped to [-1, 1]. Kept as the baseline of the learned one."""
 
     def forward(self, latent_sample):
         return torch.clamp(F.interpolate(latent_sample, scale_factor=float(UPSCALE), mode='bilinear',
                                          align_corners=False), -1.0, 1.0)
+
+
+BilinearDecoder = Decoder
+
+
+class _ResConv(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.c1 = nn.Conv2d(ch, ch, 3, padding=1, padding_mode='replicate')
+        self.c2 = nn.Conv2d(ch, ch, 3, padding=1, padding_mode='replicate')
+
+    def forward(self, x):
+        return x + self.c2(F.relu(self.c1(x)))
+
+
+class LearnedDecoder(nn.Module):
+    """vae_decoder v2: 32x32 RGB in [-1, 1] -> 256x256, clamped to [-1, 1].
+
+    The bilinear x8 upscale of the input plus a learned correction: a small convolutional net reads the 32x32 picture
+    (at 32 and 16 px, so it sees a whole sprite), and sub-pixel convolutions (pixel shuffle x2 to 64 px, then x4 to
+    256 px) paint the correction's detail. The last convolution starts at zero, so an untrained decoder is exactly
+    v1's bilinear one. The convolutions pad by replicating the edge, so a picture's border looks like a flat
+    background continuing rather than a black frame.
+    """
+
+    def __init__(self, ch: int = 48, mid: int = 64, fine: int = 24):
+        super().__init__()
+        pad = dict(padding=1, padding_mode='replicate')
+        self.inp = nn.Conv2d(3, ch, 3, **pad)
+        self.body32 = nn.Sequential(_ResConv(ch), _ResConv(ch))
+        self.down = nn.Conv2d(ch, mid, 3, stride=2, **pad)
+        self.body16 = nn.Sequential(_ResConv(mid), _ResConv(mid), _ResConv(mid))
+        self.up16 = nn.Sequential(nn.Conv2d(mid, ch * 4, 3, **pad), nn.PixelShuffle(2))
+        self.merge32 = _ResConv(ch)
+        self.up32 = nn.Sequential(nn.Conv2d(ch, fine * 4, 3, **pad), nn.PixelShuffle(2))
+        self.body64 = _ResConv(fine)
+        self.out = nn.Conv2d(fine, 3 * 16, 3, **pad)
+        self.shuffle = nn.PixelShuffle(4)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, latent_sample):
+        x = latent_sample
+        base = F.interpolate(x, scale_factor=float(UPSCALE), mode='bilinear', align_corners=False)
+        h32 = self.body32(F.relu(self.inp(x)))
+        h16 = self.body16(F.relu(self.down(h32)))
+        h = self.merge32(h32 + self.up16(h16))
+        h = self.body64(F.relu(self.up32(F.relu(h))))
+        return torch.clamp(base + self.shuffle(self.out(F.relu(h))), -1.0, 1.0)
 
 
 def build_models(rows: int):
