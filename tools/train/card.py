@@ -62,12 +62,19 @@ if 'decoder' in e:
         '| input | bilinear ×8 (v1) | learned (v2) | gain | scenes where learned is better |',
         '| --- | --- | --- | --- | --- |',
         row('32×32 render', d['clean_input']),
-        row('32×32 render, blurred (σ 0.5 px) + noise (0.02), like a UNet sample', d['degraded_input']),
+        row('32×32 render, blurred (σ 0.5 px) + noise (std 0.02)', d['degraded_input']),
+        *([row('32×32 render, blurred (σ 0.5 px) + noise (std 0.08, the grain of a UNet sample)', d['grainy_input'])]
+          if 'grainy_input' in d else []),
         '',
         f"On the {d['background_only_scenes']['n']} background-only scenes of the same draw (where bilinear is exact) "
         f"the learned decoder's output strays at most {d['background_only_scenes']['learned_max_deviation_from_flat_255']}/255 "
         f"from the flat colour.",
     ]
+    if 'pooled_back_to_32_mean_abs_diff_255' in d:
+        rt = d['pooled_back_to_32_mean_abs_diff_255']
+        dec_lines[-1] += (f" The 8×8 mean of the decoded picture — what the 8×8-average-pool `vae_encoder` and the "
+                          f"32×32 scorers of `evaluate.py` see — is {rt['learned']}/255 from the 32×32 input on average "
+                          f"(bilinear: {rt['bilinear']}/255, its own blur).")
     text = re.sub(r'<!-- decoder:start -->.*<!-- decoder:end -->',
                   '<!-- decoder:start -->\n' + '\n'.join(dec_lines) + '\n<!-- decoder:end -->', text, flags=re.S)
     lines += [''] + dec_lines

@@ -6,8 +6,9 @@ seed 100), each scene is rendered at 32x32 and at 256x256; both decoders turn th
 compared with the 256x256 render: PSNR (peak 1 on [0, 1] pixels, mean over scenes of the per-scene PSNR). Scenes
 that are only a background are left out of the mean (the bilinear decoder reproduces a flat picture exactly: infinite
 PSNR); for them the table says how far the learned decoder strays from flat instead. A second row does the same from
-32x32 inputs degraded like the UNet's samples (Gaussian blur sigma 0.5 px and noise std 0.02), still against the
-clean render. Prints a table, writes the "decoder" section of models/imagine-tiny/eval.json and a comparison picture
+32x32 inputs degraded like the UNet's samples (Gaussian blur sigma 0.5 px and noise std 0.02), a third with grain
+as strong as in the UNet's samples (noise std 0.08), still against the clean render. Also: how far the 8x8 mean of each decoder's output is from its 32x32 input (what a 32x32 scorer
+or the 8x8-average-pool vae_encoder sees of it). Prints a table, writes the "decoder" section of models/imagine-tiny/eval.json and a comparison picture
 (models/imagine-tiny/decoder.png: 32x32 input, bilinear, learned, 256x256 render).
 """
 import argparse
@@ -76,12 +77,17 @@ def main():
     large = torch.from_numpy(np.stack(large)).permute(0, 3, 1, 2) * 2 - 1
     rows = {}
     with torch.no_grad():
-        for name, inp in (('clean', small), ('degraded', degrade_fixed(small))):
+        for name, inp in (('clean', small), ('degraded', degrade_fixed(small)), ('grainy', degrade_fixed(small, noise=0.08))):
             pb = torch.cat([psnr(bilinear(inp[i:i + 32]), large[i:i + 32]) for i in range(0, args.n, 32)])
             pl = torch.cat([psnr(learned(inp[i:i + 32]), large[i:i + 32]) for i in range(0, args.n, 32)])
             rows[name] = {'bilinear_db': round(float(pb.mean()), 2), 'learned_db': round(float(pl.mean()), 2),
                           'gain_db': round(float((pl - pb).mean()), 2),
                           'scenes_where_learned_is_better': round(float((pl > pb).float().mean()), 4)}
+        # what a 32x32 scorer (evaluate.py) or the vae_encoder would see of each decoder's picture: its 8x8 mean,
+        # against the 32x32 input, mean absolute difference in 8-bit levels
+        pool = lambda dec: torch.cat([F.avg_pool2d(dec(small[i:i + 32]), 8) for i in range(0, args.n, 32)])  # noqa
+        round_trip = {name: round(float(((pool(dec) - small) / 2 * 255).abs().mean()), 2)
+                      for name, dec in (('bilinear', bilinear), ('learned', learned))}
         out = learned(flat)
         # largest deviation from the flat colour, in 8-bit levels
         flat_err = float(((out - F.interpolate(flat, scale_factor=8.0)) / 2 * 255).abs().max())
@@ -94,6 +100,8 @@ def main():
     for name, r in rows.items():
         print(f"| {name} | {r['bilinear_db']:.2f} dB | {r['learned_db']:.2f} dB | {r['gain_db']:+.2f} dB | "
               f"{100 * r['scenes_where_learned_is_better']:.1f} % |")
+    print(f"8x8 mean of the decoded picture vs the 32x32 input (mean |diff|, 0-255): bilinear {round_trip['bilinear']}, "
+          f"learned {round_trip['learned']}")
     print(f'background-only scenes ({len(flat)}): the learned decoder strays at most {flat_err:.2f}/255 from flat')
     ev = json.load(open(args.out)) if os.path.exists(args.out) else {}
     ev['decoder'] = {
@@ -101,7 +109,10 @@ def main():
         'metric': 'PSNR (dB) against the 256x256 render, mean over held-out scenes with at least one subject',
         'clean_input': rows['clean'],
         'degraded_input': dict(rows['degraded'], degradation='Gaussian blur sigma 0.5 px + noise std 0.02 at 32x32'),
+        'grainy_input': dict(rows['grainy'], degradation='Gaussian blur sigma 0.5 px + noise std 0.08 at 32x32 (the '
+                                                         "grain of the UNet's 20-step samples: 0.05-0.15)"),
         'background_only_scenes': {'n': len(flat), 'learned_max_deviation_from_flat_255': round(flat_err, 2)},
+        'pooled_back_to_32_mean_abs_diff_255': round_trip,
         'target_gain_db': 6.0, 'training_step': step, 'training_minutes': round(elapsed / 60, 1),
         'parameters': sum(p.numel() for p in learned.parameters()),
     }

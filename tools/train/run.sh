@@ -5,7 +5,7 @@
 #                                      # idle 2-core CPU)
 #   MINUTES=30 bash tools/train/run.sh # stop the UNet after 30 min; re-running resumes from tools/train/.work/ckpt.pt
 #   ONLY=decoder bash tools/train/run.sh  # only the learned vae_decoder (about 45 min; resumes from
-#                                      # tools/train/.work/decoder_ckpt.pt; DECODER_MINUTES, DECODER_STEPS)
+#                                      # tools/train/.work/decoder_ckpt.pt; DECODER_MINUTES per phase)
 # Needs Debian's python3-torch python3-onnx python3-numpy python3-pil (apt; tools/train/requirements.txt) and npm
 # (for the emoji sprites).
 set -euo pipefail
@@ -24,7 +24,11 @@ if [ "${ONLY:-}" != decoder ]; then
   nice -n 19 $PY tools/train/train.py --seed 0 --batch 32 --steps "${STEPS:-7500}" --minutes "${MINUTES:-600}"
   $PY tools/train/export.py
 fi
-nice -n 19 $PY tools/train/train_decoder.py --steps "${DECODER_STEPS:-2000}" --minutes "${DECODER_MINUTES:-45}"
+# decoder phase 1 (clean renders, 30 % lightly degraded), then phase 2 (half the inputs with grain as strong as the
+# UNet's samples), each resumable from tools/train/.work/decoder_ckpt.pt
+nice -n 19 $PY tools/train/train_decoder.py --steps 2000 --minutes "${DECODER_MINUTES:-45}"
+nice -n 19 $PY tools/train/train_decoder.py --steps 3000 --restart-at 2000 --lr 3e-4 --degrade-share 0.5 \
+  --noise-max 0.12 --minutes "${DECODER_MINUTES:-45}"
 $PY tools/train/export_decoder.py
 nice -n 19 $PY tools/train/eval_decoder.py
 if [ "${ONLY:-}" != decoder ]; then

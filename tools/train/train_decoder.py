@@ -1,6 +1,7 @@
 """Train imagine-tiny's learned vae_decoder (networks.LearnedDecoder) on paired scene renders.
 
 Usage: nice -n 19 /usr/bin/python3 tools/train/train_decoder.py [--minutes 45] [--steps 2000] [--batch 16]
+       (phase 2 of the shipped decoder: --steps 3000 --restart-at 2000 --lr 3e-4 --degrade-share 0.5 --noise-max 0.12)
 Input: a scene rendered at 32x32 (scenes.Scenes, seed 100, all subject/colour combinations); target: the same scene
 rendered at 256x256. Some inputs are degraded like the UNet's samples (a slight blur and pixel noise) while the
 target stays the clean render, so that the decoder sharpens what the UNet really outputs. Loss: mean squared error on
@@ -25,8 +26,8 @@ from common import WORK, LearnedDecoder, Scenes, load_sprites  # noqa: E402
 SEED = 100  # training scenes; the evaluation (eval_decoder.py) uses another seed
 
 
-def degrade(x: torch.Tensor, g: torch.Generator, share: float = 0.3) -> torch.Tensor:
-    """For a share of the batch: Gaussian blur (sigma 0.3-0.8 px at 32x32) and pixel noise (std up to 0.04), the
+def degrade(x: torch.Tensor, g: torch.Generator, share: float = 0.3, noise_max: float = 0.04) -> torch.Tensor:
+    """For a share of the batch: Gaussian blur (sigma 0.3-0.8 px at 32x32) and pixel noise (std up to noise_max), the
     softness and grain of the UNet's 20-step samples; the rest stays clean."""
     b = x.shape[0]
     pick = torch.rand(b, generator=g) < share
@@ -40,7 +41,7 @@ def degrade(x: torch.Tensor, g: torch.Generator, share: float = 0.3) -> torch.Te
         k1 = k1 / k1.sum()
         k = (k1[:, None] * k1[None]).expand(3, 1, 5, 5).contiguous()
         y = F.conv2d(F.pad(x[i:i + 1], (2, 2, 2, 2), mode='replicate'), k, groups=3)
-        y = y + 0.04 * float(torch.rand(1, generator=g)) * torch.randn(y.shape, generator=g)
+        y = y + noise_max * float(torch.rand(1, generator=g)) * torch.randn(y.shape, generator=g)
         out[i:i + 1] = y
     return out
 
@@ -62,6 +63,10 @@ def main():
     ap.add_argument('--batch', type=int, default=16)
     ap.add_argument('--lr', type=float, default=1e-3)
     ap.add_argument('--ckpt', default=os.path.join(WORK, 'decoder_ckpt.pt'))
+    ap.add_argument('--degrade-share', type=float, default=0.3)
+    ap.add_argument('--noise-max', type=float, default=0.04)
+    ap.add_argument('--restart-at', type=int, default=0,
+                    help='a second phase: the cosine learning rate starts again from --lr at this step')
     args = ap.parse_args()
     torch.set_num_threads(2)
     torch.manual_seed(SEED)
@@ -91,11 +96,12 @@ def main():
     start = time.time()
     t_last = start
     while step < args.steps and time.time() - start < args.minutes * 60:
-        lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * step / args.steps)))
+        progress = (step - args.restart_at) / (args.steps - args.restart_at)
+        lr = args.lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * progress)))
         for group in opt.param_groups:
             group['lr'] = lr
         small, large = batch(scenes, args.batch)
-        loss = F.mse_loss(dec(degrade(small, g)), large)
+        loss = F.mse_loss(dec(degrade(small, g, args.degrade_share, args.noise_max)), large)
         opt.zero_grad()
         loss.backward()
         opt.step()
