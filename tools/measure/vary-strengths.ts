@@ -5,9 +5,9 @@
  *
  *   npx tsx tools/measure/vary-strengths.ts [MODEL_DIR]
  *
- * A model without a vae_encoder cannot run img2img. The bundled pixel-space model (latents are RGB at 1/8 size,
- * its decoder a fixed ×8 bilinear upscale) is measured through a copy with the matching encoder: an 8×8 average pool,
- * the decoder's inverse up to the upscale's blur.
+ * A model without a vae_encoder cannot run img2img. A pixel-space model like the bundled one (latents are RGB at
+ * 1/8 size) without one is measured through a copy with an 8×8 average pool as its encoder (the bundled model ships
+ * that encoder: exact for a bilinear ×8 decoder, approximate for its learned one).
  */
 import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

@@ -1,8 +1,9 @@
 """Export the EMA weights of tools/train/.work/ckpt.pt to models/imagine-tiny/ (diffusers ONNX layout).
 
 Usage: /usr/bin/python3 tools/train/export.py [--ckpt PATH]
-Writes text_encoder/, unet/, vae_decoder/ ONNX graphs (opset 14, fp32, batch dynamic), scheduler/tokenizer configs,
+Writes text_encoder/ and unet/ ONNX graphs (opset 14, fp32, batch dynamic), scheduler/tokenizer configs,
 model_index.json and imagine-bot.json; saves parity vectors to tools/train/.work/parity/ for tools/train/parity.mjs.
+vae_decoder/ is the learned decoder's, written by export_decoder.py (train_decoder.py trains it).
 """
 import argparse
 import json
@@ -14,7 +15,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import (MODEL_DIR, WORK, RES, CTX_DIM, SCALING_FACTOR, BETA_START, BETA_END, N_TRAIN,  # noqa: E402
-                    ClipTokenizer, ClipTextEncoder, Decoder, EpsUNet, build_index_table, build_models, known_words)
+                    ClipTokenizer, ClipTextEncoder, EpsUNet, build_index_table, build_models, known_words)
 
 DEFAULTS = dict(sampler='euler', steps=20, cfg=3.0, width=RES * 8, height=RES * 8)
 
@@ -46,7 +47,6 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     tok, table, te, eps, step, elapsed = load_ema(args.ckpt)
-    dec = Decoder()
     ids = torch.tensor([tok('a cat left of a rocket on a blue background'), tok('')], dtype=torch.int64)
     with torch.no_grad():
         ctx = te(ids)
@@ -54,7 +54,6 @@ def main():
         sample = torch.randn(2, 3, RES, RES, generator=g)
         timestep = torch.tensor([999.0, 421.5])
         out = eps(sample, timestep, ctx)
-        img = dec(sample)
     kw = dict(opset_version=14, do_constant_folding=True)
     torch.onnx.export(te, (ids,), os.path.join(MODEL_DIR, 'text_encoder', 'model.onnx'), input_names=['input_ids'],
                       output_names=['last_hidden_state'], dynamic_axes={'input_ids': {0: 'batch'},
@@ -63,12 +62,8 @@ def main():
                       input_names=['sample', 'timestep', 'encoder_hidden_states'], output_names=['out_sample'],
                       dynamic_axes={'sample': {0: 'batch'}, 'timestep': {0: 'batch'},
                                     'encoder_hidden_states': {0: 'batch'}, 'out_sample': {0: 'batch'}}, **kw)
-    torch.onnx.export(dec, (sample,), os.path.join(MODEL_DIR, 'vae_decoder', 'model.onnx'),
-                      input_names=['latent_sample'], output_names=['sample'],
-                      dynamic_axes={'latent_sample': {0: 'batch', 2: 'height', 3: 'width'},
-                                    'sample': {0: 'batch', 2: 'out_height', 3: 'out_width'}}, **kw)
     import onnx
-    for part in ('text_encoder', 'unet', 'vae_decoder'):
+    for part in ('text_encoder', 'unet'):
         onnx.checker.check_model(os.path.join(MODEL_DIR, part, 'model.onnx'))
 
     write_json(os.path.join(MODEL_DIR, 'model_index.json'), {
@@ -83,9 +78,6 @@ def main():
         'beta_start': BETA_START, 'beta_end': BETA_END, 'beta_schedule': 'scaled_linear',
         'prediction_type': 'epsilon', 'timestep_spacing': 'trailing', 'steps_offset': 1,
         'interpolation_type': 'linear', 'use_karras_sigmas': False, 'trained_betas': None})
-    write_json(os.path.join(MODEL_DIR, 'vae_decoder', 'config.json'), {
-        '_class_name': 'PixelUpscaleDecoder', 'scaling_factor': SCALING_FACTOR, 'latent_channels': 3,
-        'upscale': 8, 'note': 'pixel-space model: latents are RGB in [-1, 1]; the decoder is a fixed x8 bilinear upscale'})
     write_json(os.path.join(MODEL_DIR, 'tokenizer', 'special_tokens_map.json'), {
         'bos_token': '<|startoftext|>', 'eos_token': '<|endoftext|>', 'pad_token': '<|endoftext|>',
         'unk_token': '<|endoftext|>'})
@@ -103,8 +95,7 @@ def main():
     os.makedirs(pdir, exist_ok=True)
     write_json(os.path.join(pdir, 'vectors.json'), {
         'input_ids': ids.tolist(), 'last_hidden_state': ctx.flatten().tolist(), 'sample': sample.flatten().tolist(),
-        'timestep': timestep.tolist(), 'out_sample': out.flatten().tolist(), 'decoded': img.flatten().tolist(),
-        'step': step})
+        'timestep': timestep.tolist(), 'out_sample': out.flatten().tolist(), 'step': step})
     total = sum(os.path.getsize(os.path.join(dp, f)) for dp, _, fs in os.walk(MODEL_DIR) for f in fs)
     print(f'exported step {step} ({elapsed / 60:.1f} min); model folder {total / 1e6:.1f} MB')
 

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Reproduce models/imagine-tiny from scratch (fixed seed 0): data, training, ONNX export, evaluation, parity/speed.
-#   bash tools/train/run.sh            # full recipe (7500 steps, as shipped; about 3 hours on an idle 2-core CPU)
-#   MINUTES=30 bash tools/train/run.sh # stop after 30 min; re-running resumes from tools/train/.work/ckpt.pt
-# Needs Debian's python3-torch python3-onnx python3-numpy python3-pil (apt) and npm (for the emoji sprites).
+# Reproduce models/imagine-tiny from scratch (fixed seeds): data, UNet + text encoder training, learned decoder
+# training, ONNX export, evaluation, parity/speed.
+#   bash tools/train/run.sh            # full recipe (7500 UNet steps + the decoder, as shipped; about 4 hours on an
+#                                      # idle 2-core CPU)
+#   MINUTES=30 bash tools/train/run.sh # stop the UNet after 30 min; re-running resumes from tools/train/.work/ckpt.pt
+#   ONLY=decoder bash tools/train/run.sh  # only the learned vae_decoder (about 45 min; resumes from
+#                                      # tools/train/.work/decoder_ckpt.pt; DECODER_MINUTES per phase)
+# Needs Debian's python3-torch python3-onnx python3-numpy python3-pil (apt; tools/train/requirements.txt) and npm
+# (for the emoji sprites).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
@@ -13,9 +18,21 @@ if [ ! -d "$EMOJI" ]; then
   mkdir -p "$WORK/npm"
   (cd "$WORK/npm" && echo '{"private":true}' > package.json && npm install --no-save --ignore-scripts emoji-datasource-google@16.0.0)
 fi
+$PY -m unittest discover tools/train/tests
 $PY tools/train/prepare.py "$EMOJI"
-nice -n 19 $PY tools/train/train.py --seed 0 --batch 32 --steps "${STEPS:-7500}" --minutes "${MINUTES:-600}"
-$PY tools/train/export.py
-nice -n 19 $PY tools/train/evaluate.py
+if [ "${ONLY:-}" != decoder ]; then
+  nice -n 19 $PY tools/train/train.py --seed 0 --batch 32 --steps "${STEPS:-7500}" --minutes "${MINUTES:-600}"
+  $PY tools/train/export.py
+fi
+# decoder phase 1 (clean renders, 30 % lightly degraded), then phase 2 (half the inputs with grain as strong as the
+# UNet's samples), each resumable from tools/train/.work/decoder_ckpt.pt
+nice -n 19 $PY tools/train/train_decoder.py --steps 2000 --minutes "${DECODER_MINUTES:-45}"
+nice -n 19 $PY tools/train/train_decoder.py --steps 3000 --restart-at 2000 --lr 3e-4 --degrade-share 0.5 \
+  --noise-max 0.12 --minutes "${DECODER_MINUTES:-45}"
+$PY tools/train/export_decoder.py
+nice -n 19 $PY tools/train/eval_decoder.py
+if [ "${ONLY:-}" != decoder ]; then
+  nice -n 19 $PY tools/train/evaluate.py
+fi
 node tools/train/parity.mjs
 $PY tools/train/card.py

@@ -1,8 +1,9 @@
 /**
- * Writes models/imagine-tiny/vae_encoder/model.onnx: the inverse of the bundled model's decoder. The model works
- * in pixel space (its latents are the picture at 1/8 size, RGB in [-1, 1]) and its decoder is a fixed ×8 bilinear
- * upscale, so the matching encoder is an 8×8 average pool, with no weights at all. With it the default model can
- * start from a picture: img2img, inpainting, Zoom Out, pan and the Vary buttons.
+ * Writes models/imagine-tiny/vae_encoder/model.onnx: an encoder for the bundled model. The model works in pixel
+ * space (its latents are the picture at 1/8 size, RGB in [-1, 1]), so the encoder is an 8×8 average pool, with no
+ * weights at all. It is the exact inverse of a ×8 bilinear upscale (v1's decoder) and an approximate inverse of v2's
+ * learned decoder (bilinear plus a learned sharpening: flat colour goes round exactly, outlines nearly). With it the
+ * default model can start from a picture: img2img, inpainting, Zoom Out, pan and the Vary buttons.
  *
  *   npx tsx tools/train/vae-encoder.ts [models/imagine-tiny]
  */
