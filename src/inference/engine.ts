@@ -158,6 +158,11 @@ class OnnxEngine implements Engine {
     }
   }
 
+  /** A loaded model's memory: its own files, its merged LoRA copy and its grown text encoders (embeddings). */
+  private heldBytes(model: LoadedModel): number {
+    return model.sizeBytes + (this.loraVariants.get(model)?.heldBytes ?? 0) + (this.embeddingSets.get(model)?.heldBytes ?? 0);
+  }
+
   private async makeRoom(needBytes: number, keep: string): Promise<void> {
     const budget = this.options.memoryBudgetMiB * MIB;
     const loaded = async () => {
@@ -165,7 +170,7 @@ class OnnxEngine implements Engine {
       for (const [d, e] of this.cache) {
         if (d === keep) continue;
         const m = await e.model.catch(() => undefined);
-        total += (m?.sizeBytes ?? 0) + (m ? (this.loraVariants.get(m)?.heldBytes ?? 0) : 0);
+        total += m ? this.heldBytes(m) : 0;
       }
       return total;
     };
@@ -183,14 +188,16 @@ class OnnxEngine implements Engine {
    * The textual-inversion embeddings a job on `model` may use, or undefined when EMBEDDINGS_DIR has none (then
    * nothing is looked up). On SDXL an embedding's clip_l and clip_g vectors grow both text encoders' tables.
    */
-  private async jobEmbeddings(model: LoadedModel): Promise<JobEmbeddings | undefined> {
+  private async jobEmbeddings(dir: string, model: LoadedModel): Promise<JobEmbeddings | undefined> {
     this.library ??= EmbeddingLibrary.scan(this.options.embeddingsDir, (message) => this.notes.push(message));
     const library = await this.library;
     await library.refresh();
     if (library.embeddings.size === 0) return undefined;
     let set = this.embeddingSets.get(model);
     if (!set) {
-      set = embeddingSetFor(model, library, this.sessionOptions());
+      // A new set of grown encoders first makes room for itself within the budget, as a LoRA merge does.
+      const reserve = (bytes: number) => this.makeRoom(this.heldBytes(model) + bytes, dir);
+      set = embeddingSetFor(model, library, this.sessionOptions(), undefined, reserve);
       this.embeddingSets.set(model, set);
     }
     const lookup = set.lookup();
@@ -299,7 +306,7 @@ class OnnxEngine implements Engine {
     };
     const translation = await this.translatePrompts(request, model);
     // Embeddings grow the base text encoder (embedding-set.ts): a prompt using both gets the LoRA's UNet part only.
-    const out = await runPipeline(model, translation.request, options, clock, await this.jobEmbeddings(base), translation.typed, depth);
+    const out = await runPipeline(model, translation.request, options, clock, await this.jobEmbeddings(dir, base), translation.typed, depth);
     this.notes.push(...out.notes);
     return {
       images: out.images,

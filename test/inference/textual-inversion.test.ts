@@ -7,6 +7,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createEngine, type OnnxEngineHandle } from '../../src/inference/engine.js';
+import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
 import { encodeSafetensors } from '../../src/inference/weights/safetensors.js';
 import type { GenerateRequest } from '../../src/protocol/generate-request.js';
 import { readPngText } from '../../src/protocol/png-text.js';
@@ -48,5 +49,27 @@ describe('textual inversion in the engine', () => {
     const again = await engine.generate(req('EasyNegative'));
     const pixels = (png: Uint8Array) => sharp(png).raw().toBuffer();
     expect((await pixels(again.images[0].png)).equals(await pixels(withTi.images[0].png))).toBe(true);
+  });
+
+  it('counts grown text encoders against the memory budget: a new set makes room by unloading another model', async () => {
+    const models = path.join(root, 'models');
+    await writeTinyModel(path.join(models, 'other'));
+    const table = (await inspectModelFolder(path.join(models, 'table'))).sizeBytes;
+    const other = (await inspectModelFolder(path.join(models, 'other'))).sizeBytes;
+    // Both models fit, but not both plus a grown copy of table's 3 MB text encoder.
+    const budgetMiB = (table + other + 0.5 * 2 ** 20) / 2 ** 20;
+    const small = await createEngine({ modelsDir: models, embeddingsDir: path.join(root, 'embeddings'), memoryBudgetMiB: budgetMiB });
+    try {
+      await small.generate(smallRequest({ model: 'other', prompt: 'a cat', steps: 2, seed: 1 }));
+      await small.generate(req('blurry'));
+      expect(small.loadedModels().sort()).toEqual(['other', 'table']);
+      const withTi = await small.generate(req('embedding:EasyNegative'));
+      expect(readPngText(Buffer.from(withTi.images[0].png)).get('parameters')).toMatch(/TI hashes: "EasyNegative: /);
+      expect(small.loadedModels()).toEqual(['table']);
+      expect(small.notes.some((n) => /unloaded .*other to stay within the .* MiB model budget/.test(n))).toBe(true);
+    } finally {
+      await small.dispose();
+      await rm(path.join(models, 'other'), { recursive: true, force: true });
+    }
   });
 });

@@ -15,7 +15,8 @@
  * EOS's, above the embeddings, and the prompt feeds that id where the tokenizer put EOS: the same vector at the same
  * position, now also the highest id. Encoders that pool at the first EOS (newer exports) are fed unchanged.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { ModelLoadError } from '../../errors.js';
 import { readExternalData } from '../model/external-data.js';
 import { findTokenEmbedding, growTokenEmbedding, readExternalTable, readTokenEmbeddingRow } from '../model/onnx-initializers.js';
@@ -53,6 +54,12 @@ export interface EmbeddingSetOptions {
   cacheSize?: number;
   /** External weight files above this many bytes are handed to onnxruntime in pieces (tests lower it). @default 2 GiB */
   maxPiece?: number;
+  /**
+   * Called with the bytes a new set of grown encoders will take before it is built, so the owner can free memory
+   * (the engine unloads other models to stay within MODEL_MEMORY_BUDGET_MIB). The estimate is the size of the
+   * encoders' folders (their model.onnx and external weights): a grown copy holds as much again.
+   */
+  reserve?: (bytes: number) => Promise<void>;
 }
 
 /** A text encoder for one job's prompts: the model's own, or a grown copy. */
@@ -72,6 +79,8 @@ export function inputIdsFor(encoder: JobTextEncoder, ids: readonly number[]): In
 
 interface Grown {
   encoders: Promise<JobTextEncoder[]>;
+  /** Bytes the grown copies hold (their model bytes and external weights), once built. */
+  bytes: number;
   pins: number;
   lastUsed: number;
 }
@@ -102,7 +111,9 @@ export class EmbeddingSet {
     const key = lookup.key;
     let entry = this.cache.get(key);
     if (!entry) {
-      entry = { encoders: this.grow(lookup), pins: 0, lastUsed: 0 };
+      const grown: Grown = { encoders: Promise.resolve([]), bytes: 0, pins: 0, lastUsed: 0 };
+      grown.encoders = this.grow(lookup, grown);
+      entry = grown;
       this.cache.set(key, entry);
       entry.encoders.catch(() => this.cache.delete(key));
     }
@@ -121,11 +132,26 @@ export class EmbeddingSet {
     return this.cache.size;
   }
 
+  /** Bytes the grown encoders hold now (the engine counts them against the model memory budget). */
+  get heldBytes(): number {
+    let total = 0;
+    for (const entry of this.cache.values()) total += entry.bytes;
+    return total;
+  }
+
   /** Grows every encoder in turn (one model file in memory at a time); a failure releases those already built. */
-  private async grow(lookup: PromptEmbeddings): Promise<JobTextEncoder[]> {
+  private async grow(lookup: PromptEmbeddings, entry: Grown): Promise<JobTextEncoder[]> {
+    if (this.options.reserve) {
+      const sizes = await Promise.all(this.options.encoders.map((e) => folderBytes(path.dirname(e.modelFile))));
+      await this.options.reserve(sizes.reduce((a, b) => a + b, 0));
+    }
     const built: JobTextEncoder[] = [];
     try {
-      for (const [index, encoder] of this.options.encoders.entries()) built.push(await this.growOne(encoder, index, lookup));
+      for (const [index, encoder] of this.options.encoders.entries()) {
+        const grown = await this.growOne(encoder, index, lookup);
+        entry.bytes += grown.bytes;
+        built.push(grown.encoder);
+      }
       return built;
     } catch (error) {
       await Promise.all(built.map((b) => b.session.release()));
@@ -133,7 +159,7 @@ export class EmbeddingSet {
     }
   }
 
-  private async growOne(o: GrowableEncoder, index: number, lookup: PromptEmbeddings): Promise<JobTextEncoder> {
+  private async growOne(o: GrowableEncoder, index: number, lookup: PromptEmbeddings): Promise<{ encoder: JobTextEncoder; bytes: number }> {
     const file = o.modelFile;
     const bytes = await (o.readModel ?? (() => readFile(file).then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))))();
     // A table kept in an external file (large exports) comes inline in the grown copy; the other external
@@ -169,10 +195,11 @@ export class EmbeddingSet {
     const sessionOptions = this.options.sessionOptions;
     const externalData = [...external].map(([location, data]) => ({ path: location, data }));
     const session = await ModelSession.fromBytes(model, file, externalData.length ? { ...sessionOptions, externalData } : sessionOptions);
-    if (!o.pooled) return { session };
+    const held = model.byteLength + externalData.reduce((sum, e) => sum + e.data.byteLength, 0);
+    if (!o.pooled) return { encoder: { session }, bytes: held };
     try {
       const highest = await poolsAtHighestId(session, o.pooled, lookup.firstId);
-      return highest ? { session, eosStandIn: { eos: o.pooled.eosId, id: standInId } } : { session };
+      return { encoder: highest ? { session, eosStandIn: { eos: o.pooled.eosId, id: standInId } } : { session }, bytes: held };
     } catch (error) {
       await session.release();
       throw error;
@@ -196,6 +223,22 @@ export class EmbeddingSet {
     this.cache.clear();
     await Promise.all(entries.map((e) => releaseAll(e.encoders)));
   }
+}
+
+/** The bytes of the files directly in `dir` (an encoder's model.onnx and its external weights); 0 when unreadable. */
+async function folderBytes(dir: string): Promise<number> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  const sizes = await Promise.all(
+    entries
+      .filter((e) => e.isFile())
+      .map((e) =>
+        stat(path.join(dir, e.name)).then(
+          (s) => s.size,
+          () => 0,
+        ),
+      ),
+  );
+  return sizes.reduce((a, b) => a + b, 0);
 }
 
 async function releaseAll(encoders: Promise<JobTextEncoder[]>): Promise<void> {
@@ -254,6 +297,7 @@ export function embeddingSetFor(
   library: EmbeddingSource,
   sessionOptions?: SessionOptions,
   cacheSize?: number,
+  reserve?: EmbeddingSetOptions['reserve'],
 ): EmbeddingSet {
   const sdxl = model.sdxl;
   const hidden = model.unetContract.hiddenSize;
@@ -265,6 +309,7 @@ export function embeddingSetFor(
       vocabSize: model.tokenizer.vocabSize,
       sessionOptions,
       cacheSize,
+      ...(reserve ? { reserve } : {}),
     });
   }
   const widthOf = (session: ModelSession, hiddenState: string) => declaredWidth(session, hiddenState) ?? declaredWidth(session, 'last_hidden_state');
@@ -288,5 +333,6 @@ export function embeddingSetFor(
     vocabSize: model.tokenizer.vocabSize,
     sessionOptions,
     cacheSize,
+    ...(reserve ? { reserve } : {}),
   });
 }

@@ -125,6 +125,39 @@ describe('EmbeddingSet end to end', () => {
     expect(() => lookup.find('wide')).toThrow('The embedding wide is for 6 wide models, but this model is 4-wide (text encoder 4 wide).');
   });
 
+  it('says how many bytes its grown encoders hold, and reserves room before growing a new set', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'te-held-'));
+    const file = path.join(dir, 'model.onnx');
+    await writeFile(file, model);
+    const reserved: number[] = [];
+    const set = new EmbeddingSet({
+      library,
+      encoders: [{ session: base, modelFile: file, target: { width: WIDTH } }],
+      vocabSize: tokenizer.vocabSize,
+      cacheSize: 1,
+      reserve: async (bytes) => void reserved.push(bytes),
+    });
+    expect(set.heldBytes).toBe(0);
+    const first = set.lookup();
+    await hidden(set, first, promptIds('EasyNegative', first));
+    // The folder's size (model.onnx alone here) asked for before growing; the grown copy is the table plus 2 rows.
+    expect(reserved).toEqual([model.byteLength]);
+    const grown = set.heldBytes;
+    expect(grown).toBeGreaterThanOrEqual(model.byteLength + 2 * WIDTH * 4);
+    expect(grown).toBeLessThan(model.byteLength + 4096);
+    const again = set.lookup();
+    await hidden(set, again, promptIds('EasyNegative', again));
+    expect(reserved).toHaveLength(1);
+    // A second set evicts the first (cacheSize 1): the bytes are those of one grown copy, then none after release.
+    const other = set.lookup();
+    await hidden(set, other, promptIds('my-style', other));
+    expect(reserved).toHaveLength(2);
+    expect(set.heldBytes).toBeGreaterThan(0);
+    expect(set.heldBytes).toBeLessThan(grown + 4096);
+    await set.release();
+    expect(set.heldBytes).toBe(0);
+  });
+
   it('embeddingSetFor reads the model file from disk and takes vocabulary and width from the loaded model', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'te-'));
     const file = path.join(dir, 'model.onnx');
