@@ -4,25 +4,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main, type CliIo } from '../../src/cli/models.js';
+import { main } from '../../src/cli/models.js';
+import { capturedCliIo } from './cli-io.js';
 import { FakeHub, tinyRepoFiles } from './fake-hub.js';
 
 const COMMIT = `${'1234567890abcdef'.repeat(2)}12345678`;
 let modelsDir: string;
 let hub: FakeHub | undefined;
 
-function io(env: NodeJS.ProcessEnv = {}): CliIo & { out: () => string; err: () => string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    env: { MODELS_DIR: modelsDir, ...env },
-    stdout: { write: (t: string) => out.push(t) },
-    stderr: { write: (t: string) => err.push(t) },
-    pullOverrides: { retryDelayMs: 0, freeBytes: async () => 10 ** 12 },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
+const io = (env: NodeJS.ProcessEnv = {}) => capturedCliIo({ MODELS_DIR: modelsDir, ...env }, { freeBytes: async () => 10 ** 12 });
 
 beforeEach(async () => {
   modelsDir = await mkdtemp(path.join(tmpdir(), 'imagine-cli-'));

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main, type CliIo } from '../../src/cli/models.js';
+import { main } from '../../src/cli/models.js';
+import { capturedCliIo } from './cli-io.js';
 import { parseControlNetSpec } from '../../src/hub/pull-controlnet.js';
 import { findDepthModel } from '../../src/inference/model/depth.js';
 import { inspectModelFolder, listModelDirs, modelSummary } from '../../src/model-folder/model-folder.js';
@@ -16,18 +17,7 @@ const canny = Buffer.from('pretend canny controlnet onnx bytes');
 const scribble = Buffer.from('pretend scribble net');
 const depth = Buffer.from('pretend depth anything');
 
-function io(): CliIo & { out: () => string; err: () => string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    env: { MODELS_DIR: modelsDir, HF_ENDPOINT: hub?.url },
-    stdout: { write: (t: string) => out.push(t) },
-    stderr: { write: (t: string) => err.push(t) },
-    pullOverrides: { retryDelayMs: 0 },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
+const io = () => capturedCliIo({ MODELS_DIR: modelsDir, HF_ENDPOINT: hub?.url });
 
 beforeEach(async () => {
   modelsDir = await mkdtemp(path.join(tmpdir(), 'imagine-cn-pull-'));

@@ -2,7 +2,8 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { main, type CliIo } from '../../src/cli/models.js';
+import { main } from '../../src/cli/models.js';
+import { capturedCliIo } from './cli-io.js';
 import { encodeSafetensors } from '../../src/inference/weights/safetensors.js';
 import { FakeHub } from './fake-hub.js';
 
@@ -13,18 +14,7 @@ const lora = Buffer.from(
   encodeSafetensors({ 'lora_unet_x.lora_down.weight': { shape: [1, 2], data: [1, 2] } }, { 'modelspec.trigger_phrase': 'ink' }),
 );
 
-function io(): CliIo & { out: () => string; err: () => string } {
-  const out: string[] = [];
-  const err: string[] = [];
-  return {
-    env: { LORAS_DIR: lorasDir, HF_ENDPOINT: hub?.url },
-    stdout: { write: (t: string) => out.push(t) },
-    stderr: { write: (t: string) => err.push(t) },
-    pullOverrides: { retryDelayMs: 0 },
-    out: () => out.join(''),
-    err: () => err.join(''),
-  };
-}
+const io = () => capturedCliIo({ LORAS_DIR: lorasDir, HF_ENDPOINT: hub?.url });
 
 beforeEach(async () => {
   lorasDir = await mkdtemp(path.join(tmpdir(), 'imagine-loras-'));
