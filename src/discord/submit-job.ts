@@ -6,7 +6,7 @@ import type { Locale } from '../i18n/locales.js';
 import { publicLocale } from './locale.js';
 import type { GuildSettings } from '../config/guild-settings.js';
 import type { JobRequest } from '../protocol/generate-request.js';
-import type { Job, JobKind, NewJob } from '../queue/job.js';
+import type { Job, JobKind, NewJob, QueueLimits } from '../queue/job.js';
 import type { BotContext } from './bot-context.js';
 import { err, ok, type Result } from './result.js';
 import { safeError } from './safe-error.js';
@@ -14,6 +14,22 @@ import { safeError } from './safe-error.js';
 /** The refusal when a button's job, or the stored image it works on, is gone (pruned, or deleted by hand). */
 export const noLongerStored = (what: 'source' | 'image' | 'imageN', n?: number) =>
   userError(Identifiers.NotFound, text('error.noLongerStored', { what, n }));
+
+/**
+ * The in-memory checks every new job passes before anything is sent or stored: the member's cooldown, then this
+ * server's queue caps (jobs accepted but not yet submitted count too). Gives the caps the store must apply again.
+ */
+function admission(context: BotContext, settings: GuildSettings, guildId: string, userId: string): Result<QueueLimits, UserError> {
+  const cooldown = context.cooldowns.check(guildId, userId, settings.limits.userCooldownSeconds);
+  if (!cooldown.ok) return cooldown;
+  const limits: QueueLimits = {
+    maxQueuedPerUser: settings.limits.userQueued,
+    maxQueuedPerGuild: settings.limits.guildQueued,
+    maxQueuedTotal: context.maxQueuedTotal,
+  };
+  const refused = context.jobs.refusal({ guildId, userId }, limits, [...context.pending]);
+  return refused ? err(refused) : ok(limits);
+}
 
 /**
  * The shared tail of /imagine and the image buttons, in the order of DESIGN.md's request path: cooldown and queue
@@ -47,15 +63,9 @@ export function submitJob(
 ): Result<void, UserError> {
   const guildId = interaction.guildId!;
   const userId = interaction.user.id;
-  const cooldown = context.cooldowns.check(guildId, userId, settings.limits.userCooldownSeconds);
-  if (!cooldown.ok) return cooldown;
-  const limits = {
-    maxQueuedPerUser: settings.limits.userQueued,
-    maxQueuedPerGuild: settings.limits.guildQueued,
-    maxQueuedTotal: context.maxQueuedTotal,
-  };
-  const refused = context.jobs.refusal({ guildId, userId }, limits, [...context.pending]);
-  if (refused) return err(refused);
+  const admitted = admission(context, settings, guildId, userId);
+  if (!admitted.ok) return admitted;
+  const limits = admitted.value;
   context.cooldowns.record(guildId, userId);
 
   const acknowledged = interaction.deferReply();
@@ -178,15 +188,9 @@ export function submitFromMessage(
   input: { kind: JobKind; request: JobRequest; parentJobId?: string; notes?: readonly LocalizedText[] },
 ): Result<Job, UserError> {
   const { guildId, userId } = origin;
-  const cooldown = context.cooldowns.check(guildId, userId, settings.limits.userCooldownSeconds);
-  if (!cooldown.ok) return cooldown;
-  const limits = {
-    maxQueuedPerUser: settings.limits.userQueued,
-    maxQueuedPerGuild: settings.limits.guildQueued,
-    maxQueuedTotal: context.maxQueuedTotal,
-  };
-  const refused = context.jobs.refusal({ guildId, userId }, limits, [...context.pending]);
-  if (refused) return err(refused);
+  const admitted = admission(context, settings, guildId, userId);
+  if (!admitted.ok) return admitted;
+  const limits = admitted.value;
   let job: Job;
   try {
     job = context.jobs.submit(
