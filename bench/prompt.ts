@@ -16,6 +16,7 @@ import { Generation } from '../src/inference/pipelines/generation.js';
 import { inspectModelFolder } from '../src/model-folder/model-folder.js';
 import type { GenerateRequest } from '../src/protocol/generate-request.js';
 import { GraphBuilder } from '../test/fixtures/onnx-graph.js';
+import { smallRequest } from '../test/fixtures/requests.js';
 import { makeTempDir, writeTinyModel } from '../test/fixtures/tiny-models.js';
 
 const { values } = parseArgs({
@@ -61,21 +62,7 @@ const dir = await makeTempDir('imagine-bench-prompt-');
 const ONE = '(a lighthouse on a cliff:1.2), [fog], dramatic sky';
 const EIGHT = Array.from({ length: 8 }, () => ONE).join(' BREAK ');
 
-function request(prompt: string): GenerateRequest {
-  return {
-    model: 'bench',
-    prompt,
-    negativePrompt: '',
-    steps: 1,
-    cfg: 1,
-    sampler: 'euler',
-    width: 64,
-    height: 64,
-    count: 1,
-    mode: { kind: 'txt2img' },
-    previewEvery: 0,
-  };
-}
+const request = (prompt: string): GenerateRequest => smallRequest({ model: 'bench', prompt, steps: 1, cfg: 1, seed: undefined });
 
 try {
   for (const [label, batch] of [

@@ -8,6 +8,7 @@ import { Generation, type JobEmbeddings } from '../../src/inference/pipelines/ge
 import { runPipeline } from '../../src/inference/pipelines/run-pipeline.js';
 import type { EmbeddingLookup } from '../../src/inference/prompt/embeddings.js';
 import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
+import { smallRequest } from '../fixtures/requests.js';
 import type { GenerateRequest } from '../../src/protocol/generate-request.js';
 import { makeTempDir, TINY_FINAL_NORM, TINY_LAYER_BIAS, writeTinyModel } from '../fixtures/tiny-models.js';
 import { rm } from 'node:fs/promises';
@@ -45,21 +46,7 @@ afterAll(async () => {
 });
 
 function request(prompt: string, negativePrompt = '', cfg = 7, clipSkip?: number): GenerateRequest {
-  return {
-    model: 'linear',
-    prompt,
-    negativePrompt,
-    steps: 1,
-    cfg,
-    sampler: 'euler',
-    width: 64,
-    height: 64,
-    count: 1,
-    seed: 1,
-    mode: { kind: 'txt2img' },
-    previewEvery: 0,
-    clipSkip,
-  };
+  return smallRequest({ model: 'linear', prompt, negativePrompt, steps: 1, cfg, seed: 1, clipSkip });
 }
 
 /**

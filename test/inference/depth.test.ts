@@ -55,21 +55,16 @@ describe('depth preprocessor', () => {
         .png()
         .toBuffer(),
     );
-    const result = await engine.generate({
-      model: 'cn',
-      prompt: 'a room',
-      negativePrompt: '',
-      steps: 1,
-      cfg: 1,
-      sampler: 'euler',
-      width: 64,
-      height: 64,
-      count: 1,
-      seed: 1,
-      mode: { kind: 'txt2img' },
-      previewEvery: 0,
-      controls: [{ net: 'depth', image, strength: 1, preprocess: 'depth' }],
-    });
+    const result = await engine.generate(
+      smallRequest({
+        model: 'cn',
+        prompt: 'a room',
+        steps: 1,
+        cfg: 1,
+        seed: 1,
+        controls: [{ net: 'depth', image, strength: 1, preprocess: 'depth' }],
+      }),
+    );
     const map = await pngToRgb(result.controlMaps![0].png);
     expect(map.length).toBe(64 * 64 * 3);
     // Bicubic resizes overshoot at the edge, so the flat halves sit a little inside 0..255.
