@@ -13,6 +13,7 @@ import { inspectModelFolder } from '../../src/model-folder/model-folder.js';
 import { SAMPLER_NAMES } from '../../src/protocol/samplers.js';
 import type { GenerateRequest, StepProgress } from '../../src/protocol/generate-request.js';
 import { makeTempDir, writeTinyModel, type TinyModelOptions } from '../fixtures/tiny-models.js';
+import { expectCancelWithinOneStep } from '../fixtures/cancel.js';
 import { smallRequest } from '../fixtures/requests.js';
 
 let root: string;
@@ -241,17 +242,7 @@ describe('progress and previews', () => {
 
 describe('cancellation', () => {
   it('stops within one step of the abort and rejects with CancelledError', async () => {
-    const controller = new AbortController();
-    const steps: number[] = [];
-    const run = engine.generate(req({ steps: 30 }), {
-      signal: controller.signal,
-      onStep: (p) => {
-        steps.push(p.step);
-        if (p.step === 2) controller.abort();
-      },
-    });
-    await expect(run).rejects.toBeInstanceOf(CancelledError);
-    expect(Math.max(...steps)).toBeLessThanOrEqual(3);
+    await expectCancelWithinOneStep(engine, req({ steps: 30 }));
   });
 
   it('does not start when the signal is already aborted', async () => {
