@@ -375,6 +375,9 @@ describe('warnings and parameters', () => {
   it('names the prompt words a model with a known vocabulary does not know', async () => {
     const r = await engine.generate(req({ model: 'known-words', prompt: 'a red cat riding a unicorn' }));
     expect(r.warnings).toEqual([expect.stringMatching(/does not know these words.*riding, unicorn\.$/)]);
+    // A model without a known-word list is not checked at all.
+    const unchecked = await engine.generate(req({ model: 'base', prompt: 'a red cat riding a unicorn' }));
+    expect(unchecked.warnings).toEqual([]);
   });
 });
 

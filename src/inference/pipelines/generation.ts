@@ -16,7 +16,7 @@ import { inputIdsFor, type JobTextEncoder } from '../prompt/embedding-set.js';
 import type { EmbeddingLookup, PromptEmbedding } from '../prompt/embeddings.js';
 import { CHUNK_LENGTH, chunkPrompt, type PromptChunk } from '../prompt/prompt-chunks.js';
 import { isBreak, parsePromptAttention } from '../prompt/prompt-parser.js';
-import { textCleanup } from '../prompt/text-cleanup.js';
+import { unknownWords } from '../prompt/unknown-words.js';
 import { TorchCpuRng, slerp } from '../rng.js';
 import type { Scheduler } from '../schedulers/scheduler.js';
 import type { GenerateOptions } from '../types.js';
@@ -346,8 +346,7 @@ export class Generation {
           .filter((run) => !isBreak(run))
           .map((run) => run.text),
       );
-      const words = textCleanup(text.join(' ')).match(/\p{L}+/gu) ?? [];
-      const unknown = [...new Set(words.filter((w) => !this.model.knownWords!.has(w)))];
+      const unknown = unknownWords(text.join(' '), this.model.knownWords);
       if (unknown.length) {
         this.warnings.push(unknownWordsWarning(this.model.folder.name, unknown));
       }
