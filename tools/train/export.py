@@ -1,6 +1,8 @@
-"""Export the EMA weights of tools/train/.work/ckpt.pt to models/imagine-tiny/ (diffusers ONNX layout).
+"""Export the EMA weights of a training checkpoint to models/imagine-tiny/ (diffusers ONNX layout).
 
 Usage: /usr/bin/python3 tools/train/export.py [--ckpt PATH]
+The default is v2's checkpoint (.work/ckpt_v2.pt, train_v2.py); a v1 checkpoint (.work/ckpt.pt, train.py) exports
+v1's English-only text encoder.
 Writes text_encoder/ and unet/ ONNX graphs (opset 14, fp32, batch dynamic), scheduler/tokenizer configs,
 model_index.json and imagine-bot.json; saves parity vectors to tools/train/.work/parity/ for tools/train/parity.mjs.
 vae_decoder/ is the learned decoder's, written by export_decoder.py (train_decoder.py trains it).
@@ -20,6 +22,10 @@ from common import (MODEL_DIR, WORK, RES, CTX_DIM, SCALING_FACTOR, BETA_START, B
 DEFAULTS = dict(sampler='euler', steps=20, cfg=3.0, width=RES * 8, height=RES * 8)
 
 
+def is_v2(ckpt_path) -> bool:
+    return 'ngram.weight' in torch.load(ckpt_path)['te']
+
+
 def load_ema(ckpt_path):
     tok = ClipTokenizer()
     table, rows = build_index_table(tok)
@@ -37,22 +43,32 @@ def load_ema(ckpt_path):
 def write_json(path, obj):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, 'w') as f:
-        json.dump(obj, f, indent=2)
+        json.dump(obj, f, indent=2, ensure_ascii=False)
         f.write('\n')
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('--ckpt', default=os.path.join(WORK, 'ckpt.pt'))
+    ap.add_argument('--ckpt', default=os.path.join(WORK, 'ckpt_v2.pt'))
     args = ap.parse_args()
     torch.set_num_threads(2)
-    tok, table, te, eps, step, elapsed = load_ema(args.ckpt)
-    ids = torch.tensor([tok('a cat left of a rocket on a blue background'), tok('')], dtype=torch.int64)
+    v2 = is_v2(args.ckpt)
+    if v2:
+        from evaluate_v2 import load_ema_v2
+        from text import v2_words
+        tok, table, te, eps, step, elapsed = load_ema_v2(args.ckpt)
+        words = sorted(set(known_words() + v2_words()))
+        parity_prompts = ['a cat left of a rocket on a blue background', '一只穿着宇航服的猫在火星上散步', '']
+    else:
+        tok, table, te, eps, step, elapsed = load_ema(args.ckpt)
+        words = known_words()
+        parity_prompts = ['a cat left of a rocket on a blue background', '']
+    ids = torch.tensor([tok(p) for p in parity_prompts], dtype=torch.int64)
     with torch.no_grad():
         ctx = te(ids)
         g = torch.Generator().manual_seed(7)
-        sample = torch.randn(2, 3, RES, RES, generator=g)
-        timestep = torch.tensor([999.0, 421.5])
+        sample = torch.randn(len(parity_prompts), 3, RES, RES, generator=g)
+        timestep = torch.tensor([999.0, 421.5, 42.0][:len(parity_prompts)])
         out = eps(sample, timestep, ctx)
     kw = dict(opset_version=14, do_constant_folding=True)
     torch.onnx.export(te, (ids,), os.path.join(MODEL_DIR, 'text_encoder', 'model.onnx'), input_names=['input_ids'],
@@ -88,7 +104,9 @@ def main():
     inv = 1.0 / SCALING_FACTOR
     write_json(os.path.join(MODEL_DIR, 'imagine-bot.json'), {
         # The UNet is exported at one size; saying so lets the bot fit every request to it before queueing.
-        'family': 'pixel', 'fixedSize': [RES * 8, RES * 8], 'defaults': DEFAULTS, 'knownWords': known_words(),
+        'family': 'pixel', 'fixedSize': [RES * 8, RES * 8], 'defaults': DEFAULTS, 'knownWords': words,
+        # v2 reads Chinese itself (its text encoder was trained on Chinese captions): no translation before it
+        **({'languages': ['en', 'zh']} if v2 else {}),
         'preview': {'latentRgbFactors': [[inv, 0, 0], [0, inv, 0], [0, 0, inv]]}})
 
     pdir = os.path.join(WORK, 'parity')

@@ -307,3 +307,43 @@ class LearnedDecoder(nn.Module):
 def build_models(rows: int):
     return TextEncoder(rows), UNet()
 
+
+
+class TextEncoderV2(TextEncoder):
+    """v1's text encoder plus hashed n-gram embeddings for Chinese.
+
+    CLIP's byte-level BPE cuts a Chinese character into two or three byte pieces that many characters share (猫 and
+    狗 both start with piece 163), so the row of one piece says little. At each non-ASCII piece the encoder adds the
+    embedding of the bigram and of the trigram of rows ending there (hashed into `buckets` rows each): the piece that
+    ends a character then carries that character's identity, as a whole English word's token does, and the two
+    transformer layers only have to read words from characters. ASCII tokens get nothing added (han = 0), so English
+    prompts go through v1's path exactly. The n-gram rows start at zero (v1's behaviour) and rows of n-grams never
+    seen in training stay zero.
+    """
+
+    BUCKETS = 8191  # prime; tools/train/tests check that the characters of the known words do not collide
+    BASE = 1049  # prime; 1024 made 墨 and 巾 share both buckets (1024 * 8 = 1 mod 8191), 1031 右 and 机 (the test)
+
+    def __init__(self, rows: int, han: np.ndarray, dim: int = 128, **kw):
+        super().__init__(rows, dim=dim, **kw)
+        assert rows <= self.BASE
+        with torch.random.fork_rng():
+            self.ngram = nn.Embedding(2 * self.BUCKETS, dim)
+        nn.init.zeros_(self.ngram.weight)
+        self.register_buffer('han', torch.tensor(han, dtype=torch.float32)[:, None], persistent=False)
+
+    def ngram_keys(self, rows):
+        """[B, 77] rows -> ([B, 77] bigram bucket, [B, 77] trigram bucket + BUCKETS); BOS (row 1) before the start."""
+        p1 = F.pad(rows[:, :-1], (1, 0), value=1)
+        p2 = F.pad(rows[:, :-2], (2, 0), value=1)
+        r = self.BASE  # above any row id, so the n-gram's integer is unique before the modulo
+        return (p1 * r + rows) % self.BUCKETS, (p2 * r * r + p1 * r + rows) % self.BUCKETS + self.BUCKETS
+
+    def forward(self, rows):
+        k2, k3 = self.ngram_keys(rows)
+        x = self.emb(rows) + self.han[rows] * (self.ngram(k2) + self.ngram(k3)) + self.pos
+        for b in self.blocks:
+            y = b['n1'](x)
+            x = x + b['att'](y, y)
+            x = x + b['ff'](b['n2'](x))
+        return self.proj(self.out(x))

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Reproduce models/imagine-tiny from scratch (fixed seeds): data, UNet + text encoder training, learned decoder
-# training, ONNX export, evaluation, parity/speed.
-#   bash tools/train/run.sh            # full recipe (7500 UNet steps + the decoder, as shipped; about 4 hours on an
-#                                      # idle 2-core CPU)
-#   MINUTES=30 bash tools/train/run.sh # stop the UNet after 30 min; re-running resumes from tools/train/.work/ckpt.pt
+# Reproduce models/imagine-tiny (fixed seeds): data, v2's UNet + text encoder training from v1's weights, learned
+# decoder training, ONNX export, evaluation, parity/speed.
+#   bash tools/train/run.sh            # v2 recipe as shipped: v1's graphs from git (commit e704b91) -> warmstart.py
+#                                      # -> train_v2.py (105 min on an idle 2-core CPU with OpenBLAS) -> the decoder
+#   MINUTES=30 bash tools/train/run.sh # stop the UNet after 30 min; re-running resumes from tools/train/.work/ckpt_v2.pt
+#   STAGE=v1 bash tools/train/run.sh   # v1 from scratch instead (train.py, 7500 steps, about 3 hours)
 #   ONLY=decoder bash tools/train/run.sh  # only the learned vae_decoder (about 45 min; resumes from
 #                                      # tools/train/.work/decoder_ckpt.pt; DECODER_MINUTES per phase)
-# Needs Debian's python3-torch python3-onnx python3-numpy python3-pil (apt; tools/train/requirements.txt) and npm
-# (for the emoji sprites).
+# Needs Debian's python3-torch python3-onnx python3-numpy python3-pil, libopenblas0-pthread (without it Debian's torch
+# multiplies matrices with the reference BLAS, 30x slower) and fonts-wqy-microhei (the Chinese captions of
+# samples.png) (apt; tools/train/requirements.txt), git and npm (for the emoji sprites).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
@@ -20,8 +22,16 @@ if [ ! -d "$EMOJI" ]; then
 fi
 $PY -m unittest discover tools/train/tests
 $PY tools/train/prepare.py "$EMOJI"
-if [ "${ONLY:-}" != decoder ]; then
+if [ "${ONLY:-}" != decoder ] && [ "${STAGE:-v2}" = v1 ]; then
   nice -n 19 $PY tools/train/train.py --seed 0 --batch 32 --steps "${STEPS:-7500}" --minutes "${MINUTES:-600}"
+  $PY tools/train/export.py --ckpt "$WORK/ckpt.pt"
+elif [ "${ONLY:-}" != decoder ]; then
+  for part in text_encoder unet; do
+    mkdir -p "$WORK/v1/$part"
+    git show "e704b91:models/imagine-tiny/$part/model.onnx" > "$WORK/v1/$part/model.onnx"
+  done
+  [ -f "$WORK/ckpt_v2.pt" ] || $PY tools/train/warmstart.py
+  nice -n 5 $PY tools/train/train_v2.py --steps "${STEPS:-8000}" --minutes "${MINUTES:-105}"
   $PY tools/train/export.py
 fi
 # decoder phase 1 (clean renders, 30 % lightly degraded), then phase 2 (half the inputs with grain as strong as the
@@ -31,8 +41,10 @@ nice -n 19 $PY tools/train/train_decoder.py --steps 3000 --restart-at 2000 --lr 
   --noise-max 0.12 --minutes "${DECODER_MINUTES:-45}"
 $PY tools/train/export_decoder.py
 nice -n 19 $PY tools/train/eval_decoder.py
-if [ "${ONLY:-}" != decoder ]; then
-  nice -n 19 $PY tools/train/evaluate.py
+if [ "${ONLY:-}" != decoder ] && [ "${STAGE:-v2}" = v1 ]; then
+  nice -n 19 $PY tools/train/evaluate.py --ckpt "$WORK/ckpt.pt"
+elif [ "${ONLY:-}" != decoder ]; then
+  nice -n 19 $PY tools/train/evaluate_v2.py
 fi
 node tools/train/parity.mjs
 $PY tools/train/card.py

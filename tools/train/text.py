@@ -107,3 +107,78 @@ def slot_targets(rows: list[int], table: np.ndarray, tok: ClipTokenizer, left: i
     of SlotField; 0 (BOS) = nothing there. Every subject name is one CLIP token."""
     return [0 if s is None else rows.index(int(table[tok.encode(SUBJECT_NAMES[s])[0]])) for s in (left, right, centre)]
 
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# v2: Chinese and the new English words; character offsets of tokens (for slot targets in either language)
+# ---------------------------------------------------------------------------------------------------------------
+def v2_words() -> list[str]:
+    from scenes_v2 import chinese_vocabulary, english_vocabulary
+    return english_vocabulary() + chinese_vocabulary()
+
+
+def caption_ids_v2(n: int = 6000, seed: int = 0) -> list[int]:
+    """CLIP ids of n captions of v2's generator: BPE merges across character boundaries (红色背景上的 …), so a
+    character's pieces inside a sentence are not all among those of the words alone."""
+    from scenes_v2 import ScenesV2
+    sc = ScenesV2(np.zeros((30, 64, 64, 4), np.uint8), seed=seed, exclude_heldout=False)
+    tok = ClipTokenizer()
+    ids = []
+    for _ in range(n):
+        ids += tok.encode(sc.sample()[1])
+    return ids
+
+
+def build_index_table_v2(tok: ClipTokenizer) -> tuple[np.ndarray, int, np.ndarray]:
+    """v1's table unchanged (its 50 rows keep their ids, so v1's weights carry over), then a row for every CLIP id
+    of v2's words and captions: new English words and the byte-level pieces CLIP cuts Chinese characters into (of
+    each word and character alone and inside generated sentences). Returns (table, rows, han) where han[row] = 1 for
+    rows of non-ASCII pieces (they get the n-gram embedding, TextEncoderV2)."""
+    table, row = build_index_table(tok)
+    words = v2_words()
+    chars = sorted({ch for w in words for ch in w if ord(ch) > 0x7e})
+    ids = [i for w in words + chars + ['，'] for i in tok.encode(w)] + caption_ids_v2()
+    for i in ids:
+        if table[i] == ROW_UNK:
+            table[i] = row
+            row += 1
+    inv = {v: k for k, v in tok.encoder.items()}
+    han = np.zeros(row, np.float32)
+    for cid in np.nonzero(table >= 3)[0]:
+        piece = inv[int(cid)].replace('</w>', '')
+        if any(ord(ch) > 0x7e for ch in piece):
+            han[table[cid]] = 1.0
+    return table, row, han
+
+
+def token_char_ends(tok: ClipTokenizer, text: str) -> list[int]:
+    """For an already clean, lower-case caption (single spaces): the character offset just past each token of
+    tok.encode(text). CLIP cuts a Chinese character into byte pieces, so a token may end inside a character; a token
+    'ends at' the character holding its last byte."""
+    assert text == re.sub(r'\s+', ' ', text).strip().lower(), text
+    ends = []
+    for m in ClipTokenizer.PAT.finditer(text):
+        word = m.group()
+        byte_to_char = [k for k, ch in enumerate(word) for _ in ch.encode('utf-8')]
+        pos = 0
+        for piece in tok.bpe(''.join(tok.byte_encoder[b] for b in word.encode('utf-8'))):
+            pos += len(piece.replace('</w>', ''))
+            ends.append(m.start() + byte_to_char[pos - 1] + 1)
+    return ends
+
+
+def slot_targets_from_spans(tok: ClipTokenizer, caption: str, spans: dict) -> list[int]:
+    """Index in the 77-token sequence (BOS = 0) of the last token of the word at each place (left, right, centre);
+    0 = nothing there (or the word was cut off)."""
+    if not spans:
+        return [0, 0, 0]
+    ends = token_char_ends(tok, caption.lower())
+    out = []
+    for place in ('left', 'right', 'centre'):
+        if place not in spans:
+            out.append(0)
+            continue
+        end = spans[place][1]
+        k = max(j for j, e in enumerate(ends) if e <= end)
+        out.append(k + 1 if k + 1 < SEQ - 1 else 0)
+    return out

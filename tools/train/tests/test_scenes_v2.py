@@ -1,0 +1,157 @@
+"""Tests of v2's scene generator and text side (tools/train/scenes_v2.py, text.py, networks.TextEncoderV2).
+
+Run: /usr/bin/python3 -m unittest discover tools/train/tests
+Synthetic sprites stand in for the Noto Emoji ones (no download).
+"""
+import os
+import re
+import sys
+import unittest
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from networks import TextEncoderV2  # noqa: E402
+from scenes import NC, NS, SUBJECT_NAMES  # noqa: E402
+from scenes_v2 import (NSC, SUBJECT_ZH, ScenesV2, chinese_vocabulary, english_vocabulary,  # noqa: E402
+                       heldout_triples, plural, space_suit_sprites)
+from test_scenes import synthetic_sprites  # noqa: E402
+from text import (BOS, ClipTokenizer, build_index_table, build_index_table_v2, known_words,  # noqa: E402
+                  slot_targets_from_spans, token_char_ends)
+
+TOK = ClipTokenizer()
+
+
+def sprites_v2() -> np.ndarray:
+    base = synthetic_sprites()
+    extra = synthetic_sprites()[:4]
+    return np.concatenate([base, extra, np.stack(space_suit_sprites(64))])
+
+
+def samples(n: int, seed: int = 7, **kw):
+    sc = ScenesV2(sprites_v2(), seed=seed, **kw)
+    return [sc.sample() for _ in range(n)]
+
+
+def segment(text: str, known: set) -> list:
+    """Greedy longest match, as src/inference/prompt/unknown-words.ts does; returns the uncovered characters."""
+    longest = max(len(w) for w in known)
+    out, i = [], 0
+    while i < len(text):
+        for n in range(min(longest, len(text) - i), 0, -1):
+            if text[i:i + n] in known:
+                i += n
+                break
+        else:
+            out.append(text[i])
+            i += 1
+    return out
+
+
+class ScenesV2Test(unittest.TestCase):
+    def test_spans_name_the_subject_at_each_place(self):
+        zh_names = {n for n, _ in SUBJECT_ZH}
+        seen_kinds = set()
+        for img, cap, lab in samples(600):
+            self.assertEqual(img.shape, (32, 32, 3))
+            seen_kinds.add(lab['kind'])
+            for place, (s, e) in lab['spans'].items():
+                word = cap[s:e]
+                if lab['kind'] == 1:
+                    self.assertIn(word, (SUBJECT_NAMES[lab['subject']], SUBJECT_ZH[lab['subject']][0]), cap)
+                elif lab['kind'] == 2:
+                    want = lab['left'] if place == 'left' else lab['right']
+                    self.assertIn(word, (SUBJECT_NAMES[want], SUBJECT_ZH[want][0]), cap)
+                elif lab['kind'] == 3:
+                    self.assertIn(word, (plural(lab['subject']), SUBJECT_ZH[lab['subject']][0]), cap)
+                self.assertTrue(word in SUBJECT_NAMES or word in zh_names or word.endswith(('s', 'i', 'n', 'h')))
+        self.assertEqual(seen_kinds, {0, 1, 2, 3})
+
+    def test_both_languages_and_every_scene_and_accessory_are_drawn(self):
+        out = samples(1500)
+        han = sum(1 for _, cap, _ in out if re.search(r'[\u4e00-\u9fff]', cap))
+        self.assertGreater(han, 600)
+        self.assertLess(han, 900)
+        self.assertEqual({lab['background'] for _, _, lab in out}, set(range(NC + NSC)))
+        self.assertEqual({lab.get('accessory') for _, _, lab in out if lab['kind'] == 1} - {None}, set(range(5)))
+
+    def test_heldout_combinations_never_appear(self):
+        triples = heldout_triples()
+        self.assertEqual(len(triples), 24)
+        for _, cap, lab in samples(3000, seed=3):
+            if lab['kind'] == 1 and lab['accessory'] is not None:
+                self.assertNotIn((lab['subject'], lab['accessory'], lab['background']), triples, cap)
+        # and the exclusion is what keeps them out: without it they show up
+        found = any(lab['kind'] == 1 and lab['accessory'] is not None and
+                    (lab['subject'], lab['accessory'], lab['background']) in triples
+                    for _, _, lab in samples(3000, seed=3, exclude_heldout=False))
+        self.assertTrue(found)
+
+    def test_known_words_cover_every_caption(self):
+        zh = set(chinese_vocabulary())
+        en = set(known_words()) | set(english_vocabulary())
+        for _, cap, _ in samples(1500, seed=9):
+            for run in re.findall(r'[\u4e00-\u9fff]+', cap):
+                self.assertEqual(segment(run, zh), [], cap)
+            for word in re.findall(r'[a-z]+', cap.lower()):
+                self.assertIn(word, en, cap)
+
+
+class TextV2Test(unittest.TestCase):
+    def test_v1_rows_keep_their_ids(self):
+        t1, r1 = build_index_table(TOK)
+        t2, r2, han = build_index_table_v2(TOK)
+        self.assertTrue(np.array_equal(t2[t1 != 2], t1[t1 != 2]))
+        self.assertGreater(r2, r1)
+        self.assertEqual(han[:r1].sum(), 0)  # v1's rows are all ASCII words: no n-gram path
+        self.assertGreater(han.sum(), 80)
+
+    def test_every_piece_of_fresh_captions_has_a_row(self):
+        """The table is built from words and from captions of seed 0; captions of other seeds need no UNK row."""
+        table, _, _ = build_index_table_v2(TOK)
+        unknown = {i for _, cap, _ in samples(2000, seed=123) for i in TOK.encode(cap) if table[i] == 2}
+        self.assertEqual(unknown, set())
+
+    def test_token_char_ends_and_slot_targets(self):
+        cap = '一只穿着宇航服的猫在火星上散步'
+        ends = token_char_ends(TOK, cap)
+        self.assertEqual(len(ends), len(TOK.encode(cap)))
+        self.assertEqual(ends[-1], len(cap))
+        self.assertTrue(all(a <= b for a, b in zip(ends, ends[1:])))
+        i = cap.index('猫')
+        [_, _, centre] = slot_targets_from_spans(TOK, cap, {'centre': (i, i + 1)})
+        self.assertEqual(ends[centre - 1], i + 1)  # the token that ends 猫 (index shifted by BOS)
+        en = 'a cat left of a rocket'
+        left, right, _ = slot_targets_from_spans(TOK, en, {'left': (2, 5), 'right': (16, 22)})
+        ids = TOK(en)
+        self.assertEqual((ids[left], ids[right]), (TOK.encode('cat')[0], TOK.encode('rocket')[0]))
+        self.assertEqual(ids[0], BOS)
+
+    def test_every_known_character_has_its_own_ngram_embedding(self):
+        """The n-gram keys at the piece that ends a character tell every character of the vocabulary apart (no
+        bucket collision), and ASCII tokens get no n-gram term."""
+        table, rows, han = build_index_table_v2(TOK)
+        te = TextEncoderV2(rows, han)
+        chars = sorted({ch for w in chinese_vocabulary() for ch in w})
+        finals = {}
+        for ch in chars:
+            r = torch.tensor([[int(table[i]) for i in TOK(ch)]])
+            k2, k3 = te.ngram_keys(r)
+            n = len(TOK.encode(ch))
+            finals.setdefault((int(k2[0, n]), int(k3[0, n])), []).append(ch)
+        self.assertEqual([v for v in finals.values() if len(v) > 1], [])
+        with torch.no_grad():
+            te.ngram.weight.normal_()
+            ids = torch.tensor([[int(table[i]) for i in TOK('a cat on a blue background')]])
+            base = TextEncoderV2(rows, han)
+            base.load_state_dict(te.state_dict())
+            base.ngram.weight.zero_()
+            self.assertTrue(torch.equal(te(ids), base(ids)))
+            zh = torch.tensor([[int(table[i]) for i in TOK('一只猫')]])
+            self.assertFalse(torch.allclose(te(zh), base(zh)))
+
+
+if __name__ == '__main__':
+    unittest.main()
