@@ -16,34 +16,106 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--speed-ms', type=float, default=None)
 args = ap.parse_args()
 e = json.load(open(os.path.join(MODEL_DIR, 'eval.json')))
-s, p = e['single'], e['pair']
 pct = lambda v: f'{100 * v:.1f} %'  # noqa: E731
-lines = [
-    f"Weights of step {e['checkpoint_step']} ({e['training_minutes']} minutes of training); "
-    f"sampler {e['sampler']}, {e['steps']} steps, cfg {e['cfg']}; prompts held out from training (see "
-    '[Evaluation method](#evaluation-method)).',
-    '',
-    '| metric | model | chance | shuffled prompts | target |',
-    '| --- | --- | --- | --- | --- |',
-    f"| single subject: subject right ({s['n']} images) | {pct(s['subject_correct'])} | {pct(s['chance_subject'])} | "
-    f"{pct(s['shuffled_prompt_subject'])} | 80 % |",
-    f"| single subject: background colour right | {pct(s['background_correct'])} | {pct(s['chance_background'])} | | |",
-    f"| single subject: subject and background right | {pct(s['subject_and_background_correct'])} | "
-    f"{pct(s['chance_subject'] * s['chance_background'])} | | |",
-    f"| two subjects: both right, in the asked left/right order ({p['n']} images) | "
-    f"{pct(p['both_subjects_in_right_order'])} | {pct(p['chance_right_order'])} | "
-    f"{pct(p['shuffled_prompt_right_order'])} | 50 % |",
-    f"| two subjects: both right, any order | {pct(p['both_subjects_any_order'])} | {pct(2 * p['chance_right_order'])} | | |",
-    f"| two subjects: left one right / right one right | {pct(p['left_correct'])} / {pct(p['right_correct'])} | "
-    f"4.2 % / 4.2 % | | |",
-    f"| two subjects: background colour right | {pct(p['background_correct'])} | 10.0 % | | |",
-    '',
-    f"The slot field picks the right word for every place (left, right, centre) in "
-    f"{pct(e['slot_routing_correct'])} of these prompts." if 'slot_routing_correct' in e else '',
-    '',
-    f"Scorer accuracy on fresh generator renders: whole image {pct(e['scorer_accuracy_on_clean_renders']['whole_image_subject'])}, "
-    f"half image {pct(e['scorer_accuracy_on_clean_renders']['half_image_subject'])}.",
-]
+
+
+def v1_rows(s, p, label=''):
+    return [
+        f"| {label}single subject: subject right ({s['n']} images) | {pct(s['subject_correct'])} | "
+        f"{pct(s['chance_subject'])} | {pct(s['shuffled_prompt_subject'])} | 80 % |",
+        f"| {label}single subject: background colour right | {pct(s['background_correct'])} | "
+        f"{pct(s['chance_background'])} | | |",
+        f"| {label}two subjects: both right, in the asked left/right order ({p['n']} images) | "
+        f"{pct(p['both_subjects_in_right_order'])} | {pct(p['chance_right_order'])} | "
+        f"{pct(p['shuffled_prompt_right_order'])} | 50 % |",
+        f"| {label}two subjects: left one right / right one right | {pct(p['left_correct'])} / "
+        f"{pct(p['right_correct'])} | 4.2 % / 4.2 % | | |",
+        f"| {label}two subjects: background colour right | {pct(p['background_correct'])} | 10.0 % | | |",
+    ]
+
+
+def met(v, target):
+    return f"{pct(v)} {'✅' if v >= target else '❌'}"
+
+
+if e.get('version') == 2:
+    en, zh = e['en'], e['zh']
+    lines = [
+        f"Weights of step {e['checkpoint_step']} ({e['training_minutes']} minutes of v2 training from v1's weights); "
+        f"sampler {e['sampler']}, {e['steps']} steps, cfg {e['cfg']}; prompts held out from training in both "
+        'languages (see [Evaluation method](#evaluation-method)); ✅/❌: target met or not.',
+        '',
+        '| metric | English | Chinese | chance | target |',
+        '| --- | --- | --- | --- | --- |',
+    ]
+    rows = [
+        ('single subject: subject right', lambda b: b['single']['subject_correct'], '4.2 %', 0.8),
+        ('single subject: background colour right', lambda b: b['single']['background_correct'], '10.0 %', None),
+        ('two subjects: both right, in the asked order', lambda b: b['pair']['both_subjects_in_right_order'],
+         '0.2 %', 0.5),
+        ('two subjects: background colour right', lambda b: b['pair']['background_correct'], '10.0 %', None),
+        ('subject + accessory + scene: subject right', lambda b: b['accessory_scene']['subject_correct'], '12.5 %',
+         0.85),
+        ('subject + accessory + scene: accessory right', lambda b: b['accessory_scene']['accessory_correct'],
+         '20.0 %', 0.7),
+        ('subject + accessory + scene: scene right', lambda b: b['accessory_scene']['scene_correct'], '14.3 %', 0.9),
+        ('subject + accessory + scene: all three right', lambda b: b['accessory_scene']['all_three_correct'],
+         '0.4 %', 0.6),
+        ('counts (two / three): count right', lambda b: b['count']['count_correct'], '33.3 %', 0.6),
+        ('counts: count and subject right', lambda b: b['count']['count_and_subject_correct'], '1.4 %', None),
+    ]
+    for name, get, chance, target in rows:
+        a, b = get(en), get(zh)
+        t = '' if target is None else f'{100 * target:.0f} %'
+        fa = met(a, target) if target is not None else pct(a)
+        fb = met(b, target) if target is not None else pct(b)
+        lines.append(f'| {name} | {fa} | {fb} | {chance} | {t} |')
+    gaps = [(name, 100 * (get(en) - get(zh))) for name, get, _, _ in rows]
+    worst = max(gaps, key=lambda g: g[1])
+    lines += [
+        '',
+        f"Images per row: single {en['single']['n']}, pairs {en['pair']['n']}, subject + accessory + scene "
+        f"{en['accessory_scene']['n']} (24 held-out triples × 2 seeds), counts {en['count']['n']} per language. "
+        f"Chinese against English (target: within 5 points): the largest gap is {worst[1]:+.1f} points "
+        f"({worst[0]}){' ✅' if worst[1] <= 5 else ' ❌'}.",
+        '',
+        f"The primer's prompt, 4 seeds each, subject, accessory and scene all right: \"{en['primer']['prompt']}\" "
+        f"{en['primer']['all_three_correct_seeds']}/4, {zh['primer']['prompt']} {zh['primer']['all_three_correct_seeds']}/4 "
+        f"(target ≥ 3/4; per seed: {'; '.join(en['primer']['per_seed'])} | {'; '.join(zh['primer']['per_seed'])}).",
+        '',
+        f"Shuffled prompts (the same images scored against another prompt's targets): single subject "
+        f"{pct(en['single']['shuffled_prompt_subject'])}, ordered pair {pct(en['pair']['shuffled_prompt_right_order'])}, "
+        f"all three {pct(en['accessory_scene']['shuffled_prompt_all_three'])} (English).",
+        '',
+        f"Variety (4 seeds of 8 prompts): the subject's centre moves by {e['variety']['position_std_px']} px "
+        f"(standard deviation at 32×32) and its area by {100 * e['variety']['size_relative_std']:.0f} % between seeds; "
+        f"the training renders of one prompt: {e['variety']['training_renders_position_std_px']} px and "
+        f"{100 * e['variety']['training_renders_size_relative_std']:.0f} %.",
+        '',
+        f"The slot field picks the right word for the left and right place in {pct(e['slot_routing_correct_pairs']['en'])} "
+        f"of the English and {pct(e['slot_routing_correct_pairs']['zh'])} of the Chinese pair prompts.",
+        '',
+        'Scorer accuracy on fresh generator renders: ' + ', '.join(
+            f'{k.replace("_", " ")} {pct(v)}' for k, v in e['scorer_accuracy_on_clean_renders'].items()) + '.',
+    ]
+else:
+    s, p = e['single'], e['pair']
+    lines = [
+        f"Weights of step {e['checkpoint_step']} ({e['training_minutes']} minutes of training); "
+        f"sampler {e['sampler']}, {e['steps']} steps, cfg {e['cfg']}; prompts held out from training (see "
+        '[Evaluation method](#evaluation-method)).',
+        '',
+        '| metric | model | chance | shuffled prompts | target |',
+        '| --- | --- | --- | --- | --- |',
+        *v1_rows(s, p),
+        '',
+        f"The slot field picks the right word for every place (left, right, centre) in "
+        f"{pct(e['slot_routing_correct'])} of these prompts." if 'slot_routing_correct' in e else '',
+        '',
+        f"Scorer accuracy on fresh generator renders: whole image "
+        f"{pct(e['scorer_accuracy_on_clean_renders']['whole_image_subject'])}, "
+        f"half image {pct(e['scorer_accuracy_on_clean_renders']['half_image_subject'])}.",
+    ]
 card = os.path.join(MODEL_DIR, 'README.md')
 text = open(card).read()
 text = re.sub(r'<!-- scores:start -->.*<!-- scores:end -->',

@@ -135,13 +135,13 @@ def load_scorers():
     return multi.eval(), half.eval(), ck['acc']
 
 
-def load_ema_v2(path):
+def load_ema_v2(path, raw: bool = False):
     tok = ClipTokenizer()
     table, rows, han = build_index_table_v2(tok)
     te, unet = TextEncoderV2(rows, han), UNet()
     ck = torch.load(path)
-    te.load_state_dict(ck['ema_te'])
-    unet.load_state_dict(ck['ema_unet'])
+    te.load_state_dict(ck['te' if raw else 'ema_te'])
+    unet.load_state_dict(ck['unet' if raw else 'ema_unet'])
     unet.pool_gate.fill_(1.0)
     unet.slot_gate.fill_(1.0)
     return tok, table, ClipTextEncoder(te.eval(), table).eval(), EpsUNet(unet.eval()).eval(), ck['step'], \
@@ -290,12 +290,13 @@ def main():
     ap.add_argument('--cfg', type=float, default=3.0)
     ap.add_argument('--threads', type=int, default=2)
     ap.add_argument('--quick', action='store_true', help='a quarter of the prompts, nothing written')
+    ap.add_argument('--raw', action='store_true', help='the trained weights instead of their EMA (progress checks)')
     ap.add_argument('--out', default=os.path.join(MODEL_DIR, 'eval.json'))
     ap.add_argument('--grid', default=os.path.join(MODEL_DIR, 'samples.png'))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     multi, half, scorer_acc = load_scorers()
-    tok, table, te, eps, step, elapsed = load_ema_v2(args.ckpt)
+    tok, table, te, eps, step, elapsed = load_ema_v2(args.ckpt, args.raw)
     q = 4 if args.quick else 1
     t0 = time.time()
     n_images = 0
@@ -433,6 +434,10 @@ def main():
     print(json.dumps(res, indent=2, ensure_ascii=False))
     if args.quick:
         return
+    if os.path.exists(args.out):  # keep eval_decoder.py's section
+        old = json.load(open(args.out))
+        if 'decoder' in old:
+            res['decoder'] = old['decoder']
     with open(args.out, 'w') as f:
         json.dump(res, f, indent=2, ensure_ascii=False)
         f.write('\n')

@@ -44,14 +44,16 @@ for (const [n, s] of [
 }
 
 // Without the UNet's vectors, time the empty prompt (BOS then EOS padding) for both rows: the cost is the same.
+// The vectors' prompts: v1 [English, empty], v2 [English, Chinese, empty]; timing uses the first and the last row.
+const B = vec ? vec.input_ids.length : 2;
 const idRows = vec ? vec.input_ids.flat() : Array.from({ length: 2 * 77 }, (_, i) => (i % 77 === 0 ? 49406 : 49407));
-const ids = new ort.Tensor('int64', BigInt64Array.from(idRows.map(BigInt)), [2, 77]);
+const ids = new ort.Tensor('int64', BigInt64Array.from(idRows.map(BigInt)), [B, 77]);
 if (vec) {
   const teOut = (await te.run({ input_ids: ids })).last_hidden_state;
   console.log('text_encoder max|diff|', maxDiff(teOut.data, vec.last_hidden_state));
-  const sample = new ort.Tensor('float32', Float32Array.from(vec.sample), [2, 3, 32, 32]);
-  const ts = new ort.Tensor('float32', Float32Array.from(vec.timestep), [2]);
-  const ehs = new ort.Tensor('float32', Float32Array.from(vec.last_hidden_state), [2, 77, 256]);
+  const sample = new ort.Tensor('float32', Float32Array.from(vec.sample), [B, 3, 32, 32]);
+  const ts = new ort.Tensor('float32', Float32Array.from(vec.timestep), [B]);
+  const ehs = new ort.Tensor('float32', Float32Array.from(vec.last_hidden_state), [B, 77, 256]);
   const uOut = (await unet.run({ sample, timestep: ts, encoder_hidden_states: ehs })).out_sample;
   console.log('unet max|diff|', maxDiff(uOut.data, vec.out_sample));
 } else {
@@ -79,7 +81,7 @@ function generateOnce(steps = 20, cfg = 3) {
     const enc = (await te.run({ input_ids: ids })).last_hidden_state; // [cond, uncond] rows of the parity prompt
     const d = 77 * 256;
     const ctx = new Float32Array(2 * d);
-    ctx.set(enc.data.subarray(d, 2 * d), 0); // uncond first
+    ctx.set(enc.data.subarray((B - 1) * d, B * d), 0); // uncond (the empty prompt, last row) first
     ctx.set(enc.data.subarray(0, d), d);
     const ctxT = new ort.Tensor('float32', ctx, [2, 77, 256]);
     const tsteps = [];
