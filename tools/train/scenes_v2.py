@@ -206,6 +206,9 @@ class ScenesV2(Scenes):
         self.zh_share = zh_share
         # kind shares: single subject, pair, count, background only
         self.shares = (0.58, 0.24, 0.11, 0.07)
+        # share of single-subject scenes whose subject is drawn from the wearers, and share of wearers that wear
+        # something (train_v2.py raises both at --focus-step)
+        self.wearer_share, self.accessory_share = 0.0, 0.6
 
     # ------------------------------------------------------------------ drawing
     def background(self, b: int) -> np.ndarray:
@@ -317,10 +320,13 @@ class ScenesV2(Scenes):
     def _single(self, zh: bool):
         r = self.rng
         while True:
-            s = r.randint(NS)
+            if self.wearer_share and r.rand() < self.wearer_share:
+                s = WEARERS[r.randint(len(WEARERS))]
+            else:
+                s = r.randint(NS)
             b = self._any_background()
             acc = None
-            if s in WEARERS and r.rand() < 0.6:
+            if s in WEARERS and r.rand() < self.accessory_share:
                 acc = r.randint(NA)
             if not self.exclude:
                 break

@@ -35,6 +35,9 @@ p.add_argument('--threads', type=int, default=2)
 p.add_argument('--mask-weight', type=float, default=4.0)
 p.add_argument('--slot-aux', type=float, default=0.05)
 p.add_argument('--ema', type=float, default=0.998)
+p.add_argument('--focus-step', type=int, default=1700,
+               help='from this step on, half the single-subject scenes show a subject with a head and 80 %% of those '
+                    'wear something (before: 1/3 and 60 %%): accessories with scenes were 6 %% of the data')
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -113,6 +116,8 @@ def save():
 t_start = t_last = time.time()
 loss_acc, n_acc, aux_acc = 0.0, 0, 0.0
 while step < args.steps:
+    if step >= args.focus_step:
+        scenes.wearer_share, scenes.accessory_share = 0.5, 0.8
     x0, r, mask, slot_lab = batch()
     t = torch.rand(x0.shape[0]) * (N_TRAIN - 1)
     sigma = sigma_of_t(t, sig_table)
