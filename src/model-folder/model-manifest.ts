@@ -51,7 +51,8 @@ export const modelManifestSchema = z
       .optional(),
     /**
      * Words the model was trained on. When present, prompt words outside it are reported to the user
-     * ("the model does not know: …") instead of being silently ignored.
+     * ("the model does not know: …") instead of being silently ignored. Chinese runs (written without spaces) are
+     * split into these words by longest match (inference/prompt/unknown-words.ts), so list Chinese words as such.
      */
     knownWords: z.array(z.string().min(1)).optional(),
     /**
