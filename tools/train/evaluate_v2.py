@@ -2,7 +2,7 @@
 
 Usage: /usr/bin/python3 tools/train/evaluate_v2.py [--ckpt PATH] [--quick] [--no-write]
 
-1. Trains (once, cached in .work/scorer_v2.pt) small CNN scorers on clean v2 generator renders (pixel noise and
+1. Trains (once, cached in .work/scorer_v2.pt; 3,000 steps, cosine learning rate) small CNN scorers on clean v2 generator renders (pixel noise and
    blur added, as v1's): one network with four heads on the whole image — subject (24), accessory (none + 5),
    background (10 colours + 7 scenes), count (1, 2, 3) — and v1's half-image subject classifier (24 + empty) for
    left/right order.
@@ -93,12 +93,13 @@ def scorer_batch(sc: ScenesV2, n: int, rng):
     return augment(xs), torch.tensor(ys), augment(hx), torch.tensor(hy)
 
 
-def train_scorers(path, steps=1500):
+def train_scorers(path, steps=3000):
     torch.manual_seed(1)
     sc = ScenesV2(load_sprites(), seed=11, exclude_heldout=False)
     rng = np.random.RandomState(12)
     multi, half = MultiScorer(), small_cnn(NS + 1)
     opt = torch.optim.Adam(list(multi.parameters()) + list(half.parameters()), lr=2e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for i in range(steps):
         x, y, hx, hy = scorer_batch(sc, 64, rng)
         outs = multi(x)
@@ -107,6 +108,7 @@ def train_scorers(path, steps=1500):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
         if i % 250 == 0:
             print(f'scorer step {i} loss {loss.item():.3f}', flush=True)
     multi.eval()

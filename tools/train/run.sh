@@ -31,7 +31,7 @@ elif [ "${ONLY:-}" != decoder ]; then
     git show "e704b91:models/imagine-tiny/$part/model.onnx" > "$WORK/v1/$part/model.onnx"
   done
   [ -f "$WORK/ckpt_v2.pt" ] || $PY tools/train/warmstart.py
-  nice -n 5 $PY tools/train/train_v2.py --steps "${STEPS:-8000}" --minutes "${MINUTES:-105}"
+  nice -n 5 $PY tools/train/train_v2.py --steps "${STEPS:-5100}" --minutes "${MINUTES:-105}"
   $PY tools/train/export.py
 fi
 # decoder phase 1 (clean renders, 30 % lightly degraded), then phase 2 (half the inputs with grain as strong as the
