@@ -19,21 +19,6 @@ e = json.load(open(os.path.join(MODEL_DIR, 'eval.json')))
 pct = lambda v: f'{100 * v:.1f} %'  # noqa: E731
 
 
-def v1_rows(s, p, label=''):
-    return [
-        f"| {label}single subject: subject right ({s['n']} images) | {pct(s['subject_correct'])} | "
-        f"{pct(s['chance_subject'])} | {pct(s['shuffled_prompt_subject'])} | 80 % |",
-        f"| {label}single subject: background colour right | {pct(s['background_correct'])} | "
-        f"{pct(s['chance_background'])} | | |",
-        f"| {label}two subjects: both right, in the asked left/right order ({p['n']} images) | "
-        f"{pct(p['both_subjects_in_right_order'])} | {pct(p['chance_right_order'])} | "
-        f"{pct(p['shuffled_prompt_right_order'])} | 50 % |",
-        f"| {label}two subjects: left one right / right one right | {pct(p['left_correct'])} / "
-        f"{pct(p['right_correct'])} | 4.2 % / 4.2 % | | |",
-        f"| {label}two subjects: background colour right | {pct(p['background_correct'])} | 10.0 % | | |",
-    ]
-
-
 def met(v, target):
     return f"{pct(v)} {'✅' if v >= target else '❌'}"
 
@@ -101,7 +86,7 @@ if e.get('version') == 2:
         'Scorer accuracy on fresh generator renders: ' + ', '.join(
             f'{k.replace("_", " ")} {pct(v)}' for k, v in e['scorer_accuracy_on_clean_renders'].items()) + '.',
     ]
-else:
+else:  # a v1 eval.json (tools/train/evaluate.py)
     s, p = e['single'], e['pair']
     lines = [
         f"Weights of step {e['checkpoint_step']} ({e['training_minutes']} minutes of training); "
@@ -110,13 +95,23 @@ else:
         '',
         '| metric | model | chance | shuffled prompts | target |',
         '| --- | --- | --- | --- | --- |',
-        *v1_rows(s, p),
+        f"| single subject: subject right ({s['n']} images) | {pct(s['subject_correct'])} | {pct(s['chance_subject'])} | "
+        f"{pct(s['shuffled_prompt_subject'])} | 80 % |",
+        f"| single subject: background colour right | {pct(s['background_correct'])} | {pct(s['chance_background'])} | | |",
+        f"| single subject: subject and background right | {pct(s['subject_and_background_correct'])} | "
+        f"{pct(s['chance_subject'] * s['chance_background'])} | | |",
+        f"| two subjects: both right, in the asked left/right order ({p['n']} images) | "
+        f"{pct(p['both_subjects_in_right_order'])} | {pct(p['chance_right_order'])} | "
+        f"{pct(p['shuffled_prompt_right_order'])} | 50 % |",
+        f"| two subjects: both right, any order | {pct(p['both_subjects_any_order'])} | {pct(2 * p['chance_right_order'])} | | |",
+        f"| two subjects: left one right / right one right | {pct(p['left_correct'])} / {pct(p['right_correct'])} | "
+        f"4.2 % / 4.2 % | | |",
+        f"| two subjects: background colour right | {pct(p['background_correct'])} | 10.0 % | | |",
         '',
         f"The slot field picks the right word for every place (left, right, centre) in "
         f"{pct(e['slot_routing_correct'])} of these prompts." if 'slot_routing_correct' in e else '',
         '',
-        f"Scorer accuracy on fresh generator renders: whole image "
-        f"{pct(e['scorer_accuracy_on_clean_renders']['whole_image_subject'])}, "
+        f"Scorer accuracy on fresh generator renders: whole image {pct(e['scorer_accuracy_on_clean_renders']['whole_image_subject'])}, "
         f"half image {pct(e['scorer_accuracy_on_clean_renders']['half_image_subject'])}.",
     ]
 card = os.path.join(MODEL_DIR, 'README.md')
