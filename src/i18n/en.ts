@@ -368,8 +368,6 @@ export const en = {
     `The model \`${p.model}\` has no ControlNets, so its images can't guide a new one. Use a model that has some.`,
   'control.netGone': (p: { net: string; model: string }) =>
     `The ControlNet \`${p.net}\` of this image is no longer installed for \`${p.model}\`; run /imagine with another control.`,
-  'control.otherServer': 'That image belongs to another server.',
-  'control.notFinished': 'That job has no finished image to work from.',
   'error.strengthWithoutImage': '`strength` says how much of an uploaded picture changes; add one with the `image` option, or leave strength out.',
   'error.loraWeight': (p: { tag: string }) => `A LoRA weight must be a number, as in \`<lora:name:0.8>\`; got \`${p.tag}\`.`,
   'error.loraCount': (p: { max: number; count: number }) => `A prompt may use ${p.max} LoRAs at most; it names ${p.count}.`,

@@ -305,8 +305,6 @@ export const zhCN: Catalogue = {
   'control.mapAsIs': '控制图按原样作为预处理图使用（预处理 none）；如果是照片，请加 `--preprocess canny` 或 `depth`',
   'control.buttonNoNets': (p) => `模型 \`${p.model}\` 没有 ControlNet，它的图片不能用来引导新图。请换一个有 ControlNet 的模型。`,
   'control.netGone': (p) => `这张图用到的 ControlNet \`${p.net}\` 已不再安装在 \`${p.model}\` 中；请换一个控制网络运行 /imagine。`,
-  'control.otherServer': '这张图片属于另一个服务器。',
-  'control.notFinished': '这个任务还没有完成的图片可用。',
   'error.strengthWithoutImage': '“重绘幅度”表示上传的图片改动多少；请用“图片”选项上传一张，或者不填重绘幅度。',
   'error.loraWeight': (p) => `LoRA 权重必须是数字，例如 \`<lora:name:0.8>\`；收到的是 \`${p.tag}\`。`,
   'error.loraCount': (p) => `一个提示词最多使用 ${p.max} 个 LoRA，当前用了 ${p.count} 个。`,

@@ -1,9 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import type { ButtonInteraction } from 'discord.js';
-import { Identifiers, type UserError } from '../../errors.js';
-import { text } from '../../i18n/translate.js';
-import { userError } from '../../i18n/user-error.js';
+import type { UserError } from '../../errors.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
 import { MAX_SEED, REQUEST_DEFAULTS, type ControlPreprocessor, type JobRequest, type ModelSummary } from '../../protocol/generate-request.js';
 import type { Job } from '../../queue/job.js';
@@ -18,6 +16,7 @@ import { replyUserError } from '../reply-user-error.js';
 import { err, ok, type Result } from '../result.js';
 import { noLongerStored, submitJob } from '../submit-job.js';
 import type { ButtonJob } from './image-buttons.js';
+import { finishedParent } from './button-parent.js';
 import type { ComponentHandler } from './component-handler.js';
 
 /**
@@ -90,13 +89,9 @@ export function controlButton(context: BotContext): ComponentHandler {
     matches: (customId: string) => controlButtonIds.decode(customId) !== undefined,
     async handle(interaction: ButtonInteraction): Promise<void> {
       const id = controlButtonIds.decode(interaction.customId)!;
-      const parent = context.jobs.get(id.jobId);
-      if (!parent) return replyUserError(interaction, noLongerStored('image'), context.logger);
-      // A custom id crafted with another server's job id must not reuse its images nor escape this server's settings.
-      if (parent.guildId !== interaction.guildId) {
-        return replyUserError(interaction, userError(Identifiers.NotAllowed, text('control.otherServer')), context.logger);
-      }
-      if (parent.state !== 'done') return replyUserError(interaction, userError(Identifiers.NotFound, text('control.notFinished')), context.logger);
+      const found = finishedParent(context, interaction, id.jobId);
+      if (!found.ok) return replyUserError(interaction, found.error, context.logger);
+      const parent = found.value;
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);

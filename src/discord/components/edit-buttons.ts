@@ -26,6 +26,7 @@ import { checkAllowedChannel } from '../preconditions/allowed-channel.js';
 import { replyUserError } from '../reply-user-error.js';
 import { err, ok, type Result } from '../result.js';
 import { noLongerStored, submitJob } from '../submit-job.js';
+import { finishedParent } from './button-parent.js';
 import type { ComponentHandler } from './component-handler.js';
 
 /** The text field of the Vary (Region) form. */
@@ -153,16 +154,6 @@ export function parseRegion(typed: string): Result<Region | RegionBox, UserError
   return err(userError(Identifiers.InvalidArgument, text('error.regionName', { regions: REGIONS.join(', ') })));
 }
 
-/** The parent of a click or form, checked as the image buttons check theirs. */
-function parentOf(context: BotContext, interaction: ButtonInteraction | ModalSubmitInteraction, jobId: string): Result<Job, UserError> {
-  const parent = context.jobs.get(jobId);
-  if (!parent) return err(noLongerStored('image'));
-  // A custom id crafted with another server's job id must not reuse its images nor escape this server's settings.
-  if (parent.guildId !== interaction.guildId) return err(userError(Identifiers.NotAllowed, text('error.otherServer')));
-  if (parent.state !== 'done') return err(userError(Identifiers.NotFound, text('error.notFinished')));
-  return ok(parent);
-}
-
 /**
  * Zoom Out, pan, Vary (Subtle/Strong) queue a job on the click, through the same checks, fair queue and store as
  * every button. Vary (Region) first opens a form asking which part to redraw; its submission queues the inpaint,
@@ -192,7 +183,7 @@ export function editButtons(context: BotContext): ComponentHandler {
     matches: (customId: string) => editButtonIds.decode(customId) !== undefined,
     async handle(interaction: ButtonInteraction): Promise<void> {
       const id = editButtonIds.decode(interaction.customId)!;
-      const parent = parentOf(context, interaction, id.jobId);
+      const parent = finishedParent(context, interaction, id.jobId);
       if (!parent.ok) return replyUserError(interaction, parent.error, context.logger);
       if (id.action !== 'region') return submit(interaction, parent.value, id.action);
       // Check what can be checked now, so the form is not filled in for nothing.
@@ -227,7 +218,7 @@ export function editButtons(context: BotContext): ComponentHandler {
     matchesModal: (customId: string) => regionModalIds.decode(customId) !== undefined,
     async handleModal(interaction: ModalSubmitInteraction): Promise<void> {
       const id = regionModalIds.decode(interaction.customId)!;
-      const parent = parentOf(context, interaction, id.jobId);
+      const parent = finishedParent(context, interaction, id.jobId);
       if (!parent.ok) return replyUserError(interaction, parent.error, context.logger);
       const region = parseRegion(interaction.fields.getTextInputValue(REGION_FIELD));
       if (!region.ok) return replyUserError(interaction, region.error, context.logger);

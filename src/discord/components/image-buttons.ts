@@ -17,6 +17,7 @@ import { replyUserError } from '../reply-user-error.js';
 import { err, ok, type Result } from '../result.js';
 import { noLongerStored, submitJob } from '../submit-job.js';
 import type { GuildSettings } from '../../config/guild-settings.js';
+import { finishedParent } from './button-parent.js';
 import type { ComponentHandler } from './component-handler.js';
 
 /** A button's job; img2img-style jobs refer to the stored PNG they start from, never carry its bytes. */
@@ -184,14 +185,9 @@ export function imageButtons(context: BotContext): ComponentHandler {
     matches: (customId: string) => imageButtonIds.decode(customId) !== undefined,
     async handle(interaction: ButtonInteraction): Promise<void> {
       const id = imageButtonIds.decode(interaction.customId)!;
-      const parent = context.jobs.get(id.jobId);
-      if (!parent) return replyUserError(interaction, noLongerStored('image'), context.logger);
-      // Job ids travel in custom ids; a button crafted with another server's id must not reuse its prompt or images,
-      // nor escape this server's settings by being checked against the other's.
-      if (parent.guildId !== interaction.guildId) {
-        return replyUserError(interaction, userError(Identifiers.NotAllowed, text('error.otherServer')), context.logger);
-      }
-      if (parent.state !== 'done') return replyUserError(interaction, userError(Identifiers.NotFound, text('error.notFinished')), context.logger);
+      const found = finishedParent(context, interaction, id.jobId);
+      if (!found.ok) return replyUserError(interaction, found.error, context.logger);
+      const parent = found.value;
       const settings = context.settings.get(interaction.guildId!);
       const channel = checkAllowedChannel(settings, interaction.channelId);
       if (!channel.ok) return replyUserError(interaction, channel.error, context.logger);
