@@ -118,6 +118,43 @@ def bg_colour(img):
     return int(np.argmin(((pal - med) ** 2).sum(1)))
 
 
+def score_singles_and_pairs(singles, pairs, gs, gp, subj, half, ps, pp) -> dict:
+    """The 'single' and 'pair' sections of eval.json: singles (prompt, subject, colour, _) generated as gs with
+    predicted subjects subj; pairs (prompt, left, right, colour) generated as gp, whose halves the half-image scorer
+    reads; ps, pp: permutations of the two prompt lists for the shuffled-prompt baseline. evaluate_v2.py scores
+    each language's v1-style prompts with it too."""
+    with torch.no_grad():
+        left = half(gp[:, :, :, :16]).argmax(1).numpy()
+        right = half(gp[:, :, :, 16:]).argmax(1).numpy()
+    s_true = np.array([p[1] for p in singles])
+    c_true = np.array([p[2] for p in singles])
+    c_pred = np.array([bg_colour(im) for im in gs])
+    a_true = np.array([p[1] for p in pairs])
+    b_true = np.array([p[2] for p in pairs])
+    pc_true = np.array([p[3] for p in pairs])
+    pc_pred = np.array([bg_colour(im) for im in gp])
+    return {
+        'single': {
+            'n': len(singles),
+            'subject_correct': float((subj == s_true).mean()),
+            'background_correct': float((c_pred == c_true).mean()),
+            'subject_and_background_correct': float(((subj == s_true) & (c_pred == c_true)).mean()),
+            'chance_subject': 1 / NS, 'chance_background': 1 / NC,
+            'shuffled_prompt_subject': float((subj == s_true[ps]).mean()),
+        },
+        'pair': {
+            'n': len(pairs),
+            'both_subjects_in_right_order': float(((left == a_true) & (right == b_true)).mean()),
+            'both_subjects_any_order': float((((left == a_true) & (right == b_true)) |
+                                              ((left == b_true) & (right == a_true))).mean()),
+            'left_correct': float((left == a_true).mean()), 'right_correct': float((right == b_true).mean()),
+            'background_correct': float((pc_pred == pc_true).mean()),
+            'chance_right_order': 1 / (NS * (NS - 1)),
+            'shuffled_prompt_right_order': float(((left == a_true[pp]) & (right == b_true[pp])).mean()),
+        },
+    }
+
+
 def eval_prompts():
     rng = np.random.RandomState(2024)
     singles = []
@@ -209,39 +246,13 @@ def main():
     gen_s = time.time() - t0
     with torch.no_grad():
         subj = full(gs).argmax(1).numpy()
-        left = half(gp[:, :, :, :16]).argmax(1).numpy()
-        right = half(gp[:, :, :, 16:]).argmax(1).numpy()
-    s_true = np.array([p[1] for p in singles])
-    c_true = np.array([p[2] for p in singles])
-    c_pred = np.array([bg_colour(im) for im in gs])
-    a_true = np.array([p[1] for p in pairs])
-    b_true = np.array([p[2] for p in pairs])
-    pc_true = np.array([p[3] for p in pairs])
-    pc_pred = np.array([bg_colour(im) for im in gp])
     # empirical chance: the same images scored against the targets of a shuffled prompt list
     rng = np.random.RandomState(0)
     ps, pp = rng.permutation(len(singles)), rng.permutation(len(pairs))
     res = {
         'checkpoint_step': step, 'training_minutes': round(elapsed / 60, 1),
         'sampler': 'euler (trailing)', 'steps': args.steps, 'cfg': args.cfg,
-        'single': {
-            'n': len(singles),
-            'subject_correct': float((subj == s_true).mean()),
-            'background_correct': float((c_pred == c_true).mean()),
-            'subject_and_background_correct': float(((subj == s_true) & (c_pred == c_true)).mean()),
-            'chance_subject': 1 / NS, 'chance_background': 1 / NC,
-            'shuffled_prompt_subject': float((subj == s_true[ps]).mean()),
-        },
-        'pair': {
-            'n': len(pairs),
-            'both_subjects_in_right_order': float(((left == a_true) & (right == b_true)).mean()),
-            'both_subjects_any_order': float((((left == a_true) & (right == b_true)) |
-                                              ((left == b_true) & (right == a_true))).mean()),
-            'left_correct': float((left == a_true).mean()), 'right_correct': float((right == b_true).mean()),
-            'background_correct': float((pc_pred == pc_true).mean()),
-            'chance_right_order': 1 / (NS * (NS - 1)),
-            'shuffled_prompt_right_order': float(((left == a_true[pp]) & (right == b_true[pp])).mean()),
-        },
+        **score_singles_and_pairs(singles, pairs, gs, gp, subj, half, ps, pp),
         'slot_routing_correct': slot_routing(tok, table, te, eps, singles, pairs),
         'scorer_accuracy_on_clean_renders': {'whole_image_subject': acc_full, 'half_image_subject': acc_half},
         'targets': {'single_subject': 0.8, 'pair_subject_and_relation': 0.5},

@@ -31,9 +31,9 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(__file__))
 from common import MODEL_DIR, WORK, RES, NS, NC, COLOUR_NAMES, SUBJECT_NAMES, ClipTokenizer, ClipTextEncoder, \
     EpsUNet, UNet, article, euler_sample, heldout_pairs, heldout_single, load_sprites  # noqa: E402
-from evaluate import bg_colour, small_cnn  # noqa: E402
+from evaluate import score_singles_and_pairs, small_cnn  # noqa: E402
 from networks import TextEncoderV2  # noqa: E402
-from scenes_v2 import (ACCESSORIES, COLOUR_ZH, NA, NB, NSC, SCENE_NAMES, SCENE_ZH_FRAME, SCENES, SUBJECT_ZH,  # noqa
+from scenes_v2 import (ACCESSORIES, COLOUR_ZH, COUNT_WORDS, NA, NB, NSC, SCENE_NAMES, SCENE_ZH_FRAME, SCENES, SUBJECT_ZH,  # noqa
                        WEARERS, ScenesV2, background_name, heldout_triples, plural)
 from text import build_index_table_v2, slot_targets_from_spans  # noqa: E402
 
@@ -211,7 +211,7 @@ def prompts_counts(zh: bool):
     held = sorted(heldout_single())
     out = []
     for s in range(NS):
-        for n, en, zhw in ((2, 'two', '两'), (3, 'three', '三')):
+        for n, en, zhw in COUNT_WORDS:
             c = held[(2 * s + n) % len(held)][1]
             p = f'{zhw}{SUBJECT_ZH[s][1]}{SUBJECT_ZH[s][0]}，{COLOUR_ZH[c]}背景' if zh else \
                 f'{en} {plural(s)} on a {COLOUR_NAMES[c]} background'
@@ -322,35 +322,8 @@ def main():
         gs = gen([p[0] for p in singles], 1000)
         gp = gen([p[0] for p in pairs], 5000)
         subj = heads(gs)[0]
-        with torch.no_grad():
-            left = half(gp[:, :, :, :16]).argmax(1).numpy()
-            right = half(gp[:, :, :, 16:]).argmax(1).numpy()
-        s_true = np.array([p[1] for p in singles])
-        c_true = np.array([p[2] for p in singles])
-        c_pred = np.array([bg_colour(im) for im in gs])
-        a_true, b_true = np.array([p[1] for p in pairs]), np.array([p[2] for p in pairs])
-        pc_true = np.array([p[3] for p in pairs])
-        pc_pred = np.array([bg_colour(im) for im in gp])
         ps, pp = rng.permutation(len(singles)), rng.permutation(len(pairs))
-        block = {
-            'single': {
-                'n': len(singles), 'subject_correct': float((subj == s_true).mean()),
-                'background_correct': float((c_pred == c_true).mean()),
-                'subject_and_background_correct': float(((subj == s_true) & (c_pred == c_true)).mean()),
-                'chance_subject': 1 / NS, 'chance_background': 1 / NC,
-                'shuffled_prompt_subject': float((subj == s_true[ps]).mean()),
-            },
-            'pair': {
-                'n': len(pairs),
-                'both_subjects_in_right_order': float(((left == a_true) & (right == b_true)).mean()),
-                'both_subjects_any_order': float((((left == a_true) & (right == b_true)) |
-                                                  ((left == b_true) & (right == a_true))).mean()),
-                'left_correct': float((left == a_true).mean()), 'right_correct': float((right == b_true).mean()),
-                'background_correct': float((pc_pred == pc_true).mean()),
-                'chance_right_order': 1 / (NS * (NS - 1)),
-                'shuffled_prompt_right_order': float(((left == a_true[pp]) & (right == b_true[pp])).mean()),
-            },
-        }
+        block = score_singles_and_pairs(singles, pairs, gs, gp, subj, half, ps, pp)
         triples = prompts_triples(lang == 'zh')[::q]
         gt = gen([p[0] for p in triples], 9000)
         hs, ha, hb, _ = heads(gt)
@@ -422,10 +395,8 @@ def main():
             singles, pairs = prompts_v1(lang == 'zh')
             ok = 0
             for p, a, b, _ in pairs[::q]:
-                r = [int(table[i]) for i in tok(p)]
                 picked = eps.unet.slots.scores(te(torch.tensor([tok(p)]))).argmax(-1)[0].tolist()
                 ok += picked[:2] == expected_slots(tok, p, a, b, lang == 'zh')[:2]
-                del r
             routed.append(ok / len(pairs[::q]))
     res['slot_routing_correct_pairs'] = {'en': routed[0], 'zh': routed[1]}
     res['scorer_accuracy_on_clean_renders'] = scorer_acc

@@ -41,6 +41,22 @@ def article(word: str) -> str:
     return 'an' if word[0] in 'aeiou' else 'a'
 
 
+def pair_caption(r: np.random.RandomState, left: str, right: str) -> str:
+    """English caption of two subjects, `left` drawn on the left: "a cat left of a rocket", "a rocket right of a
+    cat", "… to the left of …", "… to the right of …" or "a cat and a rocket" (one draw from r)."""
+    A, B = left, right
+    t = r.rand()
+    if t < 0.35:
+        return f'{article(A)} {A} left of {article(B)} {B}'
+    if t < 0.7:
+        return f'{article(B)} {B} right of {article(A)} {A}'
+    if t < 0.8:
+        return f'{article(A)} {A} to the left of {article(B)} {B}'
+    if t < 0.9:
+        return f'{article(B)} {B} to the right of {article(A)} {A}'
+    return f'{article(A)} {A} and {article(B)} {B}'
+
+
 # Held-out combinations (never captioned in training; the evaluation prompts use only these).
 def heldout_single() -> set[tuple[int, int]]:
     return {(i, (3 * i) % NC) for i in range(NS)} | {(i, (3 * i + 5) % NC) for i in range(NS)}
@@ -175,18 +191,7 @@ class Scenes:
                     break
             c = r.randint(NC)
             img = self.render_pair(a, b, c)
-            A, B = SUBJECT_NAMES[a], SUBJECT_NAMES[b]
-            t = r.rand()
-            if t < 0.35:
-                cap = f'{article(A)} {A} left of {article(B)} {B}'
-            elif t < 0.7:
-                cap = f'{article(B)} {B} right of {article(A)} {A}'
-            elif t < 0.8:
-                cap = f'{article(A)} {A} to the left of {article(B)} {B}'
-            elif t < 0.9:
-                cap = f'{article(B)} {B} to the right of {article(A)} {A}'
-            else:
-                cap = f'{article(A)} {A} and {article(B)} {B}'
+            cap = pair_caption(r, SUBJECT_NAMES[a], SUBJECT_NAMES[b])
             if r.rand() < 0.7:
                 cap += f' on a {self.colour_word(c)} background'
             return img, cap, {'kind': 2, 'left': a, 'right': b, 'colour': c}

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from constants import RES
-from scenes import COLOURS, NC, NS, SUBJECT_NAMES, Scenes, article, heldout_pairs, heldout_single
+from scenes import COLOURS, NC, NS, SUBJECT_NAMES, Scenes, article, heldout_pairs, heldout_single, pair_caption
 
 # ---------------------------------------------------------------------------------------------------------------
 # Vocabulary
@@ -87,7 +87,6 @@ def plural(s: int) -> str:
 def heldout_triples() -> set[tuple[int, int, int]]:
     """(subject, accessory, background) triples never captioned in training; the evaluation draws them. Backgrounds
     are scenes (NC..NB-1). Every wearer gets three, each accessory and scene appears several times."""
-    rng = np.random.RandomState(4321)
     out = set()
     for k, s in enumerate(WEARERS):
         for j in range(3):
@@ -95,7 +94,6 @@ def heldout_triples() -> set[tuple[int, int, int]]:
             b = NC + (3 * k + j * 2 + 1) % NSC
             out.add((s, a, b))
     assert len(out) == 24, len(out)
-    rng.rand()
     return out
 
 
@@ -417,17 +415,7 @@ class ScenesV2(Scenes):
     def _pair_en(self, a: int, b_: int, b: int):
         r = self.rng
         A, B = SUBJECT_NAMES[a], SUBJECT_NAMES[b_]
-        t = r.rand()
-        if t < 0.35:
-            cap = f'{article(A)} {A} left of {article(B)} {B}'
-        elif t < 0.7:
-            cap = f'{article(B)} {B} right of {article(A)} {A}'
-        elif t < 0.8:
-            cap = f'{article(A)} {A} to the left of {article(B)} {B}'
-        elif t < 0.9:
-            cap = f'{article(B)} {B} to the right of {article(A)} {A}'
-        else:
-            cap = f'{article(A)} {A} and {article(B)} {B}'
+        cap = pair_caption(r, A, B)
         if b >= NC or r.rand() < 0.7:
             cap += ' ' + self._bg_en(b)
         return cap, _word_span(cap, A), _word_span(cap, B)

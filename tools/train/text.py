@@ -117,12 +117,11 @@ def v2_words() -> list[str]:
     return english_vocabulary() + chinese_vocabulary()
 
 
-def caption_ids_v2(n: int = 6000, seed: int = 0) -> list[int]:
+def caption_ids_v2(tok: ClipTokenizer, n: int = 6000, seed: int = 0) -> list[int]:
     """CLIP ids of n captions of v2's generator: BPE merges across character boundaries (红色背景上的 …), so a
     character's pieces inside a sentence are not all among those of the words alone."""
     from scenes_v2 import ScenesV2
     sc = ScenesV2(np.zeros((30, 64, 64, 4), np.uint8), seed=seed, exclude_heldout=False)
-    tok = ClipTokenizer()
     ids = []
     for _ in range(n):
         ids += tok.encode(sc.sample()[1])
@@ -137,7 +136,7 @@ def build_index_table_v2(tok: ClipTokenizer) -> tuple[np.ndarray, int, np.ndarra
     table, row = build_index_table(tok)
     words = v2_words()
     chars = sorted({ch for w in words for ch in w if ord(ch) > 0x7e})
-    ids = [i for w in words + chars + ['，'] for i in tok.encode(w)] + caption_ids_v2()
+    ids = [i for w in words + chars + ['，'] for i in tok.encode(w)] + caption_ids_v2(tok)
     for i in ids:
         if table[i] == ROW_UNK:
             table[i] = row
