@@ -90,9 +90,13 @@ class Scenes:
         self.h_pairs = heldout_pairs()
         self._sized = {}
 
-    def sprite(self, i: int, size: int) -> np.ndarray:
-        key = (i, size)
+    def sprite(self, i: int, size: int, flip: bool = False) -> np.ndarray:
+        """Sprite i resized to size x size (straight alpha), mirrored left-right when flip."""
+        key = (i, size, flip)
         if key not in self._sized:
+            if flip:
+                self._sized[key] = np.ascontiguousarray(self.sprite(i, size)[:, ::-1])
+                return self._sized[key]
             from PIL import Image
             im = Image.fromarray((self.src[i] * 255).round().astype(np.uint8), 'RGBA').convert('RGBa')
             im = im.resize((size, size), Image.LANCZOS).convert('RGBA')
@@ -105,16 +109,16 @@ class Scenes:
         rgb = np.array(COLOURS[c][1], np.float32) + self.rng.uniform(-12, 12, 3)
         img = np.empty((RES, RES, 3), np.float32)
         img[:] = np.clip(rgb, 0, 255) / 255.0
-        self.scene = {'background': img[0, 0].copy(), 'sprites': []}  # (subject, size, x0, y0) at 32x32
+        self.scene = {'background': img[0, 0].copy(), 'sprites': []}  # (subject, size, x0, y0, flip) at 32x32
         return img
 
-    def paste(self, img: np.ndarray, i: int, size: int, cx: float, cy: float):
-        spr = self.sprite(i, size)
+    def paste(self, img: np.ndarray, i: int, size: int, cx: float, cy: float, flip: bool = False):
+        spr = self.sprite(i, size, flip)
         x0 = int(round(cx - size / 2))
         y0 = int(round(cy - size / 2))
         ys, ye, xs, xe = self._composite(img, spr, x0, y0)
         self.mask[ys:ye, xs:xe] = np.maximum(self.mask[ys:ye, xs:xe], spr[ys - y0:ye - y0, xs - x0:xe - x0, 3])
-        self.scene['sprites'].append((i, size, x0, y0))
+        self.scene['sprites'].append((i, size, x0, y0, flip))
 
     @staticmethod
     def _composite(img: np.ndarray, spr: np.ndarray, x0: int, y0: int) -> tuple[int, int, int, int]:
@@ -134,8 +138,8 @@ class Scenes:
         n = RES * scale
         img = np.empty((n, n, 3), np.float32)
         img[:] = self.scene['background']
-        for i, size, x0, y0 in self.scene['sprites']:
-            self._composite(img, self.sprite(i, size * scale), x0 * scale, y0 * scale)
+        for i, size, x0, y0, flip in self.scene['sprites']:
+            self._composite(img, self.sprite(i, size * scale, flip), x0 * scale, y0 * scale)
         return img
 
     def colour_word(self, c: int) -> str:

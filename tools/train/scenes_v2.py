@@ -207,6 +207,11 @@ class ScenesV2(Scenes):
         # share of single-subject scenes whose subject is drawn from the wearers, and share of wearers that wear
         # something (train_v2.py raises both at --focus-step)
         self.wearer_share, self.accessory_share = 0.0, 0.6
+        # from train_v2.py's --vertical-step: a share of two-subject scenes stacked top/bottom ("a cat above a dog"),
+        # and variety (mirrored sprites, wider position and size jitter). Both off by default, so that the data of
+        # steps 0-5,100 (and the text table built from the default captions) stay exactly as they were.
+        self.vertical_share = 0.0
+        self.variety = False
 
     # ------------------------------------------------------------------ drawing
     def background(self, b: int) -> np.ndarray:
@@ -230,38 +235,47 @@ class ScenesV2(Scenes):
         if kind[0] == 'colour':
             return super().render_large(scale)
         img = draw_background(kind[1], kind[2], RES * scale)
-        for i, size, x0, y0 in self.scene['sprites']:
-            self._composite(img, self.sprite(i, size * scale), x0 * scale, y0 * scale)
+        for i, size, x0, y0, flip in self.scene['sprites']:
+            self._composite(img, self.sprite(i, size * scale, flip), x0 * scale, y0 * scale)
         return img
 
+    def _flip(self) -> bool:
+        """Mirror the next figure? Only with variety on (no random draw otherwise)."""
+        return bool(self.variety and self.rng.rand() < 0.5)
+
     def render_wearer(self, s: int, b: int, acc: int | None) -> np.ndarray:
-        """One subject, centred (a little lower when it wears something on its head), with an accessory."""
+        """One subject, centred (a little lower when it wears something on its head), with an accessory. With
+        variety on, the figure may be mirrored and moves and scales over a wider range (the same prompt, different
+        pictures)."""
         r = self.rng
         img = self.background(b)
+        flip = self._flip()
         if acc is None:
-            size = r.randint(18, 27)
-            cx, cy = 16 + r.uniform(-3, 3), 16 + r.uniform(-3, 3)
-            self.paste(img, s, size, cx, cy)
+            size = r.randint(14, 28) if self.variety else r.randint(18, 27)
+            j = 5 if self.variety else 3
+            cx, cy = 16 + r.uniform(-j, j), 16 + r.uniform(-j, j)
+            self.paste(img, s, size, cx, cy, flip)
             return img
         name = ACCESSORY_NAMES[acc]
-        size = r.randint(16, 21)
-        cx = 16 + r.uniform(-3, 3)
-        cy = 16 + r.uniform(-1.5, 1.5) + (3 if name in ('hat', 'crown') else 0) - (2 if name == 'space suit' else 0)
+        size = r.randint(14, 22) if self.variety else r.randint(16, 21)
+        j, jy = (5, 2.5) if self.variety else (3, 1.5)
+        cx = 16 + r.uniform(-j, j)
+        cy = 16 + r.uniform(-jy, jy) + (3 if name in ('hat', 'crown') else 0) - (2 if name == 'space suit' else 0)
         if name == 'space suit':
-            self.paste(img, self.SUIT, int(round(size * 1.5)), cx, cy + size * 0.55)
-            self.paste(img, s, size, cx, cy)
-            self.paste(img, self.HELMET, int(round(size * 1.3)), cx, cy)
+            self.paste(img, self.SUIT, int(round(size * 1.5)), cx, cy + size * 0.55, flip)
+            self.paste(img, s, size, cx, cy, flip)
+            self.paste(img, self.HELMET, int(round(size * 1.3)), cx, cy, flip)
             return img
-        self.paste(img, s, size, cx, cy)
+        self.paste(img, s, size, cx, cy, flip)
         k = NS + acc
         if name == 'hat':
-            self.paste(img, k, int(round(size * 0.68)), cx, cy - size * 0.52)
+            self.paste(img, k, int(round(size * 0.68)), cx, cy - size * 0.52, flip)
         elif name == 'crown':
-            self.paste(img, k, int(round(size * 0.56)), cx, cy - size * 0.5)
+            self.paste(img, k, int(round(size * 0.56)), cx, cy - size * 0.5, flip)
         elif name == 'sunglasses':
-            self.paste(img, k, int(round(size * 0.72)), cx, cy - size * 0.04)
+            self.paste(img, k, int(round(size * 0.72)), cx, cy - size * 0.04, flip)
         elif name == 'scarf':
-            self.paste(img, k, int(round(size * 0.6)), cx, cy + size * 0.42)
+            self.paste(img, k, int(round(size * 0.6)), cx, cy + size * 0.42, flip)
         return img
 
     def render_count(self, s: int, n: int, b: int) -> np.ndarray:
@@ -270,7 +284,28 @@ class ScenesV2(Scenes):
         xs = (8.5, 23.5) if n == 2 else (5.5, 16, 26.5)
         for cx in xs:
             size = r.randint(12, 16) if n == 2 else r.randint(9, 12)
-            self.paste(img, s, size, cx + r.uniform(-1.5, 1.5), 16 + r.uniform(-4, 4))
+            self.paste(img, s, size, cx + r.uniform(-1.5, 1.5), 16 + r.uniform(-4, 4), self._flip())
+        return img
+
+    def render_pair(self, a: int, b: int, c: int) -> np.ndarray:
+        """v1's left/right pair; with variety on, each figure may be mirrored."""
+        if not self.variety:
+            return super().render_pair(a, b, c)
+        r = self.rng
+        img = self.background(c)
+        sa, sb = r.randint(12, 16), r.randint(12, 16)
+        self.paste(img, a, sa, r.uniform(7, 10), 16 + r.uniform(-5, 5), self._flip())
+        self.paste(img, b, sb, r.uniform(22, 25), 16 + r.uniform(-5, 5), self._flip())
+        return img
+
+    def render_vertical(self, top: int, bottom: int, c: int) -> np.ndarray:
+        """Two subjects stacked: `top` in the upper half, `bottom` in the lower half (the slot field's top and bottom
+        places), each anywhere across the width."""
+        r = self.rng
+        img = self.background(c)
+        st, sb = r.randint(12, 16), r.randint(12, 16)
+        self.paste(img, top, st, 16 + r.uniform(-5, 5), r.uniform(7, 10), self._flip())
+        self.paste(img, bottom, sb, 16 + r.uniform(-5, 5), r.uniform(22, 25), self._flip())
         return img
 
     # ------------------------------------------------------------------ captions
@@ -285,8 +320,10 @@ class ScenesV2(Scenes):
 
     def sample(self):
         """Returns (image HxWx3 in [0,1], caption, labels). labels['spans'] maps the places of the slot field
-        ('left', 'right', 'centre') to the (start, end) character span of the word naming what is there."""
+        ('left', 'right', 'centre', and 'top', 'bottom' with vertical_share on) to the (start, end) character span of the word naming what is there."""
         r = self.rng
+        if self.vertical_share and r.rand() < self.vertical_share:
+            return self._vertical(r.rand() < self.zh_share)
         u = r.rand()
         zh = r.rand() < self.zh_share
         c0, c1, c2 = np.cumsum(self.shares)[:3]
@@ -446,6 +483,57 @@ class ScenesV2(Scenes):
         cap, spans = _join(parts)
         return cap, spans['A'], spans['B']
 
+    def _vertical(self, zh: bool):
+        r = self.rng
+        while True:
+            a, bb = r.randint(NS), r.randint(NS)
+            if a != bb and not (self.exclude and frozenset((a, bb)) in self.h_pairs):
+                break
+        b = r.randint(NC) if r.rand() < 0.7 else NC + r.randint(NSC)
+        img = self.render_vertical(a, bb, b)
+        cap, sa, sb = (self._vertical_zh if zh else self._vertical_en)(a, bb, b)
+        return img, cap, {'kind': 4, 'top': a, 'bottom': bb, 'background': b, 'spans': {'top': sa, 'bottom': sb}}
+
+    def _vertical_en(self, a: int, b_: int, b: int):
+        r = self.rng
+        A, B = SUBJECT_NAMES[a], SUBJECT_NAMES[b_]
+        An, Bn = f'{article(A)} {A}', f'{article(B)} {B}'
+        t = r.rand()
+        if t < 0.3:
+            cap = f'{An} above {Bn}'
+        elif t < 0.55:
+            cap = f'{Bn} below {An}'
+        elif t < 0.7:
+            cap = f'{An} over {Bn}'
+        elif t < 0.85:
+            cap = f'{Bn} under {An}'
+        else:
+            cap = f'{An} at the top and {Bn} at the bottom'
+        if b >= NC or r.rand() < 0.7:
+            cap += ' ' + self._bg_en(b)
+        return cap, _word_span(cap, A), _word_span(cap, B)
+
+    def _vertical_zh(self, a: int, b_: int, b: int):
+        r = self.rng
+        (A, ma), (B, mb) = SUBJECT_ZH[a], SUBJECT_ZH[b_]
+        qa, qb = (f'一{ma}', f'一{mb}') if r.rand() < 0.5 else ('', '')
+        A_, B_ = (qa, ('A', A)), (qb, ('B', B))
+        t = r.rand()
+        if t < 0.3:
+            parts = [*A_, '在', *B_, self._pick(['的上面', '的上方', '上方'])]
+        elif t < 0.6:
+            parts = [*B_, '在', *A_, self._pick(['的下面', '的下方', '下方'])]
+        else:
+            parts = ['上面是', *A_, '，下面是', *B_]
+        if b >= NC or r.rand() < 0.7:
+            if b < NC:
+                parts.append(f'，{COLOUR_ZH[b]}背景')
+            else:
+                before, after = SCENE_ZH_FRAME[SCENE_NAMES[b - NC]]
+                parts.append(f'，{before}{self._pick(SCENES[b - NC][2])}{after}')
+        cap, spans = _join(parts)
+        return cap, spans['A'], spans['B']
+
     def _count(self, zh: bool):
         r = self.rng
         s = r.randint(NS)
@@ -506,6 +594,12 @@ def chinese_vocabulary() -> list[str]:
         words |= set(zh)
     words |= {v for _, v in VERBS}
     return sorted(words)
+
+
+def vertical_vocabulary() -> list[str]:
+    """Words of the above/below captions (train_v2.py's --vertical-step) that v2's first 5,100 steps never saw."""
+    return sorted({'above', 'below', 'over', 'under', 'top', 'bottom', 'at', 'the', 'and',
+                   '上面', '下面', '上方', '下方', '是'})
 
 
 def english_vocabulary() -> list[str]:

@@ -128,15 +128,32 @@ def caption_ids_v2(tok: ClipTokenizer, n: int = 6000, seed: int = 0) -> list[int
     return ids
 
 
-def build_index_table_v2(tok: ClipTokenizer) -> tuple[np.ndarray, int, np.ndarray]:
+def vertical_caption_ids(tok: ClipTokenizer, n: int = 3000, seed: int = 1) -> list[int]:
+    """CLIP ids of n captions with the above/below scenes on (train_v2.py's --vertical-step)."""
+    from scenes_v2 import ScenesV2
+    sc = ScenesV2(np.zeros((30, 64, 64, 4), np.uint8), seed=seed, exclude_heldout=False)
+    sc.vertical_share = 0.5
+    ids = []
+    for _ in range(n):
+        ids += tok.encode(sc.sample()[1])
+    return ids
+
+
+def build_index_table_v2(tok: ClipTokenizer, vertical: bool = False) -> tuple[np.ndarray, int, np.ndarray]:
     """v1's table unchanged (its 50 rows keep their ids, so v1's weights carry over), then a row for every CLIP id
     of v2's words and captions: new English words and the byte-level pieces CLIP cuts Chinese characters into (of
-    each word and character alone and inside generated sentences). Returns (table, rows, han) where han[row] = 1 for
-    rows of non-ASCII pieces (they get the n-gram embedding, TextEncoderV2)."""
+    each word and character alone and inside generated sentences). With `vertical`, rows for the above/below words
+    and captions follow (v2's rows keep their ids, so the 5,100-step checkpoint carries over). Returns (table, rows,
+    han) where han[row] = 1 for rows of non-ASCII pieces (they get the n-gram embedding, TextEncoderV2)."""
     table, row = build_index_table(tok)
     words = v2_words()
     chars = sorted({ch for w in words for ch in w if ord(ch) > 0x7e})
     ids = [i for w in words + chars + ['，'] for i in tok.encode(w)] + caption_ids_v2(tok)
+    if vertical:
+        from scenes_v2 import vertical_vocabulary
+        vw = vertical_vocabulary()
+        ids += [i for w in vw + sorted({ch for w in vw for ch in w if ord(ch) > 0x7e}) for i in tok.encode(w)]
+        ids += vertical_caption_ids(tok)
     for i in ids:
         if table[i] == ROW_UNK:
             table[i] = row
@@ -166,14 +183,18 @@ def token_char_ends(tok: ClipTokenizer, text: str) -> list[int]:
     return ends
 
 
-def slot_targets_from_spans(tok: ClipTokenizer, caption: str, spans: dict) -> list[int]:
-    """Index in the 77-token sequence (BOS = 0) of the last token of the word at each place (left, right, centre);
+# the slot field's places, in the order of its maps: v2's first three, then the two that --vertical-step adds
+PLACES = ('left', 'right', 'centre', 'top', 'bottom')
+
+
+def slot_targets_from_spans(tok: ClipTokenizer, caption: str, spans: dict, places: int = 3) -> list[int]:
+    """Index in the 77-token sequence (BOS = 0) of the last token of the word at each of the first `places` PLACES;
     0 = nothing there (or the word was cut off)."""
     if not spans:
-        return [0, 0, 0]
+        return [0] * places
     ends = token_char_ends(tok, caption.lower())
     out = []
-    for place in ('left', 'right', 'centre'):
+    for place in PLACES[:places]:
         if place not in spans:
             out.append(0)
             continue

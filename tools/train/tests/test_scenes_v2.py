@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from networks import TextEncoderV2  # noqa: E402
 from scenes import NC, NS, SUBJECT_NAMES  # noqa: E402
 from scenes_v2 import (NSC, SUBJECT_ZH, ScenesV2, chinese_vocabulary, english_vocabulary,  # noqa: E402
-                       heldout_triples, plural, space_suit_sprites)
+                       heldout_triples, plural, space_suit_sprites, vertical_vocabulary)
 from test_scenes import synthetic_sprites  # noqa: E402
 from text import (BOS, ClipTokenizer, build_index_table, build_index_table_v2, known_words,  # noqa: E402
                   slot_targets_from_spans, token_char_ends)
@@ -97,6 +97,93 @@ class ScenesV2Test(unittest.TestCase):
                 self.assertEqual(segment(run, zh), [], cap)
             for word in re.findall(r'[a-z]+', cap.lower()):
                 self.assertIn(word, en, cap)
+
+
+class AboveBelowAndVarietyTest(unittest.TestCase):
+    """The data of train_v2.py's --vertical-step: stacked pairs and mirrored, more scattered figures."""
+
+    def test_off_by_default_so_the_first_stage_data_is_unchanged(self):
+        a, b = ScenesV2(sprites_v2(), seed=4), ScenesV2(sprites_v2(), seed=4)
+        b.vertical_share, b.variety = 0.0, False
+        for (ia, ca, _), (ib, cb, _) in zip([a.sample() for _ in range(200)], [b.sample() for _ in range(200)]):
+            self.assertEqual(ca, cb)
+            self.assertTrue(np.array_equal(ia, ib))
+        self.assertNotIn(4, {lab['kind'] for _, _, lab in samples(500)})
+
+    def test_stacked_pairs_put_the_named_subjects_top_and_bottom(self):
+        sc = ScenesV2(sprites_v2(), seed=5)
+        sc.vertical_share, sc.variety = 1.0, True
+        langs = set()
+        for _ in range(300):
+            img, cap, lab = sc.sample()
+            self.assertEqual(lab['kind'], 4)
+            self.assertNotIn(frozenset((lab['top'], lab['bottom'])), heldout_pairs_v1())
+            for place, s in (('top', lab['top']), ('bottom', lab['bottom'])):
+                st, e = lab['spans'][place]
+                self.assertIn(cap[st:e], (SUBJECT_NAMES[s], SUBJECT_ZH[s][0]), cap)
+            # what was drawn: the first sprite's centre is in the upper half, the second's in the lower half
+            (_, s0, x0, y0, _), (_, s1, x1, y1, _) = sc.scene['sprites']
+            self.assertLess(y0 + s0 / 2, 16)
+            self.assertGreater(y1 + s1 / 2, 16)
+            langs.add(bool(re.search(r'[\u4e00-\u9fff]', cap)))
+            slots = slot_targets_from_spans(TOK, cap, lab['spans'], 5)
+            self.assertEqual(slots[:3], [0, 0, 0])
+            self.assertTrue(slots[3] > 0 and slots[4] > 0 and slots[3] != slots[4], cap)
+        self.assertEqual(langs, {False, True})
+        # 'below' names the bottom subject first
+        for _ in range(200):
+            _, cap, lab = sc.sample()
+            if ' below ' in cap:
+                self.assertTrue(cap.split(' below ')[0].endswith(SUBJECT_NAMES[lab['bottom']]), cap)
+                break
+        else:
+            self.fail('no below caption')
+
+    def test_known_words_cover_the_stacked_captions(self):
+        zh = set(chinese_vocabulary()) | set(vertical_vocabulary())
+        en = set(known_words()) | set(english_vocabulary()) | set(vertical_vocabulary())
+        sc = ScenesV2(sprites_v2(), seed=6)
+        sc.vertical_share = 1.0
+        for _ in range(500):
+            cap = sc.sample()[1]
+            for run in re.findall(r'[\u4e00-\u9fff]+', cap):
+                self.assertEqual(segment(run, zh), [], cap)
+            for word in re.findall(r'[a-z]+', cap.lower()):
+                self.assertIn(word, en, cap)
+        table, _, _ = build_index_table_v2(TOK, vertical=True)
+        unknown = {i for _ in range(1000) for i in TOK.encode(sc.sample()[1]) if table[i] == 2}
+        self.assertEqual(unknown, set())
+
+    def test_variety_mirrors_figures_in_small_and_large_renders(self):
+        sc = ScenesV2(sprites_v2(), seed=8)
+        sc.variety = True
+        flips, xs = set(), []
+        for _ in range(60):
+            sc.render_wearer(0, 0, None)
+            (i, size, x0, y0, flip), = sc.scene['sprites']
+            flips.add(flip)
+            xs.append(x0 + size / 2)
+            if flip:
+                self.assertTrue(np.array_equal(sc.sprite(i, size, True), sc.sprite(i, size)[:, ::-1]))
+        self.assertEqual(flips, {False, True})
+        self.assertGreater(np.std(xs), 2.0)  # +-5 px: std about 2.9 (+-3 before: 1.7)
+        # the 256 px render mirrors the same figure
+        sc.render_wearer(0, 0, None)
+        while not sc.scene['sprites'][0][4]:
+            sc.render_wearer(0, 0, None)
+        large = sc.render_large(8)
+        i, size, x0, y0, _ = sc.scene['sprites'][0]
+        spr = sc.sprite(i, size * 8, True)
+        ys, xs_ = slice(max(0, y0 * 8), y0 * 8 + size * 8), slice(max(0, x0 * 8), x0 * 8 + size * 8)
+        region = large[ys, xs_]
+        want = spr[ys.start - y0 * 8:ys.stop - y0 * 8, xs_.start - x0 * 8:xs_.stop - x0 * 8]
+        solid = want[..., 3] > 0.99
+        self.assertLess(np.abs(region[solid] - want[solid][:, :3]).max(), 0.02)  # unmirrored: 0.86
+
+
+def heldout_pairs_v1():
+    from scenes import heldout_pairs
+    return heldout_pairs()
 
 
 class TextV2Test(unittest.TestCase):
