@@ -57,7 +57,11 @@ def main():
         from evaluate_v2 import load_ema_v2
         from text import v2_words
         tok, table, te, eps, step, elapsed = load_ema_v2(args.ckpt)
-        words = sorted(set(known_words() + v2_words()))
+        words = known_words() + v2_words()
+        if eps.unet.slots.maps.shape[0] == 5:  # grown for above/below (train_v2.py --vertical-step)
+            from scenes_v2 import vertical_vocabulary
+            words += vertical_vocabulary()
+        words = sorted(set(words))
         parity_prompts = ['a cat left of a rocket on a blue background', '一只穿着宇航服的猫在火星上散步', '']
     else:
         tok, table, te, eps, step, elapsed = load_ema(args.ckpt)

@@ -116,7 +116,8 @@ class SlotField(nn.Module):
         self.score = nn.Conv1d(ctx_dim, slots, 7, padding=3)
         self.v = nn.Linear(ctx_dim, dim)
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, RES), torch.linspace(-1, 1, RES), indexing='ij')
-        centres = [(-0.47, 0.0, 0.3), (0.47, 0.0, 0.3), (0.0, 0.0, 0.45)][:slots]
+        # left, right, centre (v1, v2), then top and bottom (v2's --vertical-step: text.PLACES)
+        centres = [(-0.47, 0.0, 0.3), (0.47, 0.0, 0.3), (0.0, 0.0, 0.45), (0.0, -0.47, 0.3), (0.0, 0.47, 0.3)][:slots]
         maps = [torch.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * w * w)) for cx, cy, w in centres]
         self.maps = nn.Parameter(torch.stack(maps).reshape(slots, RES * RES))
 
@@ -136,7 +137,7 @@ class UNet(nn.Module):
     """Pixel UNet 32 -> 16 -> 8 with self- and cross-attention at 8x8; input gets 2 coordinate channels; a spatial
     slot field from the text is added at every level."""
 
-    def __init__(self, ch=(32, 64, 128), ctx_dim=CTX_DIM):
+    def __init__(self, ch=(32, 64, 128), ctx_dim=CTX_DIM, slots: int = 3):
         super().__init__()
         c0, c1, c2 = ch
         tdim = c0 * 4
@@ -174,7 +175,7 @@ class UNet(nn.Module):
         # spatial slot field (added at step 4206 of the shipped run), added after every ResBlock through a
         # zero-initialised 1x1 convolution per level; created without touching the global RNG, like the pooled path
         with torch.random.fork_rng():
-            self.slots = SlotField(ctx_dim)
+            self.slots = SlotField(ctx_dim, slots)
             widths = dict(d0=c0, d1=c1, d2=c2, m=c2, u2=c2, u1=c1, u0=c0)
             self.slot_proj = nn.ModuleDict({k: nn.Conv2d(self.slots.dim, widths[k], 1) for k in SLOT_LEVELS})
         for conv in self.slot_proj.values():

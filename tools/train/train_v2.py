@@ -5,6 +5,10 @@ Starts from tools/train/.work/ckpt_v2_init.pt (warmstart.py: v1's shipped weight
 tools/train/.work/ckpt_v2.pt when it exists (model, EMA, optimizer, data and torch RNG states). Same loss as v1's
 last phase (x0 MSE with sprite pixels weighted x5, the slot field told which token names the thing at each place),
 with the pooled-text path and the slot field on from the start.
+
+From --vertical-step (5,100, where the first shipped v2 stopped) the data adds stacked pairs ("a cat above a dog",
+12 %) and variety (mirrored figures, wider position and size jitter; scenes_v2.py), and the checkpoint grows once
+(grow_for_vertical): 6 embedding rows for the new words and the slot field's top and bottom places.
 """
 import argparse
 import copy
@@ -21,6 +25,7 @@ from common import WORK, SIGMAS, N_TRAIN, ROW_PAD, ROW_UNK, ClipTokenizer, UNet,
 from networks import TextEncoderV2  # noqa: E402
 from scenes_v2 import ScenesV2  # noqa: E402
 from text import build_index_table_v2, slot_targets_from_spans  # noqa: E402
+from vertical import grow_for_vertical  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument('--steps', type=int, default=4000)
@@ -38,21 +43,30 @@ p.add_argument('--ema', type=float, default=0.998)
 p.add_argument('--focus-step', type=int, default=1700,
                help='from this step on, half the single-subject scenes show a subject with a head and 80 %% of those '
                     'wear something (before: 1/3 and 60 %%): accessories with scenes were 6 %% of the data')
+p.add_argument('--vertical-step', type=int, default=5100,
+               help='from this step on: above/below pairs (this share of the data: --vertical-share) and variety')
+p.add_argument('--vertical-share', type=float, default=0.12)
+p.add_argument('--decay-from', type=int, default=None,
+               help='from this step the learning rate falls linearly to 0 at --steps (the shipped run: from 8,303)')
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
 tok = ClipTokenizer()
-table, rows, han = build_index_table_v2(tok)
-te, unet = TextEncoderV2(rows, han), UNet()
+resume = os.path.exists(args.ckpt)
+ck = torch.load(args.ckpt if resume else args.init)
+vertical = ck.get('vertical', False)
+if not vertical and ck['step'] >= args.vertical_step:
+    ck, vertical = grow_for_vertical(ck, tok), True
+    print(f'grew the checkpoint at step {ck["step"]}: {ck["rows"]} rows, slot places top and bottom', flush=True)
+table, rows, han = build_index_table_v2(tok, vertical)
+te, unet = TextEncoderV2(rows, han), UNet(slots=5 if vertical else 3)
 for m in (unet,):
     m.pool_gate.fill_(1.0)
     m.slot_gate.fill_(1.0)
 params = list(te.parameters()) + list(unet.parameters())
 opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
 scenes = ScenesV2(load_sprites(), seed=args.seed)
-resume = os.path.exists(args.ckpt)
-ck = torch.load(args.ckpt if resume else args.init)
 assert ck['rows'] == rows, 'the checkpoint was made for another vocabulary'
 te.load_state_dict(ck['te'])
 unet.load_state_dict(ck['unet'])
@@ -80,15 +94,18 @@ def rows_of(caption: str) -> list[int]:
     return cap_cache[caption]
 
 
+places = unet.slots.maps.shape[0]
+
+
 def batch():
     imgs, rr, masks, labels = [], [], [], []
     for _ in range(args.batch):
         img, cap, lab = scenes.sample()
         masks.append(scenes.mask.copy())
         u = scenes.rng.rand()
-        slots = slot_targets_from_spans(tok, cap, lab['spans'])
+        slots = slot_targets_from_spans(tok, cap, lab['spans'], places)
         if u < 0.1:
-            cap, slots = '', [0, 0, 0]  # classifier-free guidance dropout: the engine's empty negative prompt
+            cap, slots = '', [0] * places  # classifier-free guidance dropout: the engine's empty negative prompt
         r = list(rows_of(cap))
         if 0.1 <= u < 0.15:  # an unknown word somewhere: learn to ignore the 'unknown' row
             n = r.index(ROW_PAD) if ROW_PAD in r else len(r)
@@ -108,16 +125,20 @@ def save():
     tmp = args.ckpt + '.tmp'
     torch.save(dict(te=te.state_dict(), unet=unet.state_dict(), ema_te=ema_te.state_dict(),
                     ema_unet=ema_unet.state_dict(), opt=opt.state_dict(), np_rng=scenes.rng.get_state(),
-                    torch_rng=torch.get_rng_state(), step=step, elapsed=elapsed_total, rows=rows,
+                    torch_rng=torch.get_rng_state(), step=step, elapsed=elapsed_total, rows=rows, vertical=vertical,
                     args={**vars(args), 'pool_step': 0, 'slot_step': 0}), tmp)
     os.replace(tmp, args.ckpt)
 
 
 t_start = t_last = time.time()
 loss_acc, n_acc, aux_acc = 0.0, 0, 0.0
-while step < args.steps:
+# a run started before --vertical-step stops there, saves, and starts itself again to grow (the models change shape)
+end = args.steps if vertical else min(args.steps, args.vertical_step)
+while step < end:
     if step >= args.focus_step:
         scenes.wearer_share, scenes.accessory_share = 0.5, 0.8
+    if vertical:
+        scenes.vertical_share, scenes.variety = args.vertical_share, True
     x0, r, mask, slot_lab = batch()
     t = torch.rand(x0.shape[0]) * (N_TRAIN - 1)
     sigma = sigma_of_t(t, sig_table)
@@ -130,8 +151,11 @@ while step < args.steps:
     aux_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), slot_lab.reshape(-1))
     aux_acc += (logits.argmax(-1) == slot_lab).float().mean().item()
     loss = loss + args.slot_aux * aux_loss
+    lr = args.lr * min(1.0, (step + 1) / 100)
+    if args.decay_from is not None and step >= args.decay_from:
+        lr *= 1 - (step - args.decay_from) / max(1, args.steps - args.decay_from)
     for g in opt.param_groups:
-        g['lr'] = args.lr * min(1.0, (step + 1) / 100)
+        g['lr'] = lr
     opt.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -156,3 +180,6 @@ while step < args.steps:
         break
 save()
 print(f'done: step {step}, {elapsed_total / 60:.1f} min of training', flush=True)
+left = args.minutes - (time.time() - t_start) / 60
+if step == end < args.steps and left > 0:  # argparse keeps the last --minutes: the new run gets what is left
+    os.execv(sys.executable, [sys.executable] + sys.argv + ['--minutes', f'{left:.2f}'])
