@@ -49,6 +49,13 @@ if e.get('version') == 2:
         ('counts (two / three): count right', lambda b: b['count']['count_correct'], '33.3 %', 0.6),
         ('counts: count and subject right', lambda b: b['count']['count_and_subject_correct'], '1.4 %', None),
     ]
+    if 'vertical' in en:  # the above/below stage (train_v2.py --vertical-step)
+        rows += [
+            ('above / below: both right, the asked one on top', lambda b: b['vertical']['both_subjects_in_right_order'],
+             '0.2 %', 0.5),
+            ('above / below: both right, either way up', lambda b: b['vertical']['both_subjects_any_order'], '0.4 %',
+             None),
+        ]
     for name, get, chance, target in rows:
         a, b = get(en), get(zh)
         t = '' if target is None else f'{100 * target:.0f} %'
@@ -61,7 +68,8 @@ if e.get('version') == 2:
     lines += [
         '',
         f"Images per row: single {en['single']['n']}, pairs {en['pair']['n']}, subject + accessory + scene "
-        f"{en['accessory_scene']['n']} (24 held-out triples × 2 seeds), counts {en['count']['n']} per language. "
+        f"{en['accessory_scene']['n']} (24 held-out triples × 2 seeds), counts {en['count']['n']}"
+        + (f", above / below {en['vertical']['n']}" if 'vertical' in en else '') + " per language. "
         f"Chinese against English (target: within 5 points) on the rows with a target: the largest shortfall is "
         f"{worst[1]:+.1f} points ({worst[0]}){' ✅' if worst[1] <= 5 else ' ❌'}"
         + ('.' if worst_any is worst else f"; on all rows {worst_any[1]:+.1f} points ({worst_any[0]})"
@@ -73,12 +81,17 @@ if e.get('version') == 2:
         '',
         f"Shuffled prompts (the same images scored against another prompt's targets): single subject "
         f"{pct(en['single']['shuffled_prompt_subject'])}, ordered pair {pct(en['pair']['shuffled_prompt_right_order'])}, "
-        f"all three {pct(en['accessory_scene']['shuffled_prompt_all_three'])} (English).",
+        f"all three {pct(en['accessory_scene']['shuffled_prompt_all_three'])}"
+        + (f", above / below {pct(en['vertical']['shuffled_prompt_right_order'])}" if 'vertical' in en else '')
+        + " (English).",
         '',
         f"Variety (4 seeds of 8 prompts): the subject's centre moves by {e['variety']['position_std_px']} px "
         f"(standard deviation at 32×32) and its area by {100 * e['variety']['size_relative_std']:.0f} % between seeds; "
         f"the training renders of one prompt: {e['variety']['training_renders_position_std_px']} px and "
-        f"{100 * e['variety']['training_renders_size_relative_std']:.0f} %.",
+        f"{100 * e['variety']['training_renders_size_relative_std']:.0f} %."
+        + (f" Pixels differ by {e['variety']['pixel_difference_255']}/255 on average between two seeds "
+           f"(training renders: {e['variety']['training_renders_pixel_difference_255']}/255; copies: 0)."
+           if 'pixel_difference_255' in e['variety'] else ''),
         '',
         f"The slot field picks the right word for the left and right place in {pct(e['slot_routing_correct_pairs']['en'])} "
         f"of the English and {pct(e['slot_routing_correct_pairs']['zh'])} of the Chinese pair prompts.",

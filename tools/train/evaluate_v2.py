@@ -93,6 +93,23 @@ def scorer_batch(sc: ScenesV2, n: int, rng):
     return augment(xs), torch.tensor(ys), augment(hx), torch.tensor(hy)
 
 
+def vertical_batch(sc: ScenesV2, n: int, rng):
+    """Top and bottom halves of stacked pairs (sc with variety on, as the model draws them from its above/below
+    stage on) with the subject in each, and some empty halves."""
+    vx, vy = [], []
+    for _ in range(n):
+        a, c = rng.randint(NS), rng.randint(NS)
+        while c == a:
+            c = rng.randint(NS)
+        img = sc.render_vertical(a, c, rng.randint(NB))
+        vx += [img[:16], img[16:]]
+        vy += [a, c]
+        if rng.rand() < 0.15:
+            vx.append(sc.background(rng.randint(NB))[:16])
+            vy.append(EMPTY)
+    return augment(vx), torch.tensor(vy)
+
+
 def train_scorers(path, steps=3000):
     torch.manual_seed(1)
     sc = ScenesV2(load_sprites(), seed=11, exclude_heldout=False)
@@ -126,22 +143,69 @@ def train_scorers(path, steps=3000):
     return multi, half, acc
 
 
+def train_vertical_scorer(path, steps=1500):
+    torch.manual_seed(2)
+    sc = ScenesV2(load_sprites(), seed=13, exclude_heldout=False)
+    sc.variety = True
+    rng = np.random.RandomState(14)
+    vhalf = small_cnn(NS + 1)
+    opt = torch.optim.Adam(vhalf.parameters(), lr=2e-3)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for i in range(steps):
+        vx, vy = vertical_batch(sc, 32, rng)
+        loss = F.cross_entropy(vhalf(vx), vy)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        if i % 250 == 0:
+            print(f'vertical scorer step {i} loss {loss.item():.3f}', flush=True)
+    vhalf.eval()
+    sc = ScenesV2(load_sprites(), seed=97, exclude_heldout=False)
+    sc.variety = True
+    with torch.no_grad():
+        vx, vy = vertical_batch(sc, 300, np.random.RandomState(96))
+        acc = float((flip_tta(vhalf, vx).argmax(1) == vy).float().mean())
+    torch.save(dict(vhalf=vhalf.state_dict(), acc=acc), path)
+    return vhalf, acc
+
+
+def flip_tta(net, x):
+    """Logits of x plus logits of x mirrored left-right: the scorers were trained on the sprites as drawn, and from
+    the above/below stage on the model also draws them mirrored."""
+    a, b = net(x), net(x.flip(-1))
+    return [u + v for u, v in zip(a, b)] if isinstance(a, list) else a + b
+
+
 def load_scorers():
-    path = os.path.join(WORK, 'scorer_v2.pt')
+    """The scorers, trained once and kept in .work/: scorer_v2.pt (3,000 steps: subject, accessory, background, count
+    and left/right halves) and scorer_vertical.pt (1,500 steps: top/bottom halves of stacked pairs). Each is read
+    with flip_tta."""
+    path, vpath = os.path.join(WORK, 'scorer_v2.pt'), os.path.join(WORK, 'scorer_vertical.pt')
     if not os.path.exists(path):
-        return train_scorers(path)
-    ck = torch.load(path)
-    multi, half = MultiScorer(), small_cnn(NS + 1)
-    multi.load_state_dict(ck['multi'])
-    half.load_state_dict(ck['half'])
-    return multi.eval(), half.eval(), ck['acc']
+        multi, half, acc = train_scorers(path)
+    else:
+        ck = torch.load(path)
+        multi, half, acc = MultiScorer(), small_cnn(NS + 1), ck['acc']
+        multi.load_state_dict(ck['multi'])
+        half.load_state_dict(ck['half'])
+    if not os.path.exists(vpath):
+        vhalf, vacc = train_vertical_scorer(vpath)
+    else:
+        ck = torch.load(vpath)
+        vhalf, vacc = small_cnn(NS + 1), ck['acc']
+        vhalf.load_state_dict(ck['vhalf'])
+    multi, half, vhalf = multi.eval(), half.eval(), vhalf.eval()
+    return (lambda x: flip_tta(multi, x)), (lambda x: flip_tta(half, x)), (lambda x: flip_tta(vhalf, x)), \
+        {**acc, 'vertical_half_subject_with_flip_tta': vacc}
 
 
 def load_ema_v2(path, raw: bool = False):
     tok = ClipTokenizer()
-    table, rows, han = build_index_table_v2(tok)
-    te, unet = TextEncoderV2(rows, han), UNet()
     ck = torch.load(path)
+    vertical = ck.get('vertical', False)  # grown at train_v2.py's --vertical-step: above/below rows and places
+    table, rows, han = build_index_table_v2(tok, vertical)
+    te, unet = TextEncoderV2(rows, han), UNet(slots=5 if vertical else 3)
     te.load_state_dict(ck['te' if raw else 'ema_te'])
     unet.load_state_dict(ck['unet' if raw else 'ema_unet'])
     unet.pool_gate.fill_(1.0)
@@ -207,6 +271,40 @@ def prompts_triples(zh: bool):
     return out
 
 
+def prompts_vertical(zh: bool):
+    """v1's held-out subject pairs stacked, both ways up: (prompt, top, bottom, colour), 'above' and 'below'
+    alternating (上面 / 下面 in Chinese); the same combinations and colours in both languages."""
+    rng = np.random.RandomState(2025)
+    out = []
+    for pr in sorted(tuple(sorted(p)) for p in heldout_pairs()):
+        for a, b in (pr, pr[::-1]):
+            A, B = SUBJECT_NAMES[a], SUBJECT_NAMES[b]
+            c = rng.randint(NC)
+            if zh:
+                p = (f'{zh_subject(a)}在{zh_subject(b)}的上面，{COLOUR_ZH[c]}背景' if len(out) % 2 == 0 else
+                     f'{zh_subject(b)}在{zh_subject(a)}的下面，{COLOUR_ZH[c]}背景')
+            elif len(out) % 2 == 0:
+                p = f'{article(A)} {A} above {article(B)} {B} on a {COLOUR_NAMES[c]} background'
+            else:
+                p = f'{article(B)} {B} below {article(A)} {A} on a {COLOUR_NAMES[c]} background'
+            out.append((p, a, b, c))
+    return out
+
+
+def score_vertical(prompts, gv, vhalf, perm) -> dict:
+    """The 'vertical' section: the top/bottom half scorer reads the upper and lower halves of each generation."""
+    with torch.no_grad():
+        top = vhalf(gv[:, :, :16]).argmax(1).numpy()
+        bottom = vhalf(gv[:, :, 16:]).argmax(1).numpy()
+    a, b = np.array([p[1] for p in prompts]), np.array([p[2] for p in prompts])
+    right = (top == a) & (bottom == b)
+    return {'n': len(prompts), 'both_subjects_in_right_order': float(right.mean()),
+            'both_subjects_any_order': float((right | ((top == b) & (bottom == a))).mean()),
+            'top_correct': float((top == a).mean()), 'bottom_correct': float((bottom == b).mean()),
+            'chance_right_order': 1 / (NS * (NS - 1)),
+            'shuffled_prompt_right_order': float(((top == a[perm]) & (bottom == b[perm])).mean())}
+
+
 def prompts_counts(zh: bool):
     held = sorted(heldout_single())
     out = []
@@ -248,6 +346,13 @@ def subject_box(img):
         return None
     ys, xs = np.nonzero(d)
     return xs.mean(), ys.mean(), float(d.sum())
+
+
+def seed_difference(imgs) -> float:
+    """Mean absolute difference (0-255) between every two of the images: 0 for copies, whatever the layout."""
+    n = len(imgs)
+    d = [float((imgs[i] - imgs[j]).abs().mean()) * 127.5 for i in range(n) for j in range(i + 1, n)]
+    return float(np.mean(d))
 
 
 CJK_FONT = '/usr/share/fonts/truetype/wqy/wqy-microhei.ttc'  # Debian's fonts-wqy-microhei, for the captions only
@@ -297,7 +402,7 @@ def main():
     ap.add_argument('--grid', default=os.path.join(MODEL_DIR, 'samples.png'))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    multi, half, scorer_acc = load_scorers()
+    multi, half, vhalf, scorer_acc = load_scorers()
     tok, table, te, eps, step, elapsed = load_ema_v2(args.ckpt, args.raw)
     q = 4 if args.quick else 1
     t0 = time.time()
@@ -346,6 +451,10 @@ def main():
             'count_and_subject_correct': float(((cn + 1 == n_true) & (cs == cs_true)).mean()),
             'chance_count': 1 / 3,
         }
+        if eps.unet.slots.maps.shape[0] == 5:  # grown for above/below (train_v2.py --vertical-step)
+            verticals = prompts_vertical(lang == 'zh')[::q]
+            gv = gen([p[0] for p in verticals], 15000)
+            block['vertical'] = score_vertical(verticals, gv, vhalf, rng.permutation(len(verticals)))
         primer = PRIMER[lang == 'zh']
         gpr = gen([primer] * 4, 20000)
         hs, ha, hb, _ = heads(gpr)
@@ -357,30 +466,31 @@ def main():
         res[lang] = block
         grid_imgs += [gpr[0], gpr[1]] + [gt[i] for i in range(0, len(triples), max(1, len(triples) // 4))][:4] + \
             [gs[i] for i in range(0, len(singles), max(1, len(singles) // 3))][:3] + [gp[0], gp[3]] + \
-            [gc[i] for i in (0, 5, 11)][:len(gc)] + [gt[len(triples) // 2 + 1]]
+            [gc[i] for i in (0, 5, 11)][:len(gc)] + ([gv[0]] if 'vertical' in block else [gt[len(triples) // 2 + 1]])
         grid_caps += [primer + ' (seed 20000)', primer + ' (seed 20001)'] + \
             [triples[i][0] for i in range(0, len(triples), max(1, len(triples) // 4))][:4] + \
             [singles[i][0] for i in range(0, len(singles), max(1, len(singles) // 3))][:3] + \
             [pairs[0][0], pairs[3][0]] + [counts[i][0] for i in (0, 5, 11)][:len(gc)] + \
-            [triples[len(triples) // 2 + 1][0]]
+            [verticals[0][0] if 'vertical' in block else triples[len(triples) // 2 + 1][0]]
     # v1's keys: the English scores
     res['single'], res['pair'] = res['en']['single'], res['en']['pair']
     # variety: how much 4 seeds of one prompt differ (subject position and size), against the training data's spread
     gv = gen([p for p in VARIETY for _ in range(4)], 30000)
-    spreads = []
+    spreads, diffs = [], []
     for k in range(len(VARIETY)):
+        diffs.append(seed_difference(gv[4 * k:4 * k + 4]))
         boxes = [subject_box(gv[4 * k + j]) for j in range(4)]
         boxes = [b for b in boxes if b]
         if len(boxes) >= 2:
             arr = np.array(boxes)
             spreads.append((arr[:, 0].std(), arr[:, 1].std(), arr[:, 2].std() / max(arr[:, 2].mean(), 1)))
     sc = ScenesV2(load_sprites(), seed=31, exclude_heldout=False)
-    ref = []
+    sc.variety = eps.unet.slots.maps.shape[0] == 5  # the data of the above/below stage moves and scales more
+    ref, ref_diffs = [], []
     for s in range(8):
-        boxes = []
-        for j in range(4):
-            img = sc.render_wearer(s, 4, None)
-            boxes.append(subject_box(torch.tensor(img).permute(2, 0, 1) * 2 - 1))
+        imgs = torch.stack([torch.tensor(sc.render_wearer(s, 4, None)).permute(2, 0, 1) * 2 - 1 for _ in range(4)])
+        ref_diffs.append(seed_difference(imgs))
+        boxes = [subject_box(img) for img in imgs]
         arr = np.array([b for b in boxes if b])
         ref.append((arr[:, 0].std(), arr[:, 1].std(), arr[:, 2].std() / arr[:, 2].mean()))
     sp, rf = np.array(spreads).mean(0), np.array(ref).mean(0)
@@ -388,7 +498,10 @@ def main():
                       'position_std_px': round(float((sp[0] + sp[1]) / 2), 2),
                       'size_relative_std': round(float(sp[2]), 3),
                       'training_renders_position_std_px': round(float((rf[0] + rf[1]) / 2), 2),
-                      'training_renders_size_relative_std': round(float(rf[2]), 3)}
+                      'training_renders_size_relative_std': round(float(rf[2]), 3),
+                      'pixel_difference_255': round(float(np.mean(diffs)), 1),
+                      'training_renders_pixel_difference_255': round(float(np.mean(ref_diffs)), 1),
+                      'training_renders': 'variety on (mirrored, wider jitter)' if sc.variety else 'v2 first stage'}
     with torch.no_grad():
         routed = []
         for lang in ('en', 'zh'):
@@ -402,7 +515,7 @@ def main():
     res['scorer_accuracy_on_clean_renders'] = scorer_acc
     res['targets'] = {'single_subject': 0.8, 'pair_subject_and_relation': 0.5, 'zh_within_points_of_en': 5,
                       'accessory_scene': {'subject': 0.85, 'accessory': 0.7, 'scene': 0.9, 'all_three': 0.6},
-                      'primer_seeds': 3, 'count': 0.6}
+                      'primer_seeds': 3, 'count': 0.6, 'vertical': 0.5}
     res['torch_generation_seconds_per_image'] = round((time.time() - t0) / n_images, 3)
     print(json.dumps(res, indent=2, ensure_ascii=False))
     if args.quick:
