@@ -257,3 +257,78 @@ describe('the bundled model starts from a picture', () => {
     expect(drift / (data.length / 3) / 3).toBeLessThan(12);
   });
 });
+
+/** Mean of red minus green (0–255) over the upper and the lower half of a decoded picture. */
+async function redMinusGreenByHalf(png: Uint8Array): Promise<{ top: number; bottom: number }> {
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  const half = (y0: number) => {
+    let sum = 0;
+    for (let y = y0; y < y0 + info.height / 2; y++) {
+      for (let x = 0; x < info.width; x++) sum += data[(y * info.width + x) * info.channels] - data[(y * info.width + x) * info.channels + 1];
+    }
+    return sum / ((info.width * info.height) / 2);
+  };
+  return { top: half(0), bottom: half(info.height / 2) };
+}
+
+/** Horizontal centre (0–255) of the pixels far from the picture's border colour: where the subject is. */
+async function subjectCentreX(png: Uint8Array): Promise<number> {
+  const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+  const at = (x: number, y: number) => (y * info.width + x) * info.channels;
+  const border = [0, 1, 2].map((c) => {
+    let s = 0;
+    for (let x = 0; x < info.width; x++) s += data[at(x, 0) + c] + data[at(x, info.height - 1) + c];
+    return s / (2 * info.width);
+  });
+  let sx = 0;
+  let n = 0;
+  for (let y = 0; y < info.height; y++) {
+    for (let x = 0; x < info.width; x++) {
+      const d = Math.hypot(...[0, 1, 2].map((c) => data[at(x, y) + c] - border[c]));
+      if (d > 80) {
+        sx += x;
+        n++;
+      }
+    }
+  }
+  return sx / n;
+}
+
+/**
+ * Six seeds of one prompt: the subject's horizontal centre spans more than this (px at 256×256; 7 px at 32×32). v2's
+ * first stage drew them within 37 px of each other (four near-copies); the above/below stage's data moves and
+ * mirrors figures more (at step 8,303 its model spanned 84 px).
+ */
+const SPREAD_PX = 56;
+describe('the bundled model stacks two subjects and varies its pictures (v2, above/below stage)', () => {
+  it('puts the subject asked to be above in the upper half, in English and in Chinese', async () => {
+    // A red apple and a green frog on white: the upper half is redder than the lower half exactly when the apple is
+    // on top. evaluate_v2.py scores held-out pairs; this checks the shipped graphs through the engine's own path.
+    const appleOnTop = async (prompt: string, seed: number) => {
+      const r = await engine.generate({ ...base, prompt, seed, previewEvery: 0 });
+      const { top, bottom } = await redMinusGreenByHalf(r.images[0].png);
+      return top > bottom;
+    };
+    const seeds = [1, 2, 3, 4];
+    const cases: [string, boolean][] = [
+      ['an apple above a frog on a white background', true],
+      ['an apple below a frog on a white background', false],
+      ['一个苹果在一只青蛙的上面，白色背景', true],
+      ['一只青蛙在一个苹果的上面，白色背景', false],
+    ];
+    for (const [prompt, want] of cases) {
+      const got = await Promise.all(seeds.map((seed) => appleOnTop(prompt, seed)));
+      expect(got.filter((g) => g === want).length, prompt).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('draws the subject in different places for different seeds of one prompt', async () => {
+    const xs = await Promise.all(
+      [1, 2, 3, 4, 5, 6].map(async (seed) => {
+        const r = await engine.generate({ ...base, prompt: 'a cat on a blue background', seed, previewEvery: 0 });
+        return subjectCentreX(r.images[0].png);
+      }),
+    );
+    expect(Math.max(...xs) - Math.min(...xs)).toBeGreaterThan(SPREAD_PX);
+  });
+});

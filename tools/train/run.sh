@@ -2,9 +2,9 @@
 # Reproduce models/imagine-tiny (fixed seeds): data, v2's UNet + text encoder training from v1's weights, learned
 # decoder training, ONNX export, evaluation, parity/speed.
 #   bash tools/train/run.sh            # v2 recipe as shipped: v1's graphs from git (commit e704b91) -> warmstart.py
-#                                      # -> train_v2.py, 8,303 steps: 0-5,100 Chinese, accessories, scenes, counts;
+#                                      # -> train_v2.py, 9,900 steps: 0-5,100 Chinese, accessories, scenes, counts;
 #                                      # from 5,100 also above/below and variety (the run stops at 5,100, grows the
-#                                      # checkpoint and goes on by itself; 167 min in all on a 2-core CPU with
+#                                      # checkpoint and goes on by itself; lr decays from 8,303; 195 min on a 2-core CPU with
 #                                      # OpenBLAS) -> the decoder
 #   MINUTES=30 bash tools/train/run.sh # stop the UNet after 30 min; re-running resumes from tools/train/.work/ckpt_v2.pt
 #   STAGE=v1 bash tools/train/run.sh   # v1 from scratch instead (train.py, 7500 steps, about 3 hours)
@@ -34,7 +34,7 @@ elif [ "${ONLY:-}" != decoder ]; then
     git show "e704b91:models/imagine-tiny/$part/model.onnx" > "$WORK/v1/$part/model.onnx"
   done
   [ -f "$WORK/ckpt_v2.pt" ] || $PY tools/train/warmstart.py
-  nice -n 5 $PY tools/train/train_v2.py --steps "${STEPS:-8303}" --minutes "${MINUTES:-200}"
+  nice -n 5 $PY tools/train/train_v2.py --steps "${STEPS:-9900}" --decay-from 8303 --minutes "${MINUTES:-240}"
   $PY tools/train/export.py
 fi
 # decoder phase 1 (clean renders, 30 % lightly degraded), then phase 2 (half the inputs with grain as strong as the
