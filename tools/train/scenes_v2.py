@@ -457,12 +457,25 @@ class ScenesV2(Scenes):
             cap += ' ' + self._bg_en(b)
         return cap, _word_span(cap, A), _word_span(cap, B)
 
-    def _pair_zh(self, a: int, b_: int, b: int):
-        r = self.rng
+    def _zh_two_subjects(self, a: int, b_: int):
+        """Caption parts for two subjects in Chinese, with measure words half the time; the names tagged A and B."""
         (A, ma), (B, mb) = SUBJECT_ZH[a], SUBJECT_ZH[b_]
-        qa, qb = (f'一{ma}', f'一{mb}') if r.rand() < 0.5 else ('', '')
-        A_, B_ = (qa, ('A', A)), (qb, ('B', B))
-        t = r.rand()
+        qa, qb = (f'一{ma}', f'一{mb}') if self.rng.rand() < 0.5 else ('', '')
+        return (qa, ('A', A)), (qb, ('B', B))
+
+    def _zh_pair_background(self, b: int) -> list[str]:
+        """The background after a two-subject Chinese caption (，蓝色背景 / ，在火星上); flat colours 30 % left out."""
+        if not (b >= NC or self.rng.rand() < 0.7):
+            return []
+        if b < NC:
+            return [f'，{COLOUR_ZH[b]}背景']
+        w = self._pick(SCENES[b - NC][2])
+        before, after = SCENE_ZH_FRAME[SCENE_NAMES[b - NC]]
+        return [f'，{before}{w}{after}']
+
+    def _pair_zh(self, a: int, b_: int, b: int):
+        A_, B_ = self._zh_two_subjects(a, b_)
+        t = self.rng.rand()
         if t < 0.3:
             parts = [*A_, '在', *B_, '的左边']
         elif t < 0.6:
@@ -470,16 +483,10 @@ class ScenesV2(Scenes):
         elif t < 0.75:
             parts = ['左边是', *A_, '，右边是', *B_]
         elif t < 0.85:
-            parts = [*A_, '在', ('B', B), '左边']
+            parts = [*A_, '在', B_[1], '左边']
         else:
             parts = [*A_, '和', *B_]
-        if b >= NC or r.rand() < 0.7:
-            if b < NC:
-                parts.append(f'，{COLOUR_ZH[b]}背景')
-            else:
-                w = self._pick(SCENES[b - NC][2])
-                before, after = SCENE_ZH_FRAME[SCENE_NAMES[b - NC]]
-                parts.append(f'，{before}{w}{after}')
+        parts += self._zh_pair_background(b)
         cap, spans = _join(parts)
         return cap, spans['A'], spans['B']
 
@@ -514,23 +521,15 @@ class ScenesV2(Scenes):
         return cap, _word_span(cap, A), _word_span(cap, B)
 
     def _vertical_zh(self, a: int, b_: int, b: int):
-        r = self.rng
-        (A, ma), (B, mb) = SUBJECT_ZH[a], SUBJECT_ZH[b_]
-        qa, qb = (f'一{ma}', f'一{mb}') if r.rand() < 0.5 else ('', '')
-        A_, B_ = (qa, ('A', A)), (qb, ('B', B))
-        t = r.rand()
+        A_, B_ = self._zh_two_subjects(a, b_)
+        t = self.rng.rand()
         if t < 0.3:
             parts = [*A_, '在', *B_, self._pick(['的上面', '的上方', '上方'])]
         elif t < 0.6:
             parts = [*B_, '在', *A_, self._pick(['的下面', '的下方', '下方'])]
         else:
             parts = ['上面是', *A_, '，下面是', *B_]
-        if b >= NC or r.rand() < 0.7:
-            if b < NC:
-                parts.append(f'，{COLOUR_ZH[b]}背景')
-            else:
-                before, after = SCENE_ZH_FRAME[SCENE_NAMES[b - NC]]
-                parts.append(f'，{before}{self._pick(SCENES[b - NC][2])}{after}')
+        parts += self._zh_pair_background(b)
         cap, spans = _join(parts)
         return cap, spans['A'], spans['B']
 
