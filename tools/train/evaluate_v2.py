@@ -110,24 +110,32 @@ def vertical_batch(sc: ScenesV2, n: int, rng):
     return augment(vx), torch.tensor(vy)
 
 
-def train_scorers(path, steps=3000):
-    torch.manual_seed(1)
-    sc = ScenesV2(load_sprites(), seed=11, exclude_heldout=False)
-    rng = np.random.RandomState(12)
-    multi, half = MultiScorer(), small_cnn(NS + 1)
-    opt = torch.optim.Adam(list(multi.parameters()) + list(half.parameters()), lr=2e-3)
+def fit(params, steps: int, loss_of_a_batch, name: str):
+    """Adam at 2e-3 with a cosine learning rate over `steps`, one fresh batch per step (what both scorers use)."""
+    opt = torch.optim.Adam(params, lr=2e-3)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
     for i in range(steps):
-        x, y, hx, hy = scorer_batch(sc, 64, rng)
-        outs = multi(x)
-        loss = sum(F.cross_entropy(o, y[:, j], ignore_index=-100) for j, o in enumerate(outs))
-        loss = loss + F.cross_entropy(half(hx), hy)
+        loss = loss_of_a_batch()
         opt.zero_grad()
         loss.backward()
         opt.step()
         sched.step()
         if i % 250 == 0:
-            print(f'scorer step {i} loss {loss.item():.3f}', flush=True)
+            print(f'{name} step {i} loss {loss.item():.3f}', flush=True)
+
+
+def train_scorers(path, steps=3000):
+    torch.manual_seed(1)
+    sc = ScenesV2(load_sprites(), seed=11, exclude_heldout=False)
+    rng = np.random.RandomState(12)
+    multi, half = MultiScorer(), small_cnn(NS + 1)
+
+    def loss():
+        x, y, hx, hy = scorer_batch(sc, 64, rng)
+        outs = multi(x)
+        return sum(F.cross_entropy(o, y[:, j], ignore_index=-100) for j, o in enumerate(outs)) + \
+            F.cross_entropy(half(hx), hy)
+    fit([*multi.parameters(), *half.parameters()], steps, loss, 'scorer')
     multi.eval()
     half.eval()
     with torch.no_grad():  # accuracy on fresh renders = each scorer's ceiling
@@ -149,17 +157,11 @@ def train_vertical_scorer(path, steps=1500):
     sc.variety = True
     rng = np.random.RandomState(14)
     vhalf = small_cnn(NS + 1)
-    opt = torch.optim.Adam(vhalf.parameters(), lr=2e-3)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for i in range(steps):
+
+    def loss():
         vx, vy = vertical_batch(sc, 32, rng)
-        loss = F.cross_entropy(vhalf(vx), vy)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-        if i % 250 == 0:
-            print(f'vertical scorer step {i} loss {loss.item():.3f}', flush=True)
+        return F.cross_entropy(vhalf(vx), vy)
+    fit(list(vhalf.parameters()), steps, loss, 'vertical scorer')
     vhalf.eval()
     sc = ScenesV2(load_sprites(), seed=97, exclude_heldout=False)
     sc.variety = True
@@ -235,26 +237,33 @@ def scene_zh(b: int) -> str:
 
 def prompts_v1(zh: bool):
     """v1's held-out singles and pairs (same subjects, colours, seeds), in English or Chinese."""
-    rng = np.random.RandomState(2024)
     singles = []
     for (s, c) in sorted(heldout_single()):
         name = SUBJECT_NAMES[s]
         p = f'{zh_subject(s)}{scene_zh(c)}' if zh else f'{article(name)} {name} on a {COLOUR_NAMES[c]} background'
         singles += [(p, s, c, 0), (p, s, c, 1)]
-    pairs = []
+    return singles, heldout_pair_prompts(zh, 2024, ('left of', 'right of'), ('的左边', '的右边'))
+
+
+def heldout_pair_prompts(zh: bool, seed: int, relations_en, relations_zh):
+    """v1's held-out subject pairs, both orders: (prompt, first, second, colour) where the prompt alternates between
+    'first <relation 0> second' and 'second <relation 1> first' (left of / right of, above / below), with a colour
+    drawn from seed; the same combinations and colours in both languages."""
+    rng = np.random.RandomState(seed)
+    out = []
     for pr in sorted(tuple(sorted(p)) for p in heldout_pairs()):
         for a, b in (pr, pr[::-1]):
             A, B = SUBJECT_NAMES[a], SUBJECT_NAMES[b]
             c = rng.randint(NC)
             if zh:
-                p = (f'{zh_subject(a)}在{zh_subject(b)}的左边，{COLOUR_ZH[c]}背景' if len(pairs) % 2 == 0 else
-                     f'{zh_subject(b)}在{zh_subject(a)}的右边，{COLOUR_ZH[c]}背景')
-            elif len(pairs) % 2 == 0:
-                p = f'{article(A)} {A} left of {article(B)} {B} on a {COLOUR_NAMES[c]} background'
+                p = (f'{zh_subject(a)}在{zh_subject(b)}{relations_zh[0]}，{COLOUR_ZH[c]}背景' if len(out) % 2 == 0 else
+                     f'{zh_subject(b)}在{zh_subject(a)}{relations_zh[1]}，{COLOUR_ZH[c]}背景')
+            elif len(out) % 2 == 0:
+                p = f'{article(A)} {A} {relations_en[0]} {article(B)} {B} on a {COLOUR_NAMES[c]} background'
             else:
-                p = f'{article(B)} {B} right of {article(A)} {A} on a {COLOUR_NAMES[c]} background'
-            pairs.append((p, a, b, c))
-    return singles, pairs
+                p = f'{article(B)} {B} {relations_en[1]} {article(A)} {A} on a {COLOUR_NAMES[c]} background'
+            out.append((p, a, b, c))
+    return out
 
 
 def prompts_triples(zh: bool):
@@ -273,22 +282,8 @@ def prompts_triples(zh: bool):
 
 def prompts_vertical(zh: bool):
     """v1's held-out subject pairs stacked, both ways up: (prompt, top, bottom, colour), 'above' and 'below'
-    alternating (上面 / 下面 in Chinese); the same combinations and colours in both languages."""
-    rng = np.random.RandomState(2025)
-    out = []
-    for pr in sorted(tuple(sorted(p)) for p in heldout_pairs()):
-        for a, b in (pr, pr[::-1]):
-            A, B = SUBJECT_NAMES[a], SUBJECT_NAMES[b]
-            c = rng.randint(NC)
-            if zh:
-                p = (f'{zh_subject(a)}在{zh_subject(b)}的上面，{COLOUR_ZH[c]}背景' if len(out) % 2 == 0 else
-                     f'{zh_subject(b)}在{zh_subject(a)}的下面，{COLOUR_ZH[c]}背景')
-            elif len(out) % 2 == 0:
-                p = f'{article(A)} {A} above {article(B)} {B} on a {COLOUR_NAMES[c]} background'
-            else:
-                p = f'{article(B)} {B} below {article(A)} {A} on a {COLOUR_NAMES[c]} background'
-            out.append((p, a, b, c))
-    return out
+    alternating (上面 / 下面 in Chinese)."""
+    return heldout_pair_prompts(zh, 2025, ('above', 'below'), ('的上面', '的下面'))
 
 
 def score_vertical(prompts, gv, vhalf, perm) -> dict:

@@ -435,13 +435,21 @@ class ScenesV2(Scenes):
                 return k
         raise ValueError(f'{name} not found in {cap}')
 
-    def _pair(self, zh: bool):
+    def _two_subjects_and_background(self) -> tuple[int, int, int]:
+        """Two different subjects (not a held-out pair) and a background (a flat colour 70 % of the time)."""
         r = self.rng
         while True:
             a, bb = r.randint(NS), r.randint(NS)
             if a != bb and not (self.exclude and frozenset((a, bb)) in self.h_pairs):
                 break
-        b = r.randint(NC) if r.rand() < 0.7 else NC + r.randint(NSC)
+        return a, bb, r.randint(NC) if r.rand() < 0.7 else NC + r.randint(NSC)
+
+    def _en_pair_background(self, cap: str, b: int) -> str:
+        """The background after a two-subject English caption; flat colours 30 % left out."""
+        return cap + ' ' + self._bg_en(b) if b >= NC or self.rng.rand() < 0.7 else cap
+
+    def _pair(self, zh: bool):
+        a, bb, b = self._two_subjects_and_background()
         img = self.render_pair(a, bb, b)
         if zh:
             cap, sa, sb = self._pair_zh(a, bb, b)
@@ -452,9 +460,7 @@ class ScenesV2(Scenes):
     def _pair_en(self, a: int, b_: int, b: int):
         r = self.rng
         A, B = SUBJECT_NAMES[a], SUBJECT_NAMES[b_]
-        cap = pair_caption(r, A, B)
-        if b >= NC or r.rand() < 0.7:
-            cap += ' ' + self._bg_en(b)
+        cap = self._en_pair_background(pair_caption(r, A, B), b)
         return cap, _word_span(cap, A), _word_span(cap, B)
 
     def _zh_two_subjects(self, a: int, b_: int):
@@ -491,12 +497,7 @@ class ScenesV2(Scenes):
         return cap, spans['A'], spans['B']
 
     def _vertical(self, zh: bool):
-        r = self.rng
-        while True:
-            a, bb = r.randint(NS), r.randint(NS)
-            if a != bb and not (self.exclude and frozenset((a, bb)) in self.h_pairs):
-                break
-        b = r.randint(NC) if r.rand() < 0.7 else NC + r.randint(NSC)
+        a, bb, b = self._two_subjects_and_background()
         img = self.render_vertical(a, bb, b)
         cap, sa, sb = (self._vertical_zh if zh else self._vertical_en)(a, bb, b)
         return img, cap, {'kind': 4, 'top': a, 'bottom': bb, 'background': b, 'spans': {'top': sa, 'bottom': sb}}
@@ -516,8 +517,7 @@ class ScenesV2(Scenes):
             cap = f'{Bn} under {An}'
         else:
             cap = f'{An} at the top and {Bn} at the bottom'
-        if b >= NC or r.rand() < 0.7:
-            cap += ' ' + self._bg_en(b)
+        cap = self._en_pair_background(cap, b)
         return cap, _word_span(cap, A), _word_span(cap, B)
 
     def _vertical_zh(self, a: int, b_: int, b: int):
