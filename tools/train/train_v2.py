@@ -134,11 +134,11 @@ t_start = t_last = time.time()
 loss_acc, n_acc, aux_acc = 0.0, 0, 0.0
 # a run started before --vertical-step stops there, saves, and starts itself again to grow (the models change shape)
 end = args.steps if vertical else min(args.steps, args.vertical_step)
+if vertical:  # the whole of this run is past --vertical-step
+    scenes.vertical_share, scenes.variety = args.vertical_share, True
 while step < end:
     if step >= args.focus_step:
         scenes.wearer_share, scenes.accessory_share = 0.5, 0.8
-    if vertical:
-        scenes.vertical_share, scenes.variety = args.vertical_share, True
     x0, r, mask, slot_lab = batch()
     t = torch.rand(x0.shape[0]) * (N_TRAIN - 1)
     sigma = sigma_of_t(t, sig_table)
