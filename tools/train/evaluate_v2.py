@@ -446,7 +446,7 @@ def main():
             'count_and_subject_correct': float(((cn + 1 == n_true) & (cs == cs_true)).mean()),
             'chance_count': 1 / 3,
         }
-        if eps.unet.slots.maps.shape[0] == 5:  # grown for above/below (train_v2.py --vertical-step)
+        if eps.unet.above_below:  # grown at train_v2.py's --vertical-step
             verticals = prompts_vertical(lang == 'zh')[::q]
             gv = gen([p[0] for p in verticals], 15000)
             block['vertical'] = score_vertical(verticals, gv, vhalf, rng.permutation(len(verticals)))
@@ -480,7 +480,7 @@ def main():
             arr = np.array(boxes)
             spreads.append((arr[:, 0].std(), arr[:, 1].std(), arr[:, 2].std() / max(arr[:, 2].mean(), 1)))
     sc = ScenesV2(load_sprites(), seed=31, exclude_heldout=False)
-    sc.variety = eps.unet.slots.maps.shape[0] == 5  # the data of the above/below stage moves and scales more
+    sc.variety = eps.unet.above_below  # the data of the above/below stage moves and scales more
     ref, ref_diffs = [], []
     for s in range(8):
         imgs = torch.stack([torch.tensor(sc.render_wearer(s, 4, None)).permute(2, 0, 1) * 2 - 1 for _ in range(4)])

@@ -47,6 +47,24 @@ def write_json(path, obj):
         f.write('\n')
 
 
+def export_graphs(te, eps, te_args, unet_args, model_dir):
+    """text_encoder/model.onnx and unet/model.onnx in diffusers' layout (opset 14, fp32, batch dynamic), checked.
+    recover_v2.py reads the weights back out of exactly these graphs."""
+    import onnx
+    kw = dict(opset_version=14, do_constant_folding=True)
+    for part in ('text_encoder', 'unet'):
+        os.makedirs(os.path.join(model_dir, part), exist_ok=True)
+    torch.onnx.export(te, te_args, os.path.join(model_dir, 'text_encoder', 'model.onnx'), input_names=['input_ids'],
+                      output_names=['last_hidden_state'], dynamic_axes={'input_ids': {0: 'batch'},
+                                                                         'last_hidden_state': {0: 'batch'}}, **kw)
+    torch.onnx.export(eps, unet_args, os.path.join(model_dir, 'unet', 'model.onnx'),
+                      input_names=['sample', 'timestep', 'encoder_hidden_states'], output_names=['out_sample'],
+                      dynamic_axes={'sample': {0: 'batch'}, 'timestep': {0: 'batch'},
+                                    'encoder_hidden_states': {0: 'batch'}, 'out_sample': {0: 'batch'}}, **kw)
+    for part in ('text_encoder', 'unet'):
+        onnx.checker.check_model(os.path.join(model_dir, part, 'model.onnx'))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--ckpt', default=os.path.join(WORK, 'ckpt_v2.pt'))
@@ -58,7 +76,7 @@ def main():
         from text import v2_words
         tok, table, te, eps, step, elapsed = load_ema_v2(args.ckpt)
         words = known_words() + v2_words()
-        if eps.unet.slots.maps.shape[0] == 5:  # grown for above/below (train_v2.py --vertical-step)
+        if eps.unet.above_below:  # grown at train_v2.py's --vertical-step
             from scenes_v2 import vertical_vocabulary
             words += vertical_vocabulary()
         words = sorted(set(words))
@@ -74,17 +92,7 @@ def main():
         sample = torch.randn(len(parity_prompts), 3, RES, RES, generator=g)
         timestep = torch.tensor([999.0, 421.5, 42.0][:len(parity_prompts)])
         out = eps(sample, timestep, ctx)
-    kw = dict(opset_version=14, do_constant_folding=True)
-    torch.onnx.export(te, (ids,), os.path.join(MODEL_DIR, 'text_encoder', 'model.onnx'), input_names=['input_ids'],
-                      output_names=['last_hidden_state'], dynamic_axes={'input_ids': {0: 'batch'},
-                                                                         'last_hidden_state': {0: 'batch'}}, **kw)
-    torch.onnx.export(eps, (sample, timestep, ctx), os.path.join(MODEL_DIR, 'unet', 'model.onnx'),
-                      input_names=['sample', 'timestep', 'encoder_hidden_states'], output_names=['out_sample'],
-                      dynamic_axes={'sample': {0: 'batch'}, 'timestep': {0: 'batch'},
-                                    'encoder_hidden_states': {0: 'batch'}, 'out_sample': {0: 'batch'}}, **kw)
-    import onnx
-    for part in ('text_encoder', 'unet'):
-        onnx.checker.check_model(os.path.join(MODEL_DIR, part, 'model.onnx'))
+    export_graphs(te, eps, (ids,), (sample, timestep, ctx), MODEL_DIR)
 
     write_json(os.path.join(MODEL_DIR, 'model_index.json'), {
         '_class_name': 'OnnxStableDiffusionPipeline', '_diffusers_version': '0.30.0',

@@ -189,6 +189,16 @@ class UNet(nn.Module):
         a = c_noise[:, None] * 100.0 * freqs[None]
         return self.tmlp(torch.cat([torch.sin(a), torch.cos(a)], dim=1))
 
+    @property
+    def places(self) -> int:
+        """How many places the slot field has: 3 (left, right, centre), or 5 once grown for above/below
+        (vertical.grow_for_vertical adds top and bottom; text.PLACES)."""
+        return self.slots.maps.shape[0]
+
+    @property
+    def above_below(self) -> bool:
+        return self.places == 5
+
     def forward(self, x, c_noise, ctx):
         temb = self.time_embed(c_noise) + self.pool_gate * self.pool(ctx.mean(dim=1))
         f32 = self.slots(ctx)

@@ -7,6 +7,9 @@
 #                                      # checkpoint and goes on by itself; lr decays from 8,303; 195 min on a 2-core CPU with
 #                                      # OpenBLAS) -> the decoder
 #   MINUTES=30 bash tools/train/run.sh # stop the UNet after 30 min; re-running resumes from tools/train/.work/ckpt_v2.pt
+#   FROM=shipped STEPS=N bash tools/train/run.sh  # no .work/ (a new machine): rebuild the checkpoint from the shipped
+#                                      # graphs (recover_v2.py: the EMA weights, step and minutes of eval.json) and
+#                                      # train on from there with a fresh optimizer
 #   STAGE=v1 bash tools/train/run.sh   # v1 from scratch instead (train.py, 7500 steps, about 3 hours)
 #   ONLY=decoder bash tools/train/run.sh  # only the learned vae_decoder (about 45 min; resumes from
 #                                      # tools/train/.work/decoder_ckpt.pt; DECODER_MINUTES per phase)
@@ -33,6 +36,9 @@ elif [ "${ONLY:-}" != decoder ]; then
     mkdir -p "$WORK/v1/$part"
     git show "e704b91:models/imagine-tiny/$part/model.onnx" > "$WORK/v1/$part/model.onnx"
   done
+  # FROM=shipped on a machine without .work/: continue from the shipped model's weights (recover_v2.py; a fresh
+  # optimizer) instead of retraining from v1
+  if [ "${FROM:-}" = shipped ] && [ ! -f "$WORK/ckpt_v2.pt" ]; then $PY tools/train/recover_v2.py; fi
   [ -f "$WORK/ckpt_v2.pt" ] || $PY tools/train/warmstart.py
   nice -n 5 $PY tools/train/train_v2.py --steps "${STEPS:-9900}" --decay-from 8303 --minutes "${MINUTES:-240}"
   $PY tools/train/export.py

@@ -76,7 +76,16 @@ ema_unet.load_state_dict(ck['ema_unet'])
 for m in (ema_te, ema_unet):
     m.requires_grad_(False)
 step, elapsed_total = ck['step'], ck.get('elapsed', 0.0)
-if resume:
+warm_from = 0  # the learning rate's warm-up counts from here
+if resume and 'opt' not in ck:
+    # rebuilt from the shipped graphs (recover_v2.py): no optimizer moments and no data state; a fresh AdamW warms up
+    # again and the data continues from a seed of its own
+    warm_from = step
+    scenes.rng = np.random.RandomState(args.seed + step)
+    torch.manual_seed(args.seed + step)
+    print(f'resumed at step {step} from {ck.get("recovered_from", "a checkpoint without optimizer state")} '
+          f'({elapsed_total / 60:.1f} min so far): fresh optimizer, warm-up from here', flush=True)
+elif resume:
     opt.load_state_dict(ck['opt'])
     scenes.rng.set_state(ck['np_rng'])
     torch.set_rng_state(ck['torch_rng'])
@@ -94,7 +103,7 @@ def rows_of(caption: str) -> list[int]:
     return cap_cache[caption]
 
 
-places = unet.slots.maps.shape[0]
+places = unet.places
 
 
 def batch():
@@ -151,7 +160,7 @@ while step < end:
     aux_loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), slot_lab.reshape(-1))
     aux_acc += (logits.argmax(-1) == slot_lab).float().mean().item()
     loss = loss + args.slot_aux * aux_loss
-    lr = args.lr * min(1.0, (step + 1) / 100)
+    lr = args.lr * min(1.0, (step - warm_from + 1) / 100)
     if args.decay_from is not None and step >= args.decay_from:
         lr *= 1 - (step - args.decay_from) / max(1, args.steps - args.decay_from)
     for g in opt.param_groups:
