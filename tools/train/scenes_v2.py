@@ -212,6 +212,9 @@ class ScenesV2(Scenes):
         # steps 0-5,100 (and the text table built from the default captions) stay exactly as they were.
         self.vertical_share = 0.0
         self.variety = False
+        # from train_v2.py's --primer-step: a share of all scenes is the primer's subject and accessory, a cat in a
+        # space suit, on Mars half the time and on any background otherwise (off by default, no random draw)
+        self.primer_share = 0.0
 
     # ------------------------------------------------------------------ drawing
     def background(self, b: int) -> np.ndarray:
@@ -322,6 +325,8 @@ class ScenesV2(Scenes):
         """Returns (image HxWx3 in [0,1], caption, labels). labels['spans'] maps the places of the slot field
         ('left', 'right', 'centre', and 'top', 'bottom' with vertical_share on) to the (start, end) character span of the word naming what is there."""
         r = self.rng
+        if self.primer_share and r.rand() < self.primer_share:
+            return self._primer(r.rand() < self.zh_share)
         if self.vertical_share and r.rand() < self.vertical_share:
             return self._vertical(r.rand() < self.zh_share)
         u = r.rand()
@@ -370,9 +375,22 @@ class ScenesV2(Scenes):
             if acc is not None and (s, acc, b) in self.h_triples:
                 continue
             break
+        return self._single_scene(zh, s, b, acc)
+
+    def _single_scene(self, zh: bool, s: int, b: int, acc: int | None):
         img = self.render_wearer(s, b, acc)
         cap, span = (self._single_zh if zh else self._single_en)(s, b, acc)
         return img, cap, {'kind': 1, 'subject': s, 'background': b, 'accessory': acc, 'spans': {'centre': span}}
+
+    def _primer(self, zh: bool):
+        """The primer's subject and accessory, a cat in a space suit, on Mars or (half the time) on any other
+        background that is not held out; captions as for any single subject ("a cat in a space suit walking on
+        mars", 一只穿着宇航服的猫在火星上散步 and their variants)."""
+        s, acc, mars = SUBJECT_NAMES.index('cat'), ACCESSORY_NAMES.index('space suit'), NC + SCENE_NAMES.index('mars')
+        while True:
+            b = mars if self.rng.rand() < 0.5 else self._any_background()
+            if not (self.exclude and (s, acc, b) in self.h_triples):
+                return self._single_scene(zh, s, b, acc)
 
     def _single_en(self, s: int, b: int, acc: int | None):
         r = self.rng

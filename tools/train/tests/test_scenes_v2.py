@@ -15,8 +15,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from networks import TextEncoderV2  # noqa: E402
 from scenes import NC, NS, SUBJECT_NAMES  # noqa: E402
-from scenes_v2 import (NSC, SUBJECT_ZH, ScenesV2, chinese_vocabulary, english_vocabulary,  # noqa: E402
-                       heldout_triples, plural, space_suit_sprites, vertical_vocabulary)
+from scenes_v2 import (ACCESSORY_NAMES, NSC, SCENE_NAMES, SUBJECT_ZH, ScenesV2, chinese_vocabulary,  # noqa: E402
+                       english_vocabulary, heldout_triples, plural, space_suit_sprites, vertical_vocabulary)
 from test_scenes import synthetic_sprites  # noqa: E402
 from text import (BOS, ClipTokenizer, build_index_table, build_index_table_v2, known_words,  # noqa: E402
                   slot_targets_from_spans, token_char_ends)
@@ -109,6 +109,33 @@ class AboveBelowAndVarietyTest(unittest.TestCase):
             self.assertEqual(ca, cb)
             self.assertTrue(np.array_equal(ia, ib))
         self.assertNotIn(4, {lab['kind'] for _, _, lab in samples(500)})
+
+    def test_primer_share_draws_cats_in_space_suits_half_on_mars_never_held_out(self):
+        sc = ScenesV2(sprites_v2(), seed=6)
+        sc.vertical_share, sc.variety, sc.primer_share = 0.12, True, 1.0
+        cat, suit = SUBJECT_NAMES.index('cat'), ACCESSORY_NAMES.index('space suit')
+        mars = NC + SCENE_NAMES.index('mars')
+        held = heldout_triples()
+        on_mars, langs = 0, set()
+        for _ in range(400):
+            img, cap, lab = sc.sample()
+            self.assertEqual((lab['kind'], lab['subject'], lab['accessory']), (1, cat, suit))
+            self.assertNotIn((cat, suit, lab['background']), held)
+            st, e = lab['spans']['centre']
+            self.assertIn(cap[st:e], ('cat', '猫'), cap)
+            self.assertTrue(re.search('space suit|spacesuit|space helmet|宇航服|太空服', cap), cap)
+            # what was drawn: suit, cat, helmet, in that order
+            self.assertEqual([i for i, *_ in sc.scene['sprites']], [ScenesV2.SUIT, cat, ScenesV2.HELMET])
+            on_mars += lab['background'] == mars
+            langs.add(bool(re.search(r'[\u4e00-\u9fff]', cap)))
+        self.assertEqual(langs, {False, True})
+        self.assertTrue(0.5 < on_mars / 400 < 0.6, on_mars)  # half on Mars, plus Mars among the other half's draws
+        # a share, not all: 3 % of scenes
+        sc = ScenesV2(sprites_v2(), seed=7)
+        sc.primer_share = 0.03
+        n = sum(lab.get('accessory') == suit and lab.get('subject') == cat for _, _, lab in
+                (sc.sample() for _ in range(4000)))
+        self.assertTrue(0.025 < n / 4000 < 0.04, n)
 
     def test_stacked_pairs_put_the_named_subjects_top_and_bottom(self):
         sc = ScenesV2(sprites_v2(), seed=5)
