@@ -77,7 +77,10 @@ if e.get('version') == 2:
         '',
         f"The primer's prompt, 4 seeds each, subject, accessory and scene all right: \"{en['primer']['prompt']}\" "
         f"{en['primer']['all_three_correct_seeds']}/4, {zh['primer']['prompt']} {zh['primer']['all_three_correct_seeds']}/4 "
-        f"(target ≥ 3/4; per seed: {'; '.join(en['primer']['per_seed'])} | {'; '.join(zh['primer']['per_seed'])}).",
+        f"(target ≥ 3/4; per seed: {'; '.join(en['primer']['per_seed'])} | {'; '.join(zh['primer']['per_seed'])})"
+        + (f". Over 32 seeds (20000–20031): {en['primer']['all_three_correct_of_32_seeds']}/32 and "
+           f"{zh['primer']['all_three_correct_of_32_seeds']}/32." if 'all_three_correct_of_32_seeds' in en['primer']
+           else '.'),
         '',
         f"Shuffled prompts (the same images scored against another prompt's targets): single subject "
         f"{pct(en['single']['shuffled_prompt_subject'])}, ordered pair {pct(en['pair']['shuffled_prompt_right_order'])}, "

@@ -12,7 +12,8 @@ Usage: /usr/bin/python3 tools/train/evaluate_v2.py [--ckpt PATH] [--quick] [--no
      Chinese (一只猫在蓝色背景上 / 一只猫在一枚火箭的左边，蓝色背景 …);
    - the 24 held-out (subject, accessory, scene) triples, 2 seeds each, in both languages;
    - counts: "two cats" / 两只猫, "three apples" / 三个苹果 for every subject, on a held-out background colour;
-   - the primer's prompt, "a cat in a space suit walking on mars" and 一只穿着宇航服的猫在火星上散步, 4 seeds each;
+   - the primer's prompt, "a cat in a space suit walking on mars" and 一只穿着宇航服的猫在火星上散步, 4 seeds each (the
+     target), and how many of 32 seeds (20000-20031) draw all three;
    - variety: 8 prompts x 4 seeds, the spread of the subject's position and size between seeds.
 3. Scores each against chance and against the same images scored for a shuffled prompt list; writes
    models/imagine-tiny/eval.json (v1's keys keep their meaning) and samples.png.
@@ -451,13 +452,16 @@ def main():
             gv = gen([p[0] for p in verticals], 15000)
             block['vertical'] = score_vertical(verticals, gv, vhalf, rng.permutation(len(verticals)))
         primer = PRIMER[lang == 'zh']
-        gpr = gen([primer] * 4, 20000)
+        # the target counts the first 4 seeds; 32 seeds give the rate behind them (one prompt, 4 seeds: a scorer
+        # close to its boundary on the helmeted face turned 4/4 into 0/4 between checkpoints 2,000 steps apart)
+        gpr = gen([primer] * 32, 20000)
         hs, ha, hb, _ = heads(gpr)
         ok = (hs == SUBJECT_NAMES.index('cat')) & (ha == 5) & (hb == NC + SCENE_NAMES.index('mars'))
         block['primer'] = {'prompt': primer, 'seeds': [20000, 20001, 20002, 20003],
-                           'all_three_correct_seeds': int(ok.sum()),
+                           'all_three_correct_seeds': int(ok[:4].sum()),
                            'per_seed': [f'{SUBJECT_NAMES[s]} / {ACC_LABELS[a]} / {background_name(b)}'
-                                        for s, a, b in zip(hs, ha, hb)]}
+                                        for s, a, b in zip(hs[:4], ha[:4], hb[:4])],
+                           'all_three_correct_of_32_seeds': int(ok.sum())}
         res[lang] = block
         grid_imgs += [gpr[0], gpr[1]] + [gt[i] for i in range(0, len(triples), max(1, len(triples) // 4))][:4] + \
             [gs[i] for i in range(0, len(singles), max(1, len(singles) // 3))][:3] + [gp[0], gp[3]] + \

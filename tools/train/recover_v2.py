@@ -1,6 +1,9 @@
 """Rebuild v2's training checkpoint from the shipped model, for when tools/train/.work/ is gone (a new machine).
 
-Usage: /usr/bin/python3 tools/train/recover_v2.py [--model DIR] [--out PATH]
+Usage: /usr/bin/python3 tools/train/recover_v2.py [--model DIR] [--out PATH] [--force]
+       /usr/bin/python3 tools/train/recover_v2.py --from-ckpt PATH --out PATH   (the same state from a training
+       checkpoint: its EMA weights, no optimizer; run.sh uses it to replay the shipped run's step 9,900, which went
+       through the shipped graphs)
 Reads models/imagine-tiny/text_encoder/model.onnx and unet/model.onnx, recovers every weight with warmstart.recover
 (the same matching of parameters to initializers that brought v1's weights into v2) and writes .work/ckpt_v2.pt at
 the step and training minutes that eval.json records. The shipped graphs hold only the EMA weights, so the trained
@@ -56,9 +59,18 @@ def recover_checkpoint(model_dir: str) -> dict:
                 args={'pool_step': 0, 'slot_step': 0})
 
 
+def ema_only(ck: dict) -> dict:
+    """What recover_checkpoint gives for the graphs exported from ck (export.py writes the EMA weights; the test
+    shows the round trip is exact): the EMA weights as both trained and EMA weights, no optimizer or data state."""
+    keep = ('step', 'elapsed', 'rows', 'vertical', 'args')
+    return {**{k: ck[k] for k in keep if k in ck}, 'te': ck['ema_te'], 'unet': ck['ema_unet'], 'ema_te': ck['ema_te'],
+            'ema_unet': ck['ema_unet'], 'recovered_from': 'the EMA weights of a training checkpoint'}
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--model', default=MODEL_DIR)
+    ap.add_argument('--from-ckpt', help='a training checkpoint instead of the shipped graphs')
     ap.add_argument('--out', default=os.path.join(WORK, 'ckpt_v2.pt'))
     ap.add_argument('--force', action='store_true', help='overwrite an existing checkpoint')
     args = ap.parse_args()
@@ -66,7 +78,7 @@ def main():
         raise SystemExit(f'{args.out} exists: it holds more than the graphs (optimizer, data state); pass --force '
                          f'to replace it')
     torch.set_num_threads(2)
-    ck = recover_checkpoint(args.model)
+    ck = ema_only(torch.load(args.from_ckpt)) if args.from_ckpt else recover_checkpoint(args.model)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     torch.save(ck, args.out)
     print(f'recovered {len(ck["te"])} text-encoder and {len(ck["unet"])} UNet tensors ({ck["rows"]} text rows, '

@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from constants import RES  # noqa: E402
 from export import export_graphs  # noqa: E402
 from networks import CTX_DIM, ClipTextEncoder, EpsUNet, TextEncoderV2, UNet  # noqa: E402
-from recover_v2 import recover_checkpoint  # noqa: E402
+from recover_v2 import ema_only, recover_checkpoint  # noqa: E402
 from test_scenes_v2 import TOK  # noqa: E402
 from text import build_index_table_v2  # noqa: E402
 
@@ -57,6 +57,20 @@ class RecoverCheckpoint(unittest.TestCase):
         self.assertEqual(ck['rows'], rows)
         TextEncoderV2(rows, han).load_state_dict(ck['te'])
         UNet(slots=5 if vertical else 3).load_state_dict(ck['unet'])
+
+    def test_a_training_checkpoint_gives_what_its_exported_graphs_give(self):
+        with tempfile.TemporaryDirectory() as d:
+            te, unet = exported(True, d)
+            from_graphs = recover_checkpoint(d)
+        noise = {k: v + 1 for k, v in unet.state_dict().items()}  # trained weights that differ from the EMA
+        ck = dict(te=te.state_dict(), unet=noise, ema_te=te.state_dict(), ema_unet=unet.state_dict(), opt={'state': {}},
+                  np_rng=None, torch_rng=None, step=1234, elapsed=330.0, rows=from_graphs['rows'], vertical=True,
+                  args={'pool_step': 0, 'slot_step': 0})
+        got = ema_only(ck)
+        self.assertEqual(sorted(set(got) - {'recovered_from'}), sorted(set(from_graphs) - {'recovered_from'}))
+        for part in ('te', 'unet', 'ema_te', 'ema_unet'):
+            for k, v in from_graphs[part].items():
+                self.assertTrue(torch.equal(v, got[part][k]), (part, k))
 
     def test_three_places(self):
         self.check(False)
