@@ -5,11 +5,14 @@
 #                                      # -> train_v2.py, 9,900 steps: 0-5,100 Chinese, accessories, scenes, counts;
 #                                      # from 5,100 also above/below and variety (the run stops at 5,100, grows the
 #                                      # checkpoint and goes on by itself; lr decays from 8,303; 195 min on a 2-core CPU with
-#                                      # OpenBLAS) -> the decoder
+#                                      # OpenBLAS) -> keep only the EMA weights (the shipped run went on from the
+#                                      # shipped graphs of step 9,900: recover_v2.py) -> the primer stage, 9,900-11,900
+#                                      # (a cat in a space suit in 3 % of the data, lr 1e-4 falling to 0; 24 min) -> the
+#                                      # decoder
 #   MINUTES=30 bash tools/train/run.sh # stop the UNet after 30 min; re-running resumes from tools/train/.work/ckpt_v2.pt
-#   FROM=shipped STEPS=N bash tools/train/run.sh  # no .work/ (a new machine): rebuild the checkpoint from the shipped
-#                                      # graphs (recover_v2.py: the EMA weights, step and minutes of eval.json) and
-#                                      # train on from there with a fresh optimizer
+#   FROM=shipped bash tools/train/run.sh  # no .work/ (a new machine): rebuild the checkpoint from the shipped graphs
+#                                      # (recover_v2.py: the EMA weights, step and minutes of eval.json; a fresh
+#                                      # optimizer) and go on from there; add a stage below to train further
 #   STAGE=v1 bash tools/train/run.sh   # v1 from scratch instead (train.py, 7500 steps, about 3 hours)
 #   ONLY=decoder bash tools/train/run.sh  # only the learned vae_decoder (about 45 min; resumes from
 #                                      # tools/train/.work/decoder_ckpt.pt; DECODER_MINUTES per phase)
@@ -40,7 +43,15 @@ elif [ "${ONLY:-}" != decoder ]; then
   # optimizer) instead of retraining from v1
   if [ "${FROM:-}" = shipped ] && [ ! -f "$WORK/ckpt_v2.pt" ]; then $PY tools/train/recover_v2.py; fi
   [ -f "$WORK/ckpt_v2.pt" ] || $PY tools/train/warmstart.py
-  nice -n 5 $PY tools/train/train_v2.py --steps "${STEPS:-9900}" --decay-from 8303 --minutes "${MINUTES:-240}"
+  step_of() { $PY -c "import torch; print(torch.load('$WORK/ckpt_v2.pt')['step'])"; }
+  nice -n 5 $PY tools/train/train_v2.py --steps 9900 --decay-from 8303 --minutes "${MINUTES:-240}"
+  if [ "$(step_of)" -lt 9900 ]; then echo "stopped at step $(step_of): run again to resume"; exit 0; fi
+  if [ "$(step_of)" -eq 9900 ] && [ ! -f "$WORK/ckpt_v2_9900.pt" ]; then
+    cp "$WORK/ckpt_v2.pt" "$WORK/ckpt_v2_9900.pt"
+    $PY tools/train/recover_v2.py --from-ckpt "$WORK/ckpt_v2_9900.pt" --out "$WORK/ckpt_v2.pt" --force
+  fi
+  nice -n 5 $PY tools/train/train_v2.py --steps 11900 --decay-from 9900 --lr 1e-4 --primer-step 9900 \
+    --minutes "${MINUTES:-240}"
   $PY tools/train/export.py
 fi
 # decoder phase 1 (clean renders, 30 % lightly degraded), then phase 2 (half the inputs with grain as strong as the
