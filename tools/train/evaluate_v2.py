@@ -31,9 +31,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import MODEL_DIR, WORK, RES, NS, NC, COLOUR_NAMES, SUBJECT_NAMES, ClipTokenizer, ClipTextEncoder, \
-    EpsUNet, UNet, article, euler_sample, heldout_pairs, heldout_single, load_sprites  # noqa: E402
+    EpsUNet, article, euler_sample, heldout_pairs, heldout_single, load_sprites  # noqa: E402
 from evaluate import score_singles_and_pairs, small_cnn  # noqa: E402
-from networks import TextEncoderV2  # noqa: E402
+from networks import v2_networks  # noqa: E402
 from scenes_v2 import (ACCESSORIES, COLOUR_ZH, COUNT_WORDS, NA, NB, NSC, SCENE_NAMES, SCENE_ZH_FRAME, SCENES, SUBJECT_ZH,  # noqa
                        WEARERS, ScenesV2, background_name, heldout_triples, plural)
 from text import build_index_table_v2, slot_targets_from_spans  # noqa: E402
@@ -208,11 +208,9 @@ def load_ema_v2(path, raw: bool = False):
     ck = torch.load(path)
     vertical = ck.get('vertical', False)  # grown at train_v2.py's --vertical-step: above/below rows and places
     table, rows, han = build_index_table_v2(tok, vertical)
-    te, unet = TextEncoderV2(rows, han), UNet(slots=5 if vertical else 3)
+    te, unet = v2_networks(rows, han, vertical)
     te.load_state_dict(ck['te' if raw else 'ema_te'])
     unet.load_state_dict(ck['unet' if raw else 'ema_unet'])
-    unet.pool_gate.fill_(1.0)
-    unet.slot_gate.fill_(1.0)
     return tok, table, ClipTextEncoder(te.eval(), table).eval(), EpsUNet(unet.eval()).eval(), ck['step'], \
         ck.get('elapsed', 0.0)
 

@@ -358,3 +358,13 @@ class TextEncoderV2(TextEncoder):
             x = x + b['att'](y, y)
             x = x + b['ff'](b['n2'](x))
         return self.proj(self.out(x))
+
+
+def v2_networks(rows: int, han: np.ndarray, vertical: bool) -> tuple[TextEncoderV2, UNet]:
+    """v2's text encoder and UNet for a checkpoint of this shape (vertical: grown for above/below, 5 slot places),
+    with the pooled-text path and the slot field on, as v2 trains and runs them from its first step. The text encoder
+    is built first, so runs draw the same initial random numbers as before this helper existed."""
+    te, unet = TextEncoderV2(rows, han), UNet(slots=5 if vertical else 3)
+    unet.pool_gate.fill_(1.0)
+    unet.slot_gate.fill_(1.0)
+    return te, unet

@@ -19,8 +19,8 @@ import sys
 import torch
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import CTX_DIM, MODEL_DIR, RES, WORK, ClipTextEncoder, ClipTokenizer, EpsUNet, UNet  # noqa: E402
-from networks import TextEncoderV2  # noqa: E402
+from common import CTX_DIM, MODEL_DIR, RES, WORK, ClipTextEncoder, ClipTokenizer, EpsUNet  # noqa: E402
+from networks import v2_networks  # noqa: E402
 from text import build_index_table_v2  # noqa: E402
 from warmstart import recover  # noqa: E402
 
@@ -39,9 +39,7 @@ def recover_checkpoint(model_dir: str) -> dict:
     tok = ClipTokenizer()
     vertical = shipped_is_vertical(model_dir, tok)
     table, rows, han = build_index_table_v2(tok, vertical)
-    te, unet = TextEncoderV2(rows, han), UNet(slots=5 if vertical else 3)
-    unet.pool_gate.fill_(1.0)
-    unet.slot_gate.fill_(1.0)
+    te, unet = v2_networks(rows, han, vertical)
     ids = torch.tensor([tok('a cat left of a rocket on a blue background'), tok('一只穿着宇航服的猫在火星上散步'),
                         tok('')], dtype=torch.int64)
     recover(te, ClipTextEncoder(te, table), (ids,), ['input_ids'],

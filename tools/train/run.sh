@@ -43,10 +43,10 @@ elif [ "${ONLY:-}" != decoder ]; then
   # optimizer) instead of retraining from v1
   if [ "${FROM:-}" = shipped ] && [ ! -f "$WORK/ckpt_v2.pt" ]; then $PY tools/train/recover_v2.py; fi
   [ -f "$WORK/ckpt_v2.pt" ] || $PY tools/train/warmstart.py
-  step_of() { $PY -c "import torch; print(torch.load('$WORK/ckpt_v2.pt')['step'])"; }
   nice -n 5 $PY tools/train/train_v2.py --steps 9900 --decay-from 8303 --minutes "${MINUTES:-240}"
-  if [ "$(step_of)" -lt 9900 ]; then echo "stopped at step $(step_of): run again to resume"; exit 0; fi
-  if [ "$(step_of)" -eq 9900 ] && [ ! -f "$WORK/ckpt_v2_9900.pt" ]; then
+  step=$($PY -c "import torch; print(torch.load('$WORK/ckpt_v2.pt')['step'])")
+  if [ "$step" -lt 9900 ]; then echo "stopped at step $step: run again to resume"; exit 0; fi
+  if [ "$step" -eq 9900 ] && [ ! -f "$WORK/ckpt_v2_9900.pt" ]; then
     cp "$WORK/ckpt_v2.pt" "$WORK/ckpt_v2_9900.pt"
     $PY tools/train/recover_v2.py --from-ckpt "$WORK/ckpt_v2_9900.pt" --out "$WORK/ckpt_v2.pt" --force
   fi

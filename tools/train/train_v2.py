@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import WORK, SIGMAS, N_TRAIN, ROW_PAD, ROW_UNK, ClipTokenizer, UNet, denoise, load_sprites, sigma_of_t  # noqa
-from networks import TextEncoderV2  # noqa: E402
+from common import WORK, SIGMAS, N_TRAIN, ROW_PAD, ROW_UNK, ClipTokenizer, denoise, load_sprites, sigma_of_t  # noqa
+from networks import v2_networks  # noqa: E402
 from scenes_v2 import ScenesV2  # noqa: E402
 from text import build_index_table_v2, slot_targets_from_spans  # noqa: E402
 from vertical import grow_for_vertical  # noqa: E402
@@ -69,10 +69,7 @@ if not vertical and ck['step'] >= args.vertical_step:
     ck, vertical = grow_for_vertical(ck, tok), True
     print(f'grew the checkpoint at step {ck["step"]}: {ck["rows"]} rows, slot places top and bottom', flush=True)
 table, rows, han = build_index_table_v2(tok, vertical)
-te, unet = TextEncoderV2(rows, han), UNet(slots=5 if vertical else 3)
-for m in (unet,):
-    m.pool_gate.fill_(1.0)
-    m.slot_gate.fill_(1.0)
+te, unet = v2_networks(rows, han, vertical)
 params = list(te.parameters()) + list(unet.parameters())
 opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0, betas=(0.9, 0.99))
 scenes = ScenesV2(load_sprites(), seed=args.seed)

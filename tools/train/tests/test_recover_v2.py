@@ -16,7 +16,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from constants import RES  # noqa: E402
 from export import export_graphs  # noqa: E402
-from networks import CTX_DIM, ClipTextEncoder, EpsUNet, TextEncoderV2, UNet  # noqa: E402
+from networks import CTX_DIM, ClipTextEncoder, EpsUNet, v2_networks  # noqa: E402
 from recover_v2 import ema_only, recover_checkpoint  # noqa: E402
 from test_scenes_v2 import TOK  # noqa: E402
 from text import build_index_table_v2  # noqa: E402
@@ -25,9 +25,7 @@ from text import build_index_table_v2  # noqa: E402
 def exported(vertical: bool, model_dir: str):
     torch.manual_seed(3 + vertical)
     table, rows, han = build_index_table_v2(TOK, vertical)
-    te, unet = TextEncoderV2(rows, han), UNet(slots=5 if vertical else 3)
-    unet.pool_gate.fill_(1.0)
-    unet.slot_gate.fill_(1.0)
+    te, unet = v2_networks(rows, han, vertical)
     with torch.no_grad():  # every parameter random, zero-initialised ones included, so a swap would show
         for p in [*te.parameters(), *unet.parameters()]:
             p.normal_(0, 0.05)
@@ -55,8 +53,9 @@ class RecoverCheckpoint(unittest.TestCase):
         # and it loads strictly into the networks train_v2.py builds for it
         _, rows, han = build_index_table_v2(TOK, vertical)
         self.assertEqual(ck['rows'], rows)
-        TextEncoderV2(rows, han).load_state_dict(ck['te'])
-        UNet(slots=5 if vertical else 3).load_state_dict(ck['unet'])
+        te2, unet2 = v2_networks(rows, han, vertical)
+        te2.load_state_dict(ck['te'])
+        unet2.load_state_dict(ck['unet'])
 
     def test_a_training_checkpoint_gives_what_its_exported_graphs_give(self):
         with tempfile.TemporaryDirectory() as d:
